@@ -1,0 +1,174 @@
+"""The run's settings: one flat typed dataclass, defaults in one place, strict YAML loading.
+
+Precedence is built-in defaults < config file < command-line flags. Unknown keys, wrong
+types and out-of-range values are ``ConfigError`` naming the key (and the file).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+LOSSES = ("nce", "neg", "sampled_softmax")
+SAMPLERS = ("log_uniform", "unigram", "uniform")
+
+
+@dataclass
+class Config:
+    """Every setting of a training run. The comments are the documentation (see configs/default.yaml)."""
+
+    corpus: list[str] = field(default_factory=list)  # input paths: files, directories, '-' for stdin
+    output: str = "w2v-out"  # output directory
+    dim: int = 100  # embedding dimension D
+    window: int = 5  # maximum skip-gram distance; each centre draws its window from 1..window
+    min_count: int = 5  # drop words seen fewer times
+    max_vocab: int = 0  # keep only the most frequent N words (0 = no limit)
+    sample: float = 1e-3  # subsampling threshold t (word2vec.c formula); 0 disables
+    epochs: int = 5  # passes over the corpus
+    threads: int = 0  # worker threads (0 = all cores)
+    alpha: float = 0.025  # initial learning rate
+    min_alpha: float = 0.0001  # final learning rate (linear decay over all epochs)
+    loss: str = "nce"  # nce (tf.nn.nce_loss) | neg (word2vec SGNS) | sampled_softmax
+    sampler: str = "unigram"  # negatives for nce/sampled_softmax: log_uniform | unigram | uniform
+    distortion: float = 0.75  # unigram sampler exponent (count**distortion); neg always uses it
+    num_sampled: int = 5  # negatives: per batch (nce, sampled_softmax) or per pair (neg)
+    batch_size: int = 16  # (centre, context) pairs sharing one negative draw (nce, sampled_softmax)
+    remove_accidental_hits: bool | None = None  # None = TensorFlow's default (nce False, sampled_softmax True)
+    unique: bool = True  # draw distinct negatives per batch (TF's default; nce/sampled_softmax)
+    seed: int = 1  # RNG seed; --threads 1 with a fixed seed is bit-reproducible
+    max_sentence_len: int = 10000  # longer lines are split into pieces of this many tokens
+    lowercase: bool = False  # lowercase tokens before counting
+    heldout: list[str] = field(default_factory=list)  # held-out text for the full loss each epoch
+    heldout_max_pairs: int = 100000  # pairs of held-out text scored per epoch
+    binary: bool = False  # also write vectors.bin (word2vec.c binary layout)
+    quiet: bool = False  # no progress bar
+    checkpoint_every: float = 10.0  # minutes between checkpoints (0 = only on interrupt)
+    progress_every: float = 5.0  # seconds between train.jsonl progress records
+
+    def resolved_threads(self) -> int:
+        return self.threads if self.threads > 0 else (os.cpu_count() or 1)
+
+    def resolved_remove_hits(self) -> bool:
+        if self.remove_accidental_hits is None:
+            return self.loss == "sampled_softmax"
+        return self.remove_accidental_hits
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_FIELDS = {f.name: f for f in fields(Config)}
+_TYPES: dict[str, tuple] = {
+    "int": (int,),
+    "float": (float, int),
+    "str": (str,),
+    "bool": (bool,),
+    "bool | None": (bool, type(None)),
+    "list[str]": (list,),
+}
+
+
+def _check_type(key: str, value: Any, where: str) -> Any:
+    kind = _FIELDS[key].type
+    allowed = _TYPES[kind]
+    if isinstance(value, bool) and bool not in allowed:
+        raise ConfigError(f"{where}: '{key}' must be {kind}, got {value!r}")
+    if not isinstance(value, allowed):
+        if kind == "list[str]" and isinstance(value, str):
+            return [value]
+        raise ConfigError(f"{where}: '{key}' must be {kind}, got {value!r}")
+    if kind == "float":
+        value = float(value)
+    if kind == "list[str]":
+        if not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: '{key}' must be a list of strings, got {value!r}")
+        value = list(value)
+    return value
+
+
+def merge(cfg: Config, overrides: dict[str, Any], where: str) -> Config:
+    """Return a copy of ``cfg`` with ``overrides`` applied; unknown keys and wrong types raise."""
+    values = cfg.to_dict()
+    for key, value in overrides.items():
+        name = key.replace("-", "_")
+        if name not in _FIELDS:
+            raise ConfigError(f"{where}: unknown setting '{key}' (see configs/default.yaml for the list)")
+        values[name] = _check_type(name, value, where)
+    return Config(**values)
+
+
+def load_yaml(path: str) -> dict[str, Any]:
+    """Read a YAML mapping of settings; malformed YAML names the file and line."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}:{line}: malformed YAML ({problem})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config must be a mapping of setting: value")
+    return data
+
+
+def validate(cfg: Config, where: str = "config") -> Config:
+    """Check every range; the message names the option as it is spelt on the command line."""
+
+    def bad(key: str, why: str) -> None:
+        raise ConfigError(f"{where}: --{key.replace('_', '-')} {why}")
+
+    positive_ints = ("dim", "window", "epochs", "num_sampled", "batch_size", "max_sentence_len", "min_count")
+    for key in positive_ints:
+        if getattr(cfg, key) < 1:
+            bad(key, f"must be >= 1, got {getattr(cfg, key)}")
+    if cfg.threads < 0:
+        bad("threads", f"must be >= 1 (or 0 for all cores), got {cfg.threads}")
+    if cfg.max_vocab < 0:
+        bad("max_vocab", f"must be >= 0 (0 = no limit), got {cfg.max_vocab}")
+    if cfg.sample < 0:
+        bad("sample", f"must be >= 0, got {cfg.sample}")
+    if not cfg.alpha > 0:
+        bad("alpha", f"must be > 0, got {cfg.alpha}")
+    if cfg.min_alpha < 0 or cfg.min_alpha > cfg.alpha:
+        bad("min_alpha", f"must be in [0, alpha={cfg.alpha}], got {cfg.min_alpha}")
+    if cfg.loss not in LOSSES:
+        bad("loss", f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
+    if cfg.sampler not in SAMPLERS:
+        bad("sampler", f"must be one of {', '.join(SAMPLERS)}, got {cfg.sampler!r}")
+    if cfg.distortion < 0:
+        bad("distortion", f"must be >= 0, got {cfg.distortion}")
+    if cfg.heldout_max_pairs < 1:
+        bad("heldout_max_pairs", f"must be >= 1, got {cfg.heldout_max_pairs}")
+    if cfg.checkpoint_every < 0:
+        bad("checkpoint_every", f"must be >= 0 minutes, got {cfg.checkpoint_every}")
+    if cfg.progress_every <= 0:
+        bad("progress_every", f"must be > 0 seconds, got {cfg.progress_every}")
+    if cfg.dim > 100_000:
+        bad("dim", f"is unreasonably large ({cfg.dim})")
+    return cfg
+
+
+def validate_against_vocab(cfg: Config, vocab_size: int) -> None:
+    """Checks that need the vocabulary size (known only after counting)."""
+    if cfg.loss != "neg" and cfg.unique and cfg.num_sampled >= vocab_size:
+        raise ConfigError(
+            f"--num-sampled {cfg.num_sampled} must be below the vocabulary size {vocab_size} "
+            "with unique sampling; lower --num-sampled or --min-count"
+        )
+
+
+def to_yaml(cfg: Config) -> str:
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False)

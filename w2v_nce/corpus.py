@@ -1,0 +1,257 @@
+"""Streaming text into whitespace-delimited tokens, in bounded blocks. Knows nothing of ids.
+
+Rules (word2vec.c's, made explicit):
+- Tokens are separated by ASCII whitespace: space, TAB, LF, CR, VT, FF. A line (LF) is a
+  sentence; CRLF files behave like LF files. No lowercasing unless asked.
+- Invalid UTF-8 is replaced by U+FFFD (Python's ``errors="replace"``), so every token is
+  valid UTF-8; the number of replacement characters introduced is counted and reported.
+- Files are read in blocks of ``BLOCK_BYTES`` *uncompressed* bytes at fixed offsets
+  (block k covers bytes [k*B, (k+1)*B) of a source), each cut after its last whitespace byte;
+  the cut-off partial token is carried into the next block. Memory is O(block), whatever
+  the line length (a 100 MB single-line text8 file streams like any other).
+- A token longer than a whole block (only seen in binary junk) is split at the block end
+  and counted in ``forced_splits``.
+- Sources: files, directories (regular files inside, recursively, sorted by path, hidden
+  files skipped), ``.gz``/``.bz2``/``.xz`` by extension, and ``-`` for stdin (spooled to a
+  temporary file on first read, because training reads the corpus once per epoch).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterator
+
+from .errors import CorpusError
+
+BLOCK_BYTES = 1 << 20
+WHITESPACE = b" \t\n\r\x0b\x0c"
+_REPLACEMENT = "\ufffd"
+_REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
+
+
+@dataclass
+class ReadStats:
+    """What the reader touched, to report (never silently)."""
+
+    bytes: int = 0
+    replaced_chars: int = 0  # U+FFFD introduced for invalid UTF-8
+    forced_splits: int = 0  # tokens longer than a block, split at the block end
+
+    def add(self, other: "ReadStats") -> None:
+        self.bytes += other.bytes
+        self.replaced_chars += other.replaced_chars
+        self.forced_splits += other.forced_splits
+
+
+@dataclass
+class Position:
+    """Where a reader is: source index, next block index, and the carried partial token."""
+
+    source: int = 0
+    block: int = 0
+    carry: bytes = b""
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "block": self.block, "carry": self.carry.hex()}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "Position":
+        return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]))
+
+
+@dataclass
+class Block:
+    """A piece of text ending at a token boundary. ``source_end`` marks a source's last block."""
+
+    data: bytes
+    position_after: Position
+    source_end: bool
+    stats: ReadStats = field(default_factory=ReadStats)
+
+
+def _open_binary(path: str) -> BinaryIO:
+    if path.endswith(".gz"):
+        return gzip.open(path, "rb")
+    if path.endswith(".bz2"):
+        return bz2.open(path, "rb")
+    if path.endswith(".xz") or path.endswith(".lzma"):
+        return lzma.open(path, "rb")
+    return open(path, "rb", buffering=0)
+
+
+def _expand(path: str) -> list[str]:
+    if os.path.isdir(path):
+        found = []
+        for root, dirs, files in os.walk(path):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            found.extend(os.path.join(root, f) for f in files if not f.startswith("."))
+        if not found:
+            raise CorpusError(f"{path}: directory holds no files")
+        return sorted(found)
+    if not os.path.exists(path):
+        raise CorpusError(f"{path}: corpus not found")
+    if not os.access(path, os.R_OK):
+        raise CorpusError(f"{path}: corpus is not readable (check permissions)")
+    return [path]
+
+
+class Corpus:
+    """A re-iterable sequence of text sources read in blocks.
+
+    ``paths`` are files, directories or ``-`` (stdin). Construction checks every path exists
+    and is readable, so a typo fails before any work is done.
+    """
+
+    def __init__(self, paths: list[str], lowercase: bool = False, spool_dir: str | None = None):
+        if not paths:
+            raise CorpusError("no corpus given: pass one or more files, directories or '-' for stdin")
+        self.paths = list(paths)
+        self.lowercase = lowercase
+        self._spool_dir = spool_dir
+        self._stdin_spool: str | None = None
+        self.sources: list[str] = []
+        for p in self.paths:
+            self.sources.extend(["-"] if p == "-" else _expand(p))
+
+    # -- identity -------------------------------------------------------------------
+    def fingerprint(self) -> list[dict]:
+        """Size and mtime of every source, to detect a changed corpus on resume."""
+        out = []
+        for s in self.sources:
+            if s == "-":
+                out.append({"path": "-"})
+                continue
+            st = os.stat(s)
+            out.append({"path": os.path.abspath(s), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+        return out
+
+    def total_compressed_bytes(self) -> int:
+        return sum(os.path.getsize(s) for s in self.sources if s != "-")
+
+    # -- reading --------------------------------------------------------------------
+    def _open_source(self, index: int) -> BinaryIO:
+        path = self.sources[index]
+        if path == "-":
+            if self._stdin_spool is None:
+                self._spool_stdin()
+            path = self._stdin_spool
+        try:
+            return _open_binary(path)
+        except OSError as exc:
+            raise CorpusError(f"{path}: cannot open corpus ({exc.strerror})") from None
+
+    def _spool_stdin(self) -> None:
+        fd, tmp = tempfile.mkstemp(prefix="w2v-nce-stdin-", dir=self._spool_dir)
+        with os.fdopen(fd, "wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        self._stdin_spool = tmp
+
+    def close(self) -> None:
+        if self._stdin_spool is not None:
+            try:
+                os.unlink(self._stdin_spool)
+            except OSError:
+                pass
+            self._stdin_spool = None
+
+    def blocks(self, start: Position | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+        """Yield blocks from ``start`` to the end of the last source (one pass)."""
+        pos = start or Position()
+        for index in range(pos.source, len(self.sources)):
+            first_block = pos.block if index == pos.source else 0
+            carry = pos.carry if index == pos.source else b""
+            yield from self._source_blocks(index, first_block, carry, block_bytes)
+
+    def _source_blocks(self, index: int, first_block: int, carry: bytes, block_bytes: int) -> Iterator[Block]:
+        path = self.sources[index]
+        with self._open_source(index) as fh:
+            try:
+                if first_block:
+                    _skip(fh, first_block * block_bytes)
+                k = first_block
+                while True:
+                    raw = _read_full(fh, block_bytes)
+                    k += 1
+                    at_end = len(raw) < block_bytes
+                    buf = carry + raw
+                    stats = ReadStats(bytes=len(raw))
+                    if at_end:
+                        data, carry = buf, b""
+                    else:
+                        cut = _last_whitespace(buf)
+                        if cut < 0:  # one token longer than a block: split it, and say so
+                            data, carry = buf, b""
+                            stats.forced_splits += 1
+                        else:
+                            data, carry = buf[: cut + 1], buf[cut + 1 :]
+                    data = self._clean(data, stats)
+                    yield Block(data, Position(index + 1, 0, b"") if at_end else Position(index, k, carry), at_end, stats)
+                    if at_end:
+                        return
+            except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
+                raise CorpusError(f"{path}: cannot read corpus ({exc}); is the file complete?") from None
+
+    def _clean(self, data: bytes, stats: ReadStats) -> bytes:
+        """Apply the UTF-8 policy (replace + count) and optional lowercasing."""
+        text = None
+        if not data.isascii():
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError:
+                text = data.decode("utf-8", "replace")
+                stats.replaced_chars += text.count(_REPLACEMENT) - data.count(_REPLACEMENT_BYTES)
+                if not self.lowercase:
+                    data = text.encode("utf-8")
+        if self.lowercase:
+            data = data.lower() if text is None else text.lower().encode("utf-8")
+        return data
+
+    def iter_tokens(self) -> Iterator[list[bytes]]:
+        """Token lists per block (for counting): ``bytes.split()`` uses the same whitespace set."""
+        for block in self.blocks():
+            yield block.data.split()
+
+
+def zlib_error():
+    import zlib
+
+    return zlib.error
+
+
+def _read_full(fh: BinaryIO, n: int) -> bytes:
+    """Read exactly n bytes unless the stream ends (raw files may return short reads)."""
+    parts = []
+    got = 0
+    while got < n:
+        chunk = fh.read(n - got)
+        if not chunk:
+            break
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+def _skip(fh: BinaryIO, n: int) -> None:
+    """Move to uncompressed offset n from the start (compressed streams decompress forward)."""
+    try:
+        fh.seek(n)
+        return
+    except (OSError, io.UnsupportedOperation):
+        pass
+    while n > 0:
+        chunk = fh.read(min(n, 1 << 22))
+        if not chunk:
+            break
+        n -= len(chunk)
+
+
+def _last_whitespace(buf: bytes) -> int:
+    return max(buf.rfind(c) for c in (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c"))

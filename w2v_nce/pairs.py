@@ -1,0 +1,122 @@
+"""Ids to training examples: the stream of id chunks, and (centre, context) pair order.
+
+The training kernels generate skip-gram pairs themselves (dynamic window, subsampling) from
+chunks of whole sentences; this module makes those chunks from corpus blocks and holds the
+plain-Python definition of the pair order used by evaluation and by the tests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterator
+
+import numpy as np
+
+from .corpus import Corpus, Position, ReadStats
+from .vocab import Vocab, encode_block
+
+
+@dataclass
+class StreamState:
+    """Exact place in the id stream: the corpus position plus the sentence piece in progress."""
+
+    position: Position = field(default_factory=Position)
+    carry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
+    piece_tokens: int = 0  # raw tokens already in the sentence piece in progress
+
+    def to_json(self) -> dict:
+        return {
+            "position": self.position.to_json(),
+            "carry_ids": self.carry_ids.tolist(),
+            "piece_tokens": self.piece_tokens,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "StreamState":
+        return cls(Position.from_json(d["position"]), np.array(d["carry_ids"], dtype=np.int32), int(d["piece_tokens"]))
+
+
+@dataclass
+class IdChunk:
+    """Whole sentences as ids separated by -1 (ends with -1), and where the stream is after it."""
+
+    ids: np.ndarray  # int32
+    words: int  # in-vocabulary tokens (ids >= 0)
+    state_after: StreamState
+    raw_tokens: int = 0
+    oov_tokens: int = 0
+    split_sentences: int = 0
+    stats: ReadStats = field(default_factory=ReadStats)
+
+
+def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: StreamState | None = None) -> Iterator[IdChunk]:
+    """Encode the corpus from ``start`` to its end into chunks of whole sentences.
+
+    Chunk boundaries depend only on the corpus and ``start`` (fixed-offset blocks), so a
+    resumed stream yields exactly the chunks the uninterrupted one would have.
+    """
+    slots, word_bytes, offsets = vocab.table()
+    st = start or StreamState()
+    carry = st.carry_ids
+    piece = st.piece_tokens
+    for block in corpus.blocks(st.position):
+        buf = np.frombuffer(block.data, dtype=np.uint8)
+        out = np.empty(len(buf) // 2 + 2, dtype=np.int32)
+        state = np.array([piece, 0, 0, 0], dtype=np.int64)
+        n = encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block.source_end, out, state)
+        piece = int(state[0])
+        ids = out[:n]
+        # Keep only complete sentences; the piece in progress waits for the next block.
+        ends = np.flatnonzero(ids == -1)
+        cut = int(ends[-1]) + 1 if len(ends) else 0
+        if cut:
+            chunk_ids = np.concatenate([carry, ids[:cut]])
+            carry = ids[cut:].copy()
+        else:
+            chunk_ids = np.zeros(0, dtype=np.int32)
+            carry = np.concatenate([carry, ids])
+        after = StreamState(block.position_after, carry.copy(), piece)
+        words = int(np.count_nonzero(chunk_ids >= 0))
+        yield IdChunk(chunk_ids, words, after, int(state[1]), int(state[2]), int(state[3]), block.stats)
+
+
+def window_pairs(sentence: list[int], window: int, reduced: list[int] | None = None) -> list[tuple[int, int]]:
+    """(centre, context) pairs of one sentence in corpus order: centre position ascending,
+    then context position ascending, 1 <= distance <= window - reduced[i] (word2vec's dynamic
+    window draws reduced[i] uniformly from 0..window-1; None = full window)."""
+    pairs = []
+    n = len(sentence)
+    for i in range(n):
+        w = window - (reduced[i] if reduced is not None else 0)
+        for j in range(max(0, i - w), min(n, i + w + 1)):
+            if j != i:
+                pairs.append((sentence[i], sentence[j]))
+    return pairs
+
+
+def split_sentences(ids: np.ndarray) -> list[np.ndarray]:
+    """Split an id stream at -1 separators (empty sentences dropped)."""
+    ends = np.flatnonzero(ids == -1)
+    out, start = [], 0
+    for e in ends:
+        if e > start:
+            out.append(ids[start:e])
+        start = e + 1
+    if start < len(ids):
+        out.append(ids[start:])
+    return out
+
+
+def heldout_pairs(chunks: Iterator[IdChunk], window: int, max_pairs: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``max_pairs`` (centre, context) pairs of held-out text, full window, corpus order."""
+    centres: list[int] = []
+    contexts: list[int] = []
+    for chunk in chunks:
+        for sent in split_sentences(chunk.ids):
+            s = sent.tolist()
+            for c, x in window_pairs(s, window):
+                centres.append(c)
+                contexts.append(x)
+                if len(centres) >= max_pairs:
+                    return np.array(centres, dtype=np.int32), np.array(contexts, dtype=np.int32)
+    return np.array(centres, dtype=np.int32), np.array(contexts, dtype=np.int32)
