@@ -1,0 +1,476 @@
+"""Distributions from counts: candidate samplers with expected counts, subsampling, RNG seeding.
+
+Two audiences:
+
+* The TensorFlow-compatible candidate samplers (``tf.nn.*_candidate_sampler``) and their
+  building blocks, specified in ``docs/nce-spec.md`` §5. Each sampler returns
+  ``(sampled_candidates int64 [S], true_expected_count float32 [B, T],
+  sampled_expected_count float32 [S])``. Distributions and expected counts match TF; the
+  random stream does not (TF uses Philox; we use ``numpy.random.default_rng(seed)``).
+* Plain helpers for the trainer: word2vec.c's subsampling keep-probabilities, unigram noise
+  weights, Walker/Vose alias tables and per-thread RNG seeds.
+
+Notation: ``B`` batch size, ``T`` = ``num_true``, ``S`` = ``num_sampled``,
+``P(k)`` the base probability of class ``k``.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "log_uniform_probability",
+    "uniform_probability",
+    "fixed_unigram_probability",
+    "expected_count",
+    "log_uniform_candidate_sampler",
+    "uniform_candidate_sampler",
+    "fixed_unigram_candidate_sampler",
+    "keep_probabilities",
+    "unigram_weights",
+    "build_alias_table",
+    "sample_alias",
+    "seed_streams",
+]
+
+# A draw function maps (rng, n) to n independent ids from the base distribution.
+_Draw = Callable[[np.random.Generator, int], np.ndarray]
+
+
+def _f32(x64: np.ndarray) -> np.ndarray:
+    """Round a float64 result to float32: one correctly rounded float32 operation.
+
+    TF's float32 ``powf``/``log1pf``/``expm1f`` come from the platform's libm; NumPy's own
+    float32 kernels differ from glibc's in the last bit far more often (tens of percent for
+    ``powf``) than float64-then-round does (<0.1 % for ``powf``, a few % for ``log1pf``), and
+    are not the same on every machine. So each float32 step is evaluated in float64 and rounded:
+    within 1 ulp of TF's counts, and deterministic everywhere.
+    """
+    return np.asarray(x64, dtype=np.float64).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------
+# Base probabilities (float32, as TF's RangeSampler::Probability returns `float`)
+# --------------------------------------------------------------------------------------
+
+
+def log_uniform_probability(ids: np.ndarray, range_max: int) -> np.ndarray:
+    """Zipfian base probability of TF's ``LogUniformSampler``.
+
+    ``P(k) = (log(k + 2) - log(k + 1)) / log(range_max + 1)``, computed in float64 as
+    ``log((k + 2) / (k + 1)) / log1p(range_max)`` and rounded to float32. Ids are 0-based and
+    assumed sorted by decreasing frequency; ``P`` sums to 1 over ``k = 0 .. range_max - 1``.
+
+    Args:
+        ids: integer array of any shape.
+        range_max: number of classes.
+
+    Returns:
+        float32 array shaped like ``ids``.
+    """
+    k = np.asarray(ids, dtype=np.float64)
+    return (np.log((k + 2.0) / (k + 1.0)) / np.log1p(float(range_max))).astype(np.float32)
+
+
+def uniform_probability(ids: np.ndarray, range_max: int) -> np.ndarray:
+    """Base probability of TF's ``UniformSampler``: ``P(k) = (float)(1.0 / range_max)``.
+
+    Returns:
+        float32 array shaped like ``ids``.
+    """
+    shape = np.shape(ids)
+    return np.full(shape, np.float32(1.0 / range_max), dtype=np.float32)
+
+
+def _unigram_table(unigrams, distortion: float, num_reserved_ids: int) -> tuple[np.ndarray, np.float32]:
+    """TF's ``FixedUnigramSampler`` weights: ``num_reserved_ids`` zeros, then ``powf(u, distortion)``.
+
+    Returns ``(weights float32 [num_reserved_ids + len(unigrams)], total_weight float32)``;
+    the total is TF's float32 running sum (sequential, reserved zeros not added).
+    """
+    u = np.asarray(unigrams, dtype=np.float32).ravel()  # TF's attr is list(float)
+    if np.any(u < 0) or not np.all(np.isfinite(u)):
+        raise ValueError("unigrams must be finite and non-negative")
+    w = _f32(np.power(u.astype(np.float64), float(np.float32(distortion))))  # powf; pow(0, 0) = 1
+    weights = np.concatenate([np.zeros(num_reserved_ids, dtype=np.float32), w])
+    # cumsum is a sequential float32 sum, like TF's `total_weight += w` (np.sum is pairwise).
+    total = np.cumsum(w, dtype=np.float32)[-1] if w.size else np.float32(0.0)
+    return weights, np.float32(total)
+
+
+def fixed_unigram_probability(
+    ids: np.ndarray, unigrams, distortion: float = 1.0, num_reserved_ids: int = 0
+) -> np.ndarray:
+    """Base probability of TF's ``FixedUnigramSampler``.
+
+    ``w_k = 0`` for the first ``num_reserved_ids`` ids, then ``w_k = powf(u, distortion)``
+    for each unigram ``u`` in order (float32); ``P(k) = w_k / Σ w`` in float32, and 0 for ids
+    outside the weight vector. ``distortion = 0.75`` gives word2vec's noise; ``distortion = 0``
+    is uniform over the non-reserved ids *including* zero counts (``powf(0, 0) = 1``).
+
+    Returns:
+        float32 array shaped like ``ids``.
+    """
+    weights, total = _unigram_table(unigrams, distortion, num_reserved_ids)
+    k = np.asarray(ids, dtype=np.int64)
+    inside = (k >= 0) & (k < weights.size)
+    w = np.where(inside, weights[np.clip(k, 0, max(weights.size - 1, 0))], np.float32(0.0))
+    return (w / total).astype(np.float32)
+
+
+def expected_count(probability, num_sampled: int, num_tries: int) -> np.ndarray:
+    """TF's ``ExpectedCountHelper``: expected count of a class in one sample, float32 math.
+
+    ``p · S`` when ``num_tries == S`` (always the case for ``unique=False``), else
+    ``-expm1(num_tries · log1p(-p)) = 1 - (1 - p)^num_tries`` (the inclusion probability of
+    rejection sampling, approximated with the observed number of draws).
+
+    Args:
+        probability: base probabilities ``P(k)`` (cast to float32), any shape.
+        num_sampled: ``S``, the number of candidates returned.
+        num_tries: draws made, rejected ones included (``>= S``).
+
+    Returns:
+        float32 array shaped like ``probability``.
+    """
+    p = np.asarray(probability, dtype=np.float32)
+    if num_tries == num_sampled:
+        return (p * np.float32(num_sampled)).astype(np.float32)
+    log1p = _f32(np.log1p(-p.astype(np.float64)))  # log1pf
+    return _f32(-np.expm1((np.float32(num_tries) * log1p).astype(np.float64)))  # float product, expm1f
+
+
+# --------------------------------------------------------------------------------------
+# Drawing
+# --------------------------------------------------------------------------------------
+
+
+def _draw_log_uniform(range_max: int) -> _Draw:
+    """``k = (int64) exp(U · log1p(range_max)) - 1``, then ``k % range_max`` (TF's Sample)."""
+    log_range = np.log1p(float(range_max))
+
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        k = np.exp(rng.random(n) * log_range).astype(np.int64) - 1
+        return k % range_max
+
+    return draw
+
+
+def _draw_uniform(range_max: int) -> _Draw:
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        return rng.integers(0, range_max, size=n, dtype=np.int64)
+
+    return draw
+
+
+def _draw_alias(prob: np.ndarray, alias: np.ndarray) -> _Draw:
+    def draw(rng: np.random.Generator, n: int) -> np.ndarray:
+        return sample_alias(prob, alias, n, rng)
+
+    return draw
+
+
+def _draw_batch(draw: _Draw, num_sampled: int, unique: bool, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """``S`` ids and the number of tries, as ``RangeSampler::SampleBatchGetExpectedCountAvoid``.
+
+    ``unique=False``: ``S`` independent draws, ``num_tries = S``. ``unique=True``: draw until
+    ``S`` distinct values have appeared; they are returned in order of first appearance and
+    ``num_tries`` counts every draw up to and including the ``S``-th new value. Draws are made
+    in vectorised chunks; the draws after the ``S``-th new value are discarded, so the result
+    has the distribution of the one-at-a-time loop.
+    """
+    if not unique:
+        return draw(rng, num_sampled), num_sampled
+    drawn = np.empty(0, dtype=np.int64)
+    chunk = 2 * num_sampled + 16
+    while True:
+        drawn = np.concatenate([drawn, draw(rng, chunk)])
+        _, first = np.unique(drawn, return_index=True)
+        if first.size >= num_sampled:
+            first.sort()
+            return drawn[first[:num_sampled]], int(first[num_sampled - 1]) + 1
+        chunk *= 2
+
+
+def _check_true_classes(true_classes, num_true: int, range_max: int) -> np.ndarray:
+    """``BaseCandidateSamplerOp::Compute``'s checks: ``[B, num_true]`` ids in ``[0, range_max)``."""
+    tc = np.asarray(true_classes)
+    if tc.size and not np.issubdtype(tc.dtype, np.integer):
+        raise ValueError(f"true_classes must hold integer class ids, got dtype {tc.dtype}")
+    if tc.ndim != 2 or tc.shape[1] != num_true:
+        raise ValueError(f"true_classes must have shape [batch_size, num_true={num_true}], got {tc.shape}")
+    tc = tc.astype(np.int64)
+    if tc.size and (tc.min() < 0 or tc.max() >= range_max):
+        raise ValueError(f"true_classes must be in [0, range_max={range_max}), got values in [{tc.min()}, {tc.max()}]")
+    return tc
+
+
+def _check_counts(num_sampled: int, unique: bool, range_max: int, num_true: int) -> None:
+    if num_true < 1:
+        raise ValueError(f"num_true must be >= 1, got {num_true}")
+    if range_max < 1:
+        raise ValueError(f"range_max must be >= 1, got {range_max}")
+    if num_sampled < 1:
+        raise ValueError(f"num_sampled must be >= 1, got {num_sampled}")
+    if unique and num_sampled > range_max:
+        raise ValueError(f"num_sampled ({num_sampled}) must be <= range_max ({range_max}) when unique=True")
+
+
+def _candidate_sampler(
+    true_classes: np.ndarray,
+    num_sampled: int,
+    unique: bool,
+    draw: _Draw,
+    probability: Callable[[np.ndarray], np.ndarray],
+    seed: int | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    sampled, num_tries = _draw_batch(draw, num_sampled, unique, rng)
+    true_count = expected_count(probability(true_classes), num_sampled, num_tries)
+    sampled_count = expected_count(probability(sampled), num_sampled, num_tries)
+    return sampled.astype(np.int64), true_count, sampled_count
+
+
+# --------------------------------------------------------------------------------------
+# The TF candidate samplers
+# --------------------------------------------------------------------------------------
+
+
+def log_uniform_candidate_sampler(
+    true_classes, num_true: int, num_sampled: int, unique: bool, range_max: int, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``tf.random.log_uniform_candidate_sampler``: Zipfian negatives (the losses' default).
+
+    Draws ``S`` ids from ``P(k) = log((k + 2)/(k + 1)) / log(range_max + 1)``
+    (:func:`log_uniform_probability`), with rejection of repeats when ``unique``, and the
+    expected counts of :func:`expected_count` for the sampled and the true classes.
+    True classes are not excluded from the sample.
+
+    Args:
+        true_classes: integer ``[B, num_true]``, each in ``[0, range_max)``.
+        num_true: ``T``.
+        num_sampled: ``S`` (``<= range_max`` when ``unique``).
+        unique: sample without repeats (rejection sampling).
+        range_max: number of classes.
+        seed: seed for ``numpy.random.default_rng`` (None: fresh entropy).
+
+    Returns:
+        ``(sampled_candidates int64 [S], true_expected_count float32 [B, T],
+        sampled_expected_count float32 [S])``.
+
+    Raises:
+        ValueError: bad shapes, class ids out of range, ``num_sampled > range_max`` with unique.
+    """
+    _check_counts(num_sampled, unique, range_max, num_true)
+    tc = _check_true_classes(true_classes, num_true, range_max)
+    return _candidate_sampler(
+        tc, num_sampled, unique, _draw_log_uniform(range_max),
+        lambda ids: log_uniform_probability(ids, range_max), seed,
+    )
+
+
+def uniform_candidate_sampler(
+    true_classes, num_true: int, num_sampled: int, unique: bool, range_max: int, seed: int | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``tf.random.uniform_candidate_sampler``: ``P(k) = 1 / range_max``.
+
+    Arguments, return values and errors as :func:`log_uniform_candidate_sampler`.
+    """
+    _check_counts(num_sampled, unique, range_max, num_true)
+    tc = _check_true_classes(true_classes, num_true, range_max)
+    return _candidate_sampler(
+        tc, num_sampled, unique, _draw_uniform(range_max),
+        lambda ids: uniform_probability(ids, range_max), seed,
+    )
+
+
+def fixed_unigram_candidate_sampler(
+    true_classes,
+    num_true: int,
+    num_sampled: int,
+    unique: bool,
+    range_max: int,
+    unigrams,
+    distortion: float = 1.0,
+    num_reserved_ids: int = 0,
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``tf.random.fixed_unigram_candidate_sampler`` with in-memory ``unigrams``.
+
+    ``P(k) ∝ powf(count_k, distortion)`` with ``num_reserved_ids`` leading ids of weight 0
+    (:func:`fixed_unigram_probability`); draws use an alias table over the weights.
+    ``range_max`` must equal ``num_reserved_ids + len(unigrams)``, as in TF. Not supported:
+    ``vocab_file``, ``num_shards``/``shard``.
+
+    Other arguments, return values and errors as :func:`log_uniform_candidate_sampler`.
+    With ``unique``, ``num_sampled`` must not exceed the number of ids of non-zero weight
+    (TF would loop forever).
+    """
+    _check_counts(num_sampled, unique, range_max, num_true)
+    if num_reserved_ids < 0:
+        raise ValueError(f"num_reserved_ids must be >= 0, got {num_reserved_ids}")
+    weights, total = _unigram_table(unigrams, distortion, num_reserved_ids)
+    if range_max != weights.size:
+        raise ValueError(
+            f"range_max ({range_max}) must equal num_reserved_ids + len(unigrams) ({weights.size})"
+        )
+    if not total > 0:
+        raise ValueError("unigrams give zero total weight; at least one weight must be positive")
+    if unique and num_sampled > np.count_nonzero(weights):
+        raise ValueError(
+            f"num_sampled ({num_sampled}) must be <= the number of ids of non-zero weight "
+            f"({np.count_nonzero(weights)}) when unique=True"
+        )
+    tc = _check_true_classes(true_classes, num_true, range_max)
+    prob, alias = build_alias_table(weights.astype(np.float64))
+    return _candidate_sampler(
+        tc, num_sampled, unique, _draw_alias(prob, alias),
+        lambda ids: fixed_unigram_probability(ids, unigrams, distortion, num_reserved_ids), seed,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Trainer helpers (not TF)
+# --------------------------------------------------------------------------------------
+
+
+def keep_probabilities(counts: np.ndarray, sample: float) -> np.ndarray:
+    """Probability of keeping each occurrence of a word under frequent-word subsampling.
+
+    word2vec.c's variant (not the paper's ``sqrt(t/f)``)::
+
+        keep(w) = min(1, sqrt(t / f_w) + t / f_w),   f_w = count_w / total
+
+    with ``t = sample`` and ``total = Σ counts`` (word2vec.c's ``train_words``: the counts of
+    the retained vocabulary, after ``min_count`` pruning). ``sample <= 0`` disables
+    subsampling (all ones); words of count 0 get 1.
+
+    Args:
+        counts: int64 ``[V]`` word counts.
+        sample: threshold ``t`` (word2vec's ``-sample``, e.g. ``1e-3``).
+
+    Returns:
+        float32 ``[V]`` in ``(0, 1]``.
+    """
+    c = np.asarray(counts, dtype=np.float64)
+    if sample <= 0 or c.size == 0:
+        return np.ones(c.shape, dtype=np.float32)
+    total = c.sum()
+    with np.errstate(divide="ignore"):
+        ratio = sample * total / c  # t / f; inf for count 0
+    keep = np.minimum(1.0, np.sqrt(ratio) + ratio)
+    return keep.astype(np.float32)
+
+
+def unigram_weights(counts: np.ndarray, distortion: float) -> np.ndarray:
+    """Noise distribution ``P(k) = count_k^distortion / Σ_j count_j^distortion`` (float64 ``[V]``).
+
+    ``distortion = 0.75`` is word2vec's negative-sampling noise; ``0 ** 0 = 1``, so with
+    ``distortion = 0`` zero counts are drawn too (as TF's fixed unigram sampler does).
+    """
+    w = np.power(np.asarray(counts, dtype=np.float64), float(distortion))
+    total = w.sum()
+    if not total > 0 or not np.isfinite(total):
+        raise ValueError("counts give no positive finite total weight; pass at least one positive count")
+    return w / total
+
+
+def build_alias_table(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Walker's alias tables by Vose's method: O(1) draws from a discrete distribution.
+
+    To draw: ``i = floor(U1 · V)``; return ``i`` if ``U2 < prob[i]`` else ``alias[i]``
+    (see :func:`sample_alias`). Deterministic: the same ``probs`` give the same tables.
+    ``probs`` is normalised here, so unnormalised non-negative weights are fine.
+
+    Args:
+        probs: float64 ``[V]`` non-negative weights with a positive sum.
+
+    Returns:
+        ``(prob float64 [V] in [0, 1], alias int32 [V])``.
+    """
+    p = np.asarray(probs, dtype=np.float64).ravel()
+    if p.size == 0 or np.any(p < 0) or not np.all(np.isfinite(p)) or not p.sum() > 0:
+        raise ValueError("probs must be a non-empty vector of finite non-negative weights with a positive sum")
+    if p.size >= 2**31:
+        raise ValueError(f"alias tables hold at most 2**31 - 1 entries, got {p.size}")
+    q = p / p.max()  # sum >= 1: no overflow for tiny weights
+    return _vose(q * (q.size / q.sum()))
+
+
+@njit(nogil=True)
+def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Vose's pairing on ``scaled = V · p`` (mean 1); consumes ``scaled``.
+
+    Small (``< 1``) and large (``>= 1``) entries sit on two stacks, initially in id order;
+    each step pairs the top small with the top large, which pays the small's deficit.
+    Entries never paired (1 up to rounding) keep ``prob = 1``, ``alias = self``.
+    """
+    n = scaled.size
+    prob = np.ones(n, dtype=np.float64)
+    alias = np.arange(n).astype(np.int32)
+    small = np.empty(n, dtype=np.int64)
+    large = np.empty(n, dtype=np.int64)
+    ns = 0
+    nl = 0
+    for i in range(n):
+        if scaled[i] < 1.0:
+            small[ns] = i
+            ns += 1
+        else:
+            large[nl] = i
+            nl += 1
+    while ns > 0 and nl > 0:
+        ns -= 1
+        s = small[ns]
+        g = large[nl - 1]
+        prob[s] = scaled[s]
+        alias[s] = g
+        scaled[g] = (scaled[g] + scaled[s]) - 1.0
+        if scaled[g] < 1.0:
+            nl -= 1
+            small[ns] = g
+            ns += 1
+    return prob, alias
+
+
+def sample_alias(prob: np.ndarray, alias: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """``size`` independent draws (int64) from the alias tables of :func:`build_alias_table`."""
+    i = rng.integers(0, prob.size, size=size, dtype=np.int64)
+    return np.where(rng.random(size) < prob[i], i, alias[i].astype(np.int64))
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def _splitmix64(state: int) -> tuple[int, int]:
+    """One step of Vigna's splitmix64: ``(new_state, output)`` as Python ints mod 2**64."""
+    state = (state + 0x9E3779B97F4A7C15) & _MASK64
+    z = state
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return state, z ^ (z >> 31)
+
+
+def seed_streams(seed: int, n: int) -> np.ndarray:
+    """Initial states of ``n`` independent 128-bit generators derived from one seed.
+
+    Row ``i`` is ``(s0, s1)`` = outputs ``2i`` and ``2i + 1`` of splitmix64 started at
+    ``seed mod 2**64`` — the seeding Vigna recommends for xorshift128+/xoroshiro128 generators,
+    whose state is exactly this pair of uint64 words. Consecutive splitmix64 outputs are
+    distinct, so no row is all-zero (the one state those generators must avoid). Give thread
+    ``i`` row ``i`` and advance it in place.
+
+    Returns:
+        uint64 ``[n, 2]``.
+    """
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    state = int(seed) & _MASK64
+    out = np.empty((n, 2), dtype=np.uint64)
+    for i in range(n):
+        for j in range(2):
+            state, out[i, j] = _splitmix64(state)
+    return out
