@@ -39,3 +39,12 @@ class DivergenceError(W2VError):
 
 class ResumeError(W2VError):
     """A checkpoint cannot be resumed (missing, torn, or the corpus changed)."""
+
+
+class Interrupted(W2VError):
+    """Training stopped on SIGINT/SIGTERM after writing a resumable checkpoint."""
+
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
+        self.exit_code = 128 + signum
