@@ -31,7 +31,7 @@ class Config:
     max_vocab: int = 0  # keep only the most frequent N words (0 = no limit)
     sample: float = 1e-3  # subsampling threshold t (word2vec.c formula); 0 disables
     epochs: int = 5  # passes over the corpus
-    threads: int = 0  # worker threads (0 = all cores)
+    threads: int | None = None  # worker threads (None = all cores)
     alpha: float = 0.025  # initial learning rate
     min_alpha: float = 0.0001  # final learning rate (linear decay over all epochs)
     loss: str = "nce"  # nce (tf.nn.nce_loss) | neg (word2vec SGNS) | sampled_softmax
@@ -52,7 +52,7 @@ class Config:
     progress_every: float = 5.0  # seconds between train.jsonl progress records
 
     def resolved_threads(self) -> int:
-        return self.threads if self.threads > 0 else (os.cpu_count() or 1)
+        return self.threads if self.threads else (os.cpu_count() or 1)
 
     def resolved_remove_hits(self) -> bool:
         if self.remove_accidental_hits is None:
@@ -70,6 +70,7 @@ _TYPES: dict[str, tuple] = {
     "str": (str,),
     "bool": (bool,),
     "bool | None": (bool, type(None)),
+    "int | None": (int, type(None)),
     "list[str]": (list,),
 }
 
@@ -134,8 +135,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
     for key in positive_ints:
         if getattr(cfg, key) < 1:
             bad(key, f"must be >= 1, got {getattr(cfg, key)}")
-    if cfg.threads < 0:
-        bad("threads", f"must be >= 1 (or 0 for all cores), got {cfg.threads}")
+    if cfg.threads is not None and cfg.threads < 1:
+        bad("threads", f"must be >= 1 (omit it for all cores), got {cfg.threads}")
     if cfg.max_vocab < 0:
         bad("max_vocab", f"must be >= 0 (0 = no limit), got {cfg.max_vocab}")
     if cfg.sample < 0:

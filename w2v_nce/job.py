@@ -302,11 +302,12 @@ def _train_loop(cfg, trainer, model, heldout, totals, history, jsonl, bar, halt,
             raise
         totals_now = trainer.tallies()
         if span.stopped:
-            if sig.signum:
+            if sig.signum or not checkpoint_due.is_set():  # a signal, or the caller's halt
                 path = save_checkpoint(out, cfg, model, trainer, fingerprint, totals_now, history)
-                name = signal.Signals(sig.signum).name
+                signum = sig.signum or signal.SIGINT
+                name = signal.Signals(signum).name if sig.signum else "request"
                 raise Interrupted(f"stopped by {name} after {trainer.state.clock:,} words; checkpoint {path}; "
-                                  f"resume with: w2v-nce train --resume {out}", sig.signum)
+                                  f"resume with: w2v-nce train --resume {out}", signum)
             if checkpoint_due.is_set():
                 save_checkpoint(out, cfg, model, trainer, fingerprint, totals_now, history)
                 last["ckpt"] = time.time()

@@ -12,7 +12,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .corpus import Corpus, Position, ReadStats
+from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats
 from .vocab import Vocab, encode_block
 
 
@@ -49,7 +49,8 @@ class IdChunk:
     stats: ReadStats = field(default_factory=ReadStats)
 
 
-def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: StreamState | None = None) -> Iterator[IdChunk]:
+def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: StreamState | None = None,
+              block_bytes: int = BLOCK_BYTES) -> Iterator[IdChunk]:
     """Encode the corpus from ``start`` to its end into chunks of whole sentences.
 
     Chunk boundaries depend only on the corpus and ``start`` (fixed-offset blocks), so a
@@ -59,7 +60,7 @@ def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: Stream
     st = start or StreamState()
     carry = st.carry_ids
     piece = st.piece_tokens
-    for block in corpus.blocks(st.position):
+    for block in corpus.blocks(st.position, block_bytes):
         buf = np.frombuffer(block.data, dtype=np.uint8)
         out = np.empty(len(buf) // 2 + 2, dtype=np.int32)
         state = np.array([piece, 0, 0, 0], dtype=np.int64)

@@ -1,0 +1,185 @@
+"""The command line through click's CliRunner: help, config precedence, errors and exit codes."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from w2v_nce import job
+from w2v_nce.cli import main
+from w2v_nce.config import Config, validate
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
+TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
+
+
+def run(*args, input=None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+@pytest.fixture
+def small_corpus(tmp_path):
+    words = ("the cat sat on the mat while the dog ran in the park and the bird sang " * 40).split()
+    lines = [" ".join(words[i:i + 30]) for i in range(0, len(words), 30)]
+    p = tmp_path / "small.txt"
+    p.write_text("\n".join(lines) + "\n")
+    return str(p)
+
+
+@pytest.mark.parametrize("cmd", [[], ["train"], ["eval"], ["export"]])
+def test_every_command_has_help_with_an_example(cmd):
+    r = run(*cmd, "--help")
+    assert r.exit_code == 0
+    assert "Example" in r.output
+
+
+def test_train_writes_all_outputs(small_corpus, tmp_path):
+    out = tmp_path / "out"
+    r = run("train", small_corpus, "-c", TINY, "-o", out, "--quiet", "--threads", "1", "--binary")
+    assert r.exit_code == 0, r.output
+    names = set(os.listdir(out))
+    assert {"vectors.txt", "vectors.bin", "model.npz", "vocab.tsv", "config.yaml", "train.jsonl", "metrics.json"} <= names
+    assert not any(n.startswith(".") for n in names)  # no temp files left behind
+    assert "checkpoint.npz" not in names
+    with np.load(out / "model.npz") as z:
+        V = len(z["words"])
+        assert z["w_in"].shape == (V, 32) and z["w_in"].dtype == np.float32
+        assert z["w_out"].shape == (V, 32) and z["bias"].shape == (V,)
+        assert z["counts"].dtype == np.int64
+    header = (out / "vectors.txt").read_text().split("\n", 1)[0]
+    assert header == f"{V} 32"
+    vocab_lines = (out / "vocab.tsv").read_text().splitlines()
+    assert vocab_lines[0] == "the\t" + str(open(small_corpus).read().split().count("the"))
+
+
+def test_config_precedence_defaults_file_flags(small_corpus, tmp_path):
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("dim: 12\nwindow: 2\nepochs: 1\nmin_count: 1\n")
+    out = tmp_path / "out"
+    r = run("train", small_corpus, "-c", cfg_file, "--window", "4", "-o", out, "--quiet", "--threads", "1")
+    assert r.exit_code == 0, r.output
+    resolved = yaml.safe_load((out / "config.yaml").read_text())
+    assert resolved["dim"] == 12  # file beats default
+    assert resolved["window"] == 4  # flag beats file
+    assert resolved["alpha"] == 0.025  # default stands
+    assert resolved["corpus"] == [small_corpus]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("dimm: 3\n", "unknown setting 'dimm'"),
+        ("dim: three\n", "'dim' must be int"),
+        ("dim: 3\nwindow: [1\n", "line 3: malformed YAML"),
+        ("epochs: true\n", "'epochs' must be int"),
+        ("- 1\n- 2\n", "must be a mapping"),
+    ],
+)
+def test_bad_config_files_are_usage_errors_naming_file_and_key(small_corpus, tmp_path, content, message):
+    cfg_file = tmp_path / "bad.yaml"
+    cfg_file.write_text(content)
+    r = run("train", small_corpus, "-c", cfg_file, "-o", tmp_path / "out")
+    assert r.exit_code == 2
+    assert message in r.output
+    assert "bad.yaml" in r.output
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value, needle",
+    [
+        ("--dim", "0", "--dim"), ("--window", "0", "--window"), ("--sample", "-1", "--sample"),
+        ("--epochs", "0", "--epochs"), ("--threads", "0", "--threads"), ("--num-sampled", "0", "--num-sampled"),
+        ("--alpha", "-0.1", "--alpha"), ("--batch-size", "0", "--batch-size"), ("--min-count", "0", "--min-count"),
+        ("--min-alpha", "1", "--min-alpha"), ("--loss", "hinge", "--loss"),
+    ],
+)
+def test_out_of_range_values_name_the_option(small_corpus, tmp_path, flag, value, needle):
+    r = run("train", small_corpus, flag, value, "-o", tmp_path / "out")
+    assert r.exit_code == 2
+    assert needle in r.output
+    assert "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_num_sampled_at_least_vocab_is_an_error(small_corpus, tmp_path):
+    r = run("train", small_corpus, "--min-count", "1", "--num-sampled", "500", "-o", tmp_path / "out", "--quiet")
+    assert r.exit_code == 2
+    assert "--num-sampled 500" in r.output and "vocabulary size" in r.output
+
+
+def test_missing_corpus_names_the_path(tmp_path):
+    r = run("train", tmp_path / "nope.txt", "-o", tmp_path / "out")
+    assert r.exit_code == 1
+    assert "nope.txt: corpus not found" in r.output
+
+
+def test_all_words_below_min_count(tmp_path):
+    p = tmp_path / "rare.txt"
+    p.write_text("a b c d e\n")
+    r = run("train", p, "-o", tmp_path / "out", "--quiet")
+    assert r.exit_code == 1
+    assert "5 distinct words" in r.output and "--min-count" in r.output
+
+
+def test_output_checks_happen_before_counting(small_corpus, tmp_path, monkeypatch):
+    def boom(*a, **k):
+        raise AssertionError("counted tokens before checking the output")
+
+    monkeypatch.setattr(job, "build_vocab", boom)
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    r = run("train", small_corpus, "-o", a_file)
+    assert r.exit_code == 1 and "output path is a file" in r.output
+    full = tmp_path / "full"
+    full.mkdir()
+    (full / "keep.txt").write_text("precious")
+    r = run("train", small_corpus, "-o", full)
+    assert r.exit_code == 1 and "--force" in r.output
+    assert (full / "keep.txt").read_text() == "precious"
+    assert os.listdir(full) == ["keep.txt"]
+
+    def denied(*a, **k):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(job.os, "makedirs", denied)
+    r = run("train", small_corpus, "-o", tmp_path / "ro")
+    assert r.exit_code == 1 and "not writable" in r.output
+
+
+def test_memory_estimate_refuses_oversized_runs(small_corpus, tmp_path, monkeypatch):
+    monkeypatch.setattr(job, "_available_memory", lambda: 1 << 10)
+    r = run("train", small_corpus, "-o", tmp_path / "out", "--min-count", "1", "--dim", "300", "--quiet")
+    assert r.exit_code == 1
+    assert "GiB" in r.output and "--dim" in r.output
+
+
+def test_seeded_single_thread_runs_are_byte_identical(small_corpus, tmp_path):
+    for name in ("a", "b"):
+        r = run("train", small_corpus, "-c", TINY, "-o", tmp_path / name, "--threads", "1", "--seed", "9", "--quiet")
+        assert r.exit_code == 0, r.output
+    assert (tmp_path / "a" / "vectors.txt").read_bytes() == (tmp_path / "b" / "vectors.txt").read_bytes()
+    r = run("train", small_corpus, "-c", TINY, "-o", tmp_path / "c", "--threads", "1", "--seed", "10", "--quiet")
+    assert (tmp_path / "a" / "vectors.txt").read_bytes() != (tmp_path / "c" / "vectors.txt").read_bytes()
+
+
+def test_resume_rejects_extra_settings(tmp_path):
+    r = run("train", "--resume", tmp_path, "--dim", "5")
+    assert r.exit_code == 2
+
+
+def test_default_config_file_lists_every_setting():
+    path = os.path.join(os.path.dirname(__file__), "..", "configs", "default.yaml")
+    data = yaml.safe_load(open(path))
+    assert set(data) == set(Config().to_dict())
+    cfg = Config(**data)
+    validate(cfg)
+    assert cfg == Config()
+    for preset in ("word2vec.yaml", "tiny.yaml"):
+        from w2v_nce.config import load_yaml, merge
+
+        validate(merge(Config(), load_yaml(os.path.join(os.path.dirname(path), preset)), preset))

@@ -1,0 +1,180 @@
+"""Corpus reading and vocabulary: edge cases, compression, stdin, huge lines, UTF-8 policy."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import io
+import lzma
+import sys
+from collections import Counter
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from w2v_nce.corpus import Corpus, Position
+from w2v_nce.errors import CorpusError
+from w2v_nce.pairs import id_chunks, split_sentences, window_pairs
+from w2v_nce.vocab import Vocab, build_vocab, count_words
+
+
+def _write(tmp_path, name, data: bytes):
+    p = tmp_path / name
+    if name.endswith(".gz"):
+        p.write_bytes(gzip.compress(data))
+    elif name.endswith(".bz2"):
+        p.write_bytes(bz2.compress(data))
+    elif name.endswith(".xz"):
+        p.write_bytes(lzma.compress(data))
+    else:
+        p.write_bytes(data)
+    return str(p)
+
+
+def _sentences(corpus, vocab, max_len=10000, **kw):
+    out = []
+    for chunk in id_chunks(corpus, vocab, max_len, **kw):
+        out.extend(s.tolist() for s in split_sentences(chunk.ids))
+    return out
+
+
+def _reference_tokens(data: bytes) -> list[bytes]:
+    return data.decode("utf-8", "replace").encode("utf-8").split()
+
+
+EDGE = b"a b  c\n\n\r\nb\tc a\r\n  \nc c a b\x0bx\x0cy"  # empty lines, CRLF, tabs, VT/FF, no final newline
+
+
+@pytest.mark.parametrize("name", ["c.txt", "c.txt.gz", "c.txt.bz2", "c.txt.xz"])
+def test_tokens_and_sentences_of_edge_cases(tmp_path, name):
+    path = _write(tmp_path, name, EDGE)
+    res = count_words(Corpus([path]))
+    assert res.counter == Counter(EDGE.split())
+    assert res.tokens == len(EDGE.split())
+    vocab = Vocab.build(res.counter, 1)
+    ids = vocab.ids_of()
+    sents = _sentences(Corpus([path]), vocab)
+    expect = [[ids[w] for w in line.split()] for line in EDGE.decode().split("\n") if line.split()]
+    assert sents == expect
+
+
+def test_vocab_matches_counter_min_count_and_order(tmp_path):
+    rng = np.random.default_rng(0)
+    words = [f"w{int(z)}" for z in rng.zipf(1.5, 20000) if z < 500]
+    text = " ".join(words).encode()
+    path = _write(tmp_path, "z.txt", text)
+    vocab, res = build_vocab(Corpus([path]), min_count=3)
+    counts = Counter(words)
+    kept = {w: c for w, c in counts.items() if c >= 3}
+    assert dict(zip(vocab.words, vocab.counts.tolist())) == kept
+    assert list(vocab.counts) == sorted(vocab.counts, reverse=True)
+    # ties keep first-occurrence order
+    first_seen = {w: i for i, w in reversed(list(enumerate(words)))}
+    for a, b, ca, cb in zip(vocab.words, vocab.words[1:], vocab.counts, vocab.counts[1:]):
+        if ca == cb:
+            assert first_seen[a] < first_seen[b]
+    capped, _ = build_vocab(Corpus([path]), min_count=1, max_vocab=10)
+    assert capped.words == sorted(counts, key=lambda w: (-counts[w], first_seen[w]))[:10]
+
+
+def test_directory_is_read_sorted_and_recursively(tmp_path):
+    d = tmp_path / "dir"
+    (d / "sub").mkdir(parents=True)
+    (d / "b.txt").write_bytes(b"two two")
+    (d / "a.txt").write_bytes(b"one")
+    (d / "sub" / "c.txt.gz").write_bytes(gzip.compress(b"three"))
+    (d / ".hidden").write_bytes(b"secret")
+    c = Corpus([str(d)])
+    assert [s.rsplit("/", 1)[-1] for s in c.sources] == ["a.txt", "b.txt", "c.txt.gz"]
+    vocab = Vocab.build(count_words(c).counter, 1)
+    assert "secret" not in vocab.words
+    # a file without a final newline does not join its last line with the next file's first
+    assert len(_sentences(c, vocab)) == 3
+
+
+def test_stdin_is_spooled_and_rereadable(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"x y z\nx y\n")))
+    c = Corpus(["-"], spool_dir=str(tmp_path))
+    assert count_words(c).tokens == 5
+    assert count_words(c).tokens == 5  # second pass reads the spool
+    c.close()
+
+
+def test_huge_single_line_streams_in_bounded_blocks_and_is_split(tmp_path):
+    words = [b"alpha", b"beta", b"gamma", b"delta"] * 50_000  # one 1.1 MB line
+    path = _write(tmp_path, "one.txt", b" ".join(words))
+    c = Corpus([path])
+    sizes = [len(b.data) for b in c.blocks(block_bytes=1 << 16)]
+    assert max(sizes) <= (1 << 16) + 16
+    vocab = Vocab.build(count_words(c).counter, 1)
+    sents = []
+    for chunk in id_chunks(c, vocab, 1000):
+        sents.extend(split_sentences(chunk.ids))
+    assert sum(len(s) for s in sents) == len(words)  # split, never truncated
+    assert all(len(s) == 1000 for s in sents)
+    assert len(sents) == 200
+
+
+def test_resumed_stream_gives_identical_chunks(tmp_path):
+    text = b"\n".join(b" ".join(b"w%d" % (i * 7 % 13) for i in range(k, k + 300)) for k in range(50))
+    path = _write(tmp_path, "r.txt", text)
+    c = Corpus([path])
+    vocab = Vocab.build(count_words(c).counter, 1)
+    chunks = list(id_chunks(c, vocab, 64, block_bytes=4096))
+    mid = chunks[3].state_after
+    resumed = list(id_chunks(c, vocab, 64, start=mid, block_bytes=4096))
+    assert len(chunks) > 5
+    assert [x.ids.tolist() for x in resumed] == [x.ids.tolist() for x in chunks[4:]]
+
+
+def test_invalid_utf8_is_replaced_and_counted(tmp_path):
+    data = b"caf\xc3\xa9 ok \xff\xfe bad\x80x ok\n"
+    path = _write(tmp_path, "u.txt", data)
+    res = count_words(Corpus([path]))
+    assert res.stats.replaced_chars == 3
+    assert res.counter[b"ok"] == 2
+    assert res.counter["café".encode()] == 1
+    assert res.counter["\ufffd\ufffd".encode()] == 1
+
+
+def test_missing_and_empty_corpus_errors(tmp_path):
+    with pytest.raises(CorpusError, match="nope.txt: corpus not found"):
+        Corpus([str(tmp_path / "nope.txt")])
+    empty = _write(tmp_path, "e.txt", b"  \n\n")
+    with pytest.raises(CorpusError, match="empty"):
+        build_vocab(Corpus([empty]), 1)
+    rare = _write(tmp_path, "r.txt", b"a b c d")
+    with pytest.raises(CorpusError, match=r"4 distinct words.*smaller --min-count"):
+        build_vocab(Corpus([rare]), 5)
+
+
+def test_truncated_gzip_is_a_corpus_error(tmp_path):
+    p = tmp_path / "t.gz"
+    p.write_bytes(gzip.compress(b"word " * 100000)[:500])
+    with pytest.raises(CorpusError, match="t.gz"):
+        count_words(Corpus([str(p)]))
+
+
+def test_window_pairs_order():
+    assert window_pairs([1, 2, 3], 1) == [(1, 2), (2, 1), (2, 3), (3, 2)]
+    assert window_pairs([1, 2, 3], 2)[:2] == [(1, 2), (1, 3)]
+    assert window_pairs([1, 2, 3], 2, reduced=[1, 1, 1]) == window_pairs([1, 2, 3], 1)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=3000), st.integers(min_value=16, max_value=300))
+def test_reader_never_crashes_and_counts_match_reference(tmp_path_factory, data, block):
+    path = tmp_path_factory.mktemp("h") / "h.bin"
+    path.write_bytes(data)
+    c = Corpus([str(path)])
+    tokens = []
+    for b in c.blocks(Position(), block_bytes=block):
+        tokens.extend(b.data.split())
+    ref = _reference_tokens(data)
+    # Block cuts happen at whitespace, so only tokens longer than a block are split.
+    if all(len(t) < block for t in data.split()):
+        assert tokens == ref
+    else:
+        assert b"".join(tokens) == b"".join(ref)

@@ -1,0 +1,259 @@
+"""The Numba kernels against the NumPy loss API (same batch, same negatives -> same loss and
+update), against finite differences, and their pair generation against the plain definition."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import naive
+from w2v_nce import kernels as K
+from w2v_nce.losses import nce_loss, nce_loss_grad, sampled_softmax_loss, sampled_softmax_loss_grad
+from w2v_nce.sampling import expected_count, log_uniform_probability
+
+V, D = 40, 8
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    w_in = rng.normal(0, 0.3, (V, D)).astype(np.float32)
+    w_out = rng.normal(0, 0.3, (V, D)).astype(np.float32)
+    bias = rng.normal(0, 0.1, V).astype(np.float32)
+    return w_in, w_out, bias
+
+
+def _scratch(B, S):
+    return dict(
+        u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
+        dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
+    )
+
+
+# A batch of 7 pairs in 3 runs (centre positions 10, 10, 10, 11, 11, 12, 12 -> centres 3, 3, 3, 5, 5, 3, 3):
+# centre 3 occurs in two runs, context 9 is also sampled (an accidental hit), samples repeat id 4.
+CENTRE_POS = [10, 10, 10, 11, 11, 12, 12]
+CENTRES = np.array([3, 3, 3, 5, 5, 3, 3], np.int32)
+CONTEXTS = np.array([9, 1, 2, 3, 9, 9, 9], np.int32)
+SAMPLES = np.array([4, 9, 0, 4, 17, 2], np.int64)
+TRIES = 9
+
+
+def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
+    w_in, w_out, bias = _params()
+    run_start = naive.runs_of(CENTRE_POS)
+    stamp = np.zeros(V, np.int64)
+    pos = np.zeros(V, np.int32)
+    K.mark_samples(samples, stamp, pos, 1)
+    prob = log_uniform_probability(np.arange(V), V)
+    loss = K.process_batch(w_in, w_out, bias, CENTRES, CONTEXTS, run_start, len(run_start) - 1, samples, tries,
+                           prob, loss_kind, remove_hits, stamp, pos, 1, lr, **_scratch(len(CENTRES), len(samples)))
+    return loss, w_in, w_out, bias
+
+
+def _sampled_values(dtype=np.float32, samples=SAMPLES, tries=TRIES):
+    S = len(samples)
+    qt = expected_count(log_uniform_probability(CONTEXTS, V), S, tries).reshape(-1, 1).astype(dtype)
+    qs = expected_count(log_uniform_probability(samples, V), S, tries).astype(dtype)
+    return samples, qt, qs
+
+
+@pytest.mark.parametrize("remove_hits", [False, True])
+def test_nce_batch_matches_numpy_api(remove_hits):
+    lr = 0.1
+    w_in, w_out, bias = _params()
+    args = (w_out, bias, CONTEXTS.reshape(-1, 1), w_in[CENTRES], len(SAMPLES), V)
+    sv = _sampled_values()
+    ref_loss = nce_loss(*args, sampled_values=sv, remove_accidental_hits=remove_hits).astype(np.float64).sum()
+    grads = nce_loss_grad(*args, sampled_values=sv, remove_accidental_hits=remove_hits)
+    exp_in, exp_out, exp_b = naive.batch_update(w_in, w_out, bias, CENTRES, CONTEXTS, grads, lr)
+    loss, got_in, got_out, got_b = _kernel_batch(K.LOSS_NCE, remove_hits, lr)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    np.testing.assert_allclose(got_in, exp_in, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(got_out, exp_out, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(got_b, exp_b, rtol=1e-5, atol=2e-6)
+
+
+def test_hit_removal_changes_the_update():
+    """The batch has hits, so the two settings must differ (guards against an ignored flag)."""
+    a = _kernel_batch(K.LOSS_NCE, False)
+    b = _kernel_batch(K.LOSS_NCE, True)
+    assert a[0] > b[0]
+    assert not np.allclose(a[2], b[2])
+
+
+@pytest.mark.parametrize("remove_hits", [True, False])
+def test_sampled_softmax_batch_matches_numpy_api(remove_hits):
+    lr = 0.05
+    w_in, w_out, bias = _params()
+    args = (w_out, bias, CONTEXTS.reshape(-1, 1), w_in[CENTRES], len(SAMPLES), V)
+    sv = _sampled_values()
+    ref_loss = sampled_softmax_loss(*args, sampled_values=sv, remove_accidental_hits=remove_hits).astype(np.float64).sum()
+    grads = sampled_softmax_loss_grad(*args, sampled_values=sv, remove_accidental_hits=remove_hits)
+    exp_in, exp_out, exp_b = naive.batch_update(w_in, w_out, bias, CENTRES, CONTEXTS, grads, lr)
+    loss, got_in, got_out, got_b = _kernel_batch(K.LOSS_SSM, remove_hits, lr)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    np.testing.assert_allclose(got_in, exp_in, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(got_out, exp_out, rtol=1e-5, atol=2e-6)
+    np.testing.assert_allclose(got_b, exp_b, rtol=1e-5, atol=2e-6)
+
+
+def test_no_rejection_uses_p_times_s():
+    """tries == S: expected counts are p*S; the kernel must agree with the API for that case too."""
+    samples = np.array([4, 9, 0, 17], np.int64)
+    w_in, w_out, bias = _params()
+    args = (w_out, bias, CONTEXTS.reshape(-1, 1), w_in[CENTRES], len(samples), V)
+    sv = _sampled_values(samples=samples, tries=4)
+    ref = nce_loss(*args, sampled_values=sv).astype(np.float64).sum()
+    loss, *_ = _kernel_batch(K.LOSS_NCE, False, samples=samples, tries=4)
+    assert loss == pytest.approx(ref, rel=1e-5)
+
+
+@pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_SSM])
+def test_kernel_update_is_minus_lr_times_finite_difference_gradient(loss_kind):
+    """Central differences of the float64 reference loss w.r.t. w_in[3], w_out[9] and bias[4]."""
+    lr = 1e-3
+    w_in, w_out, bias = (p.astype(np.float64) for p in _params())
+    fn = nce_loss if loss_kind == K.LOSS_NCE else sampled_softmax_loss
+    remove = loss_kind == K.LOSS_SSM
+    sv = _sampled_values(np.float64)
+
+    def total(wi, wo, b):
+        return fn(wo, b, CONTEXTS.reshape(-1, 1), wi[CENTRES], len(SAMPLES), V, sampled_values=sv,
+                  remove_accidental_hits=remove).sum()
+
+    _, got_in, got_out, got_b = _kernel_batch(loss_kind, remove, lr)
+    w_in32, w_out32, bias32 = _params()
+    eps = 1e-6
+    for d in range(D):
+        e = np.zeros((V, D))
+        e[3, d] = eps
+        fd = (total(w_in + e, w_out, bias) - total(w_in - e, w_out, bias)) / (2 * eps)
+        assert (got_in[3, d] - w_in32[3, d]) / -lr == pytest.approx(fd, rel=2e-3, abs=2e-4)
+        fd = (total(w_in, w_out + e * 0 + _unit(9, d, eps), bias) - total(w_in, w_out - _unit(9, d, eps), bias)) / (2 * eps)
+        assert (got_out[9, d] - w_out32[9, d]) / -lr == pytest.approx(fd, rel=2e-3, abs=2e-4)
+    eb = np.zeros(V)
+    eb[4] = eps
+    fd = (total(w_in, w_out, bias + eb) - total(w_in, w_out, bias - eb)) / (2 * eps)
+    assert (got_b[4] - bias32[4]) / -lr == pytest.approx(fd, rel=2e-3, abs=2e-4)
+
+
+def _unit(row, col, eps):
+    e = np.zeros((V, D))
+    e[row, col] = eps
+    return e
+
+
+def test_sgns_pair_matches_naive():
+    w_in, w_out, _ = _params(3)
+    negatives = np.array([5, 7, 9, 7, 2], np.int64)  # 9 is the context: skipped
+    exp_in, exp_out, exp_loss = naive.sgns_pair(w_in, w_out, 1, 9, negatives, 0.05)
+    neu1e = np.empty(D, np.float32)
+    loss = K.sgns_pair(w_in, w_out, 1, 9, negatives, len(negatives), 0.05, neu1e)
+    assert loss == pytest.approx(exp_loss, rel=1e-5)
+    np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------------------
+# whole chunks
+# ---------------------------------------------------------------------------------------
+def _chunk_call(ids, loss_kind=K.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0, V_=V):
+    w_in, w_out, bias = _params()
+    keep = np.ones(V_, np.float32) if sample_keep is None else sample_keep
+    prob = log_uniform_probability(np.arange(V_), V_)
+    rng = np.array([seed], np.uint64)
+    tallies = np.zeros(K.N_TALLIES, np.float64)
+    ones = np.full(V_, 1.0)
+    idx = np.arange(V_, dtype=np.int32)
+    K.train_chunk(
+        ids, w_in, w_out, bias, keep, loss_kind, window, S, B, False, True, K.SAMPLER_LOG_UNIFORM, prob, ones, idx,
+        ones, idx, lr, lr, 0.0, 1e9, rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
+        np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V_, np.int64), np.zeros(V_, np.int32),
+        np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32), np.empty((B, D), np.float32),
+        np.empty(S, np.float32), np.empty(B, np.float32), np.empty(D, np.float32), np.zeros(1, np.int64), tallies,
+    )
+    return tallies, (w_in, w_out, bias), rng
+
+
+def test_window_one_gives_all_adjacent_pairs():
+    """window=1 leaves no randomness in the window: 2(n-1) examples per sentence of n words."""
+    ids = np.array([1, 2, 3, 4, -1, 5, 6, -1, 7, -1], np.int32)
+    tallies, *_ = _chunk_call(ids, window=1)
+    assert tallies[K.T_EXAMPLES] == 2 * 3 + 2 * 1 + 0
+    assert tallies[K.T_WORDS] == 7
+    assert tallies[K.T_KEPT] == 7
+    assert tallies[K.T_BATCHES] == 2  # 8 pairs in batches of 4
+
+
+def test_subsampling_drops_words_with_keep_zero():
+    ids = np.array([1, 2, 1, 2, 1, -1], np.int32)
+    keep = np.ones(V, np.float32)
+    keep[1] = 0.0
+    tallies, *_ = _chunk_call(ids, window=1, sample_keep=keep)
+    assert tallies[K.T_KEPT] == 2
+    assert tallies[K.T_WORDS] == 5
+    assert tallies[K.T_EXAMPLES] == 2  # the two kept '2's are now adjacent
+
+
+def test_dynamic_window_pair_count_is_within_bounds_and_seeded():
+    ids = np.array(list(range(1, 31)) + [-1], np.int32)
+    full = 2 * sum(min(5, 29 - i) for i in range(30)) // 1  # upper bound: every centre uses window 5
+    a, _, _ = _chunk_call(ids, window=5, seed=11)
+    b, _, _ = _chunk_call(ids, window=5, seed=11)
+    c, _, _ = _chunk_call(ids, window=5, seed=12)
+    assert 2 * 29 <= a[K.T_EXAMPLES] <= full
+    assert a[K.T_EXAMPLES] == b[K.T_EXAMPLES]
+    assert (a != c).any()
+
+
+@pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_NEG, K.LOSS_SSM])
+def test_chunk_is_deterministic_for_a_seed_and_loss_is_finite(loss_kind):
+    ids = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, 3, 4, 5, -1], np.int32)
+    t1, p1, r1 = _chunk_call(ids, loss_kind, window=2, lr=0.05)
+    t2, p2, r2 = _chunk_call(ids, loss_kind, window=2, lr=0.05)
+    assert np.isfinite(t1[K.T_LOSS]) and t1[K.T_LOSS] > 0
+    np.testing.assert_array_equal(t1, t2)
+    for a, b in zip(p1, p2):
+        np.testing.assert_array_equal(a, b)
+    assert r1[0] == r2[0]
+
+
+def test_nonfinite_loss_stops_the_kernel():
+    ids = np.array([1, 2, 3, -1, 4, 5, -1], np.int32)
+    w_in, w_out, bias = _params()
+    w_in[2] = np.nan
+    tallies = np.zeros(K.N_TALLIES)
+    S, B = 3, 4
+    ones = np.ones(V)
+    idx = np.arange(V, dtype=np.int32)
+    K.train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 1, S, B, False, True, 0,
+                  log_uniform_probability(np.arange(V), V), ones, idx, ones, idx, 0.1, 0.1, 0.0, 1e9,
+                  np.array([1], np.uint64), np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
+                  np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V, np.int64), np.zeros(V, np.int32),
+                  np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32),
+                  np.empty((B, D), np.float32), np.empty(S, np.float32), np.empty(B, np.float32),
+                  np.empty(D, np.float32), np.zeros(1, np.int64), tallies)
+    assert tallies[K.T_NONFINITE] == 1.0
+    assert tallies[K.T_WORDS] == 3  # stopped after the first sentence
+
+
+def test_draw_batch_unique_and_counts_tries():
+    rng = np.array([5], np.uint64)
+    stamp = np.zeros(V, np.int64)
+    pos = np.zeros(V, np.int32)
+    samples = np.empty(30, np.int64)
+    tries = K.draw_batch(samples, True, stamp, pos, 1, K.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng)
+    assert len(set(samples.tolist())) == 30
+    assert tries >= 30  # log-uniform on 40 classes rejects often for 30 distinct ids
+    assert all(pos[s] == k for k, s in enumerate(samples))
+
+
+def test_log_uniform_kernel_draws_follow_the_distribution():
+    rng = np.array([123], np.uint64)
+    n = 200_000
+    draws = np.array([K.draw_candidate(K.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng) for _ in range(n)])
+    freq = np.bincount(draws, minlength=V)
+    expected = log_uniform_probability(np.arange(V), V).astype(np.float64) * n
+    chi2 = ((freq - expected) ** 2 / expected).sum()
+    df = V - 1
+    assert chi2 < df + 5 * np.sqrt(2 * df)
