@@ -1,0 +1,211 @@
+"""Batch-job behaviour: planted structure is learnt, interruption + resume give the same bytes,
+signals, checkpoints, divergence, disk full."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from w2v_nce import job
+from w2v_nce.config import Config
+from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
+from w2v_nce.formats import atomic_output
+from w2v_nce.job import load_checkpoint, run_training
+from w2v_nce.model import Model
+from w2v_nce.train import Trainer
+
+
+def planted_corpus(path, lines=1500, seed=0):
+    """Two topics that never share a sentence: a0..a9 and b0..b9, plus shared glue words."""
+    rng = np.random.default_rng(seed)
+    with open(path, "w") as fh:
+        for i in range(lines):
+            topic = "a" if i % 2 else "b"
+            words = [f"{topic}{rng.integers(10)}" if rng.random() < 0.7 else str(rng.choice(["x", "y", "z"]))
+                     for _ in range(20)]
+            fh.write(" ".join(words) + "\n")
+    return str(path)
+
+
+def big_corpus(path, mb=6, seed=1):
+    rng = np.random.default_rng(seed)
+    vocab = np.array([f"w{i}" for i in range(2000)])
+    ranks = np.minimum(rng.zipf(1.3, size=mb * 200_000), 2000) - 1
+    words = vocab[ranks]
+    with open(path, "w") as fh:
+        for i in range(0, len(words), 50):
+            fh.write(" ".join(words[i:i + 50]) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("loss", ["nce", "neg", "sampled_softmax"])
+def test_planted_topics_are_recovered(tmp_path, loss):
+    corpus = planted_corpus(tmp_path / "planted.txt")
+    cfg = Config(corpus=[corpus], output=str(tmp_path / "out"), dim=16, window=3, min_count=1, epochs=4,
+                 threads=2, loss=loss, sample=0, quiet=True, checkpoint_every=0, alpha=0.05)
+    run_training(cfg)
+    m = Model.load(str(tmp_path / "out"))
+    for probe in ("a3", "b7"):
+        neighbours = [w for w, _ in m.nearest(probe, 6) if w not in ("x", "y", "z")]
+        assert all(w[0] == probe[0] for w in neighbours[:5]), (probe, neighbours)
+
+
+def _train_cfg(corpus, out, **kw):
+    base = dict(corpus=[corpus], output=str(out), dim=16, window=3, min_count=1, epochs=3, threads=1, seed=5,
+                quiet=True, checkpoint_every=0, loss="nce")
+    base.update(kw)
+    return Config(**base)
+
+
+def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatch):
+    corpus = big_corpus(tmp_path / "big.txt", mb=3)
+    run_training(_train_cfg(corpus, tmp_path / "full"))
+
+    halt = threading.Event()
+    calls = {"n": 0}
+    original = Trainer._kernel
+
+    def counting_kernel(self, t, chunk, clock):
+        original(self, t, chunk, clock)
+        calls["n"] += 1
+        if calls["n"] == 4:  # mid-epoch 2 (the corpus is ~3 chunks per epoch)
+            halt.set()
+
+    monkeypatch.setattr(Trainer, "_kernel", counting_kernel)
+    with pytest.raises(Interrupted) as info:
+        run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
+    assert info.value.exit_code == 130
+    assert "--resume" in str(info.value)
+    ck = load_checkpoint(str(tmp_path / "cut"))
+    assert ck.state.epoch == 1 and ck.state.clock > 0
+    assert not (tmp_path / "cut" / "vectors.txt").exists()
+    monkeypatch.setattr(Trainer, "_kernel", original)
+    run_training(Config(), resume=str(tmp_path / "cut"))
+    assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()
+    assert not (tmp_path / "cut" / "checkpoint.npz").exists()
+
+
+def test_resume_refuses_a_changed_corpus(tmp_path, monkeypatch):
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    halt = threading.Event()
+    original = Trainer._kernel
+
+    def stop_after_one(self, t, chunk, clock):
+        original(self, t, chunk, clock)
+        halt.set()
+
+    monkeypatch.setattr(Trainer, "_kernel", stop_after_one)
+    with pytest.raises(Interrupted):
+        run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
+    with open(corpus, "a") as fh:
+        fh.write("more words\n")
+    with pytest.raises(ResumeError, match="big.txt: corpus file changed"):
+        run_training(Config(), resume=str(tmp_path / "cut"))
+    with pytest.raises(ResumeError, match="no checkpoint"):
+        run_training(Config(), resume=str(tmp_path))
+
+
+def test_sigint_checkpoints_exits_130_and_resume_matches(tmp_path):
+    corpus = big_corpus(tmp_path / "big.txt", mb=8)
+    common = ["--dim", "16", "--window", "3", "--min-count", "1", "--epochs", "3", "--threads", "1", "--seed", "3",
+              "--checkpoint-every", "0", "--quiet"]
+    exe = [sys.executable, "-m", "w2v_nce.cli", "train", corpus]
+    subprocess.run(exe + common + ["-o", str(tmp_path / "full")], check=True, capture_output=True)
+    proc = subprocess.Popen(exe + common + ["-o", str(tmp_path / "cut")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    jsonl = tmp_path / "cut" / "train.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline:  # wait for epoch 1 to end, then interrupt epoch 2
+        if jsonl.exists() and '"event": "epoch"' in jsonl.read_text():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.time()
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert time.time() - t0 < 10
+    assert "resume with: w2v-nce train --resume" in err
+    assert (tmp_path / "cut" / "checkpoint.npz").exists()
+    r = subprocess.run([sys.executable, "-m", "w2v_nce.cli", "train", "--resume", str(tmp_path / "cut")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()
+
+
+def test_sigterm_exits_143(tmp_path):
+    corpus = big_corpus(tmp_path / "big.txt", mb=8)
+    proc = subprocess.Popen([sys.executable, "-m", "w2v_nce.cli", "train", corpus, "--min-count", "1", "--epochs", "20",
+                             "--quiet", "-o", str(tmp_path / "out")], stderr=subprocess.PIPE, text=True)
+    jsonl = tmp_path / "out" / "train.jsonl"
+    deadline = time.time() + 60
+    while time.time() < deadline and not (jsonl.exists() and jsonl.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "SIGTERM" in err
+
+
+def test_periodic_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    saved = []
+    original = job.save_checkpoint
+
+    def spy(*a, **k):
+        path = original(*a, **k)
+        saved.append(load_checkpoint(os.path.dirname(path)).state.clock)
+        return path
+
+    monkeypatch.setattr(job, "save_checkpoint", spy)
+    # 0.0001 minutes: a checkpoint at (almost) every tick
+    cfg = _train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001)
+    run_training(cfg)
+    assert saved and all(c > 0 for c in saved)
+    assert not (tmp_path / "out" / "checkpoint.npz").exists()  # removed once outputs exist
+    assert (tmp_path / "out" / "vectors.txt").exists()
+
+
+def test_divergence_is_a_typed_error_and_writes_no_vectors(tmp_path):
+    corpus = big_corpus(tmp_path / "big.txt", mb=1)
+    cfg = _train_cfg(corpus, tmp_path / "out", alpha=1e30, min_alpha=1e30, loss="neg")
+    with pytest.raises(DivergenceError, match=r"epoch 1 .*lr .*smaller --alpha"):
+        run_training(cfg)
+    assert not (tmp_path / "out" / "vectors.txt").exists()
+    assert not (tmp_path / "out" / "model.npz").exists()
+
+
+def test_disk_full_keeps_the_previous_file(tmp_path):
+    target = tmp_path / "vectors.txt"
+    target.write_text("previous complete file\n")
+    with pytest.raises(OutputError, match="disk full"):
+        with atomic_output(str(target), "w") as fh:
+            fh.write("partial")
+            raise OSError(errno.ENOSPC, "No space left on device")
+    assert target.read_text() == "previous complete file\n"
+    assert os.listdir(tmp_path) == ["vectors.txt"]
+
+
+def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from w2v_nce import model as model_mod
+    from w2v_nce.cli import main
+
+    corpus = planted_corpus(tmp_path / "p.txt", lines=100)
+
+    def full_disk(*a, **k):
+        raise OutputError(f"{tmp_path}/out/model.npz: cannot write (disk full); previous file left unchanged")
+
+    monkeypatch.setattr(model_mod.Model, "save", full_disk)
+    r = CliRunner().invoke(main, ["train", corpus, "-o", str(tmp_path / "out"), "--min-count", "1", "--quiet",
+                                  "--epochs", "1"])
+    assert r.exit_code == 1
+    assert "disk full" in r.output
