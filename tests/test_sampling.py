@@ -287,6 +287,8 @@ def test_unique_sampler_inclusion_frequencies():
         (lambda: fixed_unigram_candidate_sampler([[5]], 1, 1, True, 5, [1, 2], num_reserved_ids=3), "true_classes"),
         (lambda: fixed_unigram_candidate_sampler([[0]], 1, 3, True, 3, [1, 0, 2]), "num_sampled"),
         (lambda: fixed_unigram_candidate_sampler([[0]], 1, 1, True, 2, [1, -2]), "unigrams"),
+        (lambda: fixed_unigram_candidate_sampler([[0]], 1, 1, True, 2, [0, 0]), "unigrams"),
+        (lambda: fixed_unigram_probability([0], []), "unigrams"),
     ],
 )
 def test_bad_arguments_raise_value_error_naming_them(call, match):

@@ -79,33 +79,24 @@ def _ids(name: str, value, shape: tuple, num_classes: int) -> np.ndarray:
     return a
 
 
-def _prepare(
-    weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
-    remove_accidental_hits, seed,
-) -> _Batch:
+def _dense(weights, biases, inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(x, W, b)`` checked, ``W`` and ``b`` cast to the dtype of ``inputs`` (TF casts the rows)."""
     x = np.asarray(inputs)
     if x.dtype not in (np.float32, np.float64):
         raise ValueError(f"inputs must be float32 or float64, got dtype {x.dtype}")
     if x.ndim != 2:
         raise ValueError(f"inputs must have shape [batch_size, dim], got {list(x.shape)}")
-    dtype = x.dtype
-    batch, dim = x.shape
     w = np.asarray(weights)
-    if w.ndim != 2 or w.shape[1] != dim:
-        raise ValueError(f"weights must have shape [num_classes, {dim}] to match inputs, got {list(w.shape)}")
+    if w.ndim != 2 or w.shape[1] != x.shape[1]:
+        raise ValueError(f"weights must have shape [num_classes, {x.shape[1]}] to match inputs, got {list(w.shape)}")
     b = np.asarray(biases)
     if b.shape != (w.shape[0],):
         raise ValueError(f"biases must have shape [{w.shape[0]}] (one per row of weights), got {list(b.shape)}")
-    if num_true < 1:
-        raise ValueError(f"num_true must be >= 1, got {num_true}")
-    rows = w.shape[0]
-    lab = _ids("labels", labels, (batch, num_true), rows)
+    return x, w.astype(x.dtype, copy=False), b.astype(x.dtype, copy=False)
 
-    if sampled_values is None:
-        # TF's default: log-uniform, unique, range_max = num_classes (§1.1).
-        sampled_values = log_uniform_candidate_sampler(
-            lab, num_true, num_sampled, unique=True, range_max=num_classes, seed=seed
-        )
+
+def _sampled(sampled_values, labels_shape: tuple, rows: int, num_sampled: int, remove_accidental_hits: bool, dtype):
+    """``(s int64 [S], Qt [B, T], Qs [S])`` checked; counts cast to ``dtype`` (TF requires it, §1.6)."""
     try:
         s_raw, qt_raw, qs_raw = sampled_values
     except (TypeError, ValueError):
@@ -121,16 +112,32 @@ def _prepare(
             f"num_sampled ({num_sampled}) must equal len(sampled_candidates) ({n_s}) when remove_accidental_hits=True"
         )
     qt = np.asarray(qt_raw)
-    if qt.shape != (batch, num_true):
+    if qt.shape != labels_shape:
         raise ValueError(
-            f"true_expected_count (sampled_values[1]) must have shape [{batch}, {num_true}], got {list(qt.shape)}"
+            f"true_expected_count (sampled_values[1]) must have shape {list(labels_shape)}, got {list(qt.shape)}"
         )
     qs = np.asarray(qs_raw)
     if qs.shape != (n_s,):
         raise ValueError(f"sampled_expected_count (sampled_values[2]) must have shape [{n_s}], got {list(qs.shape)}")
-    # TF casts the gathered rows to inputs.dtype; counts must already have it (we cast, §1.6).
-    return _Batch(x, w.astype(dtype, copy=False), b.astype(dtype, copy=False), lab, s,
-                  qt.astype(dtype), qs.astype(dtype))
+    return s, qt.astype(dtype), qs.astype(dtype)
+
+
+def _prepare(
+    weights, biases, labels, inputs, num_sampled, num_classes, num_true, sampled_values,
+    remove_accidental_hits, seed,
+) -> _Batch:
+    """Check and coerce everything once; draw with TF's default sampler if none was given."""
+    x, w, b = _dense(weights, biases, inputs)
+    if num_true < 1:
+        raise ValueError(f"num_true must be >= 1, got {num_true}")
+    lab = _ids("labels", labels, (x.shape[0], num_true), w.shape[0])
+    if sampled_values is None:
+        # TF's default: log-uniform, unique, range_max = num_classes (§1.1).
+        sampled_values = log_uniform_candidate_sampler(
+            lab, num_true, num_sampled, unique=True, range_max=num_classes, seed=seed
+        )
+    s, qt, qs = _sampled(sampled_values, lab.shape, w.shape[0], num_sampled, remove_accidental_hits, x.dtype)
+    return _Batch(x, w, b, lab, s, qt, qs)
 
 
 # --------------------------------------------------------------------------------------
@@ -210,8 +217,7 @@ def compute_sampled_logits(
     batch = _prepare(weights, biases, labels, inputs, num_sampled, num_classes, num_true,
                      sampled_values, remove_accidental_hits, seed)
     t, u = _logits(batch, remove_accidental_hits, subtract_log_q)
-    out_labels = np.concatenate([np.ones_like(t) / np.asarray(num_true, t.dtype), np.zeros_like(u)], axis=1)
-    return np.concatenate([t, u], axis=1), out_labels
+    return np.concatenate([t, u], axis=1), np.concatenate(_soft_labels(t, u, num_true), axis=1)
 
 
 # --------------------------------------------------------------------------------------
@@ -285,6 +291,7 @@ def _backprop(batch: _Batch, g_true: np.ndarray, g_sampled: np.ndarray, weights,
 
 
 def _soft_labels(t: np.ndarray, u: np.ndarray, num_true: int) -> tuple[np.ndarray, np.ndarray]:
+    """Targets ``1/T`` for the true columns (``ones_like(t) / T`` in their dtype), 0 for the sampled."""
     return np.ones_like(t) / np.asarray(num_true, t.dtype), np.zeros_like(u)
 
 
