@@ -1,0 +1,147 @@
+"""Speed, memory and quality of w2v-nce against gensim (and fastText) on the same corpus, same run.
+
+    python scripts/bench_speed.py                       # mix8, 1 epoch, 2 threads, 3 rounds
+    python scripts/bench_speed.py --rounds 1 --scaling  # + w2v-nce at 1 thread (scaling 1 -> 2)
+    python scripts/bench_speed.py --double              # + w2v-nce on mix8 twice (memory flat?)
+
+Contenders run one at a time, alternating order each round; the table shows medians. Whole job
+= vocabulary + training + writing vectors (text). Quality is scored by our evaluator on each
+contender's vectors (questions-words 30k case-insensitive, WordSim-353 Spearman).
+Also prints this CPU's measured peak (NumPy sgemm FLOP/s, large-copy bandwidth) and the
+fraction of it the training kernel reaches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+NCE_FLAGS = []  # the README's recommended NCE settings are configs/default.yaml's
+
+
+def cpu_peak() -> tuple[float, float]:
+    """(sgemm GFLOP/s over all cores via NumPy's BLAS, large-copy GB/s (read + write))."""
+    n = 2048
+    a = np.random.default_rng(0).random((n, n), dtype=np.float32)
+    b = a.copy()
+    a @ b
+    best = 1e9
+    for _ in range(5):
+        t = time.perf_counter()
+        a @ b
+        best = min(best, time.perf_counter() - t)
+    flops = 2 * n**3 / best / 1e9
+    src = np.ones(64 * 2**20 // 4 * 4, np.float32)  # 256 MB
+    dst = np.empty_like(src)
+    bw = 1e9
+    for _ in range(5):
+        t = time.perf_counter()
+        np.copyto(dst, src)
+        bw = min(bw, time.perf_counter() - t)
+    return flops, 2 * src.nbytes / bw / 1e9
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=os.path.join(B.SHARED, "mix8.gz"))
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--contenders", default="neg,nce,gensim", help="comma list of neg,nce,ssm,gensim,gensim_cf,fasttext")
+    ap.add_argument("--scaling", action="store_true", help="also run w2v-nce neg and nce with 1 thread")
+    ap.add_argument("--double", action="store_true", help="also run w2v-nce neg on the corpus twice over")
+    ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out"))
+    ap.add_argument("--json", help="write the raw results here")
+    args = ap.parse_args()
+    os.makedirs(args.workdir, exist_ok=True)
+    lines = B.lines_of_tokens(args.corpus, os.path.join(args.workdir, "corpus.1000.txt"))
+    tokens = sum(len(line.split()) for line in open(lines))
+    w2v = os.path.join(B.REPO, "configs", "word2vec.yaml")
+    common = ["--epochs", str(args.epochs)]
+
+    def ours(name, threads, extra, corpus=args.corpus):
+        out = os.path.join(args.workdir, name)
+        return B.w2v_argv(corpus, out, w2v, common + ["--threads", str(threads)] + extra), os.path.join(out, "vectors.txt")
+
+    plans = {}
+    for c in args.contenders.split(","):
+        if c == "neg":
+            plans["w2v-nce neg"] = ours("neg", args.threads, [])
+        elif c == "nce":
+            plans["w2v-nce nce"] = ours("nce", args.threads, ["--loss", "nce"] + NCE_FLAGS)
+        elif c == "ssm":
+            plans["w2v-nce ssm"] = ours("ssm", args.threads, ["--loss", "sampled_softmax"])
+        elif c == "gensim":
+            out = os.path.join(args.workdir, "gensim.txt")
+            plans["gensim iterable"] = (B.gensim_argv(lines, out, args.epochs, args.threads), out)
+        elif c == "gensim_cf":
+            out = os.path.join(args.workdir, "gensim_cf.txt")
+            plans["gensim corpus_file"] = (B.gensim_argv(lines, out, args.epochs, args.threads, "corpus_file"), out)
+        elif c == "fasttext":
+            out = os.path.join(args.workdir, "fasttext.txt")
+            plans["fastText"] = (B.fasttext_argv(lines, out, args.epochs, args.threads), out)
+    if args.scaling:
+        plans["w2v-nce neg 1 thread"] = ours("neg1", 1, [])
+        plans["w2v-nce nce 1 thread"] = ours("nce1", 1, ["--loss", "nce"] + NCE_FLAGS)
+    if args.double:
+        doubled = B.concat_gz(args.corpus, os.path.join(args.workdir, "corpus.x2.gz"), 2)
+        plans["w2v-nce neg, corpus x2"] = ours("neg_x2", args.threads, [], corpus=doubled)
+
+    results = {name: [] for name in plans}
+    names = list(plans)
+    for r in range(args.rounds):
+        order = names if r % 2 == 0 else names[::-1]
+        for name in order:
+            argv, _ = plans[name]
+            run = B.run_child(name, argv)
+            results[name].append(run)
+            print(f"round {r + 1} {name}: {run.wall:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
+
+    flops, bw = cpu_peak()
+    rows = []
+    for name in names:
+        runs = results[name]
+        wall = B.median([x.wall for x in runs])
+        rss = B.median([x.peak_rss_mb for x in runs])
+        q = B.score_vectors(plans[name][1])
+        toks = tokens * (2 if "x2" in name else 1) * args.epochs
+        train_wps = None
+        jl = os.path.join(os.path.dirname(plans[name][1]), "train.jsonl")
+        if name.startswith("w2v-nce") and os.path.exists(jl):
+            epochs = [json.loads(x) for x in open(jl) if '"epoch"' in x]
+            train_wps = B.median([e["words_per_sec"] for e in epochs if e.get("event") == "epoch"])
+        rows.append(dict(name=name, wall=wall, words_per_sec=toks / wall, train_words_per_sec=train_wps,
+                         peak_rss_mb=rss, **q))
+    base = next((x for x in rows if x["name"] == "gensim iterable"), None)
+    print()
+    print(f"corpus {args.corpus}: {tokens:,} tokens, {args.epochs} epoch(s), {args.threads} threads, "
+          f"median of {args.rounds} round(s)")
+    print(f"{'contender':26} {'wall s':>7} {'words/s':>9} {'train w/s':>9} {'RSS MB':>7} {'analogy':>7} {'WS353':>6} "
+          f"{'speed vs gensim':>15} {'RSS vs gensim':>13}")
+    for x in rows:
+        sp = f"{base['wall'] / x['wall']:.2f}x" if base else "-"
+        rm = f"{x['peak_rss_mb'] / base['peak_rss_mb']:.2f}x" if base else "-"
+        tw = f"{x['train_words_per_sec'] / 1e3:.0f}k" if x["train_words_per_sec"] else "-"
+        print(f"{x['name']:26} {x['wall']:7.1f} {x['words_per_sec'] / 1e3:8.0f}k {tw:>9} {x['peak_rss_mb']:7.0f} "
+              f"{x['analogy']:7.3f} {x['ws353']:6.3f} {sp:>15} {rm:>13}")
+    print(f"\nCPU peak here: sgemm {flops:.0f} GFLOP/s (all cores), copy {bw:.1f} GB/s")
+    for x in rows:
+        if x["name"] == "w2v-nce neg" and x["train_words_per_sec"]:
+            # SGNS: ~4.5 examples per raw token at window 5 + subsampling; 6 d (k+1) + d FLOP each
+            fl = x["train_words_per_sec"] * 4.5 * (6 * 100 * 6 + 100) / 1e9
+            print(f"w2v-nce neg kernel: ~{fl:.1f} GFLOP/s useful = {100 * fl / flops:.1f}% of sgemm peak")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"rows": rows, "cpu_gflops": flops, "copy_gbs": bw, "tokens": tokens}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""Shared pieces of the benchmarks: running a contender as a child process (wall time and peak
+RSS from wait4), preparing peer-friendly corpus files, and scoring any vectors file with our
+evaluator (the same code for every contender, so the comparison is fair).
+
+Peers (gensim==4.4.0, fasttext-wheel) are benchmark-only dependencies: pip install them into
+the environment that runs these scripts.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+SHARED = os.path.join(os.path.dirname(REPO), "shared", "data")
+EVAL = os.path.join(REPO, "data", "eval")
+
+
+@dataclass
+class Run:
+    name: str
+    wall: float
+    peak_rss_mb: float
+    returncode: int
+    output: str
+
+
+def run_child(name: str, argv: list[str], env: dict | None = None) -> Run:
+    """Run argv; wall time and the child's own peak RSS (ru_maxrss of wait4, KiB on Linux)."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, **(env or {})})
+    out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        print(out[-3000:], file=sys.stderr)
+        raise SystemExit(f"{name} failed with exit status {proc.returncode}")
+    return Run(name, wall, usage.ru_maxrss / 1024.0, proc.returncode, out)
+
+
+def lines_of_tokens(src: str, dst: str, per_line: int = 1000, copies: int = 1) -> str:
+    """Write ``src`` (text, .gz ok) as lines of ``per_line`` tokens (what gensim's readers need:
+    its corpus_file mode silently drops most of a very long line). ``copies`` repeats the corpus."""
+    if os.path.exists(dst):
+        return dst
+    opener = gzip.open if src.endswith(".gz") else open
+    tmp = dst + ".tmp"
+    words: list[str] = []
+    with open(tmp, "w") as out:
+        for _ in range(copies):
+            with opener(src, "rt") as fh:
+                partial = ""
+                for block in iter(lambda: fh.read(1 << 22), ""):
+                    new = (partial + block).split()
+                    partial = new.pop() if new and not block[-1].isspace() else ""
+                    words.extend(new)
+                    full = len(words) - len(words) % per_line
+                    for i in range(0, full, per_line):
+                        out.write(" ".join(words[i:i + per_line]) + "\n")
+                    words = words[full:]
+                if partial:
+                    words.append(partial)
+        for i in range(0, len(words), per_line):
+            out.write(" ".join(words[i:i + per_line]) + "\n")
+    os.replace(tmp, dst)
+    return dst
+
+
+def concat_gz(src: str, dst: str, copies: int) -> str:
+    """``copies`` of a gzip file's text, joined with a newline, gzip-compressed (level 1)."""
+    if os.path.exists(dst):
+        return dst
+    with gzip.open(dst + ".tmp", "wb", compresslevel=1) as out:
+        for i in range(copies):
+            with gzip.open(src, "rb") as fh:
+                while True:
+                    b = fh.read(1 << 22)
+                    if not b:
+                        break
+                    out.write(b)
+            out.write(b"\n")
+    os.replace(dst + ".tmp", dst)
+    return dst
+
+
+def score_vectors(path: str, restrict_vocab: int = 30000) -> dict:
+    """Analogy accuracy (questions-words, 30k most frequent, case-insensitive, 3CosAdd),
+    WordSim-353 and SimLex-999 Spearman, with our evaluator."""
+    sys.path.insert(0, REPO)
+    from w2v_nce.evaluate import evaluate_analogies, evaluate_similarity
+    from w2v_nce.formats import load_word2vec
+
+    words, vectors = load_word2vec(path)
+    ana = evaluate_analogies(words, vectors, os.path.join(EVAL, "questions-words.txt"), restrict_vocab=restrict_vocab)
+    ws = evaluate_similarity(words, vectors, os.path.join(EVAL, "wordsim353_combined.csv"))
+    sl = evaluate_similarity(words, vectors, os.path.join(EVAL, "SimLex-999.txt"))
+    return {"analogy": ana["accuracy"], "ws353": ws["spearman"], "simlex": sl["spearman"]}
+
+
+def median(xs: list[float]) -> float:
+    return statistics.median(xs)
+
+
+def w2v_argv(corpus: str, out: str, config: str | None, extra: list[str]) -> list[str]:
+    argv = [sys.executable, "-m", "w2v_nce.cli", "train", corpus, "-o", out, "--force", "--quiet"]
+    if config:
+        argv += ["-c", config]
+    return argv + extra
+
+
+def gensim_argv(corpus_lines: str, out: str, epochs: int, threads: int, mode: str = "iterable") -> list[str]:
+    return [sys.executable, os.path.join(HERE, "peer_gensim.py"), corpus_lines, out, str(epochs), str(threads), mode]
+
+
+def fasttext_argv(corpus_lines: str, out: str, epochs: int, threads: int) -> list[str]:
+    return [sys.executable, os.path.join(HERE, "peer_fasttext.py"), corpus_lines, out, str(epochs), str(threads)]
