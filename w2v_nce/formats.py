@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import gzip
+import math
 import os
 import tempfile
+from pathlib import Path
 from typing import IO, Iterator
 
-from .errors import OutputError
+import numpy as np
+from numba import njit, prange
+
+from .errors import FormatError, OutputError
 
 
 @contextlib.contextmanager
@@ -35,3 +41,642 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
             reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
             raise OutputError(f"{path}: cannot write ({reason}); previous file left unchanged") from exc
         raise
+
+
+# ---------------------------------------------------------------------------------------------
+# Exporting vectors: word2vec text/binary (word2vec.c, gensim, fastText readers), .npy, Projector
+# ---------------------------------------------------------------------------------------------
+
+FORMATS = ("text", "binary", "npy", "projector")
+WHICH = ("in", "out", "sum", "avg")
+
+# Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
+_BLOCK_ROWS = 4096
+# Text lines longer than this per value cannot be word2vec text (used to sniff binary files).
+_MAX_TEXT_CHARS_PER_VALUE = 64
+# Exact float64 powers of ten for k ≤ 22; beyond that correctly rounded (float(10**k)).
+_POW10 = np.array([float(10**k) for k in range(64)], dtype=np.float64)
+
+
+def check_words(words: list[str]) -> list[bytes]:
+    """Validate ``words`` for writing and return their UTF-8 encodings.
+
+    A word must be a non-empty ``str`` without whitespace (``str.isspace`` characters, the set
+    ``str.split()`` splits on) and must encode to UTF-8; otherwise the file could not be read back
+    (word2vec.c and gensim split on spaces and newlines). Tokenisation makes such words impossible,
+    so a violation is a bug upstream: ``ValueError`` naming the word and its row.
+    """
+    encoded = []
+    for row, word in enumerate(words):
+        if not isinstance(word, str) or not word or any(ch.isspace() for ch in word):
+            raise ValueError(
+                f"word {word!r} at row {row} is empty or contains whitespace; "
+                "it cannot be written in a word2vec file"
+            )
+        try:
+            encoded.append(word.encode("utf-8"))
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"word {word!r} at row {row} is not valid Unicode ({exc.reason})") from exc
+    return encoded
+
+
+def _check_matrix(words: list, vectors: np.ndarray) -> np.ndarray:
+    """Return ``vectors`` as C-contiguous little-endian float32 ``[V, D]``, checking ``V == len(words)``."""
+    vectors = np.asarray(vectors)
+    if vectors.ndim != 2:
+        raise ValueError(f"vectors must be 2-D [V, D], got shape {vectors.shape}")
+    if vectors.shape[0] != len(words):
+        raise ValueError(f"{len(words)} words but {vectors.shape[0]} vector rows")
+    return np.ascontiguousarray(vectors, dtype="<f4")
+
+
+def _decimal_exponent_tables() -> tuple[np.ndarray, np.ndarray]:
+    """Per float32 biased exponent b (normal numbers, 1..254): ``lo[b] = floor(log10(2**(b-127)))``
+    and ``thr[b]`` = the smallest float32 >= 10**(lo[b]+1), so that for a float32 f in that binade
+    ``floor(log10 f) = lo[b] + (f >= thr[b])`` exactly (computed with exact rationals)."""
+    from fractions import Fraction
+
+    lo = np.zeros(256, dtype=np.int64)
+    thr = np.full(256, np.inf)
+    for b in range(1, 255):
+        low = Fraction(2) ** (b - 127)
+        e = 0
+        while Fraction(10) ** (e + 1) <= low:
+            e += 1
+        while Fraction(10) ** e > low:
+            e -= 1
+        lo[b] = e
+        target = Fraction(10) ** (e + 1)
+        if target < 2 * low:  # 10**(e+1) lies in this binade: find the float32 at or above it
+            ulp = low / 2**23
+            steps = -((low - target) // ulp)  # ceil((target - low) / ulp)
+            thr[b] = float(low + steps * ulp)
+    return lo, thr
+
+
+_E10_LO, _E10_THR = _decimal_exponent_tables()
+_U10 = np.uint64(10)
+
+
+@njit(cache=True, inline="always")
+def _scale(f, e, pow10):
+    """``f * 10**(8 - e)`` in float64 (exact for 0 <= 8 - e <= 12 and a float32 ``f``)."""
+    k = 8 - e
+    return f * pow10[k] if k >= 0 else f / pow10[-k]
+
+
+@njit(cache=True, inline="always")
+def _put_digit(out, pos, t, point_after, digit):
+    out[pos + t + (1 if t > point_after else 0)] = digit + np.uint64(48)
+
+
+@njit(cache=True, inline="always")
+def _write_float32(x, bits, out, pos, pow10, e10_lo, e10_thr):
+    """Write float32 ``x`` (with ``bits`` its IEEE-754 bits, uint32) as text at ``out[pos:]``
+    (at most 15 bytes); return the new position.
+
+    Format: 9 significant digits, trailing zeros dropped, the layout of C's ``%.9g``
+    (positional for 1e-4 <= |x| < 1e9, else ``d.ddde±XX``), ``nan``/``inf``/``-inf``.
+    9 digits always identify a float32 (FLT_DECIMAL_DIG), so any correctly rounding reader
+    (strtof, Python float, NumPy) gets back the identical float32.
+    Digits: ``N = round_half_even(|x| * 10**(8 - e))``, ``e = floor(log10|x|)`` (exact, from
+    the exponent tables). For 1e-4 <= |x| < 1e9 the product is exact in float64 (24-bit
+    mantissa times 5**k, k <= 12, fits 53 bits), so the digits equal ``%.9g``'s; outside that
+    range the product may be off by an ulp, which could move the 9th digit of a near-tie by one
+    and still round-trips.
+    """
+    biased = (bits >> np.uint32(23)) & np.uint32(0xFF)
+    if biased == 255 and bits & np.uint32(0x7FFFFF):
+        out[pos] = 110
+        out[pos + 1] = 97
+        out[pos + 2] = 110  # nan (unsigned, as Python prints it)
+        return pos + 3
+    if bits >> np.uint32(31):
+        out[pos] = 45  # '-' (also for -0.0, as printf does)
+        pos += 1
+    if biased == 255:
+        out[pos] = 105
+        out[pos + 1] = 110
+        out[pos + 2] = 102  # inf
+        return pos + 3
+    f = abs(np.float64(x))
+    if f == 0.0:
+        out[pos] = 48
+        return pos + 1
+    if biased > 0:
+        e = e10_lo[biased] + (1 if f >= e10_thr[biased] else 0)
+    else:  # subnormal: rare, use log10 and fix it below
+        e = int(math.floor(math.log10(f)))
+    scaled = _scale(f, e, pow10)
+    if scaled >= 1e9:
+        e += 1
+        scaled = _scale(f, e, pow10)
+    elif scaled < 1e8:
+        e -= 1
+        scaled = _scale(f, e, pow10)
+    if scaled < 1e8:  # an inexact product just below 1e8 (f >= 10**e): keep 9 digits
+        scaled = 1e8
+    n = np.uint64(scaled)  # truncation = floor: scaled > 0
+    frac = scaled - np.float64(n)
+    # round half to even, branch-free (the comparison is a coin flip for the predictor)
+    n += np.uint64((frac > 0.5) | ((frac == 0.5) & (n & np.uint64(1) == np.uint64(1))))
+    if n >= np.uint64(1000000000):  # rounded up to 10 digits: 999999999.5 -> 1.00000000e(e+1)
+        n = np.uint64(100000000)
+        e += 1
+    positional = -4 <= e < 9
+    if positional and e < 0:
+        out[pos] = 48
+        out[pos + 1] = 46  # "0."
+        pos += 2
+        for _ in range(-e - 1):
+            out[pos] = 48
+            pos += 1
+        point_after = 9
+    else:
+        point_after = e if positional else 0
+    # All 9 digits at fixed places, as two independent division chains (5 + 4 digits).
+    hi = n // np.uint64(10000)
+    lo = n - hi * np.uint64(10000)
+    for t in range(8, 4, -1):
+        q = lo // _U10
+        _put_digit(out, pos, t, point_after, lo - q * _U10)
+        lo = q
+    for t in range(4, -1, -1):
+        q = hi // _U10
+        _put_digit(out, pos, t, point_after, hi - q * _U10)
+        hi = q
+    if point_after < 8:
+        out[pos + point_after + 1] = 46  # '.'
+    nd = 9
+    while nd > 1 and out[pos + nd - 1 + (1 if nd - 1 > point_after else 0)] == 48:
+        nd -= 1
+    if point_after >= 8:  # no decimal point in the digits (e == 8, or 0.000ddd)
+        return pos + (nd if point_after == 9 else 9)
+    if nd <= point_after + 1:  # only zeros after the point: drop it
+        end = pos + point_after + 1
+    else:
+        end = pos + nd + 1
+    if positional:
+        return end
+    out[end] = 101  # 'e'
+    out[end + 1] = 45 if e < 0 else 43
+    end += 2
+    ae = -e if e < 0 else e
+    if ae >= 100:
+        out[end] = 48 + ae // 100
+        end += 1
+    out[end] = 48 + (ae // 10) % 10
+    out[end + 1] = 48 + ae % 10
+    return end + 2
+
+
+@njit(cache=True, parallel=True)
+def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_thr, slots, lengths):
+    """Format row i as a text line into ``slots[i]``; its length goes to ``lengths[i]``.
+
+    values float32 [n, D] and bits (the same memory viewed as uint32); word_bytes uint8 [*] (the words' UTF-8 concatenated); word_starts
+    int64 [n+1] (row i's word is ``word_bytes[word_starts[i]:word_starts[i+1]]``, may be empty);
+    sep uint8 (field separator); pow10 float64 [64]; e10_lo int64 [256], e10_thr float64 [256]
+    (``_decimal_exponent_tables``); slots uint8 [n, >= 16*D + 1 + longest word + 1];
+    lengths int64 [n]. Line = ``word sep v1 sep ... sep vD '\n'`` (``word sep`` left out for an
+    empty word). Rows are independent, so they are formatted in parallel into fixed-size slots.
+    """
+    n, d = values.shape
+    for i in prange(n):
+        out = slots[i]
+        pos = 0
+        w0 = word_starts[i]
+        w1 = word_starts[i + 1]
+        if w1 > w0:
+            for k in range(w0, w1):
+                out[pos] = word_bytes[k]
+                pos += 1
+            out[pos] = sep
+            pos += 1
+        for j in range(d):
+            if j > 0:
+                out[pos] = sep
+                pos += 1
+            pos = _write_float32(values[i, j], bits[i, j], out, pos, pow10, e10_lo, e10_thr)
+        out[pos] = 10
+        lengths[i] = pos + 1
+
+
+@njit(cache=True, parallel=True)
+def _pack_rows(slots, lengths, starts, out):
+    """Concatenate ``slots[i, :lengths[i]]`` into ``out`` at ``starts[i]`` (uint8 buffers)."""
+    for i in prange(slots.shape[0]):
+        s = starts[i]
+        for k in range(lengths[i]):
+            out[s + k] = slots[i, k]
+
+
+def format_rows(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: str = " ") -> bytes:
+    """Format ``values`` (float32 [n, D]) as text lines, optionally prefixed by words.
+
+    Each value is written with 9 significant digits (see ``_write_float32``): it parses back to
+    the identical float32. Returns the lines as bytes, each ending in ``\\n``.
+    """
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    n, d = values.shape
+    starts = np.zeros(n + 1, dtype=np.int64)
+    if words_utf8 is None:
+        word_bytes = np.zeros(0, dtype=np.uint8)
+        longest = 0
+    else:
+        word_bytes = np.frombuffer(b"".join(words_utf8), dtype=np.uint8)
+        lens = np.fromiter((len(w) for w in words_utf8), dtype=np.int64, count=n)
+        np.cumsum(lens, out=starts[1:])
+        longest = int(lens.max(initial=0))
+    slots = np.empty((n, 16 * d + longest + 2), dtype=np.uint8)
+    lengths = np.empty(n, dtype=np.int64)
+    _format_rows(
+        values, values.view(np.uint32), word_bytes, starts, ord(sep), _POW10, _E10_LO, _E10_THR, slots, lengths
+    )
+    offsets = np.zeros(n, dtype=np.int64)
+    np.cumsum(lengths[:-1], out=offsets[1:])
+    out = np.empty(int(lengths.sum()), dtype=np.uint8)
+    _pack_rows(slots, lengths, offsets, out)
+    return out.tobytes()
+
+
+def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.ndarray) -> Path:
+    """Write word2vec text format: header ``"V D\\n"``, then ``word v1 ... vD\\n`` per row, in order.
+
+    words: V strings (no whitespace); vectors: float32 [V, D]. Fields are separated by single
+    spaces, no trailing space (gensim's layout; word2vec.c ``distance``-style readers and fastText
+    accept it too). Floats: 9 significant digits in ``%.9g`` layout, e.g. ``0.0123456791``,
+    ``-1.5e-05``: enough to parse back to the identical float32, so text round-trips exactly.
+    Written in blocks of rows through ``atomic_output``; returns ``Path(path)``.
+    """
+    encoded = check_words(words)
+    vectors = _check_matrix(words, vectors)
+    v, d = vectors.shape
+    with atomic_output(path, "wb") as fh:
+        fh.write(f"{v} {d}\n".encode("ascii"))
+        for start in range(0, v, _BLOCK_ROWS):
+            stop = min(start + _BLOCK_ROWS, v)
+            fh.write(format_rows(vectors[start:stop], encoded[start:stop], " "))
+    return Path(path)
+
+
+def write_word2vec_binary(path: str | os.PathLike, words: list[str], vectors: np.ndarray) -> Path:
+    """Write word2vec.c's binary format exactly (``-binary 1``).
+
+    Layout: ASCII header ``"V D\\n"``; then per row: the word's UTF-8 bytes, one space (0x20),
+    D little-endian float32 (4·D bytes), ``"\\n"`` (0x0A). gensim's reader accepts the ``\\n``
+    (it strips it from the next word), word2vec.c's tools skip it. words: V strings;
+    vectors: float32 [V, D]. Returns ``Path(path)``.
+    """
+    encoded = check_words(words)
+    vectors = _check_matrix(words, vectors)
+    v, d = vectors.shape
+    row_bytes = 4 * d
+    with atomic_output(path, "wb") as fh:
+        fh.write(f"{v} {d}\n".encode("ascii"))
+        for start in range(0, v, _BLOCK_ROWS):
+            stop = min(start + _BLOCK_ROWS, v)
+            block = memoryview(vectors[start:stop].tobytes())
+            parts: list = []
+            for i, word in enumerate(encoded[start:stop]):
+                parts += (word, b" ", block[i * row_bytes:(i + 1) * row_bytes], b"\n")
+            fh.write(b"".join(parts))
+    return Path(path)
+
+
+def _words_file_bytes(words: list[str]) -> bytes:
+    return "".join(w + "\n" for w in words).encode("utf-8")
+
+
+def export_paths(out: str | os.PathLike, fmt: str) -> list[Path]:
+    """The files ``export_vectors(out, ..., fmt)`` writes, in writing order.
+
+    ``text``/``binary``: ``[out]``. ``npy``: ``vectors.npy`` + ``words.txt``; ``projector``:
+    ``vectors.tsv`` + ``metadata.tsv``. For these two-file formats ``out`` is a directory when it
+    is an existing directory or ends with a path separator (it is then created if missing);
+    otherwise it is a prefix joined with '.', as fastText's ``-output``: ``out.vectors.npy``,
+    ``out.words.txt``.
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    names = {"npy": ("vectors.npy", "words.txt"), "projector": ("vectors.tsv", "metadata.tsv")}
+    out_str = os.fspath(out)
+    if fmt not in names:
+        return [Path(out_str)]
+    if _is_directory_target(out_str):
+        return [Path(out_str) / name for name in names[fmt]]
+    return [Path(f"{out_str}.{name}") for name in names[fmt]]
+
+
+def _is_directory_target(out: str) -> bool:
+    return os.path.isdir(out) or out.endswith(os.sep) or bool(os.altsep and out.endswith(os.altsep))
+
+
+def _make_export_dir(out: str | os.PathLike) -> None:
+    """Create a two-file export's directory (directory mode only; its parent must exist)."""
+    out = os.fspath(out)
+    if _is_directory_target(out):
+        try:
+            os.makedirs(out, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create directory ({exc.strerror or exc})") from exc
+
+
+def write_npy(out_dir_or_prefix: str | os.PathLike, words: list[str], vectors: np.ndarray) -> list[Path]:
+    """Write ``vectors.npy`` (float32 [V, D], ``np.save``, no pickle) and ``words.txt``
+    (UTF-8, one word per line, row order). Paths as in ``export_paths(out, "npy")``."""
+    check_words(words)
+    vectors = _check_matrix(words, vectors)
+    paths = export_paths(out_dir_or_prefix, "npy")
+    _make_export_dir(out_dir_or_prefix)
+    with atomic_output(paths[0], "wb") as fh:
+        np.save(fh, vectors, allow_pickle=False)
+    with atomic_output(paths[1], "wb") as fh:
+        fh.write(_words_file_bytes(words))
+    return paths
+
+
+def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vectors: np.ndarray) -> list[Path]:
+    """Write TensorFlow Embedding Projector files: ``vectors.tsv`` (one row of D tab-separated
+    floats per word, no header; floats as in ``write_word2vec_text``) and ``metadata.tsv`` (one
+    word per line, no header: the Projector expects none for a single column).
+    Paths as in ``export_paths(out, "projector")``."""
+    check_words(words)
+    vectors = _check_matrix(words, vectors)
+    paths = export_paths(out_dir_or_prefix, "projector")
+    _make_export_dir(out_dir_or_prefix)
+    with atomic_output(paths[0], "wb") as fh:
+        for start in range(0, vectors.shape[0], _BLOCK_ROWS):
+            fh.write(format_rows(vectors[start:start + _BLOCK_ROWS], None, "\t"))
+    with atomic_output(paths[1], "wb") as fh:
+        fh.write(_words_file_bytes(words))
+    return paths
+
+
+def select_vectors(w_in: np.ndarray, w_out: np.ndarray | None, which: str) -> np.ndarray:
+    """The matrix to export, float32 [V, D]: ``in`` = W_in (centre-word rows), ``out`` = W_out
+    (context/class rows), ``sum`` = W_in + W_out, ``avg`` = (W_in + W_out) / 2.
+
+    w2v-nce trains TensorFlow's direction (inputs are W_in rows of centre words, classes are
+    W_out rows of contexts); for the usual "word vectors" export ``in``.
+    """
+    if which not in WHICH:
+        raise ValueError(f"unknown vector choice {which!r}; choose one of {', '.join(WHICH)}")
+    if which == "in":
+        return np.asarray(w_in, dtype=np.float32)
+    if w_out is None:
+        raise ValueError(f"vectors={which!r} needs the output matrix W_out, which was not given")
+    if np.shape(w_in) != np.shape(w_out):
+        raise ValueError(f"W_in {np.shape(w_in)} and W_out {np.shape(w_out)} differ in shape")
+    if which == "out":
+        return np.asarray(w_out, dtype=np.float32)
+    total = np.add(w_in, w_out, dtype=np.float32)
+    if which == "avg":
+        total *= np.float32(0.5)  # exact: halving a float32 only changes its exponent
+    return total
+
+
+def limit_rows(words: list[str], vectors: np.ndarray, limit: int | None) -> tuple[list[str], np.ndarray]:
+    """Keep the first ``limit`` rows (the most frequent words: the vocabulary is frequency-ordered).
+    ``None`` keeps all; a limit above V keeps all; ``limit < 1`` is a ``ValueError``."""
+    if limit is None:
+        return words, vectors
+    if limit < 1:
+        raise ValueError(f"limit must be a positive number of rows, got {limit}")
+    return words[:limit], vectors[:limit]
+
+
+def normalize_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm, float32 [V, D]: ``v / ||v||`` with the norm in float64;
+    all-zero rows stay zero (instead of NaN)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    out = np.empty_like(vectors)
+    for start in range(0, vectors.shape[0], 8192):
+        block = vectors[start:start + 8192].astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        norms[norms == 0.0] = 1.0
+        out[start:start + 8192] = block / norms[:, None]
+    return out
+
+
+def export_vectors(
+    out_path: str | os.PathLike,
+    words: list[str],
+    w_in: np.ndarray,
+    w_out: np.ndarray | None = None,
+    fmt: str = "text",
+    which: str = "in",
+    limit: int | None = None,
+    normalize: bool = False,
+    force: bool = False,
+) -> list[Path]:
+    """Export a model's vectors: select (``which``), keep the first ``limit`` rows, optionally
+    L2-normalise, and write in ``fmt`` (text | binary | npy | projector). Returns the paths written.
+
+    words: V strings in vocabulary order; w_in, w_out: float32 [V, D].
+    Everything is checked before any work: ``OutputError`` if an output exists and ``force`` is
+    false, or its directory is missing or not writable; ``ValueError`` for a bad choice.
+    Each file is written atomically (a reader never sees half a file).
+    """
+    paths = export_paths(out_path, fmt)
+    if which not in WHICH:
+        raise ValueError(f"unknown vector choice {which!r}; choose one of {', '.join(WHICH)}")
+    if len(words) != np.shape(w_in)[0]:
+        raise ValueError(f"{len(words)} words but W_in has {np.shape(w_in)[0]} rows")
+    creates_dir = fmt in ("npy", "projector") and _is_directory_target(os.fspath(out_path))
+    for path in paths:
+        _check_writable(path, force, creates_dir)
+    words, w_in = limit_rows(words, w_in, limit)
+    if w_out is not None:
+        w_out = w_out[: len(words)]
+    vectors = select_vectors(w_in, w_out, which)
+    if normalize:
+        vectors = normalize_rows(vectors)
+    if fmt == "text":
+        return [write_word2vec_text(paths[0], words, vectors)]
+    if fmt == "binary":
+        return [write_word2vec_binary(paths[0], words, vectors)]
+    if fmt == "npy":
+        return write_npy(out_path, words, vectors)
+    return write_projector(out_path, words, vectors)
+
+
+def _check_writable(path: Path, force: bool, creates_dir: bool = False) -> None:
+    """Refuse an existing output (without ``force``), a directory in its place, or a directory
+    that is missing or read-only. With ``creates_dir`` the file's own directory may be missing
+    (the export creates it); then its parent must exist."""
+    if path.is_dir():
+        raise OutputError(f"{path}: is a directory; give a file name")
+    if path.exists() and not force:
+        raise OutputError(f"{path}: already exists; use --force to overwrite it")
+    directory = path.parent
+    if creates_dir and not directory.exists():
+        directory = directory.parent
+    if not directory.is_dir():
+        raise OutputError(f"{path}: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: directory {directory} is not writable")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading word2vec text/binary (word2vec.c, gensim, fastText .vec)
+# ---------------------------------------------------------------------------------------------
+
+_UNICODE_ERRORS = ("strict", "replace", "ignore")
+_READ_CHUNK = 1 << 20  # bytes per read() when scanning binary records
+
+
+def load_word2vec(
+    path: str | os.PathLike,
+    binary: bool | None = None,
+    limit: int | None = None,
+    unicode_errors: str = "strict",
+) -> tuple[list[str], np.ndarray]:
+    """Read a word2vec text or binary file; return ``(words, vectors float32 [V, D])``.
+
+    Accepts the layouts of word2vec.c (text lines ending ``" \\n"``; binary records ending in
+    ``\\n``), gensim (text without trailing space; binary without ``\\n``) and fastText ``.vec``;
+    ``.gz`` files are decompressed. ``binary=None`` detects the layout from the first record
+    (text when it is one line of a word and D numbers). ``limit`` reads only the first N rows.
+    ``unicode_errors`` ('strict' | 'replace' | 'ignore') decodes the words' UTF-8 as gensim does,
+    for files whose words word2vec.c cut inside a character.
+    Text fields are split on ASCII whitespace only (spaces, tabs, CR), so a word may hold other
+    Unicode spaces. Rows past V in the header and bytes after the last record are ignored.
+    Malformed input raises ``FormatError`` naming the file and the line (text) or record (binary).
+    """
+    if unicode_errors not in _UNICODE_ERRORS:
+        raise ValueError(f"unicode_errors must be one of {_UNICODE_ERRORS}, got {unicode_errors!r}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    name = os.fspath(path)
+    try:
+        fh = gzip.open(name, "rb") if name.endswith(".gz") else open(name, "rb")
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot open ({exc.strerror or exc})") from exc
+    with fh:
+        try:
+            count, dim = _read_header(fh, name)
+            rows = count if limit is None else min(count, limit)
+            if binary is None:
+                start = fh.tell()
+                binary = not _looks_like_text(fh, dim) if rows else False
+                fh.seek(start)
+            if binary:
+                return _read_binary(fh, name, rows, dim, unicode_errors)
+            return _read_text(fh, name, rows, dim, unicode_errors)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise FormatError(f"{name}: cannot read ({exc})") from exc
+
+
+def _read_header(fh: IO[bytes], name: str) -> tuple[int, int]:
+    """Parse ``"V D\\n"``: two non-negative integers, D >= 1."""
+    line = fh.readline(256)
+    fields = line.split()
+    try:
+        count, dim = (int(x) for x in fields)
+    except ValueError:
+        shown = line[:60].decode("utf-8", "replace").rstrip()
+        raise FormatError(
+            f"{name}: line 1: expected a header 'VOCAB_SIZE DIM', found {shown!r}"
+            " (files without a header, such as GloVe's, are not supported)"
+        ) from None
+    if count < 0 or dim < 1:
+        raise FormatError(f"{name}: line 1: bad header '{count} {dim}' (need VOCAB_SIZE >= 0, DIM >= 1)")
+    return count, dim
+
+
+def _looks_like_text(fh: IO[bytes], dim: int) -> bool:
+    """True when the next line is a word followed by exactly ``dim`` numbers."""
+    line = fh.readline(dim * _MAX_TEXT_CHARS_PER_VALUE + 4096)
+    if not line.endswith(b"\n"):
+        return False
+    fields = line.split()
+    if len(fields) != dim + 1:
+        return False
+    try:
+        for field in fields[1:]:
+            float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _decode_word(raw: bytes, name: str, where: str, unicode_errors: str) -> str:
+    try:
+        return raw.decode("utf-8", unicode_errors)
+    except UnicodeDecodeError as exc:
+        raise FormatError(
+            f"{name}: {where}: word {raw!r} is not valid UTF-8 ({exc.reason}); "
+            "pass unicode_errors='replace' or 'ignore' to read it anyway"
+        ) from None
+
+
+def _read_text(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: str) -> tuple[list[str], np.ndarray]:
+    """Read ``rows`` text lines ``word v1 ... vD`` (line numbers in errors count the header as 1)."""
+    words: list[str] = []
+    vectors = np.empty((rows, dim), dtype=np.float32)
+    for row in range(rows):
+        line_no = row + 2
+        line = fh.readline()
+        if not line:
+            raise FormatError(f"{name}: line {line_no}: file ends after {row} of {rows} rows (truncated?)")
+        fields = line.split()
+        if len(fields) != dim + 1:
+            raise FormatError(
+                f"{name}: line {line_no}: expected a word and {dim} values, found {max(len(fields) - 1, 0)} values"
+            )
+        words.append(_decode_word(fields[0], name, f"line {line_no}", unicode_errors))
+        try:
+            vectors[row] = [float(x) for x in fields[1:]]
+        except ValueError:
+            bad = next(x for x in fields[1:] if not _is_float(x))
+            raise FormatError(f"{name}: line {line_no}: bad number {bad[:40].decode('utf-8', 'replace')!r}") from None
+    return words, vectors
+
+
+def _is_float(field: bytes) -> bool:
+    try:
+        float(field)
+    except ValueError:
+        return False
+    return True
+
+
+def _read_binary(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: str) -> tuple[list[str], np.ndarray]:
+    """Read ``rows`` binary records: word bytes, 0x20, ``dim`` little-endian float32, optional ``\\n``.
+
+    Records are found as word2vec.c's and gensim's readers do: scan to the first space, then
+    take exactly 4·dim bytes; a ``\\n`` before a word (word2vec.c's record end) is dropped.
+    """
+    words: list[str] = []
+    vectors = np.empty((rows, dim), dtype=np.float32)
+    nbytes = 4 * dim
+    buf = b""
+    pos = 0
+    for row in range(rows):
+        where = f"record {row + 1} of {rows}"
+        while True:
+            space = buf.find(b" ", pos)
+            if space >= 0:
+                break
+            if len(buf) - pos > _READ_CHUNK:
+                raise FormatError(f"{name}: {where}: no space after the word within {_READ_CHUNK} bytes (not a word2vec binary file?)")
+            more = fh.read(_READ_CHUNK)
+            if not more:
+                raise FormatError(f"{name}: {where}: file ends before the word (truncated? {row} records read)")
+            buf = buf[pos:] + more
+            pos = 0
+        while len(buf) - (space + 1) < nbytes:
+            more = fh.read(max(_READ_CHUNK, nbytes))
+            if not more:
+                raise FormatError(f"{name}: {where}: file ends inside the vector (truncated? {row} records read)")
+            buf = buf[pos:] + more
+            space -= pos
+            pos = 0
+        raw = buf[pos:space].lstrip(b"\n")
+        if not raw:
+            raise FormatError(f"{name}: {where}: empty word (wrong DIM in the header, or not a binary file?)")
+        words.append(_decode_word(raw, name, where, unicode_errors))
+        vectors[row] = np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1)
+        pos = space + 1 + nbytes
+    return words, vectors
