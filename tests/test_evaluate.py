@@ -1,0 +1,312 @@
+"""Evaluation: the full sigmoid/softmax loss against plain float64 NumPy and a hand-worked case,
+analogies (gensim's semantics) on hand-made vectors, similarity correlations and file layouts."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from w2v_nce import evaluate as E
+from w2v_nce.errors import FormatError
+
+
+# --- full losses -----------------------------------------------------------------------------
+
+
+def _softplus(z):
+    return np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+
+
+def _model(v=300, d=16, seed=0, scale=0.5):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, scale, (v, d)).astype(np.float32), rng.normal(0, scale, (v, d)).astype(np.float32),
+            rng.normal(0, 1.0, v).astype(np.float32))
+
+
+def test_full_sigmoid_loss_hand_computed():
+    # V=3, D=2. Centre 0 has x = (1, 2); logits z_v = x·w_out[v] + b[v] = (0.5+0, -1+0.5, 2-1) = (0.5, -0.5, 1).
+    w_in = np.array([[1, 2], [0, 0], [3, -1]], np.float32)
+    w_out = np.array([[0.5, 0], [1, -1], [0, 1]], np.float32)
+    bias = np.array([0, 0.5, -1], np.float32)
+    z = np.array([0.5, -0.5, 1.0])
+    sp = np.log(1 + np.exp(z))  # softplus, written out
+    expected_ctx2 = sp.sum() - z[2]
+    expected_ctx0 = sp.sum() - z[0]
+    mean, stderr, n = E.full_sigmoid_loss_pairs(w_in, w_out, bias, np.array([0, 0], np.int32), np.array([2, 0], np.int32))
+    assert n == 2
+    assert mean == pytest.approx((expected_ctx2 + expected_ctx0) / 2, rel=1e-12)
+    per_pair = np.array([expected_ctx2, expected_ctx0])
+    assert stderr == pytest.approx(per_pair.std(ddof=1) / math.sqrt(2), rel=1e-9)
+    # softmax over the same logits: logsumexp(z) - z_ctx
+    mean_sm, _, _ = E.full_softmax_loss_pairs(w_in, w_out, bias, np.array([0], np.int32), np.array([2], np.int32))
+    assert mean_sm == pytest.approx(np.log(np.exp(z).sum()) - z[2], rel=1e-12)
+
+
+@pytest.mark.parametrize("scale", [0.05, 0.5, 4.0])  # small, moderate and saturated logits (|z| >> 40)
+def test_full_losses_match_float64_numpy(scale):
+    w_in, w_out, bias = _model(v=1100, scale=scale)  # V spans several 512-class product runs
+    rng = np.random.default_rng(1)
+    centres = rng.integers(0, 1100, 150).astype(np.int32)
+    contexts = rng.integers(0, 1100, 150).astype(np.int32)
+    z = w_in[centres].astype(np.float64) @ w_out.T.astype(np.float64) + bias
+    rows = np.arange(150)
+    sigmoid = _softplus(z).sum(1) - z[rows, contexts]
+    m = z.max(1)
+    softmax = m + np.log(np.exp(z - m[:, None]).sum(1)) - z[rows, contexts]
+    for fn, ref in ((E.full_sigmoid_loss_pairs, sigmoid), (E.full_softmax_loss_pairs, softmax)):
+        for block in (None, 7, 1000):
+            mean, stderr, n = fn(w_in, w_out, bias, centres, contexts, threads=2, block=block)
+            assert n == 150
+            # float32 logits (BLAS) against float64 ones: a relative 1e-6 of the typical |z|.
+            assert mean == pytest.approx(ref.mean(), rel=2e-6, abs=1e-6)
+            assert stderr == pytest.approx(ref.std(ddof=1) / math.sqrt(150), rel=1e-4, abs=1e-6)
+
+
+def test_full_loss_without_bias_and_argument_checks():
+    w_in, w_out, _ = _model(v=50)
+    c, x = np.array([1, 2, 3]), np.array([4, 5, 6])
+    z = w_in[c].astype(np.float64) @ w_out.T.astype(np.float64)
+    ref = (_softplus(z).sum(1) - z[np.arange(3), x]).mean()
+    assert E.full_sigmoid_loss_pairs(w_in, w_out, None, c, x)[0] == pytest.approx(ref, rel=1e-6)
+    with pytest.raises(ValueError, match="contexts"):
+        E.full_sigmoid_loss_pairs(w_in, w_out, None, c, np.array([4, 5, 50]))
+    with pytest.raises(ValueError, match="no .* pairs"):
+        E.full_sigmoid_loss_pairs(w_in, w_out, None, c[:0], x[:0])
+    bad = w_out.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        E.full_sigmoid_loss_pairs(w_in, bad, None, c, x)
+
+
+# --- analogies -------------------------------------------------------------------------------
+
+def _write(tmp_path, name, text, newline="\n"):
+    path = tmp_path / name
+    path.write_bytes(text.replace("\n", newline).encode("utf-8"))
+    return path
+
+
+# Hand-made 3-d vectors: man→king is +z, so woman→queen; paris−france+germany = berlin.
+ANALOGY_WORDS = ["man", "woman", "king", "queen", "france", "paris", "germany", "berlin", "run", "running",
+                 "walk", "walking", "Queen"]
+ANALOGY_VECTORS = np.array([
+    [1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1],              # man woman king queen
+    [1, 1, 0], [1, 1, 1], [-1, 1, 0], [-1, 1, 1],            # france paris germany berlin
+    [0, -1, 0.2], [0.5, -1, 0.2], [0, -1, -1], [0.5, -1, -1],  # run running walk walking
+    [0, 1, 1],                                               # Queen (a case variant, rarer)
+], np.float32)
+
+ANALOGY_FILE = """: capital-common-countries
+france paris germany berlin
+FRANCE Paris Germany Berlin
+france paris spain madrid
+: family
+man king woman queen
+: gram-verbs
+run running walk walking
+"""
+
+
+def test_analogies_known_answers_groups_and_case(tmp_path):
+    path = _write(tmp_path, "q.txt", ANALOGY_FILE)
+    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None)
+    assert (r["answered"], r["skipped"], r["correct"]) == (4, 1, 4)  # spain/madrid are OOV: skipped
+    assert r["accuracy"] == 1.0 and r["semantic"] == 1.0 and r["syntactic"] == 1.0
+    assert [(s["section"], s["kind"], s["answered"], s["skipped"]) for s in r["sections"]] == [
+        ("capital-common-countries", "semantic", 2, 1), ("family", "semantic", 1, 0), ("gram-verbs", "syntactic", 1, 0)]
+    # Case-sensitive: the upper-case question cannot be looked up.
+    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None, case_insensitive=False)
+    assert (r["answered"], r["skipped"], r["correct"]) == (3, 2, 3)
+    # restrict_vocab=8 drops run..walking: the syntactic question is skipped, its accuracy NaN.
+    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=8)
+    assert r["answered"] == 3 and math.isnan(r["syntactic"])
+
+
+def test_analogy_question_words_are_excluded(tmp_path):
+    # b − a + c points exactly at c itself ("king"): the nearest raw answer is a question word,
+    # which must be skipped; the next best ("queen") is then given and counted correct.
+    words = ["man", "men", "king", "queen", "apple"]
+    vectors = np.array([[1, 0, 0], [1, 0.01, 0], [0, 1, 0], [0.1, 1, 0.1], [0, 0, 1]], np.float32)
+    path = _write(tmp_path, "q.txt", ": x\nman men king queen\n")
+    scores = (vectors[1] - vectors[0] + vectors[2]) @ (vectors / np.linalg.norm(vectors, axis=1)[:, None]).T
+    assert scores.argmax() == 2  # the raw argmax is "king", a question word
+    assert E.evaluate_analogies(words, vectors, path)["correct"] == 1
+
+
+def test_analogy_case_variant_of_question_word_is_skipped_like_gensim(tmp_path):
+    # "Woman" (a rarer case variant of the question word "woman") scores best; gensim skips any
+    # answer whose upper-cased form is a question word, so "queen" is taken.
+    words = ["man", "woman", "king", "queen", "Woman"]
+    vectors = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 0.3], [0, 1, 1]], np.float32)
+    path = _write(tmp_path, "q.txt", ": family\nman king woman queen\n")
+    assert E.evaluate_analogies(words, vectors, path)["correct"] == 1
+    assert E.evaluate_analogies(words, vectors, path, case_insensitive=False)["correct"] == 0
+
+
+def test_3cosmul_tiny_case(tmp_path):
+    # 3CosAdd and 3CosMul disagree here: cos' = (cos+1)/2, score = cos'(v,b)·cos'(v,c)/(cos'(v,a)+1e-3).
+    words = ["a", "b", "c", "x", "y"]
+    vectors = np.array([[1, 0], [0, 1], [0.6, 0.8], [-0.6, 0.8], [-0.9, 0.2]], np.float32)
+    path = _write(tmp_path, "q.txt", ": s\na b c x\na b c y\n")
+    unit = vectors / np.linalg.norm(vectors, axis=1)[:, None]
+    cos = unit @ unit.T
+    shifted = (cos + 1) / 2
+    mul = shifted[1] * shifted[2] / (shifted[0] + 1e-3)
+    add = (unit[1] + unit[2] - unit[0]) @ unit.T
+    assert np.argmax(add[3:]) + 3 == 3 and np.argmax(mul[3:]) + 3 == 4  # x by 3CosAdd, y by 3CosMul
+    assert E.evaluate_analogies(words, vectors, path, method="3cosadd")["correct"] == 1
+    r = E.evaluate_analogies(words, vectors, path, method="3cosmul")
+    assert r["correct"] == 1 and r["method"] == "3cosmul"
+    assert r["sections"][0]["correct"] == 1
+
+
+def test_analogy_file_errors(tmp_path):
+    with pytest.raises(FormatError, match=r"line 1: question before"):
+        E.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "a.txt", "a b c d\n"))
+    with pytest.raises(FormatError, match="no analogy questions"):
+        E.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "b.txt", ": empty\n"))
+
+
+def test_bundled_analogies_parse():
+    files = E.default_analogy_files()
+    if not files:
+        pytest.skip("data/eval not bundled")
+    sections, invalid = E.read_analogies(files[0])
+    assert invalid == 0 and len(sections) == 14
+    kinds = [sum(len(q) for name, q in sections if E.is_syntactic(name) == syn) for syn in (False, True)]
+    assert kinds == [8869, 10675]
+
+
+def test_analogies_match_gensim(tmp_path):
+    gensim_models = pytest.importorskip("gensim.models")
+    # Random vectors with planted analogies (d ≈ b − a + c + noise) so that accuracy is neither 0
+    # nor 1, case variants in the vocabulary, and a restricted vocabulary that skips questions.
+    rng = np.random.default_rng(3)
+    base = [f"w{i}" for i in range(400)]
+    words = base + ["W3", "w5X", "W10"] + [f"r{i}" for i in range(100)]
+    vectors = rng.standard_normal((len(words), 12)).astype(np.float32)
+    lines = []
+    for s in range(3):
+        lines.append(f": {'gram' if s == 2 else 'sem'}-{s}")
+        for _ in range(120):
+            a, b, c, d = rng.choice(len(words) - 20, 4, replace=False)
+            vectors[d] = vectors[b] - vectors[a] + vectors[c] + rng.normal(0, 0.6, 12)
+            lines.append(" ".join(words[i].upper() if rng.random() < 0.2 else words[i] for i in (a, b, c, d)))
+    path = _write(tmp_path, "q.txt", "\n".join(lines) + "\n")
+    kv = gensim_models.KeyedVectors(12)
+    kv.add_vectors(words, vectors)
+    score, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=450)
+    ours = E.evaluate_analogies(words, vectors, path, restrict_vocab=450)
+    assert 0.2 < ours["accuracy"] < 0.95
+    assert ours["accuracy"] == pytest.approx(score)
+    assert [s["correct"] for s in ours["sections"]] == [len(s["correct"]) for s in sections[:-1]]
+    assert ours["answered"] == len(sections[-1]["correct"]) + len(sections[-1]["incorrect"])
+
+
+# --- similarity ------------------------------------------------------------------------------
+
+def test_rankdata_and_spearman_with_ties():
+    assert E.rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+    # x ranks (1, 2.5, 2.5, 4), y ranks (1, 3, 2, 4): written out Pearson of the ranks.
+    x, y = [1, 2, 2, 3], [10, 30, 20, 40]
+    rx, ry = np.array([1, 2.5, 2.5, 4]), np.array([1, 3, 2, 4])
+    dx, dy = rx - 2.5, ry - 2.5  # (-1.5, 0, 0, 1.5), (-1.5, 0.5, -0.5, 1.5)
+    expected = (dx @ dy) / math.sqrt((dx @ dx) * (dy @ dy))  # 4.5 / sqrt(4.5 * 5) = 0.9486833
+    assert expected == pytest.approx(0.9486832980505138)
+    assert E.spearman(x, y) == pytest.approx(expected, rel=1e-12)
+    assert E.pearson([1, 2, 3], [2, 4, 6.5]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1])
+    assert math.isnan(E.spearman([1, 1, 1], [1, 2, 3]))
+
+
+SIM_WORDS = ["cat", "dog", "car", "tiger", "bus", "fruit"]
+SIM_VECTORS = np.array([[1, 0.1, 0], [0.9, 0.3, 0], [0, 1, 0.2], [1, 0, 0.1], [0, 1, 0], [0.2, 0.2, 1]], np.float32)
+PAIRS = [("cat", "dog", 8.0), ("cat", "car", 1.5), ("tiger", "cat", 9.0), ("car", "bus", 7.0), ("dog", "fruit", 0.5)]
+
+LAYOUTS = {
+    "wordsim353_combined.csv": ("Word 1,Word 2,Human (mean)\n" + "".join(f"{a},{b},{s}\n" for a, b, s in PAIRS), "\r\n"),
+    "SimLex-999.txt": ("word1\tword2\tPOS\tSimLex999\tconc(w1)\n"
+                       + "".join(f"{a}\t{b}\tN\t{s}\t4.5\n" for a, b, s in PAIRS), "\r\n"),
+    "MEN_natural": ("".join(f"{a} {b} {s * 5:.6f}\n" for a, b, s in PAIRS), "\n"),
+    "rw.txt": ("".join(f"{a}\t{b}\t{s}\t7\t8\t9\t1\t4\t6\t6\t7\n" for a, b, s in PAIRS), "\n"),
+    "MTURK-771.csv": ("word1,word2,score\n" + "".join(f"{a},{b},{s}{chr(9) if a == 'car' else ''}\n" for a, b, s in PAIRS), "\n"),
+    "gensim.tsv": ("# comment\n" + "".join(f"{a}\t{b}\t{s}\n" for a, b, s in PAIRS) + "#end\n", "\n"),
+    "goldstandard.txt": ("".join(f"{a}\t{b}\t{s}\n" for a, b, s in PAIRS), "\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LAYOUTS))
+def test_similarity_layouts(tmp_path, name):
+    text, newline = LAYOUTS[name]
+    path = _write(tmp_path, name, text, newline)
+    pairs, _ = E.read_similarity_pairs(path)
+    scale = 5 if name == "MEN_natural" else 1
+    assert pairs == [(a, b, s * scale) for a, b, s in PAIRS]
+    words = [w.upper() if w == "tiger" else w for w in SIM_WORDS]  # case-insensitive lookup
+    r = E.evaluate_similarity(words[:-1], SIM_VECTORS[:-1], path)  # "fruit" missing: one OOV pair
+    assert (r["pairs"], r["oov"], r["total"]) == (4, 1, 5)
+    unit = SIM_VECTORS / np.linalg.norm(SIM_VECTORS, axis=1)[:, None]
+    idx = {w: i for i, w in enumerate(SIM_WORDS)}
+    cos = [unit[idx[a]] @ unit[idx[b]] for a, b, _ in PAIRS[:4]]
+    assert r["spearman"] == pytest.approx(E.spearman([s for *_, s in PAIRS[:4]], cos))
+    assert r["pearson"] == pytest.approx(np.corrcoef([s * scale for *_, s in PAIRS[:4]], cos)[0, 1], rel=1e-6)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("cat,dog\n", r"line 1: expected 'word1 word2 score'"),
+    ("cat dog 1.0\ncat dog high\n", r"line 2: score 'high' is not a number"),
+    ("a\tb\t1\nlonely\n", r"line 2: expected"),
+    ("# only comments\n\n", "no word pairs"),
+    ("w1,w2,score\n", "no word pairs"),
+])
+def test_similarity_malformed_files(tmp_path, text, message):
+    path = _write(tmp_path, "bad.txt", text)
+    with pytest.raises(FormatError, match=message) as info:
+        E.evaluate_similarity(["cat"], np.ones((1, 2), np.float32), path)
+    assert str(path) in str(info.value)
+
+
+def test_bundled_similarity_files_pair_counts():
+    files = {p.name: p for p in E.default_similarity_files()}
+    if not files:
+        pytest.skip("data/eval not bundled")
+    expected = {"wordsim353_combined.csv": 353, "SimLex-999.txt": 999, "MEN_dataset_natural_form_full": 3000,
+                "rw.txt": 2034, "MTURK-771.csv": 771, "wordsim_similarity_goldstandard.txt": 203,
+                "wordsim_relatedness_goldstandard.txt": 252}
+    assert set(files) == set(expected)
+    for name, count in expected.items():
+        pairs, _ = E.read_similarity_pairs(files[name])
+        assert len(pairs) == count, name
+    simlex, layout = E.read_similarity_pairs(files["SimLex-999.txt"])
+    assert simlex[0] == ("old", "new", 1.58) and "SimLex999" in layout
+
+
+# --- the eval command's library side ---------------------------------------------------------
+
+def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
+    import json
+
+    from w2v_nce.formats import write_word2vec_binary
+    from w2v_nce.model import Model
+
+    path = _write(tmp_path, "q.txt", ANALOGY_FILE)
+    sim = _write(tmp_path, "sim.tsv", LAYOUTS["gensim.tsv"][0])
+    write_word2vec_binary(tmp_path / "v.bin", ANALOGY_WORDS, ANALOGY_VECTORS)
+    report = E.run_evaluation(vectors_file=str(tmp_path / "v.bin"), analogies=[str(path)], similarity=[str(sim)])
+    assert report["analogies"]["q.txt"]["correct"] == 4
+    assert report["similarity"]["sim.tsv"]["pairs"] == 0 and report["similarity"]["sim.tsv"]["spearman"] is None
+    json.dumps(report, allow_nan=False)  # strict JSON: NaN became None
+    assert "q.txt (3cosadd" in E.format_report(report)
+
+    words = ["the", "cat", "sat", "on", "mat"]
+    model = Model.initial(words, np.array([5, 4, 3, 2, 1]), 4, 0, {"window": 2, "loss": "sampled_softmax"})
+    model.w_out[:] = np.random.default_rng(0).normal(0, 0.5, model.w_out.shape)
+    model.save(str(tmp_path / "model.npz"))
+    (tmp_path / "held.txt").write_text("the cat sat on the mat\n")
+    report = E.run_evaluation(model_dir=str(tmp_path), heldout=[str(tmp_path / "held.txt")], max_pairs=100,
+                              analogies=[str(path)], similarity=[str(sim)])
+    held = report["heldout"]
+    assert held["pairs"] > 0 and held["window"] == 2
+    assert set(held) >= {"full_sigmoid", "full_softmax"}
+    assert "held-out full sigmoid loss" in E.format_report(report)

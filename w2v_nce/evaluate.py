@@ -1,0 +1,714 @@
+"""Scoring embeddings: full sigmoid/softmax loss over all classes, word analogies, word-pair similarity.
+
+* ``full_sigmoid_loss_pairs`` / ``full_softmax_loss_pairs``: the evaluation losses over the whole
+  vocabulary (nce-spec §4) for held-out (centre, context) pairs; logits by BLAS matmul in blocks of
+  pairs, the per-row reduction by a parallel Numba kernel, tallies in float64.
+* ``evaluate_analogies``: questions-words.txt accuracy with gensim 4.4's
+  ``KeyedVectors.evaluate_word_analogies`` semantics (3CosAdd), or 3CosMul.
+* ``evaluate_similarity``: Spearman/Pearson against human scores (WordSim-353, SimLex-999, MEN, RW,
+  MTurk-771, gensim's tab-separated files).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import numba
+import numpy as np
+from numba import njit, prange
+
+from .errors import FormatError
+
+# Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
+# 'reassoc' lets LLVM vectorise the per-row sums.
+_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+# Factors (1 + e^-|z|) <= 2 multiplied before one log: 512 keeps the product below 2**512.
+_PRODUCT_RUN = 512
+# A block of pairs' logits is [block, V] float32; this caps it (bytes) when block is not given.
+_LOGITS_BUDGET = 64 << 20
+
+
+# ---------------------------------------------------------------------------------------------
+# Full sigmoid / softmax loss over all classes
+# ---------------------------------------------------------------------------------------------
+
+
+@njit(cache=True, inline="always", fastmath=_FASTMATH)
+def _exp_nonpositive(a):
+    """e**a for -40 <= a <= 0, branch-free so LLVM vectorises it (libm exp is a scalar call).
+
+    e**a = (e**(a/256))**256: a degree-10 Taylor polynomial on |a/256| <= 0.157 (truncation
+    < 3e-17), then 8 squarings (relative error grows to ~256 ulp ≈ 6e-14): far below the float32
+    rounding of the logits themselves.
+    """
+    y = a * (1.0 / 256.0)
+    p = 1.0 / 3628800.0
+    p = p * y + 1.0 / 362880.0
+    p = p * y + 1.0 / 40320.0
+    p = p * y + 1.0 / 5040.0
+    p = p * y + 1.0 / 720.0
+    p = p * y + 1.0 / 120.0
+    p = p * y + 1.0 / 24.0
+    p = p * y + 1.0 / 6.0
+    p = p * y + 0.5
+    p = p * y + 1.0
+    p = p * y + 1.0
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    p = p * p
+    return p
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _sigmoid_rows(logits, bias, targets, out):
+    """Full sigmoid cross-entropy per row against a one-hot target, in float64.
+
+    logits float32 [n, V] (= x_i · W_outᵀ, without bias); bias float32 [V]; targets int64 [n];
+    out float64 [n]. With z_v = logits[i, v] + bias[v]:
+        out[i] = Σ_v softplus(z_v) − z_target,   softplus(z) = max(z, 0) + log1p(e^−|z|).
+    The log1p terms are summed as log Π(1 + e^−|z|) over runs of 512 factors (each in (1, 2],
+    so a run stays below 2**512): one log per run instead of one per class. For |z| > 40,
+    1 + e^−|z| rounds to 1 in float64, so clamping the exponent at −40 changes nothing.
+    """
+    n, v_count = logits.shape
+    for i in prange(n):
+        linear = 0.0
+        logs = 0.0
+        for v0 in range(0, v_count, 512):
+            v1 = min(v0 + 512, v_count)
+            prod = 1.0
+            for v in range(v0, v1):
+                z = np.float64(logits[i, v]) + np.float64(bias[v])
+                linear += max(z, 0.0)
+                prod *= 1.0 + _exp_nonpositive(max(-abs(z), -40.0))
+            logs += math.log(prod)
+        t = targets[i]
+        out[i] = linear + logs - (np.float64(logits[i, t]) + np.float64(bias[t]))
+
+
+@njit(cache=True, parallel=True, fastmath=_FASTMATH)
+def _softmax_rows(logits, bias, targets, out):
+    """Full softmax cross-entropy per row, in float64.
+
+    logits float32 [n, V] (without bias); bias float32 [V]; targets int64 [n]; out float64 [n].
+    With z_v = logits[i, v] + bias[v] and m = max_v z_v:
+        out[i] = m + log Σ_v e^(z_v − m) − z_target.
+    Terms with z_v − m < −40 (each < 4.3e-18 of the largest) are dropped.
+    """
+    n, v_count = logits.shape
+    for i in prange(n):
+        m = -np.inf
+        for v in range(v_count):
+            z = np.float64(logits[i, v]) + np.float64(bias[v])
+            if z > m:
+                m = z
+        total = 0.0
+        for v in range(v_count):
+            d = np.float64(logits[i, v]) + np.float64(bias[v]) - m
+            e = _exp_nonpositive(max(d, -40.0))
+            total += e if d >= -40.0 else 0.0
+        t = targets[i]
+        out[i] = m + math.log(total) - (np.float64(logits[i, t]) + np.float64(bias[t]))
+
+
+def _check_pairs(w_in, w_out, bias, centres, contexts) -> tuple:
+    w_in = np.ascontiguousarray(w_in, dtype=np.float32)
+    w_out = np.ascontiguousarray(w_out, dtype=np.float32)
+    if w_in.ndim != 2 or w_in.shape != w_out.shape:
+        raise ValueError(f"w_in {w_in.shape} and w_out {w_out.shape} must both be [V, D]")
+    v_count = w_out.shape[0]
+    bias = np.zeros(v_count, np.float32) if bias is None else np.ascontiguousarray(bias, dtype=np.float32)
+    if bias.shape != (v_count,):
+        raise ValueError(f"bias has shape {bias.shape}, expected ({v_count},)")
+    centres = np.asarray(centres).astype(np.int64, copy=False).ravel()
+    contexts = np.asarray(contexts).astype(np.int64, copy=False).ravel()
+    if centres.shape != contexts.shape:
+        raise ValueError(f"{centres.size} centres but {contexts.size} contexts")
+    if centres.size == 0:
+        raise ValueError("no (centre, context) pairs to score")
+    for name, ids in (("centres", centres), ("contexts", contexts)):
+        if ids.min() < 0 or ids.max() >= v_count:
+            raise ValueError(f"{name} must be word ids in [0, {v_count}); got range [{ids.min()}, {ids.max()}]")
+    for name, arr in (("w_in", w_in), ("w_out", w_out), ("bias", bias)):
+        if not np.isfinite(arr).all():
+            raise ValueError(f"{name} holds NaN or Inf: the model diverged; its loss is undefined")
+    return w_in, w_out, bias, centres, contexts
+
+
+def _pair_losses(kernel, w_in, w_out, bias, centres, contexts, threads, block) -> tuple[float, float, int]:
+    """Blocked driver: logits = W_in[centres[blk]] @ W_outᵀ (float32 BLAS), ``kernel`` reduces rows."""
+    w_in, w_out, bias, centres, contexts = _check_pairs(w_in, w_out, bias, centres, contexts)
+    n = centres.size
+    if block is None:
+        block = int(min(1024, max(32, _LOGITS_BUDGET // (4 * w_out.shape[0]))))
+    if block < 1:
+        raise ValueError(f"block must be >= 1, got {block}")
+    losses = np.empty(n, dtype=np.float64)
+    logits = np.empty((min(block, n), w_out.shape[0]), dtype=np.float32)
+    previous = numba.get_num_threads()
+    if threads is not None:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+    try:
+        for start in range(0, n, block):
+            stop = min(start + block, n)
+            z = logits[: stop - start]
+            np.matmul(w_in[centres[start:stop]], w_out.T, out=z)
+            kernel(z, bias, contexts[start:stop], losses[start:stop])
+    finally:
+        numba.set_num_threads(previous)
+    mean = float(losses.mean())
+    stderr = float(losses.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return mean, stderr, n
+
+
+def full_sigmoid_loss_pairs(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    bias: np.ndarray | None,
+    centres: np.ndarray,
+    contexts: np.ndarray,
+    threads: int | None = None,
+    block: int | None = None,
+) -> tuple[float, float, int]:
+    """Mean full sigmoid loss over (centre, context) pairs: TF's ``nce_loss`` eval recipe (§4).
+
+    w_in, w_out float32 [V, D]; bias float32 [V] (None = zeros, for models without one);
+    centres, contexts int [N] word ids. Per pair, with z_v = w_in[c] · w_out[v] + bias[v]:
+        loss = Σ_v softplus(z_v) − z_ctx   (sigmoid cross-entropy against the one-hot context,
+                                            stable form max(z,0) − z·y + log1p(e^−|z|))
+    Logits are float32 (BLAS), one block of ``block`` pairs at a time ([block, V] never more;
+    default: ~64 MiB of logits, at most 1024 pairs); each row is reduced in float64 by a parallel
+    Numba kernel on ``threads`` threads (None: Numba's current setting).
+    Returns ``(mean, stderr, n)``: stderr = std(per-pair losses, ddof=1) / sqrt(n) (NaN for n = 1).
+    Raises ValueError for mismatched shapes, ids out of range, no pairs, or NaN/Inf weights.
+    """
+    return _pair_losses(_sigmoid_rows, w_in, w_out, bias, centres, contexts, threads, block)
+
+
+def full_softmax_loss_pairs(
+    w_in: np.ndarray,
+    w_out: np.ndarray,
+    bias: np.ndarray | None,
+    centres: np.ndarray,
+    contexts: np.ndarray,
+    threads: int | None = None,
+    block: int | None = None,
+) -> tuple[float, float, int]:
+    """Mean full softmax cross-entropy over (centre, context) pairs (for sampled-softmax models).
+
+    Same inputs, blocking and return value as ``full_sigmoid_loss_pairs``; per pair
+        loss = logsumexp_v(z_v) − z_ctx,   z_v = w_in[c] · w_out[v] + bias[v].
+    """
+    return _pair_losses(_softmax_rows, w_in, w_out, bias, centres, contexts, threads, block)
+
+
+# ---------------------------------------------------------------------------------------------
+# Bundled evaluation sets
+# ---------------------------------------------------------------------------------------------
+
+_ANALOGY_FILES = ("questions-words.txt",)
+_SIMILARITY_FILES = (
+    "wordsim353_combined.csv",
+    "SimLex-999.txt",
+    "MEN_dataset_natural_form_full",
+    "rw.txt",
+    "MTURK-771.csv",
+    "wordsim_similarity_goldstandard.txt",
+    "wordsim_relatedness_goldstandard.txt",
+)
+
+
+def eval_data_dir() -> Path:
+    """``data/eval`` of the repository holding this package (may not exist in an installed copy)."""
+    return Path(__file__).resolve().parent.parent / "data" / "eval"
+
+
+def default_analogy_files() -> list[Path]:
+    """The bundled analogy sets that exist (questions-words.txt); [] when not bundled."""
+    return [p for p in (eval_data_dir() / name for name in _ANALOGY_FILES) if p.is_file()]
+
+
+def default_similarity_files() -> list[Path]:
+    """The bundled word-pair similarity sets that exist, WordSim-353 first; [] when not bundled."""
+    return [p for p in (eval_data_dir() / name for name in _SIMILARITY_FILES) if p.is_file()]
+
+
+# ---------------------------------------------------------------------------------------------
+# Lookup shared by analogies and similarity
+# ---------------------------------------------------------------------------------------------
+
+
+def _lookup(words: list[str], restrict_vocab: int | None, case_insensitive: bool) -> tuple[dict[str, int], list[str]]:
+    """gensim's restricted vocabulary: key -> row for the first ``restrict_vocab`` words, keys
+    upper-cased when ``case_insensitive``; among case variants the first (most frequent) row wins.
+    Also returns each row's key."""
+    rows = words if restrict_vocab is None else words[:restrict_vocab]
+    keys = [w.upper() for w in rows] if case_insensitive else list(rows)
+    index: dict[str, int] = {}
+    for row, key in enumerate(keys):
+        index.setdefault(key, row)
+    return index, keys
+
+
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Rows / their L2 norm, float32; zero rows stay zero (cosine 0 with everything)."""
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
+    norms[norms == 0.0] = 1.0
+    return (vectors / norms[:, None]).astype(np.float32)
+
+
+def _read_lines(path: str | os.PathLike) -> list[str]:
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        raise FormatError(f"{name}: cannot read ({exc.strerror or exc})") from exc
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line_no = data.count(b"\n", 0, exc.start) + 1
+        raise FormatError(f"{name}: line {line_no}: not valid UTF-8") from None
+    return text.split("\n")
+
+
+# ---------------------------------------------------------------------------------------------
+# Word analogies
+# ---------------------------------------------------------------------------------------------
+
+
+def read_analogies(path: str | os.PathLike) -> tuple[list[tuple[str, list[tuple[str, str, str, str]]]], int]:
+    """Parse a questions-words.txt-style file: ``: section`` headers, then ``a b c d`` lines.
+
+    Returns ``([(section, [(a, b, c, d), ...]), ...], invalid)``, where ``invalid`` counts
+    non-blank lines without exactly 4 words (skipped, as gensim does). A question before the first
+    header, or a file without questions, raises FormatError.
+    """
+    name = os.fspath(path)
+    sections: list[tuple[str, list[tuple[str, str, str, str]]]] = []
+    invalid = 0
+    for line_no, line in enumerate(_read_lines(path), start=1):
+        if line.startswith(": "):
+            sections.append((line.lstrip(": ").strip(), []))
+            continue
+        fields = line.split()
+        if not fields:
+            continue
+        if not sections:
+            raise FormatError(f"{name}: line {line_no}: question before the first ': section' header")
+        if len(fields) != 4:
+            invalid += 1
+            continue
+        sections[-1][1].append(tuple(fields))
+    if not any(questions for _, questions in sections):
+        raise FormatError(f"{name}: no analogy questions found (expected ': section' headers and 'a b c d' lines)")
+    return sections, invalid
+
+
+def is_syntactic(section: str) -> bool:
+    """questions-words.txt convention: ``gram*`` sections are syntactic, the others semantic."""
+    return section.startswith("gram")
+
+
+def _analogy_scores(unit: np.ndarray, qa, qb, qc, method: str, epsilon: float) -> np.ndarray:
+    """Scores [n, R] of every restricted row as the answer to questions (a, b, c) (row ids).
+
+    3CosAdd: cos(v, b̂ + ĉ − â) up to a positive factor per question (argmax unchanged).
+    3CosMul: cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε), cos' = (cos + 1)/2 (Levy & Goldberg 2014).
+    """
+    if method == "3cosadd":
+        query = unit[qb] + unit[qc] - unit[qa]
+        return query @ unit.T
+    sims_a = unit[qa] @ unit.T
+    sims_b = unit[qb] @ unit.T
+    sims_c = unit[qc] @ unit.T
+    for sims in (sims_a, sims_b, sims_c):
+        sims += 1.0
+        sims *= 0.5
+    sims_a += epsilon
+    sims_b *= sims_c
+    sims_b /= sims_a
+    return sims_b
+
+
+def _gensim_pick(scores_row: np.ndarray, question: tuple[int, int, int], key_of_row: np.ndarray) -> int:
+    """gensim's answer when the best row is a case variant of a question word: of the 5 best rows
+    (question rows already excluded), the first whose key is not a question key, else the 5th."""
+    order = np.argsort(-scores_row, kind="stable")
+    top = order[np.isfinite(scores_row[order])][:5]  # question rows (-inf) are not candidates
+    for row in top:
+        if key_of_row[row] not in question:
+            return int(row)
+    return int(top[-1])
+
+
+def evaluate_analogies(
+    words: list[str],
+    vectors: np.ndarray,
+    path: str | os.PathLike,
+    restrict_vocab: int | None = 30000,
+    case_insensitive: bool = True,
+    method: str = "3cosadd",
+    block: int = 512,
+    cosmul_epsilon: float = 1e-3,
+) -> dict:
+    """Analogy accuracy (a : b :: c : ?) with gensim 4.4 ``evaluate_word_analogies`` semantics.
+
+    words: V strings in frequency order; vectors: float32 [V, D]; path: questions-words.txt style.
+    * Only the first ``restrict_vocab`` words are used, for the questions and as answers.
+    * ``case_insensitive``: words and questions compared upper-cased (``str.upper``); a question
+      word maps to the first (most frequent) row with that key.
+    * A question with a word outside that vocabulary is skipped (``skipped``), not answered.
+    * The answer is the best-scoring row other than the rows of a, b, c; as in gensim, if that row
+      is another case variant of a, b or c, the next of the 5 best is taken. Correct when the
+      answer's key equals d's key. Scores: ``3cosadd`` = cos(v, b̂ − â + ĉ) over unit vectors
+      (gensim's ``most_similar``); ``3cosmul`` = Levy & Goldberg (2014)'s
+      cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε) with cos' = (cos + 1)/2 and ε = ``cosmul_epsilon``
+      (their 1e-3; gensim's ``most_similar_cosmul`` uses 1e-6).
+    Zero vectors have cosine 0 with everything (gensim would produce NaN).
+    Questions are scored ``block`` at a time: [block, R] float32 scores (3cosmul: three of them).
+
+    Returns a dict: ``accuracy`` (correct / answered over all sections), ``semantic``,
+    ``syntactic`` (the same per group; ``gram*`` sections are syntactic), ``answered``,
+    ``skipped``, ``correct``, ``questions`` (answered + skipped), ``invalid_lines``, ``method``,
+    ``restrict_vocab``, ``case_insensitive`` and ``sections``: a list of dicts with ``section``,
+    ``kind`` ('semantic' | 'syntactic'), ``correct``, ``answered``, ``skipped``, ``accuracy``.
+    Accuracies with nothing answered are NaN. Raises FormatError for a malformed file.
+    """
+    if method not in ("3cosadd", "3cosmul"):
+        raise ValueError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
+    sections, invalid = read_analogies(path)
+    index, keys = _lookup(words, restrict_vocab, case_insensitive)
+    r = len(keys)
+    unit = _unit_rows(vectors[:r])
+    key_of_row = np.array([index[k] for k in keys], dtype=np.int64)  # row -> canonical row of its key
+
+    # Questions fully in vocabulary, as canonical rows, with their section number.
+    fold = str.upper if case_insensitive else (lambda w: w)
+    question_rows, question_section = [], []
+    skipped = np.zeros(len(sections), dtype=np.int64)
+    for s, (_, questions) in enumerate(sections):
+        for question in questions:
+            rows = [index.get(fold(w), -1) for w in question]
+            if min(rows) < 0:
+                skipped[s] += 1
+            else:
+                question_rows.append(rows)
+                question_section.append(s)
+    q = np.array(question_rows, dtype=np.int64).reshape(-1, 4)
+    q_section = np.array(question_section, dtype=np.int64)
+    hit = np.zeros(len(q), dtype=bool)
+    for start in range(0, len(q), block):
+        qa, qb, qc, qd = q[start:start + block].T
+        scores = _analogy_scores(unit, qa, qb, qc, method, cosmul_epsilon)
+        here = np.arange(len(qa))
+        for col in (qa, qb, qc):
+            scores[here, col] = -np.inf
+        best = scores.argmax(axis=1)
+        best_key = key_of_row[best]
+        variant = (best_key == qa) | (best_key == qb) | (best_key == qc)
+        for i in np.flatnonzero(variant):  # rare: only with case variants in the vocabulary
+            best[i] = _gensim_pick(scores[i], (qa[i], qb[i], qc[i]), key_of_row)
+        hit[start:start + block] = key_of_row[best] == qd
+    return _analogy_report(sections, q_section, hit, skipped, invalid, method, restrict_vocab, case_insensitive)
+
+
+def _accuracy(correct: int, answered: int) -> float:
+    return correct / answered if answered else float("nan")
+
+
+def _analogy_report(sections, q_section, hit, skipped, invalid, method, restrict_vocab, case_insensitive) -> dict:
+    n_sections = len(sections)
+    answered = np.bincount(q_section, minlength=n_sections)
+    correct = np.bincount(q_section, weights=hit, minlength=n_sections).astype(np.int64)
+    per_section = []
+    group = {"semantic": [0, 0], "syntactic": [0, 0]}
+    for s, (name, _) in enumerate(sections):
+        kind = "syntactic" if is_syntactic(name) else "semantic"
+        group[kind][0] += int(correct[s])
+        group[kind][1] += int(answered[s])
+        per_section.append({
+            "section": name, "kind": kind, "correct": int(correct[s]), "answered": int(answered[s]),
+            "skipped": int(skipped[s]), "accuracy": _accuracy(int(correct[s]), int(answered[s])),
+        })
+    total_correct, total_answered = int(correct.sum()), int(answered.sum())
+    return {
+        "accuracy": _accuracy(total_correct, total_answered),
+        "semantic": _accuracy(*group["semantic"]),
+        "syntactic": _accuracy(*group["syntactic"]),
+        "answered": total_answered,
+        "skipped": int(skipped.sum()),
+        "correct": total_correct,
+        "questions": total_answered + int(skipped.sum()),
+        "invalid_lines": invalid,
+        "method": method,
+        "restrict_vocab": restrict_vocab,
+        "case_insensitive": case_insensitive,
+        "sections": per_section,
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# Word-pair similarity
+# ---------------------------------------------------------------------------------------------
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_similarity_pairs(path: str | os.PathLike) -> tuple[list[tuple[str, str, float]], str]:
+    """Read a word-pair similarity file; return ``([(word1, word2, score), ...], layout)``.
+
+    The layout is detected from the first non-comment line:
+    * fields split on TAB if it holds one, else on ',' if it holds one, else on spaces;
+    * it is a header when its third field is not a number: the score column is then
+      ``SimLex999`` if present (SimLex-999), else the third;
+    * ``#`` lines (gensim's files) and blank lines are skipped; CRLF and trailing whitespace
+      (MTurk-771's stray TAB) are ignored.
+    Covers WordSim-353 combined.csv, SimLex-999.txt, MEN, RW (extra rating columns), MTurk-771,
+    the WordSim similarity/relatedness gold standards and gensim's ``word1<TAB>word2<TAB>score``.
+    A line without two words and a numeric score raises FormatError naming file and line.
+    """
+    name = os.fspath(path)
+    lines = [(no, line.strip()) for no, line in enumerate(_read_lines(path), start=1)]
+    lines = [(no, line) for no, line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise FormatError(f"{name}: no word pairs found")
+    first = lines[0][1]
+    sep = "\t" if "\t" in first else ("," if "," in first else None)
+    layout = {"\t": "tsv", ",": "csv", None: "space-separated"}[sep]
+    head = [f.strip() for f in first.split(sep)]
+    column = 2
+    if len(head) >= 3 and not _is_number(head[2]):
+        column = head.index("SimLex999") if "SimLex999" in head else 2
+        layout += f" with header (score column {head[column]!r})"
+        lines = lines[1:]
+    pairs = []
+    for line_no, line in lines:
+        fields = [f.strip() for f in line.split(sep)]
+        if len(fields) <= column or not fields[0] or not fields[1]:
+            raise FormatError(
+                f"{name}: line {line_no}: expected 'word1 word2 score' ({layout}), found {line[:60]!r}"
+            )
+        try:
+            score = float(fields[column])
+        except ValueError:
+            raise FormatError(f"{name}: line {line_no}: score {fields[column][:30]!r} is not a number") from None
+        pairs.append((fields[0], fields[1], score))
+    if not pairs:
+        raise FormatError(f"{name}: no word pairs found")
+    return pairs, layout
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n (float64) with ties given their average rank (scipy's ``rankdata`` 'average')."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # Runs of equal values: each gets the mean of the ranks it spans.
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²) in float64; NaN when n < 2
+    or either side is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return float("nan")
+    dx = x - x.mean()
+    dy = y - y.mean()
+    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
+    return float(dx @ dy) / denom if denom > 0 else float("nan")
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho: Pearson correlation of the ranks, ties given average ranks."""
+    return pearson(rankdata(x), rankdata(y))
+
+
+def evaluate_similarity(
+    words: list[str],
+    vectors: np.ndarray,
+    path: str | os.PathLike,
+    case_insensitive: bool = True,
+    restrict_vocab: int | None = None,
+) -> dict:
+    """Correlation of cosine similarity with human scores on a word-pair file.
+
+    words: V strings in frequency order; vectors: float32 [V, D]; path: any layout
+    ``read_similarity_pairs`` reads. Lookup as in ``evaluate_analogies`` (upper-cased keys, first
+    row wins, optionally only the first ``restrict_vocab`` words). Pairs with a missing word are
+    skipped and counted in ``oov``. Returns a dict: ``spearman`` (ties: average ranks),
+    ``pearson``, ``pairs`` (used), ``oov`` (skipped), ``total``, ``layout``, ``path``.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
+    pairs, layout = read_similarity_pairs(path)
+    index, _ = _lookup(words, restrict_vocab, case_insensitive)
+    fold = str.upper if case_insensitive else (lambda w: w)
+    rows1, rows2, human = [], [], []
+    for w1, w2, score in pairs:
+        r1, r2 = index.get(fold(w1), -1), index.get(fold(w2), -1)
+        if r1 >= 0 and r2 >= 0:
+            rows1.append(r1)
+            rows2.append(r2)
+            human.append(score)
+    used = len(human)
+    if used:
+        a = _unit_rows(vectors[rows1]).astype(np.float64)
+        b = _unit_rows(vectors[rows2]).astype(np.float64)
+        model = np.einsum("ij,ij->i", a, b)
+    else:
+        model = np.zeros(0)
+    return {
+        "spearman": spearman(human, model),
+        "pearson": pearson(human, model),
+        "pairs": used,
+        "oov": len(pairs) - used,
+        "total": len(pairs),
+        "layout": layout,
+        "path": os.fspath(path),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# The `w2v-nce eval` command's library side: score a model directory or a vectors file
+# ---------------------------------------------------------------------------------------------
+
+
+def _json_safe(value):
+    """NaN -> None, recursively, so reports are strict JSON."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def run_evaluation(
+    model_dir: str | None = None,
+    vectors_file: str | None = None,
+    binary: bool | None = None,
+    heldout: list[str] | None = None,
+    max_pairs: int = 100000,
+    window: int | None = None,
+    analogies: list[str] | None = None,
+    restrict_vocab: int | None = 30000,
+    method: str = "3cosadd",
+    similarity: list[str] | None = None,
+    threads: int | None = None,
+) -> dict:
+    """Score a trained model (``model_dir``) or a word2vec file (``vectors_file``); return a report.
+
+    * held-out text (model only): the first ``max_pairs`` (centre, context) pairs with the
+      model's window (or ``window``) scored by ``full_sigmoid_loss_pairs``, and by
+      ``full_softmax_loss_pairs`` too for a sampled_softmax model;
+    * ``analogies`` / ``similarity`` files: ``evaluate_analogies`` / ``evaluate_similarity`` on the
+      input vectors (W_in); the bundled sets when none are given.
+    The report is a JSON-ready dict (NaN written as None): ``source``, ``vocab_size``, ``dim``,
+    ``heldout`` (optional), ``analogies`` and ``similarity`` (file name -> result).
+    """
+    from .formats import load_word2vec
+
+    report: dict = {}
+    model = None
+    if model_dir is not None:
+        from .model import Model
+
+        model = Model.load(model_dir)
+        words, vectors = model.words, model.w_in
+        report["source"] = os.fspath(model_dir)
+    elif vectors_file is not None:
+        words, vectors = load_word2vec(vectors_file, binary=binary)
+        report["source"] = os.fspath(vectors_file)
+    else:
+        raise ValueError("give model_dir or vectors_file")
+    report["vocab_size"], report["dim"] = int(vectors.shape[0]), int(vectors.shape[1])
+    if heldout:
+        if model is None:
+            raise ValueError("held-out loss needs a model (its output weights), not a vectors file")
+        report["heldout"] = _heldout_report(model, heldout, max_pairs, window, threads)
+    analogy_files = [Path(p) for p in analogies] if analogies else default_analogy_files()
+    report["analogies"] = {
+        p.name: evaluate_analogies(words, vectors, p, restrict_vocab=restrict_vocab, method=method)
+        for p in analogy_files
+    }
+    similarity_files = [Path(p) for p in similarity] if similarity else default_similarity_files()
+    report["similarity"] = {p.name: evaluate_similarity(words, vectors, p) for p in similarity_files}
+    return _json_safe(report)
+
+
+def _heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
+    from .corpus import Corpus
+    from .pairs import heldout_pairs, id_chunks
+    from .vocab import Vocab
+
+    config = model.config or {}
+    window = window or int(config.get("window", 5))
+    corpus = Corpus(list(heldout), lowercase=bool(config.get("lowercase", False)))
+    vocab = Vocab(model.words, model.counts)
+    centres, contexts = heldout_pairs(id_chunks(corpus, vocab, int(config.get("max_sentence_len", 10000))),
+                                      window, max_pairs)
+    result: dict = {"files": list(heldout), "window": window, "pairs": int(centres.size)}
+    if centres.size == 0:
+        return result
+    mean, stderr, n = full_sigmoid_loss_pairs(model.w_in, model.w_out, model.bias, centres, contexts, threads)
+    result["full_sigmoid"] = {"mean": mean, "stderr": stderr}
+    if config.get("loss") == "sampled_softmax":
+        mean, stderr, n = full_softmax_loss_pairs(model.w_in, model.w_out, model.bias, centres, contexts, threads)
+        result["full_softmax"] = {"mean": mean, "stderr": stderr}
+    return result
+
+
+def _fmt(value, spec: str = ".4f") -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, spec)
+
+
+def format_report(report: dict) -> str:
+    """The report of ``run_evaluation`` as a few aligned plain-text lines for the terminal."""
+    lines = [f"{report['source']}: {report['vocab_size']:,} words x {report['dim']}"]
+    held = report.get("heldout")
+    if held:
+        if "full_sigmoid" in held:
+            s = held["full_sigmoid"]
+            lines.append(f"held-out full sigmoid loss: {_fmt(s['mean'])} ± {_fmt(s['stderr'])} "
+                         f"({held['pairs']:,} pairs, window {held['window']})")
+        else:
+            lines.append("held-out text: no pairs (no in-vocabulary words?)")
+        if "full_softmax" in held:
+            s = held["full_softmax"]
+            lines.append(f"held-out full softmax loss: {_fmt(s['mean'])} ± {_fmt(s['stderr'])}")
+    for name, r in report.get("analogies", {}).items():
+        lines.append(f"{name} ({r['method']}, top {r['restrict_vocab']} words): accuracy {_fmt(r['accuracy'])} "
+                     f"(semantic {_fmt(r['semantic'])}, syntactic {_fmt(r['syntactic'])}; "
+                     f"{r['correct']:,}/{r['answered']:,} answered, {r['skipped']:,} skipped)")
+    for name, r in report.get("similarity", {}).items():
+        lines.append(f"{name}: spearman {_fmt(r['spearman'])}, pearson {_fmt(r['pearson'])} "
+                     f"({r['pairs']:,} pairs, {r['oov']:,} out of vocabulary)")
+    return "\n".join(lines)
