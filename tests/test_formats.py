@@ -29,9 +29,11 @@ SPECIAL = [0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1e-4, 9.99999e-5, 1e-5, 123456789.0, 
 
 def test_float_text_is_printf_9g_and_round_trips_exactly():
     rng = np.random.default_rng(7)
-    bits = rng.integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
-    values = np.concatenate([np.array(SPECIAL, np.float32), bits.view(np.float32),
-                             (rng.standard_normal(100_000) * 0.1).astype(np.float32)])
+    bits = rng.integers(0, 2**32, 60_000, dtype=np.uint64).astype(np.uint32)
+    tens = np.array([10.0**k for k in range(-45, 39)], np.float32)  # edges of the exponent tables
+    edges = np.concatenate([tens, np.nextafter(tens, np.float32(np.inf)), np.nextafter(tens, np.float32(0))])
+    values = np.concatenate([np.array(SPECIAL, np.float32), edges, -edges, bits.view(np.float32),
+                             (rng.standard_normal(40_000) * 0.1).astype(np.float32)])
     values = values[~np.isnan(values)]
     values = values[: len(values) // 100 * 100].reshape(-1, 100)
     tokens = F.format_rows(values).split()

@@ -234,8 +234,9 @@ def _write_float32(x, bits, out, pos, pow10, e10_lo, e10_thr):
 def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_thr, slots, lengths):
     """Format row i as a text line into ``slots[i]``; its length goes to ``lengths[i]``.
 
-    values float32 [n, D] and bits (the same memory viewed as uint32); word_bytes uint8 [*] (the words' UTF-8 concatenated); word_starts
-    int64 [n+1] (row i's word is ``word_bytes[word_starts[i]:word_starts[i+1]]``, may be empty);
+    values float32 [n, D] and bits (the same memory viewed as uint32); word_bytes uint8 [*]
+    (the words' UTF-8 concatenated); word_starts int64 [n+1] (row i's word is
+    ``word_bytes[word_starts[i]:word_starts[i+1]]``, may be empty);
     sep uint8 (field separator); pow10 float64 [64]; e10_lo int64 [256], e10_thr float64 [256]
     (``_decimal_exponent_tables``); slots uint8 [n, >= 16*D + 1 + longest word + 1];
     lengths int64 [n]. Line = ``word sep v1 sep ... sep vD '\n'`` (``word sep`` left out for an
@@ -284,7 +285,8 @@ def format_rows(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: 
         word_bytes = np.zeros(0, dtype=np.uint8)
         longest = 0
     else:
-        word_bytes = np.frombuffer(b"".join(words_utf8), dtype=np.uint8)
+        # bytearray: a writable buffer, so the kernel sees one array type (no second compile)
+        word_bytes = np.frombuffer(bytearray(b"".join(words_utf8)), dtype=np.uint8)
         lens = np.fromiter((len(w) for w in words_utf8), dtype=np.int64, count=n)
         np.cumsum(lens, out=starts[1:])
         longest = int(lens.max(initial=0))
@@ -660,7 +662,9 @@ def _read_binary(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: 
             if space >= 0:
                 break
             if len(buf) - pos > _READ_CHUNK:
-                raise FormatError(f"{name}: {where}: no space after the word within {_READ_CHUNK} bytes (not a word2vec binary file?)")
+                raise FormatError(
+                    f"{name}: {where}: no space after the word within {_READ_CHUNK} bytes (not a word2vec binary file?)"
+                )
             more = fh.read(_READ_CHUNK)
             if not more:
                 raise FormatError(f"{name}: {where}: file ends before the word (truncated? {row} records read)")
