@@ -232,6 +232,23 @@ def test_reads_gensim_text_and_fasttext_vec(tmp_path):
     assert vectors[1, 0] == np.float32(1.2346e-05) and vectors[2, 0] == 12346
 
 
+def test_text_numbers_parse_as_python_float(tmp_path, monkeypatch):
+    # The Numba fast path and the Python fallback must agree with float() -> float32 on every
+    # spelling; a 16-byte read size puts line ends and numbers across chunk boundaries.
+    tokens = ["0", "-0", "+1.5", "1E5", ".5", "5.", "0.000123", "1e-45", "3.4028235e38", "1e39", "nan", "-inf",
+              "0.1234567890123456789", "123456789012345678901234", "1_000", "9.99999975e-06", "-2.5e-7",
+              "0.100000001", "12345678.9", "1e22", "1e23", "4.9e-324", "00012", "7e+0"]
+    lines = [f"w{i} {tok} {tokens[-1 - i]}" for i, tok in enumerate(tokens)]
+    path = tmp_path / "numbers.txt"
+    path.write_text(f"{len(lines)} 2\n" + "\n".join(lines), "ascii")  # no final newline
+    monkeypatch.setattr(F, "_READ_CHUNK", 16)
+    with np.errstate(over="ignore"):
+        expected = np.array([[float(t), float(tokens[-1 - i])] for i, t in enumerate(tokens)]).astype(np.float32)
+        words, vectors = F.load_word2vec(path)
+    assert words == [f"w{i}" for i in range(len(tokens))]
+    assert np.array_equal(vectors.view(np.uint32), expected.view(np.uint32))
+
+
 def test_reads_gzip_and_limit(tmp_path):
     vectors = _matrix()
     F.write_word2vec_text(tmp_path / "v.txt", WORDS, vectors)

@@ -525,7 +525,7 @@ def _check_writable(path: Path, force: bool, creates_dir: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _UNICODE_ERRORS = ("strict", "replace", "ignore")
-_READ_CHUNK = 1 << 20  # bytes per read() when scanning binary records
+_READ_CHUNK = 1 << 22  # bytes per read(): large enough for long lines, small enough to stream
 
 
 def load_word2vec(
@@ -614,26 +614,172 @@ def _decode_word(raw: bytes, name: str, where: str, unicode_errors: str) -> str:
 
 
 def _read_text(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: str) -> tuple[list[str], np.ndarray]:
-    """Read ``rows`` text lines ``word v1 ... vD`` (line numbers in errors count the header as 1)."""
+    """Read ``rows`` text lines ``word v1 ... vD`` (line numbers in errors count the header as 1).
+
+    Whole lines are parsed in chunks by ``_parse_text_rows`` (Numba); a line it cannot take
+    (a malformed line, or a number outside its exact fast path) goes through ``_parse_text_line``,
+    which gives the same values or the FormatError.
+    """
     words: list[str] = []
     vectors = np.empty((rows, dim), dtype=np.float32)
-    for row in range(rows):
-        line_no = row + 2
-        line = fh.readline()
-        if not line:
-            raise FormatError(f"{name}: line {line_no}: file ends after {row} of {rows} rows (truncated?)")
-        fields = line.split()
-        if len(fields) != dim + 1:
-            raise FormatError(
-                f"{name}: line {line_no}: expected a word and {dim} values, found {max(len(fields) - 1, 0)} values"
-            )
-        words.append(_decode_word(fields[0], name, f"line {line_no}", unicode_errors))
-        try:
-            vectors[row] = [float(x) for x in fields[1:]]
-        except ValueError:
-            bad = next(x for x in fields[1:] if not _is_float(x))
-            raise FormatError(f"{name}: line {line_no}: bad number {bad[:40].decode('utf-8', 'replace')!r}") from None
+    word_spans = np.empty((rows, 2), dtype=np.int64)
+    row = 0
+    carry = b""
+    while row < rows:
+        data = fh.read(_READ_CHUNK)
+        chunk = carry + data
+        if data:
+            cut = chunk.rfind(b"\n") + 1  # whole lines only; the rest waits for the next read
+            chunk, carry = chunk[:cut], chunk[cut:]
+        elif chunk:
+            chunk, carry = chunk + b"\n", b""  # a last line without its newline
+        else:
+            raise FormatError(f"{name}: line {row + 2}: file ends after {row} of {rows} rows (truncated?)")
+        buf = np.frombuffer(chunk, dtype=np.uint8)
+        pos = 0
+        while row < rows and pos < len(chunk):
+            first = row
+            row, pos = _parse_text_rows(buf, pos, dim, row, rows, _POW10, vectors, word_spans)
+            for r in range(first, row):
+                start, stop = word_spans[r]
+                words.append(_decode_word(chunk[start:stop], name, f"line {r + 2}", unicode_errors))
+            if row < rows and pos < len(chunk):  # the kernel stopped at a line it leaves to Python
+                stop = chunk.index(b"\n", pos)
+                words.append(_parse_text_line(chunk[pos:stop], name, row + 2, dim, unicode_errors, vectors[row]))
+                row += 1
+                pos = stop + 1
     return words, vectors
+
+
+def _parse_text_line(line: bytes, name: str, line_no: int, dim: int, unicode_errors: str, out: np.ndarray) -> str:
+    """Parse one line ``word v1 ... vD`` into ``out`` (float32 [D]); return the word."""
+    fields = line.split()
+    if len(fields) != dim + 1:
+        raise FormatError(
+            f"{name}: line {line_no}: expected a word and {dim} values, found {max(len(fields) - 1, 0)} values"
+        )
+    word = _decode_word(fields[0], name, f"line {line_no}", unicode_errors)
+    try:
+        out[:] = [float(x) for x in fields[1:]]
+    except ValueError:
+        bad = next(x for x in fields[1:] if not _is_float(x))
+        raise FormatError(f"{name}: line {line_no}: bad number {bad[:40].decode('utf-8', 'replace')!r}") from None
+    return word
+
+
+@njit(cache=True, inline="always")
+def _is_blank(c):
+    """ASCII whitespace other than newline (what ``bytes.split()`` splits on, less '\n')."""
+    return c == 32 or c == 9 or c == 13 or c == 11 or c == 12
+
+
+@njit(cache=True, inline="always")
+def _parse_number(buf, pos, end, pow10):
+    """Parse a decimal number at ``buf[pos:end]`` exactly as Python's ``float`` then float32.
+
+    Returns ``(ok, value, new_pos)``. Only the exact fast path (Clinger 1990) is taken: at most
+    15 significant digits m and a decimal exponent |e| <= 22, so m and 10**|e| are exact
+    float64 and ``m * 10**e`` (or ``m / 10**-e``) is the one correctly rounded float64, i.e.
+    ``float(text)``. Anything else (more digits, huge exponents, nan/inf, junk) returns
+    ``ok = False`` and is left to Python.
+    """
+    neg = False
+    c = buf[pos]
+    if c == 45 or c == 43:  # '-' '+'
+        neg = c == 45
+        pos += 1
+    m = 0
+    sig = 0
+    e10 = 0
+    digits = 0
+    exact = True
+    while pos < end and 48 <= buf[pos] <= 57:
+        d = buf[pos] - 48
+        if sig > 0 or d != 0:
+            if sig < 18:
+                m = m * 10 + d
+                sig += 1
+            else:
+                e10 += 1
+                exact = exact and d == 0
+        digits += 1
+        pos += 1
+    if pos < end and buf[pos] == 46:  # '.'
+        pos += 1
+        while pos < end and 48 <= buf[pos] <= 57:
+            d = buf[pos] - 48
+            if sig > 0 or d != 0:
+                if sig < 18:
+                    m = m * 10 + d
+                    sig += 1
+                    e10 -= 1
+                else:
+                    exact = exact and d == 0
+            else:
+                e10 -= 1
+            digits += 1
+            pos += 1
+    if digits == 0:
+        return False, 0.0, pos
+    if pos < end and (buf[pos] == 101 or buf[pos] == 69):  # 'e' 'E'
+        pos += 1
+        eneg = False
+        if pos < end and (buf[pos] == 45 or buf[pos] == 43):
+            eneg = buf[pos] == 45
+            pos += 1
+        edigits = 0
+        ev = 0
+        while pos < end and 48 <= buf[pos] <= 57:
+            if ev < 100000:
+                ev = ev * 10 + (buf[pos] - 48)
+            edigits += 1
+            pos += 1
+        if edigits == 0:
+            return False, 0.0, pos
+        e10 += -ev if eneg else ev
+    if pos < end and not (_is_blank(buf[pos]) or buf[pos] == 10):
+        return False, 0.0, pos
+    if m == 0:
+        return True, (-0.0 if neg else 0.0), pos
+    if not exact or sig > 15 or e10 > 22 or e10 < -22:
+        return False, 0.0, pos
+    value = m * pow10[e10] if e10 >= 0 else m / pow10[-e10]
+    return True, (-value if neg else value), pos
+
+
+@njit(cache=True)
+def _parse_text_rows(buf, pos, dim, row, rows, pow10, vectors, word_spans):
+    """Parse whole lines ``word v1 ... vD`` of ``buf`` (uint8, every line ends in '\n') from
+    ``pos`` into ``vectors[row:]`` (float32 [rows, D]) and ``word_spans[row:]`` (int64 [rows, 2]:
+    the word's byte range in ``buf``), until ``rows`` rows, the end of ``buf``, or a line it
+    leaves to Python (bad layout, or a number off the exact fast path of ``_parse_number``).
+    Returns ``(row, pos)``: the next row and the start of the first line not parsed.
+    """
+    end = buf.size
+    while row < rows and pos < end:
+        line = pos
+        while pos < end and not (_is_blank(buf[pos]) or buf[pos] == 10):
+            pos += 1
+        if pos == line:  # blank line or leading whitespace: Python gives the verdict
+            return row, line
+        word_spans[row, 0] = line
+        word_spans[row, 1] = pos
+        for j in range(dim):
+            while pos < end and _is_blank(buf[pos]):
+                pos += 1
+            if pos >= end or buf[pos] == 10:
+                return row, line
+            ok, value, pos = _parse_number(buf, pos, end, pow10)
+            if not ok:
+                return row, line
+            vectors[row, j] = value
+        while pos < end and _is_blank(buf[pos]):
+            pos += 1
+        if pos >= end or buf[pos] != 10:
+            return row, line
+        pos += 1
+        row += 1
+    return row, pos
 
 
 def _is_float(field: bytes) -> bool:
