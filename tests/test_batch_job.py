@@ -50,7 +50,8 @@ def big_corpus(path, mb=6, seed=1):
 def test_planted_topics_are_recovered(tmp_path, loss):
     corpus = planted_corpus(tmp_path / "planted.txt")
     cfg = Config(corpus=[corpus], output=str(tmp_path / "out"), dim=16, window=3, min_count=1, epochs=4,
-                 threads=2, loss=loss, sample=0, quiet=True, checkpoint_every=0, alpha=0.05)
+                 threads=2, loss=loss, sample=0, quiet=True, checkpoint_every=0, alpha=0.05, num_sampled=5,
+                 batch_size=16)
     run_training(cfg)
     m = Model.load(str(tmp_path / "out"))
     for probe in ("a3", "b7"):
@@ -206,6 +207,19 @@ def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
 
     monkeypatch.setattr(model_mod.Model, "save", full_disk)
     r = CliRunner().invoke(main, ["train", corpus, "-o", str(tmp_path / "out"), "--min-count", "1", "--quiet",
-                                  "--epochs", "1"])
+                                  "--epochs", "1", "--num-sampled", "5"])
     assert r.exit_code == 1
     assert "disk full" in r.output
+
+
+def test_initial_bias_is_log_expected_count_of_the_sampler():
+    from w2v_nce.job import initial_bias
+    from w2v_nce.sampling import fixed_unigram_probability, log_uniform_probability
+
+    counts = np.array([50, 20, 20, 5, 1], np.int64)
+    cfg = Config(num_sampled=3, sampler="unigram", distortion=0.75)
+    np.testing.assert_allclose(initial_bias(counts, cfg),
+                               np.log(3 * fixed_unigram_probability(np.arange(5), counts, 0.75).astype(np.float64)),
+                               rtol=1e-6)
+    cfg = Config(num_sampled=2, sampler="log_uniform")
+    np.testing.assert_allclose(initial_bias(counts, cfg), np.log(2 * log_uniform_probability(np.arange(5), 5)), rtol=1e-6)

@@ -58,7 +58,7 @@ def test_train_writes_all_outputs(small_corpus, tmp_path):
 
 def test_config_precedence_defaults_file_flags(small_corpus, tmp_path):
     cfg_file = tmp_path / "c.yaml"
-    cfg_file.write_text("dim: 12\nwindow: 2\nepochs: 1\nmin_count: 1\n")
+    cfg_file.write_text("dim: 12\nwindow: 2\nepochs: 1\nmin_count: 1\nnum_sampled: 5\n")
     out = tmp_path / "out"
     r = run("train", small_corpus, "-c", cfg_file, "--window", "4", "-o", out, "--quiet", "--threads", "1")
     assert r.exit_code == 0, r.output
@@ -153,7 +153,7 @@ def test_output_checks_happen_before_counting(small_corpus, tmp_path, monkeypatc
 
 def test_memory_estimate_refuses_oversized_runs(small_corpus, tmp_path, monkeypatch):
     monkeypatch.setattr(job, "_available_memory", lambda: 1 << 10)
-    r = run("train", small_corpus, "-o", tmp_path / "out", "--min-count", "1", "--dim", "300", "--quiet")
+    r = run("train", small_corpus, "-o", tmp_path / "out", "--min-count", "1", "--dim", "300", "--num-sampled", "5", "--quiet")
     assert r.exit_code == 1
     assert "GiB" in r.output and "--dim" in r.output
 

@@ -55,7 +55,8 @@ def main() -> None:
 # flag name -> config key; None values mean "not given" so the config file's value stands
 _TRAIN_FLAGS = ("dim", "window", "min_count", "max_vocab", "sample", "epochs", "threads", "alpha", "min_alpha",
                 "loss", "sampler", "num_sampled", "batch_size", "remove_accidental_hits", "seed", "binary", "quiet",
-                "checkpoint_every", "heldout", "heldout_max_pairs", "lowercase", "max_sentence_len", "distortion")
+                "checkpoint_every", "heldout", "heldout_max_pairs", "lowercase", "max_sentence_len", "distortion",
+                "bias_init")
 
 
 @main.command()
@@ -76,8 +77,9 @@ _TRAIN_FLAGS = ("dim", "window", "min_count", "max_vocab", "sample", "epochs", "
 @click.option("--loss", type=click.Choice(["nce", "neg", "sampled_softmax"]), help="Training loss [nce].")
 @click.option("--sampler", type=click.Choice(["log_uniform", "unigram", "uniform"]), help="Negative sampler for nce/sampled_softmax [unigram].")
 @click.option("--distortion", type=float, help="Unigram sampler exponent [0.75].")
-@click.option("--num-sampled", type=int, help="Negatives per batch (nce/sampled_softmax) or per pair (neg) [5].")
-@click.option("--batch-size", type=int, help="Pairs sharing one negative draw [16].")
+@click.option("--num-sampled", type=int, help="Negatives per batch (nce/sampled_softmax) or per pair (neg) [25].")
+@click.option("--batch-size", type=int, help="Pairs sharing one negative draw [32].")
+@click.option("--bias-init", type=click.Choice(["log_q", "zero"]), help="Initial class bias for nce/sampled_softmax [log_q].")
 @click.option("--remove-accidental-hits/--keep-accidental-hits", default=None, help="Mask negatives equal to the label [TF default per loss].")
 @click.option("--seed", type=int, help="Random seed [1].")
 @click.option("--binary", is_flag=True, default=None, help="Also write vectors.bin (word2vec.c binary).")

@@ -17,6 +17,7 @@ from .errors import ConfigError
 
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
+BIAS_INITS = ("log_q", "zero")
 
 
 @dataclass
@@ -37,9 +38,10 @@ class Config:
     loss: str = "nce"  # nce (tf.nn.nce_loss) | neg (word2vec SGNS) | sampled_softmax
     sampler: str = "unigram"  # negatives for nce/sampled_softmax: log_uniform | unigram | uniform
     distortion: float = 0.75  # unigram sampler exponent (count**distortion); neg always uses it
-    num_sampled: int = 5  # negatives: per batch (nce, sampled_softmax) or per pair (neg)
-    batch_size: int = 16  # (centre, context) pairs sharing one negative draw (nce, sampled_softmax)
+    num_sampled: int = 25  # negatives: per batch (nce, sampled_softmax) or per pair (neg)
+    batch_size: int = 32  # (centre, context) pairs sharing one negative draw (nce, sampled_softmax)
     remove_accidental_hits: bool | None = None  # None = TensorFlow's default (nce False, sampled_softmax True)
+    bias_init: str = "log_q"  # log_q: bias starts at log(S * P(k)), cancelling the -log Q term at step 0 | zero
     unique: bool = True  # draw distinct negatives per batch (TF's default; nce/sampled_softmax)
     seed: int = 1  # RNG seed; --threads 1 with a fixed seed is bit-reproducible
     max_sentence_len: int = 10000  # longer lines are split into pieces of this many tokens
@@ -149,6 +151,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("loss", f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
     if cfg.sampler not in SAMPLERS:
         bad("sampler", f"must be one of {', '.join(SAMPLERS)}, got {cfg.sampler!r}")
+    if cfg.bias_init not in BIAS_INITS:
+        bad("bias_init", f"must be one of {', '.join(BIAS_INITS)}, got {cfg.bias_init!r}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
     if cfg.heldout_max_pairs < 1:

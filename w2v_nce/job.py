@@ -233,6 +233,8 @@ def run_training(cfg: Config, force: bool = False, resume: str | None = None, lo
             validate_against_vocab(cfg, len(vocab))
             check_memory(len(vocab), cfg)
             model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
+            if cfg.loss != "neg" and cfg.bias_init == "log_q":
+                model.bias[:] = initial_bias(vocab.counts, cfg)
         validate_against_vocab(cfg, len(vocab))
         fingerprint = corpus.fingerprint()
         heldout = None
@@ -260,6 +262,16 @@ def run_training(cfg: Config, force: bool = False, resume: str | None = None, lo
         return JobResult(out, len(vocab), totals, time.time() - t_start, metrics)
     finally:
         corpus.close()
+
+
+def initial_bias(counts: np.ndarray, cfg: Config) -> np.ndarray:
+    """log(S * P(k)) under the run's sampler: the -log Q term of the logits starts cancelled, so
+    NCE starts from SGNS's logits (x.w) instead of x.w - log Q (measured: +3.6 analogy points on
+    mix8, 1 epoch; scripts/bench_quality.py --nce-flags '--bias-init zero' reproduces the other)."""
+    from .train import NoiseTables
+
+    prob = NoiseTables.build(counts, cfg).sampler_prob.astype(np.float64)
+    return np.log(prob * cfg.num_sampled).astype(np.float32)
 
 
 def _train_loop(cfg, trainer, model, heldout, totals, history, jsonl, bar, halt, sig, fingerprint, log, out) -> dict:
