@@ -183,3 +183,18 @@ def test_default_config_file_lists_every_setting():
         from w2v_nce.config import load_yaml, merge
 
         validate(merge(Config(), load_yaml(os.path.join(os.path.dirname(path), preset)), preset))
+
+
+def test_holdout_fraction_reports_heldout_loss_each_epoch(small_corpus, tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    r = run("train", small_corpus, "-c", TINY, "-o", out, "--quiet", "--threads", "1", "--holdout-fraction", "0.3")
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    losses = [e["heldout_loss"] for e in metrics["epochs"]]
+    assert len(losses) == 3
+    assert all(x["pairs"] > 0 and x["mean"] > 0 and x["stderr"] >= 0 for x in losses)
+    assert losses[-1]["mean"] < losses[0]["mean"]  # it learns
+    records = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
+    assert [x["heldout_loss"]["mean"] for x in records if x["event"] == "epoch"] == [x["mean"] for x in losses]

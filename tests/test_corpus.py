@@ -178,3 +178,17 @@ def test_reader_never_crashes_and_counts_match_reference(tmp_path_factory, data,
         assert tokens == ref
     else:
         assert b"".join(tokens) == b"".join(ref)
+
+
+def test_holdout_fraction_splits_sentences_deterministically(tmp_path):
+    text = b"\n".join(b"s%d a b c" % i for i in range(2000))
+    path = _write(tmp_path, "h.txt", text)
+    c = Corpus([path])
+    vocab = Vocab.build(count_words(c).counter, 1)
+    train = _sentences(c, vocab, holdout=0.1)
+    held = _sentences(c, vocab, holdout=0.1, heldout_side=True)
+    assert len(train) + len(held) == 2000
+    assert 150 < len(held) < 250  # ~10%
+    names = lambda ss: {vocab.words[s[0]] for s in ss}  # noqa: E731
+    assert not names(train) & names(held)
+    assert held == _sentences(c, vocab, holdout=0.1, heldout_side=True)  # same every time

@@ -56,7 +56,7 @@ def main() -> None:
 _TRAIN_FLAGS = ("dim", "window", "min_count", "max_vocab", "sample", "epochs", "threads", "alpha", "min_alpha",
                 "loss", "sampler", "num_sampled", "batch_size", "remove_accidental_hits", "seed", "binary", "quiet",
                 "checkpoint_every", "heldout", "heldout_max_pairs", "lowercase", "max_sentence_len", "distortion",
-                "bias_init")
+                "bias_init", "holdout_fraction")
 
 
 @main.command()
@@ -87,6 +87,7 @@ _TRAIN_FLAGS = ("dim", "window", "min_count", "max_vocab", "sample", "epochs", "
 @click.option("--lowercase", is_flag=True, default=None, help="Lowercase tokens.")
 @click.option("--max-sentence-len", type=int, help="Split longer lines into pieces of N tokens [10000].")
 @click.option("--heldout", multiple=True, help="Held-out text scored with the full loss after every epoch.")
+@click.option("--holdout-fraction", type=float, help="Keep this fraction of sentences out of training and score them [0].")
 @click.option("--heldout-max-pairs", type=int, help="Held-out pairs scored per epoch [100000].")
 @click.option("--checkpoint-every", type=float, help="Minutes between checkpoints, 0 = only on interrupt [10].")
 @_library_errors

@@ -47,6 +47,7 @@ class Config:
     max_sentence_len: int = 10000  # longer lines are split into pieces of this many tokens
     lowercase: bool = False  # lowercase tokens before counting
     heldout: list[str] = field(default_factory=list)  # held-out text for the full loss each epoch
+    holdout_fraction: float = 0.0  # keep this fraction of sentences out of training, as held-out text
     heldout_max_pairs: int = 100000  # pairs of held-out text scored per epoch
     binary: bool = False  # also write vectors.bin (word2vec.c binary layout)
     quiet: bool = False  # no progress bar
@@ -155,6 +156,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("bias_init", f"must be one of {', '.join(BIAS_INITS)}, got {cfg.bias_init!r}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
+    if not 0.0 <= cfg.holdout_fraction < 1.0:
+        bad("holdout_fraction", f"must be in [0, 1), got {cfg.holdout_fraction}")
     if cfg.heldout_max_pairs < 1:
         bad("heldout_max_pairs", f"must be >= 1, got {cfg.heldout_max_pairs}")
     if cfg.checkpoint_every < 0:

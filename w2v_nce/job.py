@@ -240,6 +240,9 @@ def run_training(cfg: Config, force: bool = False, resume: str | None = None, lo
         heldout = None
         if heldout_corpus is not None:
             heldout = heldout_pairs(id_chunks(heldout_corpus, vocab, cfg.max_sentence_len), cfg.window, cfg.heldout_max_pairs)
+        elif cfg.holdout_fraction > 0:
+            heldout = heldout_pairs(id_chunks(corpus, vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
+                                              heldout_side=True), cfg.window, cfg.heldout_max_pairs)
         trainer = Trainer(cfg, corpus, vocab, model, checkpoint.state if checkpoint else None)
         if checkpoint is not None:
             for s, n in zip(trainer._scratch, checkpoint.batch_counters):

@@ -23,17 +23,20 @@ class StreamState:
     position: Position = field(default_factory=Position)
     carry_ids: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int32))
     piece_tokens: int = 0  # raw tokens already in the sentence piece in progress
+    sentences: int = 0  # complete (non-empty) sentences emitted so far: the hold-out selection's index
 
     def to_json(self) -> dict:
         return {
             "position": self.position.to_json(),
             "carry_ids": self.carry_ids.tolist(),
             "piece_tokens": self.piece_tokens,
+            "sentences": self.sentences,
         }
 
     @classmethod
     def from_json(cls, d: dict) -> "StreamState":
-        return cls(Position.from_json(d["position"]), np.array(d["carry_ids"], dtype=np.int32), int(d["piece_tokens"]))
+        return cls(Position.from_json(d["position"]), np.array(d["carry_ids"], dtype=np.int32), int(d["piece_tokens"]),
+                   int(d.get("sentences", 0)))
 
 
 @dataclass
@@ -49,17 +52,49 @@ class IdChunk:
     stats: ReadStats = field(default_factory=ReadStats)
 
 
+def held_out(index: np.ndarray, fraction: float) -> np.ndarray:
+    """Whether sentence number ``index`` (int64 array) is held out: splitmix64(index) / 2^64 < fraction.
+
+    A fixed hash of the sentence's position in the stream, so the same sentences are held out
+    in every epoch, on resume, and when the held-out side is read for evaluation.
+    """
+    if fraction <= 0:
+        return np.zeros(len(index), dtype=bool)
+    with np.errstate(over="ignore"):
+        z = index.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53) < fraction
+
+
+def _select_sentences(ids: np.ndarray, first: int, fraction: float, heldout_side: bool) -> tuple[np.ndarray, int]:
+    """Keep the training (or the held-out) sentences of ``ids``; returns (ids, sentences seen)."""
+    ends = np.flatnonzero(ids == -1)
+    n = len(ends)
+    if fraction <= 0 or n == 0:
+        return ids, n
+    keep = held_out(np.arange(first, first + n, dtype=np.int64), fraction)
+    if not heldout_side:
+        keep = ~keep
+    lengths = np.diff(np.concatenate([[-1], ends]))
+    return ids[np.repeat(keep, lengths)], n
+
+
 def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: StreamState | None = None,
-              block_bytes: int = BLOCK_BYTES) -> Iterator[IdChunk]:
+              block_bytes: int = BLOCK_BYTES, holdout: float = 0.0, heldout_side: bool = False) -> Iterator[IdChunk]:
     """Encode the corpus from ``start`` to its end into chunks of whole sentences.
 
     Chunk boundaries depend only on the corpus and ``start`` (fixed-offset blocks), so a
     resumed stream yields exactly the chunks the uninterrupted one would have.
+    ``holdout`` > 0 drops that fraction of sentences (see ``held_out``); ``heldout_side``
+    yields only those dropped sentences instead (the held-out text).
     """
     slots, word_bytes, offsets = vocab.table()
     st = start or StreamState()
     carry = st.carry_ids
     piece = st.piece_tokens
+    sentences = st.sentences
     for block in corpus.blocks(st.position, block_bytes):
         buf = np.frombuffer(block.data, dtype=np.uint8)
         out = np.empty(len(buf) // 2 + 2, dtype=np.int32)
@@ -76,7 +111,9 @@ def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: Stream
         else:
             chunk_ids = np.zeros(0, dtype=np.int32)
             carry = np.concatenate([carry, ids])
-        after = StreamState(block.position_after, carry.copy(), piece)
+        chunk_ids, n_sent = _select_sentences(chunk_ids, sentences, holdout, heldout_side)
+        sentences += n_sent
+        after = StreamState(block.position_after, carry.copy(), piece, sentences)
         words = int(np.count_nonzero(chunk_ids >= 0))
         yield IdChunk(chunk_ids, words, after, int(state[1]), int(state[2]), int(state[3]), block.stats)
 

@@ -164,7 +164,8 @@ class Trainer:
         self.model = model
         self.threads = cfg.resolved_threads()
         self.tables = NoiseTables.build(vocab.counts, cfg)
-        self.total_clock = cfg.epochs * vocab.total
+        # lr clock total: the held-out fraction of tokens is never trained on (expected value)
+        self.total_clock = max(1, round(cfg.epochs * vocab.total * (1.0 - cfg.holdout_fraction)))
         V, D = model.w_in.shape
         self._scratch = [_Scratch(V, D, cfg.num_sampled, cfg.batch_size, cfg.max_sentence_len) for _ in range(self.threads)]
         if state is None:
@@ -220,8 +221,8 @@ class Trainer:
         handed = 0
         flags = {"epoch_ended": False, "abort": False}
         errors: list[BaseException] = []
-        ahead = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream),
-                           depth=2 * self.threads)
+        ahead = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
+                                     holdout=self.cfg.holdout_fraction), depth=2 * self.threads)
 
         def next_chunk():
             nonlocal handed
