@@ -223,3 +223,37 @@ def test_initial_bias_is_log_expected_count_of_the_sampler():
                                rtol=1e-6)
     cfg = Config(num_sampled=2, sampler="log_uniform")
     np.testing.assert_allclose(initial_bias(counts, cfg), np.log(2 * log_uniform_probability(np.arange(5), 5)), rtol=1e-6)
+
+
+def test_random_binary_and_bad_utf8_corpus_trains_without_crashing(tmp_path):
+    from click.testing import CliRunner
+
+    from w2v_nce.cli import main
+
+    rng = np.random.default_rng(4)
+    junk = rng.integers(0, 256, 200_000, dtype=np.uint8).tobytes()
+    text = (b"the quick brown fox jumps over the lazy dog \xff\xfe caf\xc3\xa9 na\xefve\n" * 300)
+    p = tmp_path / "mixed.bin"
+    p.write_bytes(junk + b"\n" + text + junk[:1000])
+    r = CliRunner().invoke(main, ["train", str(p), "-o", str(tmp_path / "out"), "--min-count", "3", "--num-sampled", "3",
+                                  "--epochs", "1", "--dim", "8"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "invalid UTF-8 sequences replaced by U+FFFD" in r.output
+    words = (tmp_path / "out" / "vocab.tsv").read_text(encoding="utf-8").split("\n")
+    assert any(w.startswith("café\t") for w in words)
+
+
+def test_sigkill_during_a_write_leaves_the_previous_file(tmp_path):
+    target = tmp_path / "checkpoint.npz"
+    target.write_bytes(b"previous complete checkpoint")
+    script = (
+        "import os, signal, sys\n"
+        "from w2v_nce.formats import atomic_output\n"
+        "with atomic_output(sys.argv[1], 'wb') as fh:\n"
+        "    fh.write(b'half of a new checkpoint')\n"
+        "    fh.flush()\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script, str(target)])
+    assert r.returncode == -signal.SIGKILL
+    assert target.read_bytes() == b"previous complete checkpoint"
