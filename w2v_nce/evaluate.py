@@ -28,7 +28,7 @@ _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # Factors (1 + e^-|z|) <= 2 multiplied before one log: 512 keeps the product below 2**512.
 _PRODUCT_RUN = 512
 # A block of pairs' logits is [block, V] float32; this caps it (bytes) when block is not given.
-_LOGITS_BUDGET = 64 << 20
+_LOGITS_BUDGET = 128 << 20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,7 +185,7 @@ def full_sigmoid_loss_pairs(
         loss = Σ_v softplus(z_v) − z_ctx   (sigmoid cross-entropy against the one-hot context,
                                             stable form max(z,0) − z·y + log1p(e^−|z|))
     Logits are float32 (BLAS), one block of ``block`` pairs at a time ([block, V] never more;
-    default: ~64 MiB of logits, at most 1024 pairs); each row is reduced in float64 by a parallel
+    default: ~128 MiB of logits, at most 1024 pairs); each row is reduced in float64 by a parallel
     Numba kernel on ``threads`` threads (None: Numba's current setting).
     Returns ``(mean, stderr, n)``: stderr = std(per-pair losses, ddof=1) / sqrt(n) (NaN for n = 1).
     Raises ValueError for mismatched shapes, ids out of range, no pairs, or NaN/Inf weights.

@@ -1,0 +1,94 @@
+"""Evaluation throughput: the full sigmoid loss (pairs/s) at several vocabulary sizes, plus the
+full softmax loss and the analogy test at the reference size.
+
+Random float32 matrices (D = 100 by default); V = 10k, 35k, 70k (≈ mix8's 67,914 words at
+min-count 5) and 140k show how the cost grows with V (each pair scores all V classes: 2·V·D
+flops of matmul plus V softplus terms). Each size is timed over several repeats; medians.
+
+Usage: python scripts/bench_eval.py [--dim 100] [--pairs 4096] [--vocab 10000,35000,70000,140000]
+                                    [--threads N] [--repeats 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numba
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from w2v_nce.evaluate import (  # noqa: E402
+    default_analogy_files,
+    evaluate_analogies,
+    full_sigmoid_loss_pairs,
+    full_softmax_loss_pairs,
+    read_analogies,
+)
+
+
+def _median_time(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _model(v: int, d: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    return (rng.normal(0, 0.3, (v, d)).astype(np.float32), rng.normal(0, 0.3, (v, d)).astype(np.float32),
+            rng.normal(0, 0.1, v).astype(np.float32))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dim", type=int, default=100)
+    ap.add_argument("--pairs", type=int, default=4096)
+    ap.add_argument("--vocab", default="10000,35000,70000,140000")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--repeats", type=int, default=3)
+    args = ap.parse_args()
+    threads = args.threads or numba.config.NUMBA_NUM_THREADS
+    rng = np.random.default_rng(1)
+
+    w_in, w_out, bias = _model(1000, args.dim)
+    full_sigmoid_loss_pairs(w_in, w_out, bias, [0, 1], [2, 3])  # compile before timing
+    full_softmax_loss_pairs(w_in, w_out, bias, [0, 1], [2, 3])
+
+    print(f"full losses, D={args.dim}, {args.pairs} pairs per run, {threads} threads, median of {args.repeats}")
+    print(f"{'V':>8} {'sigmoid pairs/s':>16} {'GFLOP/s (matmul)':>17} {'ns/class/pair':>14} {'softmax pairs/s':>16}")
+    for v in (int(x) for x in args.vocab.split(",")):
+        w_in, w_out, bias = _model(v, args.dim)
+        centres = rng.integers(0, v, args.pairs).astype(np.int32)
+        contexts = rng.integers(0, v, args.pairs).astype(np.int32)
+        t_sig = _median_time(lambda: full_sigmoid_loss_pairs(w_in, w_out, bias, centres, contexts, threads), args.repeats)
+        t_soft = _median_time(lambda: full_softmax_loss_pairs(w_in, w_out, bias, centres, contexts, threads), args.repeats)
+        rate = args.pairs / t_sig
+        print(f"{v:8,} {rate:16,.0f} {2 * v * args.dim * rate / 1e9:17.1f} {t_sig / args.pairs / v * 1e9:14.3f}"
+              f" {args.pairs / t_soft:16,.0f}")
+
+    files = default_analogy_files()
+    if files:
+        sections, _ = read_analogies(files[0])
+        vocab = list(dict.fromkeys(w.lower() for _, qs in sections for q in qs for w in q))
+        vocab += [f"filler{i}" for i in range(30000 - len(vocab))]
+        order = np.random.default_rng(2).permutation(len(vocab))
+        vocab = [vocab[i] for i in order]
+        vectors = rng.standard_normal((len(vocab), args.dim)).astype(np.float32)
+        for method in ("3cosadd", "3cosmul"):
+            evaluate_analogies(vocab[:100], vectors[:100], files[0], method=method)  # warm up
+            t0 = time.perf_counter()
+            r = evaluate_analogies(vocab, vectors, files[0], restrict_vocab=30000, method=method)
+            dt = time.perf_counter() - t0
+            print(f"analogies {method}: {r['answered']:,} questions answered over a {len(vocab):,}-word vocabulary "
+                  f"in {dt:.2f} s ({r['answered'] / dt:,.0f} questions/s)")
+
+
+if __name__ == "__main__":
+    main()
