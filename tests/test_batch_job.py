@@ -257,3 +257,12 @@ def test_sigkill_during_a_write_leaves_the_previous_file(tmp_path):
     r = subprocess.run([sys.executable, "-c", script, str(target)])
     assert r.returncode == -signal.SIGKILL
     assert target.read_bytes() == b"previous complete checkpoint"
+
+
+def test_atomic_output_into_a_missing_directory_is_an_output_error(tmp_path):
+    with pytest.raises(OutputError, match="nodir"):
+        with atomic_output(str(tmp_path / "nodir" / "x.txt"), "w") as fh:
+            fh.write("x")
+    with atomic_output(str(tmp_path / "y.txt"), "w") as fh:
+        fh.write("y")
+    assert (tmp_path / "y.txt").stat().st_mode & 0o644 == 0o644  # not mkstemp's 0600

@@ -192,7 +192,7 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
         raise click.BadParameter("must be >= 1", param_hint="--limit")
     model = Model.load(model_dir)
     written = export_vectors(output, model.words, model.w_in, model.w_out, fmt, which, limit, normalize, force)
-    click.echo(f"wrote {written}")
+    click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 if __name__ == "__main__":  # pragma: no cover
