@@ -198,3 +198,27 @@ def test_holdout_fraction_reports_heldout_loss_each_epoch(small_corpus, tmp_path
     assert losses[-1]["mean"] < losses[0]["mean"]  # it learns
     records = [json.loads(x) for x in (out / "train.jsonl").read_text().splitlines()]
     assert [x["heldout_loss"]["mean"] for x in records if x["event"] == "epoch"] == [x["mean"] for x in losses]
+
+
+def test_eval_json_has_the_documented_schema(small_corpus, tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    assert run("train", small_corpus, "-c", TINY, "-o", out, "--quiet", "--threads", "1").exit_code == 0
+    held = tmp_path / "held.txt"
+    held.write_text("the cat sat on the mat\nthe dog ran in the park\n")
+    r = run("eval", out, "--heldout", held, "--json", tmp_path / "scores.json")
+    assert r.exit_code == 0, r.output
+    assert "held-out full sigmoid loss" in r.output
+    rep = json.loads((tmp_path / "scores.json").read_text())
+    assert set(rep["full_sigmoid_loss"]) >= {"mean", "stderr", "pairs"}
+    assert rep["full_sigmoid_loss"]["pairs"] == 48  # two 6-word lines, window 3: 24 pairs each
+    assert set(rep["analogy"]) >= {"accuracy", "semantic", "syntactic", "answered", "skipped", "method"}
+    assert set(rep["similarity"]) >= {"wordsim353_combined", "SimLex-999"}
+    for v in rep["similarity"].values():
+        assert set(v) >= {"spearman", "pearson", "pairs", "oov"}
+    vec = run("eval", "--vectors", out / "vectors.txt", "--json", tmp_path / "v.json")
+    assert vec.exit_code == 0, vec.output
+    assert "full_sigmoid_loss" not in json.loads((tmp_path / "v.json").read_text())
+    assert run("eval").exit_code == 2
+    assert run("eval", "--vectors", out / "vectors.txt", "--heldout", held).exit_code == 2

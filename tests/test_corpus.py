@@ -51,7 +51,7 @@ EDGE = b"a b  c\n\n\r\nb\tc a\r\n  \nc c a b\x0bx\x0cy"  # empty lines, CRLF, ta
 def test_tokens_and_sentences_of_edge_cases(tmp_path, name):
     path = _write(tmp_path, name, EDGE)
     res = count_words(Corpus([path]))
-    assert res.counter == Counter(EDGE.split())
+    assert res.counter.as_counter() == Counter(EDGE.split())
     assert res.tokens == len(EDGE.split())
     vocab = Vocab.build(res.counter, 1)
     ids = vocab.ids_of()
@@ -134,9 +134,10 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path):
     path = _write(tmp_path, "u.txt", data)
     res = count_words(Corpus([path]))
     assert res.stats.replaced_chars == 3
-    assert res.counter[b"ok"] == 2
-    assert res.counter["café".encode()] == 1
-    assert res.counter["\ufffd\ufffd".encode()] == 1
+    counts = res.counter.as_counter()
+    assert counts[b"ok"] == 2
+    assert counts["café".encode()] == 1
+    assert counts["\ufffd\ufffd".encode()] == 1
 
 
 def test_missing_and_empty_corpus_errors(tmp_path):
@@ -192,3 +193,17 @@ def test_holdout_fraction_splits_sentences_deterministically(tmp_path):
     names = lambda ss: {vocab.words[s[0]] for s in ss}  # noqa: E731
     assert not names(train) & names(held)
     assert held == _sentences(c, vocab, holdout=0.1, heldout_side=True)  # same every time
+
+
+def test_word_counter_grows_its_tables_and_matches_counter():
+    from w2v_nce.vocab import WordCounter
+
+    rng = np.random.default_rng(3)
+    # 100k distinct words (several table doublings) and one 2 MB token (arena growth)
+    words = [b"w%d" % i for i in rng.integers(0, 100_000, 300_000)] + [b"x" * (2 << 20)]
+    wc = WordCounter()
+    data = b" ".join(words)
+    wc.add(data)
+    assert wc.tokens == len(words)
+    assert wc.as_counter() == Counter(words)
+    assert [wc.word(i) for i in range(3)] == list(dict.fromkeys(words))[:3]  # first-seen order

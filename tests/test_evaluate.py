@@ -295,7 +295,7 @@ def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
     write_word2vec_binary(tmp_path / "v.bin", ANALOGY_WORDS, ANALOGY_VECTORS)
     report = E.run_evaluation(vectors_file=str(tmp_path / "v.bin"), analogies=[str(path)], similarity=[str(sim)])
     assert report["analogies"]["q.txt"]["correct"] == 4
-    assert report["similarity"]["sim.tsv"]["pairs"] == 0 and report["similarity"]["sim.tsv"]["spearman"] is None
+    assert report["similarity"]["sim"]["pairs"] == 0 and report["similarity"]["sim"]["spearman"] is None
     json.dumps(report, allow_nan=False)  # strict JSON: NaN became None
     assert "q.txt (3cosadd" in E.format_report(report)
 

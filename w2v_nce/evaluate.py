@@ -19,7 +19,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .errors import FormatError
+from .errors import UsageError, FormatError
 
 # Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
 # 'reassoc' lets LLVM vectorise the per-row sums.
@@ -263,7 +263,7 @@ def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     vectors = np.asarray(vectors, dtype=np.float32)
     norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
     norms[norms == 0.0] = 1.0
-    return (vectors / norms[:, None]).astype(np.float32)
+    return vectors / norms[:, None].astype(np.float32)  # float32 / float32: no float64 copy of the matrix
 
 
 def _read_lines(path: str | os.PathLike) -> list[str]:
@@ -358,7 +358,7 @@ def evaluate_analogies(
     restrict_vocab: int | None = 30000,
     case_insensitive: bool = True,
     method: str = "3cosadd",
-    block: int = 512,
+    block: int = 64,
     cosmul_epsilon: float = 1e-3,
 ) -> dict:
     """Analogy accuracy (a : b :: c : ?) with gensim 4.4 ``evaluate_word_analogies`` semantics.
@@ -648,11 +648,11 @@ def run_evaluation(
         words, vectors = load_word2vec(vectors_file, binary=binary)
         report["source"] = os.fspath(vectors_file)
     else:
-        raise ValueError("give model_dir or vectors_file")
+        raise UsageError("give a model directory or --vectors FILE")
     report["vocab_size"], report["dim"] = int(vectors.shape[0]), int(vectors.shape[1])
     if heldout:
         if model is None:
-            raise ValueError("held-out loss needs a model (its output weights), not a vectors file")
+            raise UsageError("--heldout needs a model directory (its output weights), not a vectors file")
         report["heldout"] = _heldout_report(model, heldout, max_pairs, window, threads)
     analogy_files = [Path(p) for p in analogies] if analogies else default_analogy_files()
     report["analogies"] = {
@@ -660,7 +660,16 @@ def run_evaluation(
         for p in analogy_files
     }
     similarity_files = [Path(p) for p in similarity] if similarity else default_similarity_files()
-    report["similarity"] = {p.name: evaluate_similarity(words, vectors, p) for p in similarity_files}
+    report["similarity"] = {p.stem: evaluate_similarity(words, vectors, p) for p in similarity_files}
+    # The documented JSON schema: full_sigmoid_loss {mean, stderr, pairs}; analogy = the first
+    # analogy file's result (all of them stay under "analogies"); similarity keyed by file stem.
+    held = report.get("heldout")
+    if held is not None and "full_sigmoid" in held:
+        report["full_sigmoid_loss"] = {**held["full_sigmoid"], "pairs": held["pairs"]}
+        if "full_softmax" in held:
+            report["full_softmax_loss"] = {**held["full_softmax"], "pairs": held["pairs"]}
+    if report["analogies"]:
+        report["analogy"] = next(iter(report["analogies"].values()))
     return _json_safe(report)
 
 

@@ -64,7 +64,7 @@ FORMATS = ("text", "binary", "npy", "projector")
 WHICH = ("in", "out", "sum", "avg")
 
 # Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
-_BLOCK_ROWS = 4096
+_BLOCK_ROWS = 1024
 # Text lines longer than this per value cannot be word2vec text (used to sniff binary files).
 _MAX_TEXT_CHARS_PER_VALUE = 64
 # Exact float64 powers of ten for k ≤ 22; beyond that correctly rounded (float(10**k)).
@@ -243,7 +243,9 @@ def _write_float32(x, bits, out, pos, pow10, e10_lo, e10_thr):
     return end + 2
 
 
-@njit(cache=True, parallel=True)
+# Serial on purpose: Numba's parallel runtime costs ~60 MB of RSS on first use, more than a
+# training job's peak can spare (issue: RSS <= 1.5x gensim); one core formats ~10M values/s.
+@njit(cache=True, nogil=True)
 def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_thr, slots, lengths):
     """Format row i as a text line into ``slots[i]``; its length goes to ``lengths[i]``.
 
@@ -256,7 +258,7 @@ def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_
     empty word). Rows are independent, so they are formatted in parallel into fixed-size slots.
     """
     n, d = values.shape
-    for i in prange(n):
+    for i in range(n):
         out = slots[i]
         pos = 0
         w0 = word_starts[i]
@@ -276,10 +278,10 @@ def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_
         lengths[i] = pos + 1
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def _pack_rows(slots, lengths, starts, out):
     """Concatenate ``slots[i, :lengths[i]]`` into ``out`` at ``starts[i]`` (uint8 buffers)."""
-    for i in prange(slots.shape[0]):
+    for i in range(slots.shape[0]):
         s = starts[i]
         for k in range(lengths[i]):
             out[s + k] = slots[i, k]

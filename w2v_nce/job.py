@@ -224,7 +224,7 @@ def run_training(cfg: Config, force: bool = False, resume: str | None = None, lo
             with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=cfg.quiet, file=sys.stderr,
                       leave=False) as bar:
                 vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=bar.update)
-            log(f"vocabulary: {len(vocab):,} words kept of {len(counted.counter):,} distinct; "
+            log(f"vocabulary: {len(vocab):,} words kept of {counted.counter.distinct:,} distinct; "
                 f"{vocab.total:,} of {counted.tokens:,} tokens in vocabulary"
                 + (f"; {counted.stats.replaced_chars:,} invalid UTF-8 sequences replaced by U+FFFD"
                    if counted.stats.replaced_chars else "")
@@ -255,6 +255,7 @@ def run_training(cfg: Config, force: bool = False, resume: str | None = None, lo
                 tqdm(total=trainer.total_clock, initial=trainer.state.clock, unit="word", unit_scale=True,
                      desc="train", disable=cfg.quiet, file=sys.stderr, smoothing=0.1) as bar:
             metrics = _train_loop(cfg, trainer, model, heldout, totals, history, jsonl, bar, halt, sig, fingerprint, log, out)
+        del trainer  # its tables and scratch are not needed for writing (peak RSS)
         _write_outputs(cfg, model, vocab, out, metrics, log)
         with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
             json.dump(metrics, fh, indent=2)
@@ -360,6 +361,7 @@ def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: d
         write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
     model.config = cfg.to_dict()
     model.save(os.path.join(out, MODEL_FILE))
+    model.w_out = model.bias = None  # saved; only w_in is scored below, and the peak RSS counts
     vocab.save_tsv(os.path.join(out, "vocab.tsv"))
     with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
         fh.write(to_yaml(cfg))

@@ -37,7 +37,9 @@ class Model:
         """word2vec.c's initialisation: w_in uniform in [-0.5/D, 0.5/D), w_out and bias zero."""
         rng = np.random.default_rng(seed)
         V = len(words)
-        w_in = ((rng.random((V, dim), dtype=np.float32) - np.float32(0.5)) / np.float32(dim)).astype(np.float32)
+        w_in = rng.random((V, dim), dtype=np.float32)
+        w_in -= np.float32(0.5)  # in place: no temporary V x D copies
+        w_in /= np.float32(dim)
         return cls(list(words), np.asarray(counts, np.int64), w_in, np.zeros((V, dim), np.float32),
                    np.zeros(V, np.float32), dict(config))
 

@@ -222,7 +222,7 @@ class Trainer:
         flags = {"epoch_ended": False, "abort": False}
         errors: list[BaseException] = []
         ahead = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
-                                     holdout=self.cfg.holdout_fraction), depth=2 * self.threads)
+                                     holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
 
         def next_chunk():
             nonlocal handed

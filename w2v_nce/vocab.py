@@ -24,26 +24,77 @@ from .formats import atomic_output
 SENTENCE_END = -1  # id stream separator between sentences
 
 
+class WordCounter:
+    """Exact token counts in a Numba hash table: ids in order of first occurrence.
+
+    Memory is a few arrays that grow with the number of distinct words (about 20 bytes per
+    word plus its UTF-8 bytes), not Python objects; counting runs without the GIL.
+    Tokens are split exactly as ``bytes.split()`` does (ASCII whitespace).
+    """
+
+    def __init__(self) -> None:
+        self.slots = np.full(1 << 16, -1, dtype=np.int32)
+        self.arena = np.empty(1 << 20, dtype=np.uint8)
+        self.offsets = np.zeros((1 << 15) + 1, dtype=np.int64)
+        self.counts = np.zeros(1 << 15, dtype=np.int64)
+        # [0] distinct words, [1] arena bytes used, [2] tokens, [3] arena bytes a stopped token needs
+        self.state = np.zeros(4, dtype=np.int64)
+
+    @property
+    def distinct(self) -> int:
+        return int(self.state[0])
+
+    @property
+    def tokens(self) -> int:
+        return int(self.state[2])
+
+    def add(self, data: bytes) -> None:
+        buf = np.frombuffer(data, dtype=np.uint8)
+        pos = 0
+        while pos < len(buf):
+            pos = _count_tokens(buf, pos, self.slots, self.arena, self.offsets, self.counts, self.state)
+            if pos < len(buf):
+                self._grow()
+
+    def _grow(self) -> None:
+        n, used, need = (int(x) for x in self.state[[0, 1, 3]])
+        if (n + 1) * 2 > len(self.slots):
+            self.slots = np.full(2 * len(self.slots), -1, dtype=np.int32)
+            _fill_table(self.slots, self.arena, self.offsets[: n + 1])
+        if n + 1 >= len(self.counts):
+            self.counts = np.concatenate([self.counts, np.zeros(len(self.counts), np.int64)])
+            self.offsets = np.concatenate([self.offsets, np.zeros(len(self.offsets) - 1, np.int64)])
+        if used + need > len(self.arena):
+            arena = np.empty(max(2 * len(self.arena), used + need), dtype=np.uint8)
+            arena[:used] = self.arena[:used]
+            self.arena = arena
+        self.state[3] = 0
+
+    def word(self, i: int) -> bytes:
+        return self.arena[self.offsets[i]:self.offsets[i + 1]].tobytes()
+
+    def as_counter(self) -> Counter:
+        """A collections.Counter of bytes -> count (for tests and small corpora)."""
+        return Counter({self.word(i): int(self.counts[i]) for i in range(self.distinct)})
+
+
 @dataclass
 class CountResult:
-    counter: Counter
+    counter: WordCounter
     tokens: int
     stats: ReadStats
 
 
 def count_words(corpus: Corpus, progress=None) -> CountResult:
     """Exact token counts over one pass (memory grows with the vocabulary, not the corpus)."""
-    counter: Counter = Counter()
-    tokens = 0
+    counter = WordCounter()
     stats = ReadStats()
     for block in corpus.blocks():
-        words = block.data.split()
-        tokens += len(words)
-        counter.update(words)
+        counter.add(block.data)
         stats.add(block.stats)
         if progress is not None:
             progress(block.stats.bytes)
-    return CountResult(counter, tokens, stats)
+    return CountResult(counter, counter.tokens, stats)
 
 
 class Vocab:
@@ -63,15 +114,21 @@ class Vocab:
         return int(self.counts.sum())
 
     @classmethod
-    def build(cls, counter: Counter, min_count: int, max_vocab: int = 0) -> "Vocab":
+    def build(cls, counter: "WordCounter | Counter", min_count: int, max_vocab: int = 0) -> "Vocab":
         """Keep words with count >= min_count, most frequent first (ties: first seen first)."""
-        kept = [(w, c) for w, c in counter.items() if c >= min_count]
-        kept.sort(key=lambda wc: -wc[1])  # stable: equal counts keep insertion (first-seen) order
+        if isinstance(counter, Counter):  # bytes -> count, insertion order = first seen
+            keys = list(counter)
+            counts = np.fromiter((counter[k] for k in keys), dtype=np.int64, count=len(keys))
+            word_of = keys.__getitem__
+        else:
+            counts = counter.counts[: counter.distinct]
+            word_of = counter.word
+        kept = np.flatnonzero(counts >= min_count)
+        kept = kept[np.argsort(-counts[kept], kind="stable")]  # ids are first-seen order: ties stay so
         if max_vocab and len(kept) > max_vocab:
             kept = kept[:max_vocab]
-        words = [w.decode("utf-8") for w, _ in kept]
-        counts = np.array([c for _, c in kept], dtype=np.int64)
-        return cls(words, counts)
+        words = [word_of(int(i)).decode("utf-8") for i in kept]
+        return cls(words, counts[kept].copy())
 
     # -- encoding -------------------------------------------------------------------
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -127,7 +184,7 @@ def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=Non
     vocab = Vocab.build(result.counter, min_count, max_vocab)
     if len(vocab) == 0:
         raise CorpusError(
-            f"no word occurs at least {min_count} times ({len(result.counter)} distinct words, "
+            f"no word occurs at least {min_count} times ({result.counter.distinct} distinct words, "
             f"{result.tokens} tokens); try a smaller --min-count"
         )
     return vocab, result
@@ -243,3 +300,55 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
         piece = 0
     state[0] = piece
     return k
+
+
+@njit(cache=True, nogil=True)
+def _count_tokens(buf, pos, slots, arena, offsets, counts, state):
+    """Count the tokens of buf[pos:]; returns where it stopped (len(buf) when done).
+
+    Stops early, before a new word, when a table is full: the caller grows it and calls again
+    (state[3] = arena bytes the pending word needs). state: see WordCounter.
+    """
+    n = buf.shape[0]
+    mask = np.uint64(slots.shape[0] - 1)
+    i = pos
+    while i < n:
+        while i < n and _is_space(buf[i]):
+            i += 1
+        if i >= n:
+            break
+        start = i
+        while i < n and not _is_space(buf[i]):
+            i += 1
+        slot = _hash(buf, start, i) & mask
+        length = i - start
+        while True:
+            w = slots[slot]
+            if w == -1:
+                break
+            a = offsets[w]
+            if offsets[w + 1] - a == length:
+                same = True
+                for j in range(length):
+                    if arena[a + j] != buf[start + j]:
+                        same = False
+                        break
+                if same:
+                    break
+            slot = (slot + np.uint64(1)) & mask
+        if w == -1:  # a new word: make sure every table has room first
+            nw = state[0]
+            used = state[1]
+            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
+                state[3] = length
+                return start
+            for j in range(length):
+                arena[used + j] = buf[start + j]
+            offsets[nw + 1] = used + length
+            state[1] = used + length
+            slots[slot] = nw
+            state[0] = nw + 1
+            w = nw
+        counts[w] += 1
+        state[2] += 1
+    return n
