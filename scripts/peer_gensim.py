@@ -6,7 +6,6 @@ Prints one line: ``train_seconds=<s>``.
 """
 
 import sys
-import time
 
 from gensim.models import Word2Vec
 from gensim.models.word2vec import LineSentence

@@ -90,7 +90,7 @@ def test_text_layout(tmp_path):
 
 
 def test_words_with_whitespace_or_empty_are_refused(tmp_path):
-    for bad in ["new york", "tab\there", "line\n", "nbsp\xa0x", ""]:
+    for bad in ["new york", "tab\there", "line\n", "cr\rx", "vt\x0bx", ""]:
         with pytest.raises(ValueError, match="whitespace"):
             F.write_word2vec_text(tmp_path / "v.txt", ["ok", bad], _matrix(2, 3))
     assert not (tmp_path / "v.txt").exists()
@@ -310,3 +310,15 @@ def test_gensim_reads_our_files(tmp_path):
         kv = gensim_models.KeyedVectors.load_word2vec_format(tmp_path / name, binary=binary)
         assert kv.index_to_key == WORDS
         assert np.array_equal(kv.vectors, vectors)
+
+
+def test_unicode_spaces_inside_a_token_are_written_and_read_back(tmp_path):
+    """The tokeniser splits on ASCII whitespace only (as word2vec.c), so 'a\\xa0b' is one word."""
+    words = ["a\xa0b", "ideo\u3000graphic", "plain"]
+    vectors = np.arange(9, dtype=np.float32).reshape(3, 3)
+    for binary in (False, True):
+        path = tmp_path / f"u{int(binary)}"
+        (F.write_word2vec_binary if binary else F.write_word2vec_text)(path, words, vectors)
+        got_words, got = F.load_word2vec(path)
+        assert got_words == words
+        np.testing.assert_array_equal(got, vectors)

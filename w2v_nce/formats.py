@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from .errors import FormatError, OutputError
 
@@ -71,17 +71,21 @@ _MAX_TEXT_CHARS_PER_VALUE = 64
 _POW10 = np.array([float(10**k) for k in range(64)], dtype=np.float64)
 
 
+_ASCII_SPACE = frozenset(" \t\n\r\x0b\x0c")
+
+
 def check_words(words: list[str]) -> list[bytes]:
     """Validate ``words`` for writing and return their UTF-8 encodings.
 
-    A word must be a non-empty ``str`` without whitespace (``str.isspace`` characters, the set
-    ``str.split()`` splits on) and must encode to UTF-8; otherwise the file could not be read back
-    (word2vec.c and gensim split on spaces and newlines). Tokenisation makes such words impossible,
-    so a violation is a bug upstream: ``ValueError`` naming the word and its row.
+    A word must be a non-empty ``str`` without ASCII whitespace (space, TAB, LF, CR, VT, FF: what
+    the tokeniser splits on, and what word2vec.c's and gensim's readers split on) and must encode
+    to UTF-8. Other Unicode spaces (NBSP, U+3000, ...) are ordinary characters of a token, as in
+    word2vec.c. Tokenisation makes violations impossible, so one is a bug upstream: ``ValueError``
+    naming the word and its row.
     """
     encoded = []
     for row, word in enumerate(words):
-        if not isinstance(word, str) or not word or any(ch.isspace() for ch in word):
+        if not isinstance(word, str) or not word or any(ch in _ASCII_SPACE for ch in word):
             raise ValueError(
                 f"word {word!r} at row {row} is empty or contains whitespace; "
                 "it cannot be written in a word2vec file"

@@ -22,7 +22,6 @@ from typing import Callable
 
 import numpy as np
 
-from . import kernels as K
 from .config import Config, to_yaml, validate, validate_against_vocab
 from .corpus import Corpus
 from .errors import DivergenceError, Interrupted, OutputError, ResourceError, ResumeError
@@ -103,7 +102,6 @@ def save_checkpoint(out_dir: str, cfg: Config, model: Model, trainer: Trainer, f
         "fingerprint": fingerprint,
         "totals": totals.__dict__,
         "history": history,
-        "batch_counters": [int(s.batch_counter[0]) for s in trainer._scratch],
         "version": 1,
     }
     with atomic_output(path, "wb") as fh:
@@ -122,7 +120,6 @@ class Checkpoint:
     fingerprint: list
     totals: Tallies
     history: list
-    batch_counters: list
 
 
 def load_checkpoint(out_dir: str) -> Checkpoint:
@@ -139,7 +136,7 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
     except (KeyError, ValueError, OSError, TypeError) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
     return Checkpoint(cfg, model, TrainState.from_json(st["train"], rng), st["fingerprint"], Tallies(**st["totals"]),
-                      st["history"], st.get("batch_counters", []))
+                      st["history"])
 
 
 def _check_fingerprint(saved: list, corpus: Corpus) -> None:
@@ -192,80 +189,49 @@ class _Signals:
 def run_training(cfg: Config, force: bool = False, resume: str | None = None, log: Log | None = None,
                  handle_signals: bool = False, halt: threading.Event | None = None,
                  threads_override: int | None = None, quiet_override: bool | None = None) -> JobResult:
-    """Run a whole training job (or resume one from ``resume``, an output directory)."""
-    from tqdm import tqdm
+    """Run a whole training job (or resume one from ``resume``, an output directory).
 
+    ``halt`` (or SIGINT/SIGTERM with ``handle_signals``) stops the run: after the vocabulary
+    pass has begun, a checkpoint is written and ``Interrupted`` raised (exit 130/143).
+    """
     t_start = time.time()
     halt = halt or threading.Event()
-    checkpoint: Checkpoint | None = None
-    if resume is not None:
-        checkpoint = load_checkpoint(resume)
-        cfg = checkpoint.cfg
-        if threads_override is not None:
-            cfg.threads = threads_override
-        if quiet_override is not None:
-            cfg.quiet = quiet_override
-        cfg.output = resume
-    validate(cfg)
-    log = log or (lambda m: None if cfg.quiet else _stderr(m))
-    out = cfg.output
-    if checkpoint is None:
-        prepare_output_dir(out, force)
-    corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=out)
-    heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
-    try:
-        if checkpoint is not None:
-            _check_fingerprint(checkpoint.fingerprint, corpus)
-            model = checkpoint.model
-            vocab = Vocab(model.words, model.counts)
-            log(f"resuming {out}: epoch {checkpoint.state.epoch + 1}/{cfg.epochs}, "
-                f"{checkpoint.state.clock:,} of {cfg.epochs * vocab.total:,} words done")
-        else:
-            with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=cfg.quiet, file=sys.stderr,
-                      leave=False) as bar:
-                vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=bar.update)
-            log(f"vocabulary: {len(vocab):,} words kept of {counted.counter.distinct:,} distinct; "
-                f"{vocab.total:,} of {counted.tokens:,} tokens in vocabulary"
-                + (f"; {counted.stats.replaced_chars:,} invalid UTF-8 sequences replaced by U+FFFD"
-                   if counted.stats.replaced_chars else "")
-                + (f"; {counted.stats.forced_splits:,} tokens longer than 1 MiB split" if counted.stats.forced_splits else ""))
-            del counted
-            validate_against_vocab(cfg, len(vocab))
-            check_memory(len(vocab), cfg)
-            model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
-            if cfg.loss != "neg" and cfg.bias_init == "log_q":
-                model.bias[:] = initial_bias(vocab.counts, cfg)
-        validate_against_vocab(cfg, len(vocab))
-        fingerprint = corpus.fingerprint()
-        heldout = None
-        if heldout_corpus is not None:
-            heldout = heldout_pairs(id_chunks(heldout_corpus, vocab, cfg.max_sentence_len), cfg.window, cfg.heldout_max_pairs)
-        elif cfg.holdout_fraction > 0:
-            heldout = heldout_pairs(id_chunks(corpus, vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
-                                              heldout_side=True), cfg.window, cfg.heldout_max_pairs)
-        trainer = Trainer(cfg, corpus, vocab, model, checkpoint.state if checkpoint else None)
-        if checkpoint is not None:
-            for s, n in zip(trainer._scratch, checkpoint.batch_counters):
-                s.batch_counter[0] = n
-        totals = checkpoint.totals if checkpoint else Tallies()
-        history = checkpoint.history if checkpoint else []
-        jsonl_mode = "a" if checkpoint else "w"
-        with open(os.path.join(out, "train.jsonl"), jsonl_mode, encoding="utf-8") as jsonl, \
-                _Signals(halt, handle_signals) as sig, \
-                tqdm(total=trainer.total_clock, initial=trainer.state.clock, unit="word", unit_scale=True,
-                     desc="train", disable=cfg.quiet, file=sys.stderr, smoothing=0.1) as bar:
-            metrics = _train_loop(cfg, trainer, model, heldout, totals, history, jsonl, bar, halt, sig, fingerprint, log, out)
-        del trainer  # its tables and scratch are not needed for writing (peak RSS)
-        _write_outputs(cfg, model, vocab, out, metrics, log)
-        with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
-            json.dump(metrics, fh, indent=2)
+    with _Signals(halt, handle_signals) as sig:
+        checkpoint: Checkpoint | None = None
+        if resume is not None:
+            checkpoint = load_checkpoint(resume)
+            cfg = checkpoint.cfg
+            if threads_override is not None:
+                cfg.threads = threads_override
+            if quiet_override is not None:
+                cfg.quiet = quiet_override
+            cfg.output = resume
+        validate(cfg)
+        if checkpoint is None:  # absolute paths: a resume may start from another directory
+            cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]
+            cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
+        log = log or (lambda m: None if cfg.quiet else _stderr(m))
+        out = cfg.output
+        # Inputs first (cheap, and a typo must not create an output directory), then the output.
+        corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=None if checkpoint else out)
+        heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+        if checkpoint is None:
+            prepare_output_dir(out, force)
+            if force:
+                _remove_stale_outputs(out)
         try:
-            os.unlink(os.path.join(out, CHECKPOINT_FILE))
-        except FileNotFoundError:
-            pass
-        return JobResult(out, len(vocab), totals, time.time() - t_start, metrics)
-    finally:
-        corpus.close()
+            run = _Run(cfg, corpus, heldout_corpus, checkpoint, halt, sig, log, out)
+            metrics = run.train()
+            _write_outputs(cfg, run.model, run.vocab, out, metrics, log)
+            with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
+                json.dump(metrics, fh, indent=2)
+            try:
+                os.unlink(os.path.join(out, CHECKPOINT_FILE))
+            except FileNotFoundError:
+                pass
+            return JobResult(out, len(run.vocab), run.totals(), time.time() - t_start, metrics)
+        finally:
+            corpus.close()
 
 
 def initial_bias(counts: np.ndarray, cfg: Config) -> np.ndarray:
@@ -278,90 +244,175 @@ def initial_bias(counts: np.ndarray, cfg: Config) -> np.ndarray:
     return np.log(prob * cfg.num_sampled).astype(np.float32)
 
 
-def _train_loop(cfg, trainer, model, heldout, totals, history, jsonl, bar, halt, sig, fingerprint, log, out) -> dict:
-    def record(obj: dict) -> None:
-        jsonl.write(json.dumps(obj) + "\n")
-        jsonl.flush()
+def _remove_stale_outputs(out: str) -> None:
+    """With --force: a previous run's files must not survive next to the new ones (a stale
+    checkpoint could be resumed, a stale vectors.bin mistaken for this run's)."""
+    for name in OUTPUT_FILES:
+        try:
+            os.unlink(os.path.join(out, name))
+        except FileNotFoundError:
+            pass
 
-    last = {"t": time.time(), "tallies": trainer.tallies(), "probe": time.time(), "ckpt": time.time()}
-    checkpoint_due = threading.Event()
 
-    def on_tick(tr: Trainer) -> None:
+class _Run:
+    """One training run over time: vocabulary (or checkpoint), epochs, progress, checkpoints."""
+
+    def __init__(self, cfg: Config, corpus: Corpus, heldout_corpus: Corpus | None, checkpoint: Checkpoint | None,
+                 halt: threading.Event, sig: _Signals, log: Log, out: str):
+        self.cfg, self.corpus, self.halt, self.sig, self.log, self.out = cfg, corpus, halt, sig, log, out
+        if checkpoint is not None:
+            _check_fingerprint(checkpoint.fingerprint, corpus)
+            self.model = checkpoint.model
+            self.vocab = Vocab(self.model.words, self.model.counts)
+            self.base = checkpoint.totals  # tallies of the runs before this process
+            self.history = checkpoint.history
+            log(f"resuming {out}: epoch {checkpoint.state.epoch + 1}/{cfg.epochs}, "
+                f"{checkpoint.state.clock:,} words done")
+        else:
+            self.vocab = self._count()
+            self.model = Model.initial(self.vocab.words, self.vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
+            if cfg.loss != "neg" and cfg.bias_init == "log_q":
+                self.model.bias[:] = initial_bias(self.vocab.counts, cfg)
+            self.base = Tallies()
+            self.history = []
+        validate_against_vocab(cfg, len(self.vocab))
+        self.fingerprint = corpus.fingerprint()
+        self.heldout = self._heldout_pairs(heldout_corpus)
+        self.trainer = Trainer(cfg, corpus, self.vocab, self.model, checkpoint.state if checkpoint else None)
+
+    def _count(self) -> Vocab:
+        from tqdm import tqdm
+
+        cfg = self.cfg
+
+        def progress(nbytes: int) -> None:
+            bar.update(nbytes)
+            if self.halt.is_set():  # nothing trained yet: nothing to checkpoint
+                signum = self.sig.signum or signal.SIGINT
+                raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
+                                  signum)
+
+        with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=cfg.quiet, file=sys.stderr, leave=False) as bar:
+            vocab, counted = build_vocab(self.corpus, cfg.min_count, cfg.max_vocab, progress=progress)
+        stats = counted.stats
+        self.log(f"vocabulary: {len(vocab):,} words kept of {counted.counter.distinct:,} distinct; "
+                 f"{vocab.total:,} of {counted.tokens:,} tokens in vocabulary"
+                 + (f"; {stats.replaced_chars:,} invalid UTF-8 sequences replaced by U+FFFD" if stats.replaced_chars else "")
+                 + (f"; {stats.forced_splits:,} tokens longer than 1 MiB split" if stats.forced_splits else ""))
+        validate_against_vocab(cfg, len(vocab))
+        check_memory(len(vocab), cfg)
+        return vocab
+
+    def _heldout_pairs(self, heldout_corpus: Corpus | None):
+        cfg = self.cfg
+        if heldout_corpus is not None:
+            chunks = id_chunks(heldout_corpus, self.vocab, cfg.max_sentence_len)
+        elif cfg.holdout_fraction > 0:
+            chunks = id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
+                               heldout_side=True)
+        else:
+            return None
+        return heldout_pairs(chunks, cfg.window, cfg.heldout_max_pairs)
+
+    def totals(self) -> Tallies:
+        """Tallies over the whole run, earlier processes (before a resume) included."""
+        t = self.trainer.tallies()
+        return Tallies(**{k: getattr(self.base, k) + v for k, v in t.__dict__.items()})
+
+    def save_checkpoint(self) -> str:
+        return save_checkpoint(self.out, self.cfg, self.model, self.trainer, self.fingerprint, self.totals(),
+                               self.history)
+
+    # -- the loop ---------------------------------------------------------------------
+    def train(self) -> dict:
+        from tqdm import tqdm
+
+        cfg, trainer = self.cfg, self.trainer
+        with open(os.path.join(self.out, "train.jsonl"), "a" if self.history or trainer.state.clock else "w",
+                  encoding="utf-8") as self.jsonl, \
+                tqdm(total=trainer.total_clock, initial=min(trainer.state.clock, trainer.total_clock), unit="word",
+                     unit_scale=True, desc="train", disable=cfg.quiet, file=sys.stderr, smoothing=0.1) as self.bar:
+            now = time.time()
+            self.last = {"t": now, "tallies": trainer.tallies(), "probe": now, "ckpt": now}
+            self.checkpoint_due = threading.Event()
+            epoch_start, t_epoch = trainer.tallies(), time.time()
+            while not trainer.finished:
+                span = trainer.run(stop=self.halt, on_tick=self._tick, pause_request=self.checkpoint_due,
+                                   on_pause=self._periodic_checkpoint)
+                if span.epoch_ended:  # before any stop: the epoch's record must not be lost
+                    self._end_epoch(epoch_start, t_epoch)
+                    epoch_start, t_epoch = trainer.tallies(), time.time()
+                if span.stopped and not trainer.finished:
+                    self._interrupt()
+        final = self.totals()
+        return {"epochs": self.history, "train_loss": final.mean_loss, "examples": final.examples,
+                "words": final.words}
+
+    def _record(self, obj: dict) -> None:
+        self.jsonl.write(json.dumps(obj) + "\n")
+        self.jsonl.flush()
+
+    def _tick(self, tr: Trainer) -> None:
         now = time.time()
-        cur = tr.tallies()
-        bar.n = min(tr.state.clock, tr.total_clock)
-        if now - last["probe"] >= 5.0:  # cheap divergence probe every few seconds
-            last["probe"] = now
+        self.bar.n = min(tr.state.clock, tr.total_clock)
+        if now - self.last["probe"] >= 5.0:  # cheap divergence probe every few seconds
+            self.last["probe"] = now
             if not tr.check_finite():
                 raise DivergenceError(
                     f"training diverged (NaN/Inf in the weights) in epoch {tr.state.epoch + 1} after "
                     f"{tr.state.clock:,} words at lr {tr.lr():.6g}; try a smaller --alpha")
-        if now - last["t"] >= cfg.progress_every:
-            d = cur.minus(last["tallies"])
-            rate = d.words / (now - last["t"])
-            bar.set_postfix(lr=f"{tr.lr():.5f}", loss=f"{d.mean_loss:.4f}", refresh=False)
-            record({"event": "progress", "epoch": tr.state.epoch + 1, "words": tr.state.clock,
-                    "words_per_sec": round(rate, 1), "lr": tr.lr(), "loss": d.mean_loss, "examples": d.examples,
-                    "time": round(now, 3)})
-            last["t"], last["tallies"] = now, cur
-        bar.refresh()
-        if cfg.checkpoint_every > 0 and now - last["ckpt"] >= 60 * cfg.checkpoint_every:
-            checkpoint_due.set()
-            halt.set()
+        if now - self.last["t"] >= self.cfg.progress_every:
+            cur = tr.tallies()
+            d = cur.minus(self.last["tallies"])
+            self.bar.set_postfix(lr=f"{tr.lr():.5f}", loss=f"{d.mean_loss:.4f}", refresh=False)
+            self._record({"event": "progress", "epoch": tr.state.epoch + 1, "words": tr.state.clock,
+                          "words_per_sec": round(d.words / (now - self.last["t"]), 1), "lr": tr.lr(),
+                          "loss": d.mean_loss, "examples": d.examples, "time": round(now, 3)})
+            self.last["t"], self.last["tallies"] = now, cur
+        self.bar.refresh()
+        every = 60 * self.cfg.checkpoint_every
+        if every > 0 and now - self.last["ckpt"] >= every:
+            self.checkpoint_due.set()  # Trainer.run pauses at a chunk boundary and calls back
 
-    epoch_start = trainer.tallies()
-    t_epoch = time.time()
-    while not trainer.finished:
-        try:
-            span = trainer.run(stop=halt, on_tick=on_tick)
-        except DivergenceError:
-            raise
-        totals_now = trainer.tallies()
-        if span.stopped:
-            if sig.signum or not checkpoint_due.is_set():  # a signal, or the caller's halt
-                path = save_checkpoint(out, cfg, model, trainer, fingerprint, totals_now, history)
-                signum = sig.signum or signal.SIGINT
-                name = signal.Signals(signum).name if sig.signum else "request"
-                raise Interrupted(f"stopped by {name} after {trainer.state.clock:,} words; checkpoint {path}; "
-                                  f"resume with: w2v-nce train --resume {out}", signum)
-            if checkpoint_due.is_set():
-                save_checkpoint(out, cfg, model, trainer, fingerprint, totals_now, history)
-                last["ckpt"] = time.time()
-                checkpoint_due.clear()
-                halt.clear()
-                continue
-        if span.epoch_ended:
-            d = totals_now.minus(epoch_start)
-            rec = {"event": "epoch", "epoch": trainer.state.epoch, "words": trainer.state.clock,
-                   "words_per_sec": round(d.words / max(time.time() - t_epoch, 1e-9), 1),
-                   "lr": trainer.lr(), "loss": d.mean_loss, "examples": d.examples}
-            if heldout is not None and len(heldout[0]):
-                from .evaluate import full_sigmoid_loss_pairs
+    def _periodic_checkpoint(self, tr: Trainer) -> None:
+        self.save_checkpoint()
+        self.last["ckpt"] = time.time()
 
-                mean, stderr, n = full_sigmoid_loss_pairs(model.w_in, model.w_out, model.bias, heldout[0], heldout[1],
-                                                          threads=trainer.threads)
-                rec["heldout_loss"] = {"mean": mean, "stderr": stderr, "pairs": n}
-            history.append(rec)
-            jsonl.write(json.dumps(rec) + "\n")
-            jsonl.flush()
-            log(f"epoch {rec['epoch']}/{cfg.epochs}: loss {rec['loss']:.4f}, {rec['words_per_sec']:,.0f} words/s"
-                + (f", held-out full loss {rec['heldout_loss']['mean']:.4f}" if "heldout_loss" in rec else ""))
-            epoch_start = totals_now
-            t_epoch = time.time()
-    final = trainer.tallies()
-    totals.__dict__.update(final.__dict__)
-    return {"epochs": history, "train_loss": final.mean_loss, "examples": final.examples, "words": final.words}
+    def _interrupt(self) -> None:
+        path = self.save_checkpoint()
+        signum = self.sig.signum or signal.SIGINT
+        name = signal.Signals(signum).name if self.sig.signum else "request"
+        raise Interrupted(f"stopped by {name} after {self.trainer.state.clock:,} words; checkpoint {path}; "
+                          f"resume with: w2v-nce train --resume {self.out}", signum)
+
+    def _end_epoch(self, epoch_start: Tallies, t_epoch: float) -> None:
+        tr = self.trainer
+        d = tr.tallies().minus(epoch_start)
+        rec = {"event": "epoch", "epoch": tr.state.epoch, "words": tr.state.clock,
+               "words_per_sec": round(d.words / max(time.time() - t_epoch, 1e-9), 1),
+               "lr": tr.lr(), "loss": d.mean_loss, "examples": d.examples}
+        if self.heldout is not None and len(self.heldout[0]):
+            from .evaluate import full_sigmoid_loss_pairs
+
+            mean, stderr, n = full_sigmoid_loss_pairs(self.model.w_in, self.model.w_out, self.model.bias,
+                                                      self.heldout[0], self.heldout[1], threads=tr.threads)
+            rec["heldout_loss"] = {"mean": mean, "stderr": stderr, "pairs": n}
+        self.history.append(rec)
+        self._record(rec)
+        self.bar.clear()
+        self.log(f"epoch {rec['epoch']}/{self.cfg.epochs}: loss {rec['loss']:.4f}, {rec['words_per_sec']:,.0f} words/s"
+                 + (f", held-out full loss {rec['heldout_loss']['mean']:.4f}" if "heldout_loss" in rec else ""))
 
 
 def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log) -> None:
     from .formats import write_word2vec_binary, write_word2vec_text
 
+    model.config = cfg.to_dict()
+    model.save(os.path.join(out, MODEL_FILE))  # first: whatever fails later, the model is on disk
+    model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
     write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
     if cfg.binary:
         write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
-    model.config = cfg.to_dict()
-    model.save(os.path.join(out, MODEL_FILE))
-    model.w_out = model.bias = None  # saved; only w_in is scored below, and the peak RSS counts
     vocab.save_tsv(os.path.join(out, "vocab.tsv"))
     with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
         fh.write(to_yaml(cfg))

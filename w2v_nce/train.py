@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -172,7 +171,7 @@ class Trainer:
             state = TrainState()
         if state.rng is None:
             rng = np.zeros((self.threads, _PAD), np.uint64)
-            rng[:, 0] = seed_streams(cfg.seed, self.threads)[:, 0]
+            rng[:, 0] = seed_streams(cfg.seed, self.threads)[:, 0]  # splitmix64 state per worker (64 bits)
             state.rng = rng
         if state.rng.shape[0] != self.threads:  # resumed with another thread count: re-derive streams
             rng = np.zeros((self.threads, _PAD), np.uint64)
@@ -180,6 +179,7 @@ class Trainer:
             state.rng = rng
         self.state = state
         self._rows = np.zeros((self.threads, _PAD), np.float64)
+        self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     # ---------------------------------------------------------------------------------
     def lr(self) -> float:
@@ -206,6 +206,8 @@ class Trainer:
         stop: threading.Event | None = None,
         on_tick: Callable[["Trainer"], None] | None = None,
         tick_seconds: float = 0.5,
+        pause_request: threading.Event | None = None,
+        on_pause: Callable[["Trainer"], None] | None = None,
     ) -> SpanResult:
         """Train from ``self.state`` until the epoch ends, ``budget_words`` in-vocab tokens have
         been handed out (whole chunks: at least the budget), or ``stop`` is set.
@@ -214,19 +216,26 @@ class Trainer:
         before returning, so the state and the matrices agree (a consistent checkpoint).
         ``on_tick`` runs on the calling thread every ``tick_seconds``; it may raise (e.g.
         ``DivergenceError``), which stops the workers and propagates.
+        When ``pause_request`` is set, no new chunk is handed out; once the chunks in flight are
+        done, ``on_pause`` runs on the calling thread (state and matrices agree: a checkpoint),
+        the request is cleared and training continues with the same reader (no re-reading).
         """
         stop = stop or threading.Event()
         before = self.tallies()
-        lock = threading.Lock()
+        cond = threading.Condition()
         handed = 0
+        in_flight = 0
+        gate = {"closed": False}
         flags = {"epoch_ended": False, "abort": False}
         errors: list[BaseException] = []
         ahead = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
                                      holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
 
         def next_chunk():
-            nonlocal handed
-            with lock:
+            nonlocal handed, in_flight
+            with cond:
+                while gate["closed"] and not (stop.is_set() or flags["abort"]):
+                    cond.wait(0.1)
                 if stop.is_set() or flags["abort"] or (budget_words is not None and handed >= budget_words):
                     return None
                 while True:
@@ -240,7 +249,14 @@ class Trainer:
                     self.state.stream = chunk.state_after
                     handed += chunk.words
                     if chunk.words:
+                        in_flight += 1
                         return chunk, clock_start
+
+        def finished_chunk():
+            nonlocal in_flight
+            with cond:
+                in_flight -= 1
+                cond.notify_all()
 
         def worker(t: int):
             try:
@@ -248,13 +264,32 @@ class Trainer:
                     item = next_chunk()
                     if item is None:
                         return
-                    self._kernel(t, item[0], item[1])
+                    try:
+                        self._kernel(t, item[0], item[1])
+                    finally:
+                        finished_chunk()
                     if self._rows[t, K.T_NONFINITE]:
                         flags["abort"] = True
                         return
             except BaseException as exc:  # surfaced on the calling thread
                 flags["abort"] = True
                 errors.append(exc)
+
+        def pause_if_requested():
+            if pause_request is None or not pause_request.is_set():
+                return
+            with cond:
+                gate["closed"] = True
+                while in_flight and not flags["abort"]:
+                    cond.wait(0.1)
+            try:
+                if not flags["abort"] and on_pause is not None:
+                    on_pause(self)
+            finally:
+                pause_request.clear()
+                with cond:
+                    gate["closed"] = False
+                    cond.notify_all()
 
         workers = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(self.threads)]
         for w in workers:
@@ -267,6 +302,7 @@ class Trainer:
                 alive[0].join(tick_seconds)
                 if on_tick is not None and not flags["abort"]:
                     on_tick(self)
+                pause_if_requested()
         except BaseException:
             flags["abort"] = True
             for w in workers:
@@ -295,7 +331,7 @@ class Trainer:
         if not math.isfinite(float(self._rows[:, K.T_LOSS].sum())):
             return False
         V = self.model.w_in.shape[0]
-        pick = np.random.default_rng(int(time.time())).integers(0, V, size=min(rows, V))
+        pick = self._probe_rng.integers(0, V, size=min(rows, V))
         return bool(np.isfinite(self.model.w_in[pick]).all() and np.isfinite(self.model.w_out[pick]).all()
                     and np.isfinite(self.model.bias[pick]).all())
 

@@ -10,7 +10,6 @@ open-addressing hash table (FNV-1a 64-bit over the token's UTF-8 bytes) maps tok
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from dataclasses import dataclass
 
