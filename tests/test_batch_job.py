@@ -150,13 +150,22 @@ def test_sigterm_exits_143(tmp_path):
     while time.time() < deadline and not (jsonl.exists() and jsonl.read_text()):
         time.sleep(0.05)
     proc.send_signal(signal.SIGTERM)
+    t0 = time.time()
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
-    assert "SIGTERM" in err
+    assert time.time() - t0 < 10
+    assert "SIGTERM" in err and "--resume" in err
+    ck = load_checkpoint(str(tmp_path / "out"))
+    assert ck.state.clock > 0
 
 
-def test_periodic_checkpoint_is_written_atomically(tmp_path, monkeypatch):
+def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
+    """Checkpoints pause the workers at a chunk boundary: same bytes as a run without them,
+    every epoch recorded, and a checkpoint readable at every save."""
+    import json
+
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    run_training(_train_cfg(corpus, tmp_path / "plain"))
     saved = []
     original = job.save_checkpoint
 
@@ -167,11 +176,39 @@ def test_periodic_checkpoint_is_written_atomically(tmp_path, monkeypatch):
 
     monkeypatch.setattr(job, "save_checkpoint", spy)
     # 0.0001 minutes: a checkpoint at (almost) every tick
-    cfg = _train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001)
-    run_training(cfg)
+    run_training(_train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001))
     assert saved and all(c > 0 for c in saved)
+    assert saved == sorted(saved)
     assert not (tmp_path / "out" / "checkpoint.npz").exists()  # removed once outputs exist
-    assert (tmp_path / "out" / "vectors.txt").exists()
+    assert (tmp_path / "out" / "vectors.txt").read_bytes() == (tmp_path / "plain" / "vectors.txt").read_bytes()
+    epochs = json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+
+
+def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):
+    """The library API: spans of a word budget continue each other exactly (threads=1)."""
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.vocab import build_vocab
+
+    corpus_path = big_corpus(tmp_path / "big.txt", mb=3)
+    cfg = _train_cfg(corpus_path, tmp_path / "unused", epochs=1)
+    c = Corpus([corpus_path])
+    vocab, _ = build_vocab(c, 1)
+
+    def fresh():
+        return Trainer(cfg, c, vocab, Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, {}))
+
+    whole = fresh()
+    full = whole.run()
+    split = fresh()
+    first = split.run(budget_words=100_000)
+    assert 100_000 <= first.tallies.words < vocab.total and not first.epoch_ended
+    assert split.state.clock == first.tallies.words
+    rest = split.run()
+    assert rest.epoch_ended
+    assert first.tallies.words + rest.tallies.words == full.tallies.words == vocab.total
+    assert first.tallies.loss + rest.tallies.loss == pytest.approx(full.tallies.loss, rel=1e-12)
+    np.testing.assert_array_equal(split.model.w_in, whole.model.w_in)
 
 
 def test_divergence_is_a_typed_error_and_writes_no_vectors(tmp_path):
@@ -266,3 +303,21 @@ def test_atomic_output_into_a_missing_directory_is_an_output_error(tmp_path):
     with atomic_output(str(tmp_path / "y.txt"), "w") as fh:
         fh.write("y")
     assert (tmp_path / "y.txt").stat().st_mode & 0o644 == 0o644  # not mkstemp's 0600
+
+
+def test_words_with_unicode_spaces_survive_training_and_export(tmp_path):
+    """NBSP and ideographic space are not token separators (ASCII whitespace only)."""
+    from click.testing import CliRunner
+
+    from w2v_nce.cli import main
+
+    p = tmp_path / "nbsp.txt"
+    p.write_text(("new\xa0york is a city and tokyo\u3000tower is a tower in tokyo\n" * 50), encoding="utf-8")
+    r = CliRunner().invoke(main, ["train", str(p), "-o", str(tmp_path / "out"), "--min-count", "1",
+                                  "--num-sampled", "3", "--epochs", "1", "--dim", "8", "--binary", "--quiet"])
+    assert r.exit_code == 0, r.output
+    from w2v_nce.formats import load_word2vec
+
+    for name in ("vectors.txt", "vectors.bin"):
+        words, _ = load_word2vec(str(tmp_path / "out" / name))
+        assert "new\xa0york" in words and "tokyo\u3000tower" in words

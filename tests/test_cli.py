@@ -116,6 +116,7 @@ def test_missing_corpus_names_the_path(tmp_path):
     r = run("train", tmp_path / "nope.txt", "-o", tmp_path / "out")
     assert r.exit_code == 1
     assert "nope.txt: corpus not found" in r.output
+    assert not (tmp_path / "out").exists()  # inputs are checked before the output is touched
 
 
 def test_all_words_below_min_count(tmp_path):
@@ -222,3 +223,45 @@ def test_eval_json_has_the_documented_schema(small_corpus, tmp_path):
     assert "full_sigmoid_loss" not in json.loads((tmp_path / "v.json").read_text())
     assert run("eval").exit_code == 2
     assert run("eval", "--vectors", out / "vectors.txt", "--heldout", held).exit_code == 2
+
+
+def test_force_removes_a_previous_runs_outputs(small_corpus, tmp_path):
+    out = tmp_path / "out"
+    assert run("train", small_corpus, "-c", TINY, "-o", out, "--quiet", "--binary").exit_code == 0
+    (out / "checkpoint.npz").write_bytes(b"stale")
+    (out / "notes.txt").write_text("mine")
+    assert run("train", small_corpus, "-c", TINY, "-o", out, "--quiet", "--force").exit_code == 0
+    names = set(os.listdir(out))
+    assert "vectors.bin" not in names and "checkpoint.npz" not in names  # not this run's
+    assert "notes.txt" in names  # not ours: left alone
+
+
+def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch):
+    import threading
+
+    from w2v_nce.job import run_training
+    from w2v_nce.train import Trainer
+
+    halt = threading.Event()
+    original = Trainer._kernel
+
+    def stop_after_one(self, t, chunk, clock):
+        original(self, t, chunk, clock)
+        halt.set()
+
+    rel_dir = tmp_path / "work"
+    rel_dir.mkdir()
+    (rel_dir / "c.txt").write_text(open(small_corpus).read())
+    monkeypatch.chdir(rel_dir)
+    monkeypatch.setattr(Trainer, "_kernel", stop_after_one)
+    from w2v_nce.config import load_yaml, merge
+    from w2v_nce.errors import Interrupted
+
+    cfg = merge(Config(), load_yaml(TINY), "tiny")
+    cfg.corpus, cfg.output, cfg.quiet, cfg.threads = ["c.txt"], str(tmp_path / "out"), True, 1
+    with pytest.raises(Interrupted):
+        run_training(cfg, halt=halt)
+    monkeypatch.setattr(Trainer, "_kernel", original)
+    monkeypatch.chdir(tmp_path)
+    r = run("train", "--resume", tmp_path / "out", "--quiet")
+    assert r.exit_code == 0, r.output

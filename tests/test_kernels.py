@@ -29,11 +29,12 @@ def _scratch(B, S):
     )
 
 
-# A batch of 7 pairs in 3 runs (centre positions 10, 10, 10, 11, 11, 12, 12 -> centres 3, 3, 3, 5, 5, 3, 3):
-# centre 3 occurs in two runs, context 9 is also sampled (an accidental hit), samples repeat id 4.
-CENTRE_POS = [10, 10, 10, 11, 11, 12, 12]
-CENTRES = np.array([3, 3, 3, 5, 5, 3, 3], np.int32)
-CONTEXTS = np.array([9, 1, 2, 3, 9, 9, 9], np.int32)
+# A batch of 8 pairs in 3 runs (centre positions 10, 10, 10, 11, 11, 12, 12, 12 -> centres 3, 3, 3, 5, 5, 3, 3, 3):
+# centre 3 occurs in two runs, contexts 9 and 4 are also sampled (accidental hits), and the samples
+# repeat id 4, so only its last copy may be masked.
+CENTRE_POS = [10, 10, 10, 11, 11, 12, 12, 12]
+CENTRES = np.array([3, 3, 3, 5, 5, 3, 3, 3], np.int32)
+CONTEXTS = np.array([9, 1, 2, 3, 9, 9, 9, 4], np.int32)
 SAMPLES = np.array([4, 9, 0, 4, 17, 2], np.int64)
 TRIES = 9
 
@@ -257,3 +258,85 @@ def test_log_uniform_kernel_draws_follow_the_distribution():
     chi2 = ((freq - expected) ** 2 / expected).sum()
     df = V - 1
     assert chi2 < df + 5 * np.sqrt(2 * df)
+
+
+def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed):
+    """Replays train_chunk's RNG calls in plain Python and applies each batch with the NumPy API
+    (nce/ssm) or naive.sgns_pair (neg). Returns (w_in, w_out, bias, summed loss)."""
+    V = w_in.shape[0]
+    rng = np.array([seed], np.uint64)
+    prob = log_uniform_probability(np.arange(V), V)
+    stamp, pos = np.zeros(V, np.int64), np.zeros(V, np.int32)
+    ones, idx = np.ones(1), np.zeros(1, np.int32)
+    total = 0.0
+    batch = []
+    batch_no = [0]
+
+    def flush():
+        nonlocal total, w_in, w_out, bias
+        samples = np.empty(S, np.int64)
+        batch_no[0] += 1  # the kernel's stamps tag each batch with a new number
+        tries = K.draw_batch(samples, True, stamp, pos, batch_no[0], K.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        c = np.array([p[0] for p in batch], np.int32)
+        x = np.array([p[1] for p in batch], np.int32)
+        qt = expected_count(log_uniform_probability(x, V), S, tries).reshape(-1, 1)
+        qs = expected_count(log_uniform_probability(samples, V), S, tries)
+        fn, gn = (nce_loss, nce_loss_grad) if loss_kind == K.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
+        args = (w_out, bias, x.reshape(-1, 1), w_in[c], S, V)
+        total += fn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove_hits).astype(np.float64).sum()
+        grads = gn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove_hits)
+        w_in, w_out, bias = naive.batch_update(w_in, w_out, bias, c, x, grads, lr)
+        batch.clear()
+
+    for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        for i, c in enumerate(kept):
+            span = window - K.rng_below(rng, window)
+            for j in range(max(0, i - span), min(len(kept), i + span + 1)):
+                if j == i:
+                    continue
+                if loss_kind == K.LOSS_NEG:
+                    neg = np.array([K.draw_candidate(K.SAMPLER_UNIGRAM, V, ones * 0 + _NEG_P, _NEG_A, rng)
+                                    for _ in range(S)], np.int64)
+                    w_in, w_out, loss = naive.sgns_pair(w_in, w_out, c, kept[j], neg, lr)
+                    w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
+                    total += loss
+                    continue
+                batch.append((c, kept[j]))
+                if len(batch) == B:
+                    flush()
+    if batch:
+        flush()
+    return w_in, w_out, bias, total
+
+
+_NEG_P = np.full(V, 1.0)  # alias tables of the uniform distribution: column k, always accepted
+_NEG_A = np.arange(V, dtype=np.int32)
+
+
+@pytest.mark.parametrize("loss_kind, remove_hits", [(K.LOSS_NCE, False), (K.LOSS_NCE, True), (K.LOSS_SSM, True),
+                                                    (K.LOSS_NEG, False)])
+def test_train_chunk_equals_the_naive_replay(loss_kind, remove_hits):
+    """Windows, subsampling, batches that split runs, the final partial batch: all as the
+    plain-Python definition with the NumPy loss API (same RNG stream)."""
+    rng = np.random.default_rng(8)
+    sentences = [rng.integers(0, V, rng.integers(2, 12)).tolist() for _ in range(6)]
+    ids = np.array([w for s in sentences for w in s + [-1]], np.int32)
+    keep = np.where(np.arange(V) % 3 == 0, 0.6, 1.0).astype(np.float32)
+    S, B, lr, seed, window = 4, 5, 0.05, 21, 3
+    w_in, w_out, bias = _params(2)
+    exp_in, exp_out, exp_b, exp_loss = _naive_chunk(ids, w_in.copy(), w_out.copy(), bias.copy(), keep, loss_kind,
+                                                    window, S, B, remove_hits, lr, seed)
+    tallies = np.zeros(K.N_TALLIES)
+    prob = log_uniform_probability(np.arange(V), V)
+    K.train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM,
+                  prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, lr, lr, 0.0, 1e9,
+                  np.array([seed], np.uint64), np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
+                  np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V, np.int64), np.zeros(V, np.int32),
+                  np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32),
+                  np.empty((B, D), np.float32), np.empty(S, np.float32), np.empty(B, np.float32),
+                  np.empty(D, np.float32), np.zeros(1, np.int64), tallies)
+    assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
+    np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bias, exp_b, rtol=1e-4, atol=1e-5)
