@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from pathlib import Path
 
 import numba
@@ -227,8 +228,13 @@ _SIMILARITY_FILES = (
 
 
 def eval_data_dir() -> Path:
-    """``data/eval`` of the repository holding this package (may not exist in an installed copy)."""
-    return Path(__file__).resolve().parent.parent / "data" / "eval"
+    """Where the bundled evaluation sets are: ``data/eval`` of the checkout holding this package
+    (editable install), else ``<prefix>/share/w2v-nce/eval`` (pyproject's data-files, for a
+    regular ``pip install``). May not exist."""
+    checkout = Path(__file__).resolve().parent.parent / "data" / "eval"
+    if checkout.is_dir():
+        return checkout
+    return Path(sys.prefix) / "share" / "w2v-nce" / "eval"
 
 
 def default_analogy_files() -> list[Path]:
