@@ -97,7 +97,9 @@ def main() -> None:
         plans["w2v-nce nce 1 thread"] = ours("nce1", 1, NCE_FLAGS, config=None)
     if args.double:
         doubled = B.concat_gz(args.corpus, os.path.join(args.workdir, "corpus.x2.gz"), 2)
-        plans["w2v-nce neg, corpus x2"] = ours("neg_x2", args.threads, [], corpus=doubled)
+        # Every count doubles, so --min-count 10 keeps exactly the vocabulary of the single corpus:
+        # only the corpus size changes (memory must grow with the vocabulary, never the corpus).
+        plans["w2v-nce neg, corpus x2"] = ours("neg_x2", args.threads, ["--min-count", "10"], corpus=doubled)
 
     results = {name: [] for name in plans}
     names = list(plans)

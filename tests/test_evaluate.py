@@ -310,3 +310,39 @@ def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
     assert held["pairs"] > 0 and held["window"] == 2
     assert set(held) >= {"full_sigmoid", "full_softmax"}
     assert "held-out full sigmoid loss" in E.format_report(report)
+
+
+def test_full_loss_pairs_equal_the_losses_reference_api():
+    """The eval kernel against w2v_nce.losses.full_sigmoid_loss (the TF doc recipe)."""
+    from w2v_nce.evaluate import full_sigmoid_loss_pairs
+    from w2v_nce.losses import full_sigmoid_loss
+
+    rng = np.random.default_rng(5)
+    V, D, N = 300, 12, 1000
+    w_in = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    w_out = rng.normal(0, 0.5, (V, D)).astype(np.float32)
+    bias = rng.normal(0, 0.5, V).astype(np.float32)
+    centres = rng.integers(0, V, N).astype(np.int32)
+    contexts = rng.integers(0, V, N).astype(np.int32)
+    ref = full_sigmoid_loss(w_out.astype(np.float64), bias.astype(np.float64), contexts,
+                            w_in[centres].astype(np.float64))
+    mean, stderr, n = full_sigmoid_loss_pairs(w_in, w_out, bias, centres, contexts, threads=2, block=97)
+    assert n == N
+    assert mean == pytest.approx(ref.mean(), rel=1e-6)
+    assert stderr == pytest.approx(ref.std(ddof=1) / np.sqrt(N), rel=1e-4)
+
+
+def test_heldout_pairs_are_in_corpus_order_and_capped(tmp_path):
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.pairs import heldout_pairs, id_chunks
+    from w2v_nce.vocab import Vocab
+
+    p = tmp_path / "h.txt"
+    p.write_text("a b oov c\nd e\n")
+    vocab = Vocab(["a", "b", "c", "d", "e"], np.array([5, 4, 3, 2, 1]))
+    centres, contexts = heldout_pairs(id_chunks(Corpus([str(p)]), vocab, 100), window=2, max_pairs=100)
+    # OOV dropped before windowing: sentence 1 is a b c; centre ascending, then context ascending
+    assert list(zip(centres.tolist(), contexts.tolist())) == [
+        (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (3, 4), (4, 3)]
+    centres, _ = heldout_pairs(id_chunks(Corpus([str(p)]), vocab, 100), window=2, max_pairs=3)
+    assert len(centres) == 3
