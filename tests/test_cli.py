@@ -265,3 +265,16 @@ def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)
     r = run("train", "--resume", tmp_path / "out", "--quiet")
     assert r.exit_code == 0, r.output
+
+
+def test_train_jsonl_is_strict_json_with_interval_means(small_corpus, tmp_path):
+    import json
+
+    out = tmp_path / "out"
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text("dim: 8\nmin_count: 1\nnum_sampled: 5\nepochs: 2\nprogress_every: 0.001\n")
+    assert run("train", small_corpus, "-c", cfg_file, "-o", out, "--quiet").exit_code == 0
+    for line in (out / "train.jsonl").read_text().splitlines():
+        rec = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+        assert rec["event"] in ("progress", "epoch")
+        assert rec["loss"] is None or rec["loss"] > 0

@@ -349,7 +349,9 @@ class _Run:
                 "words": final.words}
 
     def _record(self, obj: dict) -> None:
-        self.jsonl.write(json.dumps(obj) + "\n")
+        # NaN (no example finished in the interval) is not JSON: write null
+        clean = {k: (None if isinstance(v, float) and v != v else v) for k, v in obj.items()}
+        self.jsonl.write(json.dumps(clean) + "\n")
         self.jsonl.flush()
 
     def _tick(self, tr: Trainer) -> None:
@@ -361,8 +363,8 @@ class _Run:
                 raise DivergenceError(
                     f"training diverged (NaN/Inf in the weights) in epoch {tr.state.epoch + 1} after "
                     f"{tr.state.clock:,} words at lr {tr.lr():.6g}; try a smaller --alpha")
-        if now - self.last["t"] >= self.cfg.progress_every:
-            cur = tr.tallies()
+        cur = tr.tallies()
+        if now - self.last["t"] >= self.cfg.progress_every and cur.examples > self.last["tallies"].examples:
             d = cur.minus(self.last["tallies"])
             self.bar.set_postfix(lr=f"{tr.lr():.5f}", loss=f"{d.mean_loss:.4f}", refresh=False)
             self._record({"event": "progress", "epoch": tr.state.epoch + 1, "words": tr.state.clock,
