@@ -273,6 +273,19 @@ def process_batch(
     return loss
 
 
+@njit(cache=True, nogil=True)
+def draw_and_process(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples, unique, stamp, pos,
+                     batch_counter, sampler_kind, alias_prob, alias_idx, rng, sampler_prob, loss_kind, remove_hits,
+                     lr, u, coef, gt, dx, logq_s, logq_t, tallies):
+    """Draw the batch's shared negatives (a new stamp tag) and apply it; returns its loss."""
+    batch_counter[0] += 1
+    tries = draw_batch(samples, unique, stamp, pos, batch_counter[0], sampler_kind, w_in.shape[0], alias_prob,
+                       alias_idx, rng)
+    tallies[T_BATCHES] += 1.0
+    return process_batch(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples, tries, sampler_prob,
+                         loss_kind, remove_hits, stamp, pos, batch_counter[0], lr, u, coef, gt, dx, logq_s, logq_t)
+
+
 # ---------------------------------------------------------------------------------------
 # one SGNS pair (word2vec.c's update order)
 # ---------------------------------------------------------------------------------------
@@ -402,12 +415,10 @@ def train_chunk(
                 n_batch += 1
                 run_start[n_runs] = n_batch
                 if n_batch == batch_size:
-                    batch_counter[0] += 1
-                    tries = draw_batch(samples, unique, stamp, pos, batch_counter[0], sampler_kind, V, alias_prob, alias_idx, rng)
-                    loss += process_batch(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples, tries,
-                                          sampler_prob, loss_kind, remove_hits, stamp, pos, batch_counter[0], lr,
-                                          u, coef, gt, dx, logq_s, logq_t)
-                    tallies[T_BATCHES] += 1.0
+                    loss += draw_and_process(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples,
+                                             unique, stamp, pos, batch_counter, sampler_kind, alias_prob, alias_idx,
+                                             rng, sampler_prob, loss_kind, remove_hits, lr, u, coef, gt, dx,
+                                             logq_s, logq_t, tallies)
                     n_batch = 0
                     n_runs = 0
         start = end + 1
@@ -415,12 +426,10 @@ def train_chunk(
             tallies[T_NONFINITE] = 1.0
             break
     if n_batch > 0 and tallies[T_NONFINITE] == 0.0:  # the chunk's last, partial batch
-        batch_counter[0] += 1
-        tries = draw_batch(samples, unique, stamp, pos, batch_counter[0], sampler_kind, V, alias_prob, alias_idx, rng)
-        loss += process_batch(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples, tries,
-                              sampler_prob, loss_kind, remove_hits, stamp, pos, batch_counter[0], lr,
-                              u, coef, gt, dx, logq_s, logq_t)
-        tallies[T_BATCHES] += 1.0
+        loss += draw_and_process(w_in, w_out, bias, centres, contexts, run_start, n_runs, samples,
+                                 unique, stamp, pos, batch_counter, sampler_kind, alias_prob, alias_idx,
+                                 rng, sampler_prob, loss_kind, remove_hits, lr, u, coef, gt, dx,
+                                 logq_s, logq_t, tallies)
         if not math.isfinite(loss):
             tallies[T_NONFINITE] = 1.0
     tallies[T_LOSS] += loss

@@ -216,15 +216,16 @@ def _fill_table(slots, word_bytes, offsets):
 
 
 @njit(cache=True, nogil=True)
-def _lookup(buf, start, end, slots, word_bytes, offsets):
-    """Id of buf[start:end] or -1 (linear probing; compares bytes on hash-slot hits)."""
+def _probe(buf, start, end, slots, word_bytes, offsets):
+    """Slot of buf[start:end] in the table: the slot holding its id, or the empty slot where it
+    would go (linear probing; bytes compared on hash-slot hits). The table must have a free slot."""
     mask = np.uint64(slots.shape[0] - 1)
     slot = _hash(buf, start, end) & mask
     n = end - start
     while True:
         w = slots[slot]
         if w == -1:
-            return -1
+            return slot
         a = offsets[w]
         if offsets[w + 1] - a == n:
             same = True
@@ -233,8 +234,14 @@ def _lookup(buf, start, end, slots, word_bytes, offsets):
                     same = False
                     break
             if same:
-                return w
+                return slot
         slot = (slot + np.uint64(1)) & mask
+
+
+@njit(cache=True, nogil=True)
+def _lookup(buf, start, end, slots, word_bytes, offsets):
+    """Id of buf[start:end], or -1."""
+    return slots[_probe(buf, start, end, slots, word_bytes, offsets)]
 
 
 @njit(cache=True, nogil=True)
@@ -309,7 +316,6 @@ def _count_tokens(buf, pos, slots, arena, offsets, counts, state):
     (state[3] = arena bytes the pending word needs). state: see WordCounter.
     """
     n = buf.shape[0]
-    mask = np.uint64(slots.shape[0] - 1)
     i = pos
     while i < n:
         while i < n and _is_space(buf[i]):
@@ -319,22 +325,9 @@ def _count_tokens(buf, pos, slots, arena, offsets, counts, state):
         start = i
         while i < n and not _is_space(buf[i]):
             i += 1
-        slot = _hash(buf, start, i) & mask
         length = i - start
-        while True:
-            w = slots[slot]
-            if w == -1:
-                break
-            a = offsets[w]
-            if offsets[w + 1] - a == length:
-                same = True
-                for j in range(length):
-                    if arena[a + j] != buf[start + j]:
-                        same = False
-                        break
-                if same:
-                    break
-            slot = (slot + np.uint64(1)) & mask
+        slot = _probe(buf, start, i, slots, arena, offsets)
+        w = slots[slot]
         if w == -1:  # a new word: make sure every table has room first
             nw = state[0]
             used = state[1]
