@@ -340,3 +340,20 @@ def test_train_chunk_equals_the_naive_replay(loss_kind, remove_hits):
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bias, exp_b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", [K.SAMPLER_UNIGRAM, K.SAMPLER_UNIFORM])
+def test_alias_and_uniform_kernel_draws_follow_their_distributions(kind):
+    from w2v_nce.sampling import build_alias_table, unigram_weights
+
+    counts = np.arange(V, 0, -1, dtype=np.int64) ** 2
+    target = unigram_weights(counts, 0.75) if kind == K.SAMPLER_UNIGRAM else np.full(V, 1.0 / V)
+    prob, alias = build_alias_table(target)
+    rng = np.array([99], np.uint64)
+    n = 200_000
+    draws = np.array([K.draw_candidate(kind, V, prob, alias, rng) for _ in range(n)])
+    expected = target * n
+    chi2 = ((np.bincount(draws, minlength=V) - expected) ** 2 / expected).sum()
+    df = V - 1
+    assert chi2 < df + 5 * np.sqrt(2 * df)
+    assert draws.min() >= 0 and draws.max() < V
