@@ -158,21 +158,27 @@ def test_sgns_pair_matches_naive():
 # ---------------------------------------------------------------------------------------
 # whole chunks
 # ---------------------------------------------------------------------------------------
-def _chunk_call(ids, loss_kind=K.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0, V_=V):
-    w_in, w_out, bias = _params()
-    keep = np.ones(V_, np.float32) if sample_keep is None else sample_keep
-    prob = log_uniform_probability(np.arange(V_), V_)
+def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a):
+    """train_chunk with fresh scratch, log-uniform sampler, constant lr; returns (tallies, rng)."""
+    V_ = w_in.shape[0]
     rng = np.array([seed], np.uint64)
     tallies = np.zeros(K.N_TALLIES, np.float64)
-    ones = np.full(V_, 1.0)
-    idx = np.arange(V_, dtype=np.int32)
     K.train_chunk(
-        ids, w_in, w_out, bias, keep, loss_kind, window, S, B, False, True, K.SAMPLER_LOG_UNIFORM, prob, ones, idx,
-        ones, idx, lr, lr, 0.0, 1e9, rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
+        ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM,
+        log_uniform_probability(np.arange(V_), V_), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a,
+        lr, lr, 0.0, 1e9, rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
         np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V_, np.int64), np.zeros(V_, np.int32),
         np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32), np.empty((B, D), np.float32),
         np.empty(S, np.float32), np.empty(B, np.float32), np.empty(D, np.float32), np.zeros(1, np.int64), tallies,
     )
+    return tallies, rng
+
+
+def _chunk_call(ids, loss_kind=K.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0):
+    w_in, w_out, bias = _params()
+    keep = np.ones(V, np.float32) if sample_keep is None else sample_keep
+    tallies, rng = _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, False, lr, seed,
+                                np.full(V, 1.0), np.arange(V, dtype=np.int32))
     return tallies, (w_in, w_out, bias), rng
 
 
@@ -223,17 +229,8 @@ def test_nonfinite_loss_stops_the_kernel():
     ids = np.array([1, 2, 3, -1, 4, 5, -1], np.int32)
     w_in, w_out, bias = _params()
     w_in[2] = np.nan
-    tallies = np.zeros(K.N_TALLIES)
-    S, B = 3, 4
-    ones = np.ones(V)
-    idx = np.arange(V, dtype=np.int32)
-    K.train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 1, S, B, False, True, 0,
-                  log_uniform_probability(np.arange(V), V), ones, idx, ones, idx, 0.1, 0.1, 0.0, 1e9,
-                  np.array([1], np.uint64), np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
-                  np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V, np.int64), np.zeros(V, np.int32),
-                  np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32),
-                  np.empty((B, D), np.float32), np.empty(S, np.float32), np.empty(B, np.float32),
-                  np.empty(D, np.float32), np.zeros(1, np.int64), tallies)
+    tallies, _ = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 1, 3, 4, False, 0.1, 1,
+                              np.ones(V), np.arange(V, dtype=np.int32))
     assert tallies[K.T_NONFINITE] == 1.0
     assert tallies[K.T_WORDS] == 3  # stopped after the first sentence
 
@@ -265,7 +262,6 @@ def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
     (nce/ssm) or naive.sgns_pair (neg). Returns (w_in, w_out, bias, summed loss)."""
     V = w_in.shape[0]
     rng = np.array([seed], np.uint64)
-    prob = log_uniform_probability(np.arange(V), V)
     stamp, pos = np.zeros(V, np.int64), np.zeros(V, np.int32)
     ones, idx = np.ones(1), np.zeros(1, np.int32)
     total = 0.0
@@ -327,15 +323,8 @@ def test_train_chunk_equals_the_naive_replay(loss_kind, remove_hits):
     w_in, w_out, bias = _params(2)
     exp_in, exp_out, exp_b, exp_loss = _naive_chunk(ids, w_in.copy(), w_out.copy(), bias.copy(), keep, loss_kind,
                                                     window, S, B, remove_hits, lr, seed)
-    tallies = np.zeros(K.N_TALLIES)
-    prob = log_uniform_probability(np.arange(V), V)
-    K.train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM,
-                  prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, lr, lr, 0.0, 1e9,
-                  np.array([seed], np.uint64), np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
-                  np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V, np.int64), np.zeros(V, np.int32),
-                  np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32),
-                  np.empty((B, D), np.float32), np.empty(S, np.float32), np.empty(B, np.float32),
-                  np.empty(D, np.float32), np.zeros(1, np.int64), tallies)
+    tallies, _ = _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed,
+                              _NEG_P, _NEG_A)
     assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
