@@ -33,7 +33,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 # Allow re-association (vectorised dot products) but keep NaN/Inf semantics: no 'nnan'/'ninf',
 # so the divergence checks cannot be optimised away.
@@ -56,6 +59,9 @@ T_BATCHES = 4  # negative draws (batches for nce/ssm, pairs for neg)
 T_NONFINITE = 5  # 1.0 once a non-finite loss was seen (the kernel then stops)
 T_LR = 6  # learning rate at the last sentence
 N_TALLIES = 8
+
+# SGNS prefetches the w_out rows of the pair this many pairs ahead (1-3 measured alike)
+PREFETCH_PAIRS = 2
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -84,6 +90,46 @@ def rng_uniform(state):
 def rng_below(state, n):
     """int uniform in [0, n) (multiply-shift on the top 32 bits; bias < n / 2^32)."""
     return np.int64(((rng_next(state) >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
+
+
+# ---------------------------------------------------------------------------------------
+# software prefetch: SGNS is bound by the latency of fetching random w_out rows, and its
+# negatives are known a pair ahead (they are drawn ahead), so their rows can be on the way
+# while the current pair is computed
+# ---------------------------------------------------------------------------------------
+@intrinsic
+def _prefetch(typingctx, arr, row, col):
+    """Hint the CPU to load &arr[row, col] into all cache levels, for writing (never faults)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2):
+        return None
+    sig = types.void(arr, row, col)
+
+    def codegen(context, builder, signature, args):
+        arr_t = signature.args[0]
+        ary = context.make_array(arr_t)(context, builder, args[0])
+        r = context.cast(builder, args[1], signature.args[1], types.intp)
+        c = context.cast(builder, args[2], signature.args[2], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [r, c])
+        voidptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [voidptr, i32, i32, i32])
+        # declare_intrinsic mangles the pointer type as this llvmlite needs (p0i8 or p0)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [voidptr], fnty)
+        # (address, rw = 1 write, locality = 3 keep in all levels, cache type = 1 data)
+        builder.call(fn, [builder.bitcast(ptr, voidptr), ir.Constant(i32, 1), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def prefetch_row(a, r):
+    """Prefetch every 64-byte line of row r of a C-contiguous float32[:, D] (16 floats a line)."""
+    D = a.shape[1]
+    for d in range(0, D, 16):
+        _prefetch(a, r, d)
+    _prefetch(a, r, D - 1)
 
 
 # ---------------------------------------------------------------------------------------
@@ -323,13 +369,82 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e):
         else:
             loss_lin += max(ff, 0.0)
         g = np.float32((label - sig) * lr)
-        for d in range(D):
-            neu1e[d] += g * w_out[t, d]
-        for d in range(D):
-            w_out[t, d] += g * w_in[c, d]
+        for d in range(D):  # one pass over the row: the old w_out value feeds neu1e
+            wo = w_out[t, d]
+            neu1e[d] += g * wo
+            w_out[t, d] = wo + g * w_in[c, d]
     for d in range(D):
         w_in[c, d] += neu1e[d]
     return loss_lin + math.log(prod)
+
+
+@njit(cache=True, nogil=True)
+def draw_centre(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_out, neg_out):
+    """Draw centre i's reduced window, then S negatives per context in window order.
+
+    Writes the contexts to ctx_out[:m] and their negatives to neg_out[:m, :S]; returns m.
+    This is the kernel's RNG order for SGNS (what tests/ replay), whenever it is called.
+    """
+    V = neg_alias_prob.shape[0]
+    reduced = rng_below(rng, window)
+    span = window - reduced
+    lo = max(i - span, 0)
+    hi = min(i + span + 1, n)
+    m = 0
+    for j in range(lo, hi):
+        if j == i:
+            continue
+        ctx_out[m] = sent[j]
+        for k in range(S):
+            neg_out[m, k] = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
+        m += 1
+    return m
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _prefetch_pair(w_out, ctx_buf, neg_buf, slot, q, S):
+    prefetch_row(w_out, ctx_buf[slot, q])
+    for k in range(S):
+        prefetch_row(w_out, neg_buf[slot, q, k])
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias_idx, rng, ctx_buf, neg_buf,
+                  neu1e):
+    """SGNS over the kept words sent[:n]; returns (summed loss, pairs trained).
+
+    Same pairs, negatives, RNG draws and update order as drawing each pair's negatives just
+    before its update; only the draws run one centre ahead (ctx_buf int64[2, 2 * window] and
+    neg_buf int64[2, 2 * window, S] hold the current and next centre) so that the rows of the
+    pair PREFETCH_PAIRS ahead can be prefetched.
+    """
+    loss = 0.0
+    pairs = 0
+    if n == 0:
+        return loss, pairs
+    cur = 0
+    m = draw_centre(sent, n, 0, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_buf[0], neg_buf[0])
+    for q in range(min(PREFETCH_PAIRS, m)):
+        _prefetch_pair(w_out, ctx_buf, neg_buf, cur, q, S)
+    for i in range(n):
+        nxt = 1 - cur
+        m_next = 0
+        if i + 1 < n:
+            m_next = draw_centre(sent, n, i + 1, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_buf[nxt],
+                                 neg_buf[nxt])
+            prefetch_row(w_in, sent[i + 1])
+        c = sent[i]
+        for q in range(m):
+            ahead = q + PREFETCH_PAIRS  # pair index counted across this centre and the next
+            if ahead < m:
+                _prefetch_pair(w_out, ctx_buf, neg_buf, cur, ahead, S)
+            elif ahead - m < m_next:
+                _prefetch_pair(w_out, ctx_buf, neg_buf, nxt, ahead - m, S)
+            loss += sgns_pair(w_in, w_out, c, ctx_buf[cur, q], neg_buf[cur, q], S, lr, neu1e)
+        pairs += m
+        m = m_next
+        cur = nxt
+    return loss, pairs
 
 
 # ---------------------------------------------------------------------------------------
@@ -356,9 +471,10 @@ def train_chunk(
     from (neg_alias_prob, neg_alias_idx). rng uint64[1]; batch_counter int64[1] (stamp tags);
     tallies float64[N_TALLIES] accumulate (see T_*). Stops early if a loss is not finite.
     """
-    V = w_in.shape[0]
     n_ids = ids.shape[0]
     S = num_sampled
+    ctx_buf = np.empty((2, 2 * window), np.int64)  # SGNS draw-ahead (see sgns_sentence)
+    neg_buf = np.empty((2, 2 * window, S), np.int64)
     words = 0.0
     start = 0
     n_batch = 0
@@ -386,6 +502,13 @@ def train_chunk(
             n += 1
         words += end - start
         kept_total += n
+        if loss_kind == LOSS_NEG:
+            sent_loss, sent_pairs = sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob,
+                                                  neg_alias_idx, rng, ctx_buf, neg_buf, neu1e)
+            loss += sent_loss
+            examples += sent_pairs
+            tallies[T_BATCHES] += sent_pairs
+            n = 0  # the nce/ssm loop below has nothing to do
         for i in range(n):
             reduced = rng_below(rng, window)
             span = window - reduced
@@ -401,12 +524,6 @@ def train_chunk(
                     continue
                 ctx = sent[j]
                 examples += 1.0
-                if loss_kind == LOSS_NEG:
-                    for k in range(S):
-                        samples[k] = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
-                    loss += sgns_pair(w_in, w_out, c, ctx, samples, S, lr, neu1e)
-                    tallies[T_BATCHES] += 1.0
-                    continue
                 if n_batch == 0 or run_pos != i:
                     n_runs += 1
                 run_pos = i
