@@ -400,7 +400,7 @@ def build_alias_table(probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _vose(q * (q.size / q.sum()))
 
 
-@njit(nogil=True)
+@njit(cache=True, nogil=True)
 def _vose(scaled: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Vose's pairing on ``scaled = V · p`` (mean 1); consumes ``scaled``.
 
