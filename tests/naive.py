@@ -14,26 +14,33 @@ def sigmoid(x):
     return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
 
 
-def sgns_pair(w_in, w_out, c, ctx, negatives, lr):
-    """word2vec.c's SGNS update for one pair, in float64; returns (w_in, w_out, loss).
+def sgns_pair_loss(w_in, w_out, c, ctx, negatives):
+    """One pair's SGNS loss in float64: softplus(-x.w_ctx) + sum over negatives != ctx of softplus(x.w_k)."""
+    x = np.asarray(w_in, np.float64)[c]
+    w_out = np.asarray(w_out, np.float64)
+    return float(softplus(-(x @ w_out[ctx])) + sum(softplus(x @ w_out[int(n)]) for n in negatives if n != ctx))
 
-    Output rows update immediately (in target order); the input row once at the end.
-    A negative equal to the context is skipped.
+
+def sgns_pair(w_in, w_out, c, ctx, negatives, lr):
+    """SGNS step on one pair, in float64: minus lr times the gradient of ``sgns_pair_loss`` at the
+    parameters before the step. Returns (w_in, w_out, loss).
+
+    A negative equal to the context is skipped; a repeated negative counts each time.
     """
     w_in = w_in.astype(np.float64).copy()
     w_out = w_out.astype(np.float64).copy()
     x = w_in[c].copy()
-    neu1e = np.zeros_like(x)
-    loss = 0.0
+    d_x = np.zeros_like(x)
+    d_out = np.zeros_like(w_out)
     targets = [(ctx, 1.0)] + [(int(n), 0.0) for n in negatives if n != ctx]
     for t, label in targets:
         f = x @ w_out[t]
-        loss += softplus(-f) if label else softplus(f)
-        g = (label - sigmoid(f)) * lr
-        neu1e += g * w_out[t]
-        w_out[t] += g * x
-    w_in[c] += neu1e
-    return w_in, w_out, float(loss)
+        g = sigmoid(f) - label  # d loss / d f
+        d_x += g * w_out[t]
+        d_out[t] += g * x
+    loss = sgns_pair_loss(w_in, w_out, c, ctx, negatives)
+    w_in[c] -= lr * d_x
+    return w_in, w_out - lr * d_out, loss
 
 
 def batch_update(w_in, w_out, bias, centres, contexts, grads, lr):

@@ -144,15 +144,46 @@ def _unit(row, col, eps):
     return e
 
 
-def test_sgns_pair_matches_naive():
-    w_in, w_out, _ = _params(3)
-    negatives = np.array([5, 7, 9, 7, 2], np.int64)  # 9 is the context: skipped
-    exp_in, exp_out, exp_loss = naive.sgns_pair(w_in, w_out, 1, 9, negatives, 0.05)
+def _sgns_pair(w_in, w_out, c, ctx, negatives, lr):
     neu1e = np.empty(D, np.float32)
-    loss = K.sgns_pair(w_in, w_out, 1, 9, negatives, len(negatives), 0.05, neu1e)
+    targets = np.full(len(negatives) + 1, -1, np.int64)
+    mult = np.empty(len(negatives) + 1, np.int64)
+    grads = np.empty(len(negatives) + 1, np.float32)
+    return K.sgns_pair(w_in, w_out, c, ctx, negatives, len(negatives), lr, neu1e, targets, mult, grads)
+
+
+@pytest.mark.parametrize("negatives", [[5, 7, 9, 7, 2], [7, 7, 7, 7, 7], [9, 9, 9, 9, 9], [3, 4, 5, 6, 8]])
+def test_sgns_pair_matches_naive(negatives):
+    """9 is the context (skipped as a negative); repeated negatives count each time."""
+    w_in, w_out, _ = _params(3)
+    negatives = np.array(negatives, np.int64)
+    exp_in, exp_out, exp_loss = naive.sgns_pair(w_in, w_out, 1, 9, negatives, 0.05)
+    loss = _sgns_pair(w_in, w_out, 1, 9, negatives, 0.05)
     assert loss == pytest.approx(exp_loss, rel=1e-5)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
+
+
+def test_sgns_pair_update_is_minus_lr_times_finite_difference_gradient():
+    """With a repeated negative: the step is the gradient of the pair's whole loss (float64 FD)."""
+    w_in, w_out, _ = _params(4)
+    negatives = np.array([5, 7, 7, 2, 5], np.int64)
+    c, ctx, lr, eps = 1, 9, 1e-3, 1e-6
+    wi64, wo64 = w_in.astype(np.float64), w_out.astype(np.float64)
+    before_in, before_out = w_in.copy(), w_out.copy()
+    _sgns_pair(w_in, w_out, c, ctx, negatives, lr)
+    for row, col in [(c, 0), (c, D - 1), (9, 2), (5, 1), (7, 3), (2, 0), (4, 1)]:
+        for which, before, after in [("in", before_in, w_in), ("out", before_out, w_out)]:
+            e = _unit(row, col, eps)
+            if which == "in":
+                up = naive.sgns_pair_loss(wi64 + e, wo64, c, ctx, negatives)
+                down = naive.sgns_pair_loss(wi64 - e, wo64, c, ctx, negatives)
+            else:
+                up = naive.sgns_pair_loss(wi64, wo64 + e, c, ctx, negatives)
+                down = naive.sgns_pair_loss(wi64, wo64 - e, c, ctx, negatives)
+            grad = (up - down) / (2 * eps)
+            step = float(after[row, col]) - float(before[row, col])
+            assert step == pytest.approx(-lr * grad, rel=2e-3, abs=2e-9), (which, row, col)
 
 
 # ---------------------------------------------------------------------------------------

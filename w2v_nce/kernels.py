@@ -19,7 +19,8 @@ Losses (per (centre, context) example, T = 1):
   LOSS_SSM  tf.nn.sampled_softmax_loss: logsumexp([t, u_1..u_S]) - t, same logits.
   LOSS_NEG  word2vec SGNS: softplus(-x.w_ctx) + sum_k softplus(x.w_nk), S fresh unigram^0.75
             negatives per pair (a negative equal to the context is skipped, as word2vec.c),
-            no bias, no log Q, updates applied immediately (word2vec.c's order).
+            no bias, no log Q; each pair's exact gradient is applied before the next pair
+            (word2vec.c's per-pair order; see sgns_pair for the one difference).
 
 NCE/SSM batches apply the exact gradient of the batch's summed loss, all computed from the
 parameters as they were before the batch (what TF + SGD does). Consecutive pairs with the
@@ -333,50 +334,77 @@ def draw_and_process(w_in, w_out, bias, centres, contexts, run_start, n_runs, sa
 
 
 # ---------------------------------------------------------------------------------------
-# one SGNS pair (word2vec.c's update order)
+# one SGNS pair: the exact gradient of its loss
 # ---------------------------------------------------------------------------------------
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e):
-    """Update for one (centre, context) pair with the given negatives; returns its loss.
+def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
+    """SGD step on one (centre, context) pair's loss with the given negatives; returns the loss.
 
-    negatives int64[>= n_neg]; a negative equal to ``ctx`` is skipped (word2vec.c).
-    Loss = softplus(-x.w_ctx) + sum_k softplus(x.w_k) over the negatives used, float64.
+    Loss = softplus(-x.w_ctx) + sum_k softplus(x.w_k), float64, over negatives[:n_neg] except
+    those equal to ``ctx`` (skipped, as word2vec.c does); a repeated negative counts each time.
+    The step is exactly -lr * its gradient at the parameters before the pair: all logits are
+    computed first, repeated negatives are merged (their gradients add), then each target row
+    is read and written once. (word2vec.c updates each target row before the next logit; the
+    two differ only when a negative repeats within a pair, by O(lr^2).)
+    Scratch: neu1e float32[D]; targets, mult int64[>= n_neg + 1]; grads float32[>= n_neg + 1].
     """
     D = w_in.shape[1]
-    for d in range(D):
-        neu1e[d] = 0.0
-    loss_lin = 0.0
-    prod = 1.0  # product of (1 + exp(-|f|)) terms: one log per pair instead of one per target
-    for j in range(n_neg + 1):
-        if j == 0:
-            t = ctx
-            label = 1.0
+    # distinct targets: the context (label 1) first, then the negatives; mult[j] counts repeats
+    targets[0] = ctx
+    mult[0] = 1
+    m = 1
+    for k in range(n_neg):
+        t = negatives[k]
+        if t == ctx:
+            continue
+        dup = -1
+        for j in range(1, m):  # branch-light scan (S is small)
+            if targets[j] == t:
+                dup = j
+        if dup < 0:
+            targets[m] = t
+            mult[m] = 1
+            m += 1
         else:
-            t = negatives[j - 1]
-            if t == ctx:
-                continue
-            label = 0.0
+            mult[dup] += 1
+    # all logits first: the rows' loads overlap instead of waiting on each other
+    for j in range(m):
+        t = targets[j]
         f = np.float32(0.0)
         for d in range(D):
             f += w_in[c, d] * w_out[t, d]
-        ff = float(f)
+        grads[j] = f
+    loss_lin = 0.0
+    prod = 1.0  # product of (1 + exp(-|f|)) terms: one log per pair instead of one per target
+    for j in range(m):
+        ff = float(grads[j])
         e = math.exp(-abs(ff))
         sig = 1.0 / (1.0 + e) if ff >= 0 else e / (1.0 + e)
         prod *= 1.0 + e
-        # softplus(-f) for the positive, softplus(f) for negatives: the max(.,0) parts
-        if label == 1.0:
+        # softplus(-f) for the positive, softplus(f) for negatives: the max(., 0) parts
+        if j == 0:
             loss_lin += max(-ff, 0.0)
+            grads[j] = np.float32((1.0 - sig) * lr)
         else:
             loss_lin += max(ff, 0.0)
-        g = np.float32((label - sig) * lr)
-        for d in range(D):  # one pass over the row: the old w_out value feeds neu1e
+            grads[j] = np.float32(-sig * lr)
+            r = mult[j]
+            if r > 1:  # a repeated negative (rare): its loss and gradient count r times
+                loss_lin += (r - 1) * max(ff, 0.0)
+                prod *= (1.0 + e) ** (r - 1)
+                grads[j] = np.float32(-sig * lr * r)
+    for d in range(D):
+        neu1e[d] = 0.0
+    for j in range(m):  # distinct rows: each is read (its old value feeds neu1e) and written in one pass
+        t = targets[j]
+        g = grads[j]
+        for d in range(D):
             wo = w_out[t, d]
             neu1e[d] += g * wo
             w_out[t, d] = wo + g * w_in[c, d]
     for d in range(D):
         w_in[c, d] += neu1e[d]
     return loss_lin + math.log(prod)
-
 
 @njit(cache=True, nogil=True)
 def draw_centre(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_out, neg_out):
@@ -410,7 +438,7 @@ def _prefetch_pair(w_out, ctx_buf, neg_buf, slot, q, S):
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias_idx, rng, ctx_buf, neg_buf,
-                  neu1e):
+                  neu1e, targets, mult, grads):
     """SGNS over the kept words sent[:n]; returns (summed loss, pairs trained).
 
     Same pairs, negatives, RNG draws and update order as drawing each pair's negatives just
@@ -440,7 +468,7 @@ def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias
                 _prefetch_pair(w_out, ctx_buf, neg_buf, cur, ahead, S)
             elif ahead - m < m_next:
                 _prefetch_pair(w_out, ctx_buf, neg_buf, nxt, ahead - m, S)
-            loss += sgns_pair(w_in, w_out, c, ctx_buf[cur, q], neg_buf[cur, q], S, lr, neu1e)
+            loss += sgns_pair(w_in, w_out, c, ctx_buf[cur, q], neg_buf[cur, q], S, lr, neu1e, targets, mult, grads)
         pairs += m
         m = m_next
         cur = nxt
@@ -475,6 +503,9 @@ def train_chunk(
     S = num_sampled
     ctx_buf = np.empty((2, 2 * window), np.int64)  # SGNS draw-ahead (see sgns_sentence)
     neg_buf = np.empty((2, 2 * window, S), np.int64)
+    targets = np.empty(S + 1, np.int64)  # sgns_pair's scratch
+    mult = np.empty(S + 1, np.int64)
+    grads = np.empty(S + 1, np.float32)
     words = 0.0
     start = 0
     n_batch = 0
@@ -504,7 +535,7 @@ def train_chunk(
         kept_total += n
         if loss_kind == LOSS_NEG:
             sent_loss, sent_pairs = sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob,
-                                                  neg_alias_idx, rng, ctx_buf, neg_buf, neu1e)
+                                                  neg_alias_idx, rng, ctx_buf, neg_buf, neu1e, targets, mult, grads)
             loss += sent_loss
             examples += sent_pairs
             tallies[T_BATCHES] += sent_pairs
