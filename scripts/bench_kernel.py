@@ -4,6 +4,7 @@ thread count, and the capacity of the serial stages that feed the kernels.
     python scripts/bench_kernel.py                          # mix8, first 5M words, neg+nce, 1 and 2 threads
     python scripts/bench_kernel.py --threads 1,2,4,8,16     # the scaling curve on a bigger machine
     python scripts/bench_kernel.py --words 0                # the whole corpus
+    python scripts/bench_kernel.py --losses neg --threads 1 --prefetch 0,2   # SGNS row prefetch off vs on
 
 Each measurement is ``Trainer.run(budget_words=N)`` from the start of the corpus on fresh
 weights (the library's budget API), in-process, one at a time, alternating the order of the
@@ -31,6 +32,7 @@ import benchlib as B  # noqa: E402
 
 from w2v_nce.config import Config, load_yaml, merge  # noqa: E402
 from w2v_nce.corpus import Corpus  # noqa: E402
+from w2v_nce.kernels import PREFETCH_PAIRS  # noqa: E402
 from w2v_nce.model import Model  # noqa: E402
 from w2v_nce.pairs import id_chunks  # noqa: E402
 from w2v_nce.train import Trainer  # noqa: E402
@@ -49,10 +51,11 @@ def config_for(loss: str, threads: int, corpus: str) -> Config:
     return merge(cfg, {**extra, "epochs": 1, "threads": threads, "corpus": [corpus]}, "bench_kernel")
 
 
-def train_once(cfg: Config, corpus: Corpus, vocab, budget: int | None) -> tuple[float, float]:
+def train_once(cfg: Config, corpus: Corpus, vocab, budget: int | None, prefetch: int) -> tuple[float, float]:
     """(seconds, in-vocab words trained) for one budgeted span from the corpus start."""
     model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
     trainer = Trainer(cfg, corpus, vocab, model)
+    trainer.prefetch_pairs = prefetch
     t = time.perf_counter()
     span = trainer.run(budget_words=budget)
     return time.perf_counter() - t, span.tallies.words
@@ -76,6 +79,8 @@ def main() -> None:
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--losses", default="neg,nce")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--prefetch", default=str(PREFETCH_PAIRS),
+                    help="comma list of SGNS prefetch distances in pairs (0: none); results do not depend on it")
     args = ap.parse_args()
     budget = args.words or None
     threads = [int(x) for x in args.threads.split(",")]
@@ -90,30 +95,33 @@ def main() -> None:
     max_len = Config().max_sentence_len
     reader_rate(corpus, vocab, max_len, budget)  # warm the encoder's compiled code and the page cache
 
-    plans = [(loss, n) for loss in losses for n in threads]
+    prefetches = [int(x) for x in args.prefetch.split(",")]
+    plans = [(loss, n, pf) for loss in losses for n in threads for pf in (prefetches if loss == "neg" else [0])]
     for loss in losses:  # compile (or load the cached kernels) outside the timed runs
-        train_once(config_for(loss, 1, args.corpus), corpus, vocab, 200_000)
-    rates: dict[tuple[str, int], list[float]] = {p: [] for p in plans}
+        train_once(config_for(loss, 1, args.corpus), corpus, vocab, 200_000, prefetches[0])
+    rates: dict[tuple[str, int, int], list[float]] = {p: [] for p in plans}
     reader: list[float] = []
     for r in range(args.rounds):
         order = plans if r % 2 == 0 else plans[::-1]
-        for loss, n in order:
-            sec, words = train_once(config_for(loss, n, args.corpus), corpus, vocab, budget)
-            rates[(loss, n)].append(words / sec)
-            print(f"round {r + 1} {loss} {n} thread(s): {words / sec / 1e3:.0f}k words/s", flush=True)
+        for loss, n, pf in order:
+            sec, words = train_once(config_for(loss, n, args.corpus), corpus, vocab, budget, pf)
+            rates[(loss, n, pf)].append(words / sec)
+            print(f"round {r + 1} {loss} {n} thread(s) prefetch {pf}: {words / sec / 1e3:.0f}k words/s", flush=True)
         reader.append(reader_rate(corpus, vocab, max_len, budget))
 
     read = statistics.median(reader)
     print(f"\n{args.corpus}, {budget or 'all'} words per run, median of {args.rounds} round(s)")
     print(f"reader (decompress + encode, 1 thread): {read / 1e6:.2f}M words/s")
-    print(f"{'loss':6} {'threads':>7} {'words/s':>9} {f'vs {threads[0]} thread(s)':>14} {'per thread':>10} "
-          f"{'reader feeds':>12}")
-    for loss in losses:
-        base = statistics.median(rates[(loss, threads[0])])
+    print(f"{'loss':6} {'prefetch':>8} {'threads':>7} {'words/s':>9} {f'vs {threads[0]} thread(s)':>14} "
+          f"{'per thread':>10} {'reader feeds':>12}")
+    for loss, _, pf in plans:
+        if _ != threads[0]:
+            continue
+        base = statistics.median(rates[(loss, threads[0], pf)])
         for n in threads:
-            med = statistics.median(rates[(loss, n)])
-            print(f"{loss:6} {n:7d} {med / 1e3:8.0f}k {med / base:13.2f}x {med / n / 1e3:9.0f}k "
-                  f"{read / (med / n):9.1f} thr")
+            med = statistics.median(rates[(loss, n, pf)])
+            print(f"{loss:6} {pf if loss == 'neg' else '-':>8} {n:7d} {med / 1e3:8.0f}k {med / base:13.2f}x "
+                  f"{med / n / 1e3:9.0f}k {read / (med / n):9.1f} thr")
 
 
 if __name__ == "__main__":

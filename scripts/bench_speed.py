@@ -3,6 +3,7 @@
     python scripts/bench_speed.py                       # mix8, 1 epoch, 2 threads, 3 rounds
     python scripts/bench_speed.py --rounds 1 --scaling  # + w2v-nce at 1 thread (scaling 1 -> 2)
     python scripts/bench_speed.py --double              # + w2v-nce on mix8 twice (memory flat?)
+    python scripts/bench_speed.py --word2vec-c PATH     # + word2vec.c (a binary you built; see benchlib)
 
 Contenders run one at a time, alternating order each round; the table shows medians. Whole job
 = vocabulary + training + writing vectors (text). Quality is scored by our evaluator on each
@@ -61,6 +62,7 @@ def main() -> None:
     ap.add_argument("--contenders", default="neg,nce,gensim", help="comma list of neg,nce,ssm,gensim,gensim_cf,fasttext")
     ap.add_argument("--scaling", action="store_true", help="also run w2v-nce neg and nce with 1 thread")
     ap.add_argument("--double", action="store_true", help="also run w2v-nce neg on the corpus twice over")
+    ap.add_argument("--word2vec-c", help="path of a word2vec.c binary: adds it as a contender")
     ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out"))
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
@@ -92,6 +94,9 @@ def main() -> None:
         elif c == "fasttext":
             out = os.path.join(args.workdir, "fasttext.txt")
             plans["fastText"] = (B.fasttext_argv(lines, out, args.epochs, args.threads), out)
+    if args.word2vec_c:
+        out = os.path.join(args.workdir, "word2vec_c.txt")
+        plans["word2vec.c"] = (B.word2vec_c_argv(args.word2vec_c, lines, out, args.epochs, args.threads), out)
     if args.scaling:
         plans["w2v-nce neg 1 thread"] = ours("neg1", 1, [])
         plans["w2v-nce nce 1 thread"] = ours("nce1", 1, NCE_FLAGS, config=None)

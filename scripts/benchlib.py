@@ -120,5 +120,15 @@ def gensim_argv(corpus_lines: str, out: str, epochs: int, threads: int, mode: st
     return [sys.executable, os.path.join(HERE, "peer_gensim.py"), corpus_lines, out, str(epochs), str(threads), mode]
 
 
+def word2vec_c_argv(binary: str, corpus_lines: str, out: str, epochs: int, threads: int) -> list[str]:
+    """word2vec.c's skip-gram run with the settings of configs/word2vec.yaml (its own defaults
+    except -cbow 0 -hs 0), text output. word2vec.c is not on the package index: build it from
+    its upstream repository (github.com/tmikolov/word2vec, ``make``; its makefile uses
+    ``-Ofast -march=native -funroll-loops -pthread``) and pass the binary."""
+    return [binary, "-train", corpus_lines, "-output", out, "-cbow", "0", "-size", "100", "-window", "5",
+            "-negative", "5", "-hs", "0", "-sample", "1e-3", "-min-count", "5", "-alpha", "0.025",
+            "-threads", str(threads), "-iter", str(epochs), "-binary", "0"]
+
+
 def fasttext_argv(corpus_lines: str, out: str, epochs: int, threads: int) -> list[str]:
     return [sys.executable, os.path.join(HERE, "peer_fasttext.py"), corpus_lines, out, str(epochs), str(threads)]

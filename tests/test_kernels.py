@@ -9,7 +9,7 @@ import pytest
 from tests import naive
 from w2v_nce import kernels as K
 from w2v_nce.losses import nce_loss, nce_loss_grad, sampled_softmax_loss, sampled_softmax_loss_grad
-from w2v_nce.sampling import expected_count, log_uniform_probability
+from w2v_nce.sampling import build_alias_table, expected_count, log_uniform_probability
 
 V, D = 40, 8
 
@@ -189,7 +189,8 @@ def test_sgns_pair_update_is_minus_lr_times_finite_difference_gradient():
 # ---------------------------------------------------------------------------------------
 # whole chunks
 # ---------------------------------------------------------------------------------------
-def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a):
+def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a,
+                 prefetch_pairs=K.PREFETCH_PAIRS):
     """train_chunk with fresh scratch, log-uniform sampler, constant lr; returns (tallies, rng)."""
     V_ = w_in.shape[0]
     rng = np.array([seed], np.uint64)
@@ -197,8 +198,8 @@ def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
     K.train_chunk(
         ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM,
         log_uniform_probability(np.arange(V_), V_), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a,
-        lr, lr, 0.0, 1e9, rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32),
-        np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V_, np.int64), np.zeros(V_, np.int32),
+        lr, lr, 0.0, 1e9, prefetch_pairs,
+        rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32), np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V_, np.int64), np.zeros(V_, np.int32),
         np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32), np.empty((B, D), np.float32),
         np.empty(S, np.float32), np.empty(B, np.float32), np.empty(D, np.float32), np.zeros(1, np.int64), tallies,
     )
@@ -254,6 +255,25 @@ def test_chunk_is_deterministic_for_a_seed_and_loss_is_finite(loss_kind):
     for a, b in zip(p1, p2):
         np.testing.assert_array_equal(a, b)
     assert r1[0] == r2[0]
+
+
+def test_sgns_results_do_not_depend_on_the_prefetch_distance():
+    """Prefetching is a hint: none, 1, 2 or more pairs ahead (across centres and sentences) train the same."""
+    rs = np.random.default_rng(5)
+    ids = np.concatenate([np.append(rs.integers(0, V, n), -1) for n in (1, 2, 9, 30, 4)]).astype(np.int32)
+    neg_p, neg_a = build_alias_table(rs.random(V) + 0.1)
+    results = []
+    for prefetch in (0, 1, 2, 10):
+        w_in, w_out, bias = _params(6)
+        tallies, rng = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 5, 5, 4, False,
+                                    0.05, 3, neg_p, neg_a, prefetch_pairs=prefetch)
+        results.append((tallies, w_in, w_out, rng))
+    assert results[0][0][K.T_EXAMPLES] > 100
+    for tallies, w_in, w_out, rng in results[1:]:
+        np.testing.assert_array_equal(tallies, results[0][0])
+        np.testing.assert_array_equal(w_in, results[0][1])
+        np.testing.assert_array_equal(w_out, results[0][2])
+        assert rng[0] == results[0][3][0]
 
 
 def test_nonfinite_loss_stops_the_kernel():

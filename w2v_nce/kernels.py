@@ -61,7 +61,8 @@ T_NONFINITE = 5  # 1.0 once a non-finite loss was seen (the kernel then stops)
 T_LR = 6  # learning rate at the last sentence
 N_TALLIES = 8
 
-# SGNS prefetches the w_out rows of the pair this many pairs ahead (1-3 measured alike)
+# SGNS prefetches the w_out rows of the pair this many pairs ahead (1-3 measured alike;
+# ``python scripts/bench_kernel.py --prefetch 0,2`` measures it against none)
 PREFETCH_PAIRS = 2
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -438,13 +439,13 @@ def _prefetch_pair(w_out, ctx_buf, neg_buf, slot, q, S):
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias_idx, rng, ctx_buf, neg_buf,
-                  neu1e, targets, mult, grads):
+                  neu1e, targets, mult, grads, prefetch_pairs):
     """SGNS over the kept words sent[:n]; returns (summed loss, pairs trained).
 
     Same pairs, negatives, RNG draws and update order as drawing each pair's negatives just
     before its update; only the draws run one centre ahead (ctx_buf int64[2, 2 * window] and
     neg_buf int64[2, 2 * window, S] hold the current and next centre) so that the rows of the
-    pair PREFETCH_PAIRS ahead can be prefetched.
+    pair ``prefetch_pairs`` ahead (0: none, at most 2 * window) can be prefetched.
     """
     loss = 0.0
     pairs = 0
@@ -452,7 +453,7 @@ def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias
         return loss, pairs
     cur = 0
     m = draw_centre(sent, n, 0, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_buf[0], neg_buf[0])
-    for q in range(min(PREFETCH_PAIRS, m)):
+    for q in range(min(prefetch_pairs, m)):
         _prefetch_pair(w_out, ctx_buf, neg_buf, cur, q, S)
     for i in range(n):
         nxt = 1 - cur
@@ -460,11 +461,14 @@ def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias
         if i + 1 < n:
             m_next = draw_centre(sent, n, i + 1, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_buf[nxt],
                                  neg_buf[nxt])
-            prefetch_row(w_in, sent[i + 1])
+            if prefetch_pairs > 0:
+                prefetch_row(w_in, sent[i + 1])
         c = sent[i]
         for q in range(m):
-            ahead = q + PREFETCH_PAIRS  # pair index counted across this centre and the next
-            if ahead < m:
+            ahead = q + prefetch_pairs  # pair index counted across this centre and the next
+            if prefetch_pairs == 0:
+                pass
+            elif ahead < m:
                 _prefetch_pair(w_out, ctx_buf, neg_buf, cur, ahead, S)
             elif ahead - m < m_next:
                 _prefetch_pair(w_out, ctx_buf, neg_buf, nxt, ahead - m, S)
@@ -483,7 +487,7 @@ def train_chunk(
     ids, w_in, w_out, bias, keep_prob,
     loss_kind, window, num_sampled, batch_size, remove_hits, unique,
     sampler_kind, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx,
-    alpha, min_alpha, word_offset, total_words,
+    alpha, min_alpha, word_offset, total_words, prefetch_pairs,
     rng, sent, centres, contexts, run_start, samples, stamp, pos, u, coef, gt, dx, logq_s, logq_t,
     neu1e, batch_counter, tallies,
 ):
@@ -498,6 +502,7 @@ def train_chunk(
     (``sampler_prob`` float32[V] = its P(k), for the log-Q terms); neg draws S ids per pair
     from (neg_alias_prob, neg_alias_idx). rng uint64[1]; batch_counter int64[1] (stamp tags);
     tallies float64[N_TALLIES] accumulate (see T_*). Stops early if a loss is not finite.
+    prefetch_pairs: how far ahead SGNS prefetches rows (speed only: results do not depend on it).
     """
     n_ids = ids.shape[0]
     S = num_sampled
@@ -535,7 +540,8 @@ def train_chunk(
         kept_total += n
         if loss_kind == LOSS_NEG:
             sent_loss, sent_pairs = sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob,
-                                                  neg_alias_idx, rng, ctx_buf, neg_buf, neu1e, targets, mult, grads)
+                                                  neg_alias_idx, rng, ctx_buf, neg_buf, neu1e, targets, mult, grads,
+                                                  prefetch_pairs)
             loss += sent_loss
             examples += sent_pairs
             tallies[T_BATCHES] += sent_pairs

@@ -180,6 +180,7 @@ class Trainer:
         self.state = state
         self._rows = np.zeros((self.threads, _PAD), np.float64)
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
+        self.prefetch_pairs = K.PREFETCH_PAIRS  # a speed knob for benchmarks; results do not depend on it
 
     # ---------------------------------------------------------------------------------
     def lr(self) -> float:
@@ -195,7 +196,7 @@ class Trainer:
             chunk.ids, m.w_in, m.w_out, m.bias, tb.keep_prob,
             _LOSS_KIND[cfg.loss], cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(), cfg.unique,
             _SAMPLER_KIND[cfg.sampler], tb.sampler_prob, tb.alias_prob, tb.alias_idx, tb.neg_alias_prob, tb.neg_alias_idx,
-            cfg.alpha, cfg.min_alpha, float(clock_start), float(self.total_clock),
+            cfg.alpha, cfg.min_alpha, float(clock_start), float(self.total_clock), self.prefetch_pairs,
             self.state.rng[t], s.sent, s.centres, s.contexts, s.run_start, s.samples, s.stamp, s.pos,
             s.u, s.coef, s.gt, s.dx, s.logq_s, s.logq_t, s.neu1e, s.batch_counter, self._rows[t],
         )
