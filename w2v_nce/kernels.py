@@ -2,7 +2,8 @@
 
 Only numpy and numba (and numba's llvmlite, for one prefetch intrinsic) are imported here.
 Kernels take arrays and scalars; they never see a config object or module state. Each worker
-thread passes its own RNG state, scratch buffers and float64 tallies; only ``w_in``, ``w_out`` and ``bias`` are shared (Hogwild, no locks).
+thread passes its own RNG state, scratch buffers and float64 tallies; only ``w_in``, ``w_out``
+and ``bias`` are shared (Hogwild, no locks).
 
 Shapes: V vocabulary, D dimension, S ``num_sampled``, B ``batch_size``.
   w_in  float32[V, D]  centre-word (input) embeddings
