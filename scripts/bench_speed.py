@@ -107,6 +107,7 @@ def main() -> None:
         plans["w2v-nce neg, corpus x2"] = ours("neg_x2", args.threads, ["--min-count", "10"], corpus=doubled)
 
     results = {name: [] for name in plans}
+    train_rates: dict[str, list[float]] = {name: [] for name in plans}
     names = list(plans)
     for r in range(args.rounds):
         order = names if r % 2 == 0 else names[::-1]
@@ -114,6 +115,10 @@ def main() -> None:
             argv, _ = plans[name]
             run = B.run_child(name, argv)
             results[name].append(run)
+            jl = os.path.join(os.path.dirname(plans[name][1]), "train.jsonl")
+            if name.startswith("w2v-nce") and os.path.exists(jl):  # this round's training-only rate
+                epochs = [json.loads(x) for x in open(jl) if '"epoch"' in x]
+                train_rates[name].append(B.median([e["words_per_sec"] for e in epochs if e.get("event") == "epoch"]))
             print(f"round {r + 1} {name}: {run.wall:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
 
     flops, bw = cpu_peak()
@@ -124,11 +129,7 @@ def main() -> None:
         rss = B.median([x.peak_rss_mb for x in runs])
         q = B.score_vectors(plans[name][1])
         toks = tokens * (2 if "x2" in name else 1) * args.epochs
-        train_wps = None
-        jl = os.path.join(os.path.dirname(plans[name][1]), "train.jsonl")
-        if name.startswith("w2v-nce") and os.path.exists(jl):
-            epochs = [json.loads(x) for x in open(jl) if '"epoch"' in x]
-            train_wps = B.median([e["words_per_sec"] for e in epochs if e.get("event") == "epoch"])
+        train_wps = B.median(train_rates[name]) if train_rates[name] else None
         rows.append(dict(name=name, wall=wall, words_per_sec=toks / wall, train_words_per_sec=train_wps,
                          peak_rss_mb=rss, **q))
     base = next((x for x in rows if x["name"] == "gensim iterable"), None)
