@@ -15,6 +15,7 @@ fraction of it the training kernel reaches.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import sys
@@ -59,13 +60,17 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--contenders", default="neg,nce,gensim", help="comma list of neg,nce,ssm,gensim,gensim_cf,fasttext")
+    ap.add_argument("--contenders", default=None,
+                    help="comma list of neg,nce,ssm,gensim,gensim_cf,fasttext "
+                         "(default: neg,nce,gensim, and fasttext when it is installed)")
     ap.add_argument("--scaling", action="store_true", help="also run w2v-nce neg and nce with 1 thread")
     ap.add_argument("--double", action="store_true", help="also run w2v-nce neg on the corpus twice over")
     ap.add_argument("--word2vec-c", help="path of a word2vec.c binary: adds it as a contender")
     ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out"))
     ap.add_argument("--json", help="write the raw results here")
     args = ap.parse_args()
+    if args.contenders is None:
+        args.contenders = "neg,nce,gensim" + (",fasttext" if importlib.util.find_spec("fasttext") else "")
     os.makedirs(args.workdir, exist_ok=True)
     lines = B.lines_of_tokens(args.corpus, os.path.join(args.workdir, "corpus.1000.txt"))
     tokens = sum(len(line.split()) for line in open(lines))
