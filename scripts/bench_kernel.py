@@ -114,8 +114,8 @@ def main() -> None:
     print(f"reader (decompress + encode, 1 thread): {read / 1e6:.2f}M words/s")
     print(f"{'loss':6} {'prefetch':>8} {'threads':>7} {'words/s':>9} {f'vs {threads[0]} thread(s)':>14} "
           f"{'per thread':>10} {'reader feeds':>12}")
-    for loss, _, pf in plans:
-        if _ != threads[0]:
+    for loss, first, pf in plans:
+        if first != threads[0]:  # one block of rows per (loss, prefetch)
             continue
         base = statistics.median(rates[(loss, threads[0], pf)])
         for n in threads:

@@ -408,6 +408,14 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, g
         w_in[c, d] += neu1e[d]
     return loss_lin + math.log(prod)
 
+@njit(cache=True, nogil=True, inline="always")
+def window_bounds(i, n, window, rng):
+    """word2vec's dynamic window for centre i of n kept words: one draw of the reduction
+    b in [0, window), then contexts at positions [lo, hi) except i, within distance window - b."""
+    span = window - rng_below(rng, window)
+    return max(i - span, 0), min(i + span + 1, n)
+
+
 @njit(cache=True, nogil=True)
 def draw_centre(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_out, neg_out):
     """Draw centre i's reduced window, then S negatives per context in window order.
@@ -416,10 +424,7 @@ def draw_centre(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_o
     This is the kernel's RNG order for SGNS (what tests/ replay), whenever it is called.
     """
     V = neg_alias_prob.shape[0]
-    reduced = rng_below(rng, window)
-    span = window - reduced
-    lo = max(i - span, 0)
-    hi = min(i + span + 1, n)
+    lo, hi = window_bounds(i, n, window, rng)
     m = 0
     for j in range(lo, hi):
         if j == i:
@@ -467,11 +472,9 @@ def sgns_sentence(sent, n, w_in, w_out, window, S, lr, neg_alias_prob, neg_alias
         c = sent[i]
         for q in range(m):
             ahead = q + prefetch_pairs  # pair index counted across this centre and the next
-            if prefetch_pairs == 0:
-                pass
-            elif ahead < m:
+            if prefetch_pairs > 0 and ahead < m:
                 _prefetch_pair(w_out, ctx_buf, neg_buf, cur, ahead, S)
-            elif ahead - m < m_next:
+            elif prefetch_pairs > 0 and ahead - m < m_next:
                 _prefetch_pair(w_out, ctx_buf, neg_buf, nxt, ahead - m, S)
             loss += sgns_pair(w_in, w_out, c, ctx_buf[cur, q], neg_buf[cur, q], S, lr, neu1e, targets, mult, grads)
         pairs += m
@@ -546,17 +549,10 @@ def train_chunk(
             loss += sent_loss
             examples += sent_pairs
             tallies[T_BATCHES] += sent_pairs
-            n = 0  # the nce/ssm loop below has nothing to do
+            n = 0  # nce/ssm only below
         for i in range(n):
-            reduced = rng_below(rng, window)
-            span = window - reduced
             c = sent[i]
-            lo = i - span
-            if lo < 0:
-                lo = 0
-            hi = i + span + 1
-            if hi > n:
-                hi = n
+            lo, hi = window_bounds(i, n, window, rng)
             for j in range(lo, hi):
                 if j == i:
                     continue
