@@ -369,7 +369,7 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, g
             m += 1
         else:
             mult[dup] += 1
-    # all logits first: the rows' loads overlap instead of waiting on each other
+    # all logits first (into grads, replaced below by the gradient factors): the rows' loads overlap
     for j in range(m):
         t = targets[j]
         f = np.float32(0.0)
