@@ -7,8 +7,8 @@ thread count, and the capacity of the serial stages that feed the kernels.
     python scripts/bench_kernel.py --losses neg --threads 1 --prefetch 0,2   # SGNS row prefetch off vs on
 
 Each measurement is ``Trainer.run(budget_words=N)`` from the start of the corpus on fresh
-weights (the library's budget API), in-process, one at a time, alternating the order of the
-contenders each round; the table shows medians. Words are in-vocabulary tokens read (the
+weights (``train.init_model``, as the job initialises them; the library's budget API),
+in-process, one at a time, alternating the order of the contenders each round; the table shows medians. Words are in-vocabulary tokens read (the
 lr clock), so words/s compares with word2vec.c's and gensim's figures.
 
 Serial stages (one thread each, measured alone over the same words): the vocabulary count and
@@ -33,7 +33,6 @@ import benchlib as B  # noqa: E402
 from w2v_nce.config import Config, load_yaml, merge  # noqa: E402
 from w2v_nce.corpus import Corpus  # noqa: E402
 from w2v_nce.kernels import PREFETCH_PAIRS  # noqa: E402
-from w2v_nce.model import Model  # noqa: E402
 from w2v_nce.pairs import id_chunks  # noqa: E402
 from w2v_nce.train import Trainer  # noqa: E402
 from w2v_nce.vocab import build_vocab  # noqa: E402
@@ -53,9 +52,7 @@ def config_for(loss: str, threads: int, corpus: str) -> Config:
 
 def train_once(cfg: Config, corpus: Corpus, vocab, budget: int | None, prefetch: int) -> tuple[float, float]:
     """(seconds, in-vocab words trained) for one budgeted span from the corpus start."""
-    model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
-    trainer = Trainer(cfg, corpus, vocab, model)
-    trainer.prefetch_pairs = prefetch
+    trainer = Trainer(cfg, corpus, vocab, prefetch_pairs=prefetch)  # init_model: the job's initialisation
     t = time.perf_counter()
     span = trainer.run(budget_words=budget)
     return time.perf_counter() - t, span.tallies.words

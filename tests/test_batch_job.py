@@ -18,7 +18,8 @@ from w2v_nce import job
 from w2v_nce.config import Config
 from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
 from w2v_nce.formats import atomic_output
-from w2v_nce.job import load_checkpoint, run_training
+from w2v_nce.checkpoint import load_checkpoint
+from w2v_nce.job import resume_training, run_training
 from w2v_nce.model import Model
 from w2v_nce.train import Trainer
 
@@ -89,7 +90,7 @@ def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatc
     assert ck.state.epoch == 1 and ck.state.clock > 0
     assert not (tmp_path / "cut" / "vectors.txt").exists()
     monkeypatch.setattr(Trainer, "_kernel", original)
-    run_training(Config(), resume=str(tmp_path / "cut"))
+    resume_training(str(tmp_path / "cut"))
     assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()
     assert not (tmp_path / "cut" / "checkpoint.npz").exists()
 
@@ -109,9 +110,9 @@ def test_resume_refuses_a_changed_corpus(tmp_path, monkeypatch):
     with open(corpus, "a") as fh:
         fh.write("more words\n")
     with pytest.raises(ResumeError, match="big.txt: corpus file changed"):
-        run_training(Config(), resume=str(tmp_path / "cut"))
+        resume_training(str(tmp_path / "cut"))
     with pytest.raises(ResumeError, match="no checkpoint"):
-        run_training(Config(), resume=str(tmp_path))
+        resume_training(str(tmp_path))
 
 
 def test_sigint_checkpoints_exits_130_and_resume_matches(tmp_path):
@@ -196,7 +197,7 @@ def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):
     vocab, _ = build_vocab(c, 1)
 
     def fresh():
-        return Trainer(cfg, c, vocab, Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, {}))
+        return Trainer(cfg, c, vocab)
 
     whole = fresh()
     full = whole.run()
@@ -250,7 +251,7 @@ def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
 
 
 def test_initial_bias_is_log_expected_count_of_the_sampler():
-    from w2v_nce.job import initial_bias
+    from w2v_nce.train import initial_bias
     from w2v_nce.sampling import fixed_unigram_probability, log_uniform_probability
 
     counts = np.array([50, 20, 20, 5, 1], np.int64)

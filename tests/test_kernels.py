@@ -22,11 +22,17 @@ def _params(seed=0):
     return w_in, w_out, bias
 
 
-def _scratch(B, S):
-    return dict(
-        u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
-        dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
-    )
+def _records(B, S, window=1, loss_kind=K.LOSS_NCE, remove_hits=False, unique=True, lr=0.0, prefetch=0,
+             neg_p=None, neg_a=None, seed=7, track_touched=False):
+    """Fresh Tables (log-uniform sampler), Params (constant lr) and Scratch for the kernels."""
+    prob = log_uniform_probability(np.arange(V), V)
+    neg_p = np.full(V, 1.0) if neg_p is None else neg_p
+    neg_a = np.arange(V, dtype=np.int32) if neg_a is None else neg_a
+    tables = K.Tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a)
+    params = K.Params(loss_kind, window, S, B, remove_hits, unique, K.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
+    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64),
+                             track_touched)
+    return tables, params, scratch
 
 
 # A batch of 8 pairs in 3 runs (centre positions 10, 10, 10, 11, 11, 12, 12, 12 -> centres 3, 3, 3, 5, 5, 3, 3, 3):
@@ -42,12 +48,13 @@ TRIES = 9
 def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
     w_in, w_out, bias = _params()
     run_start = naive.runs_of(CENTRE_POS)
-    stamp = np.zeros(V, np.int64)
-    pos = np.zeros(V, np.int32)
-    K.mark_samples(samples, stamp, pos, 1)
-    prob = log_uniform_probability(np.arange(V), V)
-    loss = K.process_batch(w_in, w_out, bias, CENTRES, CONTEXTS, run_start, len(run_start) - 1, samples, tries,
-                           prob, loss_kind, remove_hits, stamp, pos, 1, lr, **_scratch(len(CENTRES), len(samples)))
+    tables, params, scratch = _records(len(CENTRES), len(samples), loss_kind=loss_kind, remove_hits=remove_hits)
+    scratch.centres[:] = CENTRES
+    scratch.contexts[:] = CONTEXTS
+    scratch.run_start[:len(run_start)] = run_start
+    scratch.samples[:] = samples
+    K.mark_samples(samples, scratch.stamp, scratch.pos, 1)
+    loss = K.process_batch(K.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)
     return loss, w_in, w_out, bias
 
 
@@ -192,18 +199,11 @@ def test_sgns_pair_update_is_minus_lr_times_finite_difference_gradient():
 def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a,
                  prefetch_pairs=K.PREFETCH_PAIRS):
     """train_chunk with fresh scratch, log-uniform sampler, constant lr; returns (tallies, rng)."""
-    V_ = w_in.shape[0]
-    rng = np.array([seed], np.uint64)
-    tallies = np.zeros(K.N_TALLIES, np.float64)
-    K.train_chunk(
-        ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM,
-        log_uniform_probability(np.arange(V_), V_), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a,
-        lr, lr, 0.0, 1e9, prefetch_pairs,
-        rng, np.empty(100, np.int32), np.empty(B, np.int32), np.empty(B, np.int32), np.zeros(B + 1, np.int32), np.empty(S, np.int64), np.zeros(V_, np.int64), np.zeros(V_, np.int32),
-        np.empty((B, S), np.float32), np.empty((B, S), np.float32), np.empty(B, np.float32), np.empty((B, D), np.float32),
-        np.empty(S, np.float32), np.empty(B, np.float32), np.empty(D, np.float32), np.zeros(1, np.int64), tallies,
-    )
-    return tallies, rng
+    tables, params, scratch = _records(B, S, window, loss_kind, remove_hits, True, lr, prefetch_pairs, neg_p, neg_a,
+                                       seed)
+    tables = tables._replace(keep_prob=keep)
+    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, scratch)
+    return scratch.tallies, scratch.rng
 
 
 def _chunk_call(ids, loss_kind=K.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0):

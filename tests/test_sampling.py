@@ -24,11 +24,11 @@ from w2v_nce.sampling import (
     log_uniform_candidate_sampler,
     log_uniform_probability,
     sample_alias,
-    seed_streams,
     unigram_weights,
     uniform_candidate_sampler,
     uniform_probability,
 )
+from w2v_nce.rng import seed_streams
 
 DRAWS = 10**6
 

@@ -14,7 +14,7 @@ import sys
 import click
 
 from . import __version__
-from .config import Config, load_yaml, merge, validate
+from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
 
 
@@ -52,44 +52,44 @@ def main() -> None:
     """
 
 
-# flag name -> config key; None values mean "not given" so the config file's value stands
-_TRAIN_FLAGS = ("dim", "window", "min_count", "max_vocab", "sample", "epochs", "threads", "alpha", "min_alpha",
-                "loss", "sampler", "num_sampled", "batch_size", "remove_accidental_hits", "seed", "binary", "quiet",
-                "checkpoint_every", "heldout", "heldout_max_pairs", "lowercase", "max_sentence_len", "distortion",
-                "bias_init", "holdout_fraction")
+_CLICK_TYPES = {"int": int, "int | None": int, "float": float, "str": str}
+
+
+def _default_text(value) -> str:
+    if value is None or value == []:
+        return ""
+    if isinstance(value, bool):
+        return " [on]" if value else " [off]"
+    return f" [{value}]"
+
+
+def _setting_options(fn):
+    """One click option per Config setting, with the config's help, default and choices.
+
+    Every option defaults to None ("not given"), so a value from ``-c FILE`` stands unless the
+    flag is passed; the bracketed default in the help is the built-in one.
+    """
+    for name, kind, default, help_text, choices, flag in reversed(cli_settings()):
+        opt = "--" + name.replace("_", "-")
+        text = help_text + _default_text(default)
+        if kind == "list[str]":
+            fn = click.option(opt, name, multiple=True, help=text)(fn)
+        elif kind.startswith("bool"):
+            decl = flag or f"{opt}/--no-{opt[2:]}"
+            fn = click.option(decl, name, default=None, help=text)(fn)
+        else:
+            kind_ = click.Choice(list(choices)) if choices else _CLICK_TYPES[kind]
+            fn = click.option(opt, name, type=kind_, default=None, help=text)(fn)
+    return fn
 
 
 @main.command()
 @click.argument("corpus", nargs=-1)
 @click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of settings (see configs/).")
-@click.option("-o", "--output", help="Output directory [default: w2v-out].")
+@click.option("-o", "--output", help="Output directory [w2v-out].")
 @click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue the interrupted run in this output directory.")
-@click.option("--dim", type=int, help="Embedding dimension [100].")
-@click.option("--window", type=int, help="Maximum context distance [5].")
-@click.option("--min-count", type=int, help="Ignore words seen fewer times [5].")
-@click.option("--max-vocab", type=int, help="Keep the N most frequent words (0 = all) [0].")
-@click.option("--sample", type=float, help="Subsampling threshold, 0 = off [1e-3].")
-@click.option("--epochs", type=int, help="Passes over the corpus [5].")
-@click.option("--threads", type=int, help="Worker threads [all cores].")
-@click.option("--alpha", type=float, help="Initial learning rate [0.025].")
-@click.option("--min-alpha", type=float, help="Final learning rate [0.0001].")
-@click.option("--loss", type=click.Choice(["nce", "neg", "sampled_softmax"]), help="Training loss [nce].")
-@click.option("--sampler", type=click.Choice(["log_uniform", "unigram", "uniform"]), help="Negative sampler for nce/sampled_softmax [unigram].")
-@click.option("--distortion", type=float, help="Unigram sampler exponent [0.75].")
-@click.option("--num-sampled", type=int, help="Negatives per batch (nce/sampled_softmax) or per pair (neg) [25].")
-@click.option("--batch-size", type=int, help="Pairs sharing one negative draw [32].")
-@click.option("--bias-init", type=click.Choice(["log_q", "zero"]), help="Initial class bias for nce/sampled_softmax [log_q].")
-@click.option("--remove-accidental-hits/--keep-accidental-hits", default=None, help="Mask negatives equal to the label [TF default per loss].")
-@click.option("--seed", type=int, help="Random seed [1].")
-@click.option("--binary", is_flag=True, default=None, help="Also write vectors.bin (word2vec.c binary).")
-@click.option("--quiet", is_flag=True, default=None, help="No progress bar or log lines.")
-@click.option("--lowercase", is_flag=True, default=None, help="Lowercase tokens.")
-@click.option("--max-sentence-len", type=int, help="Split longer lines into pieces of N tokens [10000].")
-@click.option("--heldout", multiple=True, help="Held-out text scored with the full loss after every epoch.")
-@click.option("--holdout-fraction", type=float, help="Keep this fraction of sentences out of training and score them [0].")
-@click.option("--heldout-max-pairs", type=int, help="Held-out pairs scored per epoch [100000].")
-@click.option("--checkpoint-every", type=float, help="Minutes between checkpoints, 0 = only on interrupt [10].")
+@_setting_options
 @_library_errors
 def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
     """Train skip-gram vectors on CORPUS (files, directories, .gz/.bz2/.xz, or - for stdin).
@@ -99,21 +99,19 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
       w2v-nce train data/sample.txt -c configs/tiny.yaml -o runs/sample --force
       w2v-nce train --resume runs/sample
     """
-    from .job import run_training
+    from .job import resume_training, run_training
 
-    given = {k: v for k, v in flags.items() if v is not None and not (k == "heldout" and not v)}
+    given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items() if v is not None and v != ()}
     if resume_dir is not None:
         extra = set(given) - {"threads", "quiet"}
         if corpus or config_file or output or extra:
             raise click.UsageError("--resume takes only --threads and --quiet; corpus and settings come from the checkpoint")
-        result = run_training(Config(), resume=resume_dir, handle_signals=True,
-                              threads_override=given.get("threads"), quiet_override=given.get("quiet"))
+        result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
+                                 handle_signals=True)
     else:
         cfg = Config()
         if config_file:
             cfg = merge(cfg, load_yaml(config_file), config_file)
-        if "heldout" in given:
-            given["heldout"] = list(given["heldout"])
         cfg = merge(cfg, given, "command line")
         if corpus:
             cfg.corpus = list(corpus)
@@ -121,7 +119,6 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
             cfg.output = output
         if not cfg.corpus:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
-        validate(cfg)
         result = run_training(cfg, force=force, handle_signals=True)
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
 

@@ -20,39 +20,54 @@ SAMPLERS = ("log_uniform", "unigram", "uniform")
 BIAS_INITS = ("log_q", "zero")
 
 
+def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
+    """A Config field with its documentation: ``help`` is the one-line description (the CLI's
+    help text and the comment in configs/default.yaml), ``choices`` the allowed values,
+    ``flag`` a click declaration overriding ``--name`` (e.g. a paired on/off flag),
+    ``cli=False`` for settings that have no train flag."""
+    meta = {"help": help, "choices": choices, "flag": flag, "cli": cli}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
 @dataclass
 class Config:
-    """Every setting of a training run. The comments are the documentation (see configs/default.yaml)."""
+    """Every setting of a training run, its default and its one-line documentation."""
 
-    corpus: list[str] = field(default_factory=list)  # input paths: files, directories, '-' for stdin
-    output: str = "w2v-out"  # output directory
-    dim: int = 100  # embedding dimension D
-    window: int = 5  # maximum skip-gram distance; each centre draws its window from 1..window
-    min_count: int = 5  # drop words seen fewer times
-    max_vocab: int = 0  # keep only the most frequent N words (0 = no limit)
-    sample: float = 1e-3  # subsampling threshold t (word2vec.c formula); 0 disables
-    epochs: int = 5  # passes over the corpus
-    threads: int | None = None  # worker threads (None = all cores)
-    alpha: float = 0.025  # initial learning rate
-    min_alpha: float = 0.0001  # final learning rate (linear decay over all epochs)
-    loss: str = "nce"  # nce (tf.nn.nce_loss) | neg (word2vec SGNS) | sampled_softmax
-    sampler: str = "unigram"  # negatives for nce/sampled_softmax: log_uniform | unigram | uniform
-    distortion: float = 0.75  # unigram sampler exponent (count**distortion); neg always uses it
-    num_sampled: int = 25  # negatives: per batch (nce, sampled_softmax) or per pair (neg)
-    batch_size: int = 32  # (centre, context) pairs sharing one negative draw (nce, sampled_softmax)
-    remove_accidental_hits: bool | None = None  # None = TensorFlow's default (nce False, sampled_softmax True)
-    bias_init: str = "log_q"  # log_q: bias starts at log(S * P(k)), cancelling the -log Q term at step 0 | zero
-    unique: bool = True  # draw distinct negatives per batch (TF's default; nce/sampled_softmax)
-    seed: int = 1  # RNG seed; --threads 1 with a fixed seed is bit-reproducible
-    max_sentence_len: int = 10000  # longer lines are split into pieces of this many tokens
-    lowercase: bool = False  # lowercase tokens before counting
-    heldout: list[str] = field(default_factory=list)  # held-out text for the full loss each epoch
-    holdout_fraction: float = 0.0  # keep this fraction of sentences out of training, as held-out text
-    heldout_max_pairs: int = 100000  # pairs of held-out text scored per epoch
-    binary: bool = False  # also write vectors.bin (word2vec.c binary layout)
-    quiet: bool = False  # no progress bar
-    checkpoint_every: float = 10.0  # minutes between checkpoints (0 = only on interrupt)
-    progress_every: float = 5.0  # seconds between train.jsonl progress records
+    corpus: list[str] = setting([], "input paths: files, directories, '-' for stdin", cli=False)
+    output: str = setting("w2v-out", "output directory", cli=False)
+    dim: int = setting(100, "Embedding dimension D.")
+    window: int = setting(5, "Maximum context distance; each centre draws its window from 1..window.")
+    min_count: int = setting(5, "Ignore words seen fewer times.")
+    max_vocab: int = setting(0, "Keep only the N most frequent words (0 = no limit).")
+    sample: float = setting(1e-3, "Subsampling threshold t (word2vec.c's formula); 0 = off.")
+    epochs: int = setting(5, "Passes over the corpus.")
+    threads: int | None = setting(None, "Worker threads (default: all cores).")
+    alpha: float = setting(0.025, "Initial learning rate.")
+    min_alpha: float = setting(0.0001, "Final learning rate (linear decay over all epochs).")
+    loss: str = setting("nce", "Training loss: nce (tf.nn.nce_loss), neg (word2vec SGNS), sampled_softmax.",
+                        choices=LOSSES)
+    sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)
+    distortion: float = setting(0.75, "Unigram sampler exponent (count**distortion); neg always uses it.")
+    num_sampled: int = setting(25, "Negatives per batch (nce/sampled_softmax) or per pair (neg).")
+    batch_size: int = setting(32, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax).")
+    remove_accidental_hits: bool | None = setting(
+        None, "Mask negatives equal to the label (default: TensorFlow's, nce off, sampled_softmax on).",
+        flag="--remove-accidental-hits/--keep-accidental-hits")
+    bias_init: str = setting("log_q", "Initial class bias for nce/sampled_softmax: log_q = log(S * P(k)), "
+                             "cancelling the -log Q term at step 0; zero.", choices=BIAS_INITS)
+    unique: bool = setting(True, "Draw distinct negatives per batch (TF's default; nce/sampled_softmax).")
+    seed: int = setting(1, "Random seed; --threads 1 with a fixed seed is bit-reproducible.")
+    max_sentence_len: int = setting(10000, "Split longer lines into pieces of N tokens.")
+    lowercase: bool = setting(False, "Lowercase tokens before counting.")
+    heldout: list[str] = setting([], "Held-out text scored with the full loss after every epoch (repeatable).")
+    holdout_fraction: float = setting(0.0, "Keep this fraction of sentences out of training and score them.")
+    heldout_max_pairs: int = setting(100000, "Held-out pairs scored per epoch.")
+    binary: bool = setting(False, "Also write vectors.bin (word2vec.c's binary layout).")
+    quiet: bool = setting(False, "No progress bar or log lines.")
+    checkpoint_every: float = setting(10.0, "Minutes between checkpoints (0 = only on interrupt).")
+    progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads else (os.cpu_count() or 1)
@@ -67,6 +82,23 @@ class Config:
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
+
+
+def cli_settings() -> list[tuple[str, str, Any, str, tuple | None, str | None]]:
+    """(name, type, default, help, choices, flag) of each setting that has a train flag."""
+    out = []
+    defaults = Config()
+    for f in fields(Config):
+        if f.metadata.get("cli", True):
+            out.append((f.name, f.type, getattr(defaults, f.name), f.metadata["help"], f.metadata["choices"],
+                        f.metadata["flag"]))
+    return out
+
+
+def from_saved(values: dict[str, Any]) -> Config:
+    """The Config saved with a model or checkpoint; keys it lacks (older files) take today's
+    defaults, keys this version does not know are ignored."""
+    return Config(**{k: v for k, v in values.items() if k in _FIELDS})
 _TYPES: dict[str, tuple] = {
     "int": (int,),
     "float": (float, int),
@@ -148,12 +180,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("alpha", f"must be > 0, got {cfg.alpha}")
     if cfg.min_alpha < 0 or cfg.min_alpha > cfg.alpha:
         bad("min_alpha", f"must be in [0, alpha={cfg.alpha}], got {cfg.min_alpha}")
-    if cfg.loss not in LOSSES:
-        bad("loss", f"must be one of {', '.join(LOSSES)}, got {cfg.loss!r}")
-    if cfg.sampler not in SAMPLERS:
-        bad("sampler", f"must be one of {', '.join(SAMPLERS)}, got {cfg.sampler!r}")
-    if cfg.bias_init not in BIAS_INITS:
-        bad("bias_init", f"must be one of {', '.join(BIAS_INITS)}, got {cfg.bias_init!r}")
+    for f in fields(Config):
+        choices = f.metadata.get("choices")
+        if choices and getattr(cfg, f.name) not in choices:
+            bad(f.name, f"must be one of {', '.join(choices)}, got {getattr(cfg, f.name)!r}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
     if not 0.0 <= cfg.holdout_fraction < 1.0:

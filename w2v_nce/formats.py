@@ -849,3 +849,17 @@ def _read_binary(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: 
         vectors[row] = np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1)
         pos = space + 1 + nbytes
     return words, vectors
+
+
+# ---------------------------------------------------------------------------------------
+# JSON records
+# ---------------------------------------------------------------------------------------
+def json_safe(value):
+    """NaN -> None, recursively, so records and reports are strict JSON (NaN is not JSON)."""
+    if isinstance(value, float) and value != value:
+        return None
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    return value

@@ -7,12 +7,14 @@ plain-Python definition of the pair order used by evaluation and by the tests.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Iterator
 
 import numpy as np
 
 from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats
+from .rng import hash_uniform
 from .vocab import Vocab, encode_block
 
 
@@ -52,20 +54,42 @@ class IdChunk:
     stats: ReadStats = field(default_factory=ReadStats)
 
 
+@dataclass
+class ReaderCounts:
+    """What the reader saw over a span of chunks: reported after each epoch and in metrics.json."""
+
+    tokens: int = 0  # raw tokens read (held-out sentences included)
+    oov_tokens: int = 0  # of them, not in the vocabulary (dropped)
+    split_sentences: int = 0  # lines split because they reached max_sentence_len tokens
+    stats: ReadStats = field(default_factory=ReadStats)  # bytes read, invalid UTF-8 replaced, forced splits
+
+    def add(self, chunk: IdChunk) -> None:
+        self.tokens += chunk.raw_tokens
+        self.oov_tokens += chunk.oov_tokens
+        self.split_sentences += chunk.split_sentences
+        self.stats.add(chunk.stats)
+
+    def to_json(self) -> dict:
+        return {"tokens": self.tokens, "oov_tokens": self.oov_tokens, "split_sentences": self.split_sentences,
+                **dataclasses.asdict(self.stats)}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "ReaderCounts":
+        stats = ReadStats(**{f.name: int(d.get(f.name, 0)) for f in dataclasses.fields(ReadStats)})
+        return cls(int(d.get("tokens", 0)), int(d.get("oov_tokens", 0)), int(d.get("split_sentences", 0)), stats)
+
+
 def held_out(index: np.ndarray, fraction: float) -> np.ndarray:
-    """Whether sentence number ``index`` (int64 array) is held out: splitmix64(index) / 2^64 < fraction.
+    """Whether sentence number ``index`` (int64 array) is held out: ``rng.hash_uniform(index) < fraction``.
 
     A fixed hash of the sentence's position in the stream, so the same sentences are held out
     in every epoch, on resume, and when the held-out side is read for evaluation.
     """
     if fraction <= 0:
         return np.zeros(len(index), dtype=bool)
-    with np.errstate(over="ignore"):
-        z = index.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 2**53) < fraction
+    u = np.empty(len(index), dtype=np.float64)
+    hash_uniform(np.asarray(index, dtype=np.int64), u)
+    return u < fraction
 
 
 def _select_sentences(ids: np.ndarray, first: int, fraction: float, heldout_side: bool) -> tuple[np.ndarray, int]:

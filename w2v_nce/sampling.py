@@ -1,4 +1,4 @@
-"""Distributions from counts: candidate samplers with expected counts, subsampling, RNG seeding.
+"""Distributions from counts: candidate samplers with expected counts, subsampling, alias tables.
 
 Two audiences:
 
@@ -8,7 +8,7 @@ Two audiences:
   sampled_expected_count float32 [S])``. Distributions and expected counts match TF; the
   random stream does not (TF uses Philox; we use ``numpy.random.default_rng(seed)``).
 * Plain helpers for the trainer: word2vec.c's subsampling keep-probabilities, unigram noise
-  weights, Walker/Vose alias tables and per-thread RNG seeds.
+  weights, Walker/Vose alias tables (the RNG itself is ``w2v_nce.rng``).
 
 Notation: ``B`` batch size, ``T`` = ``num_true``, ``S`` = ``num_sampled``,
 ``P(k)`` the base probability of class ``k``.
@@ -33,7 +33,6 @@ __all__ = [
     "unigram_weights",
     "build_alias_table",
     "sample_alias",
-    "seed_streams",
 ]
 
 # A draw function maps (rng, n) to n independent ids from the base distribution.
@@ -440,37 +439,3 @@ def sample_alias(prob: np.ndarray, alias: np.ndarray, size: int, rng: np.random.
     """``size`` independent draws (int64) from the alias tables of :func:`build_alias_table`."""
     i = rng.integers(0, prob.size, size=size, dtype=np.int64)
     return np.where(rng.random(size) < prob[i], i, alias[i].astype(np.int64))
-
-
-_MASK64 = (1 << 64) - 1
-
-
-def _splitmix64(state: int) -> tuple[int, int]:
-    """One step of Vigna's splitmix64: ``(new_state, output)`` as Python ints mod 2**64."""
-    state = (state + 0x9E3779B97F4A7C15) & _MASK64
-    z = state
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return state, z ^ (z >> 31)
-
-
-def seed_streams(seed: int, n: int) -> np.ndarray:
-    """Initial states of ``n`` independent 128-bit generators derived from one seed.
-
-    Row ``i`` is ``(s0, s1)`` = outputs ``2i`` and ``2i + 1`` of splitmix64 started at
-    ``seed mod 2**64`` — the seeding Vigna recommends for xorshift128+/xoroshiro128 generators,
-    whose state is exactly this pair of uint64 words. Consecutive splitmix64 outputs are
-    distinct, so no row is all-zero (the one state those generators must avoid). Give thread
-    ``i`` row ``i`` and advance it in place.
-
-    Returns:
-        uint64 ``[n, 2]``.
-    """
-    if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
-    state = int(seed) & _MASK64
-    out = np.empty((n, 2), dtype=np.uint64)
-    for i in range(n):
-        for j in range(2):
-            state, out[i, j] = _splitmix64(state)
-    return out

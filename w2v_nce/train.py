@@ -1,14 +1,13 @@
-"""Orchestration over time: epochs, the lr schedule, worker threads, progress, divergence.
+"""Orchestration over time: model initialisation, the lr clock, worker threads, spans of training.
 
 ``Trainer`` is the library core: it trains a budget of words from a given position of the
 (epoch, id stream) and returns its tallies, so a job can be resumed, checkpointed, or split
-across processes. The whole batch job (outputs, vocabulary, checkpoints, signals) is
-``w2v_nce.job``.
+across processes. The whole batch job (outputs, vocabulary, checkpoints, signals, the log)
+is ``w2v_nce.job``.
 
-Threads: one Python thread per worker; each repeatedly takes the next chunk of whole
-sentences (encoded under a lock by whichever worker asks: reading, decompressing and the
-Numba encoder run at hundreds of MB/s, far above what the kernels consume) and runs the
-``nogil`` kernel on it against the shared matrices (Hogwild).
+Threads: one Python thread per worker. A ``_Dispatcher`` hands out the chunks of whole
+sentences that one read-ahead thread encodes (``pairs.id_chunks``), pauses and stops; each
+worker runs the ``nogil`` kernel on its chunk against the shared matrices (Hogwild).
 
 Reproducibility contract: with ``threads == 1`` and a fixed seed, training is bit-for-bit
 deterministic, including across an interruption and resume. With several threads, chunks go
@@ -19,6 +18,7 @@ statistically equivalent, not identical.
 from __future__ import annotations
 
 import math
+import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -30,79 +30,77 @@ from .config import Config
 from .corpus import Corpus
 from .errors import DivergenceError
 from .model import Model
-from .pairs import IdChunk, StreamState, id_chunks
+from .pairs import IdChunk, ReaderCounts, StreamState, id_chunks
+from .rng import worker_states
 from .sampling import (
     build_alias_table,
     fixed_unigram_probability,
     keep_probabilities,
     log_uniform_probability,
-    seed_streams,
     uniform_probability,
     unigram_weights,
 )
 from .vocab import Vocab
 
-_LOSS_KIND = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
-_SAMPLER_KIND = {"log_uniform": K.SAMPLER_LOG_UNIFORM, "unigram": K.SAMPLER_UNIGRAM, "uniform": K.SAMPLER_UNIFORM}
-_PAD = 16  # tally/RNG rows are padded to 128 bytes so threads never share a cache line
+LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
+SAMPLER_KINDS = {"log_uniform": K.SAMPLER_LOG_UNIFORM, "unigram": K.SAMPLER_UNIGRAM, "uniform": K.SAMPLER_UNIFORM}
 
 
 def learning_rate(clock: float, total: float, alpha: float, min_alpha: float) -> float:
-    """Linear decay: ``alpha - (alpha - min_alpha) * clock / total``, floored at ``min_alpha``.
-
-    ``clock`` counts in-vocabulary tokens read over all epochs so far (subsampled ones
-    included, as word2vec.c does); ``total = epochs * tokens per epoch``.
-    """
-    return max(min_alpha, alpha - (alpha - min_alpha) * clock / total)
+    """The schedule, from Python: ``kernels.learning_rate`` (one definition for both sides)."""
+    return float(K.learning_rate(float(clock), float(total), float(alpha), float(min_alpha)))
 
 
-@dataclass
-class NoiseTables:
-    """Everything the kernels need about the vocabulary's distributions (arrays only)."""
-
-    keep_prob: np.ndarray  # float32[V] subsampling keep probability
-    sampler_prob: np.ndarray  # float32[V] P(k) of the nce/ssm sampler (TF's float32 values)
-    alias_prob: np.ndarray  # float64[V] alias tables of the nce/ssm sampler (unigram only)
-    alias_idx: np.ndarray  # int32[V]
-    neg_alias_prob: np.ndarray  # float64[V] word2vec's unigram^distortion noise, for ``neg``
-    neg_alias_idx: np.ndarray
-
-    @classmethod
-    def build(cls, counts: np.ndarray, cfg: Config) -> "NoiseTables":
-        V = len(counts)
-        ids = np.arange(V)
-        keep = keep_probabilities(counts, cfg.sample)
-        neg_p, neg_a = build_alias_table(unigram_weights(counts, cfg.distortion))
-        if cfg.sampler == "unigram":
-            prob = fixed_unigram_probability(ids, counts, cfg.distortion)
-            ap, ai = neg_p, neg_a
-        else:
-            prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
-            ap, ai = np.ones(1), np.zeros(1, np.int32)
-        return cls(keep, prob.astype(np.float32), ap, ai, neg_p, neg_a)
+# ---------------------------------------------------------------------------------------
+# what the kernels need, built once per run
+# ---------------------------------------------------------------------------------------
+def build_tables(counts: np.ndarray, cfg: Config) -> K.Tables:
+    """Subsampling keep-probabilities and the noise distributions of the run's sampler."""
+    V = len(counts)
+    ids = np.arange(V)
+    keep = keep_probabilities(counts, cfg.sample)
+    neg_p, neg_a = build_alias_table(unigram_weights(counts, cfg.distortion))
+    if cfg.sampler == "unigram":
+        prob = fixed_unigram_probability(ids, counts, cfg.distortion)
+        ap, ai = neg_p, neg_a
+    else:
+        prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
+        ap, ai = np.ones(1), np.zeros(1, np.int32)
+    return K.Tables(keep, prob.astype(np.float32), ap, ai, neg_p, neg_a)
 
 
-class _Scratch:
-    """One worker's private buffers (allocated once, reused for every chunk)."""
-
-    def __init__(self, V: int, D: int, S: int, B: int, max_sentence_len: int):
-        self.sent = np.empty(max_sentence_len, np.int32)
-        self.centres = np.empty(B, np.int32)
-        self.contexts = np.empty(B, np.int32)
-        self.run_start = np.zeros(B + 1, np.int32)
-        self.samples = np.empty(S, np.int64)
-        self.stamp = np.zeros(V, np.int64)
-        self.pos = np.zeros(V, np.int32)
-        self.u = np.empty((B, S), np.float32)
-        self.coef = np.empty((B, S), np.float32)
-        self.gt = np.empty(B, np.float32)
-        self.dx = np.empty((B, D), np.float32)
-        self.logq_s = np.empty(S, np.float32)
-        self.logq_t = np.empty(B, np.float32)
-        self.neu1e = np.empty(D, np.float32)
-        self.batch_counter = np.zeros(1, np.int64)
+def total_clock(cfg: Config, vocab_total: int) -> int:
+    """The lr clock's end: in-vocab tokens over all epochs, less the held-out fraction's
+    expected share (never trained on)."""
+    return max(1, round(cfg.epochs * vocab_total * (1.0 - cfg.holdout_fraction)))
 
 
+def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETCH_PAIRS) -> K.Params:
+    return K.Params(LOSS_KINDS[cfg.loss], cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(),
+                    cfg.unique, SAMPLER_KINDS[cfg.sampler], float(cfg.alpha), float(cfg.min_alpha),
+                    float(clock_total), prefetch_pairs)
+
+
+def initial_bias(counts: np.ndarray, cfg: Config, tables: K.Tables | None = None) -> np.ndarray:
+    """log(S * P(k)) under the run's sampler: the -log Q term of the logits starts cancelled, so
+    NCE starts from SGNS's logits (x.w) instead of x.w - log Q (measured: +3.6 analogy points on
+    mix8, 1 epoch; scripts/bench_quality.py --nce-flags '--bias-init zero' reproduces the other)."""
+    tables = tables if tables is not None else build_tables(counts, cfg)
+    return np.log(tables.sampler_prob.astype(np.float64) * cfg.num_sampled).astype(np.float32)
+
+
+def init_model(cfg: Config, vocab: Vocab, tables: K.Tables | None = None) -> Model:
+    """The one initialisation of a run's model (the job, the library, benchmarks and tests):
+    word2vec.c's w_in and w_out (``Model.initial``), and the class bias of ``cfg.bias_init``."""
+    model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
+    if cfg.loss != "neg" and cfg.bias_init == "log_q":
+        model.bias[:] = initial_bias(vocab.counts, cfg, tables)
+    return model
+
+
+# ---------------------------------------------------------------------------------------
+# position and tallies
+# ---------------------------------------------------------------------------------------
 @dataclass
 class TrainState:
     """Exact position of a run: what a checkpoint stores and ``Trainer.run`` advances."""
@@ -110,25 +108,28 @@ class TrainState:
     epoch: int = 0
     stream: StreamState = field(default_factory=StreamState)
     clock: int = 0  # in-vocab tokens handed to workers over all epochs (the lr clock)
-    rng: np.ndarray | None = None  # uint64[threads, _PAD]; column 0 is each worker's state
+    rng: np.ndarray | None = None  # uint64[threads, ROW_PAD]; word 0 of each row is a worker's state
+    reader: ReaderCounts = field(default_factory=ReaderCounts)  # what the reader saw this epoch so far
 
     def to_json(self) -> dict:
-        return {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock}
+        return {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
+                "reader": self.reader.to_json()}
 
     @classmethod
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
-        return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng)
+        return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
+                   ReaderCounts.from_json(d.get("reader", {})))
 
 
 @dataclass
 class Tallies:
-    """float64 sums over a span of training (reduced from the per-thread rows)."""
+    """float64 sums over a span of training (reduced from the per-worker rows)."""
 
     loss: float = 0.0
     examples: float = 0.0
     words: float = 0.0
-    kept: float = 0.0
-    batches: float = 0.0
+    kept: float = 0.0  # tokens kept by subsampling
+    batches: float = 0.0  # negative draws
 
     @classmethod
     def from_rows(cls, rows: np.ndarray) -> "Tallies":
@@ -137,8 +138,10 @@ class Tallies:
                    float(s[K.T_BATCHES]))
 
     def minus(self, other: "Tallies") -> "Tallies":
-        return Tallies(self.loss - other.loss, self.examples - other.examples, self.words - other.words,
-                       self.kept - other.kept, self.batches - other.batches)
+        return Tallies(**{k: v - getattr(other, k) for k, v in self.__dict__.items()})
+
+    def plus(self, other: "Tallies") -> "Tallies":
+        return Tallies(**{k: v + getattr(other, k) for k, v in self.__dict__.items()})
 
     @property
     def mean_loss(self) -> float:
@@ -151,55 +154,142 @@ class SpanResult:
     state: TrainState
     epoch_ended: bool  # the span stopped because the epoch's corpus was exhausted
     stopped: bool  # the span stopped because ``stop`` was set
+    epoch_reader: ReaderCounts | None = None  # with epoch_ended: what the reader saw over the whole epoch
+
+
+# ---------------------------------------------------------------------------------------
+# handing out chunks
+# ---------------------------------------------------------------------------------------
+class _Dispatcher:
+    """Hands chunks to workers and advances the state for each one handed out (never for
+    read-ahead), so that after ``wait_idle`` the state and the matrices agree.
+
+    ``next`` returns None when the epoch's chunks are exhausted, the budget is spent, or the
+    span is stopped or aborted; while paused, ``next`` waits.
+    """
+
+    def __init__(self, chunks: "_ReadAhead", state: TrainState, budget_words: int | None, stop: threading.Event):
+        self._chunks, self._state, self._budget, self._stop = chunks, state, budget_words, stop
+        self._cond = threading.Condition()
+        self._in_flight = 0
+        self._handed = 0
+        self._paused = False
+        self.aborted = False
+        self.epoch_ended = False
+
+    def _closed(self) -> bool:
+        return self._stop.is_set() or self.aborted
+
+    def next(self) -> tuple[IdChunk, int] | None:
+        """The next non-empty chunk and the lr clock at its start, or None."""
+        with self._cond:
+            while self._paused and not self._closed():
+                self._cond.wait(0.1)
+            if self._closed() or (self._budget is not None and self._handed >= self._budget):
+                return None
+            while True:
+                chunk = self._chunks.get()
+                if chunk is None:
+                    self.epoch_ended = True
+                    return None
+                st = self._state
+                clock_start = st.clock
+                st.clock += chunk.words
+                st.stream = chunk.state_after
+                st.reader.add(chunk)
+                self._handed += chunk.words
+                if chunk.words:
+                    self._in_flight += 1
+                    return chunk, clock_start
+
+    def done(self) -> None:
+        with self._cond:
+            self._in_flight -= 1
+            self._cond.notify_all()
+
+    def abort(self) -> None:
+        with self._cond:
+            self.aborted = True
+            self._cond.notify_all()
+
+    def pause(self) -> None:
+        """Hand out nothing more; return once the chunks in flight are done."""
+        with self._cond:
+            self._paused = True
+            while self._in_flight and not self.aborted:
+                self._cond.wait(0.1)
+
+    def resume(self) -> None:
+        with self._cond:
+            self._paused = False
+            self._cond.notify_all()
 
 
 class Trainer:
-    """Trains ``model`` in place on ``corpus``; owns the position (``state``)."""
+    """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
-    def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model, state: TrainState | None = None):
+    ``model`` defaults to ``init_model(cfg, vocab)``: pass one only to continue training it.
+    """
+
+    def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
+                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
-        self.model = model
         self.threads = cfg.resolved_threads()
-        self.tables = NoiseTables.build(vocab.counts, cfg)
-        # lr clock total: the held-out fraction of tokens is never trained on (expected value)
-        self.total_clock = max(1, round(cfg.epochs * vocab.total * (1.0 - cfg.holdout_fraction)))
-        V, D = model.w_in.shape
-        self._scratch = [_Scratch(V, D, cfg.num_sampled, cfg.batch_size, cfg.max_sentence_len) for _ in range(self.threads)]
-        if state is None:
-            state = TrainState()
-        if state.rng is None:
-            rng = np.zeros((self.threads, _PAD), np.uint64)
-            rng[:, 0] = seed_streams(cfg.seed, self.threads)[:, 0]  # splitmix64 state per worker (64 bits)
-            state.rng = rng
-        if state.rng.shape[0] != self.threads:  # resumed with another thread count: re-derive streams
-            rng = np.zeros((self.threads, _PAD), np.uint64)
-            rng[:, 0] = seed_streams(cfg.seed + state.clock, self.threads)[:, 0]
-            state.rng = rng
-        self.state = state
-        self._rows = np.zeros((self.threads, _PAD), np.float64)
+        self.tables = build_tables(vocab.counts, cfg)
+        self.model = model if model is not None else init_model(cfg, vocab, self.tables)
+        self.total_clock = total_clock(cfg, vocab.total)
+        self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
+        self.state = state if state is not None else TrainState()
+        self.state.rng = self._worker_rng(self.state)
+        self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
+        params = kernel_params(cfg, self.total_clock)
+        V, D = self.model.w_in.shape
+        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t])
+                         for t in range(self.threads)]
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
-        self.prefetch_pairs = K.PREFETCH_PAIRS  # a speed knob for benchmarks; results do not depend on it
+
+    def _worker_rng(self, state: TrainState) -> np.ndarray:
+        """Each worker's RNG row: the saved one, or streams from the seed (a resume with another
+        thread count re-derives them from seed + clock)."""
+        if state.rng is not None and state.rng.shape[0] == self.threads:
+            return state.rng
+        rng = np.zeros((self.threads, K.ROW_PAD), np.uint64)
+        rng[:, 0] = worker_states(self.cfg.seed + (state.clock if state.rng is not None else 0), self.threads)
+        return rng
 
     # ---------------------------------------------------------------------------------
     def lr(self) -> float:
         return learning_rate(self.state.clock, self.total_clock, self.cfg.alpha, self.cfg.min_alpha)
 
     def tallies(self) -> Tallies:
-        """Running totals (read without locks: each row is written by one thread only)."""
+        """Running totals (read without locks: each row is written by one worker only)."""
         return Tallies.from_rows(self._rows)
 
-    def _kernel(self, t: int, chunk: IdChunk, clock_start: int) -> None:
-        cfg, m, tb, s = self.cfg, self.model, self.tables, self._scratch[t]
-        K.train_chunk(
-            chunk.ids, m.w_in, m.w_out, m.bias, tb.keep_prob,
-            _LOSS_KIND[cfg.loss], cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(), cfg.unique,
-            _SAMPLER_KIND[cfg.sampler], tb.sampler_prob, tb.alias_prob, tb.alias_idx, tb.neg_alias_prob, tb.neg_alias_idx,
-            cfg.alpha, cfg.min_alpha, float(clock_start), float(self.total_clock), self.prefetch_pairs,
-            self.state.rng[t], s.sent, s.centres, s.contexts, s.run_start, s.samples, s.stamp, s.pos,
-            s.u, s.coef, s.gt, s.dx, s.logq_s, s.logq_t, s.neu1e, s.batch_counter, self._rows[t],
-        )
+    @property
+    def finished(self) -> bool:
+        return self.state.epoch >= self.cfg.epochs
+
+    def _kernel(self, scratch: K.Scratch, chunk: IdChunk, clock_start: int) -> None:
+        m = self.model
+        K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
+                      scratch)
+
+    def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
+        try:
+            scratch = self._scratch[t]
+            while (item := dispatcher.next()) is not None:
+                try:
+                    self._kernel(scratch, *item)
+                finally:
+                    dispatcher.done()
+                if self._rows[t, K.T_NONFINITE]:
+                    dispatcher.abort()
+                    return
+        except BaseException as exc:  # surfaced on the calling thread
+            errors[t] = exc
+            dispatcher.abort()
 
     def run(
         self,
@@ -223,109 +313,56 @@ class Trainer:
         """
         stop = stop or threading.Event()
         before = self.tallies()
-        cond = threading.Condition()
-        handed = 0
-        in_flight = 0
-        gate = {"closed": False}
-        flags = {"epoch_ended": False, "abort": False}
-        errors: list[BaseException] = []
-        ahead = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
-                                     holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
-
-        def next_chunk():
-            nonlocal handed, in_flight
-            with cond:
-                while gate["closed"] and not (stop.is_set() or flags["abort"]):
-                    cond.wait(0.1)
-                if stop.is_set() or flags["abort"] or (budget_words is not None and handed >= budget_words):
-                    return None
-                while True:
-                    chunk = ahead.get()
-                    if chunk is None:
-                        flags["epoch_ended"] = True
-                        return None
-                    # the state advances only for chunks handed to a worker (read-ahead is discarded)
-                    clock_start = self.state.clock
-                    self.state.clock += chunk.words
-                    self.state.stream = chunk.state_after
-                    handed += chunk.words
-                    if chunk.words:
-                        in_flight += 1
-                        return chunk, clock_start
-
-        def finished_chunk():
-            nonlocal in_flight
-            with cond:
-                in_flight -= 1
-                cond.notify_all()
-
-        def worker(t: int):
-            try:
-                while True:
-                    item = next_chunk()
-                    if item is None:
-                        return
-                    try:
-                        self._kernel(t, item[0], item[1])
-                    finally:
-                        finished_chunk()
-                    if self._rows[t, K.T_NONFINITE]:
-                        flags["abort"] = True
-                        return
-            except BaseException as exc:  # surfaced on the calling thread
-                flags["abort"] = True
-                errors.append(exc)
-
-        def pause_if_requested():
-            if pause_request is None or not pause_request.is_set():
-                return
-            with cond:
-                gate["closed"] = True
-                while in_flight and not flags["abort"]:
-                    cond.wait(0.1)
-            try:
-                if not flags["abort"] and on_pause is not None:
-                    on_pause(self)
-            finally:
-                pause_request.clear()
-                with cond:
-                    gate["closed"] = False
-                    cond.notify_all()
-
-        workers = [threading.Thread(target=worker, args=(t,), daemon=True) for t in range(self.threads)]
+        self._params = kernel_params(self.cfg, self.total_clock, self.prefetch_pairs)
+        chunks = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
+                                      holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
+        dispatcher = _Dispatcher(chunks, self.state, budget_words, stop)
+        errors: list[BaseException | None] = [None] * self.threads
+        workers = [threading.Thread(target=self._worker, args=(t, dispatcher, errors), daemon=True)
+                   for t in range(self.threads)]
         for w in workers:
             w.start()
         try:
-            while True:
-                alive = [w for w in workers if w.is_alive()]
-                if not alive:
-                    break
-                alive[0].join(tick_seconds)
-                if on_tick is not None and not flags["abort"]:
+            while any(w.is_alive() for w in workers):
+                next(w for w in workers if w.is_alive()).join(tick_seconds)
+                if on_tick is not None and not dispatcher.aborted:
                     on_tick(self)
-                pause_if_requested()
+                if pause_request is not None and pause_request.is_set():
+                    self._pause(dispatcher, pause_request, on_pause)
         except BaseException:
-            flags["abort"] = True
+            dispatcher.abort()
             for w in workers:
                 w.join()
             raise
         finally:
-            ahead.close()
-        if errors:
-            raise errors[0]
+            chunks.close()
+        return self._span_result(before, dispatcher, errors, stop)
+
+    def _pause(self, dispatcher: _Dispatcher, request: threading.Event, on_pause) -> None:
+        dispatcher.pause()
+        try:
+            if not dispatcher.aborted and on_pause is not None:
+                on_pause(self)
+        finally:
+            request.clear()
+            dispatcher.resume()
+
+    def _span_result(self, before: Tallies, dispatcher: _Dispatcher, errors: list, stop: threading.Event) -> SpanResult:
+        for exc in errors:
+            if exc is not None:
+                raise exc
         if self._rows[:, K.T_NONFINITE].any():
             raise DivergenceError(
                 f"training diverged (non-finite loss) in epoch {self.state.epoch + 1} after "
                 f"{self.state.clock} words at lr {self.lr():.6g}; try a smaller --alpha"
             )
-        if flags["epoch_ended"]:
+        ended = None
+        if dispatcher.epoch_ended:
+            ended = self.state.reader
             self.state.epoch += 1
             self.state.stream = StreamState()
-        return SpanResult(self.tallies().minus(before), self.state, flags["epoch_ended"], stop.is_set())
-
-    @property
-    def finished(self) -> bool:
-        return self.state.epoch >= self.cfg.epochs
+            self.state.reader = ReaderCounts()
+        return SpanResult(self.tallies().minus(before), self.state, dispatcher.epoch_ended, stop.is_set(), ended)
 
     def check_finite(self, rows: int = 256) -> bool:
         """Cheap divergence probe: loss tallies and a few random rows of each matrix."""
@@ -340,42 +377,37 @@ class Trainer:
 class _ReadAhead:
     """Encodes chunks on a background thread, ``depth`` ahead of the workers.
 
-    Reading, decompressing and encoding then overlap with training instead of running under
-    the workers' lock. Errors in the reader are re-raised by ``get``.
+    Reading, decompressing and encoding then overlap with training. Errors in the reader are
+    re-raised by ``get``.
     """
 
     _END = object()
 
     def __init__(self, chunks, depth: int):
-        import queue
-
-        self._q: "queue.Queue" = queue.Queue(maxsize=depth)
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._closed = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._fill, args=(chunks,), daemon=True)
         self._thread.start()
 
-    def _fill(self, chunks) -> None:
-        import queue
+    def _put(self, item) -> bool:
+        """Put unless closed; True if it was put."""
+        while not self._closed.is_set():
+            try:
+                self._q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
 
+    def _fill(self, chunks) -> None:
         try:
             for chunk in chunks:
-                while not self._closed.is_set():
-                    try:
-                        self._q.put(chunk, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if self._closed.is_set():
+                if not self._put(chunk):
                     return
         except BaseException as exc:
             self._error = exc
-        while not self._closed.is_set():
-            try:
-                self._q.put(self._END, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        self._put(self._END)
 
     def get(self) -> IdChunk | None:
         item = self._q.get()

@@ -1,0 +1,160 @@
+"""What a training run reports over time: typed events, and their one writer.
+
+A run (local or, later, a distributed driver) emits ``Progress`` every ``progress_every``
+seconds and ``EpochEnd`` after each epoch. ``EventLog`` is the only writer: one JSON line per
+event in ``train.jsonl``, and for the person watching, either a progress bar (stderr is a
+terminal) or plain timestamped lines (a batch job's log file: no carriage-return redraws).
+``read_events`` is the reader (resume, reports).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, Callable
+
+from .errors import FormatError
+from .formats import json_safe
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Progress:
+    """Training over the last interval."""
+
+    epoch: int  # 1-based epoch in progress
+    words: int  # the lr clock: in-vocab tokens handed out so far, all epochs
+    words_per_sec: float  # over the interval
+    lr: float  # at the end of the interval
+    loss: float  # mean per-example loss over the interval (NaN: no example finished)
+    examples: float  # examples in the interval
+    time: float  # unix time at the end of the interval
+
+    event = "progress"
+
+
+@dataclass
+class EpochEnd:
+    epoch: int  # 1-based, the epoch that ended
+    words: int
+    words_per_sec: float  # over the epoch (this process's part of it, after a resume)
+    lr: float
+    loss: float  # mean per-example loss over the epoch
+    examples: float
+    time: float
+    kept: float = 0.0  # tokens kept by subsampling during the epoch
+    heldout_loss: dict | None = None  # {"mean", "stderr", "pairs"}: full sigmoid loss on held-out pairs
+    reader: dict | None = None  # pairs.ReaderCounts of the epoch's pass over the corpus
+
+    event = "epoch"
+
+
+def to_record(ev: Progress | EpochEnd) -> dict:
+    """The JSON object of an event: ``{"event": kind, ...fields}``, None fields left out."""
+    fields = {k: v for k, v in dataclasses.asdict(ev).items() if v is not None}
+    return json_safe({"event": ev.event, **fields})
+
+
+def read_events(path: str) -> list[dict]:
+    """The records of a train.jsonl (a torn last line, from a killed run, is skipped)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        raise FormatError(f"{path}: no train.jsonl here (is this a w2v-nce run directory?)") from None
+    out = []
+    for i, line in enumerate(lines):
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i != len(lines) - 1:
+                raise FormatError(f"{path}:{i + 1}: not a JSON record") from None
+    return out
+
+
+def _duration(seconds: float) -> str:
+    if not seconds == seconds or seconds == float("inf"):
+        return "?"
+    s = int(round(seconds))
+    return f"{s // 3600}h{s // 60 % 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class EventLog:
+    """Writes each event to ``train.jsonl`` and shows progress on ``stream``.
+
+    ``total_words`` is the lr clock's end (for % done and the ETA); ``start_words`` where this
+    process starts on it (a resume); ``quiet`` shows nothing but still writes the file.
+    """
+
+    def __init__(self, path: str, append: bool, total_words: int, start_words: int, epochs: int, quiet: bool,
+                 log: Log, stream: IO | None = None):
+        self._fh = open(path, "a" if append else "w", encoding="utf-8")
+        self._total, self._start_words, self._epochs, self._log = total_words, start_words, epochs, log
+        self._t0 = time.time()
+        stream = stream or sys.stderr
+        self._plain = not quiet and not _is_terminal(stream)
+        self._bar = None
+        if not quiet and not self._plain:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total_words, initial=min(start_words, total_words), unit="word", unit_scale=True,
+                             desc="train", file=stream, smoothing=0.1)
+
+    def __enter__(self) -> "EventLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self._fh.close()
+
+    def advance(self, words: int) -> None:
+        """The position on the lr clock (the bar's position; cheap, call it often)."""
+        if self._bar is not None:
+            self._bar.n = min(words, self._total)
+            self._bar.refresh()
+
+    def eta(self, words: int, now: float) -> float:
+        """Seconds to the end of training at this process's mean rate so far."""
+        rate = (words - self._start_words) / max(now - self._t0, 1e-9)
+        return (self._total - words) / rate if rate > 0 else float("inf")
+
+    def emit(self, ev: Progress | EpochEnd) -> None:
+        self._fh.write(json.dumps(to_record(ev)) + "\n")
+        self._fh.flush()
+        if isinstance(ev, Progress):
+            self._show_progress(ev)
+        else:
+            self._show_epoch(ev)
+
+    def _show_progress(self, ev: Progress) -> None:
+        eta = _duration(self.eta(ev.words, ev.time))
+        if self._bar is not None:
+            self._bar.set_postfix(lr=f"{ev.lr:.5f}", loss=f"{ev.loss:.4f}", eta=eta, refresh=True)
+        elif self._plain:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ev.time))
+            self._log(f"{stamp} train: epoch {ev.epoch}/{self._epochs}, {ev.words:,}/{self._total:,} words "
+                      f"({100.0 * ev.words / self._total:.1f}%), {ev.words_per_sec:,.0f} words/s, loss {ev.loss:.4f}, "
+                      f"lr {ev.lr:.6f}, ETA {eta}")
+
+    def _show_epoch(self, ev: EpochEnd) -> None:
+        if self._bar is not None:
+            self._bar.clear()
+        held = f", held-out full loss {ev.heldout_loss['mean']:.4f}" if ev.heldout_loss else ""
+        self._log(f"epoch {ev.epoch}/{self._epochs}: loss {ev.loss:.4f}, {ev.words_per_sec:,.0f} words/s{held}")
+
+
+def _is_terminal(stream: IO) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False

@@ -1,0 +1,40 @@
+"""The hot math, in Numba: skip-gram pair generation, losses, gradients and SGD updates.
+
+Only numpy, numba (and numba's llvmlite, for one prefetch intrinsic) and ``w2v_nce.rng`` are
+imported here. Kernels take arrays, scalars and the small records of ``records.py``; they
+never see a config object or module state. Each worker passes its own ``Scratch`` (RNG
+state, buffers, float64 tallies); only the ``Weights`` are shared (Hogwild, no locks).
+
+Direction: the centre word's ``w_in`` row predicts each context word as a class of
+``w_out``/``bias`` (TensorFlow's and fastText's direction; word2vec.c/gensim go the other way).
+
+  records    constants, Weights / Tables / Params / Scratch, make_scratch
+  schedule   learning_rate (the one lr formula)
+  scalar     sigmoid, softplus, TF's expected count, row prefetch
+  negatives  draws from the noise distributions
+  sentence   subsampling, the dynamic window
+  batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw
+  sgns       word2vec SGNS: fresh negatives per pair
+  chunk      train_chunk: a chunk of sentences, dispatched per sentence to batch or sgns
+
+Losses (per (centre, context) example, T = 1):
+  LOSS_NCE  softplus(-t) + sum_k softplus(u_k), t = x.w_ctx + b_ctx - log Qt,
+            u_k = x.w_sk + b_sk - log Qs_k; S negatives shared by the batch; optional
+            accidental-hit removal (masked terms contribute exactly 0, as TF's -FLT_MAX does).
+  LOSS_SSM  logsumexp([t, u_1..u_S]) - t, same logits.
+  LOSS_NEG  softplus(-x.w_ctx) + sum_k softplus(x.w_nk), fresh negatives per pair, no bias.
+"""
+
+from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
+from .batch import batched_sentence, draw_and_process, process_batch  # noqa: F401
+from .chunk import train_chunk  # noqa: F401
+from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
+from .records import (  # noqa: F401
+    FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
+    SAMPLER_UNIFORM, SAMPLER_UNIGRAM, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS, TOUCHED_IN,
+    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, scratch_bytes,
+)
+from .scalar import expected_count, sigmoid, softplus  # noqa: F401
+from .schedule import learning_rate  # noqa: F401
+from .sentence import subsample, window_bounds  # noqa: F401
+from .sgns import draw_centre, sgns_pair, sgns_sentence  # noqa: F401

@@ -1,0 +1,185 @@
+"""nce and sampled softmax: batches of (centre, context) pairs that share one negative draw.
+
+A batch applies the exact gradient of its summed loss, all computed from the parameters as
+they were before the batch (what TF + SGD does). Consecutive pairs with the same centre
+position form a "run": the sampled logits of a run are computed once (its pairs share x and
+the negatives), which is where the speed comes from; the result is the same batch gradient.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .negatives import draw_batch
+from .records import FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
+from .scalar import expected_count, sigmoid, softplus
+from .sentence import window_bounds
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scratch):
+    """Apply one SGD step on the batch in ``scratch`` sharing ``scratch.samples``; return its
+    summed loss (float64).
+
+    The batch: pairs scratch.centres/contexts[:run_start[n_runs]], in runs sharing a centre;
+    samples int64[S] with stamp/pos marked for ``batch_no`` (draw_batch or mark_samples);
+    num_tries: the draws that produced them (for TF's expected counts).
+    """
+    w_in, w_out, bias = weights.w_in, weights.w_out, weights.bias
+    centres, contexts, run_start = scratch.centres, scratch.contexts, scratch.run_start
+    samples, stamp, pos = scratch.samples, scratch.stamp, scratch.pos
+    u, coef, gt, dx, logq_s, logq_t = scratch.u, scratch.coef, scratch.gt, scratch.dx, scratch.logq_s, scratch.logq_t
+    sampler_prob = tables.sampler_prob
+    loss_kind, remove_hits = params.loss_kind, params.remove_hits
+    S = samples.shape[0]
+    D = w_in.shape[1]
+    n_pairs = run_start[n_runs]
+    loss = 0.0
+    for k in range(S):
+        logq_s[k] = np.float32(math.log(expected_count(sampler_prob[samples[k]], S, num_tries)))
+    for i in range(n_pairs):
+        logq_t[i] = np.float32(math.log(expected_count(sampler_prob[contexts[i]], S, num_tries)))
+
+    # 1) logits and gradients w.r.t. logits, from the parameters before the batch
+    for r in range(n_runs):
+        a = run_start[r]
+        b = run_start[r + 1]
+        c = centres[a]
+        for k in range(S):
+            s = samples[k]
+            acc = np.float32(0.0)
+            for d in range(D):
+                acc += w_in[c, d] * w_out[s, d]
+            u[r, k] = acc + bias[s] - logq_s[k]
+            coef[r, k] = 0.0
+        if loss_kind == LOSS_NCE:
+            for k in range(S):
+                coef[r, k] = np.float32(b - a)  # pairs of the run that see this negative
+        for i in range(a, b):
+            ctx = contexts[i]
+            acc = np.float32(0.0)
+            for d in range(D):
+                acc += w_in[c, d] * w_out[ctx, d]
+            t = np.float32(acc + bias[ctx] - logq_t[i])
+            hit = -1
+            if remove_hits and stamp[ctx] == batch_no:
+                hit = pos[ctx]
+            if loss_kind == LOSS_NCE:
+                loss += softplus(-float(t))
+                gt[i] = np.float32(sigmoid(float(t)) - 1.0)
+                if hit >= 0:
+                    coef[r, hit] -= 1.0
+            else:
+                m = float(t)
+                for k in range(S):
+                    if k != hit and u[r, k] > m:
+                        m = float(u[r, k])
+                z = math.exp(float(t) - m)
+                for k in range(S):
+                    if k != hit:
+                        z += math.exp(float(u[r, k]) - m)
+                loss += math.log(z) + m - float(t)
+                gt[i] = np.float32(math.exp(float(t) - m) / z - 1.0)
+                for k in range(S):
+                    if k != hit:
+                        coef[r, k] += np.float32(math.exp(float(u[r, k]) - m) / z)
+        if loss_kind == LOSS_NCE:
+            for k in range(S):
+                n_seen = float(coef[r, k])
+                if n_seen > 0.0:
+                    uk = float(u[r, k])
+                    loss += n_seen * softplus(uk)
+                    coef[r, k] = np.float32(n_seen * sigmoid(uk))
+        # dx_r = sum_i gt_i w_out[ctx_i] + sum_k coef_rk w_out[s_k]
+        for d in range(D):
+            dx[r, d] = 0.0
+        for i in range(a, b):
+            g = gt[i]
+            ctx = contexts[i]
+            for d in range(D):
+                dx[r, d] += g * w_out[ctx, d]
+        for k in range(S):
+            g = coef[r, k]
+            if g != 0.0:
+                s = samples[k]
+                for d in range(D):
+                    dx[r, d] += g * w_out[s, d]
+
+    # 2) output-side updates (read w_in, which is still untouched)
+    for k in range(S):
+        s = samples[k]
+        for r in range(n_runs):
+            g = coef[r, k]
+            if g != 0.0:
+                c = centres[run_start[r]]
+                step = np.float32(-lr * g)
+                for d in range(D):
+                    w_out[s, d] += step * w_in[c, d]
+                bias[s] += step
+    for r in range(n_runs):
+        c = centres[run_start[r]]
+        for i in range(run_start[r], run_start[r + 1]):
+            ctx = contexts[i]
+            step = np.float32(-lr * gt[i])
+            for d in range(D):
+                w_out[ctx, d] += step * w_in[c, d]
+            bias[ctx] += step
+    # 3) input-side updates
+    for r in range(n_runs):
+        c = centres[run_start[r]]
+        step = np.float32(-lr)
+        for d in range(D):
+            w_in[c, d] += step * dx[r, d]
+    return loss
+
+
+@njit(cache=True, nogil=True)
+def draw_and_process(weights, lr, tables, params, scratch):
+    """Draw the filled batch's shared negatives (a new stamp tag), apply it, empty the batch;
+    returns its loss."""
+    s = scratch
+    s.batch_counter[0] += 1
+    tag = s.batch_counter[0]
+    tries = draw_batch(s.samples, params.unique, s.stamp, s.pos, tag, params.sampler_kind, weights.w_in.shape[0],
+                       tables.alias_prob, tables.alias_idx, s.rng)
+    if s.touched.shape[0] > 0:
+        for k in range(s.samples.shape[0]):
+            s.touched[s.samples[k]] |= TOUCHED_OUT
+    s.tallies[T_BATCHES] += 1.0
+    loss = process_batch(weights, s.fill[1], tries, tag, lr, tables, params, s)
+    s.fill[0] = 0
+    s.fill[1] = 0
+    return loss
+
+
+@njit(cache=True, nogil=True)
+def batched_sentence(sent, n, lr, weights, tables, params, scratch):
+    """Add the pairs of the kept words sent[:n] to the batch in ``scratch`` (it carries over
+    from sentence to sentence), training each batch as it fills; returns (loss, pairs).
+
+    Pair order: centre position ascending, then context position ascending, within the
+    centre's dynamic window (one draw per centre).
+    """
+    fill, centres, contexts, run_start = scratch.fill, scratch.centres, scratch.contexts, scratch.run_start
+    loss = 0.0
+    pairs = 0
+    for i in range(n):
+        c = sent[i]
+        lo, hi = window_bounds(i, n, params.window, scratch.rng)
+        for j in range(lo, hi):
+            if j == i:
+                continue
+            pairs += 1
+            if fill[0] == 0 or fill[2] != i:  # a new run: the first pair, or a new centre
+                fill[1] += 1
+            fill[2] = i
+            centres[fill[0]] = c
+            contexts[fill[0]] = sent[j]
+            fill[0] += 1
+            run_start[fill[1]] = fill[0]
+            if fill[0] == params.batch_size:
+                loss += draw_and_process(weights, lr, tables, params, scratch)
+    return loss, pairs

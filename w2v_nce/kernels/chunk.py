@@ -1,0 +1,68 @@
+"""One worker's unit of work: a chunk of whole sentences, dispatched to the loss's algorithm."""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from .batch import batched_sentence, draw_and_process
+from .records import LOSS_NEG, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
+from .schedule import learning_rate
+from .sentence import subsample
+from .sgns import sgns_sentence
+
+
+# No fastmath here: the loop does little arithmetic, and its isfinite checks must survive
+# (compiled with FASTMATH they were optimised away: test_nonfinite_loss_stops_the_kernel).
+@njit(cache=True, nogil=True)
+def train_chunk(ids, word_offset, weights, tables, params, scratch):
+    """Train on ``ids`` (int32, sentences separated by -1, ending with -1).
+
+    Per sentence: the lr at its start (``learning_rate`` of clock = word_offset + words read
+    so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
+    corpus order, trained by the loss's algorithm:
+      neg      sgns_sentence: fresh negatives per pair, the pair's step before the next pair
+      nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw; the chunk's
+               last, partial batch is trained at its end
+    A third algorithm is one more sentence function and one more branch here.
+    Accumulates into scratch.tallies (T_*); stops early if a loss is not finite.
+    """
+    tallies = scratch.tallies
+    n_ids = ids.shape[0]
+    batched = params.loss_kind != LOSS_NEG
+    scratch.fill[0] = 0
+    scratch.fill[1] = 0
+    words = 0.0
+    kept = 0.0
+    loss = 0.0
+    examples = 0.0
+    lr = params.alpha
+    start = 0
+    while start < n_ids:
+        end = start
+        while end < n_ids and ids[end] != -1:
+            end += 1
+        lr = learning_rate(word_offset + words, params.total_words, params.alpha, params.min_alpha)
+        n = subsample(ids, start, end, tables.keep_prob, scratch.rng, scratch.sent, scratch.touched)
+        words += end - start
+        kept += n
+        if batched:
+            sent_loss, sent_pairs = batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+        else:
+            sent_loss, sent_pairs = sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+            tallies[T_BATCHES] += sent_pairs
+        loss += sent_loss
+        examples += sent_pairs
+        start = end + 1
+        if not math.isfinite(loss):
+            tallies[T_NONFINITE] = 1.0
+            break
+    if batched and scratch.fill[0] > 0 and tallies[T_NONFINITE] == 0.0:  # the chunk's last, partial batch
+        loss += draw_and_process(weights, lr, tables, params, scratch)
+        if not math.isfinite(loss):
+            tallies[T_NONFINITE] = 1.0
+    tallies[T_LOSS] += loss
+    tallies[T_EXAMPLES] += examples
+    tallies[T_WORDS] += words
+    tallies[T_KEPT] += kept

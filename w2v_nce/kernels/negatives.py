@@ -1,0 +1,56 @@
+"""Drawing negatives: one draw from a noise distribution, and a batch of S with TF's rejection."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..rng import rng_below, rng_uniform
+from .records import SAMPLER_LOG_UNIFORM, SAMPLER_UNIFORM
+
+
+@njit(cache=True, nogil=True)
+def draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng):
+    """One draw from the noise distribution (ids assumed sorted by decreasing count)."""
+    if sampler_kind == SAMPLER_LOG_UNIFORM:
+        # TF LogUniformSampler::Sample: floor(exp(U * log(range_max + 1))) - 1, mod range_max
+        k = np.int64(math.exp(rng_uniform(rng) * math.log1p(range_max))) - 1
+        return k % range_max
+    if sampler_kind == SAMPLER_UNIFORM:
+        return rng_below(rng, range_max)
+    # alias method (Walker/Vose): one uniform column, one biased coin
+    k = rng_below(rng, range_max)
+    if rng_uniform(rng) < alias_prob[k]:
+        return k
+    return np.int64(alias_idx[k])
+
+
+@njit(cache=True, nogil=True)
+def draw_batch(samples, unique, stamp, pos, batch_no, sampler_kind, range_max, alias_prob, alias_idx, rng):
+    """Fill samples[S]; mark stamp[id] = batch_no and pos[id] = last position of id.
+
+    unique: rejection until S distinct ids (TF semantics). Returns num_tries (all draws).
+    """
+    S = samples.shape[0]
+    k = 0
+    tries = 0
+    while k < S:
+        c = draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng)
+        tries += 1
+        if unique and stamp[c] == batch_no:
+            continue
+        stamp[c] = batch_no
+        pos[c] = k
+        samples[k] = c
+        k += 1
+    return tries
+
+
+@njit(cache=True, nogil=True)
+def mark_samples(samples, stamp, pos, batch_no):
+    """Set stamp/pos for given samples (last copy wins), as draw_batch does."""
+    for k in range(samples.shape[0]):
+        stamp[samples[k]] = batch_no
+        pos[samples[k]] = k

@@ -1,0 +1,134 @@
+"""What the kernels receive: constants, and four small records of arrays and scalars.
+
+Records are ``NamedTuple``s, which Numba passes by value and resolves field by field at
+compile time (no runtime lookup). One call of ``train_chunk`` sees:
+
+  Weights  the shared matrices (the Hogwild race we intend): w_in, w_out float32[V, D], bias float32[V]
+  Tables   read-only distributions from the counts (subsampling, noise samplers)
+  Params   the hyper-parameters of the run (scalars)
+  Scratch  one worker's private state: its RNG, its float64 tallies, its buffers
+
+``make_scratch`` is the one place a worker's buffers are allocated.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+# Allow re-association (vectorised dot products) but keep NaN/Inf semantics: no 'nnan'/'ninf',
+# so the divergence checks cannot be optimised away.
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+LOSS_NCE = 0
+LOSS_NEG = 1
+LOSS_SSM = 2
+
+SAMPLER_LOG_UNIFORM = 0
+SAMPLER_UNIGRAM = 1
+SAMPLER_UNIFORM = 2
+
+# tallies layout (float64, one row per worker); the Trainer reduces the rows after a span
+T_LOSS = 0  # summed per-example loss
+T_EXAMPLES = 1  # (centre, context) examples trained
+T_WORDS = 2  # in-vocabulary tokens read (before subsampling): the lr schedule's clock
+T_KEPT = 3  # tokens kept by subsampling
+T_BATCHES = 4  # negative draws (batches for nce/ssm, pairs for neg)
+T_NONFINITE = 5  # 1.0 once a non-finite loss was seen (the kernel then stops)
+N_TALLIES = 8
+
+# rows marked in Scratch.touched (a bit mask per vocabulary id)
+TOUCHED_IN = 1  # the w_in row may have changed
+TOUCHED_OUT = 2  # the w_out row and bias may have changed
+
+# SGNS prefetches the w_out rows of the pair this many pairs ahead (1-3 measured alike;
+# ``python scripts/bench_kernel.py --prefetch 0,2`` measures it against none)
+PREFETCH_PAIRS = 2
+
+ROW_PAD = 16  # per-worker rows of RNG state and tallies are padded to 128 bytes (no false sharing)
+
+
+class Weights(NamedTuple):
+    w_in: np.ndarray  # float32[V, D] centre-word (input) embeddings
+    w_out: np.ndarray  # float32[V, D] context/class (output) weights, TF's ``weights``
+    bias: np.ndarray  # float32[V] class biases, TF's ``biases`` (unused by neg)
+
+
+class Tables(NamedTuple):
+    keep_prob: np.ndarray  # float32[V] subsampling keep probability
+    sampler_prob: np.ndarray  # float32[V] P(k) of the nce/ssm sampler (for the log-Q terms)
+    alias_prob: np.ndarray  # float64[V] alias tables of the nce/ssm sampler (unigram only, else [1])
+    alias_idx: np.ndarray  # int32[V]
+    neg_alias_prob: np.ndarray  # float64[V] word2vec's unigram^distortion noise, for neg
+    neg_alias_idx: np.ndarray  # int32[V]
+
+
+class Params(NamedTuple):
+    loss_kind: int  # LOSS_*
+    window: int  # maximum context distance
+    num_sampled: int  # S: negatives per batch (nce/ssm) or per pair (neg)
+    batch_size: int  # B: pairs sharing one draw (nce/ssm)
+    remove_hits: bool  # mask sampled ids equal to the label (nce/ssm)
+    unique: bool  # S distinct negatives per batch (nce/ssm)
+    sampler_kind: int  # SAMPLER_* (nce/ssm)
+    alpha: float  # lr at clock 0
+    min_alpha: float  # lr floor, reached at clock total_words
+    total_words: float  # the lr clock's end: epochs x in-vocab tokens trained per epoch
+    prefetch_pairs: int  # how far ahead SGNS prefetches rows (speed only: results do not depend on it)
+
+
+class Scratch(NamedTuple):
+    rng: np.ndarray  # uint64[>=1]: word 0 is this worker's splitmix64 state, advanced in place
+    tallies: np.ndarray  # float64[>=N_TALLIES]: this worker's sums (T_*)
+    sent: np.ndarray  # int32[max_sentence_len]: the kept words of the current sentence
+    touched: np.ndarray  # uint8[V] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
+    # nce/ssm: the batch being filled, and its draw
+    fill: np.ndarray  # int64[3]: pairs in the batch, runs in the batch, centre position of the last run
+    centres: np.ndarray  # int32[B]
+    contexts: np.ndarray  # int32[B]
+    run_start: np.ndarray  # int32[B + 1]: run r is pairs run_start[r]..run_start[r+1]-1 (one centre)
+    samples: np.ndarray  # int64[S]
+    stamp: np.ndarray  # int64[V]: batch number that last drew each id
+    pos: np.ndarray  # int32[V]: last position of each id in samples
+    batch_counter: np.ndarray  # int64[1]: batches drawn by this worker (the stamp tags)
+    u: np.ndarray  # float32[B, S] sampled logits per run
+    coef: np.ndarray  # float32[B, S] their gradient factors
+    gt: np.ndarray  # float32[B] gradient factor of each true logit
+    dx: np.ndarray  # float32[B, D] input gradient per run
+    logq_s: np.ndarray  # float32[S]
+    logq_t: np.ndarray  # float32[B]
+    # neg: one centre drawn ahead, and one pair's targets
+    ctx_buf: np.ndarray  # int64[2, 2 * window]: contexts of the current and next centre
+    neg_buf: np.ndarray  # int64[2, 2 * window, S]: their negatives
+    targets: np.ndarray  # int64[S + 1]: distinct rows of one pair
+    mult: np.ndarray  # int64[S + 1]: how often each appears
+    grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
+    neu1e: np.ndarray  # float32[D]: the centre row's accumulated gradient
+
+
+def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
+                 track_touched: bool = False) -> Scratch:
+    """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced)."""
+    S, B, W = params.num_sampled, params.batch_size, params.window
+    return Scratch(
+        rng=rng, tallies=tallies,
+        sent=np.empty(max_sentence_len, np.int32),
+        touched=np.zeros(V if track_touched else 0, np.uint8),
+        fill=np.zeros(3, np.int64),
+        centres=np.empty(B, np.int32), contexts=np.empty(B, np.int32), run_start=np.zeros(B + 1, np.int32),
+        samples=np.empty(S, np.int64), stamp=np.zeros(V, np.int64), pos=np.zeros(V, np.int32),
+        batch_counter=np.zeros(1, np.int64),
+        u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
+        dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
+        ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S), np.int64),
+        targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
+        neu1e=np.empty(D, np.float32),
+    )
+
+
+def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
+    """Bytes ``make_scratch`` allocates (for the memory check before training)."""
+    per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
+    return V * per_v + B * (4 + 4 + 4 + 4 + 4) + 2 * B * S * 4 + B * D * 4 + S * (8 + 4) + max_sentence_len * 4 \
+        + 2 * 2 * window * (1 + S) * 8 + (S + 1) * 20 + D * 4

@@ -1,0 +1,72 @@
+"""Scalar helpers of the kernels: stable sigmoid/softplus, TF's expected count, row prefetch."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+
+@njit(cache=True, nogil=True, inline="always")
+def sigmoid(x):
+    """Stable logistic: never exp of a large positive number."""
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def softplus(x):
+    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), in float64."""
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def expected_count(p, num_sampled, num_tries):
+    """TF's ExpectedCountHelper in float32: p*S if no draw was rejected, else 1-(1-p)^tries."""
+    if num_tries == num_sampled:
+        return np.float32(p * np.float32(num_sampled))
+    return np.float32(-math.expm1(np.float32(num_tries) * np.float32(math.log1p(-p))))
+
+
+# software prefetch: SGNS is bound by the latency of fetching random w_out rows, and its
+# negatives are known a pair ahead (they are drawn ahead), so their rows can be on the way
+# while the current pair is computed
+@intrinsic
+def _prefetch(typingctx, arr, row, col):
+    """Hint the CPU to load &arr[row, col] into all cache levels, for writing (never faults)."""
+    if not (isinstance(arr, types.Array) and arr.ndim == 2):
+        return None
+    sig = types.void(arr, row, col)
+
+    def codegen(context, builder, signature, args):
+        arr_t = signature.args[0]
+        ary = context.make_array(arr_t)(context, builder, args[0])
+        r = context.cast(builder, args[1], signature.args[1], types.intp)
+        c = context.cast(builder, args[2], signature.args[2], types.intp)
+        ptr = cgutils.get_item_pointer(context, builder, arr_t, ary, [r, c])
+        voidptr = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [voidptr, i32, i32, i32])
+        # declare_intrinsic mangles the pointer type as this llvmlite needs (p0i8 or p0)
+        fn = builder.module.declare_intrinsic("llvm.prefetch", [voidptr], fnty)
+        # (address, rw = 1 write, locality = 3 keep in all levels, cache type = 1 data)
+        builder.call(fn, [builder.bitcast(ptr, voidptr), ir.Constant(i32, 1), ir.Constant(i32, 3),
+                          ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def prefetch_row(a, r):
+    """Prefetch every 64-byte line of row r of a C-contiguous float32[:, D] (16 floats a line)."""
+    D = a.shape[1]
+    for d in range(0, D, 16):
+        _prefetch(a, r, d)
+    _prefetch(a, r, D - 1)
