@@ -97,7 +97,7 @@ class EventLog:
         self._total, self._start_words, self._epochs, self._log = total_words, start_words, epochs, log
         self._t0 = time.time()
         stream = stream or sys.stderr
-        self._plain = not quiet and not _is_terminal(stream)
+        self._plain = not quiet and not is_terminal(stream)
         self._bar = None
         if not quiet and not self._plain:
             from tqdm import tqdm
@@ -153,7 +153,7 @@ class EventLog:
         self._log(f"epoch {ev.epoch}/{self._epochs}: loss {ev.loss:.4f}, {ev.words_per_sec:,.0f} words/s{held}")
 
 
-def _is_terminal(stream: IO) -> bool:
+def is_terminal(stream: IO) -> bool:
     try:
         return os.isatty(stream.fileno())
     except (AttributeError, OSError, ValueError):

@@ -28,7 +28,7 @@ from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_che
 from .config import Config, to_yaml, validate, validate_against_vocab
 from .corpus import Corpus
 from .errors import DivergenceError, Interrupted, OutputError, ResourceError
-from .events import EpochEnd, EventLog, Progress, to_record
+from .events import EpochEnd, EventLog, Progress, is_terminal, to_record
 from .formats import atomic_output
 from .model import MODEL_FILE, Model
 from .pairs import ReaderCounts, heldout_pairs, id_chunks
@@ -215,7 +215,8 @@ def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _
             raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
                               sig.signum or signal.SIGINT)
 
-    with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=cfg.quiet, file=sys.stderr, leave=False) as bar:
+    bar_off = cfg.quiet or not is_terminal(sys.stderr)  # a log file gets the summary line only
+    with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=bar_off, file=sys.stderr, leave=False) as bar:
         vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=progress)
     log(_vocabulary_line(vocab, counted))
     validate_against_vocab(cfg, len(vocab))

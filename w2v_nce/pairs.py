@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats
+from .kernels.records import SENTENCE_END
 from .rng import hash_uniform
 from .vocab import Vocab, encode_block
 
@@ -43,7 +44,7 @@ class StreamState:
 
 @dataclass
 class IdChunk:
-    """Whole sentences as ids separated by -1 (ends with -1), and where the stream is after it."""
+    """Whole sentences as ids separated by SENTENCE_END (ends with it), and where the stream is after it."""
 
     ids: np.ndarray  # int32
     words: int  # in-vocabulary tokens (ids >= 0)
@@ -94,7 +95,7 @@ def held_out(index: np.ndarray, fraction: float) -> np.ndarray:
 
 def _select_sentences(ids: np.ndarray, first: int, fraction: float, heldout_side: bool) -> tuple[np.ndarray, int]:
     """Keep the training (or the held-out) sentences of ``ids``; returns (ids, sentences seen)."""
-    ends = np.flatnonzero(ids == -1)
+    ends = np.flatnonzero(ids == SENTENCE_END)
     n = len(ends)
     if fraction <= 0 or n == 0:
         return ids, n
@@ -127,7 +128,7 @@ def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: Stream
         piece = int(state[0])
         ids = out[:n]
         # Keep only complete sentences; the piece in progress waits for the next block.
-        ends = np.flatnonzero(ids == -1)
+        ends = np.flatnonzero(ids == SENTENCE_END)
         cut = int(ends[-1]) + 1 if len(ends) else 0
         if cut:
             chunk_ids = np.concatenate([carry, ids[:cut]])
@@ -157,8 +158,8 @@ def window_pairs(sentence: list[int], window: int, reduced: list[int] | None = N
 
 
 def split_sentences(ids: np.ndarray) -> list[np.ndarray]:
-    """Split an id stream at -1 separators (empty sentences dropped)."""
-    ends = np.flatnonzero(ids == -1)
+    """Split an id stream at SENTENCE_END separators (empty sentences dropped)."""
+    ends = np.flatnonzero(ids == SENTENCE_END)
     out, start = [], 0
     for e in ends:
         if e > start:

@@ -7,7 +7,7 @@ import math
 from numba import njit
 
 from .batch import batched_sentence, draw_and_process
-from .records import LOSS_NEG, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
+from .records import LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
 from .schedule import learning_rate
 from .sentence import subsample
 from .sgns import sgns_sentence
@@ -17,7 +17,7 @@ from .sgns import sgns_sentence
 # (compiled with FASTMATH they were optimised away: test_nonfinite_loss_stops_the_kernel).
 @njit(cache=True, nogil=True)
 def train_chunk(ids, word_offset, weights, tables, params, scratch):
-    """Train on ``ids`` (int32, sentences separated by -1, ending with -1).
+    """Train on ``ids`` (int32, sentences separated by SENTENCE_END, ending with it).
 
     Per sentence: the lr at its start (``learning_rate`` of clock = word_offset + words read
     so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
@@ -41,7 +41,7 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     start = 0
     while start < n_ids:
         end = start
-        while end < n_ids and ids[end] != -1:
+        while end < n_ids and ids[end] != SENTENCE_END:
             end += 1
         lr = learning_rate(word_offset + words, params.total_words, params.alpha, params.min_alpha)
         n = subsample(ids, start, end, tables.keep_prob, scratch.rng, scratch.sent, scratch.touched)

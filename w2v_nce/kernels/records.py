@@ -21,6 +21,8 @@ import numpy as np
 # so the divergence checks cannot be optimised away.
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
+SENTENCE_END = -1  # the id between two sentences in an id stream (vocab.encode_block writes it)
+
 LOSS_NCE = 0
 LOSS_NEG = 1
 LOSS_SSM = 2
