@@ -79,7 +79,7 @@ def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
 
     def step(word_offset, alpha, min_alpha, total):
         w_in, w_out, bias = w_in0.copy(), w_out0.copy(), np.zeros(V, np.float32)
-        params = K.Params(K.LOSS_NEG, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
+        params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
         tables = K.Tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32),
                           np.ones(V), np.arange(V, dtype=np.int32))
         s = K.make_scratch(V, D, params, 10, np.array([3], np.uint64), np.zeros(K.N_TALLIES))
@@ -104,7 +104,7 @@ def test_every_changed_row_is_marked_touched(loss_kind):
     ids = np.array([1, 2, 3, 4, -1, 7, 8, 9, -1, 11, -1], np.int32)
     keep = np.ones(V, np.float32)
     keep[8] = 0.0  # never kept: never a centre, so its w_in row may not move
-    params = K.Params(loss_kind, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
     tables = K.Tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
                       np.arange(V, dtype=np.int32))
     s = K.make_scratch(V, D, params, 20, np.array([5], np.uint64), np.zeros(K.N_TALLIES), track_touched=True)
@@ -122,7 +122,7 @@ def test_every_changed_row_is_marked_touched(loss_kind):
 
 
 def test_touched_is_not_tracked_by_default():
-    params = K.Params(K.LOSS_NEG, 2, 3, 4, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, 2, 3, 4, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
     s = K.make_scratch(10, 4, params, 20, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
     assert s.touched.shape == (0,)
 
@@ -227,3 +227,36 @@ def test_from_saved_fills_missing_and_ignores_unknown_keys():
     saved["a_future_setting"] = 3
     cfg = from_saved(saved)
     assert cfg.window == 7 and cfg.progress_every == Config().progress_every
+
+
+def test_numba_cache_is_dropped_when_any_numba_source_changes(tmp_path, monkeypatch):
+    """A caller's cached machine code embeds its jitted callees from other files (Numba only
+    checks the caller's own file): any change to a Numba module drops the package's cache."""
+    from w2v_nce import numba_cache
+
+    pkg = tmp_path / "pkg"
+    (pkg / "sub" / "__pycache__").mkdir(parents=True)
+    (pkg / "__pycache__").mkdir()
+    (pkg / "a.py").write_text("import numba\n")
+    (pkg / "sub" / "b.py").write_text("from numba import njit\n")
+    (pkg / "plain.py").write_text("x = 1\n")
+    monkeypatch.setattr(numba_cache, "_PACKAGE", str(pkg))
+    monkeypatch.setattr(numba_cache, "_STAMP", str(pkg / "__pycache__" / "stamp"))
+    cached = [pkg / "__pycache__" / "a.f-1.py311.nbi", pkg / "sub" / "__pycache__" / "b.g-2.py311.1.nbc"]
+
+    def fill():
+        for p in cached:
+            p.write_text("machine code")
+
+    fill()
+    numba_cache.invalidate_if_changed()  # no stamp yet: dropped
+    assert not any(p.exists() for p in cached)
+    fill()
+    numba_cache.invalidate_if_changed()  # unchanged sources: kept
+    assert all(p.exists() for p in cached)
+    (pkg / "plain.py").write_text("x = 2\n")  # not a Numba module: kept
+    numba_cache.invalidate_if_changed()
+    assert all(p.exists() for p in cached)
+    (pkg / "sub" / "b.py").write_text("from numba import njit  # changed\n")
+    numba_cache.invalidate_if_changed()
+    assert not any(p.exists() for p in cached)
