@@ -59,3 +59,45 @@ def runs_of(centre_positions):
             starts.append(i)
     starts.append(len(centre_positions))
     return np.array(starts, dtype=np.int32)
+
+
+def cbow_input(w_in, bag, mean):
+    """CBOW's input in float64: the mean (or sum) of the bag's w_in rows (repeats count)."""
+    x = np.asarray(w_in, np.float64)[list(bag)].sum(axis=0)
+    return x / len(bag) if mean else x
+
+
+def cbow_neg_loss(w_in, w_out, bag, centre, negatives, mean):
+    """One CBOW-neg example's loss: SGNS's loss with x = cbow_input and label ``centre``."""
+    x = cbow_input(w_in, bag, mean)
+    w_out = np.asarray(w_out, np.float64)
+    return float(softplus(-(x @ w_out[centre])) + sum(softplus(x @ w_out[int(n)]) for n in negatives if n != centre))
+
+
+def cbow_neg_step(w_in, w_out, bag, centre, negatives, lr, mean):
+    """-lr times the exact gradient of ``cbow_neg_loss``: each bag row gets scale * d/dx
+    (scale = 1/len(bag) for the mean, 1 for the sum; a repeated row gets it each time).
+    Returns (w_in, w_out, loss), float64."""
+    w_in = w_in.astype(np.float64).copy()
+    w_out = w_out.astype(np.float64).copy()
+    x = cbow_input(w_in, bag, mean)
+    d_x = np.zeros_like(x)
+    d_out = np.zeros_like(w_out)
+    for t, label in [(centre, 1.0)] + [(int(n), 0.0) for n in negatives if n != centre]:
+        g = sigmoid(x @ w_out[t]) - label
+        d_x += g * w_out[t]
+        d_out[t] += g * x
+    loss = cbow_neg_loss(w_in, w_out, bag, centre, negatives, mean)
+    scale = 1.0 / len(bag) if mean else 1.0
+    np.add.at(w_in, list(bag), -lr * scale * d_x)
+    return w_in, w_out - lr * d_out, loss
+
+
+def bag_update(w_in, w_out, bias, bags, scales, grads, lr):
+    """Apply ``-lr * grad`` of a batch whose inputs were bags: grads = (d_inputs [B,D], d_w, d_b);
+    row r of each bag gets scale * d_inputs of its example."""
+    d_inputs, d_w, d_b = grads
+    w_in = w_in.copy()
+    for e, bag in enumerate(bags):
+        np.add.at(w_in, list(bag), -lr * scales[e] * d_inputs[e])
+    return w_in, w_out - lr * d_w, bias - lr * d_b

@@ -29,7 +29,7 @@ def _records(B, S, window=1, loss_kind=K.LOSS_NCE, remove_hits=False, unique=Tru
     neg_p = np.full(V, 1.0) if neg_p is None else neg_p
     neg_a = np.arange(V, dtype=np.int32) if neg_a is None else neg_a
     tables = K.Tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a)
-    params = K.Params(loss_kind, window, S, B, remove_hits, unique, K.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
+    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, window, S, B, remove_hits, unique, K.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
     scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64),
                              track_touched)
     return tables, params, scratch
@@ -49,9 +49,11 @@ def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
     w_in, w_out, bias = _params()
     run_start = naive.runs_of(CENTRE_POS)
     tables, params, scratch = _records(len(CENTRES), len(samples), loss_kind=loss_kind, remove_hits=remove_hits)
-    scratch.centres[:] = CENTRES
-    scratch.contexts[:] = CONTEXTS
+    n_runs = len(run_start) - 1
+    scratch.labels[:] = CONTEXTS
     scratch.run_start[:len(run_start)] = run_start
+    scratch.bag_ids[:n_runs] = CENTRES[run_start[:-1]]  # a skip-gram run's input: its centre row
+    scratch.bag_start[:n_runs + 1] = np.arange(n_runs + 1)
     scratch.samples[:] = samples
     K.mark_samples(samples, scratch.stamp, scratch.pos, 1)
     loss = K.process_batch(K.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)

@@ -18,6 +18,7 @@ from .errors import ConfigError
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
 BIAS_INITS = ("log_q", "zero")
+ARCHS = ("skipgram", "cbow")
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -46,6 +47,9 @@ class Config:
     threads: int | None = setting(None, "Worker threads (default: all cores).")
     alpha: float = setting(0.025, "Initial learning rate.")
     min_alpha: float = setting(0.0001, "Final learning rate (linear decay over all epochs).")
+    arch: str = setting("skipgram", "Architecture: skipgram (the centre predicts each context word) or cbow (the "
+                        "mean of the context words predicts the centre).", choices=ARCHS)
+    cbow_mean: bool = setting(True, "CBOW input: the mean of the context rows (off: their sum, gensim's cbow_mean=0).")
     loss: str = setting("nce", "Training loss: nce (tf.nn.nce_loss), neg (word2vec SGNS), sampled_softmax.",
                         choices=LOSSES)
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)

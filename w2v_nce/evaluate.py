@@ -26,8 +26,6 @@ from .errors import UsageError, FormatError
 # 'reassoc' lets LLVM vectorise the per-row sums.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# Factors (1 + e^-|z|) <= 2 multiplied before one log: 512 keeps the product below 2**512.
-_PRODUCT_RUN = 512
 # A block of pairs' logits is [block, V] float32; this caps it (bytes) when block is not given.
 _LOGITS_BUDGET = 128 << 20
 
@@ -147,7 +145,13 @@ def _check_pairs(w_in, w_out, bias, centres, contexts) -> tuple:
 def _pair_losses(kernel, w_in, w_out, bias, centres, contexts, threads, block) -> tuple[float, float, int]:
     """Blocked driver: logits = W_in[centres[blk]] @ W_outᵀ (float32 BLAS), ``kernel`` reduces rows."""
     w_in, w_out, bias, centres, contexts = _check_pairs(w_in, w_out, bias, centres, contexts)
-    n = centres.size
+    return _blocked_losses(kernel, lambda a, b: w_in[centres[a:b]], w_out, bias, contexts, threads, block)
+
+
+def _blocked_losses(kernel, inputs, w_out, bias, targets, threads, block) -> tuple[float, float, int]:
+    """logits = inputs(start, stop) @ W_outᵀ (float32 BLAS) one block of rows at a time, each row
+    reduced by ``kernel`` against its target; returns (mean, stderr, n)."""
+    n = targets.size
     if block is None:
         block = int(min(1024, max(32, _LOGITS_BUDGET // (4 * w_out.shape[0]))))
     if block < 1:
@@ -161,13 +165,40 @@ def _pair_losses(kernel, w_in, w_out, bias, centres, contexts, threads, block) -
         for start in range(0, n, block):
             stop = min(start + block, n)
             z = logits[: stop - start]
-            np.matmul(w_in[centres[start:stop]], w_out.T, out=z)
-            kernel(z, bias, contexts[start:stop], losses[start:stop])
+            np.matmul(inputs(start, stop), w_out.T, out=z)
+            kernel(z, bias, targets[start:stop], losses[start:stop])
     finally:
         numba.set_num_threads(previous)
     mean = float(losses.mean())
     stderr = float(losses.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return mean, stderr, n
+
+
+def _bag_inputs(w_in: np.ndarray, ex, cbow_mean: bool):
+    """inputs(start, stop) for held-out examples: each example's bag rows summed (float32),
+    divided by the bag size for the mean."""
+    def inputs(a: int, b: int) -> np.ndarray:
+        lo, hi = int(ex.start[a]), int(ex.start[b])
+        x = np.add.reduceat(w_in[ex.ids[lo:hi]], (ex.start[a:b] - lo).astype(np.intp), axis=0)
+        if cbow_mean:
+            x /= np.diff(ex.start[a:b + 1]).astype(np.float32)[:, None]
+        return x
+    return inputs
+
+
+def full_sigmoid_loss_examples(w_in, w_out, bias, ex, cbow_mean: bool = True, threads: int | None = None,
+                               block: int | None = None, softmax: bool = False) -> tuple[float, float, int]:
+    """``full_sigmoid_loss_pairs`` (or the softmax one) for held-out examples (``pairs.HeldOut``):
+    the input of example e is the mean (``cbow_mean``) or sum of its bag's w_in rows — a CBOW
+    model's inputs; a skip-gram model's bags are single centres, and this equals the pairs
+    function on (centres, contexts)."""
+    if len(ex) == 0:
+        raise ValueError("no held-out examples to score")
+    w_in, w_out, bias, _, labels = _check_pairs(w_in, w_out, bias, ex.ids[ex.start[:-1]], ex.labels)
+    if len(ex.ids) and (ex.ids.min() < 0 or ex.ids.max() >= w_in.shape[0]):
+        raise ValueError("held-out bags must hold word ids of the model")
+    inputs = (lambda a, b: w_in[ex.ids[a:b]]) if len(ex.ids) == len(ex) else _bag_inputs(w_in, ex, cbow_mean)
+    return _blocked_losses(_softmax_rows if softmax else _sigmoid_rows, inputs, w_out, bias, labels, threads, block)
 
 
 def full_sigmoid_loss_pairs(
@@ -680,23 +711,26 @@ def run_evaluation(
 
 
 def _heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
+    """The full loss of a model on held-out text, with the model's own settings (window,
+    architecture, lowercasing, sentence length)."""
+    from .config import from_saved
     from .corpus import Corpus
-    from .pairs import heldout_pairs, id_chunks
+    from .pairs import heldout_examples, id_chunks
     from .vocab import Vocab
 
-    config = model.config or {}
-    window = window or int(config.get("window", 5))
-    corpus = Corpus(list(heldout), lowercase=bool(config.get("lowercase", False)))
+    cfg = from_saved(model.config or {})
+    window = window or cfg.window
+    corpus = Corpus(list(heldout), lowercase=cfg.lowercase)
     vocab = Vocab(model.words, model.counts)
-    centres, contexts = heldout_pairs(id_chunks(corpus, vocab, int(config.get("max_sentence_len", 10000))),
-                                      window, max_pairs)
-    result: dict = {"files": list(heldout), "window": window, "pairs": int(centres.size)}
-    if centres.size == 0:
+    ex = heldout_examples(id_chunks(corpus, vocab, cfg.max_sentence_len), window, max_pairs, cfg.arch)
+    result: dict = {"files": list(heldout), "window": window, "pairs": len(ex)}
+    if len(ex) == 0:
         return result
-    mean, stderr, n = full_sigmoid_loss_pairs(model.w_in, model.w_out, model.bias, centres, contexts, threads)
+    mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, ex, cfg.cbow_mean, threads)
     result["full_sigmoid"] = {"mean": mean, "stderr": stderr}
-    if config.get("loss") == "sampled_softmax":
-        mean, stderr, n = full_softmax_loss_pairs(model.w_in, model.w_out, model.bias, centres, contexts, threads)
+    if cfg.loss == "sampled_softmax":
+        mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, ex, cfg.cbow_mean, threads,
+                                                     softmax=True)
         result["full_softmax"] = {"mean": mean, "stderr": stderr}
     return result
 

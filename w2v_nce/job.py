@@ -31,7 +31,7 @@ from .errors import DivergenceError, Interrupted, OutputError, ResourceError
 from .events import EpochEnd, EventLog, Progress, is_terminal, to_record
 from .formats import atomic_output
 from .model import MODEL_FILE, Model
-from .pairs import ReaderCounts, heldout_pairs, id_chunks
+from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
 from .train import Tallies, Trainer, TrainState, build_tables, init_model
 from .vocab import CountResult, Vocab, build_vocab
 
@@ -288,10 +288,10 @@ class _Run:
         self.base = start.totals  # tallies of the processes before this one (a resume)
         self.history = start.history
         self.vocabulary = vocabulary_counts(vocab, counted) if counted is not None else None
-        self.heldout = self._heldout_pairs(heldout_corpus)
+        self.heldout = self._heldout_examples(heldout_corpus)
         self.trainer = Trainer(self.cfg, corpus, vocab, self.model, start.state)
 
-    def _heldout_pairs(self, heldout_corpus: Corpus | None):
+    def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
         cfg = self.cfg
         if heldout_corpus is not None:
             chunks = id_chunks(heldout_corpus, self.vocab, cfg.max_sentence_len)
@@ -300,7 +300,7 @@ class _Run:
                                heldout_side=True)
         else:
             return None
-        return heldout_pairs(chunks, cfg.window, cfg.heldout_max_pairs)
+        return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
 
     def totals(self) -> Tallies:
         """Tallies over the whole run, earlier processes (before a resume) included."""
@@ -370,11 +370,11 @@ class _Run:
         now = time.time()
         ev = EpochEnd(tr.state.epoch, tr.state.clock, round(d.words / max(now - t_epoch, 1e-9), 1), tr.lr(),
                       d.mean_loss, d.examples, round(now, 3), kept=d.kept, reader=reader.to_json())
-        if self.heldout is not None and len(self.heldout[0]):
-            from .evaluate import full_sigmoid_loss_pairs
+        if self.heldout is not None and len(self.heldout):
+            from .evaluate import full_sigmoid_loss_examples
 
-            mean, stderr, n = full_sigmoid_loss_pairs(self.model.w_in, self.model.w_out, self.model.bias,
-                                                      self.heldout[0], self.heldout[1], threads=tr.threads)
+            mean, stderr, n = full_sigmoid_loss_examples(self.model.w_in, self.model.w_out, self.model.bias,
+                                                         self.heldout, self.cfg.cbow_mean, threads=tr.threads)
             ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n}
         self.history.append(to_record(ev))
         if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:

@@ -183,3 +183,45 @@ def heldout_pairs(chunks: Iterator[IdChunk], window: int, max_pairs: int) -> tup
                 if len(centres) >= max_pairs:
                     return np.array(centres, dtype=np.int32), np.array(contexts, dtype=np.int32)
     return np.array(centres, dtype=np.int32), np.array(contexts, dtype=np.int32)
+
+
+@dataclass
+class HeldOut:
+    """Held-out examples for the full loss: example e's input is the mean (or sum) of the w_in
+    rows of its bag ``ids[start[e]:start[e + 1]]`` (skip-gram: a bag of one, the centre), its
+    class ``labels[e]``."""
+
+    ids: np.ndarray  # int32[total bag entries]
+    start: np.ndarray  # int64[n + 1]
+    labels: np.ndarray  # int32[n]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def bag(self, e: int) -> np.ndarray:
+        return self.ids[self.start[e]:self.start[e + 1]]
+
+
+def heldout_examples(chunks: Iterator[IdChunk], window: int, max_examples: int, arch: str) -> HeldOut:
+    """The first ``max_examples`` held-out examples, full window, corpus order: skip-gram's
+    (centre, context) pairs of ``heldout_pairs``, or one CBOW example per centre (its bag the
+    window's context words, its class the centre)."""
+    if arch == "skipgram":
+        centres, contexts = heldout_pairs(chunks, window, max_examples)
+        return HeldOut(centres, np.arange(len(centres) + 1, dtype=np.int64), contexts)
+    ids: list[int] = []
+    start = [0]
+    labels: list[int] = []
+    for chunk in chunks:
+        for sent in split_sentences(chunk.ids):
+            s = sent.tolist()
+            for i, c in enumerate(s):
+                bag = s[max(0, i - window):i] + s[i + 1:i + window + 1]
+                if not bag:
+                    continue
+                ids.extend(bag)
+                start.append(len(ids))
+                labels.append(c)
+                if len(labels) >= max_examples:
+                    return HeldOut(np.array(ids, np.int32), np.array(start, np.int64), np.array(labels, np.int32))
+    return HeldOut(np.array(ids, np.int32), np.array(start, np.int64), np.array(labels, np.int32))

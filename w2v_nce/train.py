@@ -43,6 +43,7 @@ from .sampling import (
 from .vocab import Vocab
 
 LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
+ARCHS = {"skipgram": K.ARCH_SKIPGRAM, "cbow": K.ARCH_CBOW}
 SAMPLER_KINDS = {"log_uniform": K.SAMPLER_LOG_UNIFORM, "unigram": K.SAMPLER_UNIGRAM, "uniform": K.SAMPLER_UNIFORM}
 
 
@@ -76,7 +77,7 @@ def total_clock(cfg: Config, vocab_total: int) -> int:
 
 
 def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETCH_PAIRS) -> K.Params:
-    return K.Params(LOSS_KINDS[cfg.loss], cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(),
+    return K.Params(LOSS_KINDS[cfg.loss], ARCHS[cfg.arch], cfg.cbow_mean, cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(),
                     cfg.unique, SAMPLER_KINDS[cfg.sampler], float(cfg.alpha), float(cfg.min_alpha),
                     float(clock_total), prefetch_pairs)
 

@@ -13,9 +13,10 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
   scalar     sigmoid, softplus, TF's expected count, row prefetch
   negatives  draws from the noise distributions
   sentence   subsampling, the dynamic window
-  batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw
+  batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
   sgns       word2vec SGNS: fresh negatives per pair
-  chunk      train_chunk: a chunk of sentences, dispatched per sentence to batch or sgns
+  cbow       CBOW with negative sampling: fresh negatives per (context bag, centre) example
+  chunk      train_chunk: a chunk of sentences, dispatched per sentence to one of the above
 
 Losses (per (centre, context) example, T = 1):
   LOSS_NCE  softplus(-t) + sum_k softplus(u_k), t = x.w_ctx + b_ctx - log Qt,
@@ -26,15 +27,16 @@ Losses (per (centre, context) example, T = 1):
 """
 
 from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
-from .batch import batched_sentence, draw_and_process, process_batch  # noqa: F401
+from .batch import batched_sentence, cbow_batched_sentence, draw_and_process, gather_inputs, process_batch  # noqa: F401
+from .cbow import cbow_input, cbow_neg_sentence  # noqa: F401
 from .chunk import train_chunk  # noqa: F401
 from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
 from .records import (  # noqa: F401
-    FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
+    ARCH_CBOW, ARCH_SKIPGRAM, FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
     SAMPLER_UNIFORM, SAMPLER_UNIGRAM, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS, TOUCHED_IN,
     TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, scratch_bytes,
 )
 from .scalar import expected_count, sigmoid, softplus  # noqa: F401
 from .schedule import learning_rate  # noqa: F401
 from .sentence import subsample, window_bounds  # noqa: F401
-from .sgns import draw_centre, sgns_pair, sgns_sentence  # noqa: F401
+from .sgns import draw_centre, neg_update, sgns_pair, sgns_sentence  # noqa: F401

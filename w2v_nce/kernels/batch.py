@@ -1,9 +1,12 @@
-"""nce and sampled softmax: batches of (centre, context) pairs that share one negative draw.
+"""nce and sampled softmax: batches of (input, label) pairs that share one negative draw.
 
 A batch applies the exact gradient of its summed loss, all computed from the parameters as
-they were before the batch (what TF + SGD does). Consecutive pairs with the same centre
-position form a "run": the sampled logits of a run are computed once (its pairs share x and
-the negatives), which is where the speed comes from; the result is the same batch gradient.
+they were before the batch (what TF + SGD does). Consecutive pairs with the same input form
+a "run": the sampled logits of a run are computed once (its pairs share x and the
+negatives), which is where the speed comes from; the result is the same batch gradient.
+A run's input is a bag of w_in rows, x = scale * sum of the rows (skip-gram: the centre's
+row; CBOW: the context rows, scale 1/n for their mean), and the gradient of x goes to every
+row of the bag times the scale: the exact gradient of TF's loss with ``inputs`` = x.
 """
 
 from __future__ import annotations
@@ -24,12 +27,13 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     """Apply one SGD step on the batch in ``scratch`` sharing ``scratch.samples``; return its
     summed loss (float64).
 
-    The batch: pairs scratch.centres/contexts[:run_start[n_runs]], in runs sharing a centre;
-    samples int64[S] with stamp/pos marked for ``batch_no`` (draw_batch or mark_samples);
-    num_tries: the draws that produced them (for TF's expected counts).
+    The batch: runs r < n_runs of pairs run_start[r]..run_start[r+1]-1 with labels[pair] and
+    the input bag bag_ids[bag_start[r]:bag_start[r+1]] scaled by bag_scale[r]; samples
+    int64[S] with stamp/pos marked for ``batch_no`` (draw_batch or mark_samples); num_tries:
+    the draws that produced them (for TF's expected counts).
     """
     w_in, w_out, bias = weights.w_in, weights.w_out, weights.bias
-    centres, contexts, run_start = scratch.centres, scratch.contexts, scratch.run_start
+    contexts, run_start = scratch.labels, scratch.run_start
     samples, stamp, pos = scratch.samples, scratch.stamp, scratch.pos
     u, coef, gt, dx, logq_s, logq_t = scratch.u, scratch.coef, scratch.gt, scratch.dx, scratch.logq_s, scratch.logq_t
     sampler_prob = tables.sampler_prob
@@ -37,6 +41,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     S = samples.shape[0]
     D = w_in.shape[1]
     n_pairs = run_start[n_runs]
+    xin = gather_inputs(w_in, scratch.bag_ids, scratch.bag_start, scratch.bag_scale, n_runs, scratch.xin)
     loss = 0.0
     for k in range(S):
         logq_s[k] = np.float32(math.log(expected_count(sampler_prob[samples[k]], S, num_tries)))
@@ -47,12 +52,11 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     for r in range(n_runs):
         a = run_start[r]
         b = run_start[r + 1]
-        c = centres[a]
         for k in range(S):
             s = samples[k]
             acc = np.float32(0.0)
             for d in range(D):
-                acc += w_in[c, d] * w_out[s, d]
+                acc += xin[r, d] * w_out[s, d]
             u[r, k] = acc + bias[s] - logq_s[k]
             coef[r, k] = 0.0
         if loss_kind == LOSS_NCE:
@@ -62,7 +66,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             ctx = contexts[i]
             acc = np.float32(0.0)
             for d in range(D):
-                acc += w_in[c, d] * w_out[ctx, d]
+                acc += xin[r, d] * w_out[ctx, d]
             t = np.float32(acc + bias[ctx] - logq_t[i])
             hit = -1
             if remove_hits and stamp[ctx] == batch_no:
@@ -108,32 +112,53 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
                 for d in range(D):
                     dx[r, d] += g * w_out[s, d]
 
-    # 2) output-side updates (read w_in, which is still untouched)
+    # 2) output-side updates (from the inputs as they were before the batch)
     for k in range(S):
         s = samples[k]
         for r in range(n_runs):
             g = coef[r, k]
             if g != 0.0:
-                c = centres[run_start[r]]
                 step = np.float32(-lr * g)
                 for d in range(D):
-                    w_out[s, d] += step * w_in[c, d]
+                    w_out[s, d] += step * xin[r, d]
                 bias[s] += step
     for r in range(n_runs):
-        c = centres[run_start[r]]
         for i in range(run_start[r], run_start[r + 1]):
             ctx = contexts[i]
             step = np.float32(-lr * gt[i])
             for d in range(D):
-                w_out[ctx, d] += step * w_in[c, d]
+                w_out[ctx, d] += step * xin[r, d]
             bias[ctx] += step
-    # 3) input-side updates
+    # 3) input-side updates: every row of the run's bag, times its scale
+    bag_ids, bag_start, bag_scale = scratch.bag_ids, scratch.bag_start, scratch.bag_scale
     for r in range(n_runs):
-        c = centres[run_start[r]]
-        step = np.float32(-lr)
-        for d in range(D):
-            w_in[c, d] += step * dx[r, d]
+        step = np.float32(-lr * bag_scale[r])
+        for q in range(bag_start[r], bag_start[r + 1]):
+            c = bag_ids[q]
+            for d in range(D):
+                w_in[c, d] += step * dx[r, d]
     return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def gather_inputs(w_in, bag_ids, bag_start, bag_scale, n_runs, xin):
+    """xin[r] = bag_scale[r] * sum of w_in[bag_ids[bag_start[r]:bag_start[r+1]]] for r < n_runs
+    (a one-row bag of scale 1 is copied exactly); returns xin."""
+    D = w_in.shape[1]
+    for r in range(n_runs):
+        a = bag_start[r]
+        b = bag_start[r + 1]
+        c = bag_ids[a]
+        for d in range(D):
+            xin[r, d] = w_in[c, d]
+        for q in range(a + 1, b):
+            c = bag_ids[q]
+            for d in range(D):
+                xin[r, d] += w_in[c, d]
+        if bag_scale[r] != 1.0:
+            for d in range(D):
+                xin[r, d] *= bag_scale[r]
+    return xin
 
 
 @njit(cache=True, nogil=True)
@@ -155,31 +180,75 @@ def draw_and_process(weights, lr, tables, params, scratch):
     return loss
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add_pair(label, lr, weights, tables, params, scratch):
+    """Append a pair to the last run; train the batch when it is full. Returns the loss."""
+    fill = scratch.fill
+    scratch.labels[fill[0]] = label
+    fill[0] += 1
+    scratch.run_start[fill[1]] = fill[0]
+    if fill[0] == params.batch_size:
+        return draw_and_process(weights, lr, tables, params, scratch)
+    return 0.0
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _open_run(scratch, centre_pos):
+    """Start a new run (its bag is written by the caller at bag_ids[bag_start[run]:])."""
+    fill = scratch.fill
+    fill[1] += 1
+    fill[2] = centre_pos
+    return fill[1] - 1
+
+
 @njit(cache=True, nogil=True)
 def batched_sentence(sent, n, lr, weights, tables, params, scratch):
-    """Add the pairs of the kept words sent[:n] to the batch in ``scratch`` (it carries over
-    from sentence to sentence), training each batch as it fills; returns (loss, pairs).
+    """Skip-gram: add the pairs of the kept words sent[:n] to the batch in ``scratch`` (it
+    carries over from sentence to sentence), training each batch as it fills; returns
+    (loss, pairs).
 
     Pair order: centre position ascending, then context position ascending, within the
-    centre's dynamic window (one draw per centre).
+    centre's dynamic window (one draw per centre). A run is a centre: bag [centre], scale 1.
     """
-    fill, centres, contexts, run_start = scratch.fill, scratch.centres, scratch.contexts, scratch.run_start
+    fill, bag_ids, bag_start = scratch.fill, scratch.bag_ids, scratch.bag_start
     loss = 0.0
     pairs = 0
     for i in range(n):
-        c = sent[i]
         lo, hi = window_bounds(i, n, params.window, scratch.rng)
         for j in range(lo, hi):
             if j == i:
                 continue
             pairs += 1
             if fill[0] == 0 or fill[2] != i:  # a new run: the first pair, or a new centre
-                fill[1] += 1
-            fill[2] = i
-            centres[fill[0]] = c
-            contexts[fill[0]] = sent[j]
-            fill[0] += 1
-            run_start[fill[1]] = fill[0]
-            if fill[0] == params.batch_size:
-                loss += draw_and_process(weights, lr, tables, params, scratch)
+                r = _open_run(scratch, i)
+                bag_ids[bag_start[r]] = sent[i]
+                bag_start[r + 1] = bag_start[r] + 1
+                scratch.bag_scale[r] = 1.0
+            loss += _add_pair(sent[j], lr, weights, tables, params, scratch)
     return loss, pairs
+
+
+@njit(cache=True, nogil=True)
+def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
+    """CBOW: one example per centre with a non-empty window, its input the mean (or sum) of
+    the context rows, its label the centre; ``batch_size`` consecutive examples share a draw.
+    Returns (loss, examples)."""
+    bag_ids, bag_start = scratch.bag_ids, scratch.bag_start
+    loss = 0.0
+    examples = 0
+    for i in range(n):
+        lo, hi = window_bounds(i, n, params.window, scratch.rng)
+        m = hi - lo - 1
+        if m <= 0:
+            continue
+        r = _open_run(scratch, i)
+        q = bag_start[r]
+        for j in range(lo, hi):
+            if j != i:
+                bag_ids[q] = sent[j]
+                q += 1
+        bag_start[r + 1] = q
+        scratch.bag_scale[r] = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
+        examples += 1
+        loss += _add_pair(sent[i], lr, weights, tables, params, scratch)
+    return loss, examples

@@ -6,8 +6,9 @@ import math
 
 from numba import njit
 
-from .batch import batched_sentence, draw_and_process
-from .records import LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
+from .batch import batched_sentence, cbow_batched_sentence, draw_and_process
+from .cbow import cbow_neg_sentence
+from .records import ARCH_CBOW, LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
 from .schedule import learning_rate
 from .sentence import subsample
 from .sgns import sgns_sentence
@@ -21,16 +22,19 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
 
     Per sentence: the lr at its start (``learning_rate`` of clock = word_offset + words read
     so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
-    corpus order, trained by the loss's algorithm:
-      neg      sgns_sentence: fresh negatives per pair, the pair's step before the next pair
-      nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw; the chunk's
-               last, partial batch is trained at its end
-    A third algorithm is one more sentence function and one more branch here.
+    corpus order, trained by the (architecture, loss)'s algorithm:
+      skip-gram neg      sgns_sentence: fresh negatives per pair, the pair's step before the next
+      skip-gram nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw
+      CBOW neg           cbow_neg_sentence: fresh negatives per (context bag, centre) example
+      CBOW nce/ssm       cbow_batched_sentence: batches of ``batch_size`` examples share a draw
+    Batches carry over from sentence to sentence; the chunk's last, partial batch is trained
+    at its end.
     Accumulates into scratch.tallies (T_*); stops early if a loss is not finite.
     """
     tallies = scratch.tallies
     n_ids = ids.shape[0]
     batched = params.loss_kind != LOSS_NEG
+    cbow = params.arch == ARCH_CBOW
     scratch.fill[0] = 0
     scratch.fill[1] = 0
     words = 0.0
@@ -47,8 +51,13 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
         n = subsample(ids, start, end, tables.keep_prob, scratch.rng, scratch.sent, scratch.touched)
         words += end - start
         kept += n
-        if batched:
+        if batched and cbow:
+            sent_loss, sent_pairs = cbow_batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+        elif batched:
             sent_loss, sent_pairs = batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+        elif cbow:
+            sent_loss, sent_pairs = cbow_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+            tallies[T_BATCHES] += sent_pairs
         else:
             sent_loss, sent_pairs = sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[T_BATCHES] += sent_pairs

@@ -27,6 +27,9 @@ LOSS_NCE = 0
 LOSS_NEG = 1
 LOSS_SSM = 2
 
+ARCH_SKIPGRAM = 0  # the centre word's w_in row predicts each context word
+ARCH_CBOW = 1  # the mean (or sum) of the context words' w_in rows predicts the centre word
+
 SAMPLER_LOG_UNIFORM = 0
 SAMPLER_UNIGRAM = 1
 SAMPLER_UNIFORM = 2
@@ -68,6 +71,8 @@ class Tables(NamedTuple):
 
 class Params(NamedTuple):
     loss_kind: int  # LOSS_*
+    arch: int  # ARCH_*
+    cbow_mean: bool  # CBOW input: mean of the context rows (else their sum)
     window: int  # maximum context distance
     num_sampled: int  # S: negatives per batch (nce/ssm) or per pair (neg)
     batch_size: int  # B: pairs sharing one draw (nce/ssm)
@@ -85,11 +90,17 @@ class Scratch(NamedTuple):
     tallies: np.ndarray  # float64[>=N_TALLIES]: this worker's sums (T_*)
     sent: np.ndarray  # int32[max_sentence_len]: the kept words of the current sentence
     touched: np.ndarray  # uint8[V] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
-    # nce/ssm: the batch being filled, and its draw
+    # nce/ssm: the batch being filled, and its draw. A batch is a list of (input, label) pairs
+    # in runs: the pairs of run r share one input x_r = bag_scale[r] * sum of the w_in rows of its
+    # bag (skip-gram: a run is one centre with its contexts as labels, its bag that centre, scale
+    # 1; CBOW: a run is one example, its bag the context words, its label the centre).
     fill: np.ndarray  # int64[3]: pairs in the batch, runs in the batch, centre position of the last run
-    centres: np.ndarray  # int32[B]
-    contexts: np.ndarray  # int32[B]
-    run_start: np.ndarray  # int32[B + 1]: run r is pairs run_start[r]..run_start[r+1]-1 (one centre)
+    labels: np.ndarray  # int32[B]: the class of each pair
+    run_start: np.ndarray  # int32[B + 1]: run r is pairs run_start[r]..run_start[r+1]-1
+    bag_ids: np.ndarray  # int32[B * 2 * window]: the input rows of each run, run after run
+    bag_start: np.ndarray  # int32[B + 1]: run r's bag is bag_ids[bag_start[r]:bag_start[r+1]]
+    bag_scale: np.ndarray  # float32[B]: 1 / bag size (CBOW mean) or 1
+    xin: np.ndarray  # float32[B, D]: each run's input vector, from the parameters before the batch
     samples: np.ndarray  # int64[S]
     stamp: np.ndarray  # int64[V]: batch number that last drew each id
     pos: np.ndarray  # int32[V]: last position of each id in samples
@@ -106,7 +117,8 @@ class Scratch(NamedTuple):
     targets: np.ndarray  # int64[S + 1]: distinct rows of one pair
     mult: np.ndarray  # int64[S + 1]: how often each appears
     grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
-    neu1e: np.ndarray  # float32[D]: the centre row's accumulated gradient
+    neu1e: np.ndarray  # float32[D]: the input's accumulated gradient (times lr)
+    neu1: np.ndarray  # float32[D]: CBOW's input vector (neg)
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
@@ -118,19 +130,21 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         sent=np.empty(max_sentence_len, np.int32),
         touched=np.zeros(V if track_touched else 0, np.uint8),
         fill=np.zeros(3, np.int64),
-        centres=np.empty(B, np.int32), contexts=np.empty(B, np.int32), run_start=np.zeros(B + 1, np.int32),
+        labels=np.empty(B, np.int32), run_start=np.zeros(B + 1, np.int32),
+        bag_ids=np.empty(B * 2 * W, np.int32), bag_start=np.zeros(B + 1, np.int32), bag_scale=np.ones(B, np.float32),
+        xin=np.empty((B, D), np.float32),
         samples=np.empty(S, np.int64), stamp=np.zeros(V, np.int64), pos=np.zeros(V, np.int32),
         batch_counter=np.zeros(1, np.int64),
         u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
-        neu1e=np.empty(D, np.float32),
+        neu1e=np.empty(D, np.float32), neu1=np.empty(D, np.float32),
     )
 
 
 def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
     """Bytes ``make_scratch`` allocates (for the memory check before training)."""
     per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
-    return V * per_v + B * (4 + 4 + 4 + 4 + 4) + 2 * B * S * 4 + B * D * 4 + S * (8 + 4) + max_sentence_len * 4 \
-        + 2 * 2 * window * (1 + S) * 8 + (S + 1) * 20 + D * 4
+    return V * per_v + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
+        + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (1 + S) * 8 + (S + 1) * 20 + 2 * D * 4

@@ -20,8 +20,10 @@ from .sentence import window_bounds
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
-    """SGD step on one (centre, context) pair's loss with the given negatives; returns the loss.
+def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
+    """SGD step on one example's loss with input x float32[D], label ``ctx`` and the given
+    negatives: updates w_out, leaves -lr * (d loss / d x) in neu1e for the caller to apply to
+    the input rows; returns the loss.
 
     Loss = softplus(-x.w_ctx) + sum_k softplus(x.w_k), float64, over negatives[:n_neg] except
     those equal to ``ctx`` (skipped, as word2vec.c does); a repeated negative counts each time.
@@ -31,7 +33,7 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, g
     two differ only when a negative repeats within a pair, by O(lr^2).)
     Scratch: neu1e float32[D]; targets, mult int64[>= n_neg + 1]; grads float32[>= n_neg + 1].
     """
-    D = w_in.shape[1]
+    D = x.shape[0]
     # distinct targets: the context (label 1) first, then the negatives; mult[j] counts repeats
     targets[0] = ctx
     mult[0] = 1
@@ -55,7 +57,7 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, g
         t = targets[j]
         f = np.float32(0.0)
         for d in range(D):
-            f += w_in[c, d] * w_out[t, d]
+            f += x[d] * w_out[t, d]
         grads[j] = f
     loss_lin = 0.0
     prod = 1.0  # product of (1 + exp(-|f|)) terms: one log per pair instead of one per target
@@ -84,10 +86,19 @@ def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, g
         for d in range(D):
             wo = w_out[t, d]
             neu1e[d] += g * wo
-            w_out[t, d] = wo + g * w_in[c, d]
-    for d in range(D):
-        w_in[c, d] += neu1e[d]
+            w_out[t, d] = wo + g * x[d]
     return loss_lin + math.log(prod)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
+    """SGD step on one (centre, context) pair: ``neg_update`` with x = w_in[c], then the
+    centre row takes its gradient; returns the loss. Scratch as neg_update's."""
+    x = w_in[c]
+    loss = neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
+    for d in range(w_in.shape[1]):
+        x[d] += neu1e[d]
+    return loss
 
 
 @njit(cache=True, nogil=True)
