@@ -35,7 +35,7 @@ def model_dir(tmp_path):
     return out
 
 
-@pytest.mark.parametrize("cmd", ["similar", "analogy"])
+@pytest.mark.parametrize("cmd", ["similar", "analogy", "report"])
 def test_new_commands_have_help_with_an_example(cmd):
     r = run(cmd, "--help")
     assert r.exit_code == 0 and "Example" in r.output

@@ -197,7 +197,7 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Looking at a trained model: similar, analogy
+# Looking at a trained model: similar, analogy, report
 # ---------------------------------------------------------------------------------------------
 
 # Queries read from stdin are answered this many at a time (one matrix product per block).
@@ -367,6 +367,29 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json) -> None
     emb = load_embeddings(source, which)
     _run_queries(emb, source, words, _analogy_query, "A B C> ", key="answers", as_json=as_json, topn=topn,
                  restrict_vocab=restrict_vocab, method=method)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("-o", "--output", default="report.html", show_default=True,
+              help="The HTML page; its charts are also written beside it as <name>-<chart>.png.")
+@_library_errors
+def report(run_dirs, output) -> None:
+    """One self-contained HTML page comparing training runs (needs the extra w2v-nce[report]).
+
+    Per run: training loss per progress interval and per epoch, held-out full loss per epoch,
+    learning rate and words/s, analogy and similarity tables, vocabulary/reader counts and the
+    settings. Several runs are overlaid on the same charts.
+
+    \b
+    Example:
+      w2v-nce report runs/sample -o runs/sample/report.html
+      w2v-nce report runs/nce runs/sgns -o compare.html
+    """
+    from .report import write_report
+
+    written = write_report(list(run_dirs), output)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
 
 
 if __name__ == "__main__":  # pragma: no cover
