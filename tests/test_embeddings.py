@@ -142,6 +142,7 @@ def test_query_words_are_excluded_and_analogy_is_b_minus_a_plus_c():
     # cosines with king (1, 0, 1)/√2: man 0.71, queen 0.5, apple 0.21, woman 0; V - 1 words left
     assert [w for w, _ in emb.most_similar("king", topn=10)] == ["man", "queen", "apple", "woman"]
     assert emb.most_similar("king", topn=0) == []
+    assert emb.most_similar_batch([]) == []
 
 
 def test_unknown_words_are_named_and_are_key_errors():

@@ -310,7 +310,8 @@ def _similar_query(line: str) -> _Query:
 def _analogy_query(line: str) -> _Query:
     words = line.split()
     if len(words) != 3:
-        return _Query(line.strip(), line.strip(), [], [], f"expected three words A B C (A : B :: C : ?), got {len(words)}")
+        error = f"expected three words A B C (A : B :: C : ?), got {len(words)}"
+        return _Query(line.strip(), line.strip(), [], [], error)
     a, b, c = words
     return _Query(f"{a} : {b} :: {c} : ?", {"a": a, "b": b, "c": c}, [b, c], [a])
 

@@ -244,7 +244,7 @@ class Embeddings:
         k = min(max(int(topn), 0), n_rows)
         out_rows = np.full((len(queries), k), -1, dtype=np.int64)
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
-        if k == 0:
+        if k == 0 or not queries:
             return out_rows, out_scores
         blocks = list(self._blocks(queries, n_rows, method))
         # One score buffer for all blocks: fresh pages for every block would cost more than the sorting.
