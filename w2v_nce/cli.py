@@ -10,13 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import sys
-from typing import Iterable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 import click
 
 from . import __version__
 from .config import Config, load_yaml, merge, validate
 from .errors import W2VError
+
+if TYPE_CHECKING:
+    from .embeddings import Embeddings
 
 
 class _Exit(click.ClickException):
@@ -204,7 +207,7 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
 _STDIN_BATCH = 256
 
 
-def _query_options(fn):
+def _query_options(fn: Callable) -> Callable:
     """--topn, --vectors, --restrict-vocab and --json, shared by `similar` and `analogy`."""
     fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per query (JSON Lines).")(fn)
     fn = click.option("--restrict-vocab", type=click.IntRange(min=1),
@@ -220,7 +223,7 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-def _stdin_lines(prompt: str):
+def _stdin_lines(prompt: str) -> Iterator[str]:
     """Query lines: prompted for on a terminal (until EOF or EXIT), else read from stdin."""
     if not _interactive():
         yield from sys.stdin
@@ -243,7 +246,8 @@ class _Query(NamedTuple):
     error: str | None = None  # a malformed line: reported, not answered
 
 
-def _answer(emb, source: str, queries: Iterable[_Query], block_size: int, key: str, **search) -> tuple[int, int]:
+def _answer(emb: Embeddings, source: str, queries: Iterable[_Query], block_size: int, key: str,
+            **search) -> tuple[int, int]:
     """Answer ``queries`` ``block_size`` at a time, printing each answer (or its one-line error,
     on stderr) in input order; ``search``: ``most_similar_batch``'s options.
     Returns (queries, failed queries)."""
@@ -260,12 +264,12 @@ def _answer(emb, source: str, queries: Iterable[_Query], block_size: int, key: s
     return total, failed
 
 
-def _query_error(emb, q: _Query) -> str | None:
+def _query_error(emb: Embeddings, q: _Query) -> str | None:
     unknown = emb.missing([*q.positive, *q.negative])
     return q.error or (f"not in the vocabulary ({len(emb):,} words): {' '.join(unknown)}" if unknown else None)
 
 
-def _answer_block(emb, source: str, block: list[_Query], key: str, as_json: bool, **search) -> int:
+def _answer_block(emb: Embeddings, source: str, block: list[_Query], key: str, as_json: bool, **search) -> int:
     errors = [_query_error(emb, q) for q in block]
     answered = [(q.positive, q.negative) for q, e in zip(block, errors) if e is None]
     answers = iter(emb.most_similar_batch(answered, **search) if answered else [])
@@ -285,7 +289,8 @@ def _answer_block(emb, source: str, block: list[_Query], key: str, as_json: bool
     return sum(e is not None for e in errors)
 
 
-def _run_queries(emb, source: str, words: tuple, parse, prompt: str, **options) -> None:
+def _run_queries(emb: Embeddings, source: str, words: tuple, parse: Callable[[str], _Query], prompt: str,
+                 **options) -> None:
     """The query from the command line, else one per stdin line (prompted for on a terminal).
     Exit status 1 when a query went unanswered (not at the prompt, where the user saw it)."""
     if words:

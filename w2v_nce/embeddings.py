@@ -280,10 +280,15 @@ class Embeddings:
         """Into ``out`` float32 [b, R]: cosine of every candidate row with each query's normalised mean
         (gensim: mean of +unit(p) and −unit(n), then unit length)."""
         unit = self.unit
-        query = np.zeros((len(block), self.dim), dtype=np.float64)
-        for i, (positive, negative) in enumerate(block):
-            query[i] = unit[list(positive)].sum(axis=0, dtype=np.float64)
-            query[i] -= unit[list(negative)].sum(axis=0, dtype=np.float64)
+        if len({(len(p), len(n)) for p, n in block}) == 1:  # one shape (analogies: 2 + 1 words): vectorised
+            positive = np.array([p for p, _ in block], dtype=np.int64).reshape(len(block), -1)
+            negative = np.array([n for _, n in block], dtype=np.int64).reshape(len(block), -1)
+            query = unit[positive].sum(axis=1, dtype=np.float64) - unit[negative].sum(axis=1, dtype=np.float64)
+        else:
+            query = np.zeros((len(block), self.dim), dtype=np.float64)
+            for i, (positive, negative) in enumerate(block):
+                query[i] = unit[list(positive)].sum(axis=0, dtype=np.float64)
+                query[i] -= unit[list(negative)].sum(axis=0, dtype=np.float64)
         np.matmul(unit_rows(query), unit[:n_rows].T, out=out)
 
     def _cosmul_scores(self, block, n_rows: int, epsilon: float, out: np.ndarray) -> None:
