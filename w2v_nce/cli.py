@@ -10,12 +10,16 @@ from __future__ import annotations
 import functools
 import json
 import sys
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 
 import click
 
 from . import __version__
 from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
+
+if TYPE_CHECKING:
+    from .embeddings import Embeddings
 
 
 class _Exit(click.ClickException):
@@ -189,6 +193,205 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
         raise click.BadParameter("must be >= 1", param_hint="--limit")
     model = Model.load(model_dir)
     written = export_vectors(output, model.words, model.w_in, model.w_out, fmt, which, limit, normalize, force)
+    click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+# ---------------------------------------------------------------------------------------------
+# Looking at a trained model: similar, analogy, report
+# ---------------------------------------------------------------------------------------------
+
+# Queries read from stdin are answered this many at a time (one matrix product per block).
+_STDIN_BATCH = 256
+
+
+def _query_options(fn: Callable) -> Callable:
+    """--topn, --vectors, --restrict-vocab and --json, shared by `similar` and `analogy`."""
+    fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per query (JSON Lines).")(fn)
+    fn = click.option("--restrict-vocab", type=click.IntRange(min=1),
+                      help="Answer among the N most frequent words [all].")(fn)
+    fn = click.option("--vectors", "which", type=click.Choice(["in", "out", "sum", "avg"]), default="in",
+                      show_default=True, help="A model's matrix: in = centre-word embeddings, out = context "
+                      "weights, sum/avg of both (word2vec files: in only).")(fn)
+    return click.option("--topn", type=click.IntRange(min=1), default=10, show_default=True,
+                        help="Answers per query.")(fn)
+
+
+def _interactive() -> bool:
+    return sys.stdin.isatty()
+
+
+def _stdin_lines(prompt: str) -> Iterator[str]:
+    """Query lines: prompted for on a terminal (until EOF or EXIT), else read from stdin."""
+    if not _interactive():
+        yield from sys.stdin
+        return
+    while True:
+        try:
+            line = input(prompt)
+        except EOFError:
+            return
+        if line.strip() == "EXIT":
+            return
+        yield line
+
+
+class _Query(NamedTuple):
+    label: str  # how the query is shown in text output and errors
+    shown: object  # ... and in JSON output
+    positive: list
+    negative: list
+    error: str | None = None  # a malformed line: reported, not answered
+
+
+def _answer(emb: Embeddings, source: str, queries: Iterable[_Query], block_size: int, key: str,
+            **search) -> tuple[int, int]:
+    """Answer ``queries`` ``block_size`` at a time, printing each answer (or its one-line error,
+    on stderr) in input order; ``search``: ``most_similar_batch``'s options.
+    Returns (queries, failed queries)."""
+    total = failed = 0
+    block: list[_Query] = []
+    for query in queries:
+        block.append(query)
+        if len(block) >= block_size:
+            failed += _answer_block(emb, source, block, key, **search)
+            total, block = total + len(block), []
+    if block:
+        failed += _answer_block(emb, source, block, key, **search)
+        total += len(block)
+    return total, failed
+
+
+def _query_error(emb: Embeddings, q: _Query) -> str | None:
+    unknown = emb.missing([*q.positive, *q.negative])
+    return q.error or (f"not in the vocabulary ({len(emb):,} words): {' '.join(unknown)}" if unknown else None)
+
+
+def _answer_block(emb: Embeddings, source: str, block: list[_Query], key: str, as_json: bool, **search) -> int:
+    errors = [_query_error(emb, q) for q in block]
+    answered = [(q.positive, q.negative) for q, e in zip(block, errors) if e is None]
+    answers = iter(emb.most_similar_batch(answered, **search) if answered else [])
+    for q, error in zip(block, errors):
+        if error is not None:
+            click.echo(f"{source}: {q.label}: {error}", err=True)
+            if as_json:  # keeps one output line per query
+                click.echo(json.dumps({"query": q.shown, "error": error}))
+            continue
+        result = next(answers)
+        if as_json:
+            click.echo(json.dumps({"query": q.shown, key: [{"word": w, "score": s} for w, s in result]}))
+        else:
+            width = max((len(w) for w, _ in result), default=0)
+            click.echo(f"{q.label}\n" + "".join(f"  {w:<{width}}  {s:.4f}\n" for w, s in result))
+    sys.stdout.flush()
+    return sum(e is not None for e in errors)
+
+
+def _run_queries(emb: Embeddings, source: str, words: tuple, parse: Callable[[str], _Query], prompt: str,
+                 **options) -> None:
+    """The query from the command line, else one per stdin line (prompted for on a terminal).
+    Exit status 1 when a query went unanswered (not at the prompt, where the user saw it)."""
+    if words:
+        query = parse(" ".join(words))
+        error = _query_error(emb, query)
+        if error:
+            raise _Exit(f"{source}: {error}", 1)
+        _answer(emb, source, [query], 1, **options)
+        return
+    interactive = _interactive()
+    queries = (parse(line) for line in _stdin_lines(prompt) if line.strip())
+    total, failed = _answer(emb, source, queries, 1 if interactive else _STDIN_BATCH, **options)
+    if failed and not interactive:
+        raise _Exit(f"{failed:,} of {total:,} queries not answered (see above)", 1)
+
+
+def _similar_query(line: str) -> _Query:
+    words = line.split()
+    return _Query(" ".join(words), words, words, [])
+
+
+def _analogy_query(line: str) -> _Query:
+    words = line.split()
+    if len(words) != 3:
+        error = f"expected three words A B C (A : B :: C : ?), got {len(words)}"
+        return _Query(line.strip(), line.strip(), [], [], error)
+    a, b, c = words
+    return _Query(f"{a} : {b} :: {c} : ?", {"a": a, "b": b, "c": c}, [b, c], [a])
+
+
+@main.command()
+@click.argument("source", metavar="MODEL_OR_VECTORS")
+@click.argument("words", nargs=-1)
+@_query_options
+@_library_errors
+def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
+    """Nearest neighbours by cosine of WORD (of the mean of several), the query words excluded.
+
+    MODEL_OR_VECTORS is a training output directory, a model.npz, or a word2vec .txt/.bin file.
+    With no WORD, one query per stdin line (words separated by spaces); on a terminal, a prompt
+    (EXIT or Ctrl-D ends it). Unknown words are reported on stderr; exit status 1 if a query
+    went unanswered.
+
+    \b
+    Example:
+      w2v-nce similar runs/sample america --topn 5
+      w2v-nce similar vectors.bin king queen --json
+      printf 'war\\npeace\\n' | w2v-nce similar runs/sample --json > neighbours.jsonl
+    """
+    from .model import load_embeddings
+
+    emb = load_embeddings(source, which)
+    _run_queries(emb, source, words, _similar_query, "words> ", key="neighbours", as_json=as_json, topn=topn,
+                 restrict_vocab=restrict_vocab)
+
+
+@main.command()
+@click.argument("source", metavar="MODEL_OR_VECTORS")
+@click.argument("words", nargs=-1, metavar="[A B C]")
+@click.option("--method", type=click.Choice(["3cosadd", "3cosmul"]), default="3cosadd", show_default=True,
+              help="3cosadd: cosine with B - A + C; 3cosmul: Levy & Goldberg's multiplicative form.")
+@_query_options
+@_library_errors
+def analogy(source, words, method, topn, which, restrict_vocab, as_json) -> None:
+    """A is to B as C is to ?: the words nearest to B - A + C, the three query words excluded.
+
+    As gensim's most_similar(positive=[B, C], negative=[A]) (or most_similar_cosmul). With no
+    words, one "A B C" query per stdin line; on a terminal, a prompt (EXIT or Ctrl-D ends it).
+
+    \b
+    Example:
+      w2v-nce analogy runs/sample man king woman        # king - man + woman
+      w2v-nce analogy vectors.bin france paris germany --method 3cosmul --topn 3
+      printf 'man king woman\\nfrance paris italy\\n' | w2v-nce analogy runs/sample --json
+    """
+    from .model import load_embeddings
+
+    if len(words) not in (0, 3):
+        raise click.UsageError(f"give three words A B C (A : B :: C : ?), or none to read them from stdin; got {len(words)}")
+    emb = load_embeddings(source, which)
+    _run_queries(emb, source, words, _analogy_query, "A B C> ", key="answers", as_json=as_json, topn=topn,
+                 restrict_vocab=restrict_vocab, method=method)
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, metavar="RUN_DIR...")
+@click.option("-o", "--output", default="report.html", show_default=True,
+              help="The HTML page; its charts are also written beside it as <name>-<chart>.png.")
+@_library_errors
+def report(run_dirs, output) -> None:
+    """One self-contained HTML page comparing training runs (needs the extra w2v-nce[report]).
+
+    Per run: training loss per progress interval and per epoch, held-out full loss per epoch,
+    learning rate and words/s, analogy and similarity tables, vocabulary/reader counts and the
+    settings. Several runs are overlaid on the same charts.
+
+    \b
+    Example:
+      w2v-nce report runs/sample -o runs/sample/report.html
+      w2v-nce report runs/nce runs/sgns -o compare.html
+    """
+    from .report import write_report
+
+    written = write_report(list(run_dirs), output)
     click.echo("wrote " + ", ".join(str(p) for p in written))
 
 

@@ -25,6 +25,16 @@ class FormatError(W2VError):
     """A file on disk (vectors, model, evaluation set) is malformed; names the file and line/record."""
 
 
+class UnknownWordError(W2VError, KeyError):
+    """Query words that have no vector; ``words`` lists them. Also a KeyError, as gensim's."""
+
+    def __init__(self, words: list[str]):
+        self.words = list(words)
+        super().__init__(f"not in the vocabulary: {' '.join(self.words)}")
+
+    __str__ = Exception.__str__  # KeyError's would quote the message
+
+
 class OutputError(W2VError):
     """The output location cannot be used (not writable, not empty without --force, disk full)."""
 

@@ -20,6 +20,7 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .embeddings import Embeddings, unit_rows
 from .errors import UsageError, FormatError
 
 # Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
@@ -295,14 +296,6 @@ def _lookup(words: list[str], restrict_vocab: int | None, case_insensitive: bool
     return index, keys
 
 
-def _unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows / their L2 norm, float32; zero rows stay zero (cosine 0 with everything)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.sqrt(np.einsum("ij,ij->i", vectors, vectors, dtype=np.float64))
-    norms[norms == 0.0] = 1.0
-    return vectors / norms[:, None].astype(np.float32)  # float32 / float32: no float64 copy of the matrix
-
-
 def _read_lines(path: str | os.PathLike) -> list[str]:
     name = os.fspath(path)
     try:
@@ -356,36 +349,19 @@ def is_syntactic(section: str) -> bool:
     return section.startswith("gram")
 
 
-def _analogy_scores(unit: np.ndarray, qa, qb, qc, method: str, epsilon: float) -> np.ndarray:
-    """Scores [n, R] of every restricted row as the answer to questions (a, b, c) (row ids).
-
-    3CosAdd: cos(v, b̂ + ĉ − â) up to a positive factor per question (argmax unchanged).
-    3CosMul: cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε), cos' = (cos + 1)/2 (Levy & Goldberg 2014).
-    """
-    if method == "3cosadd":
-        query = unit[qb] + unit[qc] - unit[qa]
-        return query @ unit.T
-    sims_a = unit[qa] @ unit.T
-    sims_b = unit[qb] @ unit.T
-    sims_c = unit[qc] @ unit.T
-    for sims in (sims_a, sims_b, sims_c):
-        sims += 1.0
-        sims *= 0.5
-    sims_a += epsilon
-    sims_b *= sims_c
-    sims_b /= sims_a
-    return sims_b
+# gensim's evaluate_word_analogies looks at this many most_similar answers per question.
+_GENSIM_TOPN = 5
 
 
-def _gensim_pick(scores_row: np.ndarray, question: tuple[int, int, int], key_of_row: np.ndarray) -> int:
-    """gensim's answer when the best row is a case variant of a question word: of the 5 best rows
-    (question rows already excluded), the first whose key is not a question key, else the 5th."""
-    order = np.argsort(-scores_row, kind="stable")
-    top = order[np.isfinite(scores_row[order])][:5]  # question rows (-inf) are not candidates
+def _gensim_pick(candidates: np.ndarray, question: tuple[int, int, int], key_of_row: np.ndarray) -> int:
+    """gensim's answer from the best rows (question rows already excluded, best first, -1 = none):
+    the first whose key is not a question key (a case variant of a, b or c is passed over), else
+    the last of them; -1 when there is no candidate at all."""
+    top = candidates[candidates >= 0]
     for row in top:
         if key_of_row[row] not in question:
             return int(row)
-    return int(top[-1])
+    return int(top[-1]) if top.size else -1
 
 
 def evaluate_analogies(
@@ -412,7 +388,9 @@ def evaluate_analogies(
       cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε) with cos' = (cos + 1)/2 and ε = ``cosmul_epsilon``
       (their 1e-3; gensim's ``most_similar_cosmul`` uses 1e-6).
     Zero vectors have cosine 0 with everything (gensim would produce NaN).
-    Questions are scored ``block`` at a time: [block, R] float32 scores (3cosmul: three of them).
+    Scored by ``Embeddings.nearest_rows`` (the package's one nearest-neighbour routine),
+    ``block`` questions at a time: [block, R] float32 scores (3cosmul: plus one row of cosines per
+    distinct question word).
 
     Returns a dict: ``accuracy`` (correct / answered over all sections), ``semantic``,
     ``syntactic`` (the same per group; ``gram*`` sections are syntactic), ``answered``,
@@ -429,7 +407,7 @@ def evaluate_analogies(
     sections, invalid = read_analogies(path)
     index, keys = _lookup(words, restrict_vocab, case_insensitive)
     r = len(keys)
-    unit = _unit_rows(vectors[:r])
+    embeddings = Embeddings(words[:r], vectors[:r])  # the restricted rows: questions and answers
     key_of_row = np.array([index[k] for k in keys], dtype=np.int64)  # row -> canonical row of its key
 
     # Questions fully in vocabulary, as canonical rows, with their section number.
@@ -449,16 +427,15 @@ def evaluate_analogies(
     hit = np.zeros(len(q), dtype=bool)
     for start in range(0, len(q), block):
         qa, qb, qc, qd = q[start:start + block].T
-        scores = _analogy_scores(unit, qa, qb, qc, method, cosmul_epsilon)
-        here = np.arange(len(qa))
-        for col in (qa, qb, qc):
-            scores[here, col] = -np.inf
-        best = scores.argmax(axis=1)
-        best_key = key_of_row[best]
-        variant = (best_key == qa) | (best_key == qb) | (best_key == qc)
+        queries = [([b, c], [a]) for a, b, c in zip(qa.tolist(), qb.tolist(), qc.tolist())]
+        # gensim asks most_similar for 5 answers, then passes over case variants of a, b, c.
+        best, _ = embeddings.nearest_rows(queries, _GENSIM_TOPN, None, method, cosmul_epsilon)
+        answer = best[:, 0].copy()
+        first_key = key_of_row[np.maximum(answer, 0)]
+        variant = (answer < 0) | (first_key == qa) | (first_key == qb) | (first_key == qc)
         for i in np.flatnonzero(variant):  # rare: only with case variants in the vocabulary
-            best[i] = _gensim_pick(scores[i], (qa[i], qb[i], qc[i]), key_of_row)
-        hit[start:start + block] = key_of_row[best] == qd
+            answer[i] = _gensim_pick(best[i], (qa[i], qb[i], qc[i]), key_of_row)
+        hit[start:start + block] = (answer >= 0) & (key_of_row[np.maximum(answer, 0)] == qd)
     return _analogy_report(sections, q_section, hit, skipped, invalid, method, restrict_vocab, case_insensitive)
 
 
@@ -616,8 +593,8 @@ def evaluate_similarity(
             human.append(score)
     used = len(human)
     if used:
-        a = _unit_rows(vectors[rows1]).astype(np.float64)
-        b = _unit_rows(vectors[rows2]).astype(np.float64)
+        a = unit_rows(vectors[rows1]).astype(np.float64)
+        b = unit_rows(vectors[rows2]).astype(np.float64)
         model = np.einsum("ij,ij->i", a, b)
     else:
         model = np.zeros(0)

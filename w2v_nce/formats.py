@@ -14,6 +14,7 @@ from typing import IO, Iterator
 import numpy as np
 from numba import njit
 
+from .embeddings import unit_rows
 from .errors import FormatError, OutputError
 
 
@@ -468,19 +469,6 @@ def limit_rows(words: list[str], vectors: np.ndarray, limit: int | None) -> tupl
     return words[:limit], vectors[:limit]
 
 
-def normalize_rows(vectors: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm, float32 [V, D]: ``v / ||v||`` with the norm in float64;
-    all-zero rows stay zero (instead of NaN)."""
-    vectors = np.asarray(vectors, dtype=np.float32)
-    out = np.empty_like(vectors)
-    for start in range(0, vectors.shape[0], 8192):
-        block = vectors[start:start + 8192].astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
-        norms[norms == 0.0] = 1.0
-        out[start:start + 8192] = block / norms[:, None]
-    return out
-
-
 def export_vectors(
     out_path: str | os.PathLike,
     words: list[str],
@@ -513,7 +501,7 @@ def export_vectors(
         w_out = w_out[: len(words)]
     vectors = select_vectors(w_in, w_out, which)
     if normalize:
-        vectors = normalize_rows(vectors)
+        vectors = unit_rows(vectors)
     if fmt == "text":
         return [write_word2vec_text(paths[0], words, vectors)]
     if fmt == "binary":

@@ -1,15 +1,18 @@
-"""The trained artifact: vocabulary + matrices, stored as plain npz (never pickle)."""
+"""The trained artifact: vocabulary + matrices, stored as plain npz (never pickle); loading the
+vectors of a model or a word2vec file for queries (``load_embeddings``)."""
 
 from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import FormatError
-from .formats import atomic_output
+from .embeddings import Embeddings
+from .errors import FormatError, UsageError
+from .formats import atomic_output, load_word2vec, select_vectors
 
 MODEL_FILE = "model.npz"
 
@@ -62,24 +65,35 @@ class Model:
                 words = [str(w) for w in z["words"].tolist()]
                 m = cls(words, z["counts"].astype(np.int64), z["w_in"], z["w_out"], z["bias"],
                         json.loads(str(z["config"])))
-        except (KeyError, ValueError, OSError) as exc:
+        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
             raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
         if m.w_in.shape != m.w_out.shape or m.w_in.shape[0] != len(words) or m.bias.shape != (len(words),):
             raise FormatError(f"{path}: inconsistent shapes in model")
         return m
 
-    def normalized(self, which: str = "in") -> np.ndarray:
-        vec = self.w_in if which == "in" else self.w_out
-        norms = np.linalg.norm(vec, axis=1, keepdims=True)
-        return vec / np.where(norms > 0, norms, 1)
-
     def nearest(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
-        """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded)."""
-        index = {w: i for i, w in enumerate(self.words)}
-        if word not in index:
-            raise KeyError(word)
-        unit = self.normalized()
-        sims = unit @ unit[index[word]]
-        sims[index[word]] = -np.inf
-        best = np.argsort(-sims)[:topn]
-        return [(self.words[i], float(sims[i])) for i in best]
+        """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded);
+        ``UnknownWordError`` (a KeyError) when it has no row."""
+        return Embeddings(self.words, self.w_in).most_similar([word], topn=topn)
+
+
+def load_embeddings(source: str | os.PathLike, which: str = "in") -> Embeddings:
+    """The vectors to query from ``source``: a training output directory or ``model.npz``
+    (``which``: in | out | sum | avg, as ``formats.select_vectors``), or a word2vec text/binary
+    file (``formats.load_word2vec``; it holds one matrix, so only ``which="in"``).
+
+    Raises ``FormatError`` naming the path when there is nothing readable there, ``UsageError``
+    for ``which != "in"`` with a word2vec file.
+    """
+    path = os.fspath(source)
+    if os.path.isdir(path) or path.endswith(".npz"):
+        model = Model.load(path)
+        return Embeddings(model.words, select_vectors(model.w_in, model.w_out, which))
+    if not os.path.exists(path):
+        raise FormatError(f"{path}: not found (give a training output directory, model.npz, "
+                          "or a word2vec .txt/.bin file)")
+    if which != "in":
+        raise UsageError(f"{path}: a word2vec file holds one matrix; --vectors {which} needs a model "
+                         "(a training output directory or model.npz)")
+    words, vectors = load_word2vec(path)
+    return Embeddings(words, vectors)
