@@ -116,8 +116,10 @@ def w2v_argv(corpus: str, out: str, config: str | None, extra: list[str]) -> lis
     return argv + extra
 
 
-def gensim_argv(corpus_lines: str, out: str, epochs: int, threads: int, mode: str = "iterable") -> list[str]:
-    return [sys.executable, os.path.join(HERE, "peer_gensim.py"), corpus_lines, out, str(epochs), str(threads), mode]
+def gensim_argv(corpus_lines: str, out: str, epochs: int, threads: int, mode: str = "iterable",
+                arch: str = "sg") -> list[str]:
+    return [sys.executable, os.path.join(HERE, "peer_gensim.py"), corpus_lines, out, str(epochs), str(threads), mode,
+            arch]
 
 
 def word2vec_c_argv(binary: str, corpus_lines: str, out: str, epochs: int, threads: int) -> list[str]:
