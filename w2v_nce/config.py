@@ -46,6 +46,13 @@ class Config:
     seed: int = 1  # RNG seed; --threads 1 with a fixed seed is bit-reproducible
     max_sentence_len: int = 10000  # longer lines are split into pieces of this many tokens
     lowercase: bool = False  # lowercase tokens before counting
+    # Tokens longer than this many UTF-8 bytes (base64 blobs, data URIs, markup runs) are dropped from the
+    # vocabulary and counted, never cut: 1000 keeps any real word in any script, URLs and unsegmented
+    # CJK clauses of ~300 characters (word2vec.c cuts at 99 bytes, even inside a character).
+    max_token_bytes: int = 1000
+    # Bytes the vocabulary count may use; beyond it sorted partial counts spill to a temp directory in
+    # the output directory and are merged: the same vocabulary, exactly. 0 = no bound. 2 GiB default.
+    count_memory: int = 2 << 30
     heldout: list[str] = field(default_factory=list)  # held-out text for the full loss each epoch
     holdout_fraction: float = 0.0  # keep this fraction of sentences out of training, as held-out text
     heldout_max_pairs: int = 100000  # pairs of held-out text scored per epoch
@@ -164,6 +171,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("checkpoint_every", f"must be >= 0 minutes, got {cfg.checkpoint_every}")
     if cfg.progress_every <= 0:
         bad("progress_every", f"must be > 0 seconds, got {cfg.progress_every}")
+    if not 1 <= cfg.max_token_bytes < 1 << 20:  # the reader splits tokens of 1 MiB (its block) anyway
+        bad("max_token_bytes", f"must be in [1, {(1 << 20) - 1}] bytes, got {cfg.max_token_bytes}")
+    if cfg.count_memory != 0 and cfg.count_memory < 64 << 20:
+        bad("count_memory", f"must be 0 (no bound) or at least {64 << 20} bytes (64 MiB), got {cfg.count_memory}")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     return cfg
