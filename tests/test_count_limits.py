@@ -192,3 +192,25 @@ def test_sort_words_orders_as_python_bytes():
     offsets = np.cumsum([0] + [len(w) for w in words])
     order = sort_words(arena, offsets, len(words))
     assert [words[i] for i in order] == sorted(words)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.integers(0, 3000), min_size=1, max_size=20_000), st.integers(1, 6), st.integers(1, 3))
+def test_merge_of_runs_matches_one_table(tmp_path_factory, ids, k, min_count):
+    """Runs of consecutive stretches of a token stream merge to one table's counts and first-seen
+    order; 64 KiB windows (memory 0) make every run refill many times."""
+    from w2v_nce.spill import SpillRuns
+    from w2v_nce.vocab import WordCounter
+
+    tokens = [b"tok-%d-" % i * (1 + i % 9) for i in ids]  # 6 to 90 bytes, shared prefixes
+    ref = Counter(tokens)
+    first_seen = list(dict.fromkeys(tokens))
+    with SpillRuns(str(tmp_path_factory.mktemp("runs"))) as runs:
+        for part in np.array_split(np.arange(len(tokens)), k):
+            wc = WordCounter()
+            wc.add(b" ".join(tokens[i] for i in part))
+            runs.write(wc.arena, wc.offsets, wc.counts, wc.distinct)
+        merged = runs.merge(min_count, 0)
+    got = [(merged.arena[a:b].tobytes(), int(c)) for a, b, c in zip(merged.offsets, merged.offsets[1:], merged.counts)]
+    assert got == [(w, ref[w]) for w in first_seen if ref[w] >= min_count]
+    assert merged.distinct == len(ref)

@@ -130,7 +130,7 @@ class SpillRuns:
         out = np.empty((k * wentries, 3), dtype=np.int64)  # end, count, key of each kept word
         pos = np.zeros(k, dtype=np.int64)
         hi = np.zeros(k, dtype=np.int64)
-        more = np.ones(k, dtype=np.bool_)
+        more = np.array([size > 0 for size in self.sizes], dtype=np.bool_)  # entries still on disk
         readers = [_RunReader(self._path(r, "words"), self._path(r, "index"), self.sizes[r]) for r in range(k)]
         kept_words, kept_entries = [], []
         tally = np.zeros(1, dtype=np.int64)  # distinct words
