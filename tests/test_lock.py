@@ -132,3 +132,8 @@ def test_of_runs_started_together_exactly_one_writes(tmp_path, stale):
     racers = [_python(RACE, str(tmp_path), start, stdout=subprocess.PIPE) for _ in range(4)]
     outcomes = sorted(p.communicate()[0].strip() for p in racers)
     assert outcomes == ["refused", "refused", "refused", "won"]
+
+
+def test_the_lock_file_is_readable_by_other_users(tmp_path):
+    with OutputLock(str(tmp_path)):
+        assert os.stat(tmp_path / LOCK_FILE).st_mode & 0o044 == 0o044

@@ -70,7 +70,11 @@ class OutputLock:
             if self._create(json.dumps(record).encode()):
                 self._token = record["token"]
                 return
-            raw, held = _read(self.path)
+            try:
+                raw, held = _read(self.path)
+            except PermissionError:
+                raise OutputError(f"{self.directory} is being written by another user's run ({self.path} is not "
+                                  "readable); wait for it or choose another -o") from None
             if raw is None:  # released meanwhile
                 continue
             if held is not None and _alive(held):
@@ -86,7 +90,10 @@ class OutputLock:
         """Remove the lock file if it is still ours."""
         if self._token is None:
             return
-        _, held = _read(self.path)
+        try:
+            _, held = _read(self.path)
+        except PermissionError:
+            held = None
         if held is not None and held.get("token") == self._token:
             with contextlib.suppress(OSError):
                 os.unlink(self.path)
@@ -99,6 +106,7 @@ class OutputLock:
         except OSError as exc:
             raise OutputError(f"{self.directory}: cannot create the output lock ({exc.strerror})") from None
         try:
+            os.fchmod(fd, 0o644)  # mkstemp makes 0600: other users' runs must be able to read who holds it
             with os.fdopen(fd, "wb") as fh:
                 fh.write(content)
             try:
@@ -140,6 +148,8 @@ class OutputLock:
             if _read(self.path)[0] == raw:  # nobody replaced it meanwhile
                 os.unlink(self.path)
                 self.took_over = held if held is not None else {}
+        except PermissionError:
+            pass  # replaced by another user's lock: the next round says so
         finally:
             with contextlib.suppress(OSError):
                 os.unlink(breaker)
@@ -152,6 +162,8 @@ def _read(path: str) -> tuple[bytes | None, dict | None]:
             raw = fh.read()
     except FileNotFoundError:
         return None, None
+    except PermissionError:
+        raise
     except OSError:
         return b"", None
     try:
