@@ -46,7 +46,7 @@ def test_train_writes_all_outputs(small_corpus, tmp_path):
     assert not any(n.startswith(".") for n in names)  # no temp files left behind
     assert "checkpoint.npz" not in names
     with np.load(out / "model.npz") as z:
-        V = len(z["words"])
+        V = len(z["word_offsets"]) - 1  # words: UTF-8 bytes + offsets (issue 17)
         assert z["w_in"].shape == (V, 32) and z["w_in"].dtype == np.float32
         assert z["w_out"].shape == (V, 32) and z["bias"].shape == (V,)
         assert z["counts"].dtype == np.int64

@@ -197,7 +197,8 @@ def test_reader_counts_are_reported(tmp_path):
     assert reader["oov_tokens"] == 3  # cc, rare, the replaced byte
     assert reader["split_sentences"] == 2
     assert reader["replaced_chars"] == 1
-    assert metrics["vocabulary"] == {"words": 2, "distinct": 5, "tokens": 67, "in_vocab_tokens": 64}
+    assert metrics["vocabulary"] == {"words": 2, "distinct": 5, "tokens": 67, "in_vocab_tokens": 64, "long_tokens": 0,
+                                     "longest_token_bytes": 0, "spill_runs": 0, "spill_bytes": 0}
     assert [e["reader"]["tokens"] for e in metrics["epochs"]] == [67, 67]  # each epoch counts its own pass
     vocab_line = next(ln for ln in lines if ln.startswith("vocabulary:"))
     assert "67 tokens read" in vocab_line and "3 out of vocabulary" in vocab_line

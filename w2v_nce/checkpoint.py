@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass
 
 import numpy as np
 
 from .config import Config, from_saved
 from .corpus import Corpus
-from .errors import ResumeError
+from .errors import FormatError, ResumeError
 from .formats import atomic_output
 from .model import Model
 from .train import Tallies, TrainState
@@ -39,10 +40,10 @@ def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
     path = os.path.join(out_dir, CHECKPOINT_FILE)
     state = {"train": ck.state.to_json(), "fingerprint": ck.fingerprint, "totals": ck.totals.__dict__,
              "history": ck.history, "version": VERSION}
-    m = ck.model
+    arrays = {**ck.model.npz_arrays(), "config": np.array(json.dumps(ck.cfg.to_dict())),
+              "state": np.array(json.dumps(state)), "rng": ck.state.rng}
     with atomic_output(path, "wb") as fh:
-        np.savez(fh, w_in=m.w_in, w_out=m.w_out, bias=m.bias, words=np.array(m.words, dtype=str), counts=m.counts,
-                 config=np.array(json.dumps(ck.cfg.to_dict())), state=np.array(json.dumps(state)), rng=ck.state.rng)
+        np.savez(fh, **arrays)
     return path
 
 
@@ -53,11 +54,13 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
     try:
         with np.load(path, allow_pickle=False) as z:
             cfg = from_saved(json.loads(str(z["config"])))
-            words = [str(w) for w in z["words"].tolist()]
-            model = Model(words, z["counts"], z["w_in"], z["w_out"], z["bias"], cfg.to_dict())
+            model = Model.from_npz(z, path)  # words as bytes + offsets, or an old fixed-width array
+            model.config = cfg.to_dict()
             st = json.loads(str(z["state"]))
             rng = z["rng"].copy()
-    except (KeyError, ValueError, OSError, TypeError) as exc:
+    except FormatError as exc:
+        raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
+    except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
     return Checkpoint(cfg, model, TrainState.from_json(st["train"], rng), st["fingerprint"], Tallies(**st["totals"]),
                       st["history"])

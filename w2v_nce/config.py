@@ -65,6 +65,13 @@ class Config:
     seed: int = setting(1, "Random seed; --threads 1 with a fixed seed is bit-reproducible.")
     max_sentence_len: int = setting(10000, "Split longer lines into pieces of N tokens.")
     lowercase: bool = setting(False, "Lowercase tokens before counting.")
+    max_token_bytes: int = setting(
+        1000, "Tokens longer than this many UTF-8 bytes (base64 blobs, data URIs, markup runs) are dropped from "
+        "the vocabulary and counted, never cut (1000 keeps any real word in any script, URLs, unsegmented CJK "
+        "clauses of ~300 characters; word2vec.c cuts at 99 bytes, even inside a character).")
+    count_memory: int = setting(
+        2 << 30, "Bytes the vocabulary count may use; beyond it sorted partial counts spill to a temp directory in "
+        "the output directory and are merged: the same vocabulary, exactly. 0 = no bound.")
     heldout: list[str] = setting([], "Held-out text scored with the full loss after every epoch (repeatable).")
     holdout_fraction: float = setting(0.0, "Keep this fraction of sentences out of training and score them.")
     heldout_max_pairs: int = setting(100000, "Held-out pairs scored per epoch.")
@@ -198,6 +205,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("checkpoint_every", f"must be >= 0 minutes, got {cfg.checkpoint_every}")
     if cfg.progress_every <= 0:
         bad("progress_every", f"must be > 0 seconds, got {cfg.progress_every}")
+    if not 1 <= cfg.max_token_bytes < 1 << 20:  # the reader splits tokens of 1 MiB (its block) anyway
+        bad("max_token_bytes", f"must be in [1, {(1 << 20) - 1}] bytes, got {cfg.max_token_bytes}")
+    if cfg.count_memory != 0 and cfg.count_memory < 64 << 20:
+        bad("count_memory", f"must be 0 (no bound) or at least {64 << 20} bytes (64 MiB), got {cfg.count_memory}")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     return cfg

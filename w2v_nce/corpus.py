@@ -10,7 +10,8 @@ Rules (word2vec.c's, made explicit):
   the cut-off partial token is carried into the next block. Memory is O(block), whatever
   the line length (a 100 MB single-line text8 file streams like any other).
 - A token longer than a whole block (only seen in binary junk) is split at the block end
-  and counted in ``forced_splits``.
+  and counted in ``forced_splits``; the next block says ``continues_split`` (its first bytes
+  end that token), so counting treats all the pieces as one over-long token.
 - Sources: files, directories (regular files inside, recursively, sorted by path, hidden
   files skipped), ``.gz``/``.bz2``/``.xz`` by extension, and ``-`` for stdin (spooled to a
   temporary file on first read, because training reads the corpus once per epoch).
@@ -23,6 +24,7 @@ import gzip
 import io
 import lzma
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -33,6 +35,7 @@ from .errors import CorpusError
 
 BLOCK_BYTES = 1 << 20
 WHITESPACE = b" \t\n\r\x0b\x0c"
+_WHITESPACE_RE = re.compile(b"[" + re.escape(WHITESPACE) + b"]")
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
 
@@ -53,18 +56,23 @@ class ReadStats:
 
 @dataclass
 class Position:
-    """Where a reader is: source index, next block index, and the carried partial token."""
+    """Where a reader is: source index, next block index, the carried partial token, and
+    whether the previous block ended inside a token it had to split (``split``)."""
 
     source: int = 0
     block: int = 0
     carry: bytes = b""
+    split: bool = False
 
     def to_json(self) -> dict:
-        return {"source": self.source, "block": self.block, "carry": self.carry.hex()}
+        d = {"source": self.source, "block": self.block, "carry": self.carry.hex()}
+        if self.split:  # absent in positions written before it existed
+            d["split"] = True
+        return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Position":
-        return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]))
+        return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]), bool(d.get("split", False)))
 
 
 @dataclass
@@ -75,6 +83,7 @@ class Block:
     position_after: Position
     source_end: bool
     stats: ReadStats = field(default_factory=ReadStats)
+    continues_split: bool = False  # data starts with the rest of a token split at the previous block's end
 
 
 def _open_binary(path: str) -> BinaryIO:
@@ -168,9 +177,11 @@ class Corpus:
         for index in range(pos.source, len(self.sources)):
             first_block = pos.block if index == pos.source else 0
             carry = pos.carry if index == pos.source else b""
-            yield from self._source_blocks(index, first_block, carry, block_bytes)
+            split = pos.split and index == pos.source
+            yield from self._source_blocks(index, first_block, carry, split, block_bytes)
 
-    def _source_blocks(self, index: int, first_block: int, carry: bytes, block_bytes: int) -> Iterator[Block]:
+    def _source_blocks(self, index: int, first_block: int, carry: bytes, split: bool,
+                       block_bytes: int) -> Iterator[Block]:
         path = self.sources[index]
         with self._open_source(index) as fh:
             try:
@@ -183,17 +194,19 @@ class Corpus:
                     at_end = len(raw) < block_bytes
                     buf = carry + raw
                     stats = ReadStats(bytes=len(raw))
+                    continues, split = split, False
                     if at_end:
                         data, carry = buf, b""
                     else:
                         cut = _last_whitespace(buf)
                         if cut < 0:  # one token longer than a block: split it, and say so
-                            data, carry = buf, b""
+                            data, carry, split = buf, b"", True
                             stats.forced_splits += 1
                         else:
                             data, carry = buf[: cut + 1], buf[cut + 1 :]
                     data = self._clean(data, stats)
-                    yield Block(data, Position(index + 1, 0, b"") if at_end else Position(index, k, carry), at_end, stats)
+                    after = Position(index + 1, 0, b"") if at_end else Position(index, k, carry, split)
+                    yield Block(data, after, at_end, stats, continues)
                     if at_end:
                         return
             except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
@@ -218,6 +231,16 @@ class Corpus:
         """Token lists per block (for counting): ``bytes.split()`` uses the same whitespace set."""
         for block in self.blocks():
             yield block.data.split()
+
+
+def continuation_bytes(block: Block) -> int:
+    """Bytes at the start of ``block.data`` that continue a token split at the previous block's
+    end (0 if none; all of it when the block is itself one more piece). They are part of that
+    over-long token, so counting and encoding skip them rather than read them as a word."""
+    if not block.continues_split:
+        return 0
+    m = _WHITESPACE_RE.search(block.data)
+    return m.start() if m else len(block.data)
 
 
 def zlib_error():

@@ -14,6 +14,7 @@ unfinished, ``checkpoint.npz`` (removed once the final outputs are written).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -27,10 +28,11 @@ from . import kernels as K
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint, save_checkpoint
 from .config import Config, to_yaml, validate, validate_against_vocab
 from .corpus import Corpus
-from .errors import DivergenceError, Interrupted, OutputError, ResourceError
+from .errors import DivergenceError, Interrupted, OutputError, ResourceError, W2VError
 from .events import EpochEnd, EventLog, Progress, is_terminal, to_record
 from .formats import atomic_output
-from .model import MODEL_FILE, Model
+from .lock import OutputLock
+from .model import MODEL_FILE, Model, model_save_bytes
 from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
 from .train import Tallies, Trainer, TrainState, build_tables, init_model
 from .vocab import CountResult, Vocab, build_vocab
@@ -76,18 +78,19 @@ def _available_memory() -> int | None:
     return None
 
 
-def estimate_memory(V: int, cfg: Config) -> int:
+def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     """Bytes the training allocates: w_in, w_out [V, D] float32, bias, noise tables, per-worker
-    scratch, plus one more V x D float32 copy for writing outputs/checkpoints."""
+    scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
+    checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
     tables = V * (4 + 4 + 8 + 4 + 8 + 4)
     scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.batch_size, cfg.window,
                                                          cfg.max_sentence_len)
-    return matrices + tables + scratch
+    return matrices + tables + scratch + model_save_bytes(V, cfg.dim, word_bytes)
 
 
-def check_memory(V: int, cfg: Config) -> None:
-    need = estimate_memory(V, cfg)
+def check_memory(V: int, cfg: Config, word_bytes: int = 0) -> None:
+    need = estimate_memory(V, cfg, word_bytes)
     avail = _available_memory()
     if avail is not None and need > 0.9 * avail:
         raise ResourceError(
@@ -104,6 +107,17 @@ def _remove_stale_outputs(out: str) -> None:
             os.unlink(os.path.join(out, name))
         except FileNotFoundError:
             pass
+    _remove_stale_spills(out)
+
+
+def _remove_stale_spills(out: str) -> None:
+    """Spill directories of a counting pass that was killed (SIGKILL, OOM): safe to remove
+    while this run holds the directory's lock."""
+    import glob
+    import shutil
+
+    for d in glob.glob(os.path.join(out, ".w2v-nce-count-*")):
+        shutil.rmtree(d, ignore_errors=True)
 
 
 # ---------------------------------------------------------------------------------------
@@ -165,13 +179,15 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             prepare_output_dir(cfg.output, force)
-            if force:
-                _remove_stale_outputs(cfg.output)
-            vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
-            tables = build_tables(vocab.counts, cfg)
-            start = Checkpoint(cfg, init_model(cfg, vocab, tables), TrainState(), corpus.fingerprint(), Tallies(), [])
-            run = _Run(start, corpus, heldout_corpus, vocab, halt, sig, log, counted)
-            return run.finish(t_start)
+            with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
+                if force:
+                    _remove_stale_outputs(cfg.output)
+                vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
+                tables = build_tables(vocab.counts, cfg)
+                start = Checkpoint(cfg, init_model(cfg, vocab, tables), TrainState(), corpus.fingerprint(), Tallies(),
+                                   [])
+                run = _Run(start, corpus, heldout_corpus, vocab, halt, sig, log, counted)
+                return run.finish(t_start)
         finally:
             corpus.close()
 
@@ -196,12 +212,23 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             check_fingerprint(ck.fingerprint, corpus)
-            log(f"resuming {out_dir}: epoch {ck.state.epoch + 1}/{cfg.epochs}, {ck.state.clock:,} words done")
-            vocab = Vocab(ck.model.words, ck.model.counts)
-            run = _Run(ck, corpus, heldout_corpus, vocab, halt, sig, log, None)
-            return run.finish(t_start)
+            with _locked(out_dir, log):
+                _remove_stale_spills(out_dir)
+                log(f"resuming {out_dir}: epoch {ck.state.epoch + 1}/{cfg.epochs}, {ck.state.clock:,} words done")
+                vocab = Vocab(ck.model.words, ck.model.counts)
+                run = _Run(ck, corpus, heldout_corpus, vocab, halt, sig, log, None)
+                return run.finish(t_start)
         finally:
             corpus.close()
+
+
+@contextlib.contextmanager
+def _locked(out: str, log: Log):
+    """Hold the output directory's lock (one writer per directory); a stale one taken over is logged."""
+    with OutputLock(out, argv=sys.argv) as lock:
+        if lock.note is not None:
+            log(lock.note)
+        yield lock
 
 
 def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _Signals,
@@ -217,26 +244,33 @@ def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _
 
     bar_off = cfg.quiet or not is_terminal(sys.stderr)  # a log file gets the summary line only
     with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=bar_off, file=sys.stderr, leave=False) as bar:
-        vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=progress)
-    log(_vocabulary_line(vocab, counted))
+        vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=progress,
+                                     max_token_bytes=cfg.max_token_bytes, count_memory=cfg.count_memory,
+                                     spill_dir=cfg.output)
+    log(_vocabulary_line(vocab, counted, cfg))
     validate_against_vocab(cfg, len(vocab))
-    check_memory(len(vocab), cfg)
+    check_memory(len(vocab), cfg, sum(len(w.encode("utf-8")) for w in vocab.words))
     return vocab, counted
 
 
-def _vocabulary_line(vocab: Vocab, counted: CountResult) -> str:
+def _vocabulary_line(vocab: Vocab, counted: CountResult, cfg: Config) -> str:
     stats = counted.stats
-    return (f"vocabulary: {len(vocab):,} words kept of {counted.counter.distinct:,} distinct; "
+    return (f"vocabulary: {len(vocab):,} words kept of {counted.distinct:,} distinct; "
             f"{counted.tokens:,} tokens read, {vocab.total:,} in vocabulary, "
             f"{counted.tokens - vocab.total:,} out of vocabulary"
             + (f"; {stats.replaced_chars:,} invalid UTF-8 sequences replaced by U+FFFD" if stats.replaced_chars else "")
-            + (f"; {stats.forced_splits:,} tokens longer than 1 MiB split" if stats.forced_splits else ""))
+            + (f"; {counted.long_tokens:,} tokens longer than --max-token-bytes {cfg.max_token_bytes} left out "
+               f"(longest {counted.longest_token_bytes:,} bytes)" if counted.long_tokens else "")
+            + (f"; counting reached --count-memory {cfg.count_memory:,} bytes: {counted.spill_runs} sorted runs "
+               f"({counted.spill_bytes:,} bytes) spilled to disk and merged" if counted.spill_runs else ""))
 
 
 def vocabulary_counts(vocab: Vocab, counted: CountResult) -> dict:
     """The counting pass's figures, for metrics.json."""
-    return {"words": len(vocab), "distinct": counted.counter.distinct, "tokens": counted.tokens,
-            "in_vocab_tokens": vocab.total}
+    return {"words": len(vocab), "distinct": counted.distinct, "tokens": counted.tokens,
+            "in_vocab_tokens": vocab.total, "long_tokens": counted.long_tokens,
+            "longest_token_bytes": counted.longest_token_bytes, "spill_runs": counted.spill_runs,
+            "spill_bytes": counted.spill_bytes}
 
 
 # ---------------------------------------------------------------------------------------
@@ -315,8 +349,6 @@ class _Run:
         """Train to the end, then write every output (the model first) and drop the checkpoint."""
         metrics = self.train()
         _write_outputs(self.cfg, self.model, self.vocab, self.out, metrics, self.log)
-        with atomic_output(os.path.join(self.out, "metrics.json"), "w") as fh:
-            json.dump(metrics, fh, indent=2)
         try:
             os.unlink(os.path.join(self.out, CHECKPOINT_FILE))
         except FileNotFoundError:
@@ -384,26 +416,53 @@ class _Run:
 
 
 def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log) -> None:
-    from .formats import write_word2vec_binary, write_word2vec_text
-
+    """The model first (whatever fails later, the trained matrices are on disk), then the rest;
+    a failure after the model is an ``OutputError`` saying what was written (exit 1)."""
     model.config = cfg.to_dict()
-    model.save(os.path.join(out, MODEL_FILE))  # first: whatever fails later, the model is on disk
-    model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
-    write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
-    if cfg.binary:
-        write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
-    vocab.save_tsv(os.path.join(out, "vocab.tsv"))
-    with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
-        fh.write(to_yaml(cfg))
-    from .evaluate import default_analogy_files, default_similarity_files, evaluate_analogies, evaluate_similarity
-
-    analogy_files = default_analogy_files()
-    if analogy_files:
-        metrics["analogy"] = evaluate_analogies(model.words, model.w_in, analogy_files[0])
-    sims = {}
-    for path in default_similarity_files():
-        sims[os.path.splitext(os.path.basename(path))[0]] = evaluate_similarity(model.words, model.w_in, path)
-    if sims:
-        metrics["similarity"] = sims
+    model.save(os.path.join(out, MODEL_FILE))
+    written = [MODEL_FILE]
+    step = "writing vectors.txt"
+    try:
+        _write_the_rest(cfg, model, vocab, out, written)
+        step = "scoring the bundled evaluation sets"
+        metrics.update(_score_bundled(model))
+        step = "writing metrics.json"
+        with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
+            json.dump(metrics, fh, indent=2)
+    except Exception as exc:  # noqa: BLE001 -- any failure here must still point to the saved model
+        detail = str(exc) if isinstance(exc, W2VError) else f"{type(exc).__name__}: {exc}"
+        raise OutputError(f"{step} failed ({detail}); the trained model is saved: {', '.join(written)} in {out} "
+                          f"(w2v-nce export {out} writes the vectors again)") from None
     if "analogy" in metrics:
         log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
+
+
+def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str]) -> None:
+    from .formats import write_word2vec_binary, write_word2vec_text
+
+    model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
+    write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
+    written.append("vectors.txt")
+    if cfg.binary:
+        write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
+        written.append("vectors.bin")
+    vocab.save_tsv(os.path.join(out, "vocab.tsv"))
+    written.append("vocab.tsv")
+    with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
+        fh.write(to_yaml(cfg))
+    written.append("config.yaml")
+
+
+def _score_bundled(model: Model) -> dict:
+    """Analogy and similarity scores on the bundled evaluation sets (those found)."""
+    from .evaluate import default_analogy_files, default_similarity_files, evaluate_analogies, evaluate_similarity
+
+    scores: dict = {}
+    analogy_files = default_analogy_files()
+    if analogy_files:
+        scores["analogy"] = evaluate_analogies(model.words, model.w_in, analogy_files[0])
+    sims = {os.path.splitext(os.path.basename(p))[0]: evaluate_similarity(model.words, model.w_in, p)
+            for p in default_similarity_files()}
+    if sims:
+        scores["similarity"] = sims
+    return scores

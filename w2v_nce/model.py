@@ -12,9 +12,26 @@ import numpy as np
 
 from .embeddings import Embeddings
 from .errors import FormatError, UsageError
-from .formats import atomic_output, load_word2vec, select_vectors
+from .formats import atomic_output, load_word2vec, pack_words, select_vectors, unpack_words
 
 MODEL_FILE = "model.npz"
+
+_WRITE_CHUNK = 16 << 20  # numpy's npz writer copies an array out in pieces of at most this many bytes
+_NPZ_OVERHEAD = 16 << 10  # zip and .npy headers of the 7 members, plus the config JSON (bytes)
+
+
+def model_file_bytes(V: int, D: int, word_bytes: int) -> int:
+    """Size of model.npz (bytes) for V words of ``word_bytes`` total UTF-8 bytes and D dims:
+    w_in, w_out float32[V, D], bias float32[V], counts int64[V], word_offsets int64[V+1], the words."""
+    return 8 * V * D + 4 * V + 8 * V + 8 * (V + 1) + word_bytes + _NPZ_OVERHEAD
+
+
+def model_save_bytes(V: int, D: int, word_bytes: int) -> int:
+    """Peak memory (bytes) that ``Model.save`` (or a checkpoint built on ``npz_arrays``) allocates
+    on top of the model itself: the words joined as one str and its UTF-8 (2 x ``word_bytes`` at
+    most), lengths and offsets (16 bytes a word), and the npz writer's copy of one array piece.
+    Independent of the longest word (``Model.save`` used to need V x longest x 4 bytes)."""
+    return 2 * word_bytes + 16 * (V + 1) + min(max(4 * V * D, 8 * (V + 1), word_bytes), _WRITE_CHUNK) + (1 << 20)
 
 
 @dataclass
@@ -46,30 +63,53 @@ class Model:
         return cls(list(words), np.asarray(counts, np.int64), w_in, np.zeros((V, dim), np.float32),
                    np.zeros(V, np.float32), dict(config))
 
+    def npz_arrays(self) -> dict[str, np.ndarray]:
+        """What model.npz holds (a checkpoint adds its own keys): w_in, w_out float32[V, D], bias
+        float32[V], word_bytes uint8[N] + word_offsets int64[V+1] (see ``formats.pack_words``),
+        counts int64[V], config (0-d str, JSON)."""
+        word_bytes, word_offsets = pack_words(self.words)
+        return {"w_in": self.w_in, "w_out": self.w_out, "bias": self.bias, "word_bytes": word_bytes,
+                "word_offsets": word_offsets, "counts": self.counts, "config": np.array(json.dumps(self.config))}
+
+    @classmethod
+    def from_npz(cls, z: "np.lib.npyio.NpzFile", path: str) -> "Model":
+        """The model in a loaded npz (model.npz or a checkpoint); ``path`` names it in errors.
+
+        Reads the words from word_bytes + word_offsets, or from the fixed-width ``words`` str
+        array of files written before them. Raises ``FormatError`` (one line) if a key is
+        missing, the words are not valid UTF-8, or the shapes disagree.
+        """
+        try:
+            if "word_bytes" in z.files:
+                words = unpack_words(z["word_bytes"], z["word_offsets"])
+            else:
+                words = [str(w) for w in z["words"].tolist()]
+            m = cls(words, z["counts"].astype(np.int64), z["w_in"], z["w_out"], z["bias"],
+                    json.loads(str(z["config"])))
+        except (KeyError, ValueError, OSError) as exc:
+            raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
+        V = len(words)
+        if m.w_in.shape != m.w_out.shape or m.w_in.shape[0] != V or m.bias.shape != (V,) or m.counts.shape != (V,):
+            raise FormatError(f"{path}: inconsistent shapes in model")
+        return m
+
     def save(self, path: str) -> None:
-        """model.npz: w_in, w_out, bias, words (str), counts, config (JSON string). Atomic."""
+        """Write model.npz (``npz_arrays``), atomically."""
         with atomic_output(path, "wb") as fh:
-            np.savez(fh, w_in=self.w_in, w_out=self.w_out, bias=self.bias,
-                     words=np.array(self.words, dtype=str), counts=self.counts,
-                     config=np.array(json.dumps(self.config)))
+            np.savez(fh, **self.npz_arrays())
 
     @classmethod
     def load(cls, path: str) -> "Model":
-        """Load model.npz, or MODEL_DIR/model.npz when given a directory."""
+        """Load model.npz, or MODEL_DIR/model.npz when given a directory (old files too)."""
         if os.path.isdir(path):
             path = os.path.join(path, MODEL_FILE)
         if not os.path.exists(path):
             raise FormatError(f"{path}: no model here (expected a training output directory or model.npz)")
         try:
             with np.load(path, allow_pickle=False) as z:
-                words = [str(w) for w in z["words"].tolist()]
-                m = cls(words, z["counts"].astype(np.int64), z["w_in"], z["w_out"], z["bias"],
-                        json.loads(str(z["config"])))
-        except (KeyError, ValueError, OSError, zipfile.BadZipFile) as exc:
+                return cls.from_npz(z, path)
+        except (ValueError, OSError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
             raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
-        if m.w_in.shape != m.w_out.shape or m.w_in.shape[0] != len(words) or m.bias.shape != (len(words),):
-            raise FormatError(f"{path}: inconsistent shapes in model")
-        return m
 
     def nearest(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
         """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded);

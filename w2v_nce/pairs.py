@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats
+from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats, continuation_bytes
 from .kernels.records import SENTENCE_END
 from .rng import hash_uniform
 from .vocab import Vocab, encode_block
@@ -121,7 +121,9 @@ def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: Stream
     piece = st.piece_tokens
     sentences = st.sentences
     for block in corpus.blocks(st.position, block_bytes):
-        buf = np.frombuffer(block.data, dtype=np.uint8)
+        # bytes that continue a token split at the previous block's end are part of one over-long
+        # (out of vocabulary) token: skip them rather than read them as a word
+        buf = np.frombuffer(block.data, dtype=np.uint8)[continuation_bytes(block):]
         out = np.empty(len(buf) // 2 + 2, dtype=np.int32)
         state = np.array([piece, 0, 0, 0], dtype=np.int64)
         n = encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block.source_end, out, state)

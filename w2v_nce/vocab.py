@@ -16,11 +16,17 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .corpus import Corpus, ReadStats
+from .corpus import BLOCK_BYTES, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
 from .formats import atomic_output
+from .spill import SpillRuns, run_write_bytes
 
 SENTENCE_END = -1  # id stream separator between sentences
+
+
+# Tokens longer than this many UTF-8 bytes are not words (the library's default; the job passes
+# Config.max_token_bytes, the same 1000): URLs and words of any script fit, base64 blobs do not.
+MAX_TOKEN_BYTES = 1000
 
 
 class WordCounter:
@@ -28,16 +34,22 @@ class WordCounter:
 
     Memory is a few arrays that grow with the number of distinct words (about 20 bytes per
     word plus its UTF-8 bytes), not Python objects; counting runs without the GIL.
-    Tokens are split exactly as ``bytes.split()`` does (ASCII whitespace).
+    Tokens are split exactly as ``bytes.split()`` does (ASCII whitespace). Tokens longer than
+    ``max_token_bytes`` (0 = no limit) are tallied as long tokens, not counted as words.
+    With ``memory_limit`` > 0 (bytes) the tables never grow past it (a run's write included,
+    see ``spill.run_write_bytes``): ``add`` stops early and the caller spills and ``clear``s.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_token_bytes: int = 0, memory_limit: int = 0) -> None:
+        self.max_token_bytes = max_token_bytes
+        self.memory_limit = memory_limit
         self.slots = np.full(1 << 16, -1, dtype=np.int32)
         self.arena = np.empty(1 << 20, dtype=np.uint8)
         self.offsets = np.zeros((1 << 15) + 1, dtype=np.int64)
         self.counts = np.zeros(1 << 15, dtype=np.int64)
-        # [0] distinct words, [1] arena bytes used, [2] tokens, [3] arena bytes a stopped token needs
-        self.state = np.zeros(4, dtype=np.int64)
+        # [0] distinct words, [1] arena bytes used, [2] tokens, [3] arena bytes a stopped token needs,
+        # [4] tokens longer than max_token_bytes, [5] the longest of them (bytes)
+        self.state = np.zeros(6, dtype=np.int64)
 
     @property
     def distinct(self) -> int:
@@ -47,27 +59,88 @@ class WordCounter:
     def tokens(self) -> int:
         return int(self.state[2])
 
-    def add(self, data: bytes) -> None:
-        buf = np.frombuffer(data, dtype=np.uint8)
-        pos = 0
-        while pos < len(buf):
-            pos = _count_tokens(buf, pos, self.slots, self.arena, self.offsets, self.counts, self.state)
-            if pos < len(buf):
-                self._grow()
+    @property
+    def long_tokens(self) -> int:
+        return int(self.state[4])
 
-    def _grow(self) -> None:
+    @property
+    def longest_token_bytes(self) -> int:
+        return int(self.state[5])
+
+    def add(self, data: bytes, start: int = 0) -> int:
+        """Count the tokens of data[start:] (which starts at a token boundary); returns where it
+        stopped: len(data), or earlier only when ``memory_limit`` is reached (then spill, clear,
+        and call again from there)."""
+        buf = np.frombuffer(data, dtype=np.uint8)
+        pos = start
+        while pos < len(buf):
+            pos = _count_tokens(buf, pos, self.max_token_bytes, self.slots, self.arena, self.offsets, self.counts,
+                                self.state)
+            if pos < len(buf) and not self._grow():
+                break
+        return pos
+
+    def add_long_token(self, nbytes: int) -> None:
+        """Tally one over-long token seen outside ``add`` (one split across blocks by the reader)."""
+        self.state[2] += 1
+        self.state[4] += 1
+        self.state[5] = max(int(self.state[5]), nbytes)
+
+    def _grow(self) -> bool:
         n, used, need = (int(x) for x in self.state[[0, 1, 3]])
-        if (n + 1) * 2 > len(self.slots):
+        grow_slots = (n + 1) * 2 > len(self.slots)
+        grow_words = n + 1 >= len(self.counts)
+        grow_arena = used + need > len(self.arena)
+        new_arena = max(2 * len(self.arena), used + need) if grow_arena else len(self.arena)
+        if self.memory_limit and n > 0 and not self._fits(grow_slots, grow_words, new_arena):
+            return False
+        if grow_slots:
             self.slots = np.full(2 * len(self.slots), -1, dtype=np.int32)
             _fill_table(self.slots, self.arena, self.offsets[: n + 1])
-        if n + 1 >= len(self.counts):
-            self.counts = np.concatenate([self.counts, np.zeros(len(self.counts), np.int64)])
-            self.offsets = np.concatenate([self.offsets, np.zeros(len(self.offsets) - 1, np.int64)])
-        if used + need > len(self.arena):
-            arena = np.empty(max(2 * len(self.arena), used + need), dtype=np.uint8)
+        if grow_words:  # one array at a time, no temporaries: the copy is the only transient
+            self.counts = _doubled(self.counts, len(self.counts))
+            self.offsets = _doubled(self.offsets, len(self.offsets) - 1)
+        if grow_arena:
+            arena = np.empty(new_arena, dtype=np.uint8)
             arena[:used] = self.arena[:used]
             self.arena = arena
         self.state[3] = 0
+        return True
+
+    def _fits(self, grow_slots: bool, grow_words: bool, new_arena: int) -> bool:
+        """Whether growing keeps the tables, plus the larger of one array's copy while it grows
+        and a run's write buffers (24 bytes a word), under ``memory_limit``."""
+        slots = self.slots.nbytes * (2 if grow_slots else 1)
+        words = len(self.counts) * (2 if grow_words else 1)
+        after = slots + new_arena + 16 * words + 8
+        copy = max(self.slots.nbytes if grow_slots else 0, self.offsets.nbytes if grow_words else 0,
+                   self.arena.nbytes if new_arena > len(self.arena) else 0)
+        return after + max(copy, run_write_bytes(words)) <= self.memory_limit
+
+    def clear(self) -> None:
+        """Forget the words (after a spill), keep the tables' memory and the token tallies."""
+        n = self.distinct
+        self.slots.fill(-1)
+        self.counts[:n] = 0
+        self.offsets[: n + 1] = 0
+        self.state[[0, 1, 3]] = 0
+
+    @classmethod
+    def from_arrays(cls, arena: np.ndarray, offsets: np.ndarray, counts: np.ndarray, tallies: "WordCounter",
+                    max_token_bytes: int = 0) -> "WordCounter":
+        """A counter holding these words (first-seen order) with ``tallies``' token counts."""
+        n = len(counts)
+        wc = cls(max_token_bytes)
+        wc.arena = np.ascontiguousarray(arena, dtype=np.uint8)
+        wc.offsets = np.zeros(n + 2, dtype=np.int64)  # room for one more word: add() keeps working
+        wc.offsets[: n + 1] = offsets
+        wc.counts = np.zeros(n + 1, dtype=np.int64)
+        wc.counts[:n] = counts
+        wc.slots = np.full(1 << max(4, int(2 * (n + 1)).bit_length()), -1, dtype=np.int32)
+        _fill_table(wc.slots, wc.arena, wc.offsets[: n + 1])
+        wc.state[:] = tallies.state
+        wc.state[0], wc.state[1], wc.state[3] = n, int(offsets[n]), 0
+        return wc
 
     def word(self, i: int) -> bytes:
         return self.arena[self.offsets[i]:self.offsets[i + 1]].tobytes()
@@ -77,23 +150,80 @@ class WordCounter:
         return Counter({self.word(i): int(self.counts[i]) for i in range(self.distinct)})
 
 
+def _doubled(a: np.ndarray, extra: int) -> np.ndarray:
+    """``a`` followed by ``extra`` zeros."""
+    out = np.zeros(len(a) + extra, dtype=a.dtype)
+    out[: len(a)] = a
+    return out
+
+
 @dataclass
 class CountResult:
-    counter: WordCounter
-    tokens: int
+    counter: WordCounter  # words in first-seen order; after a spill only those counted >= min_count
+    tokens: int  # tokens read, over-long ones included (each once)
     stats: ReadStats
+    distinct: int = 0  # distinct words (over-long tokens are not words)
+    long_tokens: int = 0  # tokens longer than max_token_bytes: not in the vocabulary, never cut
+    longest_token_bytes: int = 0  # the longest of them (0 = none)
+    spill_runs: int = 0  # sorted runs written because counting reached count_memory (0 = none)
+    spill_bytes: int = 0  # their size on disk
 
 
-def count_words(corpus: Corpus, progress=None) -> CountResult:
-    """Exact token counts over one pass (memory grows with the vocabulary, not the corpus)."""
-    counter = WordCounter()
+def count_words(corpus: Corpus, progress=None, max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
+                spill_dir: str | None = None, min_count: int = 1, block_bytes: int = BLOCK_BYTES) -> CountResult:
+    """Exact token counts over one pass.
+
+    Tokens longer than ``max_token_bytes`` (1 <= it < ``block_bytes``) are tallied, not counted
+    as words; a token the reader had to split at a block end (longer than a block) is one such
+    token, all its pieces together. With ``count_memory`` > 0 (bytes) the counting table stays
+    under it: when full, its words spill as a sorted run to a temp directory made inside
+    ``spill_dir`` (None = the system's), removed at the end, also on error; the runs are merged
+    into exactly the counts an unbounded pass gives, keeping words counted >= ``min_count``.
+    """
+    if not 0 < max_token_bytes < block_bytes:
+        raise ValueError(f"max_token_bytes must be in [1, {block_bytes}), got {max_token_bytes}")
+    counter = WordCounter(max_token_bytes, count_memory)
     stats = ReadStats()
-    for block in corpus.blocks():
-        counter.add(block.data)
-        stats.add(block.stats)
-        if progress is not None:
-            progress(block.stats.bytes)
-    return CountResult(counter, counter.tokens, stats)
+    with SpillRuns(spill_dir) as runs:
+        split_bytes = 0  # bytes so far of a token split across blocks (0 = none in progress)
+        for block in corpus.blocks(block_bytes=block_bytes):
+            stats.add(block.stats)
+            start = 0
+            if block.stats.forced_splits:  # the whole block is one piece of an over-long token
+                split_bytes += len(block.data)
+            elif block.continues_split:  # its first bytes end that token
+                start = continuation_bytes(block)
+                counter.add_long_token(split_bytes + start)
+                split_bytes = 0
+            if not block.stats.forced_splits:
+                _add_spilling(counter, runs, block.data, start)
+            if progress is not None:
+                progress(block.stats.bytes)
+        distinct = counter.distinct
+        if runs.runs:  # the rest of the table is the last run; the merge gives the counts
+            if counter.distinct:
+                runs.write(counter.arena, counter.offsets, counter.counts, counter.distinct)
+            counter, distinct = _merged(counter, runs, min_count, count_memory)
+        return CountResult(counter, counter.tokens, stats, distinct, counter.long_tokens, counter.longest_token_bytes,
+                           runs.runs, runs.bytes)
+
+
+def _add_spilling(counter: WordCounter, runs: SpillRuns, data: bytes, start: int) -> None:
+    """counter.add(data[start:]), writing a run and clearing the table each time it is full."""
+    pos = counter.add(data, start)
+    while pos < len(data):
+        runs.write(counter.arena, counter.offsets, counter.counts, counter.distinct)
+        counter.clear()
+        pos = counter.add(data, pos)
+
+
+def _merged(counter: WordCounter, runs: SpillRuns, min_count: int, count_memory: int) -> tuple[WordCounter, int]:
+    """Free the table and merge the runs: (a counter of the kept words with ``counter``'s token
+    tallies, distinct words over all runs)."""
+    counter.slots = counter.arena = counter.offsets = counter.counts = None
+    merged = runs.merge(min_count, count_memory)
+    return WordCounter.from_arrays(merged.arena, merged.offsets, merged.counts, counter,
+                                   counter.max_token_bytes), merged.distinct
 
 
 class Vocab:
@@ -175,16 +305,21 @@ class Vocab:
         return cls(words, np.array(counts, dtype=np.int64))
 
 
-def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=None) -> tuple[Vocab, CountResult]:
-    """Count the corpus and build the vocabulary; an empty result is a CorpusError saying what to do."""
-    result = count_words(corpus, progress)
+def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=None,
+                max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
+                spill_dir: str | None = None) -> tuple[Vocab, CountResult]:
+    """Count the corpus (see ``count_words``) and build the vocabulary; an empty result is a
+    CorpusError saying what to do."""
+    result = count_words(corpus, progress, max_token_bytes, count_memory, spill_dir, min_count)
     if result.tokens == 0:
         raise CorpusError(f"{', '.join(corpus.paths)}: corpus is empty (no tokens)")
     vocab = Vocab.build(result.counter, min_count, max_vocab)
     if len(vocab) == 0:
+        long = (f"; {result.long_tokens} tokens longer than --max-token-bytes {max_token_bytes} were left out"
+                if result.long_tokens else "")
         raise CorpusError(
-            f"no word occurs at least {min_count} times ({result.counter.distinct} distinct words, "
-            f"{result.tokens} tokens); try a smaller --min-count"
+            f"no word occurs at least {min_count} times ({result.distinct} distinct words, "
+            f"{result.tokens} tokens{long}); try a smaller --min-count"
         )
     return vocab, result
 
@@ -309,11 +444,12 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
 
 
 @njit(cache=True, nogil=True)
-def _count_tokens(buf, pos, slots, arena, offsets, counts, state):
+def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, state):
     """Count the tokens of buf[pos:]; returns where it stopped (len(buf) when done).
 
     Stops early, before a new word, when a table is full: the caller grows it and calls again
-    (state[3] = arena bytes the pending word needs). state: see WordCounter.
+    (state[3] = arena bytes the pending word needs). A token longer than max_token_bytes
+    (> 0) is only tallied (state[4], state[5]). state: see WordCounter.
     """
     n = buf.shape[0]
     i = pos
@@ -326,6 +462,11 @@ def _count_tokens(buf, pos, slots, arena, offsets, counts, state):
         while i < n and not _is_space(buf[i]):
             i += 1
         length = i - start
+        if max_token_bytes > 0 and length > max_token_bytes:  # not a word; tallied, never cut
+            state[2] += 1
+            state[4] += 1
+            state[5] = max(state[5], length)
+            continue
         slot = _probe(buf, start, i, slots, arena, offsets)
         w = slots[slot]
         if w == -1:  # a new word: make sure every table has room first
