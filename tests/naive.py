@@ -74,9 +74,10 @@ def cbow_neg_loss(w_in, w_out, bag, centre, negatives, mean):
     return float(softplus(-(x @ w_out[centre])) + sum(softplus(x @ w_out[int(n)]) for n in negatives if n != centre))
 
 
-def cbow_neg_step(w_in, w_out, bag, centre, negatives, lr, mean):
-    """-lr times the exact gradient of ``cbow_neg_loss``: each bag row gets scale * d/dx
-    (scale = 1/len(bag) for the mean, 1 for the sum; a repeated row gets it each time).
+def cbow_neg_step(w_in, w_out, bag, centre, negatives, lr, mean, exact=True):
+    """A CBOW-neg step: w_out takes -lr times its gradient; each bag row takes -lr * scale * d/dx
+    with ``exact`` (scale = 1/len(bag) for the mean, 1 for the sum: the exact gradient; a
+    repeated row gets it each time), else -lr * d/dx (word2vec.c's rule).
     Returns (w_in, w_out, loss), float64."""
     w_in = w_in.astype(np.float64).copy()
     w_out = w_out.astype(np.float64).copy()
@@ -88,7 +89,7 @@ def cbow_neg_step(w_in, w_out, bag, centre, negatives, lr, mean):
         d_x += g * w_out[t]
         d_out[t] += g * x
     loss = cbow_neg_loss(w_in, w_out, bag, centre, negatives, mean)
-    scale = 1.0 / len(bag) if mean else 1.0
+    scale = 1.0 / len(bag) if mean and exact else 1.0
     np.add.at(w_in, list(bag), -lr * scale * d_x)
     return w_in, w_out - lr * d_out, loss
 

@@ -28,11 +28,11 @@ def _params(seed=0):
             rng.normal(0, 0.1, V).astype(np.float32))
 
 
-def _records(B, S, window, loss_kind, mean=True, remove_hits=False, lr=0.0, seed=7, keep=None):
+def _records(B, S, window, loss_kind, mean=True, remove_hits=False, lr=0.0, seed=7, keep=None, exact=True):
     prob = log_uniform_probability(np.arange(V), V)
     keep = np.ones(V, np.float32) if keep is None else keep
     tables = K.Tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A)
-    params = K.Params(loss_kind, K.ARCH_CBOW, mean, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM, lr, lr,
+    params = K.Params(loss_kind, K.ARCH_CBOW, mean, exact, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM, lr, lr,
                       1e9, 0)
     scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))
     return tables, params, scratch
@@ -47,12 +47,16 @@ SAMPLES = np.array([4, 11, 0, 13, 20], np.int64)
 TRIES = 7
 
 
-@pytest.mark.parametrize("loss_kind, remove_hits, mean", [(K.LOSS_NCE, False, True), (K.LOSS_NCE, True, False),
-                                                          (K.LOSS_SSM, True, True)])
-def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_hits, mean):
+@pytest.mark.parametrize("loss_kind, remove_hits, mean, exact", [(K.LOSS_NCE, False, True, True),
+                                                                 (K.LOSS_NCE, True, False, True),
+                                                                 (K.LOSS_SSM, True, True, True),
+                                                                 (K.LOSS_NCE, False, True, False)])
+def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_hits, mean, exact):
+    """Loss and w_out/bias steps as TF's with inputs = context means; each context row takes
+    scale x the input's gradient (exact) or all of it (word2vec's rule)."""
     w_in, w_out, bias = _params()
     lr = 0.1
-    tables, params, s = _records(len(BAGS), len(SAMPLES), 3, loss_kind, mean, remove_hits)
+    tables, params, s = _records(len(BAGS), len(SAMPLES), 3, loss_kind, mean, remove_hits, exact=exact)
     flat = [w for bag in BAGS for w in bag]
     s.bag_ids[:len(flat)] = flat
     s.bag_start[:len(BAGS) + 1] = np.cumsum([0] + [len(b) for b in BAGS])
@@ -69,7 +73,8 @@ def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_h
     args = (w_out, bias, LABELS.reshape(-1, 1), inputs, len(SAMPLES), V)
     kw = dict(sampled_values=(SAMPLES, qt, qs), remove_accidental_hits=remove_hits)
     exp_loss = fn(*args, **kw).astype(np.float64).sum()
-    exp_in, exp_out, exp_b = naive.bag_update(w_in, w_out, bias, BAGS, scales, gn(*args, **kw), lr)
+    row_scales = scales if exact else [1.0] * len(BAGS)
+    exp_in, exp_out, exp_b = naive.bag_update(w_in, w_out, bias, BAGS, row_scales, gn(*args, **kw), lr)
 
     loss = K.process_batch(K.Weights(w_in, w_out, bias), len(BAGS), TRIES, 1, lr, tables, params, s)
     assert loss == pytest.approx(exp_loss, rel=1e-5)
@@ -114,6 +119,7 @@ def test_cbow_nce_step_is_minus_lr_times_the_finite_difference_gradient():
 
 @pytest.mark.parametrize("mean", [True, False])
 def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
+    """The exact rule: each context row's step is -lr times the finite-difference gradient."""
     w_in, w_out, _ = _params(4)
     bag = np.array([3, 8, 3, 12], np.int64)
     centre, negatives, lr = 5, np.array([1, 5, 9, 9], np.int64), 1e-3  # a negative equal to the label, a repeat
@@ -142,7 +148,7 @@ def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
 # ---------------------------------------------------------------------------------------
 # whole chunks against a plain-Python replay (same RNG stream)
 # ---------------------------------------------------------------------------------------
-def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mean, lr, seed):
+def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mean, lr, seed, exact):
     rng = np.array([seed], np.uint64)
     stamp, pos = np.zeros(V, np.int64), np.zeros(V, np.int32)
     ones, idx = np.ones(1), np.zeros(1, np.int32)
@@ -163,7 +169,7 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
         remove = loss_kind == K.LOSS_SSM
         total += fn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove).astype(np.float64).sum()
         grads = gn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove)
-        scales = [1.0 / len(b) if mean else 1.0 for b in bags]
+        scales = [1.0 / len(b) if mean and exact else 1.0 for b in bags]
         w_in, w_out, bias = (a.astype(np.float32) for a in naive.bag_update(w_in, w_out, bias, bags, scales, grads, lr))
         batch.clear()
 
@@ -176,7 +182,7 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
                 continue
             if loss_kind == K.LOSS_NEG:
                 neg = np.array([K.draw_candidate(K.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, rng) for _ in range(S)])
-                w_in, w_out, loss = naive.cbow_neg_step(w_in, w_out, bag, c, neg, lr, mean)
+                w_in, w_out, loss = naive.cbow_neg_step(w_in, w_out, bag, c, neg, lr, mean, exact)
                 w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
                 total += loss
                 continue
@@ -188,17 +194,19 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
     return w_in, w_out, bias, total
 
 
-@pytest.mark.parametrize("loss_kind, mean", [(K.LOSS_NEG, True), (K.LOSS_NEG, False), (K.LOSS_NCE, True),
-                                             (K.LOSS_SSM, False)])
-def test_cbow_chunk_equals_the_naive_replay(loss_kind, mean):
+@pytest.mark.parametrize("loss_kind, mean, exact", [(K.LOSS_NEG, True, True), (K.LOSS_NEG, True, False),
+                                                    (K.LOSS_NEG, False, True), (K.LOSS_NCE, True, True),
+                                                    (K.LOSS_NCE, True, False), (K.LOSS_SSM, False, True)])
+def test_cbow_chunk_equals_the_naive_replay(loss_kind, mean, exact):
     rng = np.random.default_rng(8)
     sentences = [rng.integers(0, V, rng.integers(1, 12)).tolist() for _ in range(7)]
     ids = np.array([w for s in sentences for w in s + [-1]], np.int32)
     keep = np.where(np.arange(V) % 4 == 0, 0.5, 1.0).astype(np.float32)
     S, B, lr, seed, window = 4, 3, 0.05, 21, 3
     w_in, w_out, bias = _params(2)
-    exp = _naive_cbow_chunk(ids, w_in.copy(), w_out.copy(), bias.copy(), keep, loss_kind, window, S, B, mean, lr, seed)
-    tables, params, s = _records(B, S, window, loss_kind, mean, loss_kind == K.LOSS_SSM, lr, seed, keep)
+    exp = _naive_cbow_chunk(ids, w_in.copy(), w_out.copy(), bias.copy(), keep, loss_kind, window, S, B, mean, lr, seed,
+                            exact)
+    tables, params, s = _records(B, S, window, loss_kind, mean, loss_kind == K.LOSS_SSM, lr, seed, keep, exact)
     K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
     assert s.tallies[K.T_LOSS] == pytest.approx(exp[3], rel=1e-4)
     np.testing.assert_allclose(w_in, exp[0], rtol=1e-4, atol=1e-5)
@@ -262,10 +270,11 @@ def test_cbow_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
 def test_cbow_and_skipgram_differ_and_the_mean_matters(tmp_path):
     corpus = planted_corpus(tmp_path / "p.txt", lines=200)
     outs = {}
-    for name, kw in {"cbow": {}, "sum": {"cbow_mean": False}, "sg": {"arch": "skipgram"}}.items():
+    for name, kw in {"cbow": {}, "sum": {"cbow_mean": False}, "sg": {"arch": "skipgram"},
+                     "exact": {"cbow_update": "exact"}}.items():
         run_training(_cfg(corpus, tmp_path / name, epochs=1, **kw))
         outs[name] = (tmp_path / name / "vectors.txt").read_bytes()
-    assert len(set(outs.values())) == 3
+    assert len(set(outs.values())) == 4
 
 
 def test_cbow_heldout_loss_uses_context_means(tmp_path):

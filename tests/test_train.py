@@ -79,7 +79,7 @@ def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
 
     def step(word_offset, alpha, min_alpha, total):
         w_in, w_out, bias = w_in0.copy(), w_out0.copy(), np.zeros(V, np.float32)
-        params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
+        params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
         tables = K.Tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32),
                           np.ones(V), np.arange(V, dtype=np.int32))
         s = K.make_scratch(V, D, params, 10, np.array([3], np.uint64), np.zeros(K.N_TALLIES))
@@ -104,7 +104,7 @@ def test_every_changed_row_is_marked_touched(loss_kind):
     ids = np.array([1, 2, 3, 4, -1, 7, 8, 9, -1, 11, -1], np.int32)
     keep = np.ones(V, np.float32)
     keep[8] = 0.0  # never kept: never a centre, so its w_in row may not move
-    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, True, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
     tables = K.Tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
                       np.arange(V, dtype=np.int32))
     s = K.make_scratch(V, D, params, 20, np.array([5], np.uint64), np.zeros(K.N_TALLIES), track_touched=True)
@@ -122,7 +122,7 @@ def test_every_changed_row_is_marked_touched(loss_kind):
 
 
 def test_touched_is_not_tracked_by_default():
-    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, 2, 3, 4, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, 2, 3, 4, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
     s = K.make_scratch(10, 4, params, 20, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
     assert s.touched.shape == (0,)
 

@@ -19,6 +19,7 @@ LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
 BIAS_INITS = ("log_q", "zero")
 ARCHS = ("skipgram", "cbow")
+CBOW_UPDATES = ("word2vec", "exact")
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -50,6 +51,9 @@ class Config:
     arch: str = setting("skipgram", "Architecture: skipgram (the centre predicts each context word) or cbow (the "
                         "mean of the context words predicts the centre).", choices=ARCHS)
     cbow_mean: bool = setting(True, "CBOW input: the mean of the context rows (off: their sum, gensim's cbow_mean=0).")
+    cbow_update: str = setting("word2vec", "How the CBOW mean's gradient reaches each context row: word2vec = all of it "
+                               "(word2vec.c, gensim, fastText); exact = 1/n of it, the exact gradient of the mean.",
+                               choices=CBOW_UPDATES)
     loss: str = setting("nce", "Training loss: nce (tf.nn.nce_loss), neg (word2vec SGNS), sampled_softmax.",
                         choices=LOSSES)
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)

@@ -6,7 +6,8 @@ a "run": the sampled logits of a run are computed once (its pairs share x and th
 negatives), which is where the speed comes from; the result is the same batch gradient.
 A run's input is a bag of w_in rows, x = scale * sum of the rows (skip-gram: the centre's
 row; CBOW: the context rows, scale 1/n for their mean), and the gradient of x goes to every
-row of the bag times the scale: the exact gradient of TF's loss with ``inputs`` = x.
+row of the bag: times the scale with ``cbow_exact`` (the exact gradient of TF's loss with
+``inputs`` = x), else whole (word2vec.c's CBOW rule; see kernels/cbow.py).
 """
 
 from __future__ import annotations
@@ -129,10 +130,11 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             for d in range(D):
                 w_out[ctx, d] += step * xin[r, d]
             bias[ctx] += step
-    # 3) input-side updates: every row of the run's bag, times its scale
+    # 3) input-side updates: every row of the run's bag; times its scale for the exact gradient,
+    #    the whole input gradient for word2vec's CBOW rule (skip-gram bags have scale 1 anyway)
     bag_ids, bag_start, bag_scale = scratch.bag_ids, scratch.bag_start, scratch.bag_scale
     for r in range(n_runs):
-        step = np.float32(-lr * bag_scale[r])
+        step = np.float32(-lr * bag_scale[r]) if params.cbow_exact else np.float32(-lr)
         for q in range(bag_start[r], bag_start[r + 1]):
             c = bag_ids[q]
             for d in range(D):

@@ -73,6 +73,7 @@ class Params(NamedTuple):
     loss_kind: int  # LOSS_*
     arch: int  # ARCH_*
     cbow_mean: bool  # CBOW input: mean of the context rows (else their sum)
+    cbow_exact: bool  # CBOW mean: each context row takes 1/n of the input's gradient (else all of it)
     window: int  # maximum context distance
     num_sampled: int  # S: negatives per batch (nce/ssm) or per pair (neg)
     batch_size: int  # B: pairs sharing one draw (nce/ssm)
