@@ -1,0 +1,156 @@
+"""Nothing lost at the end of a run: huge tokens, failures after training, one writer per
+directory, spills cleaned up — through the job and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from tests.test_batch_job import planted_corpus
+from w2v_nce import job
+from w2v_nce.checkpoint import load_checkpoint
+from w2v_nce.cli import main
+from w2v_nce.config import Config
+from w2v_nce.errors import OutputError
+from w2v_nce.job import run_training
+from w2v_nce.model import Model
+
+
+def _cfg(corpus, out, **kw):
+    base = dict(corpus=[corpus], output=str(out), dim=8, window=2, min_count=1, epochs=1, threads=1, quiet=True,
+                checkpoint_every=0, loss="neg", num_sampled=3)
+    base.update(kw)
+    return Config(**base)
+
+
+def test_a_ten_megabyte_token_trains_and_writes_every_output(tmp_path):
+    corpus = tmp_path / "c.txt"
+    with open(corpus, "wb") as fh:
+        fh.write(b"x" * (10 << 20) + b"\n")
+        fh.write(b"the cat sat on the mat and the dog ran\n" * 200)
+    r = CliRunner().invoke(main, ["train", str(corpus), "-o", str(tmp_path / "out"), "--min-count", "1",
+                                  "--epochs", "1", "--dim", "8", "--threads", "1", "--loss", "neg"])
+    assert r.exit_code == 0, r.output
+    for name in ("model.npz", "vectors.txt", "vocab.tsv", "config.yaml", "train.jsonl", "metrics.json"):
+        assert (tmp_path / "out" / name).exists(), name
+    assert "1 tokens longer than --max-token-bytes 1000 left out (longest 10,485,760 bytes)" in r.output
+    m = Model.load(str(tmp_path / "out"))
+    assert sorted(m.words) == sorted(set("the cat sat on mat and dog ran".split()))
+    assert os.path.getsize(tmp_path / "out" / "model.npz") < 20_000  # the token is not saved, never cut
+    vocabulary = json.loads((tmp_path / "out" / "metrics.json").read_text())["vocabulary"]
+    assert vocabulary["long_tokens"] == 1 and vocabulary["longest_token_bytes"] == 10 << 20
+
+
+def test_a_failure_after_training_keeps_the_model_and_says_what_was_written(tmp_path, monkeypatch):
+    corpus = planted_corpus(tmp_path / "p.txt", lines=100)
+    import w2v_nce.evaluate as E
+
+    def broken(*a, **k):
+        raise ValueError("eval set went missing")
+
+    monkeypatch.setattr(E, "evaluate_analogies", broken)
+    with pytest.raises(OutputError) as info:
+        run_training(_cfg(corpus, tmp_path / "out"))
+    msg = str(info.value)
+    assert "scoring the bundled evaluation sets failed (ValueError: eval set went missing)" in msg
+    assert "model.npz, vectors.txt, vocab.tsv, config.yaml" in msg and "\n" not in msg
+    assert Model.load(str(tmp_path / "out")).w_in.shape[1] == 8
+    assert not (tmp_path / "out" / "metrics.json").exists()
+    r = CliRunner().invoke(main, ["train", corpus, "-o", str(tmp_path / "cli"), "--min-count", "1", "--epochs", "1",
+                                  "--dim", "8", "--quiet", "--loss", "neg"])
+    assert r.exit_code == 1 and "the trained model is saved" in r.output
+
+
+def test_a_second_run_into_the_same_directory_is_refused(tmp_path):
+    corpus = planted_corpus(tmp_path / "p.txt", lines=50)
+    out = tmp_path / "out"
+    out.mkdir()
+    hold = subprocess.Popen([sys.executable, "-c", "import sys\nfrom w2v_nce.lock import OutputLock\n"
+                             "with OutputLock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n",
+                             str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": os.getcwd()})
+    try:
+        assert hold.stdout.readline().strip() == "held"
+        (out / "vectors.txt").write_text("the other run's file\n")
+        r = CliRunner().invoke(main, ["train", corpus, "-o", str(out), "--force", "--min-count", "1", "--quiet",
+                                      "--loss", "neg", "--num-sampled", "3"])
+        assert r.exit_code == 1
+        assert f"being written by pid {hold.pid}" in r.output and "choose another -o" in r.output
+        assert (out / "vectors.txt").read_text() == "the other run's file\n"  # --force removed nothing
+    finally:
+        hold.stdin.close()
+        hold.wait(10)
+    r = CliRunner().invoke(main, ["train", corpus, "-o", str(out), "--force", "--min-count", "1", "--quiet",
+                                  "--epochs", "1", "--dim", "8", "--loss", "neg", "--num-sampled", "3"])
+    assert r.exit_code == 0, r.output
+    assert not (out / ".w2v-nce.lock").exists()  # released at exit
+
+
+def test_a_killed_counts_spill_directory_is_removed_by_the_next_run(tmp_path):
+    corpus = planted_corpus(tmp_path / "p.txt", lines=50)
+    out = tmp_path / "out"
+    (out / ".w2v-nce-count-abc123").mkdir(parents=True)
+    (out / ".w2v-nce-count-abc123" / "run-0").write_bytes(b"partial")
+    run_training(_cfg(corpus, out), force=True)
+    assert not (out / ".w2v-nce-count-abc123").exists()
+
+
+def test_the_job_counts_under_its_memory_bound_and_reports_the_spill(tmp_path, monkeypatch):
+    """The job passes count_memory and a spill directory inside -o to the counter; the spilled
+    count gives the same vectors, is logged, and leaves no spill behind. (The bound is forced
+    small here: the exactness of spilling itself is tests/test_count_limits.py's.)"""
+    rng = np.random.default_rng(0)
+    corpus = tmp_path / "c.txt"
+    words = [f"{rng.integers(1 << 40):x}" for _ in range(60_000)] + ["common"] * 1000
+    rng.shuffle(words)
+    corpus.write_text("\n".join(" ".join(words[i:i + 50]) for i in range(0, len(words), 50)) + "\n")
+    run_training(_cfg(str(corpus), tmp_path / "free", count_memory=0, epochs=1))
+    real, seen = job.build_vocab, {}
+
+    def small_bound(*a, **kw):
+        seen.update(kw)
+        return real(*a, **{**kw, "count_memory": 2 << 20})
+
+    monkeypatch.setattr(job, "build_vocab", small_bound)
+    lines = []
+    run_training(_cfg(str(corpus), tmp_path / "bound", count_memory=64 << 20, epochs=1, quiet=False), log=lines.append)
+    assert seen["count_memory"] == 64 << 20 and seen["spill_dir"] == str(tmp_path / "bound")
+    assert (tmp_path / "free" / "vectors.txt").read_bytes() == (tmp_path / "bound" / "vectors.txt").read_bytes()
+    vocab_line = next(ln for ln in lines if ln.startswith("vocabulary:"))
+    assert "sorted runs" in vocab_line and "spilled to disk and merged" in vocab_line
+    assert json.loads((tmp_path / "bound" / "metrics.json").read_text())["vocabulary"]["spill_runs"] > 0
+    assert not [p for p in os.listdir(tmp_path / "bound") if p.startswith(".w2v-nce-count")]
+
+
+def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):
+    import threading
+
+    from w2v_nce.errors import Interrupted
+    from w2v_nce.train import Trainer
+
+    corpus = planted_corpus(tmp_path / "p.txt", lines=3000)
+    halt, original = threading.Event(), Trainer._kernel
+
+    def stop(self, *args):
+        original(self, *args)
+        halt.set()
+
+    monkeypatch.setattr(Trainer, "_kernel", stop)
+    with pytest.raises(Interrupted):
+        run_training(_cfg(corpus, tmp_path / "cut", epochs=2), halt=halt)
+    with np.load(tmp_path / "cut" / "checkpoint.npz") as z:
+        assert "word_bytes" in z and "words" not in z
+    ck = load_checkpoint(str(tmp_path / "cut"))
+    assert len(ck.model.words) == len(ck.model.counts) > 0
+    assert not (tmp_path / "cut" / ".w2v-nce.lock").exists()  # released on the interrupt too
+
+
+def test_memory_estimate_counts_the_words_bytes():
+    cfg = Config(dim=10, threads=1)
+    assert job.estimate_memory(1000, cfg, word_bytes=10 << 20) - job.estimate_memory(1000, cfg) >= 10 << 20
