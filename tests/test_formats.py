@@ -11,6 +11,7 @@ import struct
 import numpy as np
 import pytest
 
+from w2v_nce import floattext
 from w2v_nce import formats as F
 from w2v_nce.errors import FormatError, OutputError
 
@@ -36,7 +37,7 @@ def test_float_text_is_printf_9g_and_round_trips_exactly():
                              (rng.standard_normal(40_000) * 0.1).astype(np.float32)])
     values = values[~np.isnan(values)]
     values = values[: len(values) // 100 * 100].reshape(-1, 100)
-    tokens = F.format_rows(values).split()
+    tokens = floattext.format_rows(values).split()
     flat = values.ravel()
     back = np.array([float(t) for t in tokens], dtype=np.float32)
     assert np.array_equal(back.view(np.uint32), flat.view(np.uint32))  # bit-identical, -0.0 included
@@ -44,7 +45,7 @@ def test_float_text_is_printf_9g_and_round_trips_exactly():
 
 
 def test_float_text_nan_and_separator():
-    line = F.format_rows(np.array([[np.nan, 1.5, -2.0]], np.float32), None, "\t")
+    line = floattext.format_rows(np.array([[np.nan, 1.5, -2.0]], np.float32), None, "\t")
     assert line == b"nan\t1.5\t-2\n"
 
 

@@ -16,6 +16,8 @@ import click
 
 from . import __version__
 from .config import Config, cli_settings, load_yaml, merge
+from .embeddings import METHODS, RESTRICT_VOCAB
+from .formats import FORMATS, WHICH
 from .errors import W2VError
 
 if TYPE_CHECKING:
@@ -132,11 +134,11 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), help="Score a word2vec-format file instead of a model.")
 @click.option("--binary/--text", "binary", default=None, help="Format of --vectors [auto-detect].")
 @click.option("--heldout", multiple=True, help="Held-out text for the full sigmoid loss (model only).")
-@click.option("--max-pairs", type=int, default=100000, show_default=True, help="Held-out pairs scored.")
+@click.option("--max-pairs", type=int, default=Config().heldout_max_pairs, show_default=True, help="Held-out pairs scored.")
 @click.option("--window", type=int, help="Held-out pair window [the model's].")
 @click.option("--analogies", multiple=True, help="questions-words.txt-style files [bundled set].")
-@click.option("--restrict-vocab", type=int, default=30000, show_default=True, help="Answer among the N most frequent words.")
-@click.option("--method", type=click.Choice(["3cosadd", "3cosmul"]), default="3cosadd", show_default=True)
+@click.option("--restrict-vocab", type=int, default=RESTRICT_VOCAB, show_default=True, help="Answer among the N most frequent words.")
+@click.option("--method", type=click.Choice(METHODS), default=METHODS[0], show_default=True)
 @click.option("--similarity", multiple=True, help="Word-pair similarity files [bundled sets].")
 @click.option("--json", "json_file", help="Also write the results as JSON here.")
 @click.option("--threads", type=int, help="Threads for the full loss [all cores].")
@@ -171,8 +173,8 @@ def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analog
 @main.command()
 @click.argument("model_dir")
 @click.option("-o", "--output", required=True, help="Output file (text/binary) or prefix (npy/projector).")
-@click.option("--format", "fmt", type=click.Choice(["text", "binary", "npy", "projector"]), default="text", show_default=True)
-@click.option("--vectors", "which", type=click.Choice(["in", "out", "sum", "avg"]), default="in", show_default=True,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=FORMATS[0], show_default=True)
+@click.option("--vectors", "which", type=click.Choice(WHICH), default=WHICH[0], show_default=True,
               help="in = centre-word embeddings, out = context/NCE weights, sum/avg of both.")
 @click.option("--limit", type=int, help="Keep the N most frequent words.")
 @click.option("--normalize", is_flag=True, help="Write unit-length rows.")
@@ -209,7 +211,7 @@ def _query_options(fn: Callable) -> Callable:
     fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per query (JSON Lines).")(fn)
     fn = click.option("--restrict-vocab", type=click.IntRange(min=1),
                       help="Answer among the N most frequent words [all].")(fn)
-    fn = click.option("--vectors", "which", type=click.Choice(["in", "out", "sum", "avg"]), default="in",
+    fn = click.option("--vectors", "which", type=click.Choice(WHICH), default=WHICH[0],
                       show_default=True, help="A model's matrix: in = centre-word embeddings, out = context "
                       "weights, sum/avg of both (word2vec files: in only).")(fn)
     return click.option("--topn", type=click.IntRange(min=1), default=10, show_default=True,
@@ -347,7 +349,7 @@ def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
 @main.command()
 @click.argument("source", metavar="MODEL_OR_VECTORS")
 @click.argument("words", nargs=-1, metavar="[A B C]")
-@click.option("--method", type=click.Choice(["3cosadd", "3cosmul"]), default="3cosadd", show_default=True,
+@click.option("--method", type=click.Choice(METHODS), default=METHODS[0], show_default=True,
               help="3cosadd: cosine with B - A + C; 3cosmul: Levy & Goldberg's multiplicative form.")
 @_query_options
 @_library_errors

@@ -32,6 +32,8 @@ _CHUNK = 128
 # gensim's most_similar_cosmul: score / (product of shifted negative cosines + epsilon).
 COSMUL_EPSILON = 1e-6
 METHODS = ("3cosadd", "3cosmul")
+# Analogies are answered among this many most frequent words (word2vec.c's compute-accuracy).
+RESTRICT_VOCAB = 30000
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:

@@ -20,8 +20,9 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .embeddings import Embeddings, unit_rows
-from .errors import UsageError, FormatError
+from .embeddings import METHODS, RESTRICT_VOCAB, Embeddings, unit_rows
+from .errors import FormatError, UsageError
+from .formats import json_safe
 
 # Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
 # 'reassoc' lets LLVM vectorise the per-row sums.
@@ -368,7 +369,7 @@ def evaluate_analogies(
     words: list[str],
     vectors: np.ndarray,
     path: str | os.PathLike,
-    restrict_vocab: int | None = 30000,
+    restrict_vocab: int | None = RESTRICT_VOCAB,
     case_insensitive: bool = True,
     method: str = "3cosadd",
     block: int = 64,
@@ -399,8 +400,8 @@ def evaluate_analogies(
     ``kind`` ('semantic' | 'syntactic'), ``correct``, ``answered``, ``skipped``, ``accuracy``.
     Accuracies with nothing answered are NaN. Raises FormatError for a malformed file.
     """
-    if method not in ("3cosadd", "3cosmul"):
-        raise ValueError(f"method must be '3cosadd' or '3cosmul', got {method!r}")
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
@@ -614,17 +615,6 @@ def evaluate_similarity(
 # ---------------------------------------------------------------------------------------------
 
 
-def _json_safe(value):
-    """NaN -> None, recursively, so reports are strict JSON."""
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value
-
-
 def run_evaluation(
     model_dir: str | None = None,
     vectors_file: str | None = None,
@@ -633,7 +623,7 @@ def run_evaluation(
     max_pairs: int = 100000,
     window: int | None = None,
     analogies: list[str] | None = None,
-    restrict_vocab: int | None = 30000,
+    restrict_vocab: int | None = RESTRICT_VOCAB,
     method: str = "3cosadd",
     similarity: list[str] | None = None,
     threads: int | None = None,
@@ -684,7 +674,7 @@ def run_evaluation(
             report["full_softmax_loss"] = {**held["full_softmax"], "pairs": held["pairs"]}
     if report["analogies"]:
         report["analogy"] = next(iter(report["analogies"].values()))
-    return _json_safe(report)
+    return json_safe(report)
 
 
 def _heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
