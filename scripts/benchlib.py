@@ -117,9 +117,26 @@ def w2v_argv(corpus: str, out: str, config: str | None, extra: list[str]) -> lis
 
 
 def gensim_argv(corpus_lines: str, out: str, epochs: int, threads: int, mode: str = "iterable",
-                arch: str = "sg") -> list[str]:
+                arch: str = "sg", seed: int = 1) -> list[str]:
+    """gensim 4.4 as a whole job. ``mode`` corpus_file with threads > 1 decays lr at 1/threads of
+    the intended speed within each epoch (see README, gensim's modes): compare quality against
+    ``iterable`` or ``corpus_file`` with one thread."""
     return [sys.executable, os.path.join(HERE, "peer_gensim.py"), corpus_lines, out, str(epochs), str(threads), mode,
-            arch]
+            arch, str(seed)]
+
+
+def corpus_slice(src: str, dst: str, max_bytes: int) -> str:
+    """The first ``max_bytes`` of ``src``'s text (.gz ok), cut back to a whitespace, as a file."""
+    if os.path.exists(dst):
+        return dst
+    opener = gzip.open if src.endswith(".gz") else open
+    with opener(src, "rb") as fh:
+        data = fh.read(max_bytes)
+    cut = max(data.rfind(b" "), data.rfind(b"\n"))
+    with open(dst + ".tmp", "wb") as out:
+        out.write(data[:cut if cut > 0 else len(data)] + b"\n")
+    os.replace(dst + ".tmp", dst)
+    return dst
 
 
 def word2vec_c_argv(binary: str, corpus_lines: str, out: str, epochs: int, threads: int) -> list[str]:
