@@ -182,27 +182,6 @@ def draw_and_process(weights, lr, tables, params, scratch):
     return loss
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _add_pair(label, lr, weights, tables, params, scratch):
-    """Append a pair to the last run; train the batch when it is full. Returns the loss."""
-    fill = scratch.fill
-    scratch.labels[fill[0]] = label
-    fill[0] += 1
-    scratch.run_start[fill[1]] = fill[0]
-    if fill[0] == params.batch_size:
-        return draw_and_process(weights, lr, tables, params, scratch)
-    return 0.0
-
-
-@njit(cache=True, nogil=True, inline="always")
-def _open_run(scratch, centre_pos):
-    """Start a new run (its bag is written by the caller at bag_ids[bag_start[run]:])."""
-    fill = scratch.fill
-    fill[1] += 1
-    fill[2] = centre_pos
-    return fill[1] - 1
-
-
 @njit(cache=True, nogil=True)
 def batched_sentence(sent, n, lr, weights, tables, params, scratch):
     """Skip-gram: add the pairs of the kept words sent[:n] to the batch in ``scratch`` (it
@@ -222,11 +201,17 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
                 continue
             pairs += 1
             if fill[0] == 0 or fill[2] != i:  # a new run: the first pair, or a new centre
-                r = _open_run(scratch, i)
+                r = fill[1]
+                fill[1] += 1
+                fill[2] = i
                 bag_ids[bag_start[r]] = sent[i]
                 bag_start[r + 1] = bag_start[r] + 1
                 scratch.bag_scale[r] = 1.0
-            loss += _add_pair(sent[j], lr, weights, tables, params, scratch)
+            scratch.labels[fill[0]] = sent[j]  # the pair joins the last run
+            fill[0] += 1
+            scratch.run_start[fill[1]] = fill[0]
+            if fill[0] == params.batch_size:
+                loss += draw_and_process(weights, lr, tables, params, scratch)
     return loss, pairs
 
 
@@ -235,7 +220,7 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
     """CBOW: one example per centre with a non-empty window, its input the mean (or sum) of
     the context rows, its label the centre; ``batch_size`` consecutive examples share a draw.
     Returns (loss, examples)."""
-    bag_ids, bag_start = scratch.bag_ids, scratch.bag_start
+    fill, bag_ids, bag_start = scratch.fill, scratch.bag_ids, scratch.bag_start
     loss = 0.0
     examples = 0
     for i in range(n):
@@ -243,7 +228,8 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
         m = hi - lo - 1
         if m <= 0:
             continue
-        r = _open_run(scratch, i)
+        r = fill[1]  # a new run: this example alone
+        fill[1] += 1
         q = bag_start[r]
         for j in range(lo, hi):
             if j != i:
@@ -252,5 +238,9 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
         bag_start[r + 1] = q
         scratch.bag_scale[r] = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
         examples += 1
-        loss += _add_pair(sent[i], lr, weights, tables, params, scratch)
+        scratch.labels[fill[0]] = sent[i]
+        fill[0] += 1
+        scratch.run_start[fill[1]] = fill[0]
+        if fill[0] == params.batch_size:
+            loss += draw_and_process(weights, lr, tables, params, scratch)
     return loss, examples

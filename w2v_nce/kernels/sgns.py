@@ -19,7 +19,7 @@ from .scalar import prefetch_row
 from .sentence import window_bounds
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
 def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
     """SGD step on one example's loss with input x float32[D], label ``ctx`` and the given
     negatives: updates w_out, leaves -lr * (d loss / d x) in neu1e for the caller to apply to
