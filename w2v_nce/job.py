@@ -246,7 +246,7 @@ def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _
     with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=bar_off, file=sys.stderr, leave=False) as bar:
         vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=progress,
                                      max_token_bytes=cfg.max_token_bytes, count_memory=cfg.count_memory,
-                                     spill_dir=cfg.output)
+                                     spill_dir=cfg.output, threads=cfg.resolved_threads())
     log(_vocabulary_line(vocab, counted, cfg))
     validate_against_vocab(cfg, len(vocab))
     check_memory(len(vocab), cfg, sum(len(w.encode("utf-8")) for w in vocab.words))
