@@ -15,6 +15,7 @@ unfinished, ``checkpoint.npz`` (removed once the final outputs are written).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -34,6 +35,7 @@ from .formats import atomic_output
 from .lock import OutputLock
 from .model import MODEL_FILE, Model, model_save_bytes
 from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
+from .splits import split_note
 from .train import Tallies, Trainer, TrainState, build_tables, init_model
 from .vocab import CountResult, Vocab, build_vocab
 
@@ -322,16 +324,20 @@ class _Run:
         self.base = start.totals  # tallies of the processes before this one (a resume)
         self.history = start.history
         self.vocabulary = vocabulary_counts(vocab, counted) if counted is not None else None
-        self.heldout = self._heldout_examples(heldout_corpus)
         self.trainer = Trainer(self.cfg, corpus, vocab, self.model, start.state)
+        note = split_note(corpus, self.trainer.splits)
+        if note:
+            log(f"reading for training: {note}")
+        self.heldout = self._heldout_examples(heldout_corpus)
 
     def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
         cfg = self.cfg
         if heldout_corpus is not None:
             chunks = id_chunks(heldout_corpus, self.vocab, cfg.max_sentence_len)
-        elif cfg.holdout_fraction > 0:
-            chunks = id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
-                               heldout_side=True)
+        elif cfg.holdout_fraction > 0:  # each part's held-out side, as the trainer's parts choose it
+            chunks = itertools.chain.from_iterable(
+                id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
+                          heldout_side=True, split=s) for s in self.trainer.splits)
         else:
             return None
         return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
