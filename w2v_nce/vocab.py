@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .corpus import BLOCK_BYTES, Corpus, ReadStats, continuation_bytes
+from .corpus import BLOCK_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
 from .formats import atomic_output
 from .spill import SpillRuns, run_write_bytes
@@ -402,24 +402,97 @@ class Vocab:
     def ids_of(self) -> dict[str, int]:
         return {w: i for i, w in enumerate(self.words)}
 
+    @classmethod
+    def from_counts(cls, words: list[str], counts: np.ndarray, min_count: int, max_vocab: int = 0) -> "Vocab":
+        """``build``'s rule on listed counts: words counted >= min_count, most frequent first, ties
+        in list order (a saved vocab.tsv is in id order: the counted vocabulary again)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        kept = np.flatnonzero(counts >= min_count)
+        kept = kept[np.argsort(-counts[kept], kind="stable")]
+        if max_vocab and len(kept) > max_vocab:
+            kept = kept[:max_vocab]
+        return cls([words[int(i)] for i in kept], counts[kept].copy())
+
     # -- persistence ----------------------------------------------------------------
-    def save_tsv(self, path: str) -> None:
-        """``word<TAB>count`` per line, id order."""
+    def save_tsv(self, path: str, header: dict[str, int] | None = None) -> None:
+        """``word<TAB>count`` per line, id order, after an optional header line
+        ``# w2v-nce vocab key=value ...`` (``tokens``: the corpus's token total, and the
+        settings it was counted with; see ``read_vocab_tsv``)."""
         with atomic_output(path, "w") as fh:
+            if header:
+                fh.write(" ".join([VOCAB_HEADER] + [f"{k}={v}" for k, v in header.items()]) + "\n")
             for w, c in zip(self.words, self.counts.tolist()):
                 fh.write(f"{w}\t{c}\n")
 
     @classmethod
     def load_tsv(cls, path: str) -> "Vocab":
-        words, counts = [], []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 2 or not parts[1].isdigit():
-                    raise FormatError(f"{path}: line {lineno}: expected 'word<TAB>count'")
-                words.append(parts[0])
-                counts.append(int(parts[1]))
-        return cls(words, np.array(counts, dtype=np.int64))
+        """Every word of a vocab.tsv with its count, in file order (see ``read_vocab_tsv``)."""
+        words, counts, _ = read_vocab_tsv(path)
+        return cls(words, counts)
+
+
+VOCAB_HEADER = "# w2v-nce vocab"
+
+
+def read_vocab_tsv(path: str) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """(words, int64 counts, header) of a ``word<TAB>count`` file; the header (the first line,
+    when it starts with ``# ``) maps keys to ints. Anything else malformed is a FormatError
+    naming the file and line: not two fields, a count that is not an integer >= 1, an empty
+    word or one with whitespace, a word seen twice, invalid UTF-8, no words at all."""
+    words: list[str] = []
+    counts: list[int] = []
+    header: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    try:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                line = _decoded(raw, path, lineno).rstrip("\n").removesuffix("\r")
+                if lineno == 1 and line.startswith("# "):
+                    header = _header(line, path)
+                    continue
+                word, count = _entry(line, path, lineno)
+                if word in seen:
+                    raise FormatError(f"{path}: line {lineno}: word {word!r} already on line {seen[word]}; "
+                                      "each word must appear once")
+                seen[word] = lineno
+                words.append(word)
+                counts.append(count)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the vocabulary file ({exc.strerror})") from None
+    if not words:
+        raise FormatError(f"{path}: vocabulary file holds no words; write one with: w2v-nce vocab CORPUS -o {path}")
+    return words, np.array(counts, dtype=np.int64), header
+
+
+def _decoded(raw: bytes, path: str, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: line {lineno}: invalid UTF-8; a vocabulary file is UTF-8 text") from None
+
+
+def _entry(line: str, path: str, lineno: int) -> tuple[str, int]:
+    parts = line.split("\t")
+    if len(parts) != 2:
+        raise FormatError(f"{path}: line {lineno}: expected 'word<TAB>count', got {line[:60]!r}")
+    word, count = parts
+    if not word or any(c in word for c in WHITESPACE.decode()):
+        raise FormatError(f"{path}: line {lineno}: word {word!r} is empty or holds whitespace; words are tokens")
+    if not (count.isascii() and count.isdigit()) or int(count) < 1:
+        raise FormatError(f"{path}: line {lineno}: count {count!r} is not an integer >= 1")
+    return word, int(count)
+
+
+def _header(line: str, path: str) -> dict[str, int]:
+    if not line.startswith(VOCAB_HEADER):
+        raise FormatError(f"{path}: line 1: unknown header {line[:60]!r}; expected '{VOCAB_HEADER} tokens=N ...'")
+    out = {}
+    for item in line[len(VOCAB_HEADER):].split():
+        key, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise FormatError(f"{path}: line 1: header field {item!r} is not key=integer")
+        out[key] = int(value)
+    return out
 
 
 def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=None,
