@@ -163,6 +163,20 @@ class Corpus:
         return sum(os.path.getsize(s) for s in self.sources if s != "-")
 
     # -- reading --------------------------------------------------------------------
+    def open_source(self, index: int) -> BinaryIO:
+        """Source ``index`` as a binary stream of its uncompressed bytes (stdin: its spool)."""
+        return self._open_source(index)
+
+    def source_size(self, index: int) -> int:
+        """Bytes of source ``index`` on disk (compressed size for compressed files; stdin is
+        spooled first and counts as a plain file)."""
+        path = self.sources[index]
+        if path == "-":
+            if self._stdin_spool is None:
+                self._spool_stdin()
+            path = self._stdin_spool
+        return os.path.getsize(path)
+
     def _open_source(self, index: int) -> BinaryIO:
         path = self.sources[index]
         if path == "-":

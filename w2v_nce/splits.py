@@ -52,7 +52,7 @@ def make_splits(corpus: Corpus, k: int, line_window: int = BLOCK_BYTES) -> list[
         raise ValueError(f"k must be >= 1, got {k}")
     if k == 1:
         return [Split(0, 1, tuple(Piece(i, 0, None) for i in range(len(corpus.sources))))]
-    sizes = [_source_size(corpus, i) for i in range(len(corpus.sources))]
+    sizes = [corpus.source_size(i) for i in range(len(corpus.sources))]
     total = sum(sizes)
     cuts = [(0, 0)]  # (source, offset): where each part starts
     for s in range(1, k):
@@ -79,18 +79,6 @@ def split_note(corpus: Corpus, splits: list[Split]) -> str | None:
             f"text, so {len(splits) - empty} thread(s) read it (decompress it, or give several files, to use more)")
 
 
-def _source_size(corpus: Corpus, index: int) -> int:
-    """Bytes of a source as laid out for cutting: a spooled stdin counts as a plain file."""
-    import os
-
-    path = corpus.sources[index]
-    if path == "-":
-        with corpus._open_source(index):  # spools stdin on first use
-            pass
-        path = corpus._stdin_spool
-    return os.path.getsize(path)
-
-
 def _locate(sizes: list[int], offset: int) -> tuple[int, int]:
     """(source, offset within it) of a global offset into the sources laid end to end."""
     for i, n in enumerate(sizes):
@@ -106,7 +94,7 @@ def _cut(corpus: Corpus, sizes: list[int], source: int, offset: int, line_window
         return source, offset
     if is_compressed(corpus.sources[source]):
         return source + 1, 0
-    with corpus._open_source(source) as fh:
+    with corpus.open_source(source) as fh:
         at = _after(fh, offset - 1, b"\n", line_window)  # the byte before the cut may be the line break
         if at is None:
             at = _after(fh, offset - 1, WHITESPACE, None)

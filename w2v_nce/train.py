@@ -270,6 +270,10 @@ class Trainer:
     """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
     ``model`` defaults to ``init_model(cfg, vocab)``: pass one only to continue training it.
+    ``splits`` (parts of one ``splits.make_splits(corpus, K)``) are the parts this trainer
+    reads each epoch, e.g. a replica's share; by default the corpus is cut into as many parts
+    as threads (or, when ``state`` is a saved position, into its ``parts`` until the epoch
+    ends). One part, the whole corpus, reads it in order as a single reader did.
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
