@@ -59,6 +59,31 @@ def _table(res) -> tuple[list[bytes], list[int]]:
     return [c.word(i) for i in range(c.distinct)], c.counts[:c.distinct].tolist()
 
 
+def gil_free_share(path: str) -> float:
+    """Share of one counting thread's CPU time spent in the nogil Numba counter (the reading and
+    the per-block Python around it count as holding the GIL, though file reads release it): the
+    part that T threads can run at once, whatever else the machine is doing."""
+    import w2v_nce.vocab as V
+
+    kernel = V._count_tokens
+    inside = [0.0]
+
+    def timed(*a):
+        t = time.thread_time()
+        try:
+            return kernel(*a)
+        finally:
+            inside[0] += time.thread_time() - t
+
+    V._count_tokens = timed
+    try:
+        t = time.thread_time()
+        count_words(Corpus([path]))
+        return inside[0] / (time.thread_time() - t)
+    finally:
+        V._count_tokens = kernel
+
+
 def bench_counting(path: str, threads: list[int], rounds: int) -> None:
     corpus = Corpus([path])
     count_words(corpus, threads=max(threads))  # compiled code and page cache warm
@@ -74,6 +99,9 @@ def bench_counting(path: str, threads: list[int], rounds: int) -> None:
     base = statistics.median(times[threads[0]])
     print(f"\ncounting {os.path.basename(path)} ({os.path.getsize(path) / 1e6:.0f} MB, {ref.tokens:,} tokens, "
           f"{ref.distinct:,} distinct), median of {rounds}")
+    share = gil_free_share(path)
+    print(f"  GIL-free share of a counting thread's CPU time: {100 * share:.1f}% (Amdahl bound for 2 threads: "
+          f"{1 / (1 - share + share / 2):.2f}x)")
     for n in threads:
         same = _table(tables[n]) == _table(ref) and tables[n].tokens == ref.tokens
         v, w = Vocab.build(tables[n].counter, 5), Vocab.build(ref.counter, 5)
@@ -152,7 +180,9 @@ def bench_quality(path: str, tmp: str, old_tree: str | None) -> None:
     print(f"\nquality at equal epochs on {os.path.basename(path)} (word2vec.yaml, 1 epoch, 2 threads):")
     for name, tree in rows:
         out = os.path.join(tmp, "q-" + name.split()[0])
-        run = B.run_child(name, B.w2v_argv(path, out, None, common), {"PYTHONPATH": tree})
+        argv = B.w2v_argv(path, out, None, common)
+        argv.insert(1, "-P")  # no cwd on sys.path: PYTHONPATH picks the tree
+        run = B.run_child(name, argv, {"PYTHONPATH": tree})
         s = B.score_vectors(os.path.join(out, "vectors.txt"))
         print(f"  {name:28}: analogy {100 * s['analogy']:5.2f}%  ws353 {s['ws353']:.3f}  simlex {s['simlex']:.3f}  "
               f"({run.wall:.0f} s)")
