@@ -100,3 +100,20 @@ def test_files_spread_over_parts_by_size(tmp_path):
     assert [s.pieces for s in splits] == [(Piece(0, 0, 500),), (Piece(0, 500, None),),
                                           (Piece(1, 0, None), Piece(2, 0, 480)), (Piece(2, 480, None),)]
     assert Split.from_json(splits[1].to_json()) == splits[1]
+
+
+def test_stdin_is_spooled_then_cut_like_a_file(tmp_path, monkeypatch):
+    import io
+    import sys
+
+    from w2v_nce.vocab import count_words
+
+    text = b"".join(b"w%d x y\n" % (i % 50) for i in range(2000))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))
+    c = Corpus(["-"], spool_dir=str(tmp_path))
+    splits = make_splits(c, 3)
+    assert all(len(s.pieces) == 1 for s in splits)
+    assert _tokens(b for s in splits for b in split_blocks(c, s))[0] == text.split()
+    par, ser = count_words(c, threads=3), count_words(c)
+    assert par.counter.as_counter() == ser.counter.as_counter() and par.tokens == ser.tokens == 6000
+    c.close()
