@@ -53,7 +53,8 @@ def test_train_writes_all_outputs(small_corpus, tmp_path):
     header = (out / "vectors.txt").read_text().split("\n", 1)[0]
     assert header == f"{V} 32"
     vocab_lines = (out / "vocab.tsv").read_text().splitlines()
-    assert vocab_lines[0] == "the\t" + str(open(small_corpus).read().split().count("the"))
+    assert vocab_lines[0].startswith("# w2v-nce vocab tokens=" + str(len(open(small_corpus).read().split())) + " ")
+    assert vocab_lines[1] == "the\t" + str(open(small_corpus).read().split().count("the"))
 
 
 def test_config_precedence_defaults_file_flags(small_corpus, tmp_path):

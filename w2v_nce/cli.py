@@ -58,7 +58,7 @@ def main() -> None:
     """
 
 
-_CLICK_TYPES = {"int": int, "int | None": int, "float": float, "str": str}
+_CLICK_TYPES = {"int": int, "int | None": int, "float": float, "str": str, "str | None": str}
 
 
 def _default_text(value) -> str:
@@ -127,6 +127,51 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
         result = run_training(cfg, force=force, handle_signals=True)
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
+
+
+def _count_options(fn: Callable) -> Callable:
+    """The counting settings of ``train``, with the config's help and defaults."""
+    keep = ("threads", "min_count", "max_vocab", "lowercase", "max_token_bytes", "count_memory")
+    specs = {name: (kind, default, text, flag) for name, kind, default, text, _, flag in cli_settings()}
+    for name in reversed(keep):
+        kind, default, text, flag = specs[name]
+        opt = "--" + name.replace("_", "-")
+        if kind.startswith("bool"):
+            fn = click.option(flag or f"{opt}/--no-{opt[2:]}", name, default=None, help=text + _default_text(default))(fn)
+        else:
+            fn = click.option(opt, name, type=_CLICK_TYPES[kind], default=None, help=text + _default_text(default))(fn)
+    return fn
+
+
+@main.command()
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The vocabulary file to write (word<TAB>count).")
+@click.option("-c", "--config", "config_file", type=click.Path(dir_okay=False), help="YAML file of settings (see configs/).")
+@click.option("--force", is_flag=True, help="Overwrite an existing file.")
+@_count_options
+@_library_errors
+def vocab(corpus, output, config_file, force, **flags) -> None:
+    """Count CORPUS's words only and write vocab.tsv, the file `train --vocab` reads.
+
+    The same counting as training (and the same file it writes): words counted --min-count
+    times or more, most frequent first, ties in order of first occurrence; a header line
+    carries the corpus's token total. Counts with --threads threads (all cores by default);
+    the reader's counts go to stderr.
+
+    \b
+    Example:
+      w2v-nce vocab data/sample.txt -o runs/vocab.tsv --min-count 1
+      w2v-nce train data/sample.txt -c configs/tiny.yaml --vocab runs/vocab.tsv -o runs/sample
+    """
+    from .job import write_vocabulary
+
+    cfg = Config()
+    if config_file:
+        cfg = merge(cfg, load_yaml(config_file), config_file)
+    cfg = merge(cfg, {k: v for k, v in flags.items() if v is not None}, "command line")
+    cfg.corpus = list(corpus)
+    words, counted = write_vocabulary(cfg, output, force)
+    click.echo(f"wrote {output} ({len(words):,} words of {counted.distinct:,} distinct, {counted.tokens:,} tokens)")
 
 
 @main.command("eval")

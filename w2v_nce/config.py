@@ -41,6 +41,8 @@ class Config:
     output: str = setting("w2v-out", "output directory", cli=False)
     dim: int = setting(100, "Embedding dimension D.")
     window: int = setting(5, "Maximum context distance; each centre draws its window from 1..window.")
+    vocab: str | None = setting(None, "Train with this vocab.tsv (from `w2v-nce vocab` or a run) instead of counting "
+                                "the corpus; --min-count and --max-vocab still apply to its counts.")
     min_count: int = setting(5, "Ignore words seen fewer times.")
     max_vocab: int = setting(0, "Keep only the N most frequent words (0 = no limit).")
     sample: float = setting(1e-3, "Subsampling threshold t (word2vec.c's formula); 0 = off.")
@@ -121,6 +123,7 @@ _TYPES: dict[str, tuple] = {
     "bool": (bool,),
     "bool | None": (bool, type(None)),
     "int | None": (int, type(None)),
+    "str | None": (str, type(None)),
     "list[str]": (list,),
 }
 

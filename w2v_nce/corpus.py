@@ -75,6 +75,23 @@ class Position:
         return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]), bool(d.get("split", False)))
 
 
+@dataclass(frozen=True)
+class Piece:
+    """Bytes [start, end) of source ``source`` (uncompressed offsets; ``end`` None = to its end).
+    ``start`` is 0 or follows a whitespace byte, so a piece begins at a token boundary."""
+
+    source: int
+    start: int = 0
+    end: int | None = None
+
+    def to_json(self) -> list:
+        return [self.source, self.start, self.end]
+
+    @classmethod
+    def from_json(cls, d: list) -> "Piece":
+        return cls(int(d[0]), int(d[1]), None if d[2] is None else int(d[2]))
+
+
 @dataclass
 class Block:
     """A piece of text ending at a token boundary. ``source_end`` marks a source's last block."""
@@ -146,6 +163,20 @@ class Corpus:
         return sum(os.path.getsize(s) for s in self.sources if s != "-")
 
     # -- reading --------------------------------------------------------------------
+    def open_source(self, index: int) -> BinaryIO:
+        """Source ``index`` as a binary stream of its uncompressed bytes (stdin: its spool)."""
+        return self._open_source(index)
+
+    def source_size(self, index: int) -> int:
+        """Bytes of source ``index`` on disk (compressed size for compressed files; stdin is
+        spooled first and counts as a plain file)."""
+        path = self.sources[index]
+        if path == "-":
+            if self._stdin_spool is None:
+                self._spool_stdin()
+            path = self._stdin_spool
+        return os.path.getsize(path)
+
     def _open_source(self, index: int) -> BinaryIO:
         path = self.sources[index]
         if path == "-":
@@ -173,25 +204,37 @@ class Corpus:
 
     def blocks(self, start: Position | None = None, block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
         """Yield blocks from ``start`` to the end of the last source (one pass)."""
+        whole = [Piece(i, 0, None) for i in range(len(self.sources))]
+        return self.piece_blocks(whole, start, block_bytes)
+
+    def piece_blocks(self, pieces: list["Piece"], start: Position | None = None,
+                     block_bytes: int = BLOCK_BYTES) -> Iterator[Block]:
+        """Yield the blocks of ``pieces`` (byte ranges of sources, read in order) from ``start``;
+        ``Position.source`` then counts pieces, not sources (the same when each piece is a whole
+        source, as in ``blocks``). Blocks sit at fixed offsets from each piece's start."""
         pos = start or Position()
-        for index in range(pos.source, len(self.sources)):
+        for index in range(pos.source, len(pieces)):
             first_block = pos.block if index == pos.source else 0
             carry = pos.carry if index == pos.source else b""
             split = pos.split and index == pos.source
-            yield from self._source_blocks(index, first_block, carry, split, block_bytes)
+            yield from self._source_blocks(pieces[index], index, first_block, carry, split, block_bytes)
 
-    def _source_blocks(self, index: int, first_block: int, carry: bytes, split: bool,
+    def _source_blocks(self, piece: "Piece", index: int, first_block: int, carry: bytes, split: bool,
                        block_bytes: int) -> Iterator[Block]:
-        path = self.sources[index]
-        with self._open_source(index) as fh:
+        path = self.sources[piece.source]
+        with self._open_source(piece.source) as fh:
             try:
-                if first_block:
-                    _skip(fh, first_block * block_bytes)
+                if piece.start or first_block:
+                    _skip(fh, piece.start + first_block * block_bytes)
+                left = None if piece.end is None else piece.end - piece.start - first_block * block_bytes
                 k = first_block
                 while True:
-                    raw = _read_full(fh, block_bytes)
+                    want = block_bytes if left is None else min(block_bytes, left)
+                    raw = _read_full(fh, want)
+                    if left is not None:
+                        left -= len(raw)
                     k += 1
-                    at_end = len(raw) < block_bytes
+                    at_end = len(raw) < block_bytes or left == 0
                     buf = carry + raw
                     stats = ReadStats(bytes=len(raw))
                     continues, split = split, False

@@ -15,6 +15,7 @@ unfinished, ``checkpoint.npz`` (removed once the final outputs are written).
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import signal
@@ -27,15 +28,16 @@ from typing import Callable
 from . import kernels as K
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint, save_checkpoint
 from .config import Config, to_yaml, validate, validate_against_vocab
-from .corpus import Corpus
-from .errors import DivergenceError, Interrupted, OutputError, ResourceError, W2VError
+from .corpus import Corpus, ReadStats
+from .errors import CorpusError, DivergenceError, Interrupted, OutputError, ResourceError, W2VError
 from .events import EpochEnd, EventLog, Progress, is_terminal, to_record
 from .formats import atomic_output
 from .lock import OutputLock
 from .model import MODEL_FILE, Model, model_save_bytes
 from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
+from .splits import make_splits, split_note
 from .train import Tallies, Trainer, TrainState, build_tables, init_model
-from .vocab import CountResult, Vocab, build_vocab
+from .vocab import CountResult, Vocab, build_vocab, read_vocab_tsv
 
 OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", "train.jsonl",
                 "metrics.json", CHECKPOINT_FILE)
@@ -172,17 +174,19 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     validate(cfg)
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
+    cfg.vocab = os.path.abspath(cfg.vocab) if cfg.vocab else None
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
                     _remove_stale_outputs(cfg.output)
-                vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
+                vocab, counted = given or _count_vocabulary(cfg, corpus, halt, sig, log)
                 tables = build_tables(vocab.counts, cfg)
                 start = Checkpoint(cfg, init_model(cfg, vocab, tables), TrainState(), corpus.fingerprint(), Tallies(),
                                    [])
@@ -233,23 +237,98 @@ def _locked(out: str, log: Log):
 
 def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _Signals,
                       log: Log) -> tuple[Vocab, CountResult]:
-    """The counting pass, with a byte progress bar; checks what needs the vocabulary's size."""
+    """The counting pass (see ``count_corpus``); checks what needs the vocabulary's size."""
+    vocab, counted = count_corpus(cfg, corpus, halt, sig.signum, cfg.output, log)
+    _check_vocabulary(cfg, vocab)
+    return vocab, counted
+
+
+def _check_vocabulary(cfg: Config, vocab: Vocab) -> None:
+    validate_against_vocab(cfg, len(vocab))
+    check_memory(len(vocab), cfg, sum(len(w.encode("utf-8")) for w in vocab.words))
+
+
+def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: int, spill_dir: str | None,
+                 log: Log) -> tuple[Vocab, CountResult]:
+    """Count the corpus with ``cfg.resolved_threads()`` threads and a byte progress bar (on a
+    terminal); the summary line goes to ``log``. ``halt`` stops it (``Interrupted``)."""
     from tqdm import tqdm
 
     def progress(nbytes: int) -> None:
         bar.update(nbytes)
         if halt.is_set():  # nothing trained yet: nothing to checkpoint
             raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
-                              sig.signum or signal.SIGINT)
+                              signum or signal.SIGINT)
 
+    threads = cfg.resolved_threads()
+    if threads > 1:
+        note = split_note(corpus, make_splits(corpus, threads))
+        if note:
+            log(f"counting: {note}")
     bar_off = cfg.quiet or not is_terminal(sys.stderr)  # a log file gets the summary line only
     with tqdm(unit="B", unit_scale=True, desc="vocabulary", disable=bar_off, file=sys.stderr, leave=False) as bar:
         vocab, counted = build_vocab(corpus, cfg.min_count, cfg.max_vocab, progress=progress,
                                      max_token_bytes=cfg.max_token_bytes, count_memory=cfg.count_memory,
-                                     spill_dir=cfg.output)
+                                     spill_dir=spill_dir, threads=threads)
     log(_vocabulary_line(vocab, counted, cfg))
-    validate_against_vocab(cfg, len(vocab))
-    check_memory(len(vocab), cfg, sum(len(w.encode("utf-8")) for w in vocab.words))
+    return vocab, counted
+
+
+def vocab_header(cfg: Config, tokens: int | None, distinct: int | None = None) -> dict[str, int]:
+    """The header of a vocab.tsv: the corpus's token total and what it was counted with."""
+    head = {} if tokens is None else {"tokens": tokens}
+    if distinct is not None:
+        head["distinct"] = distinct
+    head.update(min_count=cfg.min_count, max_vocab=cfg.max_vocab, lowercase=int(cfg.lowercase),
+                max_token_bytes=cfg.max_token_bytes)
+    return head
+
+
+def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | None = None) -> tuple[Vocab, CountResult]:
+    """``w2v-nce vocab``: count ``cfg.corpus`` and write ``output`` (the vocab.tsv training
+    writes, with its header), atomically; spill files, if any, go beside it."""
+    validate(cfg)
+    log = log or _stderr
+    corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
+    try:
+        if os.path.isdir(output):
+            raise OutputError(f"{output}: is a directory; give the vocabulary file's name with -o")
+        if os.path.exists(output) and not force:
+            raise OutputError(f"{output}: already exists; pass --force to overwrite it")
+        parent = os.path.dirname(os.path.abspath(output))
+        if not os.access(parent, os.W_OK):
+            raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
+        vocab, counted = count_corpus(cfg, corpus, threading.Event(), 0, parent, log)
+        vocab.save_tsv(output, vocab_header(cfg, counted.tokens, counted.distinct))
+        return vocab, counted
+    finally:
+        corpus.close()
+
+
+def vocabulary_from_file(cfg: Config, log: Log) -> tuple[Vocab, CountResult]:
+    """``train --vocab``: the vocabulary of ``cfg.vocab`` under this run's min_count and
+    max_vocab, and a CountResult carrying the file's token total (its header's ``tokens``; when
+    it has none, the sum of its counts is assumed, and the log says so). Malformed files raise
+    FormatError before anything is written."""
+    words, counts, header = read_vocab_tsv(cfg.vocab)
+    vocab = Vocab.from_counts(words, counts, cfg.min_count, cfg.max_vocab)
+    if len(vocab) == 0:
+        raise CorpusError(f"{cfg.vocab}: no word is counted at least {cfg.min_count} times; try a smaller --min-count")
+    tokens = header.get("tokens")
+    if tokens is None:
+        tokens = int(counts.sum())
+        log(f"{cfg.vocab}: no token total in the file (no '# w2v-nce vocab tokens=N' header): assumed the sum of "
+            f"its counts, {tokens:,} (no out-of-vocabulary tokens)")
+    if header.get("min_count", 1) > cfg.min_count:
+        log(f"{cfg.vocab}: the file holds only words counted >= {header['min_count']}; --min-count {cfg.min_count} "
+            "cannot bring back rarer ones")
+    if "lowercase" in header and bool(header["lowercase"]) != cfg.lowercase:
+        log(f"{cfg.vocab}: counted with lowercase {'on' if header['lowercase'] else 'off'}, this run has it "
+            f"{'on' if cfg.lowercase else 'off'}: words spelt otherwise are out of vocabulary")
+    counted = CountResult(None, tokens, ReadStats(), header.get("distinct", len(words)))
+    log(f"vocabulary from {cfg.vocab}: {len(vocab):,} words kept of {len(words):,} in the file; "
+        f"{tokens:,} corpus tokens, {vocab.total:,} in vocabulary (counting skipped)")
+    _check_vocabulary(cfg, vocab)
     return vocab, counted
 
 
@@ -322,16 +401,20 @@ class _Run:
         self.base = start.totals  # tallies of the processes before this one (a resume)
         self.history = start.history
         self.vocabulary = vocabulary_counts(vocab, counted) if counted is not None else None
-        self.heldout = self._heldout_examples(heldout_corpus)
         self.trainer = Trainer(self.cfg, corpus, vocab, self.model, start.state)
+        note = split_note(corpus, self.trainer.splits)
+        if note:
+            log(f"reading for training: {note}")
+        self.heldout = self._heldout_examples(heldout_corpus)
 
     def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
         cfg = self.cfg
         if heldout_corpus is not None:
             chunks = id_chunks(heldout_corpus, self.vocab, cfg.max_sentence_len)
-        elif cfg.holdout_fraction > 0:
-            chunks = id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
-                               heldout_side=True)
+        elif cfg.holdout_fraction > 0:  # each part's held-out side, as the trainer's parts choose it
+            chunks = itertools.chain.from_iterable(
+                id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
+                          heldout_side=True, split=s) for s in self.trainer.splits)
         else:
             return None
         return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
@@ -423,7 +506,7 @@ def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: d
     written = [MODEL_FILE]
     step = "writing vectors.txt"
     try:
-        _write_the_rest(cfg, model, vocab, out, written)
+        _write_the_rest(cfg, model, vocab, out, written, metrics)
         step = "scoring the bundled evaluation sets"
         metrics.update(_score_bundled(model))
         step = "writing metrics.json"
@@ -437,7 +520,7 @@ def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: d
         log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
 
 
-def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str]) -> None:
+def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
     from .formats import write_word2vec_binary, write_word2vec_text
 
     model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
@@ -446,7 +529,9 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
     if cfg.binary:
         write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
         written.append("vectors.bin")
-    vocab.save_tsv(os.path.join(out, "vocab.tsv"))
+    counted = metrics.get("vocabulary") or {}
+    tokens = counted.get("tokens", (metrics.get("reader") or {}).get("tokens"))  # a resume: the first epoch's reader
+    vocab.save_tsv(os.path.join(out, "vocab.tsv"), vocab_header(cfg, tokens, counted.get("distinct")))
     written.append("vocab.tsv")
     with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
         fh.write(to_yaml(cfg))

@@ -16,6 +16,7 @@ import numpy as np
 from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats, continuation_bytes
 from .kernels.records import SENTENCE_END
 from .rng import hash_uniform
+from .splits import Split, split_blocks
 from .vocab import Vocab, encode_block
 
 
@@ -106,21 +107,32 @@ def _select_sentences(ids: np.ndarray, first: int, fraction: float, heldout_side
     return ids[np.repeat(keep, lengths)], n
 
 
+def first_sentence(split: Split | None) -> int:
+    """The hold-out index of a part's first sentence: part s numbers its sentences from s << 40
+    (0 for the whole corpus), so parts read apart never share an index."""
+    return 0 if split is None else split.index << 40
+
+
 def id_chunks(corpus: Corpus, vocab: Vocab, max_sentence_len: int, start: StreamState | None = None,
-              block_bytes: int = BLOCK_BYTES, holdout: float = 0.0, heldout_side: bool = False) -> Iterator[IdChunk]:
-    """Encode the corpus from ``start`` to its end into chunks of whole sentences.
+              block_bytes: int = BLOCK_BYTES, holdout: float = 0.0, heldout_side: bool = False,
+              split: Split | None = None) -> Iterator[IdChunk]:
+    """Encode the corpus (or one ``split`` of it) from ``start`` to its end into chunks of whole
+    sentences.
 
     Chunk boundaries depend only on the corpus and ``start`` (fixed-offset blocks), so a
     resumed stream yields exactly the chunks the uninterrupted one would have.
     ``holdout`` > 0 drops that fraction of sentences (see ``held_out``); ``heldout_side``
-    yields only those dropped sentences instead (the held-out text).
+    yields only those dropped sentences instead (the held-out text). ``start`` None is the
+    part's beginning (``first_sentence``).
     """
     slots, word_bytes, offsets = vocab.table()
-    st = start or StreamState()
+    st = start or StreamState(sentences=first_sentence(split))
     carry = st.carry_ids
     piece = st.piece_tokens
     sentences = st.sentences
-    for block in corpus.blocks(st.position, block_bytes):
+    blocks = corpus.blocks(st.position, block_bytes) if split is None else split_blocks(corpus, split, st.position,
+                                                                                          block_bytes)
+    for block in blocks:
         # bytes that continue a token split at the previous block's end are part of one over-long
         # (out of vocabulary) token: skip them rather than read them as a word
         buf = np.frombuffer(block.data, dtype=np.uint8)[continuation_bytes(block):]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +60,7 @@ class SpillRuns:
         self.directory: str | None = None
         self.sizes: list[int] = []  # entries per run
         self.longest = 0  # bytes of the longest word written: a merge window must hold it
+        self._lock = threading.Lock()  # parallel counters write runs of their own
 
     @property
     def runs(self) -> int:
@@ -89,14 +91,25 @@ class SpillRuns:
                            "free disk space there or raise --count-memory")
 
     # -- writing --------------------------------------------------------------------
-    def write(self, arena: np.ndarray, offsets: np.ndarray, counts: np.ndarray, n: int) -> None:
-        """Write words 0..n-1 of a table (arena uint8, offsets int64[n+1], counts int64[n]) as the next run."""
+    def write(self, arena: np.ndarray, offsets: np.ndarray, counts: np.ndarray, n: int, key_run: int | None = None) -> None:
+        """Write words 0..n-1 of a table (arena uint8, offsets int64[n+1], counts int64[n]) as the next run.
+
+        ``key_run`` (< 2**31; default: the run's number) is the first-seen key's high part: runs
+        written by parallel counters pass (part << 16 | their own run number), so the keys still
+        order words as the corpus does. Safe to call from several threads."""
         order = sort_words(arena, offsets, n)
-        run = self.runs
-        self.longest = max(self.longest, int(np.diff(offsets[: n + 1]).max(initial=0)))
+        with self._lock:
+            run = self.runs
+            self.sizes.append(0)  # reserves the number; the size is set once written
+        key = run if key_run is None else key_run
+        with self._lock:
+            self.longest = max(self.longest, int(np.diff(offsets[: n + 1]).max(initial=0)))
+            try:
+                if self.directory is None:
+                    self.directory = tempfile.mkdtemp(prefix=".w2v-nce-count-", dir=self.parent)
+            except OSError as exc:
+                raise self._fail(exc) from None
         try:
-            if self.directory is None:
-                self.directory = tempfile.mkdtemp(prefix=".w2v-nce-count-", dir=self.parent)
             with open(self._path(run, "words"), "wb") as fw, open(self._path(run, "index"), "wb") as fi:
                 end = 0  # bytes written to .words
                 for lo in range(0, n, _WRITE_ENTRIES):
@@ -105,13 +118,13 @@ class SpillRuns:
                     entries = np.empty((len(chunk), _ENTRY_FIELDS), dtype=np.int64)
                     entries[:, 0] = ends + end
                     entries[:, 1] = counts[chunk]
-                    entries[:, 2] = (run << 32) | chunk
+                    entries[:, 2] = (key << 32) | chunk
                     fi.write(entries)
                     _write_words(fw, arena, offsets, chunk, ends)
                     end += int(ends[-1])
         except OSError as exc:
             raise self._fail(exc) from None
-        self.sizes.append(n)
+        self.sizes[run] = n
 
     # -- merging --------------------------------------------------------------------
     def merge(self, min_count: int, memory: int) -> Merged:

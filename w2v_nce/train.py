@@ -5,14 +5,17 @@
 across processes. The whole batch job (outputs, vocabulary, checkpoints, signals, the log)
 is ``w2v_nce.job``.
 
-Threads: one Python thread per worker. A ``_Dispatcher`` hands out the chunks of whole
-sentences that one read-ahead thread encodes (``pairs.id_chunks``), pauses and stops; each
-worker runs the ``nogil`` kernel on its chunk against the shared matrices (Hogwild).
+Threads: one Python thread per worker. The corpus is cut into parts (``splits``; by default
+as many as workers) and each worker reads its own part (``pairs.id_chunks`` on a read-ahead
+thread of its own, so decompressing and encoding overlap its training; both release the GIL),
+then takes the next part nobody reads yet. A ``_Dispatcher`` hands the chunks out under one
+lock, advancing the global lr clock and each part's stream position, and pauses and stops;
+each worker runs the ``nogil`` kernel on its chunks against the shared matrices (Hogwild).
 
 Reproducibility contract: with ``threads == 1`` and a fixed seed, training is bit-for-bit
-deterministic, including across an interruption and resume. With several threads, chunks go
-to whichever worker is free and the Hogwild updates interleave, so results are
-statistically equivalent, not identical.
+deterministic, including across an interruption and resume (one part: the whole corpus, in
+order, as a single reader reads it). With several threads, each reads its own part and the
+Hogwild updates interleave, so results are statistically equivalent, not identical.
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ import numpy as np
 
 from . import kernels as K
 from .config import Config
-from .corpus import Corpus
-from .errors import DivergenceError
+from .corpus import Corpus, Position
+from .errors import DivergenceError, ResumeError
 from .model import Model
-from .pairs import IdChunk, ReaderCounts, StreamState, id_chunks
+from .pairs import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
 from .rng import worker_states
 from .sampling import (
     build_alias_table,
@@ -40,6 +43,7 @@ from .sampling import (
     uniform_probability,
     unigram_weights,
 )
+from .splits import Split, make_splits
 from .vocab import Vocab
 
 LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
@@ -104,22 +108,34 @@ def init_model(cfg: Config, vocab: Vocab, tables: K.Tables | None = None) -> Mod
 # ---------------------------------------------------------------------------------------
 @dataclass
 class TrainState:
-    """Exact position of a run: what a checkpoint stores and ``Trainer.run`` advances."""
+    """Exact position of a run: what a checkpoint stores and ``Trainer.run`` advances.
+
+    With one part (``parts`` == 1, or a trainer given one split) ``stream`` is its position;
+    with several, ``streams`` holds each part's position and ``done`` whether it has been read
+    to its end this epoch (in the order of the trainer's splits)."""
 
     epoch: int = 0
     stream: StreamState = field(default_factory=StreamState)
     clock: int = 0  # in-vocab tokens handed to workers over all epochs (the lr clock)
     rng: np.ndarray | None = None  # uint64[threads, ROW_PAD]; word 0 of each row is a worker's state
     reader: ReaderCounts = field(default_factory=ReaderCounts)  # what the reader saw this epoch so far
+    parts: int = 0  # the corpus is cut into this many parts for reading (0 = not chosen yet)
+    streams: list[StreamState] = field(default_factory=list)
+    done: list[bool] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        return {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
-                "reader": self.reader.to_json()}
+        d = {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
+             "reader": self.reader.to_json(), "parts": self.parts}
+        if self.streams:
+            d["streams"] = [s.to_json() for s in self.streams]
+            d["done"] = list(self.done)
+        return d
 
     @classmethod
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
         return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
-                   ReaderCounts.from_json(d.get("reader", {})))
+                   ReaderCounts.from_json(d.get("reader", {})), int(d.get("parts", 1)),  # older: one reader
+                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])])
 
 
 @dataclass
@@ -163,45 +179,69 @@ class SpanResult:
 # ---------------------------------------------------------------------------------------
 class _Dispatcher:
     """Hands chunks to workers and advances the state for each one handed out (never for
-    read-ahead), so that after ``wait_idle`` the state and the matrices agree.
+    read-ahead), so that after ``pause`` the state and the matrices agree.
 
-    ``next`` returns None when the epoch's chunks are exhausted, the budget is spent, or the
-    span is stopped or aborted; while paused, ``next`` waits.
+    Workers read parts: ``claim`` gives a worker the next part nobody reads yet; ``hand``
+    counts a chunk it read as handed out (the lr clock at its start), or returns None when the
+    budget is spent or the span is stopped or aborted (the chunk is then dropped: its part's
+    position stays before it); while paused, ``hand`` waits. The epoch has ended when every
+    part has been read to its end.
     """
 
-    def __init__(self, chunks: "_ReadAhead", state: TrainState, budget_words: int | None, stop: threading.Event):
-        self._chunks, self._state, self._budget, self._stop = chunks, state, budget_words, stop
+    def __init__(self, trainer: "Trainer", budget_words: int | None, stop: threading.Event):
+        self._tr, self._state, self._budget, self._stop = trainer, trainer.state, budget_words, stop
         self._cond = threading.Condition()
         self._in_flight = 0
         self._handed = 0
         self._paused = False
         self.aborted = False
-        self.epoch_ended = False
+        n = len(trainer.splits)
+        self._done = list(self._state.done) if n > 1 else [False]
+        self._claimed = list(self._done)
 
     def _closed(self) -> bool:
         return self._stop.is_set() or self.aborted
 
-    def next(self) -> tuple[IdChunk, int] | None:
-        """The next non-empty chunk and the lr clock at its start, or None."""
+    @property
+    def epoch_ended(self) -> bool:
+        return all(self._done)
+
+    def open(self) -> bool:
+        """Whether a worker may read (not closed, budget not spent)."""
+        with self._cond:
+            return not self._closed() and (self._budget is None or self._handed < self._budget)
+
+    def claim(self) -> int | None:
+        """The lowest part not yet read by anyone, now this worker's; None when none is left."""
+        with self._cond:
+            for i, taken in enumerate(self._claimed):
+                if not taken:
+                    self._claimed[i] = True
+                    return i
+            return None
+
+    def hand(self, part: int, chunk: IdChunk) -> int | None:
+        """Count ``chunk`` of ``part`` as handed out; the lr clock at its start, or None."""
         with self._cond:
             while self._paused and not self._closed():
                 self._cond.wait(0.1)
             if self._closed() or (self._budget is not None and self._handed >= self._budget):
                 return None
-            while True:
-                chunk = self._chunks.get()
-                if chunk is None:
-                    self.epoch_ended = True
-                    return None
-                st = self._state
-                clock_start = st.clock
-                st.clock += chunk.words
-                st.stream = chunk.state_after
-                st.reader.add(chunk)
-                self._handed += chunk.words
-                if chunk.words:
-                    self._in_flight += 1
-                    return chunk, clock_start
+            st = self._state
+            clock_start = st.clock
+            st.clock += chunk.words
+            self._tr._set_stream(part, chunk.state_after)
+            st.reader.add(chunk)
+            self._handed += chunk.words
+            if chunk.words:
+                self._in_flight += 1
+            return clock_start
+
+    def part_done(self, part: int) -> None:
+        with self._cond:
+            self._done[part] = True
+            if self._tr.parts_in_state:
+                self._state.done[part] = True
 
     def done(self) -> None:
         with self._cond:
@@ -230,10 +270,15 @@ class Trainer:
     """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
     ``model`` defaults to ``init_model(cfg, vocab)``: pass one only to continue training it.
+    ``splits`` (parts of one ``splits.make_splits(corpus, K)``) are the parts this trainer
+    reads each epoch, e.g. a replica's share; by default the corpus is cut into as many parts
+    as threads (or, when ``state`` is a saved position, into its ``parts`` until the epoch
+    ends). One part, the whole corpus, reads it in order as a single reader did.
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
-                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS):
+                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
+                 splits: list[Split] | None = None):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
@@ -244,6 +289,9 @@ class Trainer:
         self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
         self.state = state if state is not None else TrainState()
         self.state.rng = self._worker_rng(self.state)
+        self._given_splits = splits is not None
+        self._use_splits(list(splits) if splits is not None else
+                         make_splits(corpus, self.state.parts or self.threads))
         self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
@@ -259,6 +307,54 @@ class Trainer:
         rng = np.zeros((self.threads, K.ROW_PAD), np.uint64)
         rng[:, 0] = worker_states(self.cfg.seed + (state.clock if state.rng is not None else 0), self.threads)
         return rng
+
+    # -- parts of the corpus -----------------------------------------------------------
+    def _use_splits(self, splits: list[Split]) -> None:
+        """Read these parts (each one's position in ``state``: fresh, or the checkpoint's)."""
+        if not splits or len({s.count for s in splits}) != 1 or len({s.index for s in splits}) != len(splits):
+            raise ValueError("splits must be distinct parts of one make_splits(corpus, K)")
+        st = self.state
+        self.splits = splits
+        st.parts = splits[0].count
+        if len(splits) == 1:
+            if st.streams:
+                raise ResumeError(f"the saved position has {len(st.streams)} parts but this trainer reads one")
+            if st.stream.sentences == 0 and st.stream.position == Position():  # a fresh stream
+                st.stream = self._fresh_stream(0)
+        elif not st.streams:
+            st.streams = [self._fresh_stream(i) for i in range(len(splits))]
+            st.done = [False] * len(splits)
+        elif len(st.streams) != len(splits):
+            raise ResumeError(f"the saved position has {len(st.streams)} parts but this trainer reads {len(splits)}")
+
+    @property
+    def parts_in_state(self) -> bool:
+        """Whether each part's position is in ``state.streams`` (several parts) or ``state.stream``."""
+        return len(self.splits) > 1
+
+    def _fresh_stream(self, part: int) -> StreamState:
+        return StreamState(sentences=first_sentence(self.splits[part]))
+
+    def _stream(self, part: int) -> StreamState:
+        return self.state.streams[part] if self.parts_in_state else self.state.stream
+
+    def _set_stream(self, part: int, stream: StreamState) -> None:
+        if self.parts_in_state:
+            self.state.streams[part] = stream
+        else:
+            self.state.stream = stream
+
+    def _next_epoch(self) -> None:
+        """Fresh positions; the corpus is cut again for the current thread count, unless the parts
+        were given, or held-out sentences are chosen by their place in their part (holdout)."""
+        st = self.state
+        st.epoch += 1
+        st.stream, st.streams, st.done = StreamState(), [], []
+        st.reader = ReaderCounts()
+        splits = self.splits
+        if not self._given_splits and self.cfg.holdout_fraction <= 0 and st.parts != self.threads:
+            splits = make_splits(self.corpus, self.threads)
+        self._use_splits(splits)
 
     # ---------------------------------------------------------------------------------
     def lr(self) -> float:
@@ -278,19 +374,41 @@ class Trainer:
                       scratch)
 
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
+        """Read parts (each to its end, or until the span closes) and train on their chunks."""
         try:
             scratch = self._scratch[t]
-            while (item := dispatcher.next()) is not None:
+            while dispatcher.open() and (part := dispatcher.claim()) is not None:
+                if not self._train_part(t, part, scratch, dispatcher):
+                    return
+                dispatcher.part_done(part)
+        except BaseException as exc:  # surfaced on the calling thread
+            errors[t] = exc
+            dispatcher.abort()
+
+    def _train_part(self, t: int, part: int, scratch: K.Scratch, dispatcher: _Dispatcher) -> bool:
+        """Train on ``part``'s chunks from its position; False if the span closed before its end."""
+        chunks = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
+                                      holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
+        try:
+            while dispatcher.open():
+                chunk = chunks.get()
+                if chunk is None:
+                    return True
+                clock_start = dispatcher.hand(part, chunk)
+                if clock_start is None:
+                    return False
+                if not chunk.words:
+                    continue
                 try:
-                    self._kernel(scratch, *item)
+                    self._kernel(scratch, chunk, clock_start)
                 finally:
                     dispatcher.done()
                 if self._rows[t, K.T_NONFINITE]:
                     dispatcher.abort()
-                    return
-        except BaseException as exc:  # surfaced on the calling thread
-            errors[t] = exc
-            dispatcher.abort()
+                    return False
+            return False
+        finally:
+            chunks.close()
 
     def run(
         self,
@@ -315,9 +433,7 @@ class Trainer:
         stop = stop or threading.Event()
         before = self.tallies()
         self._params = kernel_params(self.cfg, self.total_clock, self.prefetch_pairs)
-        chunks = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
-                                      holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
-        dispatcher = _Dispatcher(chunks, self.state, budget_words, stop)
+        dispatcher = _Dispatcher(self, budget_words, stop)
         errors: list[BaseException | None] = [None] * self.threads
         workers = [threading.Thread(target=self._worker, args=(t, dispatcher, errors), daemon=True)
                    for t in range(self.threads)]
@@ -335,8 +451,6 @@ class Trainer:
             for w in workers:
                 w.join()
             raise
-        finally:
-            chunks.close()
         return self._span_result(before, dispatcher, errors, stop)
 
     def _pause(self, dispatcher: _Dispatcher, request: threading.Event, on_pause) -> None:
@@ -360,9 +474,7 @@ class Trainer:
         ended = None
         if dispatcher.epoch_ended:
             ended = self.state.reader
-            self.state.epoch += 1
-            self.state.stream = StreamState()
-            self.state.reader = ReaderCounts()
+            self._next_epoch()
         return SpanResult(self.tallies().minus(before), self.state, dispatcher.epoch_ended, stop.is_set(), ended)
 
     def check_finite(self, rows: int = 256) -> bool:

@@ -11,12 +11,13 @@ open-addressing hash table (FNV-1a 64-bit over the token's UTF-8 bytes) maps tok
 from __future__ import annotations
 
 from collections import Counter
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
-from .corpus import BLOCK_BYTES, Corpus, ReadStats, continuation_bytes
+from .corpus import BLOCK_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
 from .formats import atomic_output
 from .spill import SpillRuns, run_write_bytes
@@ -50,6 +51,7 @@ class WordCounter:
         # [0] distinct words, [1] arena bytes used, [2] tokens, [3] arena bytes a stopped token needs,
         # [4] tokens longer than max_token_bytes, [5] the longest of them (bytes)
         self.state = np.zeros(6, dtype=np.int64)
+        self.spilled = 0  # runs written from this table
 
     @property
     def distinct(self) -> int:
@@ -79,6 +81,25 @@ class WordCounter:
             if pos < len(buf) and not self._grow():
                 break
         return pos
+
+    def merge(self, other: "WordCounter") -> None:
+        """Add ``other``'s words and counts (new words take ids after ours, in ``other``'s order)
+        and its token tallies: counting two consecutive stretches of text apart, then merging,
+        gives the counts and ids of counting them together."""
+        n = other.distinct
+        i = 0
+        while i < n:
+            i = _add_counts(other.arena, other.offsets, other.counts, i, n, self.slots, self.arena, self.offsets,
+                            self.counts, self.state)
+            if i < n:
+                self._grow()
+        self.add_tallies(other)
+
+    def add_tallies(self, other: "WordCounter") -> None:
+        """Add ``other``'s token tallies (tokens, long tokens, the longest) to ours."""
+        self.state[2] += other.state[2]
+        self.state[4] += other.state[4]
+        self.state[5] = max(int(self.state[5]), int(other.state[5]))
 
     def add_long_token(self, nbytes: int) -> None:
         """Tally one over-long token seen outside ``add`` (one split across blocks by the reader)."""
@@ -170,49 +191,145 @@ class CountResult:
 
 
 def count_words(corpus: Corpus, progress=None, max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
-                spill_dir: str | None = None, min_count: int = 1, block_bytes: int = BLOCK_BYTES) -> CountResult:
+                spill_dir: str | None = None, min_count: int = 1, block_bytes: int = BLOCK_BYTES,
+                threads: int = 1) -> CountResult:
     """Exact token counts over one pass.
 
     Tokens longer than ``max_token_bytes`` (1 <= it < ``block_bytes``) are tallied, not counted
     as words; a token the reader had to split at a block end (longer than a block) is one such
-    token, all its pieces together. With ``count_memory`` > 0 (bytes) the counting table stays
-    under it: when full, its words spill as a sorted run to a temp directory made inside
+    token, all its pieces together. With ``count_memory`` > 0 (bytes) the counting tables stay
+    under it: when full, their words spill as sorted runs to a temp directory made inside
     ``spill_dir`` (None = the system's), removed at the end, also on error; the runs are merged
     into exactly the counts an unbounded pass gives, keeping words counted >= ``min_count``.
+
+    ``threads`` > 1 cuts the corpus into that many parts (``splits.make_splits``) counted at
+    once without the GIL, each in its own table (``count_memory`` / threads each), merged in
+    part order: the same counts and the same first-seen order as one thread. ``progress`` is
+    then called from the counting threads (one at a time).
     """
     if not 0 < max_token_bytes < block_bytes:
         raise ValueError(f"max_token_bytes must be in [1, {block_bytes}), got {max_token_bytes}")
-    counter = WordCounter(max_token_bytes, count_memory)
-    stats = ReadStats()
     with SpillRuns(spill_dir) as runs:
-        split_bytes = 0  # bytes so far of a token split across blocks (0 = none in progress)
-        for block in corpus.blocks(block_bytes=block_bytes):
-            stats.add(block.stats)
-            start = 0
-            if block.stats.forced_splits:  # the whole block is one piece of an over-long token
-                split_bytes += len(block.data)
-            elif block.continues_split:  # its first bytes end that token
-                start = continuation_bytes(block)
-                counter.add_long_token(split_bytes + start)
-                split_bytes = 0
-            if not block.stats.forced_splits:
-                _add_spilling(counter, runs, block.data, start)
-            if progress is not None:
-                progress(block.stats.bytes)
-        distinct = counter.distinct
-        if runs.runs:  # the rest of the table is the last run; the merge gives the counts
-            if counter.distinct:
-                runs.write(counter.arena, counter.offsets, counter.counts, counter.distinct)
-            counter, distinct = _merged(counter, runs, min_count, count_memory)
+        if threads > 1:
+            parts = _count_parts(corpus, threads, progress, max_token_bytes, count_memory, runs, block_bytes)
+        else:
+            counter, stats = WordCounter(max_token_bytes, count_memory), ReadStats()
+            _count_blocks(corpus.blocks(block_bytes=block_bytes), counter, _PartRuns(runs), stats, progress)
+            parts = [(counter, stats)]
+        stats = ReadStats()
+        for _, part_stats in parts:
+            stats.add(part_stats)
+        if runs.runs:  # the rest of each table is its part's last run; the merge gives the counts
+            for t, (c, _) in enumerate(parts):
+                if c.distinct:
+                    runs.write(c.arena, c.offsets, c.counts, c.distinct, _part_key(t, c.spilled) if threads > 1 else None)
+            counter, distinct = _merged(_summed_tallies(parts), runs, min_count, count_memory)
+        else:
+            counter = _merged_tables([c for c, _ in parts])
+            distinct = counter.distinct
         return CountResult(counter, counter.tokens, stats, distinct, counter.long_tokens, counter.longest_token_bytes,
                            runs.runs, runs.bytes)
 
 
-def _add_spilling(counter: WordCounter, runs: SpillRuns, data: bytes, start: int) -> None:
+def _part_key(part: int, run: int) -> int:
+    """The spill key's high part of a parallel counter's run: parts in corpus order, then runs."""
+    return part << 16 | run
+
+
+class _PartRuns:
+    """Where one counter spills: the shared runs, under keys that keep its part's place."""
+
+    def __init__(self, runs: SpillRuns, part: int | None = None):
+        self.runs, self.part, self.written = runs, part, 0
+
+    def write(self, counter: WordCounter) -> None:
+        key = None if self.part is None else _part_key(self.part, self.written)
+        self.runs.write(counter.arena, counter.offsets, counter.counts, counter.distinct, key)
+        self.written += 1
+        counter.spilled = self.written
+
+
+def _count_blocks(blocks, counter: WordCounter, runs: _PartRuns, stats: ReadStats, progress,
+                  halt: threading.Event | None = None) -> None:
+    """Count a stream of blocks into ``counter`` (spilling into ``runs`` when it is full)."""
+    split_bytes = 0  # bytes so far of a token split across blocks (0 = none in progress)
+    for block in blocks:
+        if halt is not None and halt.is_set():
+            return
+        stats.add(block.stats)
+        start = 0
+        if block.stats.forced_splits:  # the whole block is one piece of an over-long token
+            split_bytes += len(block.data)
+        elif block.continues_split:  # its first bytes end that token
+            start = continuation_bytes(block)
+            counter.add_long_token(split_bytes + start)
+            split_bytes = 0
+        if not block.stats.forced_splits:
+            _add_spilling(counter, runs, block.data, start)
+        if progress is not None:
+            progress(block.stats.bytes)
+
+
+def _count_parts(corpus: Corpus, threads: int, progress, max_token_bytes: int, count_memory: int, runs: SpillRuns,
+                 block_bytes: int) -> list[tuple[WordCounter, ReadStats]]:
+    """Count ``threads`` parts of the corpus at once; (counter, stats) per part, in part order.
+    An error in one thread stops the others and is raised here."""
+    from .splits import make_splits, split_blocks
+
+    splits = make_splits(corpus, threads)
+    memory = count_memory // threads if count_memory else 0
+    parts = [(WordCounter(max_token_bytes, memory), ReadStats()) for _ in splits]
+    lock, halt = threading.Lock(), threading.Event()
+    errors: list[BaseException | None] = [None] * threads
+
+    def report(nbytes: int) -> None:
+        with lock:
+            progress(nbytes)
+
+    def count(t: int) -> None:
+        try:
+            _count_blocks(split_blocks(corpus, splits[t], block_bytes=block_bytes), parts[t][0],
+                          _PartRuns(runs, t), parts[t][1], report if progress is not None else None, halt)
+        except BaseException as exc:  # raised on the calling thread
+            errors[t] = exc
+            halt.set()
+
+    workers = [threading.Thread(target=count, args=(t,), daemon=True) for t in range(threads)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for exc in errors:
+        if exc is not None:
+            raise exc
+    return parts
+
+
+def _summed_tallies(parts: list[tuple[WordCounter, ReadStats]]) -> WordCounter:
+    """The first counter, its words dropped, holding every part's token tallies."""
+    first = parts[0][0]
+    for c, _ in parts[1:]:
+        first.add_tallies(c)
+        c.slots = c.arena = c.offsets = c.counts = None
+    return first
+
+
+def _merged_tables(counters: list[WordCounter]) -> WordCounter:
+    """One table of all counters' words in part order (so ids stay in first-seen order), freeing
+    each counter once merged; the result has no memory bound (it holds the vocabulary)."""
+    merged = counters[0]
+    merged.memory_limit = 0
+    for c in counters[1:]:
+        merged.merge(c)
+        c.slots = c.arena = c.offsets = c.counts = None
+    return merged
+
+
+def _add_spilling(counter: WordCounter, runs: _PartRuns, data: bytes, start: int) -> None:
     """counter.add(data[start:]), writing a run and clearing the table each time it is full."""
     pos = counter.add(data, start)
     while pos < len(data):
-        runs.write(counter.arena, counter.offsets, counter.counts, counter.distinct)
+        runs.write(counter)
         counter.clear()
         pos = counter.add(data, pos)
 
@@ -285,32 +402,105 @@ class Vocab:
     def ids_of(self) -> dict[str, int]:
         return {w: i for i, w in enumerate(self.words)}
 
+    @classmethod
+    def from_counts(cls, words: list[str], counts: np.ndarray, min_count: int, max_vocab: int = 0) -> "Vocab":
+        """``build``'s rule on listed counts: words counted >= min_count, most frequent first, ties
+        in list order (a saved vocab.tsv is in id order: the counted vocabulary again)."""
+        counts = np.asarray(counts, dtype=np.int64)
+        kept = np.flatnonzero(counts >= min_count)
+        kept = kept[np.argsort(-counts[kept], kind="stable")]
+        if max_vocab and len(kept) > max_vocab:
+            kept = kept[:max_vocab]
+        return cls([words[int(i)] for i in kept], counts[kept].copy())
+
     # -- persistence ----------------------------------------------------------------
-    def save_tsv(self, path: str) -> None:
-        """``word<TAB>count`` per line, id order."""
+    def save_tsv(self, path: str, header: dict[str, int] | None = None) -> None:
+        """``word<TAB>count`` per line, id order, after an optional header line
+        ``# w2v-nce vocab key=value ...`` (``tokens``: the corpus's token total, and the
+        settings it was counted with; see ``read_vocab_tsv``)."""
         with atomic_output(path, "w") as fh:
+            if header:
+                fh.write(" ".join([VOCAB_HEADER] + [f"{k}={v}" for k, v in header.items()]) + "\n")
             for w, c in zip(self.words, self.counts.tolist()):
                 fh.write(f"{w}\t{c}\n")
 
     @classmethod
     def load_tsv(cls, path: str) -> "Vocab":
-        words, counts = [], []
-        with open(path, encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                parts = line.rstrip("\n").split("\t")
-                if len(parts) != 2 or not parts[1].isdigit():
-                    raise FormatError(f"{path}: line {lineno}: expected 'word<TAB>count'")
-                words.append(parts[0])
-                counts.append(int(parts[1]))
-        return cls(words, np.array(counts, dtype=np.int64))
+        """Every word of a vocab.tsv with its count, in file order (see ``read_vocab_tsv``)."""
+        words, counts, _ = read_vocab_tsv(path)
+        return cls(words, counts)
+
+
+VOCAB_HEADER = "# w2v-nce vocab"
+
+
+def read_vocab_tsv(path: str) -> tuple[list[str], np.ndarray, dict[str, int]]:
+    """(words, int64 counts, header) of a ``word<TAB>count`` file; the header (the first line,
+    when it starts with ``# ``) maps keys to ints. Anything else malformed is a FormatError
+    naming the file and line: not two fields, a count that is not an integer >= 1, an empty
+    word or one with whitespace, a word seen twice, invalid UTF-8, no words at all."""
+    words: list[str] = []
+    counts: list[int] = []
+    header: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    try:
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                line = _decoded(raw, path, lineno).rstrip("\n").removesuffix("\r")
+                if lineno == 1 and line.startswith("# "):
+                    header = _header(line, path)
+                    continue
+                word, count = _entry(line, path, lineno)
+                if word in seen:
+                    raise FormatError(f"{path}: line {lineno}: word {word!r} already on line {seen[word]}; "
+                                      "each word must appear once")
+                seen[word] = lineno
+                words.append(word)
+                counts.append(count)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read the vocabulary file ({exc.strerror})") from None
+    if not words:
+        raise FormatError(f"{path}: vocabulary file holds no words; write one with: w2v-nce vocab CORPUS -o {path}")
+    return words, np.array(counts, dtype=np.int64), header
+
+
+def _decoded(raw: bytes, path: str, lineno: int) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise FormatError(f"{path}: line {lineno}: invalid UTF-8; a vocabulary file is UTF-8 text") from None
+
+
+def _entry(line: str, path: str, lineno: int) -> tuple[str, int]:
+    parts = line.split("\t")
+    if len(parts) != 2:
+        raise FormatError(f"{path}: line {lineno}: expected 'word<TAB>count', got {line[:60]!r}")
+    word, count = parts
+    if not word or any(c in word for c in WHITESPACE.decode()):
+        raise FormatError(f"{path}: line {lineno}: word {word!r} is empty or holds whitespace; words are tokens")
+    if not (count.isascii() and count.isdigit()) or int(count) < 1:
+        raise FormatError(f"{path}: line {lineno}: count {count!r} is not an integer >= 1")
+    return word, int(count)
+
+
+def _header(line: str, path: str) -> dict[str, int]:
+    if not line.startswith(VOCAB_HEADER):
+        raise FormatError(f"{path}: line 1: unknown header {line[:60]!r}; expected '{VOCAB_HEADER} tokens=N ...'")
+    out = {}
+    for item in line[len(VOCAB_HEADER):].split():
+        key, _, value = item.partition("=")
+        if not value.lstrip("-").isdigit():
+            raise FormatError(f"{path}: line 1: header field {item!r} is not key=integer")
+        out[key] = int(value)
+    return out
 
 
 def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=None,
                 max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
-                spill_dir: str | None = None) -> tuple[Vocab, CountResult]:
+                spill_dir: str | None = None, threads: int = 1) -> tuple[Vocab, CountResult]:
     """Count the corpus (see ``count_words``) and build the vocabulary; an empty result is a
     CorpusError saying what to do."""
-    result = count_words(corpus, progress, max_token_bytes, count_memory, spill_dir, min_count)
+    result = count_words(corpus, progress, max_token_bytes, count_memory, spill_dir, min_count, threads=threads)
     if result.tokens == 0:
         raise CorpusError(f"{', '.join(corpus.paths)}: corpus is empty (no tokens)")
     vocab = Vocab.build(result.counter, min_count, max_vocab)
@@ -484,4 +674,31 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
             w = nw
         counts[w] += 1
         state[2] += 1
+    return n
+
+
+@njit(cache=True, nogil=True)
+def _add_counts(src_arena, src_offsets, src_counts, first, n, slots, arena, offsets, counts, state):
+    """Add words first..n-1 of another table (with their counts) to this one; returns where it
+    stopped (n when done), earlier when a table is full (state[3] = bytes the word needs)."""
+    for w in range(first, n):
+        start = src_offsets[w]
+        end = src_offsets[w + 1]
+        slot = _probe(src_arena, start, end, slots, arena, offsets)
+        v = slots[slot]
+        if v == -1:
+            nw = state[0]
+            used = state[1]
+            length = end - start
+            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
+                state[3] = length
+                return w
+            for j in range(length):
+                arena[used + j] = src_arena[start + j]
+            offsets[nw + 1] = used + length
+            state[1] = used + length
+            slots[slot] = nw
+            state[0] = nw + 1
+            v = nw
+        counts[v] += src_counts[w]
     return n

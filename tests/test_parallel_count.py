@@ -1,0 +1,101 @@
+"""Parallel counting: T threads over corpus splits give exactly the serial vocabulary."""
+
+from __future__ import annotations
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from tests.test_count_limits import _mixed_corpus
+from w2v_nce.corpus import Corpus
+from w2v_nce.vocab import Vocab, WordCounter, build_vocab, count_words
+
+
+def _words(res) -> list[tuple[bytes, int]]:
+    c = res.counter
+    return [(c.word(i), int(c.counts[i])) for i in range(c.distinct)]
+
+
+def _tie_corpus(path: str, seed: int = 3) -> None:
+    """Many ties (counts 1..3) and repeats across the whole file, so first-seen order matters."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(0, 40_000, 120_000)
+    lines = [b" ".join(b"t%d" % i for i in ids[k:k + 37]) for k in range(0, len(ids), 37)]
+    with open(path, "wb") as fh:
+        fh.write(b"\n".join(lines) + "\n\u00e9t\u00e9 \u00e9t\u00e9 caf\u00e9\n".encode())
+
+
+@pytest.mark.parametrize("threads", [2, 3, 8])
+def test_parallel_count_is_the_serial_one(tmp_path, threads):
+    path = str(tmp_path / "t.txt")
+    _tie_corpus(path)
+    serial = count_words(Corpus([path]), max_token_bytes=4)
+    par = count_words(Corpus([path]), max_token_bytes=4, threads=threads)
+    assert _words(par) == _words(serial)  # same words, counts and first-seen ids
+    assert (par.tokens, par.distinct, par.long_tokens, par.longest_token_bytes) == \
+           (serial.tokens, serial.distinct, serial.long_tokens, serial.longest_token_bytes)
+    assert par.stats == serial.stats
+    v1, v2 = Vocab.build(serial.counter, 2), Vocab.build(par.counter, 2)
+    assert v1.words == v2.words and v1.counts.tolist() == v2.counts.tolist()
+
+
+def test_parallel_count_over_files_and_gz(tmp_path):
+    paths = []
+    for i in range(3):
+        p = str(tmp_path / f"t{i}.txt")
+        _tie_corpus(p, seed=i)
+        if i == 1:
+            data = open(p, "rb").read()
+            os.unlink(p)
+            p += ".gz"
+            with open(p, "wb") as fh:
+                fh.write(gzip.compress(data))
+        paths.append(p)
+    serial = count_words(Corpus(paths, lowercase=True))
+    for threads in (2, 5):
+        par = count_words(Corpus(paths, lowercase=True), threads=threads)
+        assert _words(par) == _words(serial) and par.tokens == serial.tokens
+
+
+def test_parallel_count_with_spilling_is_the_unbounded_one(tmp_path):
+    path = str(tmp_path / "m.txt")
+    _mixed_corpus(path)
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    free = count_words(Corpus([path]))
+    bounded = count_words(Corpus([path]), count_memory=6 << 20, spill_dir=str(spill), threads=2)
+    assert bounded.spill_runs >= 3
+    assert _words(bounded) == _words(free)
+    assert (bounded.distinct, bounded.tokens) == (free.distinct, free.tokens)
+    pruned, res = build_vocab(Corpus([path]), 2, 500, count_memory=6 << 20, spill_dir=str(spill), threads=3)
+    ref = Vocab.build(free.counter, 2, 500)
+    assert pruned.words == ref.words and pruned.counts.tolist() == ref.counts.tolist()
+    assert res.distinct == free.distinct
+    assert os.listdir(spill) == []
+
+
+def test_merge_of_two_counters_is_counting_both_stretches():
+    a, b = b"x y z y\n", b"w z w q x\n"
+    both, first, second = WordCounter(), WordCounter(), WordCounter()
+    both.add(a + b)
+    first.add(a)
+    second.add(b)
+    first.merge(second)
+    assert [first.word(i) for i in range(first.distinct)] == [both.word(i) for i in range(both.distinct)]
+    assert first.counts[:first.distinct].tolist() == both.counts[:both.distinct].tolist()
+    assert first.tokens == both.tokens == 9
+
+
+def test_an_error_in_one_counting_thread_is_raised(tmp_path):
+    path = str(tmp_path / "t.txt")
+    _tie_corpus(path)
+    calls = []
+
+    def progress(nbytes):
+        calls.append(nbytes)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        count_words(Corpus([path]), progress, threads=2, block_bytes=1 << 16)

@@ -1,0 +1,137 @@
+"""Parallel reading for training: each worker reads its own part; positions, clock and counts stay exact."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import numpy as np
+import pytest
+
+from tests.test_batch_job import _train_cfg, big_corpus
+from w2v_nce.corpus import Corpus
+from w2v_nce.errors import ResumeError
+from w2v_nce.pairs import id_chunks
+from w2v_nce.splits import make_splits
+from w2v_nce.train import Trainer, TrainState
+from w2v_nce.vocab import build_vocab
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("par")
+    path = big_corpus(d / "big.txt", mb=3)
+    c = Corpus([path])
+    vocab, counted = build_vocab(c, 1)
+    return path, c, vocab, counted
+
+
+def _roundtrip(state: TrainState) -> TrainState:
+    return TrainState.from_json(json.loads(json.dumps(state.to_json())), state.rng.copy())
+
+
+def test_two_workers_train_every_word_once_an_epoch(setup, tmp_path):
+    path, c, vocab, counted = setup
+    tr = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
+    assert len(tr.splits) == 2 and tr.state.parts == 2
+    for epoch in (1, 2):
+        span = tr.run()
+        assert span.epoch_ended and tr.state.epoch == epoch
+        assert span.tallies.words == vocab.total  # each part's words, once
+        assert span.epoch_reader.tokens == counted.tokens  # the per-epoch reader counts add up
+        assert span.epoch_reader.stats.bytes == counted.stats.bytes
+    assert tr.state.clock == 2 * vocab.total and tr.finished
+
+
+def test_parts_read_by_one_worker_resume_exactly_mid_epoch(setup, tmp_path):
+    """One worker over two given parts is deterministic: spans and a JSON round trip of the
+    state (as a checkpoint stores it) continue each other bit for bit."""
+    path, c, vocab, _ = setup
+    cfg = _train_cfg(path, tmp_path, epochs=1, threads=1)
+    splits = make_splits(c, 2)
+    whole = Trainer(cfg, c, vocab, splits=splits)
+    full = whole.run()
+    assert full.epoch_ended and full.tallies.words == vocab.total
+    cut = Trainer(cfg, c, vocab, splits=splits)
+    first = cut.run(budget_words=vocab.total * 3 // 4)  # into the second part
+    assert not first.epoch_ended and cut.state.done == [True, False]
+    resumed = Trainer(cfg, c, vocab, model=cut.model, state=_roundtrip(cut.state), splits=splits)
+    rest = resumed.run()
+    assert rest.epoch_ended and first.tallies.words + rest.tallies.words == vocab.total
+    np.testing.assert_array_equal(resumed.model.w_in, whole.model.w_in)
+
+
+def test_a_parallel_checkpoint_resumes_with_another_thread_count(setup, tmp_path):
+    """A state saved by two workers mid-epoch: one worker finishes both parts' remainders (no
+    word lost or repeated), and the next epoch is cut for one thread."""
+    path, c, vocab, counted = setup
+    two = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
+    first = two.run(budget_words=vocab.total // 3)
+    assert not first.epoch_ended and len(two.state.streams) == 2
+    one = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=1), c, vocab, model=two.model,
+                  state=_roundtrip(two.state))
+    assert len(one.splits) == 2  # the epoch in progress keeps its parts
+    rest = one.run()
+    assert rest.epoch_ended and first.tallies.words + rest.tallies.words == vocab.total
+    assert rest.epoch_reader.tokens == counted.tokens
+    assert one.state.parts == 1 and one.state.streams == [] and len(one.splits) == 1
+    assert one.run().tallies.words == vocab.total
+
+
+def test_a_trainer_given_one_split_trains_only_that_part(setup, tmp_path):
+    path, c, vocab, _ = setup
+    splits = make_splits(c, 3)
+    cfg = _train_cfg(path, tmp_path, epochs=1, threads=2)
+    tr = Trainer(cfg, c, vocab, splits=[splits[1]])
+    span = tr.run()
+    words = sum(ch.words for ch in id_chunks(c, vocab, cfg.max_sentence_len, split=splits[1]))
+    assert span.epoch_ended and span.tallies.words == words and 0 < words < vocab.total
+    assert tr.state.parts == 3 and tr.splits == [splits[1]]
+    with pytest.raises(ResumeError, match="saved position has 2 parts"):
+        Trainer(cfg, c, vocab, state=_roundtrip(Trainer(cfg, c, vocab, splits=splits[:2]).state),
+                splits=[splits[0]])
+
+
+def test_pause_and_stop_with_two_workers_keep_the_state_exact(setup, tmp_path):
+    path, c, vocab, counted = setup
+    tr = Trainer(_train_cfg(path, tmp_path, epochs=1, threads=2), c, vocab)
+    stop, pause = threading.Event(), threading.Event()
+    seen = []
+
+    def on_tick(t):
+        if t.state.clock > 0 and not seen:
+            pause.set()
+
+    def on_pause(t):
+        seen.append((t.state.clock, t.tallies().words))
+        stop.set()
+
+    span = tr.run(stop=stop, on_tick=on_tick, tick_seconds=0.01, pause_request=pause, on_pause=on_pause)
+    assert seen and seen[0][0] == seen[0][1]  # paused: every word handed out was trained
+    assert span.stopped and not span.epoch_ended and tr.state.clock == span.tallies.words
+    rest = tr.run()
+    assert rest.epoch_ended and span.tallies.words + rest.tallies.words == vocab.total
+    assert rest.epoch_reader.tokens == counted.tokens
+
+
+def test_held_out_sentences_are_never_trained_on_with_two_parts(setup, tmp_path):
+    """Each part chooses its held-out sentences by their place in the part; the job's held-out
+    side is read the same way, so the two sides are complementary."""
+    path, c, vocab, counted = setup
+    cfg = _train_cfg(path, tmp_path, epochs=1, threads=2, holdout_fraction=0.2)
+    tr = Trainer(cfg, c, vocab)
+    trained = tr.run().tallies.words
+    held = sum(ch.words for s in tr.splits
+               for ch in id_chunks(c, vocab, cfg.max_sentence_len, holdout=0.2, heldout_side=True, split=s))
+    assert trained + held == vocab.total and 0.1 < held / vocab.total < 0.3
+    assert tr.state.parts == 2  # with holdout the parts stay for the whole run
+
+
+def test_the_job_trains_with_two_workers(setup, tmp_path):
+    from w2v_nce.job import run_training
+
+    path, *_ = setup
+    res = run_training(_train_cfg(path, tmp_path / "out", epochs=2, threads=2, holdout_fraction=0.1))
+    epochs = res.metrics["epochs"]
+    assert [e["epoch"] for e in epochs] == [1, 2] and all("heldout_loss" in e for e in epochs)
+    assert epochs[0]["reader"]["tokens"] == epochs[1]["reader"]["tokens"] == res.metrics["vocabulary"]["tokens"]
