@@ -135,3 +135,29 @@ def test_the_job_trains_with_two_workers(setup, tmp_path):
     epochs = res.metrics["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2] and all("heldout_loss" in e for e in epochs)
     assert epochs[0]["reader"]["tokens"] == epochs[1]["reader"]["tokens"] == res.metrics["vocabulary"]["tokens"]
+
+
+def test_one_compressed_file_still_keeps_every_worker_busy(tmp_path):
+    """A single .gz cannot be cut: it is one part, and the workers share its chunks."""
+    import gzip
+
+    from tests.test_batch_job import big_corpus
+    from w2v_nce.config import Config
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.train import Trainer
+    from w2v_nce.vocab import build_vocab
+
+    plain = big_corpus(tmp_path / "big.txt", mb=4)
+    gz = tmp_path / "big.txt.gz"
+    with open(plain, "rb") as src, gzip.open(gz, "wb", compresslevel=1) as dst:
+        dst.write(src.read())
+    cfg = Config(corpus=[str(gz)], dim=8, window=2, min_count=1, epochs=1, threads=2, loss="neg", num_sampled=2,
+                 quiet=True)
+    c = Corpus([str(gz)])
+    vocab, _ = build_vocab(c, 1)
+    trainer = Trainer(cfg, c, vocab)
+    assert sum(1 for s in trainer.splits if s.pieces) == 1
+    span = trainer.run()
+    assert span.epoch_ended and span.tallies.words == vocab.total
+    per_worker = trainer._rows[:, 2]  # T_WORDS of each worker
+    assert np.all(per_worker > 0), per_worker

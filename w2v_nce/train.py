@@ -177,15 +177,21 @@ class SpanResult:
 # ---------------------------------------------------------------------------------------
 # handing out chunks
 # ---------------------------------------------------------------------------------------
+_PART_END = object()  # _Dispatcher.next: the part has no chunk left
+
+
 class _Dispatcher:
     """Hands chunks to workers and advances the state for each one handed out (never for
     read-ahead), so that after ``pause`` the state and the matrices agree.
 
-    Workers read parts: ``claim`` gives a worker the next part nobody reads yet; ``hand``
-    counts a chunk it read as handed out (the lr clock at its start), or returns None when the
-    budget is spent or the span is stopped or aborted (the chunk is then dropped: its part's
-    position stays before it); while paused, ``hand`` waits. The epoch has ended when every
-    part has been read to its end.
+    Every part has one read-ahead thread (opened on first use). A worker ``claim``s the next
+    part nobody reads yet; when every part is claimed, it joins the lowest part still being
+    read, so a corpus of fewer parts than workers (one big .gz is one part) keeps every worker
+    busy, its chunks shared among them as by a single reader. ``next`` takes a part's next
+    chunk and counts it as handed out in one step under the lock, so a part's position always
+    follows the chunks handed out in order; it returns None when the budget is spent or the
+    span is stopped or aborted, and waits while paused. The epoch has ended when every part
+    has been read to its end.
     """
 
     def __init__(self, trainer: "Trainer", budget_words: int | None, stop: threading.Event):
@@ -198,6 +204,7 @@ class _Dispatcher:
         n = len(trainer.splits)
         self._done = list(self._state.done) if n > 1 else [False]
         self._claimed = list(self._done)
+        self._readers: dict[int, _ReadAhead] = {}
 
     def _closed(self) -> bool:
         return self._stop.is_set() or self.aborted
@@ -206,27 +213,36 @@ class _Dispatcher:
     def epoch_ended(self) -> bool:
         return all(self._done)
 
-    def open(self) -> bool:
-        """Whether a worker may read (not closed, budget not spent)."""
-        with self._cond:
-            return not self._closed() and (self._budget is None or self._handed < self._budget)
-
     def claim(self) -> int | None:
-        """The lowest part not yet read by anyone, now this worker's; None when none is left."""
+        """A part for this worker: the lowest nobody reads yet, else the lowest still being read;
+        None when every part is read to its end."""
         with self._cond:
             for i, taken in enumerate(self._claimed):
                 if not taken:
                     self._claimed[i] = True
                     return i
+            for i, done in enumerate(self._done):
+                if not done:
+                    return i
             return None
 
-    def hand(self, part: int, chunk: IdChunk) -> int | None:
-        """Count ``chunk`` of ``part`` as handed out; the lr clock at its start, or None."""
+    def next(self, part: int):
+        """(chunk, lr clock at its start) of ``part``, ``_PART_END``, or None (span closed)."""
         with self._cond:
             while self._paused and not self._closed():
                 self._cond.wait(0.1)
             if self._closed() or (self._budget is not None and self._handed >= self._budget):
                 return None
+            if self._done[part]:
+                return _PART_END
+            if part not in self._readers:
+                self._readers[part] = self._tr._open_part(part)
+            chunk = self._readers[part].get()
+            if chunk is None:
+                self._done[part] = True
+                if self._tr.parts_in_state:
+                    self._state.done[part] = True
+                return _PART_END
             st = self._state
             clock_start = st.clock
             st.clock += chunk.words
@@ -235,13 +251,7 @@ class _Dispatcher:
             self._handed += chunk.words
             if chunk.words:
                 self._in_flight += 1
-            return clock_start
-
-    def part_done(self, part: int) -> None:
-        with self._cond:
-            self._done[part] = True
-            if self._tr.parts_in_state:
-                self._state.done[part] = True
+            return chunk, clock_start
 
     def done(self) -> None:
         with self._cond:
@@ -252,6 +262,11 @@ class _Dispatcher:
         with self._cond:
             self.aborted = True
             self._cond.notify_all()
+
+    def close(self) -> None:
+        """Stop every part's read-ahead (what they read beyond the handed chunks is dropped)."""
+        for reader in self._readers.values():
+            reader.close()
 
     def pause(self) -> None:
         """Hand out nothing more; return once the chunks in flight are done."""
@@ -373,42 +388,32 @@ class Trainer:
         K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
                       scratch)
 
+    def _open_part(self, part: int) -> "_ReadAhead":
+        """A read-ahead of ``part``'s chunks from its position."""
+        return _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
+                                    holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
+
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
-        """Read parts (each to its end, or until the span closes) and train on their chunks."""
+        """Train on the chunks of the parts it claims until every part is read or the span closes."""
         try:
             scratch = self._scratch[t]
-            while dispatcher.open() and (part := dispatcher.claim()) is not None:
-                if not self._train_part(t, part, scratch, dispatcher):
-                    return
-                dispatcher.part_done(part)
+            while (part := dispatcher.claim()) is not None:
+                while (item := dispatcher.next(part)) is not _PART_END:
+                    if item is None:
+                        return
+                    chunk, clock_start = item
+                    if not chunk.words:
+                        continue
+                    try:
+                        self._kernel(scratch, chunk, clock_start)
+                    finally:
+                        dispatcher.done()
+                    if self._rows[t, K.T_NONFINITE]:
+                        dispatcher.abort()
+                        return
         except BaseException as exc:  # surfaced on the calling thread
             errors[t] = exc
             dispatcher.abort()
-
-    def _train_part(self, t: int, part: int, scratch: K.Scratch, dispatcher: _Dispatcher) -> bool:
-        """Train on ``part``'s chunks from its position; False if the span closed before its end."""
-        chunks = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
-                                      holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
-        try:
-            while dispatcher.open():
-                chunk = chunks.get()
-                if chunk is None:
-                    return True
-                clock_start = dispatcher.hand(part, chunk)
-                if clock_start is None:
-                    return False
-                if not chunk.words:
-                    continue
-                try:
-                    self._kernel(scratch, chunk, clock_start)
-                finally:
-                    dispatcher.done()
-                if self._rows[t, K.T_NONFINITE]:
-                    dispatcher.abort()
-                    return False
-            return False
-        finally:
-            chunks.close()
 
     def run(
         self,
@@ -451,6 +456,8 @@ class Trainer:
             for w in workers:
                 w.join()
             raise
+        finally:
+            dispatcher.close()
         return self._span_result(before, dispatcher, errors, stop)
 
     def _pause(self, dispatcher: _Dispatcher, request: threading.Event, on_pause) -> None:
