@@ -207,3 +207,23 @@ def test_word_counter_grows_its_tables_and_matches_counter():
     assert wc.tokens == len(words)
     assert wc.as_counter() == Counter(words)
     assert [wc.word(i) for i in range(3)] == list(dict.fromkeys(words))[:3]  # first-seen order
+
+
+def test_one_whitespace_set_for_every_scanner():
+    """corpus.WHITESPACE is the one definition: the Numba byte table, the reader's cut, the
+    encoder's tokens and the text format's word check all follow it."""
+    import numpy as np
+
+    from w2v_nce.corpus import SPACE_BYTES, WHITESPACE
+    from w2v_nce.formats import check_words
+    from w2v_nce.vocab import Vocab
+
+    assert set(np.flatnonzero(SPACE_BYTES)) == set(WHITESPACE) == {9, 10, 11, 12, 13, 32}
+    assert bytes(range(256)).split() == [bytes(range(256))[:9], bytes(range(14, 32)), bytes(range(33, 256))]
+    v = Vocab(["a", "b"], np.array([2, 1]))
+    text = b"a\x0bb\x0c" + "a\u00a0b a\u0085b".encode()  # VT, FF separate; NBSP, NEL (not ASCII) do not
+    assert v.encode(text, 100).tolist() == [0, 1, -1]  # a, b, then two unknown words dropped
+    for bad in ("x\x0by", "x\x0cy", "x y"):
+        with pytest.raises(Exception):
+            check_words([bad])
+    check_words(["x\u00a0y"])  # a non-ASCII space is part of a word

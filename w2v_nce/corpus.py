@@ -31,10 +31,16 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
+import numpy as np
+
 from .errors import CorpusError
 
 BLOCK_BYTES = 1 << 20
+# The token separators, the one definition of them (word2vec.c's set); LF also ends a sentence.
 WHITESPACE = b" \t\n\r\x0b\x0c"
+# The same set as a byte table, for the Numba scanners (a global array is a compile-time constant).
+SPACE_BYTES = np.zeros(256, dtype=np.bool_)
+SPACE_BYTES[list(WHITESPACE)] = True
 _WHITESPACE_RE = re.compile(b"[" + re.escape(WHITESPACE) + b"]")
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
@@ -159,9 +165,6 @@ class Corpus:
             out.append({"path": os.path.abspath(s), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         return out
 
-    def total_compressed_bytes(self) -> int:
-        return sum(os.path.getsize(s) for s in self.sources if s != "-")
-
     # -- reading --------------------------------------------------------------------
     def open_source(self, index: int) -> BinaryIO:
         """Source ``index`` as a binary stream of its uncompressed bytes (stdin: its spool)."""
@@ -270,12 +273,6 @@ class Corpus:
             data = data.lower() if text is None else text.lower().encode("utf-8")
         return data
 
-    def iter_tokens(self) -> Iterator[list[bytes]]:
-        """Token lists per block (for counting): ``bytes.split()`` uses the same whitespace set."""
-        for block in self.blocks():
-            yield block.data.split()
-
-
 def continuation_bytes(block: Block) -> int:
     """Bytes at the start of ``block.data`` that continue a token split at the previous block's
     end (0 if none; all of it when the block is itself one more piece). They are part of that
@@ -320,4 +317,4 @@ def _skip(fh: BinaryIO, n: int) -> None:
 
 
 def _last_whitespace(buf: bytes) -> int:
-    return max(buf.rfind(c) for c in (b" ", b"\n", b"\t", b"\r", b"\x0b", b"\x0c"))
+    return max(buf.rfind(bytes([c])) for c in WHITESPACE)

@@ -13,6 +13,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .corpus import SPACE_BYTES
+
 # Exact float64 powers of ten for k ≤ 22; beyond that correctly rounded (float(10**k)).
 POW10 = np.array([float(10**k) for k in range(64)], dtype=np.float64)
 
@@ -235,7 +237,7 @@ def format_rows(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: 
 @njit(cache=True, inline="always")
 def _is_blank(c):
     """ASCII whitespace other than newline (what ``bytes.split()`` splits on, less '\n')."""
-    return c == 32 or c == 9 or c == 13 or c == 11 or c == 12
+    return SPACE_BYTES[c] and c != 10
 
 
 @njit(cache=True, inline="always")

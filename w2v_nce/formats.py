@@ -12,6 +12,7 @@ from typing import IO, Iterator
 
 import numpy as np
 
+from .corpus import WHITESPACE
 from .embeddings import unit_rows
 from .errors import FormatError, OutputError
 
@@ -119,7 +120,7 @@ _BLOCK_ROWS = 1024
 _MAX_TEXT_CHARS_PER_VALUE = 64
 
 
-_ASCII_SPACE = frozenset(" \t\n\r\x0b\x0c")
+_ASCII_SPACE = frozenset(WHITESPACE.decode("ascii"))
 
 
 def check_words(words: list[str]) -> list[bytes]:

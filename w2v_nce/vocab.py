@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .corpus import BLOCK_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
+from .corpus import BLOCK_BYTES, SPACE_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
 from .formats import atomic_output
 from .spill import SpillRuns, run_write_bytes
@@ -571,7 +571,7 @@ def _lookup(buf, start, end, slots, word_bytes, offsets):
 
 @njit(cache=True, nogil=True)
 def _is_space(c):
-    return c == 32 or (9 <= c <= 13)
+    return SPACE_BYTES[c]
 
 
 @njit(cache=True, nogil=True)
