@@ -125,10 +125,10 @@ def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
     centre, negatives, lr = 5, np.array([1, 5, 9, 9], np.int64), 1e-3  # a negative equal to the label, a repeat
     exp_in, exp_out, exp_loss = naive.cbow_neg_step(w_in, w_out, bag, centre, negatives, lr, mean)
     got_in, got_out = w_in.copy(), w_out.copy()
-    x, neu1e = np.empty(D, np.float32), np.empty(D, np.float32)
+    x, neu1e = np.empty((1, D), np.float32), np.empty(D, np.float32)
     scale = np.float32(1.0 / len(bag)) if mean else np.float32(1.0)
-    K.cbow_input(got_in, bag, len(bag), scale, x)
-    loss = K.neg_update(x, got_out, centre, negatives, len(negatives), lr, neu1e, np.empty(8, np.int64),
+    K.cbow_input(got_in, bag, len(bag), scale, x[0])
+    loss = K.neg_update(x, 0, got_out, centre, negatives, len(negatives), lr, neu1e, np.empty(8, np.int64),
                         np.empty(8, np.int64), np.empty(8, np.float32))
     for c in bag:
         got_in[c] += scale * neu1e

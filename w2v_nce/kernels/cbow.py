@@ -44,7 +44,7 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     w_in, w_out = weights.w_in, weights.w_out
     S = params.num_sampled
     V = w_in.shape[0]
-    bag, negatives, x, neu1e = scratch.ctx_buf[0], scratch.neg_buf[0, 0], scratch.neu1, scratch.neu1e
+    bag, negatives, x, neu1e = scratch.ctx_buf[0], scratch.neg_buf[0, 0], scratch.neu1[0], scratch.neu1e
     loss = 0.0
     examples = 0
     for i in range(n):
@@ -64,7 +64,7 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
                 scratch.touched[negatives[k]] |= TOUCHED_OUT
         scale = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
         cbow_input(w_in, bag, m, scale, x)
-        loss += neg_update(x, w_out, sent[i], negatives, S, lr, neu1e, scratch.targets, scratch.mult,
+        loss += neg_update(scratch.neu1, 0, w_out, sent[i], negatives, S, lr, neu1e, scratch.targets, scratch.mult,
                            scratch.grads)
         row_scale = scale if params.cbow_exact else np.float32(1.0)
         for q in range(m):

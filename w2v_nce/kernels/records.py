@@ -119,7 +119,7 @@ class Scratch(NamedTuple):
     mult: np.ndarray  # int64[S + 1]: how often each appears
     grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
     neu1e: np.ndarray  # float32[D]: the input's accumulated gradient (times lr)
-    neu1: np.ndarray  # float32[D]: CBOW's input vector (neg)
+    neu1: np.ndarray  # float32[1, D]: CBOW's input vector (neg), a row as sgns' inputs are
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
@@ -140,7 +140,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
-        neu1e=np.empty(D, np.float32), neu1=np.empty(D, np.float32),
+        neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
     )
 
 

@@ -20,8 +20,8 @@ from .sentence import window_bounds
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
-def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
-    """SGD step on one example's loss with input x float32[D], label ``ctx`` and the given
+def neg_update(xs, xr, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
+    """SGD step on one example's loss with input x = xs[xr] (a row of float32[:, D]), label ``ctx`` and the given
     negatives: updates w_out, leaves -lr * (d loss / d x) in neu1e for the caller to apply to
     the input rows; returns the loss.
 
@@ -33,7 +33,7 @@ def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
     two differ only when a negative repeats within a pair, by O(lr^2).)
     Scratch: neu1e float32[D]; targets, mult int64[>= n_neg + 1]; grads float32[>= n_neg + 1].
     """
-    D = x.shape[0]
+    D = xs.shape[1]
     # distinct targets: the context (label 1) first, then the negatives; mult[j] counts repeats
     targets[0] = ctx
     mult[0] = 1
@@ -57,7 +57,7 @@ def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
         t = targets[j]
         f = np.float32(0.0)
         for d in range(D):
-            f += x[d] * w_out[t, d]
+            f += xs[xr, d] * w_out[t, d]
         grads[j] = f
     loss_lin = 0.0
     prod = 1.0  # product of (1 + exp(-|f|)) terms: one log per pair instead of one per target
@@ -86,7 +86,7 @@ def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
         for d in range(D):
             wo = w_out[t, d]
             neu1e[d] += g * wo
-            w_out[t, d] = wo + g * x[d]
+            w_out[t, d] = wo + g * xs[xr, d]
     return loss_lin + math.log(prod)
 
 
@@ -94,10 +94,9 @@ def neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
 def sgns_pair(w_in, w_out, c, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads):
     """SGD step on one (centre, context) pair: ``neg_update`` with x = w_in[c], then the
     centre row takes its gradient; returns the loss. Scratch as neg_update's."""
-    x = w_in[c]
-    loss = neg_update(x, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
+    loss = neg_update(w_in, c, w_out, ctx, negatives, n_neg, lr, neu1e, targets, mult, grads)
     for d in range(w_in.shape[1]):
-        x[d] += neu1e[d]
+        w_in[c, d] += neu1e[d]
     return loss
 
 
