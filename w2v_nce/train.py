@@ -111,15 +111,16 @@ class TrainState:
     clock: int = 0  # in-vocab tokens handed to workers over all epochs (the lr clock)
     rng: np.ndarray | None = None  # uint64[threads, ROW_PAD]; word 0 of each row is a worker's state
     reader: ReaderCounts = field(default_factory=ReaderCounts)  # what the reader saw this epoch so far
+    chunk: int = 0  # chunks of this epoch's id stream read so far (which are a replica's share)
 
     def to_json(self) -> dict:
         return {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
-                "reader": self.reader.to_json()}
+                "reader": self.reader.to_json(), "chunk": self.chunk}
 
     @classmethod
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
         return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
-                   ReaderCounts.from_json(d.get("reader", {})))
+                   ReaderCounts.from_json(d.get("reader", {})), int(d.get("chunk", 0)))
 
 
 @dataclass
@@ -167,10 +168,16 @@ class _Dispatcher:
 
     ``next`` returns None when the epoch's chunks are exhausted, the budget is spent, or the
     span is stopped or aborted; while paused, ``next`` waits.
+
+    ``share = (k, K)`` (a distributed replica): only the chunks whose index in the epoch's stream
+    is k mod K are trained; the others are read and skipped, and the lr clock still advances by
+    their words, so it is the global token position, the same on every replica.
     """
 
-    def __init__(self, chunks: "_ReadAhead", state: TrainState, budget_words: int | None, stop: threading.Event):
+    def __init__(self, chunks: "_ReadAhead", state: TrainState, budget_words: int | None, stop: threading.Event,
+                 share: tuple[int, int] | None = None):
         self._chunks, self._state, self._budget, self._stop = chunks, state, budget_words, stop
+        self._share = share
         self._cond = threading.Condition()
         self._in_flight = 0
         self._handed = 0
@@ -194,10 +201,13 @@ class _Dispatcher:
                     self.epoch_ended = True
                     return None
                 st = self._state
-                clock_start = st.clock
+                clock_start, index = st.clock, st.chunk
                 st.clock += chunk.words
+                st.chunk += 1
                 st.stream = chunk.state_after
                 st.reader.add(chunk)
+                if self._share is not None and index % self._share[1] != self._share[0]:
+                    continue  # another replica's chunk
                 self._handed += chunk.words
                 if chunk.words:
                     self._in_flight += 1
@@ -230,10 +240,13 @@ class Trainer:
     """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
     ``model`` defaults to ``init_model(cfg, vocab)``: pass one only to continue training it.
+    A distributed replica passes ``track_touched`` (the workers mark the rows they may change:
+    ``touched``, ``clear_touched``) and ``share = (k, K)`` (it trains the chunks of index k mod K).
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
-                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS):
+                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
+                 track_touched: bool = False, share: tuple[int, int] | None = None):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
@@ -247,8 +260,9 @@ class Trainer:
         self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
-        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t])
-                         for t in range(self.threads)]
+        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
+                                        track_touched=track_touched) for t in range(self.threads)]
+        self.share = share
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
@@ -267,6 +281,15 @@ class Trainer:
     def tallies(self) -> Tallies:
         """Running totals (read without locks: each row is written by one worker only)."""
         return Tallies.from_rows(self._rows)
+
+    def touched(self) -> np.ndarray:
+        """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
+        return np.bitwise_or.reduce([s.touched for s in self._scratch])
+
+    def clear_touched(self, rows: int) -> None:
+        """Forget the marks of rows [0, rows) (they were synced); call between spans."""
+        for s in self._scratch:
+            s.touched[:rows] = 0
 
     @property
     def finished(self) -> bool:
@@ -317,7 +340,7 @@ class Trainer:
         self._params = kernel_params(self.cfg, self.total_clock, self.prefetch_pairs)
         chunks = _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self.state.stream,
                                       holdout=self.cfg.holdout_fraction), depth=self.threads + 1)
-        dispatcher = _Dispatcher(chunks, self.state, budget_words, stop)
+        dispatcher = _Dispatcher(chunks, self.state, budget_words, stop, self.share)
         errors: list[BaseException | None] = [None] * self.threads
         workers = [threading.Thread(target=self._worker, args=(t, dispatcher, errors), daemon=True)
                    for t in range(self.threads)]
@@ -362,6 +385,7 @@ class Trainer:
             ended = self.state.reader
             self.state.epoch += 1
             self.state.stream = StreamState()
+            self.state.chunk = 0
             self.state.reader = ReaderCounts()
         return SpanResult(self.tallies().minus(before), self.state, dispatcher.epoch_ended, stop.is_set(), ended)
 
