@@ -84,7 +84,7 @@ class Backend(Protocol):
     def open(self, cfg: Config, fingerprint: list) -> None: ...
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None: ...
     def train_round(self, budgets: dict[int, int]) -> dict[int, "RoundResult | ReplicaLost"]: ...
-    def sync(self, rows: int) -> SyncStats: ...
+    def sync(self, rows: int, skip: frozenset[int] = frozenset()) -> SyncStats: ...
     def restore(self, replica: int, peer: int, state: TrainState) -> None: ...
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     def close(self) -> None: ...
@@ -259,7 +259,7 @@ class _DistRun:
         if every > 0 and t1 - self._last_ckpt >= every:
             self.checkpoint_request.set()
         full = epoch_over or bool(lost) or self.checkpoint_request.is_set() or self.halt.is_set()
-        stats = self._sync(full)
+        stats = self._sync(full, frozenset(r.replica for r in lost))  # the lost ones are refilled after
         self._account(t1 - t0, stats)
         for r in lost:
             self._refill(r)
@@ -277,12 +277,12 @@ class _DistRun:
             if self.halt.is_set() and self.epoch < cfg.epochs:
                 self._interrupt()
 
-    def _sync(self, full: bool) -> SyncStats:
+    def _sync(self, full: bool, skip: frozenset[int] = frozenset()) -> SyncStats:
         self.syncs += 1
         V = len(self.vocab)
         rows = V if full else tier_rows(self.syncs, self.cfg.sync_base, V)
         t = time.time()
-        stats = self.backend.sync(rows)
+        stats = self.backend.sync(rows, skip)
         stats.seconds = time.time() - t
         self.sync_totals["full_syncs"] += int(rows == V)
         return stats

@@ -75,10 +75,12 @@ class LocalBackend:
             futures = {k: pool.submit(span, k) for k in budgets}
             return {k: f.result() for k, f in futures.items()}  # a DivergenceError propagates
 
-    def sync(self, rows: int) -> SyncStats:
-        mats = [(t.model.w_in, t.model.w_out, t.model.bias) for t in self.trainers]
-        stats = average_touched(mats, [t.touched() for t in self.trainers], rows, parts=self.replicas)
-        for t in self.trainers:
+    def sync(self, rows: int, skip: frozenset[int] = frozenset()) -> SyncStats:
+        """Average rows [0, rows) over the replicas not in ``skip`` (lost: refilled afterwards)."""
+        live = [t for k, t in enumerate(self.trainers) if k not in skip]
+        mats = [(t.model.w_in, t.model.w_out, t.model.bias) for t in live]
+        stats = average_touched(mats, [t.touched() for t in live], rows, parts=len(live))
+        for t in live:
             t.clear_touched(rows)
         return stats
 
