@@ -31,7 +31,7 @@ import numpy as np
 from ..checkpoint import CHECKPOINT_FILE, check_fingerprint
 from ..config import Config, validate
 from ..corpus import Corpus
-from ..errors import Interrupted, UsageError
+from ..errors import ClusterError, Interrupted, UsageError
 from ..events import EpochEnd, EventLog, Progress, ReplicaLost as ReplicaLostEvent, to_record
 from ..job import (
     JobResult,
@@ -84,7 +84,7 @@ class Backend(Protocol):
     def open(self, cfg: Config, fingerprint: list) -> None: ...
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None: ...
     def train_round(self, budgets: dict[int, int]) -> dict[int, "RoundResult | ReplicaLost"]: ...
-    def sync(self, rows: int, skip: frozenset[int] = frozenset()) -> SyncStats: ...
+    def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats: ...
     def restore(self, replica: int, peer: int, state: TrainState) -> None: ...
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     def close(self) -> None: ...
@@ -244,13 +244,14 @@ class _DistRun:
         t0 = time.time()
         budgets = {k: cfg.round_words for k, s in enumerate(self.states) if s.epoch == epoch}
         results = self.backend.train_round(budgets)
-        lost, readers = [], []
+        before = list(self.states)  # a replica lost in this round restarts from here
+        lost, readers, spans = [], [], {}
         for k, r in sorted(results.items()):
             if isinstance(r, ReplicaLost):
                 lost.append(r)
                 continue
             self.states[k] = r.state
-            self.done = self.done.plus(r.tallies)
+            spans[k] = r.tallies
             if r.epoch_ended:
                 readers.append(r.epoch_reader)
         t1 = time.time()
@@ -259,7 +260,11 @@ class _DistRun:
         if every > 0 and t1 - self._last_ckpt >= every:
             self.checkpoint_request.set()
         full = epoch_over or bool(lost) or self.checkpoint_request.is_set() or self.halt.is_set()
-        stats = self._sync(full, frozenset(r.replica for r in lost))  # the lost ones are refilled after
+        stats = self._sync_survivors(full, lost, before)
+        for k, tallies in spans.items():
+            if all(r.replica != k for r in lost):
+                self.done = self.done.plus(tallies)
+        epoch_over = all(s.epoch > epoch for s in self.states)
         self._account(t1 - t0, stats)
         for r in lost:
             self._refill(r)
@@ -277,12 +282,28 @@ class _DistRun:
             if self.halt.is_set() and self.epoch < cfg.epochs:
                 self._interrupt()
 
-    def _sync(self, full: bool, skip: frozenset[int] = frozenset()) -> SyncStats:
+    def _sync_survivors(self, full: bool, lost: list[ReplicaLost], before: list[TrainState]) -> SyncStats:
+        """The round's sync among the replicas alive; one that dies during it is lost too (its
+        round undone), and the sync is redone among the others as a full average of every row
+        (some may have applied the interrupted sync already)."""
+        every_row = False
+        while True:
+            try:
+                return self._sync(full or bool(lost), frozenset(r.replica for r in lost), every_row)
+            except ReplicaLost as r:
+                lost.append(r)
+                self.states[r.replica] = before[r.replica]
+                every_row = True
+                if len(lost) >= self.backend.replicas:
+                    raise ClusterError("every replica was lost; resume from the last checkpoint with "
+                                       f"w2v-nce train --resume {self.out}") from None
+
+    def _sync(self, full: bool, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
         self.syncs += 1
         V = len(self.vocab)
         rows = V if full else tier_rows(self.syncs, self.cfg.sync_base, V)
         t = time.time()
-        stats = self.backend.sync(rows, skip)
+        stats = self.backend.sync(rows, skip, every_row)
         stats.seconds = time.time() - t
         self.sync_totals["full_syncs"] += int(rows == V)
         return stats

@@ -18,6 +18,7 @@ from ..config import Config
 from ..corpus import Corpus
 from ..errors import ResourceError
 from ..job import _available_memory, estimate_memory
+from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..model import Model
 from ..train import Trainer, TrainState
 from ..vocab import Vocab
@@ -75,11 +76,15 @@ class LocalBackend:
             futures = {k: pool.submit(span, k) for k in budgets}
             return {k: f.result() for k, f in futures.items()}  # a DivergenceError propagates
 
-    def sync(self, rows: int, skip: frozenset[int] = frozenset()) -> SyncStats:
-        """Average rows [0, rows) over the replicas not in ``skip`` (lost: refilled afterwards)."""
+    def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
+        """Average rows [0, rows) over the replicas not in ``skip`` (lost: refilled afterwards);
+        ``every_row``: as if every replica had touched every row."""
         live = [t for k, t in enumerate(self.trainers) if k not in skip]
         mats = [(t.model.w_in, t.model.w_out, t.model.bias) for t in live]
-        stats = average_touched(mats, [t.touched() for t in live], rows, parts=len(live))
+        marks = [t.touched() for t in live]
+        if every_row:
+            marks = [np.full_like(m, TOUCHED_IN | TOUCHED_OUT) for m in marks]
+        stats = average_touched(mats, marks, rows, parts=len(live))
         for t in live:
             t.clear_touched(rows)
         return stats

@@ -21,12 +21,13 @@ import time
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+from ray.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError, RayActorError, RayTaskError
 
 from ..config import Config, from_saved
 from ..corpus import Corpus
 from ..errors import ClusterError, W2VError
 from ..job import _available_memory, estimate_memory
+from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..model import Model
 from ..train import Trainer, TrainState
 from ..vocab import Vocab
@@ -83,17 +84,25 @@ class ReplicaActor:
                                TrainState.from_json(state, rng), track_touched=True, share=trainer_share(self.k, self.K))
         return None
 
-    def run(self, budget: int) -> RoundResult:
+    def run(self, budget: int, die: bool = False) -> RoundResult:
+        """Train a span; ``die`` (fault injection, tests) kills this process after it, before answering."""
         r = self.trainer.run(budget_words=budget)
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
         return RoundResult(r.tallies, copy_state(r.state), r.epoch_ended, r.epoch_reader)
 
     def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.trainer.model
         return m.w_in, m.w_out, m.bias
 
-    def pieces(self, blocks: list[tuple[int, int]]) -> list:
-        """Refs to this replica's touched rows of each block (in this node's object store)."""
+    def pieces(self, blocks: list[tuple[int, int]], every_row: bool = False, die: bool = False) -> list:
+        """Refs to this replica's touched rows (``every_row``: all rows) of each block, in this
+        node's object store. ``die``: fault injection (tests), killed instead of answering."""
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
         touched = self.trainer.touched()
+        if every_row:
+            touched = np.full_like(touched, TOUCHED_IN | TOUCHED_OUT)
         return [ray.put(extract_piece(*self._matrices(), touched, lo, hi)) for lo, hi in blocks]
 
     def reduce(self, refs: list) -> tuple:
@@ -109,11 +118,6 @@ class ReplicaActor:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
-
-    def crash(self, delay: float) -> None:
-        """Fault injection (tests): this process is killed ``delay`` seconds from now."""
-        time.sleep(delay)
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _reachable(address: str) -> None:
@@ -133,10 +137,12 @@ class RayBackend:
     name = "ray"
 
     def __init__(self, address: str, replicas: int, init_kwargs: dict | None = None,
-                 fail: dict[int, int] | None = None):
+                 fail: dict[int, tuple[int, str]] | None = None):
         self.address, self.replicas = address, replicas
         self.init_kwargs = dict(init_kwargs or {})
-        self.fail = dict(fail or {})  # {round: replica}: kill that replica's process during that round (tests)
+        # fault injection (tests): {round: (replica, "run" | "sync")} kills that replica's process at the
+        # end of its span in that round, or when the round's sync asks for its pieces
+        self.fail = dict(fail or {})
         self.rounds = 0
         self.actors: list = []
         self._owns_ray = False
@@ -147,7 +153,7 @@ class RayBackend:
         self.threads = self._threads(cfg)
         cfg_t = dict(cfg.to_dict(), threads=self.threads)
         self._actor_class = ray.remote(ReplicaActor).options(
-            num_cpus=self.threads, max_restarts=-1, max_task_retries=0, max_concurrency=2,
+            num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
             **self._runtime_env())
         self.actors = [self._actor_class.remote(k, self.replicas, cfg_t, self.threads) for k in range(self.replicas)]
         self._placed()
@@ -156,10 +162,10 @@ class RayBackend:
             raise ClusterError(problems[0])
 
     def _connect(self) -> None:
-        if ray.is_initialized():
-            return
         if self.address not in ("auto", "local"):
             _reachable(self.address)
+        if ray.is_initialized():  # a caller (a test, a notebook) connected already: use that cluster
+            return
         kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
         try:
             ray.init(address=self.address, **kwargs)
@@ -206,10 +212,8 @@ class RayBackend:
 
     def train_round(self, budgets: dict[int, int]) -> dict[int, RoundResult | ReplicaLost]:
         self.rounds += 1
-        refs = {k: self.actors[k].run.remote(b) for k, b in budgets.items()}
-        doomed = self.fail.pop(self.rounds, None)
-        if doomed is not None:
-            self.actors[doomed].crash.remote(0.2)  # mid-span: the actor runs it on its second thread
+        doomed = self.fail.get(self.rounds, (None, ""))
+        refs = {k: self.actors[k].run.remote(b, doomed == (k, "run")) for k, b in budgets.items()}
         out: dict[int, RoundResult | ReplicaLost] = {}
         for k, ref in refs.items():
             out[k] = self._get(k, ref)
@@ -225,15 +229,42 @@ class RayBackend:
                 raise exc.cause from None  # e.g. DivergenceError: the job's error, not a lost replica
             raise
 
-    def sync(self, rows: int, skip: frozenset[int] = frozenset()) -> SyncStats:
-        """Rows [0, rows) averaged among the actors not in ``skip``: actor j reduces block j."""
-        live = [a for k, a in enumerate(self.actors) if k not in skip]
+    def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
+        """Rows [0, rows) averaged among the actors not in ``skip``: actor j reduces block j.
+        Raises ``ReplicaLost`` naming an actor that died on the way (the driver redoes the sync)."""
+        live = [k for k in range(self.replicas) if k not in skip]
         n = len(live)
         blocks = row_blocks(rows, n)
-        pieces = ray.get([a.pieces.remote(blocks) for a in live])  # n lists of n refs
-        reduced = ray.get([live[j].reduce.remote([pieces[k][j] for k in range(n)]) for j in range(n)])
-        ray.get([a.apply.remote([r[0] for r in reduced], rows) for a in live])
-        return SyncStats(rows, sum(r[1] for r in reduced) + n * sum(r[2] for r in reduced))
+        doomed = self.fail.pop(self.rounds, (None, ""))
+        pieces = self._each({k: self.actors[k].pieces.remote(blocks, every_row, doomed == (k, "sync"))
+                             for k in live})  # n lists of n refs
+        reduced = self._each({k: self.actors[k].reduce.remote([pieces[i][j] for i in live])
+                              for j, k in enumerate(live)})
+        self._each({k: self.actors[k].apply.remote([reduced[i][0] for i in live], rows) for k in live})
+        return SyncStats(rows, sum(r[1] for r in reduced.values()) + n * sum(r[2] for r in reduced.values()))
+
+    def _each(self, refs: dict) -> dict:
+        """{replica: result}; the first replica whose actor died (or whose inputs' owner died) is raised."""
+        out = {}
+        for k, ref in refs.items():
+            try:
+                out[k] = ray.get(ref)
+            except (RayActorError, OwnerDiedError, ObjectLostError) as exc:
+                raise ReplicaLost(k, f"lost during a sync ({type(exc).__name__})") from None
+            except RayTaskError as exc:  # its inputs' owner died: find which actor is gone
+                dead = self._first_dead(refs)
+                if dead is None:
+                    raise
+                raise ReplicaLost(dead, f"lost during a sync ({type(exc.cause).__name__} on replica {k})") from None
+        return out
+
+    def _first_dead(self, replicas) -> int | None:
+        for k in replicas:
+            try:
+                ray.get(self.actors[k].where.remote(), timeout=10)
+            except (RayActorError, GetTimeoutError):
+                return k
+        return None
 
     def restore(self, replica: int, peer: int, state: TrainState) -> None:
         """Wait for Ray to restart the actor (it comes back empty), then refill it from ``peer``:
