@@ -168,3 +168,14 @@ def test_the_model_starts_from_the_shared_initialisation(parts, tmp_path):
 def test_stdin_is_refused(tmp_path):
     with pytest.raises(UsageError, match="stdin"):
         run_distributed(config("-", tmp_path / "o"), LocalBackend(2))
+
+
+def test_not_enough_memory_for_the_replicas_is_refused_before_training(parts, tmp_path, monkeypatch):
+    from w2v_nce.distributed import local
+    from w2v_nce.errors import ResourceError
+
+    monkeypatch.setattr(local, "_available_memory", lambda: 1 << 20)
+    with pytest.raises(ResourceError, match="replicas need about") as exc:
+        run_distributed(config(parts, tmp_path / "o"), LocalBackend(2))
+    assert "\n" not in str(exc.value)
+    assert os.listdir(tmp_path / "o") == []  # nothing written

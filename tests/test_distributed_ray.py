@@ -136,3 +136,20 @@ def test_an_unreachable_head_is_one_line_before_anything(parts, tmp_path):
         run_distributed(config(parts, tmp_path / "o"), RayBackend("127.0.0.1:9", 2))
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "o").exists()
+
+
+def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, monkeypatch):
+    """The actor's own checks, run as the plain class it is (Ray wraps it unchanged)."""
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.distributed import ray_backend
+    from w2v_nce.distributed.ray_backend import ReplicaActor
+    from w2v_nce.train import TrainState
+
+    cfg = config(parts, tmp_path / "o")
+    actor = ReplicaActor(0, 2, cfg.to_dict(), 1)
+    monkeypatch.setattr(ray_backend, "_available_memory", lambda: 1 << 20)
+    words, counts = ["a", "b", "c"], [3, 2, 1]
+    problem = actor.start((words, counts), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
+                          TrainState().to_json(), None)
+    assert "a replica needs about" in problem and "\n" not in problem and actor.trainer is None
+    assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None
