@@ -153,3 +153,22 @@ def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, mon
                           TrainState().to_json(), None)
     assert "a replica needs about" in problem and "\n" not in problem and actor.trainer is None
     assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None
+
+
+def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp_path):
+    """A checkpoint is every replica's position: it continues on another backend with the same bytes."""
+    from w2v_nce.distributed.driver import resume_distributed
+    from w2v_nce.distributed.local import LocalBackend
+    from w2v_nce.errors import Interrupted
+
+    def at_round_3(action):
+        def hook(run):
+            if run.sync_totals["rounds"] == 3:
+                getattr(run, action).set()
+        return hook
+
+    run_distributed(config(parts, tmp_path / "ref"), LocalBackend(2), on_round=at_round_3("checkpoint_request"))
+    with pytest.raises(Interrupted):
+        run_distributed(config(parts, tmp_path / "cut"), LocalBackend(2), on_round=at_round_3("halt"))
+    resume_distributed(str(tmp_path / "cut"), RayBackend("auto", 2))
+    assert (tmp_path / "ref" / "vectors.txt").read_bytes() == (tmp_path / "cut" / "vectors.txt").read_bytes()
