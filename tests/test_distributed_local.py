@@ -179,3 +179,22 @@ def test_not_enough_memory_for_the_replicas_is_refused_before_training(parts, tm
         run_distributed(config(parts, tmp_path / "o"), LocalBackend(2))
     assert "\n" not in str(exc.value)
     assert os.listdir(tmp_path / "o") == []  # nothing written
+
+
+def test_two_replicas_lost_in_one_round_are_refilled_from_the_survivor(parts, tmp_path):
+    class TwoLost(LocalBackend):
+        def train_round(self, budgets):
+            out = super().train_round(budgets)
+            if self.rounds == 2:
+                from w2v_nce.distributed.driver import ReplicaLost
+
+                out[0] = ReplicaLost(0, "injected")
+                out[2] = ReplicaLost(2, "injected")
+            return out
+
+    backend = TwoLost(3)
+    result = run_distributed(config(parts, tmp_path / "f"), backend)
+    lost = [r for r in records(tmp_path / "f") if r["event"] == "replica_lost"]
+    assert [(r["replica"], r["refilled_from"]) for r in lost] == [(0, 1), (2, 1)]
+    assert same_arrays(backend.arrays(0), backend.arrays(2)) and same_arrays(backend.arrays(1), backend.arrays(2))
+    assert result.totals.words >= 2 * result.metrics["vocabulary"]["in_vocab_tokens"] * 0.99

@@ -266,8 +266,9 @@ class _DistRun:
                 self.done = self.done.plus(tallies)
         epoch_over = all(s.epoch > epoch for s in self.states)
         self._account(t1 - t0, stats)
+        gone = {r.replica for r in lost}
         for r in lost:
-            self._refill(r)
+            self._refill(r, next(j for j in range(self.backend.replicas) if j not in gone))
         self.events.advance(self.clock)
         self._maybe_progress()
         if epoch_over:
@@ -319,11 +320,10 @@ class _DistRun:
         self._iv_sync_s += stats.seconds
         self._iv_sync_b += stats.bytes
 
-    def _refill(self, lost: ReplicaLost) -> None:
-        """After the full sync among the survivors: the lost replica gets a healthy peer's model
-        and its own position from the end of the previous round (its share since is requeued)."""
+    def _refill(self, lost: ReplicaLost, peer: int) -> None:
+        """After the full sync among the survivors: the lost replica gets the healthy ``peer``'s
+        model and its own position from the end of the previous round (its share since is requeued)."""
         k = lost.replica
-        peer = next(j for j in range(self.backend.replicas) if j != k)
         self.backend.restore(k, peer, self.states[k])
         self.sync_totals["replicas_lost"] += 1
         self.events.emit(ReplicaLostEvent(k, self.states[k].clock, lost.reason, peer, round(time.time(), 3)))
