@@ -97,15 +97,33 @@ def test_replicas_share_the_corpus_and_the_global_clock(parts, tmp_path):
     assert all(s.epoch_ended for s in spans)
 
 
-def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path):
-    run_distributed(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001), LocalBackend(2))
+@pytest.mark.parametrize("scale", [False, True])
+def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, scale):
+    run_distributed(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_lr_scale=scale),
+                    LocalBackend(2))
     prog = [r for r in records(tmp_path / "k2") if r["event"] in ("progress", "epoch")]
     words = [r["words"] for r in prog]
     lrs = [r["lr"] for r in prog]
     assert words == sorted(words) and lrs == sorted(lrs, reverse=True)
-    total = json.loads((tmp_path / "k2" / "metrics.json").read_text())["vocabulary"]["in_vocab_tokens"] * 2
-    for r in prog:  # linear decay by the global token position, as on one machine
-        assert r["lr"] == pytest.approx(0.05 - (0.05 - 0.001) * min(r["words"] / total, 1.0), rel=1e-6)
+    metrics = json.loads((tmp_path / "k2" / "metrics.json").read_text())
+    total = metrics["vocabulary"]["in_vocab_tokens"] * 2
+    f = 2.0 if scale else 1.0
+    assert metrics["distributed"]["lr_factor"] == f
+    for r in prog:  # linear decay by the global token position, as on one machine (times K with the scale)
+        assert r["lr"] == pytest.approx(f * (0.05 - (0.05 - 0.001) * min(r["words"] / total, 1.0)), rel=1e-6)
+
+
+def test_each_replica_trains_at_k_times_the_lr_with_the_scale(parts, tmp_path):
+    from w2v_nce.train import TrainState
+
+    cfg = config(parts, tmp_path, epochs=1, alpha=0.02, min_alpha=0.001)
+    vocab, _ = build_vocab(Corpus(cfg.corpus), cfg.min_count)
+    for scale, want in ((True, 0.06), (False, 0.02)):
+        backend = LocalBackend(3)
+        cfg.replica_lr_scale = scale
+        backend.start(cfg, vocab, init_model(cfg, vocab), [TrainState() for _ in range(3)])
+        assert all(t.cfg.alpha == pytest.approx(want) and t.lr() == pytest.approx(want) for t in backend.trainers)
+        backend.close()
 
 
 def test_interrupt_and_resume_continue_exactly(parts, tmp_path):

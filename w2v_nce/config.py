@@ -84,6 +84,10 @@ class Config:
     round_words: int = setting(1_000_000, "In-vocabulary tokens each replica trains between two syncs (replicas > 1).")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
+    replica_lr_scale: bool = setting(
+        True, "Each of K replicas trains at K x the lr schedule (alpha and min_alpha): averaging K replicas moves a "
+        "row by the mean of their updates, so without it frequent rows learn about K times slower per token "
+        "(K = 1: no change).")
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads else (os.cpu_count() or 1)

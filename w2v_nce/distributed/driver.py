@@ -19,6 +19,7 @@ it had changed but not yet synced (rarer rows, since their last sync) are lost w
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -92,6 +93,18 @@ class Backend(Protocol):
 
 def copy_state(s: TrainState) -> TrainState:
     return TrainState.from_json(s.to_json(), None if s.rng is None else s.rng.copy())
+
+
+def lr_factor(cfg: Config, replicas: int) -> float:
+    """What each replica multiplies the lr schedule by: K with ``replica_lr_scale`` (an average of
+    K replicas' updates is 1/K of their sum; measured in the README), else 1."""
+    return float(replicas) if cfg.replica_lr_scale else 1.0
+
+
+def replica_config(cfg: Config, replicas: int, threads: int) -> Config:
+    """The settings a replica's Trainer runs with: its thread count and the scaled lr schedule."""
+    f = lr_factor(cfg, replicas)
+    return dataclasses.replace(cfg, threads=threads, alpha=cfg.alpha * f, min_alpha=cfg.min_alpha * f)
 
 
 def replica_threads(cfg: Config, replicas: int, cpus: int | None = None) -> int:
@@ -206,7 +219,9 @@ class _DistRun:
         return min(s.clock for s in self.states)
 
     def lr(self) -> float:
-        return learning_rate(self.clock, self.total_clock, self.cfg.alpha, self.cfg.min_alpha)
+        """The replicas' lr at the global clock (the scaled schedule, see ``lr_factor``)."""
+        f = lr_factor(self.cfg, self.backend.replicas)
+        return learning_rate(self.clock, self.total_clock, self.cfg.alpha * f, self.cfg.min_alpha * f)
 
     def totals(self) -> Tallies:
         return self.base.plus(self.done)
@@ -381,7 +396,8 @@ class _DistRun:
         metrics["distributed"] = {
             "backend": self.backend.name, "replicas": self.backend.replicas,
             "threads_per_replica": replica_threads(self.cfg, self.backend.replicas),
-            "round_words": self.cfg.round_words, "sync_base": self.cfg.sync_base, **st,
+            "round_words": self.cfg.round_words, "sync_base": self.cfg.sync_base,
+            "lr_factor": lr_factor(self.cfg, self.backend.replicas), **st,
             "bytes_per_round": st["bytes"] / rounds, "sync_seconds_per_round": st["seconds"] / rounds,
             "sync_fraction": st["seconds"] / max(st["seconds"] + st["round_seconds"], 1e-9)}
         return metrics

@@ -9,7 +9,6 @@ process is killed before answering).
 
 from __future__ import annotations
 
-import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -22,7 +21,7 @@ from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..model import Model
 from ..train import Trainer, TrainState
 from ..vocab import Vocab
-from .driver import ReplicaLost, RoundResult, copy_state, replica_threads
+from .driver import ReplicaLost, RoundResult, copy_state, replica_config, replica_threads
 from .shares import trainer_share
 from .sync import SyncStats, average_touched
 
@@ -40,11 +39,9 @@ class LocalBackend:
     def open(self, cfg: Config, fingerprint: list) -> None:
         pass  # one machine: the job has already checked the corpus
 
-    def _config(self, cfg: Config) -> Config:
-        return dataclasses.replace(cfg, threads=replica_threads(cfg, self.replicas))
 
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
-        self.cfg, self.vocab = self._config(cfg), vocab
+        self.cfg, self.vocab = replica_config(cfg, self.replicas, replica_threads(cfg, self.replicas)), vocab
         need = self.replicas * estimate_memory(len(vocab), self.cfg)
         avail = _available_memory()
         if avail is not None and need > 0.9 * avail:

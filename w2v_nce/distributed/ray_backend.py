@@ -31,7 +31,7 @@ from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..model import Model
 from ..train import Trainer, TrainState
 from ..vocab import Vocab
-from .driver import ReplicaLost, RoundResult, copy_state
+from .driver import ReplicaLost, RoundResult, copy_state, replica_config
 from .shares import trainer_share
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
 
@@ -151,7 +151,7 @@ class RayBackend:
     def open(self, cfg: Config, fingerprint: list) -> None:
         self._connect()
         self.threads = self._threads(cfg)
-        cfg_t = dict(cfg.to_dict(), threads=self.threads)
+        cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
         self._actor_class = ray.remote(ReplicaActor).options(
             num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
             **self._runtime_env())
