@@ -95,15 +95,20 @@ def _setting_options(fn):
 @click.option("-o", "--output", help="Output directory [w2v-out].")
 @click.option("--force", is_flag=True, help="Write into a non-empty output directory.")
 @click.option("--resume", "resume_dir", type=click.Path(file_okay=False), help="Continue the interrupted run in this output directory.")
+@click.option("--ray", "ray_address", metavar="ADDRESS",
+              help="Train --replicas K model replicas as Ray actors: auto (the running cluster), local (start Ray "
+                   "here), a head address (host:port), or inprocess (K replicas in this process, no Ray; also what "
+                   "--replicas K > 1 alone does). Needs w2v-nce[ray] except for inprocess.")
 @_setting_options
 @_library_errors
-def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
+def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) -> None:
     """Train skip-gram vectors on CORPUS (files, directories, .gz/.bz2/.xz, or - for stdin).
 
     \b
     Example:
       w2v-nce train data/sample.txt -c configs/tiny.yaml -o runs/sample --force
       w2v-nce train --resume runs/sample
+      w2v-nce train corpus.txt.gz --ray auto --replicas 4 --threads 16 -o runs/big
     """
     from .job import resume_training, run_training
 
@@ -111,9 +116,13 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
     if resume_dir is not None:
         extra = set(given) - {"threads", "quiet"}
         if corpus or config_file or output or extra:
-            raise click.UsageError("--resume takes only --threads and --quiet; corpus and settings come from the checkpoint")
-        result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
-                                 handle_signals=True)
+            raise click.UsageError("--resume takes only --threads, --quiet and --ray; corpus and settings come from "
+                                   "the checkpoint")
+        if _resumes_distributed(resume_dir, ray_address):
+            result = _resume_distributed(resume_dir, ray_address, given)
+        else:
+            result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
+                                     handle_signals=True)
     else:
         cfg = Config()
         if config_file:
@@ -125,7 +134,13 @@ def train(corpus, config_file, output, force, resume_dir, **flags) -> None:
             cfg.output = output
         if not cfg.corpus:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
-        result = run_training(cfg, force=force, handle_signals=True)
+        if ray_address is not None or cfg.replicas > 1:
+            from .distributed.backends import make_backend
+            from .distributed.driver import run_distributed
+
+            result = run_distributed(cfg, make_backend(ray_address, cfg.replicas), force=force, handle_signals=True)
+        else:
+            result = run_training(cfg, force=force, handle_signals=True)
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
 
 
@@ -172,6 +187,26 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
     cfg.corpus = list(corpus)
     words, counted = write_vocabulary(cfg, output, force)
     click.echo(f"wrote {output} ({len(words):,} words of {counted.distinct:,} distinct, {counted.tokens:,} tokens)")
+
+
+def _resumes_distributed(resume_dir: str, ray_address: str | None) -> bool:
+    from .distributed.checkpoint import saved_replicas
+
+    if saved_replicas(resume_dir) is not None:
+        return True
+    if ray_address is not None:
+        raise click.UsageError(f"{resume_dir}: its checkpoint is from a single-machine run; resume it without --ray")
+    return False
+
+
+def _resume_distributed(resume_dir: str, ray_address: str | None, given: dict):
+    from .distributed.backends import make_backend
+    from .distributed.checkpoint import saved_replicas
+    from .distributed.driver import resume_distributed
+
+    backend = make_backend(ray_address, saved_replicas(resume_dir))
+    return resume_distributed(resume_dir, backend, threads=given.get("threads"), quiet=given.get("quiet"),
+                              handle_signals=True)
 
 
 @main.command("eval")

@@ -85,6 +85,15 @@ class Config:
     quiet: bool = setting(False, "No progress bar or log lines.")
     checkpoint_every: float = setting(10.0, "Minutes between checkpoints (0 = only on interrupt).")
     progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")
+    replicas: int = setting(1, "Model replicas trained in parallel and averaged every round (with --ray: one Ray "
+                            "actor each; without it and > 1: in-process replicas).")
+    round_words: int = setting(1_000_000, "In-vocabulary tokens each replica trains between two syncs (replicas > 1).")
+    sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
+                             "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
+    replica_lr_scale: bool = setting(
+        True, "Each of K replicas trains at K x the lr schedule (alpha and min_alpha): averaging K replicas moves a "
+        "row by the mean of their updates, so without it frequent rows learn about K times slower per token "
+        "(K = 1: no change).")
 
     def resolved_threads(self) -> int:
         return self.threads if self.threads else (os.cpu_count() or 1)
@@ -184,7 +193,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
     def bad(key: str, why: str) -> None:
         raise ConfigError(f"{where}: --{key.replace('_', '-')} {why}")
 
-    positive_ints = ("dim", "window", "epochs", "num_sampled", "batch_size", "max_sentence_len", "min_count")
+    positive_ints = ("dim", "window", "epochs", "num_sampled", "batch_size", "max_sentence_len", "min_count",
+                     "replicas", "round_words", "sync_base")
     for key in positive_ints:
         if getattr(cfg, key) < 1:
             bad(key, f"must be >= 1, got {getattr(cfg, key)}")

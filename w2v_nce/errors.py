@@ -58,3 +58,8 @@ class Interrupted(W2VError):
         super().__init__(message)
         self.signum = signum
         self.exit_code = 128 + signum
+
+
+class ClusterError(W2VError):
+    """A distributed run cannot start: the cluster is unreachable, too small, or a node cannot
+    read the corpus or hold a replica. Raised before training, with nothing written."""

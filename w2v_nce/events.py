@@ -34,6 +34,11 @@ class Progress:
     loss: float  # mean per-example loss over the interval (NaN: no example finished)
     examples: float  # examples in the interval
     time: float  # unix time at the end of the interval
+    # distributed runs: rounds ended in the interval, seconds spent averaging the replicas in them,
+    # and the bytes their syncs moved (pieces up + averaged blocks down)
+    rounds: int | None = None
+    sync_seconds: float | None = None
+    sync_bytes: int | None = None
 
     event = "progress"
 
@@ -54,7 +59,20 @@ class EpochEnd:
     event = "epoch"
 
 
-def to_record(ev: Progress | EpochEnd) -> dict:
+@dataclass
+class ReplicaLost:
+    """A distributed replica died; its share since its last round was requeued on a restarted replica."""
+
+    replica: int  # 0-based replica index
+    words: int  # the lr clock of the position it restarts from
+    reason: str  # one line: what the backend reported
+    refilled_from: int  # the healthy replica whose model it was given
+    time: float
+
+    event = "replica_lost"
+
+
+def to_record(ev: "Progress | EpochEnd | ReplicaLost") -> dict:
     """The JSON object of an event: ``{"event": kind, ...fields}``, None fields left out."""
     fields = {k: v for k, v in dataclasses.asdict(ev).items() if v is not None}
     return json_safe({"event": ev.event, **fields})
@@ -128,11 +146,16 @@ class EventLog:
         rate = (words - self._start_words) / max(now - self._t0, 1e-9)
         return (self._total - words) / rate if rate > 0 else float("inf")
 
-    def emit(self, ev: Progress | EpochEnd) -> None:
+    def emit(self, ev: "Progress | EpochEnd | ReplicaLost") -> None:
         self._fh.write(json.dumps(to_record(ev)) + "\n")
         self._fh.flush()
         if isinstance(ev, Progress):
             self._show_progress(ev)
+        elif isinstance(ev, ReplicaLost):
+            if self._bar is not None:
+                self._bar.clear()
+            self._log(f"replica {ev.replica} lost ({ev.reason}); restarted from {ev.words:,} words with replica "
+                      f"{ev.refilled_from}'s model")
         else:
             self._show_epoch(ev)
 

@@ -352,6 +352,39 @@ def vocabulary_counts(vocab: Vocab, counted: CountResult) -> dict:
             "spill_bytes": counted.spill_bytes}
 
 
+def heldout_set(cfg: Config, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,
+                splits: list | None = None) -> HeldOut | None:
+    """The held-out examples scored after every epoch: ``--heldout`` text, or the held-out
+    fraction of the corpus (each part's held-out side, as the trainer's ``splits`` choose it;
+    None: the corpus as one part), or None."""
+    if heldout_corpus is not None:
+        chunks = id_chunks(heldout_corpus, vocab, cfg.max_sentence_len)
+    elif cfg.holdout_fraction > 0:
+        parts = splits if splits is not None else [None]
+        chunks = itertools.chain.from_iterable(
+            id_chunks(corpus, vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction, heldout_side=True, split=sp)
+            for sp in parts)
+    else:
+        return None
+    return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
+
+
+def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOut | None, threads: int,
+                        log: Log) -> EpochEnd:
+    """Complete an epoch's record: the held-out full loss (with held-out text), and the log line
+    about split lines after the first epoch."""
+    if heldout is not None and len(heldout):
+        from .evaluate import full_sigmoid_loss_examples
+
+        mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,
+                                                     threads=threads)
+        ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n}
+    if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:
+        log(f"{ev.reader['split_sentences']:,} lines longer than --max-sentence-len "
+            f"{cfg.max_sentence_len} tokens were split into sentences of that length")
+    return ev
+
+
 # ---------------------------------------------------------------------------------------
 # one run over time
 # ---------------------------------------------------------------------------------------
@@ -408,16 +441,7 @@ class _Run:
         self.heldout = self._heldout_examples(heldout_corpus)
 
     def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
-        cfg = self.cfg
-        if heldout_corpus is not None:
-            chunks = id_chunks(heldout_corpus, self.vocab, cfg.max_sentence_len)
-        elif cfg.holdout_fraction > 0:  # each part's held-out side, as the trainer's parts choose it
-            chunks = itertools.chain.from_iterable(
-                id_chunks(self.corpus, self.vocab, cfg.max_sentence_len, holdout=cfg.holdout_fraction,
-                          heldout_side=True, split=s) for s in self.trainer.splits)
-        else:
-            return None
-        return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
+        return heldout_set(self.cfg, self.corpus, heldout_corpus, self.vocab, self.trainer.splits)
 
     def totals(self) -> Tallies:
         """Tallies over the whole run, earlier processes (before a resume) included."""
@@ -485,16 +509,8 @@ class _Run:
         now = time.time()
         ev = EpochEnd(tr.state.epoch, tr.state.clock, round(d.words / max(now - t_epoch, 1e-9), 1), tr.lr(),
                       d.mean_loss, d.examples, round(now, 3), kept=d.kept, reader=reader.to_json())
-        if self.heldout is not None and len(self.heldout):
-            from .evaluate import full_sigmoid_loss_examples
-
-            mean, stderr, n = full_sigmoid_loss_examples(self.model.w_in, self.model.w_out, self.model.bias,
-                                                         self.heldout, self.cfg.cbow_mean, threads=tr.threads)
-            ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n}
+        finish_epoch_record(ev, self.cfg, self.model, self.heldout, tr.threads, self.log)
         self.history.append(to_record(ev))
-        if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:
-            self.log(f"{ev.reader['split_sentences']:,} lines longer than --max-sentence-len "
-                     f"{self.cfg.max_sentence_len} tokens were split into sentences of that length")
         return ev
 
 

@@ -122,10 +122,11 @@ class TrainState:
     parts: int = 0  # the corpus is cut into this many parts for reading (0 = not chosen yet)
     streams: list[StreamState] = field(default_factory=list)
     done: list[bool] = field(default_factory=list)
+    chunk: int = 0  # chunks of this epoch's stream handed out so far (a replica's share is by index)
 
     def to_json(self) -> dict:
         d = {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
-             "reader": self.reader.to_json(), "parts": self.parts}
+             "reader": self.reader.to_json(), "parts": self.parts, "chunk": self.chunk}
         if self.streams:
             d["streams"] = [s.to_json() for s in self.streams]
             d["done"] = list(self.done)
@@ -135,7 +136,8 @@ class TrainState:
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
         return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
                    ReaderCounts.from_json(d.get("reader", {})), int(d.get("parts", 1)),  # older: one reader
-                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])])
+                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])],
+                   int(d.get("chunk", 0)))
 
 
 @dataclass
@@ -178,6 +180,7 @@ class SpanResult:
 # handing out chunks
 # ---------------------------------------------------------------------------------------
 _PART_END = object()  # _Dispatcher.next: the part has no chunk left
+_SKIP = object()  # _Dispatcher.next: a chunk of another replica's share (read, not trained)
 
 
 class _Dispatcher:
@@ -192,6 +195,11 @@ class _Dispatcher:
     follows the chunks handed out in order; it returns None when the budget is spent or the
     span is stopped or aborted, and waits while paused. The epoch has ended when every part
     has been read to its end.
+
+    ``share = (k, K)`` (a distributed replica, reading the corpus as one part): only the chunks
+    whose index in the epoch's stream is k mod K are trained; the others are read and skipped,
+    and the lr clock still advances by their words, so it is the global token position, the
+    same on every replica.
     """
 
     def __init__(self, trainer: "Trainer", budget_words: int | None, stop: threading.Event):
@@ -244,10 +252,14 @@ class _Dispatcher:
                     self._state.done[part] = True
                 return _PART_END
             st = self._state
-            clock_start = st.clock
+            clock_start, index = st.clock, st.chunk
             st.clock += chunk.words
+            st.chunk += 1
             self._tr._set_stream(part, chunk.state_after)
             st.reader.add(chunk)
+            share = self._tr.share
+            if share is not None and index % share[1] != share[0]:
+                return _SKIP  # another replica's chunk
             self._handed += chunk.words
             if chunk.words:
                 self._in_flight += 1
@@ -289,11 +301,15 @@ class Trainer:
     reads each epoch, e.g. a replica's share; by default the corpus is cut into as many parts
     as threads (or, when ``state`` is a saved position, into its ``parts`` until the epoch
     ends). One part, the whole corpus, reads it in order as a single reader did.
+    A distributed replica passes ``track_touched`` (the workers mark the rows they may change:
+    ``touched``, ``clear_touched``) and ``share = (k, K)`` (it trains the chunks of index k mod K
+    of the corpus read as one part).
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
                  state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
-                 splits: list[Split] | None = None):
+                 splits: list[Split] | None = None, track_touched: bool = False,
+                 share: tuple[int, int] | None = None):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
@@ -304,14 +320,17 @@ class Trainer:
         self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
         self.state = state if state is not None else TrainState()
         self.state.rng = self._worker_rng(self.state)
+        self.share = share
+        if share is not None and splits is None:  # a share is by chunk index in one stream
+            splits = make_splits(corpus, 1)
         self._given_splits = splits is not None
         self._use_splits(list(splits) if splits is not None else
                          make_splits(corpus, self.state.parts or self.threads))
         self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
-        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t])
-                         for t in range(self.threads)]
+        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
+                                        track_touched=track_touched) for t in range(self.threads)]
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
@@ -365,6 +384,7 @@ class Trainer:
         st = self.state
         st.epoch += 1
         st.stream, st.streams, st.done = StreamState(), [], []
+        st.chunk = 0
         st.reader = ReaderCounts()
         splits = self.splits
         if not self._given_splits and self.cfg.holdout_fraction <= 0 and st.parts != self.threads:
@@ -378,6 +398,15 @@ class Trainer:
     def tallies(self) -> Tallies:
         """Running totals (read without locks: each row is written by one worker only)."""
         return Tallies.from_rows(self._rows)
+
+    def touched(self) -> np.ndarray:
+        """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
+        return np.bitwise_or.reduce([s.touched for s in self._scratch])
+
+    def clear_touched(self, rows: int) -> None:
+        """Forget the marks of rows [0, rows) (they were synced); call between spans."""
+        for s in self._scratch:
+            s.touched[:rows] = 0
 
     @property
     def finished(self) -> bool:
@@ -401,6 +430,8 @@ class Trainer:
                 while (item := dispatcher.next(part)) is not _PART_END:
                     if item is None:
                         return
+                    if item is _SKIP:
+                        continue
                     chunk, clock_start = item
                     if not chunk.words:
                         continue

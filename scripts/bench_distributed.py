@@ -1,0 +1,88 @@
+"""What K replicas do to quality at equal epochs (the in-process backend), and what they sync.
+
+    python scripts/bench_distributed.py                          # mix8, 5 epochs, K = 1, 2, 4, 8
+    python scripts/bench_distributed.py --corpus-mb 20 --epochs 1 --replicas 1,2,4
+
+Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
+replica; K = 1 is the plain single-machine run (the distributed driver with one replica is that
+run byte for byte, tested). Scores come from benchlib.score_vectors on each vectors.txt
+(questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
+Target (issue 13): analogy for K = 2, 4, 8 within 1 point of K = 1, WS353 within 0.02.
+``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+
+def corpus_prefix(src: str, mb: int, dst: str) -> str:
+    """The first ``mb`` MB of ``src``'s text, cut at a space."""
+    if os.path.exists(dst):
+        return dst
+    opener = gzip.open if src.endswith(".gz") else open
+    with opener(src, "rb") as fh:
+        data = fh.read(mb << 20)
+    cut = data.rfind(b" ")
+    with open(dst + ".tmp", "wb") as out:
+        out.write(data[:cut if cut > 0 else len(data)] + b"\n")
+    os.replace(dst + ".tmp", dst)
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", default=os.path.join(B.SHARED, "mix8.gz"))
+    ap.add_argument("--corpus-mb", type=int, default=0, help="train on the first N MB of text (0 = all)")
+    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--replicas", default="1,2,4,8")
+    ap.add_argument("--threads", type=int, default=1, help="threads per replica")
+    ap.add_argument("--round-words", type=int, default=1_000_000)
+    ap.add_argument("--sync-base", type=int, default=1024)
+    ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
+    ap.add_argument("--out", default=os.path.join(B.REPO, "bench-out", "distributed"))
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    corpus = args.corpus
+    if args.corpus_mb:
+        corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{args.corpus_mb}mb.txt"))
+    rows = []
+    for K in [int(k) for k in args.replicas.split(",")]:
+        out = os.path.join(args.out, f"k{K}")
+        extra = ["--epochs", str(args.epochs), "--threads", str(args.threads), "--round-words", str(args.round_words),
+                 "--sync-base", str(args.sync_base), "--checkpoint-every", "0"]
+        if K > 1:
+            extra += ["--replicas", str(K)]
+        run = B.run_child(f"k{K}", B.w2v_argv(corpus, out, args.config, extra), env={**os.environ, "PYTHONPATH": B.REPO})
+        if run.returncode:
+            sys.exit(f"K={K} failed:\n{run.output[-2000:]}")
+        scores = B.score_vectors(os.path.join(out, "vectors.txt"))
+        metrics = json.load(open(os.path.join(out, "metrics.json")))
+        dist = metrics.get("distributed", {})
+        row = {"replicas": K, **scores, "wall_s": round(run.wall, 1), "rounds": dist.get("rounds", 0),
+               "bytes_per_round": round(dist.get("bytes_per_round", 0)),
+               "sync_fraction": round(dist.get("sync_fraction", 0.0), 4)}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    base = rows[0]
+    print(f"\n{'K':>3} {'analogy':>8} {'d(pt)':>6} {'WS353':>6} {'SimLex':>6} {'wall s':>7} {'rounds':>6} "
+          f"{'MB/round':>8} {'sync %':>6}")
+    for r in rows:
+        print(f"{r['replicas']:>3} {r['analogy']:>8.4f} {100 * (r['analogy'] - base['analogy']):>+6.2f} "
+              f"{r['ws353']:>6.3f} {r['simlex']:>6.3f} {r['wall_s']:>7.1f} {r['rounds']:>6} "
+              f"{r['bytes_per_round'] / 1e6:>8.2f} {100 * r['sync_fraction']:>6.2f}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()

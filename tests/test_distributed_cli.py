@@ -1,0 +1,93 @@
+"""``w2v-nce train --replicas K`` / ``--ray ADDRESS`` through click: the backend chosen, the same
+outputs, resume of a distributed run, and Ray missing (one line, exit 2)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from w2v_nce.cli import main
+from w2v_nce.config import Config
+from w2v_nce.distributed.driver import run_distributed
+from w2v_nce.distributed.local import LocalBackend
+from w2v_nce.errors import Interrupted
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
+FLAGS = ["--dim", "16", "--window", "3", "--min-count", "2", "--epochs", "2", "--num-sampled", "5", "--batch-size",
+         "16", "--threads", "1", "--quiet", "--checkpoint-every", "0", "--round-words", "5000"]
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
+    for i in range(6):
+        (d / f"part{i}.txt").write_text("\n".join(lines[i::6]) + "\n", encoding="utf-8")
+    return str(d)
+
+
+def test_replicas_without_ray_train_in_process(parts, tmp_path):
+    r = run("train", parts, "-o", tmp_path / "o", "--replicas", "2", *FLAGS)
+    assert r.exit_code == 0, r.output
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["distributed"]["backend"] == "local" and metrics["distributed"]["replicas"] == 2
+    for name in ("model.npz", "vectors.txt", "vocab.tsv", "config.yaml", "train.jsonl"):
+        assert (tmp_path / "o" / name).exists()
+
+
+def test_inprocess_with_one_replica_is_the_plain_run(parts, tmp_path):
+    assert run("train", parts, "-o", tmp_path / "plain", *FLAGS).exit_code == 0
+    r = run("train", parts, "-o", tmp_path / "one", "--ray", "inprocess", *FLAGS)
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "plain" / "vectors.txt").read_bytes() == (tmp_path / "one" / "vectors.txt").read_bytes()
+    assert "distributed" in json.loads((tmp_path / "one" / "metrics.json").read_text())
+
+
+def test_resume_continues_a_distributed_run(parts, tmp_path):
+    out = tmp_path / "cut"
+    cfg = Config(corpus=[parts], output=str(out), dim=16, window=3, min_count=2, epochs=2, num_sampled=5,
+                 batch_size=16, threads=1, quiet=True, checkpoint_every=0, round_words=5000, replicas=2)
+
+    def stop(run_):
+        if run_.sync_totals["rounds"] == 2:
+            run_.halt.set()
+
+    with pytest.raises(Interrupted):
+        run_distributed(cfg, LocalBackend(2), on_round=stop)
+    r = run("train", "--resume", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (out / "vectors.txt").exists() and not (out / "checkpoint.npz").exists()
+    assert json.loads((out / "metrics.json").read_text())["distributed"]["replicas"] == 2
+
+
+def test_ray_missing_is_one_line_exit_2(parts, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    r = run("train", parts, "-o", tmp_path / "o", "--ray", "auto", "--replicas", "2", *FLAGS)
+    assert r.exit_code == 2
+    assert "pip install 'w2v-nce[ray]'" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_the_core_package_does_not_import_ray(parts, tmp_path):
+    import subprocess
+
+    code = ("import sys; import w2v_nce.cli, w2v_nce.job, w2v_nce.distributed.driver, w2v_nce.distributed.local, "
+            "w2v_nce.distributed.backends; print('ray' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})
+    assert out.stdout.strip() == "False"
+
+
+def test_bad_distributed_settings_are_usage_errors(parts, tmp_path):
+    r = run("train", parts, "-o", tmp_path / "o", *FLAGS, "--replicas", "0")
+    assert r.exit_code == 2 and "--replicas" in r.output
+    r = run("train", parts, "-o", tmp_path / "o", *FLAGS, "--round-words", "0")
+    assert r.exit_code == 2 and "--round-words" in r.output

@@ -1,0 +1,174 @@
+"""Distributed training on a real local Ray (``ray.init(num_cpus=2)``): the vocabulary and K = 1
+are the single-machine run's, K = 2 replicas end identical, a replica's process killed mid-run
+does not end the job, and bad clusters are one-line errors before anything is written.
+
+Needs the ray extra (``pip install -e '.[test,ray]'``); without it this module fails to import
+rather than being skipped."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+import ray
+
+from w2v_nce.config import Config
+from w2v_nce.distributed.driver import run_distributed
+from w2v_nce.distributed.ray_backend import RayBackend
+from w2v_nce.errors import ClusterError
+from w2v_nce.job import run_training
+from w2v_nce.model import Model
+
+pytestmark = pytest.mark.ray
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 << 20, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def parts(tmp_path_factory):
+    d = tmp_path_factory.mktemp("parts")
+    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
+    for i in range(6):
+        (d / f"part{i}.txt").write_text("\n".join(lines[i::6]) + "\n", encoding="utf-8")
+    return str(d)
+
+
+@pytest.fixture(scope="module")
+def single(parts, tmp_path_factory):
+    out = tmp_path_factory.mktemp("single")
+    run_training(config(parts, out))
+    return out
+
+
+def config(corpus: str, out, **kw) -> Config:
+    base = dict(corpus=[corpus], output=str(out), dim=16, window=3, min_count=2, epochs=2, num_sampled=5,
+                batch_size=16, threads=1, quiet=True, checkpoint_every=0, round_words=5000, progress_every=0.001)
+    base.update(kw)
+    return Config(**base)
+
+
+class Final:
+    """on_round hook: the replicas' matrices after the last round's sync (before the actors go)."""
+
+    def __init__(self):
+        self.arrays = None
+
+    def __call__(self, run):
+        if run.epoch >= run.cfg.epochs:
+            self.arrays = [run.backend.arrays(k) for k in range(run.backend.replicas)]
+
+
+def test_one_actor_is_the_single_machine_run_byte_for_byte(cluster, parts, single, tmp_path):
+    run_distributed(config(parts, tmp_path / "r1"), RayBackend("auto", 1))
+    for name in ("vectors.txt", "vocab.tsv"):
+        assert (single / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
+
+
+def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, single, tmp_path):
+    final = Final()
+    result = run_distributed(config(parts, tmp_path / "r2"), RayBackend("auto", 2), on_round=final)
+    assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()
+    a, b = final.arrays
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    m = Model.load(str(tmp_path / "r2"))
+    assert np.array_equal(m.w_in, a[0])
+    dist = result.metrics["distributed"]
+    assert dist["backend"] == "ray" and dist["replicas"] == 2 and dist["bytes"] > 0 and dist["full_syncs"] == 2
+
+
+@pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds"])
+def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
+    """The process is SIGKILLed: at the end of its span (before answering), when a sync asks for its
+    rows, or by the test between two rounds."""
+    final = Final()
+    backend = RayBackend("auto", 2, fail={"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}}.get(how))
+
+    def kill_between(run):
+        final(run)
+        if how == "between_rounds" and run.sync_totals["rounds"] == 2:
+            os.kill(ray.get(run.backend.actors[0].pid.remote()), signal.SIGKILL)
+
+    logs: list[str] = []
+    result = run_distributed(config(parts, tmp_path / "k", quiet=False), backend, on_round=kill_between,
+                             log=logs.append)
+    events = [json.loads(x) for x in open(tmp_path / "k" / "train.jsonl")]
+    lost = [e for e in events if e["event"] == "replica_lost"]
+    assert len(lost) == 1 and lost[0]["replica"] == (0 if how == "between_rounds" else 1)
+    assert any("lost" in line for line in logs)
+    assert result.metrics["distributed"]["replicas_lost"] == 1
+    a, b = final.arrays
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [1, 2]
+    assert result.totals.words >= 2 * result.metrics["vocabulary"]["in_vocab_tokens"] * 0.99  # the share requeued
+    m = Model.load(str(tmp_path / "k"))
+    assert np.isfinite(m.w_in).all()
+
+
+def test_more_replicas_than_the_cluster_can_place(cluster, parts, tmp_path):
+    with pytest.raises(ClusterError, match="cannot be placed") as exc:
+        run_distributed(config(parts, tmp_path / "o", threads=1), RayBackend("auto", 3))
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "o").exists()  # nothing written
+
+
+def test_a_node_that_cannot_read_the_corpus(cluster, parts, tmp_path):
+    backend = RayBackend("auto", 1)
+    try:
+        with pytest.raises(ClusterError, match="cannot read the corpus|different corpus") as exc:
+            backend.open(config(parts, tmp_path / "o"), [{"path": "/nonexistent", "size": 1, "mtime_ns": 1}])
+        assert "node " in str(exc.value) and "\n" not in str(exc.value)
+    finally:
+        backend.close()
+
+
+def test_an_unreachable_head_is_one_line_before_anything(parts, tmp_path):
+    with pytest.raises(ClusterError, match="cannot reach the Ray head") as exc:
+        run_distributed(config(parts, tmp_path / "o"), RayBackend("127.0.0.1:9", 2))
+    assert "\n" not in str(exc.value)
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, monkeypatch):
+    """The actor's own checks, run as the plain class it is (Ray wraps it unchanged)."""
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.distributed import ray_backend
+    from w2v_nce.distributed.ray_backend import ReplicaActor
+    from w2v_nce.train import TrainState
+
+    cfg = config(parts, tmp_path / "o")
+    actor = ReplicaActor(0, 2, cfg.to_dict(), 1)
+    monkeypatch.setattr(ray_backend, "_available_memory", lambda: 1 << 20)
+    words, counts = ["a", "b", "c"], [3, 2, 1]
+    problem = actor.start((words, counts), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
+                          TrainState().to_json(), None)
+    assert "a replica needs about" in problem and "\n" not in problem and actor.trainer is None
+    assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None
+
+
+def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp_path):
+    """A checkpoint is every replica's position: it continues on another backend with the same bytes."""
+    from w2v_nce.distributed.driver import resume_distributed
+    from w2v_nce.distributed.local import LocalBackend
+    from w2v_nce.errors import Interrupted
+
+    def at_round_3(action):
+        def hook(run):
+            if run.sync_totals["rounds"] == 3:
+                getattr(run, action).set()
+        return hook
+
+    run_distributed(config(parts, tmp_path / "ref"), LocalBackend(2), on_round=at_round_3("checkpoint_request"))
+    with pytest.raises(Interrupted):
+        run_distributed(config(parts, tmp_path / "cut"), LocalBackend(2), on_round=at_round_3("halt"))
+    resume_distributed(str(tmp_path / "cut"), RayBackend("auto", 2))
+    assert (tmp_path / "ref" / "vectors.txt").read_bytes() == (tmp_path / "cut" / "vectors.txt").read_bytes()

@@ -1,0 +1,297 @@
+"""The Ray Core backend: K actors, each holding a replica and running our kernels with T threads.
+
+Only this module imports Ray. Every actor reserves T CPUs (its Hogwild threads) and is
+restarted by Ray if its process dies; a restarted actor comes back empty (its constructor runs
+again), so the driver refills it from a healthy peer through the object store.
+
+The sync never routes the replicas' rows through the driver: rows [0, n) are cut into K
+blocks; every actor puts its touched rows of each block in the object store (``pieces``),
+actor j fetches the K pieces of block j and averages them (``reduce``), and every actor
+fetches the K averaged blocks (``apply``). The driver handles only object references, so
+each node's traffic is about 2 x the payload whatever K is. The vocabulary is counted by the
+driver (``vocab.build_vocab``) until parallel counting over corpus splits lands.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import numpy as np
+import ray
+from ray.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError, RayActorError, RayTaskError
+
+from ..config import Config, from_saved
+from ..corpus import Corpus
+from ..errors import ClusterError, W2VError
+from ..job import _available_memory, estimate_memory
+from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..model import Model
+from ..train import Trainer, TrainState
+from ..vocab import Vocab
+from .driver import ReplicaLost, RoundResult, copy_state, replica_config
+from .shares import trainer_share
+from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
+
+READY_SECONDS = 120.0  # how long actors may take to be placed and start
+RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
+
+
+class ReplicaActor:
+    """One replica (a plain class: Ray actor classes cannot be subclassed; wrapped by ``ray.remote``)."""
+
+    def __init__(self, replica: int, replicas: int, cfg: dict, threads: int):
+        self.k, self.K = replica, replicas
+        self.cfg = from_saved(cfg)
+        self.cfg.threads = threads
+        self.trainer: Trainer | None = None
+
+    def where(self) -> str:
+        return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, pid {os.getpid()})"
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def check_corpus(self, fingerprint: list) -> str | None:
+        """None if this node reads the corpus the driver counted; else a one-line reason."""
+        try:
+            corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+            now = corpus.fingerprint()
+            corpus.close()
+        except (W2VError, OSError) as exc:
+            return f"node {self.where()} cannot read the corpus: {exc}"
+        if now != fingerprint:
+            return f"node {self.where()} sees a different corpus (sizes or mtimes differ from the driver's)"
+        return None
+
+    def start(self, vocab: tuple, arrays: tuple, state: dict, rng: np.ndarray | None) -> str | None:
+        """Allocate the replica (memory checked first): the vocabulary, a copy of ``arrays``
+        (w_in, w_out, bias; read-only views of the object store), the position. None if fine."""
+        words, counts = vocab
+        need = estimate_memory(len(words), self.cfg)
+        avail = _available_memory()
+        if avail is not None and need > 0.9 * avail:
+            return (f"node {self.where()} has {avail / 2**30:.1f} GiB available but a replica needs about "
+                    f"{need / 2**30:.1f} GiB; use bigger nodes, a smaller model (--dim, --max-vocab) or fewer --threads")
+        w_in, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
+        rng = None if rng is None else np.array(rng, copy=True)
+        model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
+        self.trainer = None
+        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        self.trainer = Trainer(self.cfg, corpus, Vocab(list(words), np.asarray(counts)), model,
+                               TrainState.from_json(state, rng), track_touched=True, share=trainer_share(self.k, self.K))
+        return None
+
+    def run(self, budget: int, die: bool = False) -> RoundResult:
+        """Train a span; ``die`` (fault injection, tests) kills this process after it, before answering."""
+        r = self.trainer.run(budget_words=budget)
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return RoundResult(r.tallies, copy_state(r.state), r.epoch_ended, r.epoch_reader)
+
+    def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        m = self.trainer.model
+        return m.w_in, m.w_out, m.bias
+
+    def pieces(self, blocks: list[tuple[int, int]], every_row: bool = False, die: bool = False) -> list:
+        """Refs to this replica's touched rows (``every_row``: all rows) of each block, in this
+        node's object store. ``die``: fault injection (tests), killed instead of answering."""
+        if die:
+            os.kill(os.getpid(), signal.SIGKILL)
+        touched = self.trainer.touched()
+        if every_row:
+            touched = np.full_like(touched, TOUCHED_IN | TOUCHED_OUT)
+        return [ray.put(extract_piece(*self._matrices(), touched, lo, hi)) for lo, hi in blocks]
+
+    def reduce(self, refs: list) -> tuple:
+        """Average one block's pieces (one per replica) -> (ref to the averaged block, bytes in, bytes out)."""
+        pieces = ray.get(refs)
+        reduced = reduce_pieces(pieces)
+        return ray.put(reduced), sum(p.nbytes for p in pieces), reduced.nbytes
+
+    def apply(self, refs: list, rows: int) -> None:
+        for piece in ray.get(refs):
+            apply_piece(*self._matrices(), piece)
+        self.trainer.clear_touched(rows)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self._matrices()
+
+
+def _reachable(address: str) -> None:
+    """A head address (host:port) must accept a TCP connection: fail in seconds, not after Ray's timeout."""
+    hostport = address.split("://", 1)[-1]
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        return  # let Ray parse what it understands
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise ClusterError(f"--ray {address}: cannot reach the Ray head ({exc.strerror or exc}); start it with "
+                           "'ray start --head' or check the address") from None
+
+
+class RayBackend:
+    name = "ray"
+
+    def __init__(self, address: str, replicas: int, init_kwargs: dict | None = None,
+                 fail: dict[int, tuple[int, str]] | None = None):
+        self.address, self.replicas = address, replicas
+        self.init_kwargs = dict(init_kwargs or {})
+        # fault injection (tests): {round: (replica, "run" | "sync")} kills that replica's process at the
+        # end of its span in that round, or when the round's sync asks for its pieces
+        self.fail = dict(fail or {})
+        self.rounds = 0
+        self.actors: list = []
+        self._owns_ray = False
+
+    # -- before counting ------------------------------------------------------------------
+    def open(self, cfg: Config, fingerprint: list) -> None:
+        self._connect()
+        self.threads = self._threads(cfg)
+        cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
+        self._actor_class = ray.remote(ReplicaActor).options(
+            num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
+            **self._runtime_env())
+        self.actors = [self._actor_class.remote(k, self.replicas, cfg_t, self.threads) for k in range(self.replicas)]
+        self._placed()
+        problems = [p for p in ray.get([a.check_corpus.remote(fingerprint) for a in self.actors]) if p]
+        if problems:
+            raise ClusterError(problems[0])
+
+    def _connect(self) -> None:
+        if self.address not in ("auto", "local"):
+            _reachable(self.address)
+        if ray.is_initialized():  # a caller (a test, a notebook) connected already: use that cluster
+            return
+        kwargs = {"include_dashboard": False, "log_to_driver": False, **self.init_kwargs}
+        try:
+            ray.init(address=self.address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClusterError(f"--ray {self.address}: cannot connect to Ray ({first}); for a cluster run "
+                               "'ray start --head' first, or use --ray local") from None
+        self._owns_ray = True
+
+    def _threads(self, cfg: Config) -> int:
+        """T per actor: --threads, else the cluster's CPUs shared out; K actors of T CPUs must fit."""
+        nodes = [n for n in ray.nodes() if n.get("Alive")]
+        cpus = [int(n.get("Resources", {}).get("CPU", 0)) for n in nodes]
+        T = cfg.threads or max(1, min(max(cpus, default=1), sum(cpus) // self.replicas))
+        fits = sum(c // T for c in cpus)
+        if fits < self.replicas:
+            raise ClusterError(f"--replicas {self.replicas} x --threads {T} cannot be placed: the cluster's "
+                               f"{len(nodes)} node(s) have {sum(cpus)} CPUs ({', '.join(map(str, cpus))}), room for "
+                               f"{fits} replica(s); lower --replicas or --threads, or add nodes")
+        return T
+
+    @staticmethod
+    def _runtime_env() -> dict:
+        cache = os.environ.get("NUMBA_CACHE_DIR")  # a shared cache, so actors do not recompile the kernels
+        return {"runtime_env": {"env_vars": {"NUMBA_CACHE_DIR": cache}}} if cache else {}
+
+    def _placed(self) -> None:
+        try:
+            ray.get([a.where.remote() for a in self.actors], timeout=READY_SECONDS)
+        except GetTimeoutError:
+            raise ClusterError(f"the {self.replicas} replica actors were not all placed within {READY_SECONDS:.0f} s "
+                               "(too few free CPUs or too little memory on the nodes); lower --replicas or "
+                               "--threads") from None
+
+    # -- training -----------------------------------------------------------------------
+    def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
+        self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
+        arrays_ref = ray.put((model.w_in, model.w_out, model.bias))
+        problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng)
+                            for a, s in zip(self.actors, states)])
+        problems = [p for p in problems if p]
+        if problems:
+            raise ClusterError(problems[0])
+
+    def train_round(self, budgets: dict[int, int]) -> dict[int, RoundResult | ReplicaLost]:
+        self.rounds += 1
+        doomed = self.fail.get(self.rounds, (None, ""))
+        refs = {k: self.actors[k].run.remote(b, doomed == (k, "run")) for k, b in budgets.items()}
+        out: dict[int, RoundResult | ReplicaLost] = {}
+        for k, ref in refs.items():
+            out[k] = self._get(k, ref)
+        return out
+
+    def _get(self, k: int, ref):
+        try:
+            return ray.get(ref)
+        except RayActorError as exc:
+            return ReplicaLost(k, f"its process died ({type(exc).__name__})")
+        except RayTaskError as exc:
+            if isinstance(exc.cause, W2VError):
+                raise exc.cause from None  # e.g. DivergenceError: the job's error, not a lost replica
+            raise
+
+    def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
+        """Rows [0, rows) averaged among the actors not in ``skip``: actor j reduces block j.
+        Raises ``ReplicaLost`` naming an actor that died on the way (the driver redoes the sync)."""
+        live = [k for k in range(self.replicas) if k not in skip]
+        n = len(live)
+        blocks = row_blocks(rows, n)
+        doomed = self.fail.pop(self.rounds, (None, ""))
+        pieces = self._each({k: self.actors[k].pieces.remote(blocks, every_row, doomed == (k, "sync"))
+                             for k in live})  # n lists of n refs
+        reduced = self._each({k: self.actors[k].reduce.remote([pieces[i][j] for i in live])
+                              for j, k in enumerate(live)})
+        self._each({k: self.actors[k].apply.remote([reduced[i][0] for i in live], rows) for k in live})
+        return SyncStats(rows, sum(r[1] for r in reduced.values()) + n * sum(r[2] for r in reduced.values()))
+
+    def _each(self, refs: dict) -> dict:
+        """{replica: result}; the first replica whose actor died (or whose inputs' owner died) is raised."""
+        out = {}
+        for k, ref in refs.items():
+            try:
+                out[k] = ray.get(ref)
+            except (RayActorError, OwnerDiedError, ObjectLostError) as exc:
+                raise ReplicaLost(k, f"lost during a sync ({type(exc).__name__})") from None
+            except RayTaskError as exc:  # its inputs' owner died: find which actor is gone
+                dead = self._first_dead(refs)
+                if dead is None:
+                    raise
+                raise ReplicaLost(dead, f"lost during a sync ({type(exc.cause).__name__} on replica {k})") from None
+        return out
+
+    def _first_dead(self, replicas) -> int | None:
+        for k in replicas:
+            try:
+                ray.get(self.actors[k].where.remote(), timeout=10)
+            except (RayActorError, GetTimeoutError):
+                return k
+        return None
+
+    def restore(self, replica: int, peer: int, state: TrainState) -> None:
+        """Wait for Ray to restart the actor (it comes back empty), then refill it from ``peer``:
+        the peer's matrices go through the object store, not through the driver."""
+        actor = self.actors[replica]
+        deadline = time.time() + RESTART_SECONDS
+        while True:
+            try:
+                ray.get(actor.where.remote(), timeout=10)
+                break
+            except (RayActorError, GetTimeoutError):
+                if time.time() > deadline:
+                    raise ClusterError(f"replica {replica} did not come back within {RESTART_SECONDS:.0f} s after "
+                                       "its process died; resume later with w2v-nce train --resume") from None
+                time.sleep(0.5)
+        problem = ray.get(actor.start.remote(self._vocab_ref, self.actors[peer].arrays.remote(), state.to_json(),
+                                             state.rng))
+        if problem:
+            raise ClusterError(problem)
+
+    def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(np.array(a, copy=True) for a in ray.get(self.actors[replica].arrays.remote()))
+
+    def close(self) -> None:
+        for a in self.actors:
+            ray.kill(a, no_restart=True)
+        self.actors = []
+        if self._owns_ray:
+            ray.shutdown()
+            self._owns_ray = False

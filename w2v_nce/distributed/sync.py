@@ -1,0 +1,126 @@
+"""Averaging K replicas: each row over the replicas that touched it, on a frequency-tiered schedule.
+
+Rows are vocabulary ids, and ids are sorted by decreasing frequency, so "the top n rows" are
+the n most frequent words. At sync number n (1-based) the top ``base * 2**tz(n)`` rows are
+averaged (tz = trailing zeros of n; pWord2Vec's schedule): the hottest rows every sync, rarer
+ones exponentially less often; all rows at each epoch end and before each checkpoint.
+
+A replica's ``touched`` mask (uint8[V], ``kernels.TOUCHED_IN`` / ``TOUCHED_OUT`` bits) marks the
+rows it may have changed since that row's last sync; it is cleared only for the rows synced.
+Averaging a row over its touchers only (not over all K) keeps a rare word's update whole
+(Spark's fix for SPARK-24666); a row no replica touched keeps its value, which all replicas
+share since its last sync. After a sync of the top n rows every replica holds the same rows
+[0, n).
+
+The reduce is sharded by row blocks: block j's pieces (one per replica: the touched rows of the
+block, as ids + values) go to one reducer, whose averaged block goes back to every replica.
+``average_touched`` runs that in one process; the Ray backend runs one reducer per actor.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+
+
+def trailing_zeros(n: int) -> int:
+    """Trailing zero bits of n >= 1 (tz(1) = 0, tz(8) = 3)."""
+    if n < 1:
+        raise ValueError(f"sync numbers start at 1, got {n}")
+    return (n & -n).bit_length() - 1
+
+
+def tier_rows(sync_number: int, base: int, V: int) -> int:
+    """Rows averaged at sync ``sync_number`` (1-based): the top min(V, base * 2**tz(n))."""
+    return min(V, base << trailing_zeros(sync_number))
+
+
+def row_blocks(rows: int, parts: int) -> list[tuple[int, int]]:
+    """[0, rows) cut into ``parts`` contiguous (lo, hi) blocks of near-equal size (some may be empty)."""
+    edges = np.linspace(0, rows, parts + 1).round().astype(np.int64)
+    return [(int(edges[j]), int(edges[j + 1])) for j in range(parts)]
+
+
+@dataclass
+class Piece:
+    """The touched rows of one replica (or, reduced, their averages) in block [lo, hi).
+
+    ``in_ids`` int32[n] rows of w_in with ``w_in`` float32[n, D]; ``out_ids`` int32[m] rows of
+    w_out and bias with ``w_out`` float32[m, D], ``bias`` float32[m]."""
+
+    lo: int
+    hi: int
+    in_ids: np.ndarray
+    w_in: np.ndarray
+    out_ids: np.ndarray
+    w_out: np.ndarray
+    bias: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return sum(a.nbytes for a in (self.in_ids, self.w_in, self.out_ids, self.w_out, self.bias))
+
+
+def extract_piece(w_in: np.ndarray, w_out: np.ndarray, bias: np.ndarray, touched: np.ndarray, lo: int,
+                  hi: int) -> Piece:
+    """One replica's touched rows of [lo, hi) (copies)."""
+    t = touched[lo:hi]
+    in_ids = (np.flatnonzero(t & TOUCHED_IN) + lo).astype(np.int32)
+    out_ids = (np.flatnonzero(t & TOUCHED_OUT) + lo).astype(np.int32)
+    return Piece(lo, hi, in_ids, w_in[in_ids], out_ids, w_out[out_ids], bias[out_ids])
+
+
+def _mean_rows(lo: int, hi: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of [lo, hi): the float64 mean over the parts holding it -> (ids, float32 values)."""
+    shape = parts[0][1].shape[1:]
+    acc = np.zeros((hi - lo,) + shape, np.float64)
+    count = np.zeros(hi - lo, np.int64)
+    for ids, values in parts:  # ids are distinct within a part: plain fancy-index adds are exact
+        acc[ids - lo] += values
+        count[ids - lo] += 1
+    rows = np.flatnonzero(count)
+    mean = acc[rows] / count[rows].reshape((-1,) + (1,) * len(shape))
+    return (rows + lo).astype(np.int32), mean.astype(np.float32)
+
+
+def reduce_pieces(pieces: list[Piece]) -> Piece:
+    """Average the pieces of one block (one per replica): each row over the pieces holding it.
+    One piece reduces to itself bit for bit (a float32 -> float64 -> float32 round trip)."""
+    lo, hi = pieces[0].lo, pieces[0].hi
+    in_ids, w_in = _mean_rows(lo, hi, [(p.in_ids, p.w_in) for p in pieces])
+    out_ids, w_out = _mean_rows(lo, hi, [(p.out_ids, p.w_out) for p in pieces])
+    _, bias = _mean_rows(lo, hi, [(p.out_ids, p.bias) for p in pieces])
+    return Piece(lo, hi, in_ids, w_in, out_ids, w_out, bias)
+
+
+def apply_piece(w_in: np.ndarray, w_out: np.ndarray, bias: np.ndarray, piece: Piece) -> None:
+    """Write a reduced block's rows into one replica's matrices (in place)."""
+    w_in[piece.in_ids] = piece.w_in
+    w_out[piece.out_ids] = piece.w_out
+    bias[piece.out_ids] = piece.bias
+
+
+@dataclass
+class SyncStats:
+    rows: int  # rows [0, rows) were synced
+    bytes: int  # pieces up (each replica's touched rows) + reduced blocks down (to every replica)
+    seconds: float = 0.0
+
+
+def average_touched(replicas: list[tuple[np.ndarray, np.ndarray, np.ndarray]], touched: list[np.ndarray],
+                    rows: int, parts: int = 1) -> SyncStats:
+    """Average rows [0, rows) of the replicas' (w_in, w_out, bias) in place, in ``parts`` row
+    blocks, each row over the replicas whose mask marks it; clears those rows of the masks."""
+    sent = 0
+    for lo, hi in row_blocks(rows, parts):
+        pieces = [extract_piece(*m, t, lo, hi) for m, t in zip(replicas, touched)]
+        reduced = reduce_pieces(pieces)
+        for m in replicas:
+            apply_piece(*m, reduced)
+        sent += sum(p.nbytes for p in pieces) + len(replicas) * reduced.nbytes
+    for t in touched:
+        t[:rows] = 0
+    return SyncStats(rows, sent)
