@@ -18,7 +18,7 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_batch
-from .records import FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
+from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
 from .scalar import expected_count, sigmoid, softplus
 from .sentence import window_bounds
 
@@ -42,7 +42,11 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     S = samples.shape[0]
     D = w_in.shape[1]
     n_pairs = run_start[n_runs]
-    xin = gather_inputs(w_in, scratch.bag_ids, scratch.bag_start, scratch.bag_scale, n_runs, scratch.xin)
+    # the input of run r is row xrow(r) of xs: skip-gram reads the centre's w_in row in place (w_in
+    # is not written before step 3), CBOW the bag's mean gathered into scratch.xin
+    bag_ids, bag_start = scratch.bag_ids, scratch.bag_start
+    gathered = params.arch == ARCH_CBOW
+    xs = gather_inputs(w_in, bag_ids, bag_start, scratch.bag_scale, n_runs, scratch.xin) if gathered else w_in
     loss = 0.0
     for k in range(S):
         logq_s[k] = np.float32(math.log(expected_count(sampler_prob[samples[k]], S, num_tries)))
@@ -53,11 +57,12 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     for r in range(n_runs):
         a = run_start[r]
         b = run_start[r + 1]
+        xr = r if gathered else bag_ids[bag_start[r]]
         for k in range(S):
             s = samples[k]
             acc = np.float32(0.0)
             for d in range(D):
-                acc += xin[r, d] * w_out[s, d]
+                acc += xs[xr, d] * w_out[s, d]
             u[r, k] = acc + bias[s] - logq_s[k]
             coef[r, k] = 0.0
         if loss_kind == LOSS_NCE:
@@ -67,7 +72,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             ctx = contexts[i]
             acc = np.float32(0.0)
             for d in range(D):
-                acc += xin[r, d] * w_out[ctx, d]
+                acc += xs[xr, d] * w_out[ctx, d]
             t = np.float32(acc + bias[ctx] - logq_t[i])
             hit = -1
             if remove_hits and stamp[ctx] == batch_no:
@@ -120,19 +125,21 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             g = coef[r, k]
             if g != 0.0:
                 step = np.float32(-lr * g)
+                xr = r if gathered else bag_ids[bag_start[r]]
                 for d in range(D):
-                    w_out[s, d] += step * xin[r, d]
+                    w_out[s, d] += step * xs[xr, d]
                 bias[s] += step
     for r in range(n_runs):
+        xr = r if gathered else bag_ids[bag_start[r]]
         for i in range(run_start[r], run_start[r + 1]):
             ctx = contexts[i]
             step = np.float32(-lr * gt[i])
             for d in range(D):
-                w_out[ctx, d] += step * xin[r, d]
+                w_out[ctx, d] += step * xs[xr, d]
             bias[ctx] += step
     # 3) input-side updates: every row of the run's bag; times its scale for the exact gradient,
     #    the whole input gradient for word2vec's CBOW rule (skip-gram bags have scale 1 anyway)
-    bag_ids, bag_start, bag_scale = scratch.bag_ids, scratch.bag_start, scratch.bag_scale
+    bag_scale = scratch.bag_scale
     for r in range(n_runs):
         step = np.float32(-lr * bag_scale[r]) if params.cbow_exact else np.float32(-lr)
         for q in range(bag_start[r], bag_start[r + 1]):
