@@ -196,6 +196,16 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             corpus.close()
 
 
+def resumed_config(cfg: Config, out_dir: str, threads: int | None, quiet: bool | None) -> Config:
+    """A checkpoint's settings for its resume: only the thread count and quietness may change."""
+    if threads is not None:
+        cfg.threads = threads
+    if quiet is not None:
+        cfg.quiet = quiet
+    cfg.output = out_dir
+    return validate(cfg)
+
+
 def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None = None, log: Log | None = None,
                     handle_signals: bool = False, halt: threading.Event | None = None) -> JobResult:
     """Continue the interrupted run in ``out_dir`` from its checkpoint (corpus and settings come
@@ -203,13 +213,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     t_start = time.time()
     halt = halt or threading.Event()
     ck = load_checkpoint(out_dir)
-    cfg = ck.cfg
-    if threads is not None:
-        cfg.threads = threads
-    if quiet is not None:
-        cfg.quiet = quiet
-    cfg.output = out_dir
-    validate(cfg)
+    cfg = resumed_config(ck.cfg, out_dir, threads, quiet)
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)

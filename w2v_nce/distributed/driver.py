@@ -47,6 +47,7 @@ from ..job import (
     finish_epoch_record,
     heldout_set,
     prepare_output_dir,
+    resumed_config,
     vocabulary_counts,
 )
 from ..model import Model
@@ -154,16 +155,10 @@ def resume_distributed(out_dir: str, backend: Backend, threads: int | None = Non
     t_start = time.time()
     halt = halt or threading.Event()
     start = load_distributed(out_dir)
-    cfg = start.cfg
     if len(start.states) != backend.replicas:
         raise UsageError(f"the checkpoint has {len(start.states)} replicas; resume with --replicas "
                          f"{len(start.states)} (each replica's share of the corpus depends on it)")
-    if threads is not None:
-        cfg.threads = threads
-    if quiet is not None:
-        cfg.quiet = quiet
-    cfg.output = out_dir
-    validate(cfg)
+    cfg = resumed_config(start.cfg, out_dir, threads, quiet)
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
