@@ -1,6 +1,8 @@
 """One chunk through ``kernels.train_chunk`` of a given checkout, timed by CPU clock.
 
-    python scripts/bench_chunk.py TREE {neg|nce} S      # e.g. TREE = this checkout or an older one
+    python scripts/bench_chunk.py TREE {neg|nce} S [ARCH [PREFETCH]]   # e.g. TREE = this checkout or an older one
+
+ARCH: sg (default) or cbow (records-era checkouts only); PREFETCH: params.prefetch_pairs (default 2).
 
 A synthetic Zipfian chunk of 600k ids (V = 70k, D = 100, window 5, batch 32, S negatives),
 word2vec.c's subsampling, the unigram^0.75 sampler; best of 5 runs by process CPU time, in
@@ -23,10 +25,12 @@ keep = keep_probabilities(counts, 1e-3).astype(np.float32)
 neg_p, neg_a = build_alias_table(unigram_weights(counts, 0.75))
 prob = fixed_unigram_probability(np.arange(V), counts, 0.75).astype(np.float32)
 loss = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG}[sys.argv[2]]
+arch = {"sg": 0, "cbow": 1}[sys.argv[4] if len(sys.argv) > 4 else "sg"]
+prefetch = int(sys.argv[5]) if len(sys.argv) > 5 else 2
 w_in = ((rng.random((V, D), dtype=np.float32) - 0.5) / D); w_out = np.zeros((V, D), np.float32); bias = np.zeros(V, np.float32)
 def run_new():
-    vals = dict(loss_kind=loss, arch=0, cbow_mean=True, cbow_exact=True, window=W, num_sampled=S, batch_size=B, remove_hits=False,
-                unique=True, sampler_kind=K.SAMPLER_UNIGRAM, alpha=0.025, min_alpha=0.0001, total_words=1e8, prefetch_pairs=2)
+    vals = dict(loss_kind=loss, arch=arch, cbow_mean=True, cbow_exact=False, window=W, num_sampled=S, batch_size=B, remove_hits=False,
+                unique=True, sampler_kind=K.SAMPLER_UNIGRAM, alpha=0.025, min_alpha=0.0001, total_words=1e8, prefetch_pairs=prefetch)
     params = K.Params(**{k: vals[k] for k in K.Params._fields})
     tables = K.Tables(keep, prob, neg_p, neg_a, neg_p, neg_a)
     s = K.make_scratch(V, D, params, 10000, np.array([1], np.uint64), np.zeros(16))
@@ -42,4 +46,4 @@ f()
 best = 1e9
 for _ in range(5):
     t0 = time.process_time(); f(); best = min(best, time.process_time() - t0)
-print(tree, sys.argv[2], f"{600000/best/1e3:.0f}k words per CPU-s")
+print(tree, *sys.argv[2:], f"{600000/best/1e3:.0f}k words per CPU-s")
