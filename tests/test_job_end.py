@@ -154,3 +154,36 @@ def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):
 def test_memory_estimate_counts_the_words_bytes():
     cfg = Config(dim=10, threads=1)
     assert job.estimate_memory(1000, cfg, word_bytes=10 << 20) - job.estimate_memory(1000, cfg) >= 10 << 20
+
+
+def test_metrics_report_the_seconds_of_each_phase(tmp_path, monkeypatch):
+    """metrics.json "seconds": what the counting pass, setup, training, writing and scoring each
+    took (benchmarks report the fixed costs from them); a resume has no counting pass."""
+    import threading
+    import time
+
+    from w2v_nce.errors import Interrupted
+    from w2v_nce.train import Trainer
+
+    corpus = planted_corpus(tmp_path / "p.txt", lines=3000)
+    t0 = time.time()
+    run_training(_cfg(corpus, tmp_path / "out", epochs=2))
+    wall = time.time() - t0
+    seconds = json.loads((tmp_path / "out" / "metrics.json").read_text())["seconds"]
+    assert set(seconds) == {"vocabulary", "setup", "train", "write", "evaluate"}
+    assert all(v >= 0 for v in seconds.values())
+    assert seconds["train"] > 0 and sum(seconds.values()) <= wall + 0.01
+
+    halt, original = threading.Event(), Trainer._kernel
+
+    def stop(self, *args):
+        original(self, *args)
+        halt.set()
+
+    monkeypatch.setattr(Trainer, "_kernel", stop)
+    with pytest.raises(Interrupted):
+        run_training(_cfg(corpus, tmp_path / "cut", epochs=2), halt=halt)
+    monkeypatch.undo()
+    job.resume_training(str(tmp_path / "cut"))
+    resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())["seconds"]
+    assert set(resumed) == {"setup", "train", "write", "evaluate"}

@@ -186,11 +186,13 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
                     _remove_stale_outputs(cfg.output)
+                t_count = time.time()
                 vocab, counted = given or _count_vocabulary(cfg, corpus, halt, sig, log)
+                seconds = {"vocabulary": time.time() - t_count}
                 tables = build_tables(vocab.counts, cfg)
                 start = Checkpoint(cfg, init_model(cfg, vocab, tables), TrainState(), corpus.fingerprint(), Tallies(),
                                    [])
-                run = _Run(start, corpus, heldout_corpus, vocab, halt, sig, log, counted)
+                run = _Run(start, corpus, heldout_corpus, vocab, halt, sig, log, counted, seconds)
                 return run.finish(t_start)
         finally:
             corpus.close()
@@ -224,7 +226,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
                 _remove_stale_spills(out_dir)
                 log(f"resuming {out_dir}: epoch {ck.state.epoch + 1}/{cfg.epochs}, {ck.state.clock:,} words done")
                 vocab = Vocab(ck.model.words, ck.model.counts)
-                run = _Run(ck, corpus, heldout_corpus, vocab, halt, sig, log, None)
+                run = _Run(ck, corpus, heldout_corpus, vocab, halt, sig, log, None, {})
                 return run.finish(t_start)
         finally:
             corpus.close()
@@ -430,7 +432,9 @@ class _Run:
     """One training run from a start (fresh or a checkpoint) to its outputs."""
 
     def __init__(self, start: Checkpoint, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,
-                 halt: threading.Event, sig: _Signals, log: Log, counted: CountResult | None):
+                 halt: threading.Event, sig: _Signals, log: Log, counted: CountResult | None, seconds: dict):
+        t_setup = time.time()
+        self.seconds = seconds  # wall seconds per phase of this process (metrics.json "seconds")
         self.cfg, self.corpus, self.vocab, self.halt, self.sig, self.log = start.cfg, corpus, vocab, halt, sig, log
         self.out = start.cfg.output
         self.model = start.model
@@ -443,6 +447,7 @@ class _Run:
         if note:
             log(f"reading for training: {note}")
         self.heldout = self._heldout_examples(heldout_corpus)
+        seconds["setup"] = time.time() - t_setup
 
     def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
         return heldout_set(self.cfg, self.corpus, heldout_corpus, self.vocab, self.trainer.splits)
@@ -458,8 +463,10 @@ class _Run:
     # -- the loop ---------------------------------------------------------------------
     def finish(self, t_start: float) -> JobResult:
         """Train to the end, then write every output (the model first) and drop the checkpoint."""
+        t_train = time.time()
         metrics = self.train()
-        _write_outputs(self.cfg, self.model, self.vocab, self.out, metrics, self.log)
+        self.seconds["train"] = time.time() - t_train
+        _write_outputs(self.cfg, self.model, self.vocab, self.out, metrics, self.log, self.seconds)
         try:
             os.unlink(os.path.join(self.out, CHECKPOINT_FILE))
         except FileNotFoundError:
@@ -518,17 +525,27 @@ class _Run:
         return ev
 
 
-def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log) -> None:
+def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
+                   seconds: dict | None = None) -> None:
     """The model first (whatever fails later, the trained matrices are on disk), then the rest;
-    a failure after the model is an ``OutputError`` saying what was written (exit 1)."""
+    a failure after the model is an ``OutputError`` saying what was written (exit 1).
+
+    ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" are
+    added and metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks)."""
+    seconds = dict(seconds or {})
+    t_write = time.time()
     model.config = cfg.to_dict()
     model.save(os.path.join(out, MODEL_FILE))
     written = [MODEL_FILE]
     step = "writing vectors.txt"
     try:
         _write_the_rest(cfg, model, vocab, out, written, metrics)
+        seconds["write"] = time.time() - t_write
         step = "scoring the bundled evaluation sets"
+        t_eval = time.time()
         metrics.update(_score_bundled(model))
+        seconds["evaluate"] = time.time() - t_eval
+        metrics["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
         step = "writing metrics.json"
         with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
             json.dump(metrics, fh, indent=2)
