@@ -382,9 +382,10 @@ def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOu
     if heldout is not None and len(heldout):
         from .evaluate import full_sigmoid_loss_examples
 
+        t = time.time()
         mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,
                                                      threads=threads)
-        ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n}
+        ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n, "seconds": round(time.time() - t, 3)}
     if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:
         log(f"{ev.reader['split_sentences']:,} lines longer than --max-sentence-len "
             f"{cfg.max_sentence_len} tokens were split into sentences of that length")
