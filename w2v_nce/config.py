@@ -80,7 +80,7 @@ class Config:
         "the output directory and are merged: the same vocabulary, exactly. 0 = no bound.")
     heldout: list[str] = setting([], "Held-out text scored with the full loss after every epoch (repeatable).")
     holdout_fraction: float = setting(0.0, "Keep this fraction of sentences out of training and score them.")
-    heldout_max_pairs: int = setting(100000, "Held-out pairs scored per epoch.")
+    heldout_max_pairs: int = setting(4096, "Held-out pairs scored per epoch (and by eval): the first N, the same every epoch.")
     binary: bool = setting(False, "Also write vectors.bin (word2vec.c's binary layout).")
     quiet: bool = setting(False, "No progress bar or log lines.")
     checkpoint_every: float = setting(10.0, "Minutes between checkpoints (0 = only on interrupt).")

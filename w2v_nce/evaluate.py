@@ -620,7 +620,7 @@ def run_evaluation(
     vectors_file: str | None = None,
     binary: bool | None = None,
     heldout: list[str] | None = None,
-    max_pairs: int = 100000,
+    max_pairs: int | None = None,
     window: int | None = None,
     analogies: list[str] | None = None,
     restrict_vocab: int | None = RESTRICT_VOCAB,
@@ -630,7 +630,7 @@ def run_evaluation(
 ) -> dict:
     """Score a trained model (``model_dir``) or a word2vec file (``vectors_file``); return a report.
 
-    * held-out text (model only): the first ``max_pairs`` (centre, context) pairs with the
+    * held-out text (model only): the first ``max_pairs`` (None: ``Config``'s heldout_max_pairs) (centre, context) pairs with the
       model's window (or ``window``) scored by ``full_sigmoid_loss_pairs``, and by
       ``full_softmax_loss_pairs`` too for a sampled_softmax model;
     * ``analogies`` / ``similarity`` files: ``evaluate_analogies`` / ``evaluate_similarity`` on the
@@ -657,6 +657,10 @@ def run_evaluation(
     if heldout:
         if model is None:
             raise UsageError("--heldout needs a model directory (its output weights), not a vectors file")
+        if max_pairs is None:
+            from .config import Config  # the default's one owner
+
+            max_pairs = Config().heldout_max_pairs
         report["heldout"] = _heldout_report(model, heldout, max_pairs, window, threads)
     analogy_files = [Path(p) for p in analogies] if analogies else default_analogy_files()
     report["analogies"] = {
