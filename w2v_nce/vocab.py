@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ SENTENCE_END = -1  # id stream separator between sentences
 # Tokens longer than this many UTF-8 bytes are not words (the library's default; the job passes
 # Config.max_token_bytes, the same 1000): URLs and words of any script fit, base64 blobs do not.
 MAX_TOKEN_BYTES = 1000
+
+_MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
 
 
 class WordCounter:
@@ -82,18 +85,37 @@ class WordCounter:
                 break
         return pos
 
-    def merge(self, other: "WordCounter") -> None:
+    def merge(self, other: "WordCounter", threads: int = 1) -> None:
         """Add ``other``'s words and counts (new words take ids after ours, in ``other``'s order)
         and its token tallies: counting two consecutive stretches of text apart, then merging,
-        gives the counts and ids of counting them together."""
+        gives the counts and ids of counting them together. ``threads`` look ``other``'s words
+        up in our table at once (read-only); only appending the new ones is serial."""
         n = other.distinct
-        i = 0
-        while i < n:
-            i = _add_counts(other.arena, other.offsets, other.counts, i, n, self.slots, self.arena, self.offsets,
-                            self.counts, self.state)
-            if i < n:
-                self._grow()
+        ids = np.empty(n, dtype=np.int32)  # our id of each of other's words, -1 = new to us
+        _in_ranges(threads, n, lambda lo, hi: _find_words(other.arena, other.offsets, lo, hi, self.slots, self.arena,
+                                                          self.offsets, ids))
+        known = ids >= 0
+        self.counts[ids[known]] += other.counts[:n][known]  # distinct words have distinct ids: one add each
+        self._append(other, np.flatnonzero(~known))
         self.add_tallies(other)
+
+    def _append(self, other: "WordCounter", new: np.ndarray) -> None:
+        """Append ``other``'s words ``new`` (indices in its order, none of them ours) with their
+        counts, each table grown at most once, to its final size."""
+        n, used = self.distinct, int(self.state[1])
+        total = n + len(new)
+        nbytes = int((other.offsets[new + 1] - other.offsets[new]).sum())
+        if total + 1 >= len(self.counts):  # one array at a time: the copy is the only transient
+            self.counts = _extended(self.counts, total + 2 - len(self.counts))
+            self.offsets = _extended(self.offsets, total + 3 - len(self.offsets))
+        if used + nbytes > len(self.arena):
+            self.arena = _extended(self.arena, used + nbytes - len(self.arena))
+        _append_words(other.arena, other.offsets, other.counts, new, self.arena, self.offsets, self.counts, self.state)
+        if 2 * (total + 1) > len(self.slots):  # rebuilt once at the size that holds them all
+            self.slots = np.full(1 << (2 * (total + 1) - 1).bit_length(), -1, dtype=np.int32)
+            _insert_words(self.slots, self.arena, self.offsets, 0, total)
+        else:
+            _insert_words(self.slots, self.arena, self.offsets, n, total)
 
     def add_tallies(self, other: "WordCounter") -> None:
         """Add ``other``'s token tallies (tokens, long tokens, the longest) to ours."""
@@ -119,8 +141,8 @@ class WordCounter:
             self.slots = np.full(2 * len(self.slots), -1, dtype=np.int32)
             _fill_table(self.slots, self.arena, self.offsets[: n + 1])
         if grow_words:  # one array at a time, no temporaries: the copy is the only transient
-            self.counts = _doubled(self.counts, len(self.counts))
-            self.offsets = _doubled(self.offsets, len(self.offsets) - 1)
+            self.counts = _extended(self.counts, len(self.counts))
+            self.offsets = _extended(self.offsets, len(self.offsets) - 1)
         if grow_arena:
             arena = np.empty(new_arena, dtype=np.uint8)
             arena[:used] = self.arena[:used]
@@ -171,11 +193,22 @@ class WordCounter:
         return Counter({self.word(i): int(self.counts[i]) for i in range(self.distinct)})
 
 
-def _doubled(a: np.ndarray, extra: int) -> np.ndarray:
+def _extended(a: np.ndarray, extra: int) -> np.ndarray:
     """``a`` followed by ``extra`` zeros."""
     out = np.zeros(len(a) + extra, dtype=a.dtype)
     out[: len(a)] = a
     return out
+
+
+def _in_ranges(threads: int, n: int, kernel) -> None:
+    """Run ``kernel(lo, hi)`` over ``threads`` consecutive ranges of [0, n) at once (a nogil
+    kernel, each range written by one thread only); an error in one is raised here."""
+    bounds = [n * t // threads for t in range(threads + 1)]
+    if threads <= 1 or n < _MIN_RANGE * threads:
+        kernel(0, n)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(kernel, bounds[:-1], bounds[1:]))
 
 
 @dataclass
@@ -320,7 +353,7 @@ def _merged_tables(counters: list[WordCounter]) -> WordCounter:
     merged = counters[0]
     merged.memory_limit = 0
     for c in counters[1:]:
-        merged.merge(c)
+        merged.merge(c, threads=len(counters))
         c.slots = c.arena = c.offsets = c.counts = None
     return merged
 
@@ -532,8 +565,15 @@ def _hash(buf, start, end):
 
 @njit(cache=True, nogil=True)
 def _fill_table(slots, word_bytes, offsets):
+    """Put every word of offsets (int64[V+1]) in the empty hash slots."""
+    _insert_words(slots, word_bytes, offsets, 0, offsets.shape[0] - 1)
+
+
+@njit(cache=True, nogil=True)
+def _insert_words(slots, word_bytes, offsets, first, last):
+    """Put ids first..last-1 (words not yet in the table, all distinct) in the hash slots."""
     mask = np.uint64(slots.shape[0] - 1)
-    for w in range(offsets.shape[0] - 1):
+    for w in range(first, last):
         slot = _hash(word_bytes, offsets[w], offsets[w + 1]) & mask
         while slots[slot] != -1:
             slot = (slot + np.uint64(1)) & mask
@@ -678,27 +718,27 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
 
 
 @njit(cache=True, nogil=True)
-def _add_counts(src_arena, src_offsets, src_counts, first, n, slots, arena, offsets, counts, state):
-    """Add words first..n-1 of another table (with their counts) to this one; returns where it
-    stopped (n when done), earlier when a table is full (state[3] = bytes the word needs)."""
-    for w in range(first, n):
+def _find_words(src_arena, src_offsets, lo, hi, slots, arena, offsets, ids):
+    """ids[w] = this table's id of word w (lo <= w < hi) of another table, -1 when not in it.
+    Only reads the table, so threads may each take a range of w."""
+    for w in range(lo, hi):
+        ids[w] = _lookup(src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)
+
+
+@njit(cache=True, nogil=True)
+def _append_words(src_arena, src_offsets, src_counts, new, arena, offsets, counts, state):
+    """Append words ``new`` (int64 indices, in order) of another table with their counts, as ids
+    state[0].. on; the arrays must have room. The hash slots are not touched (_insert_words)."""
+    nw = state[0]
+    used = state[1]
+    for k in range(new.shape[0]):
+        w = new[k]
         start = src_offsets[w]
-        end = src_offsets[w + 1]
-        slot = _probe(src_arena, start, end, slots, arena, offsets)
-        v = slots[slot]
-        if v == -1:
-            nw = state[0]
-            used = state[1]
-            length = end - start
-            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
-                state[3] = length
-                return w
-            for j in range(length):
-                arena[used + j] = src_arena[start + j]
-            offsets[nw + 1] = used + length
-            state[1] = used + length
-            slots[slot] = nw
-            state[0] = nw + 1
-            v = nw
-        counts[v] += src_counts[w]
-    return n
+        length = src_offsets[w + 1] - start
+        arena[used:used + length] = src_arena[start:start + length]
+        used += length
+        offsets[nw + 1] = used
+        counts[nw] = src_counts[w]
+        nw += 1
+    state[0] = nw
+    state[1] = used
