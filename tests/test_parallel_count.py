@@ -99,7 +99,8 @@ def _first_seen(text: bytes) -> list[tuple[bytes, int]]:
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("later_words", [5, 40_000])  # the first table's slots suffice / must be rebuilt
-def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words):
+@pytest.mark.parametrize("index", [True, False])  # the last merge builds the slots / leaves them to add()
+def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words, index):
     """Lookups split over threads, new words appended in part order: the ids and counts of one
     counter over all the text, ties (count 1 and 2) in first-seen order, words only in later parts."""
     import w2v_nce.vocab as V
@@ -113,13 +114,13 @@ def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words):
     merged = WordCounter()
     merged.add(stretches[0])
     slots = len(merged.slots)
-    for text in stretches[1:]:
+    for k, text in enumerate(stretches[1:], 2):
         part = WordCounter()
         part.add(text)
-        merged.merge(part, threads=threads)
+        merged.merge(part, threads=threads, index=index or k < len(stretches))
     assert [(merged.word(i), int(merged.counts[i])) for i in range(merged.distinct)] == _first_seen(whole)
     assert merged.tokens == len(whole.split())
-    assert (len(merged.slots) > slots) == (later_words > 30_000)
+    assert merged.slots is None if not index else (len(merged.slots) > slots) == (later_words > 30_000)
     merged.add(b"w1 brand-new\n")  # still a table: adding finds old words, appends new ones
     assert merged.as_counter() == Counter(dict(_first_seen(whole + b"w1 brand-new\n")))
     assert merged.word(merged.distinct - 1) == b"brand-new"

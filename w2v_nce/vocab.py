@@ -77,6 +77,7 @@ class WordCounter:
         stopped: len(data), or earlier only when ``memory_limit`` is reached (then spill, clear,
         and call again from there)."""
         buf = np.frombuffer(data, dtype=np.uint8)
+        self._index()
         pos = start
         while pos < len(buf):
             pos = _count_tokens(buf, pos, self.max_token_bytes, self.slots, self.arena, self.offsets, self.counts,
@@ -85,23 +86,24 @@ class WordCounter:
                 break
         return pos
 
-    def merge(self, other: "WordCounter", threads: int = 1) -> None:
+    def merge(self, other: "WordCounter", threads: int = 1, index: bool = True) -> None:
         """Add ``other``'s words and counts (new words take ids after ours, in ``other``'s order)
         and its token tallies: counting two consecutive stretches of text apart, then merging,
         gives the counts and ids of counting them together. ``threads`` look ``other``'s words
-        up in our table at once (read-only); only appending the new ones is serial."""
+        up in our table at once (read-only); only appending the new ones is serial.
+        ``index=False`` (a last merge, whose words and counts are only read) leaves the hash
+        slots unbuilt; ``add`` and ``merge`` build them when next called."""
+        self._index()
         n = other.distinct
-        ids = np.empty(n, dtype=np.int32)  # our id of each of other's words, -1 = new to us
-        _in_ranges(threads, n, lambda lo, hi: _find_words(other.arena, other.offsets, lo, hi, self.slots, self.arena,
-                                                          self.offsets, ids))
-        known = ids >= 0
-        self.counts[ids[known]] += other.counts[:n][known]  # distinct words have distinct ids: one add each
-        self._append(other, np.flatnonzero(~known))
+        new = np.empty(n, dtype=np.bool_)  # other's words that are not ours
+        _in_ranges(threads, n, lambda lo, hi: _add_known(other.arena, other.offsets, other.counts, lo, hi, self.slots,
+                                                         self.arena, self.offsets, self.counts, new))
+        self._append(other, np.flatnonzero(new), index)
         self.add_tallies(other)
 
-    def _append(self, other: "WordCounter", new: np.ndarray) -> None:
+    def _append(self, other: "WordCounter", new: np.ndarray, index: bool) -> None:
         """Append ``other``'s words ``new`` (indices in its order, none of them ours) with their
-        counts, each table grown at most once, to its final size."""
+        counts, each table grown at most once, to its final size (the slots only if ``index``)."""
         n, used = self.distinct, int(self.state[1])
         total = n + len(new)
         nbytes = int((other.offsets[new + 1] - other.offsets[new]).sum())
@@ -111,11 +113,21 @@ class WordCounter:
         if used + nbytes > len(self.arena):
             self.arena = _extended(self.arena, used + nbytes - len(self.arena))
         _append_words(other.arena, other.offsets, other.counts, new, self.arena, self.offsets, self.counts, self.state)
-        if 2 * (total + 1) > len(self.slots):  # rebuilt once at the size that holds them all
-            self.slots = np.full(1 << (2 * (total + 1) - 1).bit_length(), -1, dtype=np.int32)
-            _insert_words(self.slots, self.arena, self.offsets, 0, total)
+        if not index:
+            self.slots = None
+        elif 2 * (total + 1) > len(self.slots):  # rebuilt once at the size that holds them all
+            self.slots = None
+            self._index()
         else:
             _insert_words(self.slots, self.arena, self.offsets, n, total)
+
+    def _index(self) -> None:
+        """Build the hash slots if a ``merge(index=False)`` left them out: the smallest power of
+        two that keeps the load under 1/2 with one more word (what ``add`` needs)."""
+        if self.slots is None:
+            n = self.distinct
+            self.slots = np.full(1 << max(4, (2 * (n + 1) - 1).bit_length()), -1, dtype=np.int32)
+            _insert_words(self.slots, self.arena, self.offsets, 0, n)
 
     def add_tallies(self, other: "WordCounter") -> None:
         """Add ``other``'s token tallies (tokens, long tokens, the longest) to ours."""
@@ -163,6 +175,7 @@ class WordCounter:
     def clear(self) -> None:
         """Forget the words (after a spill), keep the tables' memory and the token tallies."""
         n = self.distinct
+        self._index()
         self.slots.fill(-1)
         self.counts[:n] = 0
         self.offsets[: n + 1] = 0
@@ -352,8 +365,8 @@ def _merged_tables(counters: list[WordCounter]) -> WordCounter:
     each counter once merged; the result has no memory bound (it holds the vocabulary)."""
     merged = counters[0]
     merged.memory_limit = 0
-    for c in counters[1:]:
-        merged.merge(c, threads=len(counters))
+    for j, c in enumerate(counters[1:], 2):  # the result is only read: its last merge builds no slots
+        merged.merge(c, threads=len(counters), index=j < len(counters))
         c.slots = c.arena = c.offsets = c.counts = None
     return merged
 
@@ -718,11 +731,15 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
 
 
 @njit(cache=True, nogil=True)
-def _find_words(src_arena, src_offsets, lo, hi, slots, arena, offsets, ids):
-    """ids[w] = this table's id of word w (lo <= w < hi) of another table, -1 when not in it.
-    Only reads the table, so threads may each take a range of w."""
+def _add_known(src_arena, src_offsets, src_counts, lo, hi, slots, arena, offsets, counts, new):
+    """For words lo <= w < hi of another table: add its count to ours when the word is here,
+    else new[w] = True. Threads may each take a range of w: the slots are only read, and
+    distinct words have distinct ids, so no count is written by two threads."""
     for w in range(lo, hi):
-        ids[w] = _lookup(src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)
+        v = _lookup(src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)
+        new[w] = v < 0
+        if v >= 0:
+            counts[v] += src_counts[w]
 
 
 @njit(cache=True, nogil=True)
