@@ -597,8 +597,14 @@ def _insert_words(slots, word_bytes, offsets, first, last):
 def _probe(buf, start, end, slots, word_bytes, offsets):
     """Slot of buf[start:end] in the table: the slot holding its id, or the empty slot where it
     would go (linear probing; bytes compared on hash-slot hits). The table must have a free slot."""
+    return _probe_hashed(_hash(buf, start, end), buf, start, end, slots, word_bytes, offsets)
+
+
+@njit(cache=True, nogil=True)
+def _probe_hashed(h, buf, start, end, slots, word_bytes, offsets):
+    """``_probe`` given h = _hash(buf, start, end)."""
     mask = np.uint64(slots.shape[0] - 1)
-    slot = _hash(buf, start, end) & mask
+    slot = h & mask
     n = end - start
     while True:
         w = slots[slot]
@@ -686,6 +692,9 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
     return k
 
 
+_BATCH = 16  # tokens whose table entries are loaded together before they are counted
+
+
 @njit(cache=True, nogil=True)
 def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, state):
     """Count the tokens of buf[pos:]; returns where it stopped (len(buf) when done).
@@ -693,40 +702,60 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
     Stops early, before a new word, when a table is full: the caller grows it and calls again
     (state[3] = arena bytes the pending word needs). A token longer than max_token_bytes
     (> 0) is only tallied (state[4], state[5]). state: see WordCounter.
+    Tokens go in batches of _BATCH: their slots, then their words' offsets and counts, are
+    loaded in loops of independent reads, so the cache misses of rare words overlap instead
+    of following one another; then each token is counted in order, as one at a time would.
     """
     n = buf.shape[0]
+    starts = np.empty(_BATCH, dtype=np.int64)
+    ends = np.empty(_BATCH, dtype=np.int64)
+    hashes = np.empty(_BATCH, dtype=np.uint64)
+    seen = np.empty(_BATCH, dtype=np.int64)  # the loads' values: kept, so they are not optimised away
+    mask = np.uint64(slots.shape[0] - 1)
     i = pos
     while i < n:
-        while i < n and _is_space(buf[i]):
-            i += 1
-        if i >= n:
-            break
-        start = i
-        while i < n and not _is_space(buf[i]):
-            i += 1
-        length = i - start
-        if max_token_bytes > 0 and length > max_token_bytes:  # not a word; tallied, never cut
+        m = 0
+        while m < _BATCH:
+            while i < n and _is_space(buf[i]):
+                i += 1
+            if i >= n:
+                break
+            starts[m] = i
+            while i < n and not _is_space(buf[i]):
+                i += 1
+            ends[m] = i
+            hashes[m] = _hash(buf, starts[m], i)
+            m += 1
+        for k in range(m):
+            seen[k] = slots[hashes[k] & mask]
+        for k in range(m):
+            if seen[k] >= 0:
+                seen[k] = offsets[seen[k]] + counts[seen[k]]
+        for k in range(m):  # now counted in order, as one at a time (the loads hit the cache)
+            start = starts[k]
+            length = ends[k] - start
+            if max_token_bytes > 0 and length > max_token_bytes:  # not a word; tallied, never cut
+                state[2] += 1
+                state[4] += 1
+                state[5] = max(state[5], length)
+                continue
+            slot = _probe_hashed(hashes[k], buf, start, ends[k], slots, arena, offsets)
+            w = slots[slot]
+            if w == -1:  # a new word: make sure every table has room first
+                nw = state[0]
+                used = state[1]
+                if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
+                    state[3] = length
+                    return start
+                for j in range(length):
+                    arena[used + j] = buf[start + j]
+                offsets[nw + 1] = used + length
+                state[1] = used + length
+                slots[slot] = nw
+                state[0] = nw + 1
+                w = nw
+            counts[w] += 1
             state[2] += 1
-            state[4] += 1
-            state[5] = max(state[5], length)
-            continue
-        slot = _probe(buf, start, i, slots, arena, offsets)
-        w = slots[slot]
-        if w == -1:  # a new word: make sure every table has room first
-            nw = state[0]
-            used = state[1]
-            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
-                state[3] = length
-                return start
-            for j in range(length):
-                arena[used + j] = buf[start + j]
-            offsets[nw + 1] = used + length
-            state[1] = used + length
-            slots[slot] = nw
-            state[0] = nw + 1
-            w = nw
-        counts[w] += 1
-        state[2] += 1
     return n
 
 
