@@ -763,12 +763,26 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
 def _add_known(src_arena, src_offsets, src_counts, lo, hi, slots, arena, offsets, counts, new):
     """For words lo <= w < hi of another table: add its count to ours when the word is here,
     else new[w] = True. Threads may each take a range of w: the slots are only read, and
-    distinct words have distinct ids, so no count is written by two threads."""
-    for w in range(lo, hi):
-        v = _lookup(src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)
-        new[w] = v < 0
-        if v >= 0:
-            counts[v] += src_counts[w]
+    distinct words have distinct ids, so no count is written by two threads. Words go in
+    batches, their slots and offsets loaded first (see _count_tokens)."""
+    hashes = np.empty(_BATCH, dtype=np.uint64)
+    seen = np.empty(_BATCH, dtype=np.int64)
+    mask = np.uint64(slots.shape[0] - 1)
+    for first in range(lo, hi, _BATCH):
+        m = min(_BATCH, hi - first)
+        for k in range(m):
+            hashes[k] = _hash(src_arena, src_offsets[first + k], src_offsets[first + k + 1])
+        for k in range(m):
+            seen[k] = slots[hashes[k] & mask]
+        for k in range(m):
+            if seen[k] >= 0:
+                seen[k] = offsets[seen[k]] + counts[seen[k]]
+        for k in range(m):
+            w = first + k
+            v = slots[_probe_hashed(hashes[k], src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)]
+            new[w] = v < 0
+            if v >= 0:
+                counts[v] += src_counts[w]
 
 
 @njit(cache=True, nogil=True)
