@@ -3,6 +3,7 @@
     python scripts/bench_parallel.py                       # 1 vs 2 threads (this machine's 2 cores)
     python scripts/bench_parallel.py --threads 1,2,4,8,16  # the curve on a bigger machine
     python scripts/bench_parallel.py --quality             # + analogy at equal epochs vs the single-reader order
+    python scripts/bench_parallel.py --only count          # section 1 alone
 
 1. Counting: ``vocab.count_words`` with 1 and T threads on en-mix.txt.gz and mix8.gz, each
    decompressed to a plain temp file (compressed files cannot be cut), alternating the order
@@ -194,6 +195,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--words", type=int, default=4_000_000, help="in-vocab words per reading/training run")
     ap.add_argument("--tmp", help="where the plain copies go (default: a temp dir, removed at the end)")
+    ap.add_argument("--only", choices=["count"], help="run only this section (count: 1. counting)")
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--old-tree", help="a checkout whose trainer has one reader (for --quality)")
     args = ap.parse_args()
@@ -205,9 +207,10 @@ def main() -> None:
         mix8 = plain_copy(os.path.join(B.SHARED, "mix8.gz"), tmp)
         for src in ("en-mix.txt.gz", "mix8.gz"):
             bench_counting(plain_copy(os.path.join(B.SHARED, src), tmp), threads, args.rounds)
-        bench_reading(mix8, threads, args.words, args.rounds)
-        bench_train_vocab(mix8, tmp)
-        if args.quality:
+        if args.only != "count":
+            bench_reading(mix8, threads, args.words, args.rounds)
+            bench_train_vocab(mix8, tmp)
+        if args.quality and not args.only:
             bench_quality(mix8, tmp, args.old_tree)
         print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
     finally:

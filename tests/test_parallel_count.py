@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import os
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -86,6 +87,43 @@ def test_merge_of_two_counters_is_counting_both_stretches():
     assert [first.word(i) for i in range(first.distinct)] == [both.word(i) for i in range(both.distinct)]
     assert first.counts[:first.distinct].tolist() == both.counts[:both.distinct].tolist()
     assert first.tokens == both.tokens == 9
+
+
+def _first_seen(text: bytes) -> list[tuple[bytes, int]]:
+    """The slow reference: words in first-seen order with their counts."""
+    seen: dict[bytes, int] = {}
+    for w in text.split():
+        seen[w] = seen.get(w, 0) + 1
+    return list(seen.items())
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("later_words", [5, 40_000])  # the first table's slots suffice / must be rebuilt
+@pytest.mark.parametrize("index", [True, False])  # the last merge builds the slots / leaves them to add()
+def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words, index):
+    """Lookups split over threads, new words appended in part order: the ids and counts of one
+    counter over all the text, ties (count 1 and 2) in first-seen order, words only in later parts."""
+    import w2v_nce.vocab as V
+
+    monkeypatch.setattr(V, "_MIN_RANGE", 1)  # threads even for these few words
+    rng = np.random.default_rng(later_words)
+    stretches = [b" ".join(b"w%d" % i for i in rng.integers(0, 400, 900)) + b"\n",
+                 b"w1 w2 only%d w3\n" % later_words,
+                 b" ".join(b"v%d" % i for i in rng.integers(0, later_words, 2 * later_words)) + b" w7\n"]
+    whole = b"".join(stretches)
+    merged = WordCounter()
+    merged.add(stretches[0])
+    slots = len(merged.slots)
+    for k, text in enumerate(stretches[1:], 2):
+        part = WordCounter()
+        part.add(text)
+        merged.merge(part, threads=threads, index=index or k < len(stretches))
+    assert [(merged.word(i), int(merged.counts[i])) for i in range(merged.distinct)] == _first_seen(whole)
+    assert merged.tokens == len(whole.split())
+    assert merged.slots is None if not index else (len(merged.slots) > slots) == (later_words > 30_000)
+    merged.add(b"w1 brand-new\n")  # still a table: adding finds old words, appends new ones
+    assert merged.as_counter() == Counter(dict(_first_seen(whole + b"w1 brand-new\n")))
+    assert merged.word(merged.distinct - 1) == b"brand-new"
 
 
 def test_an_error_in_one_counting_thread_is_raised(tmp_path):

@@ -34,6 +34,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from .errors import CorpusError
+from .utf8 import is_utf8
 
 BLOCK_BYTES = 1 << 20
 # The token separators, the one definition of them (word2vec.c's set); LF also ends a sentence.
@@ -261,7 +262,7 @@ class Corpus:
     def _clean(self, data: bytes, stats: ReadStats) -> bytes:
         """Apply the UTF-8 policy (replace + count) and optional lowercasing."""
         text = None
-        if not data.isascii():
+        if not data.isascii() and (self.lowercase or not is_utf8(data)):  # valid text stays as it is
             try:
                 text = data.decode("utf-8")
             except UnicodeDecodeError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,8 @@ SENTENCE_END = -1  # id stream separator between sentences
 # Tokens longer than this many UTF-8 bytes are not words (the library's default; the job passes
 # Config.max_token_bytes, the same 1000): URLs and words of any script fit, base64 blobs do not.
 MAX_TOKEN_BYTES = 1000
+
+_MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
 
 
 class WordCounter:
@@ -74,6 +77,7 @@ class WordCounter:
         stopped: len(data), or earlier only when ``memory_limit`` is reached (then spill, clear,
         and call again from there)."""
         buf = np.frombuffer(data, dtype=np.uint8)
+        self._index()
         pos = start
         while pos < len(buf):
             pos = _count_tokens(buf, pos, self.max_token_bytes, self.slots, self.arena, self.offsets, self.counts,
@@ -82,18 +86,48 @@ class WordCounter:
                 break
         return pos
 
-    def merge(self, other: "WordCounter") -> None:
+    def merge(self, other: "WordCounter", threads: int = 1, index: bool = True) -> None:
         """Add ``other``'s words and counts (new words take ids after ours, in ``other``'s order)
         and its token tallies: counting two consecutive stretches of text apart, then merging,
-        gives the counts and ids of counting them together."""
+        gives the counts and ids of counting them together. ``threads`` look ``other``'s words
+        up in our table at once (read-only); only appending the new ones is serial.
+        ``index=False`` (a last merge, whose words and counts are only read) leaves the hash
+        slots unbuilt; ``add`` and ``merge`` build them when next called."""
+        self._index()
         n = other.distinct
-        i = 0
-        while i < n:
-            i = _add_counts(other.arena, other.offsets, other.counts, i, n, self.slots, self.arena, self.offsets,
-                            self.counts, self.state)
-            if i < n:
-                self._grow()
+        new = np.empty(n, dtype=np.bool_)  # other's words that are not ours
+        _in_ranges(threads, n, lambda lo, hi: _add_known(other.arena, other.offsets, other.counts, lo, hi, self.slots,
+                                                         self.arena, self.offsets, self.counts, new))
+        self._append(other, np.flatnonzero(new), index)
         self.add_tallies(other)
+
+    def _append(self, other: "WordCounter", new: np.ndarray, index: bool) -> None:
+        """Append ``other``'s words ``new`` (indices in its order, none of them ours) with their
+        counts, each table grown at most once, to its final size (the slots only if ``index``)."""
+        n, used = self.distinct, int(self.state[1])
+        total = n + len(new)
+        nbytes = int((other.offsets[new + 1] - other.offsets[new]).sum())
+        if total + 1 >= len(self.counts):  # one array at a time: the copy is the only transient
+            self.counts = _extended(self.counts, total + 2 - len(self.counts))
+            self.offsets = _extended(self.offsets, total + 3 - len(self.offsets))
+        if used + nbytes > len(self.arena):
+            self.arena = _extended(self.arena, used + nbytes - len(self.arena))
+        _append_words(other.arena, other.offsets, other.counts, new, self.arena, self.offsets, self.counts, self.state)
+        if not index:
+            self.slots = None
+        elif 2 * (total + 1) > len(self.slots):  # rebuilt once at the size that holds them all
+            self.slots = None
+            self._index()
+        else:
+            _insert_words(self.slots, self.arena, self.offsets, n, total)
+
+    def _index(self) -> None:
+        """Build the hash slots if a ``merge(index=False)`` left them out: the smallest power of
+        two that keeps the load under 1/2 with one more word (what ``add`` needs)."""
+        if self.slots is None:
+            n = self.distinct
+            self.slots = np.full(1 << max(4, (2 * (n + 1) - 1).bit_length()), -1, dtype=np.int32)
+            _insert_words(self.slots, self.arena, self.offsets, 0, n)
 
     def add_tallies(self, other: "WordCounter") -> None:
         """Add ``other``'s token tallies (tokens, long tokens, the longest) to ours."""
@@ -119,8 +153,8 @@ class WordCounter:
             self.slots = np.full(2 * len(self.slots), -1, dtype=np.int32)
             _fill_table(self.slots, self.arena, self.offsets[: n + 1])
         if grow_words:  # one array at a time, no temporaries: the copy is the only transient
-            self.counts = _doubled(self.counts, len(self.counts))
-            self.offsets = _doubled(self.offsets, len(self.offsets) - 1)
+            self.counts = _extended(self.counts, len(self.counts))
+            self.offsets = _extended(self.offsets, len(self.offsets) - 1)
         if grow_arena:
             arena = np.empty(new_arena, dtype=np.uint8)
             arena[:used] = self.arena[:used]
@@ -141,6 +175,7 @@ class WordCounter:
     def clear(self) -> None:
         """Forget the words (after a spill), keep the tables' memory and the token tallies."""
         n = self.distinct
+        self._index()
         self.slots.fill(-1)
         self.counts[:n] = 0
         self.offsets[: n + 1] = 0
@@ -171,11 +206,22 @@ class WordCounter:
         return Counter({self.word(i): int(self.counts[i]) for i in range(self.distinct)})
 
 
-def _doubled(a: np.ndarray, extra: int) -> np.ndarray:
+def _extended(a: np.ndarray, extra: int) -> np.ndarray:
     """``a`` followed by ``extra`` zeros."""
     out = np.zeros(len(a) + extra, dtype=a.dtype)
     out[: len(a)] = a
     return out
+
+
+def _in_ranges(threads: int, n: int, kernel) -> None:
+    """Run ``kernel(lo, hi)`` over ``threads`` consecutive ranges of [0, n) at once (a nogil
+    kernel, each range written by one thread only); an error in one is raised here."""
+    bounds = [n * t // threads for t in range(threads + 1)]
+    if threads <= 1 or n < _MIN_RANGE * threads:
+        kernel(0, n)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(kernel, bounds[:-1], bounds[1:]))
 
 
 @dataclass
@@ -319,8 +365,8 @@ def _merged_tables(counters: list[WordCounter]) -> WordCounter:
     each counter once merged; the result has no memory bound (it holds the vocabulary)."""
     merged = counters[0]
     merged.memory_limit = 0
-    for c in counters[1:]:
-        merged.merge(c)
+    for j, c in enumerate(counters[1:], 2):  # the result is only read: its last merge builds no slots
+        merged.merge(c, threads=len(counters), index=j < len(counters))
         c.slots = c.arena = c.offsets = c.counts = None
     return merged
 
@@ -532,8 +578,15 @@ def _hash(buf, start, end):
 
 @njit(cache=True, nogil=True)
 def _fill_table(slots, word_bytes, offsets):
+    """Put every word of offsets (int64[V+1]) in the empty hash slots."""
+    _insert_words(slots, word_bytes, offsets, 0, offsets.shape[0] - 1)
+
+
+@njit(cache=True, nogil=True)
+def _insert_words(slots, word_bytes, offsets, first, last):
+    """Put ids first..last-1 (words not yet in the table, all distinct) in the hash slots."""
     mask = np.uint64(slots.shape[0] - 1)
-    for w in range(offsets.shape[0] - 1):
+    for w in range(first, last):
         slot = _hash(word_bytes, offsets[w], offsets[w + 1]) & mask
         while slots[slot] != -1:
             slot = (slot + np.uint64(1)) & mask
@@ -544,8 +597,14 @@ def _fill_table(slots, word_bytes, offsets):
 def _probe(buf, start, end, slots, word_bytes, offsets):
     """Slot of buf[start:end] in the table: the slot holding its id, or the empty slot where it
     would go (linear probing; bytes compared on hash-slot hits). The table must have a free slot."""
+    return _probe_hashed(_hash(buf, start, end), buf, start, end, slots, word_bytes, offsets)
+
+
+@njit(cache=True, nogil=True)
+def _probe_hashed(h, buf, start, end, slots, word_bytes, offsets):
+    """``_probe`` given h = _hash(buf, start, end)."""
     mask = np.uint64(slots.shape[0] - 1)
-    slot = _hash(buf, start, end) & mask
+    slot = h & mask
     n = end - start
     while True:
         w = slots[slot]
@@ -633,6 +692,9 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
     return k
 
 
+_BATCH = 16  # tokens whose table entries are loaded together before they are counted
+
+
 @njit(cache=True, nogil=True)
 def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, state):
     """Count the tokens of buf[pos:]; returns where it stopped (len(buf) when done).
@@ -640,65 +702,103 @@ def _count_tokens(buf, pos, max_token_bytes, slots, arena, offsets, counts, stat
     Stops early, before a new word, when a table is full: the caller grows it and calls again
     (state[3] = arena bytes the pending word needs). A token longer than max_token_bytes
     (> 0) is only tallied (state[4], state[5]). state: see WordCounter.
+    Tokens go in batches of _BATCH: their slots, then their words' offsets and counts, are
+    loaded in loops of independent reads, so the cache misses of rare words overlap instead
+    of following one another; then each token is counted in order, as one at a time would.
     """
     n = buf.shape[0]
+    starts = np.empty(_BATCH, dtype=np.int64)
+    ends = np.empty(_BATCH, dtype=np.int64)
+    hashes = np.empty(_BATCH, dtype=np.uint64)
+    seen = np.empty(_BATCH, dtype=np.int64)  # the loads' values: kept, so they are not optimised away
+    mask = np.uint64(slots.shape[0] - 1)
     i = pos
     while i < n:
-        while i < n and _is_space(buf[i]):
-            i += 1
-        if i >= n:
-            break
-        start = i
-        while i < n and not _is_space(buf[i]):
-            i += 1
-        length = i - start
-        if max_token_bytes > 0 and length > max_token_bytes:  # not a word; tallied, never cut
+        m = 0
+        while m < _BATCH:
+            while i < n and _is_space(buf[i]):
+                i += 1
+            if i >= n:
+                break
+            starts[m] = i
+            while i < n and not _is_space(buf[i]):
+                i += 1
+            ends[m] = i
+            hashes[m] = _hash(buf, starts[m], i)
+            m += 1
+        for k in range(m):
+            seen[k] = slots[hashes[k] & mask]
+        for k in range(m):
+            if seen[k] >= 0:
+                seen[k] = offsets[seen[k]] + counts[seen[k]]
+        for k in range(m):  # now counted in order, as one at a time (the loads hit the cache)
+            start = starts[k]
+            length = ends[k] - start
+            if max_token_bytes > 0 and length > max_token_bytes:  # not a word; tallied, never cut
+                state[2] += 1
+                state[4] += 1
+                state[5] = max(state[5], length)
+                continue
+            slot = _probe_hashed(hashes[k], buf, start, ends[k], slots, arena, offsets)
+            w = slots[slot]
+            if w == -1:  # a new word: make sure every table has room first
+                nw = state[0]
+                used = state[1]
+                if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
+                    state[3] = length
+                    return start
+                for j in range(length):
+                    arena[used + j] = buf[start + j]
+                offsets[nw + 1] = used + length
+                state[1] = used + length
+                slots[slot] = nw
+                state[0] = nw + 1
+                w = nw
+            counts[w] += 1
             state[2] += 1
-            state[4] += 1
-            state[5] = max(state[5], length)
-            continue
-        slot = _probe(buf, start, i, slots, arena, offsets)
-        w = slots[slot]
-        if w == -1:  # a new word: make sure every table has room first
-            nw = state[0]
-            used = state[1]
-            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
-                state[3] = length
-                return start
-            for j in range(length):
-                arena[used + j] = buf[start + j]
-            offsets[nw + 1] = used + length
-            state[1] = used + length
-            slots[slot] = nw
-            state[0] = nw + 1
-            w = nw
-        counts[w] += 1
-        state[2] += 1
     return n
 
 
 @njit(cache=True, nogil=True)
-def _add_counts(src_arena, src_offsets, src_counts, first, n, slots, arena, offsets, counts, state):
-    """Add words first..n-1 of another table (with their counts) to this one; returns where it
-    stopped (n when done), earlier when a table is full (state[3] = bytes the word needs)."""
-    for w in range(first, n):
+def _add_known(src_arena, src_offsets, src_counts, lo, hi, slots, arena, offsets, counts, new):
+    """For words lo <= w < hi of another table: add its count to ours when the word is here,
+    else new[w] = True. Threads may each take a range of w: the slots are only read, and
+    distinct words have distinct ids, so no count is written by two threads. Words go in
+    batches, their slots and offsets loaded first (see _count_tokens)."""
+    hashes = np.empty(_BATCH, dtype=np.uint64)
+    seen = np.empty(_BATCH, dtype=np.int64)
+    mask = np.uint64(slots.shape[0] - 1)
+    for first in range(lo, hi, _BATCH):
+        m = min(_BATCH, hi - first)
+        for k in range(m):
+            hashes[k] = _hash(src_arena, src_offsets[first + k], src_offsets[first + k + 1])
+        for k in range(m):
+            seen[k] = slots[hashes[k] & mask]
+        for k in range(m):
+            if seen[k] >= 0:
+                seen[k] = offsets[seen[k]] + counts[seen[k]]
+        for k in range(m):
+            w = first + k
+            v = slots[_probe_hashed(hashes[k], src_arena, src_offsets[w], src_offsets[w + 1], slots, arena, offsets)]
+            new[w] = v < 0
+            if v >= 0:
+                counts[v] += src_counts[w]
+
+
+@njit(cache=True, nogil=True)
+def _append_words(src_arena, src_offsets, src_counts, new, arena, offsets, counts, state):
+    """Append words ``new`` (int64 indices, in order) of another table with their counts, as ids
+    state[0].. on; the arrays must have room. The hash slots are not touched (_insert_words)."""
+    nw = state[0]
+    used = state[1]
+    for k in range(new.shape[0]):
+        w = new[k]
         start = src_offsets[w]
-        end = src_offsets[w + 1]
-        slot = _probe(src_arena, start, end, slots, arena, offsets)
-        v = slots[slot]
-        if v == -1:
-            nw = state[0]
-            used = state[1]
-            length = end - start
-            if (nw + 1) * 2 > slots.shape[0] or nw + 1 >= counts.shape[0] or used + length > arena.shape[0]:
-                state[3] = length
-                return w
-            for j in range(length):
-                arena[used + j] = src_arena[start + j]
-            offsets[nw + 1] = used + length
-            state[1] = used + length
-            slots[slot] = nw
-            state[0] = nw + 1
-            v = nw
-        counts[v] += src_counts[w]
-    return n
+        length = src_offsets[w + 1] - start
+        arena[used:used + length] = src_arena[start:start + length]
+        used += length
+        offsets[nw + 1] = used
+        counts[nw] = src_counts[w]
+        nw += 1
+    state[0] = nw
+    state[1] = used
