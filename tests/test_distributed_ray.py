@@ -1,5 +1,5 @@
-"""Distributed training on a real local Ray (``ray.init(num_cpus=2)``): the vocabulary and K = 1
-are the single-machine run's, K = 2 replicas end identical, a replica's process killed mid-run
+"""Distributed training on a real local Ray (``ray.init(num_cpus=2)``): the vocabulary (counted by
+the actors) and K = 1 are the single-machine run's, K = 2 replicas end identical, a replica's process killed mid-run
 does not end the job, and bad clusters are one-line errors before anything is written.
 
 Needs the ray extra (``pip install -e '.[test,ray]'``); without it this module fails to import
@@ -74,7 +74,13 @@ def test_one_actor_is_the_single_machine_run_byte_for_byte(cluster, parts, singl
         assert (single / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
 
 
-def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, single, tmp_path):
+def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, single, tmp_path, monkeypatch):
+    from w2v_nce import job
+
+    def driver_counts(*_, **__):
+        raise AssertionError("the driver counted: the actors should have")
+
+    monkeypatch.setattr(job, "count_corpus", driver_counts)  # the actors count, each over its splits
     final = Final()
     result = run_distributed(config(parts, tmp_path / "r2"), RayBackend("auto", 2), on_round=final)
     assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()

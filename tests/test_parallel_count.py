@@ -137,3 +137,46 @@ def test_an_error_in_one_counting_thread_is_raised(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         count_words(Corpus([path]), progress, threads=2, block_bytes=1 << 16)
+
+
+@pytest.mark.parametrize("parts, per", [(6, 2), (6, 4), (5, 1), (1, 1)])
+def test_stretches_counted_apart_and_merged_are_the_serial_count(tmp_path, parts, per):
+    """What a cluster's tasks do: each counts ``per`` consecutive splits of ``parts`` (a thread
+    each) and ships its table; merged in corpus order it is exactly the serial count."""
+    import pickle
+
+    from w2v_nce.splits import make_splits
+    from w2v_nce.vocab import count_splits, merge_counted
+
+    path = str(tmp_path / "t.txt")
+    _tie_corpus(path)
+    corpus = Corpus([path])
+    serial = count_words(corpus, max_token_bytes=4)
+    splits = make_splits(corpus, parts)
+    stretches = [pickle.loads(pickle.dumps(count_splits(corpus, splits[i:i + per], max_token_bytes=4)))
+                 for i in range(0, len(splits), per)]  # pickled: as they travel from a Ray actor
+    for c, _ in stretches:  # and read-only, as Ray's object store hands arrays out
+        for a in (c.slots, c.arena, c.offsets, c.counts, c.state):
+            if a is not None:
+                a.flags.writeable = False
+    merged = merge_counted(stretches)
+    assert _words(merged) == _words(serial)
+    assert (merged.tokens, merged.distinct, merged.long_tokens, merged.longest_token_bytes) == \
+           (serial.tokens, serial.distinct, serial.long_tokens, serial.longest_token_bytes) and merged.long_tokens > 0
+    assert merged.stats == serial.stats
+    empty_counter, empty_stats = count_splits(corpus, [])
+    assert empty_counter.distinct == 0 and empty_stats.bytes == 0
+
+
+def test_stretch_counting_stops_at_its_memory_bound_instead_of_spilling(tmp_path):
+    from w2v_nce.splits import make_splits
+    from w2v_nce.vocab import CountBoundReached, count_splits
+
+    path = str(tmp_path / "t.txt")
+    _tie_corpus(path)
+    corpus = Corpus([path])
+    splits = make_splits(corpus, 1)
+    with pytest.raises(CountBoundReached):  # ~38k distinct words: the first table (32k words) must grow
+        count_splits(corpus, splits, count_memory=200_000)
+    counter, _ = count_splits(corpus, splits, count_memory=64 << 20)
+    assert counter.distinct == count_words(corpus).distinct

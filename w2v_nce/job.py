@@ -37,7 +37,7 @@ from .model import MODEL_FILE, Model, model_save_bytes
 from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
 from .splits import make_splits, split_note
 from .train import Tallies, Trainer, TrainState, build_tables, init_model
-from .vocab import CountResult, Vocab, build_vocab, read_vocab_tsv
+from .vocab import CountResult, Vocab, build_vocab, read_vocab_tsv, vocab_from_count
 
 OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", "train.jsonl",
                 "metrics.json", CHECKPOINT_FILE)
@@ -247,6 +247,15 @@ def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _
     vocab, counted = count_corpus(cfg, corpus, halt, sig.signum, cfg.output, log)
     _check_vocabulary(cfg, vocab)
     return vocab, counted
+
+
+def vocabulary_of_count(cfg: Config, corpus: Corpus, counted: CountResult, log: Log) -> Vocab:
+    """The vocabulary of a count made elsewhere (a cluster's tasks over the corpus splits):
+    the same vocabulary, checks and log line as the counting pass here."""
+    vocab = vocab_from_count(corpus, counted, cfg.min_count, cfg.max_vocab, cfg.max_token_bytes)
+    log(_vocabulary_line(vocab, counted, cfg))
+    _check_vocabulary(cfg, vocab)
+    return vocab
 
 
 def _check_vocabulary(cfg: Config, vocab: Vocab) -> None:

@@ -257,7 +257,10 @@ def count_words(corpus: Corpus, progress=None, max_token_bytes: int = MAX_TOKEN_
         raise ValueError(f"max_token_bytes must be in [1, {block_bytes}), got {max_token_bytes}")
     with SpillRuns(spill_dir) as runs:
         if threads > 1:
-            parts = _count_parts(corpus, threads, progress, max_token_bytes, count_memory, runs, block_bytes)
+            from .splits import make_splits
+
+            parts = _count_parts(corpus, make_splits(corpus, threads), progress, max_token_bytes, count_memory, runs,
+                                 block_bytes)
         else:
             counter, stats = WordCounter(max_token_bytes, count_memory), ReadStats()
             _count_blocks(corpus.blocks(block_bytes=block_bytes), counter, _PartRuns(runs), stats, progress)
@@ -316,13 +319,13 @@ def _count_blocks(blocks, counter: WordCounter, runs: _PartRuns, stats: ReadStat
             progress(block.stats.bytes)
 
 
-def _count_parts(corpus: Corpus, threads: int, progress, max_token_bytes: int, count_memory: int, runs: SpillRuns,
+def _count_parts(corpus: Corpus, splits: list, progress, max_token_bytes: int, count_memory: int, runs: SpillRuns,
                  block_bytes: int) -> list[tuple[WordCounter, ReadStats]]:
-    """Count ``threads`` parts of the corpus at once; (counter, stats) per part, in part order.
-    An error in one thread stops the others and is raised here."""
-    from .splits import make_splits, split_blocks
+    """Count the corpus's ``splits`` at once, a thread each; (counter, stats) per split, in
+    split order. An error in one thread stops the others and is raised here."""
+    from .splits import split_blocks
 
-    splits = make_splits(corpus, threads)
+    threads = len(splits)
     memory = count_memory // threads if count_memory else 0
     parts = [(WordCounter(max_token_bytes, memory), ReadStats()) for _ in splits]
     lock, halt = threading.Lock(), threading.Event()
@@ -369,6 +372,50 @@ def _merged_tables(counters: list[WordCounter]) -> WordCounter:
         merged.merge(c, threads=len(counters), index=j < len(counters))
         c.slots = c.arena = c.offsets = c.counts = None
     return merged
+
+
+class CountBoundReached(Exception):
+    """A ``count_splits`` table reached its memory bound: that count needs spilling (one machine)."""
+
+
+class _NoSpill(SpillRuns):
+    """Runs that refuse to be written: ``count_splits`` stops instead of spilling."""
+
+    def write(self, *_, **__) -> None:
+        raise CountBoundReached("a counting table reached its memory bound")
+
+
+def count_splits(corpus: Corpus, splits: list, max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
+                 block_bytes: int = BLOCK_BYTES) -> tuple[WordCounter, ReadStats]:
+    """Count consecutive ``splits`` of the corpus (a thread each) into one table in their
+    order: one contiguous stretch of the corpus, as a cluster task counts its share.
+    ``merge_counted`` of such stretches, in corpus order, gives ``count_words``' result.
+    ``count_memory`` (bytes, 0 = none) bounds the tables together; reaching it raises
+    ``CountBoundReached`` (a count that big spills, which one machine does: ``count_words``)."""
+    stats = ReadStats()
+    if not splits:
+        return WordCounter(max_token_bytes), stats
+    with _NoSpill(None) as runs:
+        parts = _count_parts(corpus, splits, None, max_token_bytes, count_memory, runs, block_bytes)
+    for _, part_stats in parts:
+        stats.add(part_stats)
+    return _merged_tables([c for c, _ in parts]), stats
+
+
+def merge_counted(stretches: list[tuple[WordCounter, ReadStats]]) -> CountResult:
+    """The ``CountResult`` of consecutive stretches' counts (``count_splits``), in corpus order:
+    the counts and first-seen ids of counting them as one pass."""
+    stats = ReadStats()
+    for _, part_stats in stretches:
+        stats.add(part_stats)
+    first = stretches[0][0]
+    for name in ("slots", "arena", "offsets", "counts", "state"):  # arrays from Ray's object store are read-only
+        a = getattr(first, name)
+        if a is not None and not a.flags.writeable:
+            setattr(first, name, a.copy())
+    counter = _merged_tables([c for c, _ in stretches])
+    return CountResult(counter, counter.tokens, stats, counter.distinct, counter.long_tokens,
+                       counter.longest_token_bytes)
 
 
 def _add_spilling(counter: WordCounter, runs: _PartRuns, data: bytes, start: int) -> None:
@@ -547,6 +594,12 @@ def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=Non
     """Count the corpus (see ``count_words``) and build the vocabulary; an empty result is a
     CorpusError saying what to do."""
     result = count_words(corpus, progress, max_token_bytes, count_memory, spill_dir, min_count, threads=threads)
+    return vocab_from_count(corpus, result, min_count, max_vocab, max_token_bytes), result
+
+
+def vocab_from_count(corpus: Corpus, result: CountResult, min_count: int, max_vocab: int,
+                     max_token_bytes: int) -> Vocab:
+    """The vocabulary of a count; an empty one is a CorpusError saying what to do."""
     if result.tokens == 0:
         raise CorpusError(f"{', '.join(corpus.paths)}: corpus is empty (no tokens)")
     vocab = Vocab.build(result.counter, min_count, max_vocab)
@@ -557,7 +610,7 @@ def build_vocab(corpus: Corpus, min_count: int, max_vocab: int = 0, progress=Non
             f"no word occurs at least {min_count} times ({result.distinct} distinct words, "
             f"{result.tokens} tokens{long}); try a smaller --min-count"
         )
-    return vocab, result
+    return vocab
 
 
 # ---------------------------------------------------------------------------------------

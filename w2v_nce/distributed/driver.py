@@ -48,6 +48,7 @@ from ..job import (
     heldout_set,
     prepare_output_dir,
     resumed_config,
+    vocabulary_of_count,
     vocabulary_counts,
 )
 from ..model import Model
@@ -84,6 +85,7 @@ class Backend(Protocol):
     name: str
 
     def open(self, cfg: Config, fingerprint: list) -> None: ...
+    def count(self, cfg: Config, corpus: Corpus) -> CountResult | None: ...  # None: the driver counts
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None: ...
     def train_round(self, budgets: dict[int, int]) -> dict[int, "RoundResult | ReplicaLost"]: ...
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats: ...
@@ -137,7 +139,11 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
             with _locked(cfg.output, log):
                 if force:
                     _remove_stale_outputs(cfg.output)
-                vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
+                counted = backend.count(cfg, corpus)
+                if counted is not None:
+                    vocab = vocabulary_of_count(cfg, corpus, counted, log)
+                else:
+                    vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
                 model = init_model(cfg, vocab, build_tables(vocab.counts, cfg))
                 start = DistStart(cfg, model, [TrainState() for _ in range(backend.replicas)], 0, corpus.fingerprint(),
                                   Tallies(), [])

@@ -39,6 +39,9 @@ class LocalBackend:
     def open(self, cfg: Config, fingerprint: list) -> None:
         pass  # one machine: the job has already checked the corpus
 
+    def count(self, cfg: Config, corpus: Corpus) -> None:
+        return None  # one machine: the driver's own parallel count is the count
+
 
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
         self.cfg, self.vocab = replica_config(cfg, self.replicas, replica_threads(cfg, self.replicas)), vocab

@@ -9,7 +9,9 @@ blocks; every actor puts its touched rows of each block in the object store (``p
 actor j fetches the K pieces of block j and averages them (``reduce``), and every actor
 fetches the K averaged blocks (``apply``). The driver handles only object references, so
 each node's traffic is about 2 x the payload whatever K is. The vocabulary is counted by the
-driver (``vocab.build_vocab``) until parallel counting over corpus splits lands.
+actors: the corpus is cut into K x T splits, actor k counts splits kT..kT+T-1 (a thread each,
+``vocab.count_splits``) and the driver merges the K stretches in corpus order
+(``vocab.merge_counted``), which gives the single-machine counts and ids exactly.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from ..job import _available_memory, estimate_memory
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..model import Model
 from ..train import Trainer, TrainState
-from ..vocab import Vocab
+from ..splits import make_splits
+from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
 from .driver import ReplicaLost, RoundResult, copy_state, replica_config
 from .shares import trainer_share
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
@@ -65,6 +68,17 @@ class ReplicaActor:
         if now != fingerprint:
             return f"node {self.where()} sees a different corpus (sizes or mtimes differ from the driver's)"
         return None
+
+    def count(self, splits: list, count_memory: int) -> tuple | None:
+        """Count these consecutive corpus splits, a thread each, in ``count_memory`` bytes:
+        (WordCounter, ReadStats), or None when the tables reached the bound."""
+        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        try:
+            return count_splits(corpus, splits, self.cfg.max_token_bytes, count_memory)
+        except CountBoundReached:
+            return None
+        finally:
+            corpus.close()
 
     def start(self, vocab: tuple, arrays: tuple, state: dict, rng: np.ndarray | None) -> str | None:
         """Allocate the replica (memory checked first): the vocabulary, a copy of ``arrays``
@@ -199,6 +213,24 @@ class RayBackend:
             raise ClusterError(f"the {self.replicas} replica actors were not all placed within {READY_SECONDS:.0f} s "
                                "(too few free CPUs or too little memory on the nodes); lower --replicas or "
                                "--threads") from None
+
+    # -- counting -----------------------------------------------------------------------
+    def count(self, cfg: Config, corpus: Corpus) -> CountResult | None:
+        """The vocabulary's counts, by the actors (see the module docstring), each actor's tables
+        within ``count_memory`` (as one machine's threads share it). None when a table reached
+        its bound: such a count spills to disk and merges its runs, which the driver does."""
+        splits = make_splits(corpus, self.replicas * self.threads)
+        per = -(-len(splits) // self.replicas)  # a single compressed file is one split: one actor counts it
+        shares = [splits[k * per:(k + 1) * per] for k in range(self.replicas)]
+        try:
+            stretches = ray.get([a.count.remote(s, cfg.count_memory) for a, s in zip(self.actors, shares) if s])
+        except (RayActorError, RayTaskError, ObjectLostError, OwnerDiedError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ClusterError(f"counting the vocabulary on the cluster failed ({first}); nothing was trained: "
+                               "run the command again") from None
+        if any(s is None for s in stretches):
+            return None
+        return merge_counted(stretches)
 
     # -- training -----------------------------------------------------------------------
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
