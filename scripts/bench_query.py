@@ -4,6 +4,8 @@ A random float32 model (250k x 100 by default, the issue's target: >= 1,000 quer
 in the same process:
 * ours, batched: ``most_similar_batch`` over ``--queries`` one-word queries (what
   ``w2v-nce similar`` does with stdin: one matrix product per block of queries);
+* the bare matrix products of 256 unit rows by the model (BLAS), for as many queries: the
+  ceiling of any exact batched search on this machine, and the fraction of it we reach;
 * ours, one at a time: ``most_similar`` per query (a matrix-vector product each, memory-bound);
 * gensim 4.4.0 ``KeyedVectors.most_similar`` per query (it has no batched form), on the same
   vectors, when gensim is installed (benchmark-only: pip install gensim==4.4.0).
@@ -61,6 +63,12 @@ def main() -> None:
           f"{os.cpu_count()} CPUs")
     ours = _rate(lambda: emb.most_similar_batch(batch, args.topn), len(batch), args.rounds)
     print(f"ours, batched ({len(batch):,} queries):        {ours:10,.0f} queries/s")
+    q = emb.unit[rng.integers(0, args.rows, 256)]
+    scores = np.empty((256, args.rows), np.float32)
+    product = _rate(lambda: [np.matmul(q, emb.unit.T, out=scores) for _ in range(len(batch) // 256)],
+                    len(batch) // 256 * 256, args.rounds)
+    print(f"the [256, D] x [D, V] products alone:     {product:10,.0f} queries/s "
+          f"({2 * args.rows * args.dim * product / 1e9:.0f} GFLOP/s; batched reaches {ours / product:.0%} of it)")
     ours_single = _rate(lambda: [emb.most_similar(w, topn=args.topn) for w in single], len(single), args.rounds)
     print(f"ours, one at a time ({len(single)} queries):     {ours_single:10,.0f} queries/s")
     try:
