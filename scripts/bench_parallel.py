@@ -3,6 +3,7 @@
     python scripts/bench_parallel.py                       # 1 vs 2 threads (this machine's 2 cores)
     python scripts/bench_parallel.py --threads 1,2,4,8,16  # the curve on a bigger machine
     python scripts/bench_parallel.py --quality             # + analogy at equal epochs vs the single-reader order
+    python scripts/bench_parallel.py --only quality --old-tree TREE   # that, on mix8 and en-mix only
     python scripts/bench_parallel.py --only count          # section 1 alone
 
 1. Counting: ``vocab.count_words`` with 1 and T threads on en-mix.txt.gz and mix8.gz, each
@@ -180,7 +181,7 @@ def bench_quality(path: str, tmp: str, old_tree: str | None) -> None:
     rows = [("each worker its own part", B.REPO)] + ([("one reader for both workers", old_tree)] if old_tree else [])
     print(f"\nquality at equal epochs on {os.path.basename(path)} (word2vec.yaml, 1 epoch, 2 threads):")
     for name, tree in rows:
-        out = os.path.join(tmp, "q-" + name.split()[0])
+        out = os.path.join(tmp, "q-" + name.split()[0] + "-" + os.path.basename(path))
         argv = B.w2v_argv(path, out, None, common)
         argv.insert(1, "-P")  # no cwd on sys.path: PYTHONPATH picks the tree
         run = B.run_child(name, argv, {"PYTHONPATH": tree})
@@ -195,7 +196,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--words", type=int, default=4_000_000, help="in-vocab words per reading/training run")
     ap.add_argument("--tmp", help="where the plain copies go (default: a temp dir, removed at the end)")
-    ap.add_argument("--only", choices=["count"], help="run only this section (count: 1. counting)")
+    ap.add_argument("--only", choices=["count", "quality"],
+                    help="run only this section (count: 1. counting; quality: 4. on mix8 and en-mix)")
     ap.add_argument("--quality", action="store_true")
     ap.add_argument("--old-tree", help="a checkout whose trainer has one reader (for --quality)")
     args = ap.parse_args()
@@ -205,6 +207,10 @@ def main() -> None:
     try:
         print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.1f} at the start")
         mix8 = plain_copy(os.path.join(B.SHARED, "mix8.gz"), tmp)
+        if args.only == "quality":
+            for src in ("mix8.gz", "en-mix.txt.gz"):
+                bench_quality(plain_copy(os.path.join(B.SHARED, src), tmp), tmp, args.old_tree)
+            return
         for src in ("en-mix.txt.gz", "mix8.gz"):
             bench_counting(plain_copy(os.path.join(B.SHARED, src), tmp), threads, args.rounds)
         if args.only != "count":

@@ -8,7 +8,9 @@
 Contenders run one at a time, alternating order each round; the table shows medians. Whole job
 = vocabulary + training + writing vectors (text). Quality is scored by our evaluator on each
 contender's vectors (questions-words 30k case-insensitive, WordSim-353 Spearman).
-Also prints this CPU's measured peak (NumPy sgemm FLOP/s, large-copy bandwidth) and the
+Each of our runs also prints its job's time by phase (metrics.json "seconds": training, and the
+fixed costs: start-up, the vocabulary pass, setup, writing, the bundled evaluation). Also prints
+this CPU's measured peak (NumPy sgemm FLOP/s, large-copy bandwidth) and the
 fraction of it the training kernel reaches.
 """
 
@@ -124,7 +126,9 @@ def main() -> None:
             if name.startswith("w2v-nce") and os.path.exists(jl):  # this round's training-only rate
                 epochs = [json.loads(x) for x in open(jl) if '"epoch"' in x]
                 train_rates[name].append(B.median([e["words_per_sec"] for e in epochs if e.get("event") == "epoch"]))
-            print(f"round {r + 1} {name}: {run.wall:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB", flush=True)
+            phases = B.job_phases(os.path.dirname(plans[name][1]), run.wall) if name.startswith("w2v-nce") else None
+            print(f"round {r + 1} {name}: {run.wall:.1f} s, peak RSS {run.peak_rss_mb:.0f} MB"
+                  + (f"  [{B.phases_line(phases, run.wall)}]" if phases else ""), flush=True)
 
     flops, bw = cpu_peak()
     rows = []
