@@ -71,10 +71,12 @@ def main() -> None:
                     out = os.path.join(tmp, name)
                     run = B.run_child(name, argv_for(name, args.corpus, lines, out, args.epochs, args.threads, seed))
                     s = B.score_vectors(vectors_of(name, out))
+                    phases = B.job_phases(out, run.wall)
                 walls[name].append(run.wall)
                 scores[name].append(s)
                 print(f"round {r + 1} seed {seed} {name:12} {run.wall:7.1f} s  peak {run.peak_rss_mb:6.0f} MB  "
-                      f"analogy {s['analogy']:.4f}  ws353 {s['ws353']:.3f}", flush=True)
+                      f"analogy {s['analogy']:.4f}  ws353 {s['ws353']:.3f}"
+                      + (f"  [{B.phases_line(phases, run.wall)}]" if phases else ""), flush=True)
     ref = "gensim-cbow" if "gensim-cbow" in names else names[0]
     base = statistics.median(walls[ref])
     print(f"\n{args.corpus}, {args.epochs} epoch(s), {args.threads} threads; medians of {args.rounds} round(s) "

@@ -9,6 +9,7 @@ the environment that runs these scripts.
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import statistics
 import subprocess
@@ -44,6 +45,26 @@ def run_child(name: str, argv: list[str], env: dict | None = None) -> Run:
         print(out[-3000:], file=sys.stderr)
         raise SystemExit(f"{name} failed with exit status {proc.returncode}")
     return Run(name, wall, usage.ru_maxrss / 1024.0, proc.returncode, out)
+
+
+def job_phases(out: str, wall: float) -> dict[str, float] | None:
+    """A w2v-nce job's wall time by phase, from its metrics.json "seconds": "start" is what the
+    job did not time itself (interpreter, imports, argument parsing: wall - the phases' sum).
+    None for a peer's output directory."""
+    path = os.path.join(out, "metrics.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        seconds = json.load(fh).get("seconds")
+    if not seconds:
+        return None
+    return {"start": max(wall - sum(seconds.values()), 0.0), **seconds}
+
+
+def phases_line(phases: dict[str, float], wall: float) -> str:
+    """'train 82% | start 3% vocabulary 9% ...': each phase as a share of the whole job."""
+    fixed = " ".join(f"{k} {v / wall:.0%}" for k, v in phases.items() if k != "train")
+    return f"train {phases.get('train', 0.0) / wall:.0%} | fixed: {fixed}"
 
 
 def lines_of_tokens(src: str, dst: str, per_line: int = 1000, copies: int = 1) -> str:
