@@ -110,13 +110,18 @@ class Block:
     continues_split: bool = False  # data starts with the rest of a token split at the previous block's end
 
 
+# Compressed sources, by extension: how each is opened (the one list of them).
+_DECOMPRESSORS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open, ".lzma": lzma.open}
+
+
+def is_compressed(path: str) -> bool:
+    return path.endswith(tuple(_DECOMPRESSORS))
+
+
 def _open_binary(path: str) -> BinaryIO:
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb")
-    if path.endswith(".bz2"):
-        return bz2.open(path, "rb")
-    if path.endswith(".xz") or path.endswith(".lzma"):
-        return lzma.open(path, "rb")
+    for ext, opener in _DECOMPRESSORS.items():
+        if path.endswith(ext):
+            return opener(path, "rb")
     return open(path, "rb", buffering=0)
 
 

@@ -20,9 +20,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .corpus import BLOCK_BYTES, WHITESPACE, Block, Corpus, Piece, Position
+from .corpus import BLOCK_BYTES, WHITESPACE, Block, Corpus, Piece, Position, is_compressed
 
-COMPRESSED = (".gz", ".bz2", ".xz", ".lzma")
 _SCAN = 1 << 16  # bytes read at a time while looking for a cut
 
 
@@ -40,10 +39,6 @@ class Split:
     @classmethod
     def from_json(cls, d: dict) -> "Split":
         return cls(int(d["index"]), int(d["count"]), tuple(Piece.from_json(p) for p in d["pieces"]))
-
-
-def is_compressed(path: str) -> bool:
-    return path.endswith(COMPRESSED)
 
 
 def make_splits(corpus: Corpus, k: int, line_window: int = BLOCK_BYTES) -> list[Split]:

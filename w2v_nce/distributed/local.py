@@ -42,7 +42,6 @@ class LocalBackend:
     def count(self, cfg: Config, corpus: Corpus) -> None:
         return None  # one machine: the driver's own parallel count is the count
 
-
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
         self.cfg, self.vocab = replica_config(cfg, self.replicas, replica_threads(cfg, self.replicas)), vocab
         need = self.replicas * estimate_memory(len(vocab), self.cfg)
