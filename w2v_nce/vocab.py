@@ -265,17 +265,14 @@ def count_words(corpus: Corpus, progress=None, max_token_bytes: int = MAX_TOKEN_
             counter, stats = WordCounter(max_token_bytes, count_memory), ReadStats()
             _count_blocks(corpus.blocks(block_bytes=block_bytes), counter, _PartRuns(runs), stats, progress)
             parts = [(counter, stats)]
-        stats = ReadStats()
-        for _, part_stats in parts:
-            stats.add(part_stats)
-        if runs.runs:  # the rest of each table is its part's last run; the merge gives the counts
-            for t, (c, _) in enumerate(parts):
-                if c.distinct:
-                    runs.write(c.arena, c.offsets, c.counts, c.distinct, _part_key(t, c.spilled) if threads > 1 else None)
-            counter, distinct = _merged(_summed_tallies(parts), runs, min_count, count_memory)
-        else:
-            counter = _merged_tables([c for c, _ in parts])
-            distinct = counter.distinct
+        if not runs.runs:
+            return merge_counted(parts)
+        # the rest of each table is its part's last run; the merge gives the counts
+        for t, (c, _) in enumerate(parts):
+            if c.distinct:
+                runs.write(c.arena, c.offsets, c.counts, c.distinct, _part_key(t, c.spilled) if threads > 1 else None)
+        stats = _summed_stats(parts)
+        counter, distinct = _merged(_summed_tallies(parts), runs, min_count, count_memory)
         return CountResult(counter, counter.tokens, stats, distinct, counter.long_tokens, counter.longest_token_bytes,
                            runs.runs, runs.bytes)
 
@@ -354,6 +351,13 @@ def _count_parts(corpus: Corpus, splits: list, progress, max_token_bytes: int, c
     return parts
 
 
+def _summed_stats(parts: list[tuple[WordCounter, ReadStats]]) -> ReadStats:
+    stats = ReadStats()
+    for _, part_stats in parts:
+        stats.add(part_stats)
+    return stats
+
+
 def _summed_tallies(parts: list[tuple[WordCounter, ReadStats]]) -> WordCounter:
     """The first counter, its words dropped, holding every part's token tallies."""
     first = parts[0][0]
@@ -392,27 +396,18 @@ def count_splits(corpus: Corpus, splits: list, max_token_bytes: int = MAX_TOKEN_
     ``merge_counted`` of such stretches, in corpus order, gives ``count_words``' result.
     ``count_memory`` (bytes, 0 = none) bounds the tables together; reaching it raises
     ``CountBoundReached`` (a count that big spills, which one machine does: ``count_words``)."""
-    stats = ReadStats()
     if not splits:
-        return WordCounter(max_token_bytes), stats
+        return WordCounter(max_token_bytes), ReadStats()
     with _NoSpill(None) as runs:
         parts = _count_parts(corpus, splits, None, max_token_bytes, count_memory, runs, block_bytes)
-    for _, part_stats in parts:
-        stats.add(part_stats)
-    return _merged_tables([c for c, _ in parts]), stats
+    return _merged_tables([c for c, _ in parts]), _summed_stats(parts)
 
 
 def merge_counted(stretches: list[tuple[WordCounter, ReadStats]]) -> CountResult:
-    """The ``CountResult`` of consecutive stretches' counts (``count_splits``), in corpus order:
-    the counts and first-seen ids of counting them as one pass."""
-    stats = ReadStats()
-    for _, part_stats in stretches:
-        stats.add(part_stats)
-    first = stretches[0][0]
-    for name in ("slots", "arena", "offsets", "counts", "state"):  # arrays from Ray's object store are read-only
-        a = getattr(first, name)
-        if a is not None and not a.flags.writeable:
-            setattr(first, name, a.copy())
+    """The ``CountResult`` of consecutive stretches' counts (``count_splits``, or one machine's
+    per-thread tables), in corpus order: the counts and first-seen ids of counting them as one
+    pass. The first stretch's table becomes the result (its arrays must be writable)."""
+    stats = _summed_stats(stretches)
     counter = _merged_tables([c for c, _ in stretches])
     return CountResult(counter, counter.tokens, stats, counter.distinct, counter.long_tokens,
                        counter.longest_token_bytes)

@@ -230,6 +230,11 @@ class RayBackend:
                                "run the command again") from None
         if any(s is None for s in stretches):
             return None
+        first = stretches[0][0]  # the merge writes into it; object-store arrays are read-only
+        for name in ("slots", "arena", "offsets", "counts", "state"):
+            a = getattr(first, name)
+            if a is not None and not a.flags.writeable:
+                setattr(first, name, a.copy())
         return merge_counted(stretches)
 
     # -- training -----------------------------------------------------------------------
