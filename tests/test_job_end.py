@@ -128,22 +128,28 @@ def test_the_job_counts_under_its_memory_bound_and_reports_the_spill(tmp_path, m
     assert not [p for p in os.listdir(tmp_path / "bound") if p.startswith(".w2v-nce-count")]
 
 
-def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):
+def _interrupted_run(corpus, out, monkeypatch) -> None:
+    """A 2-epoch run stopped after its first chunk: a checkpoint in ``out``, then the kernel restored."""
     import threading
 
     from w2v_nce.errors import Interrupted
     from w2v_nce.train import Trainer
 
-    corpus = planted_corpus(tmp_path / "p.txt", lines=3000)
     halt, original = threading.Event(), Trainer._kernel
 
     def stop(self, *args):
         original(self, *args)
         halt.set()
 
-    monkeypatch.setattr(Trainer, "_kernel", stop)
-    with pytest.raises(Interrupted):
-        run_training(_cfg(corpus, tmp_path / "cut", epochs=2), halt=halt)
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "_kernel", stop)
+        with pytest.raises(Interrupted):
+            run_training(_cfg(corpus, out, epochs=2), halt=halt)
+
+
+def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):
+    corpus = planted_corpus(tmp_path / "p.txt", lines=3000)
+    _interrupted_run(corpus, tmp_path / "cut", monkeypatch)
     with np.load(tmp_path / "cut" / "checkpoint.npz") as z:
         assert "word_bytes" in z and "words" not in z
     ck = load_checkpoint(str(tmp_path / "cut"))
@@ -159,11 +165,7 @@ def test_memory_estimate_counts_the_words_bytes():
 def test_metrics_report_the_seconds_of_each_phase(tmp_path, monkeypatch):
     """metrics.json "seconds": what the counting pass, setup, training, writing and scoring each
     took (benchmarks report the fixed costs from them); a resume has no counting pass."""
-    import threading
     import time
-
-    from w2v_nce.errors import Interrupted
-    from w2v_nce.train import Trainer
 
     corpus = planted_corpus(tmp_path / "p.txt", lines=3000)
     t0 = time.time()
@@ -174,16 +176,7 @@ def test_metrics_report_the_seconds_of_each_phase(tmp_path, monkeypatch):
     assert all(v >= 0 for v in seconds.values())
     assert seconds["train"] > 0 and sum(seconds.values()) <= wall + 0.01
 
-    halt, original = threading.Event(), Trainer._kernel
-
-    def stop(self, *args):
-        original(self, *args)
-        halt.set()
-
-    monkeypatch.setattr(Trainer, "_kernel", stop)
-    with pytest.raises(Interrupted):
-        run_training(_cfg(corpus, tmp_path / "cut", epochs=2), halt=halt)
-    monkeypatch.undo()
+    _interrupted_run(corpus, tmp_path / "cut", monkeypatch)
     job.resume_training(str(tmp_path / "cut"))
     resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())["seconds"]
     assert set(resumed) == {"setup", "train", "write", "evaluate"}
