@@ -39,6 +39,7 @@ from w2v_nce.vocab import build_vocab  # noqa: E402
 
 CONFIGS = {  # loss -> (preset, overrides): neg is word2vec.c's run, nce/ssm the README's NCE settings
     "neg": ("word2vec.yaml", {}),
+    "negw": ("word2vec.yaml", {"negatives": "window"}),
     "nce": ("default.yaml", {}),
     "ssm": ("default.yaml", {"loss": "sampled_softmax"}),
 }
@@ -93,7 +94,7 @@ def main() -> None:
     reader_rate(corpus, vocab, max_len, budget)  # warm the encoder's compiled code and the page cache
 
     prefetches = [int(x) for x in args.prefetch.split(",")]
-    plans = [(loss, n, pf) for loss in losses for n in threads for pf in (prefetches if loss == "neg" else [0])]
+    plans = [(loss, n, pf) for loss in losses for n in threads for pf in (prefetches if loss in ("neg", "negw") else [0])]
     for loss in losses:  # compile (or load the cached kernels) outside the timed runs
         train_once(config_for(loss, 1, args.corpus), corpus, vocab, 200_000, prefetches[0])
     rates: dict[tuple[str, int, int], list[float]] = {p: [] for p in plans}

@@ -6,6 +6,7 @@
 
 Contenders (whole jobs as child processes; every model scored by w2v-nce's evaluator):
   neg         configs/word2vec.yaml (SGNS, word2vec.c's skip-gram settings)
+  negw        the same with --negatives window (one draw per window, pWord2Vec's HogBatch)
   nce         configs/default.yaml's NCE settings with word2vec.yaml's shared ones
   ssm         --loss sampled_softmax
   cbow        configs/word2vec-cbow.yaml (CBOW-neg, word2vec.c's CBOW demo settings)
@@ -29,7 +30,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-CONFIGS = {"neg": ["-c", "word2vec.yaml"], "nce": ["--loss", "nce", "--alpha", "0.025", "--min-alpha", "0.0001"],
+CONFIGS = {"neg": ["-c", "word2vec.yaml"], "negw": ["-c", "word2vec.yaml", "--negatives", "window"],
+           "nce": ["--loss", "nce", "--alpha", "0.025", "--min-alpha", "0.0001"],
            "ssm": ["--loss", "sampled_softmax"], "cbow": ["-c", "word2vec-cbow.yaml"]}
 GENSIM = {"gensim": ("iterable", "sg", None), "gensim-cf1": ("corpus_file", "sg", 1),
           "gensim-cbow": ("iterable", "cbow", None)}

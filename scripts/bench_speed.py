@@ -32,6 +32,14 @@ import benchlib as B  # noqa: E402
 # pairs, unigram^0.75 sampler, bias initialised to log Q), whose shared settings (dim 100,
 # window 5, sample 1e-3, min-count 5, alpha 0.025) are word2vec.c's.
 NCE_FLAGS = ["--loss", "nce"]
+# The kernels' useful work, per (centre, context) pair at D = 100, S = 5 (the word2vec.yaml runs):
+# 3 (1 + S) D multiply-adds (logits, input gradient, class rows) = 3,600 FLOP, either negatives
+# mode; ~4.5 pairs per raw token at window 5 with subsampling (mix8). Rows touched per pair:
+# pair negatives fetch 1 + S class rows per pair (the centre row stays in cache); window
+# negatives fetch M + 1 + S rows per window of M ~ 4.5 pairs (~2.6 per pair).
+FLOP_PER_PAIR = 3 * 6 * 100 * 2
+PAIRS_PER_WORD = 4.5
+ROWS_PER_PAIR = {"w2v-nce neg": 6.0, "w2v-nce neg window": (4.5 + 6) / 4.5}
 
 
 def cpu_peak() -> tuple[float, float]:
@@ -63,7 +71,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--contenders", default=None,
-                    help="comma list of neg,nce,ssm,gensim,gensim_cf,fasttext "
+                    help="comma list of neg,negw,nce,ssm,gensim,gensim_cf,fasttext "
                          "(default: neg,nce,gensim, and fasttext when it is installed)")
     ap.add_argument("--scaling", action="store_true", help="also run w2v-nce neg and nce with 1 thread")
     ap.add_argument("--double", action="store_true", help="also run w2v-nce neg on the corpus twice over")
@@ -88,6 +96,8 @@ def main() -> None:
     for c in args.contenders.split(","):
         if c == "neg":
             plans["w2v-nce neg"] = ours("neg", args.threads, [])
+        elif c == "negw":
+            plans["w2v-nce neg window"] = ours("negw", args.threads, ["--negatives", "window"])
         elif c == "nce":
             plans["w2v-nce nce"] = ours("nce", args.threads, NCE_FLAGS, config=None)
         elif c == "ssm":
@@ -155,10 +165,14 @@ def main() -> None:
               f"{x['analogy']:7.3f} {x['ws353']:6.3f} {sp:>15} {rm:>13}")
     print(f"\nCPU peak here: sgemm {flops:.0f} GFLOP/s (all cores), copy {bw:.1f} GB/s")
     for x in rows:
-        if x["name"] == "w2v-nce neg" and x["train_words_per_sec"]:
-            # SGNS: ~4.5 examples per raw token at window 5 + subsampling; 6 d (k+1) + d FLOP each
-            fl = x["train_words_per_sec"] * 4.5 * (6 * 100 * 6 + 100) / 1e9
-            print(f"w2v-nce neg kernel: ~{fl:.1f} GFLOP/s useful = {100 * fl / flops:.1f}% of sgemm peak")
+        rows_per_pair = ROWS_PER_PAIR.get(x["name"])
+        if rows_per_pair and x["train_words_per_sec"]:
+            pairs = x["train_words_per_sec"] * PAIRS_PER_WORD
+            fl = pairs * FLOP_PER_PAIR / 1e9
+            gb = pairs * rows_per_pair * 2 * 4 * 100 / 1e9  # each row read and written once, D = 100 float32
+            print(f"{x['name']} kernel: {x['train_words_per_sec'] / 1e3:.0f}k words/s, ~{fl:.1f} GFLOP/s useful = "
+                  f"{100 * fl / flops:.1f}% of sgemm peak; ~{gb:.1f} GB/s of row traffic = {100 * gb / bw:.0f}% of "
+                  f"copy bandwidth")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"rows": rows, "cpu_gflops": flops, "copy_gbs": bw, "tokens": tokens}, fh, indent=2)

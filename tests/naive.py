@@ -102,3 +102,27 @@ def bag_update(w_in, w_out, bias, bags, scales, grads, lr):
     for e, bag in enumerate(bags):
         np.add.at(w_in, list(bag), -lr * scales[e] * d_inputs[e])
     return w_in, w_out - lr * d_w, bias - lr * d_b
+
+
+def window_neg_loss(w_in, w_out, contexts, centre, negatives):
+    """A window's summed SGNS loss with one shared draw (``negatives: window``), float64: for
+    each context a, softplus(-x_a.w_centre) + sum over negatives != centre of softplus(x_a.w_k)."""
+    return sum(sgns_pair_loss(w_in, w_out, a, centre, negatives) for a in contexts)
+
+
+def window_neg_step(w_in, w_out, contexts, centre, negatives, lr):
+    """``negatives: window``'s step on one window, in float64: minus lr times the gradient of
+    ``window_neg_loss`` at the parameters before the step (every pair's gradient at the same
+    parameters, summed; repeated contexts or negatives count each time). Returns (w_in, w_out, loss)."""
+    w_in64 = w_in.astype(np.float64)
+    w_out64 = w_out.astype(np.float64)
+    d_in = np.zeros_like(w_in64)
+    d_out = np.zeros_like(w_out64)
+    for a in contexts:
+        x = w_in64[a]
+        for t, label in [(centre, 1.0)] + [(int(n), 0.0) for n in negatives if n != centre]:
+            g = sigmoid(x @ w_out64[t]) - label
+            d_in[a] += g * w_out64[t]
+            d_out[t] += g * x
+    loss = window_neg_loss(w_in64, w_out64, contexts, centre, negatives)
+    return w_in64 - lr * d_in, w_out64 - lr * d_out, loss

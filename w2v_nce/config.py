@@ -20,6 +20,7 @@ SAMPLERS = ("log_uniform", "unigram", "uniform")
 BIAS_INITS = ("log_q", "zero")
 ARCHS = ("skipgram", "cbow")
 CBOW_UPDATES = ("word2vec", "exact")
+NEGATIVES = ("pair", "window")
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -61,6 +62,10 @@ class Config:
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)
     distortion: float = setting(0.75, "Unigram sampler exponent (count**distortion); neg always uses it.")
     num_sampled: int = setting(25, "Negatives per batch (nce/sampled_softmax) or per pair (neg).")
+    negatives: str = setting("pair", "neg, skip-gram: pair = fresh negatives for every (centre, context) pair "
+                             "(word2vec.c); window = one draw shared by the pairs of a window, whose step is one "
+                             "small matrix product (pWord2Vec's HogBatch; faster, see the README).",
+                             choices=NEGATIVES)
     batch_size: int = setting(32, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax).")
     remove_accidental_hits: bool | None = setting(
         None, "Mask negatives equal to the label (default: TensorFlow's, nce off, sampled_softmax on).",
@@ -226,6 +231,9 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("max_token_bytes", f"must be in [1, {(1 << 20) - 1}] bytes, got {cfg.max_token_bytes}")
     if cfg.count_memory != 0 and cfg.count_memory < 64 << 20:
         bad("count_memory", f"must be 0 (no bound) or at least {64 << 20} bytes (64 MiB), got {cfg.count_memory}")
+    if cfg.negatives == "window" and (cfg.loss != "neg" or cfg.arch != "skipgram"):
+        bad("negatives", f"window needs --loss neg --arch skipgram (got --loss {cfg.loss} --arch {cfg.arch}); "
+            "nce and sampled_softmax already share one draw per batch")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     return cfg

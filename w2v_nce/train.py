@@ -83,7 +83,7 @@ def total_clock(cfg: Config, vocab_total: int) -> int:
 def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETCH_PAIRS) -> K.Params:
     return K.Params(LOSS_KINDS[cfg.loss], ARCHS[cfg.arch], cfg.cbow_mean, cfg.cbow_update == "exact", cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(),
                     cfg.unique, SAMPLER_KINDS[cfg.sampler], float(cfg.alpha), float(cfg.min_alpha),
-                    float(clock_total), prefetch_pairs)
+                    float(clock_total), prefetch_pairs, cfg.negatives == "window")
 
 
 def initial_bias(counts: np.ndarray, cfg: Config, tables: K.Tables | None = None) -> np.ndarray:

@@ -15,6 +15,7 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
   sentence   subsampling, the dynamic window
   batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
   sgns       word2vec SGNS: fresh negatives per pair
+  window_neg SGNS with one draw per window, each window's step a small matrix product (HogBatch)
   cbow       CBOW with negative sampling: fresh negatives per (context bag, centre) example
   chunk      train_chunk: a chunk of sentences, dispatched per sentence to one of the above
 
@@ -23,7 +24,8 @@ Losses (per (centre, context) example, T = 1):
             u_k = x.w_sk + b_sk - log Qs_k; S negatives shared by the batch; optional
             accidental-hit removal (masked terms contribute exactly 0, as TF's -FLT_MAX does).
   LOSS_SSM  logsumexp([t, u_1..u_S]) - t, same logits.
-  LOSS_NEG  softplus(-x.w_ctx) + sum_k softplus(x.w_nk), fresh negatives per pair, no bias.
+  LOSS_NEG  softplus(-x.w_ctx) + sum_k softplus(x.w_nk), fresh negatives per pair, no bias
+            (params.window_negatives: the pairs of a window share one draw).
 """
 
 from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
@@ -40,3 +42,4 @@ from .scalar import expected_count, sigmoid, softplus  # noqa: F401
 from .schedule import learning_rate  # noqa: F401
 from .sentence import subsample, window_bounds  # noqa: F401
 from .sgns import draw_centre, neg_update, sgns_pair, sgns_sentence  # noqa: F401
+from .window_neg import draw_window, window_neg_sentence, window_update  # noqa: F401

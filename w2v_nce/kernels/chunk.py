@@ -12,6 +12,7 @@ from .records import ARCH_CBOW, LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T
 from .schedule import learning_rate
 from .sentence import subsample
 from .sgns import sgns_sentence
+from .window_neg import window_neg_sentence
 
 
 # No fastmath here: the loop does little arithmetic, and its isfinite checks must survive
@@ -24,6 +25,7 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
     corpus order, trained by the (architecture, loss)'s algorithm:
       skip-gram neg      sgns_sentence: fresh negatives per pair, the pair's step before the next
+                         (window_neg_sentence with params.window_negatives: one draw per window)
       skip-gram nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw
       CBOW neg           cbow_neg_sentence: fresh negatives per (context bag, centre) example
       CBOW nce/ssm       cbow_batched_sentence: batches of ``batch_size`` examples share a draw
@@ -58,6 +60,9 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
         elif cbow:
             sent_loss, sent_pairs = cbow_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[T_BATCHES] += sent_pairs
+        elif params.window_negatives:
+            sent_loss, sent_pairs = window_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+            tallies[T_BATCHES] += n
         else:
             sent_loss, sent_pairs = sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[T_BATCHES] += sent_pairs

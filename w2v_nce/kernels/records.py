@@ -84,6 +84,7 @@ class Params(NamedTuple):
     min_alpha: float  # lr floor, reached at clock total_words
     total_words: float  # the lr clock's end: epochs x in-vocab tokens trained per epoch
     prefetch_pairs: int  # how far ahead SGNS prefetches rows (speed only: results do not depend on it)
+    window_negatives: bool = False  # neg, skip-gram: one draw per window (window_neg), else per pair
 
 
 class Scratch(NamedTuple):
@@ -114,12 +115,16 @@ class Scratch(NamedTuple):
     logq_t: np.ndarray  # float32[B]
     # neg: one centre drawn ahead, and one pair's targets
     ctx_buf: np.ndarray  # int64[2, 2 * window]: contexts of the current and next centre
-    neg_buf: np.ndarray  # int64[2, 2 * window, S]: their negatives
+    neg_buf: np.ndarray  # int64[2, 2 * window, S + 1]: their negatives (window_neg: [slot, 0] = centre, negatives)
     targets: np.ndarray  # int64[S + 1]: distinct rows of one pair
     mult: np.ndarray  # int64[S + 1]: how often each appears
     grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
     neu1e: np.ndarray  # float32[D]: the input's accumulated gradient (times lr)
     neu1: np.ndarray  # float32[1, D]: CBOW's input vector (neg), a row as sgns' inputs are
+    # window_neg: one window's step
+    win_logits: np.ndarray  # float32[2 * window, S + 1]: logits, then gradient factors
+    win_dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
+    win_rows: np.ndarray  # int64[2 * window]: 0, 1, 2, ... (win_dx's rows, for the row-update loop)
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
@@ -138,9 +143,11 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         batch_counter=np.zeros(1, np.int64),
         u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
-        ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S), np.int64),
+        ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S + 1), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
         neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
+        win_logits=np.empty((2 * W, S + 1), np.float32), win_dx=np.empty((2 * W, D), np.float32),
+        win_rows=np.arange(2 * W, dtype=np.int64),
     )
 
 
@@ -148,4 +155,5 @@ def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len:
     """Bytes ``make_scratch`` allocates (for the memory check before training)."""
     per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
     return V * per_v + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
-        + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (1 + S) * 8 + (S + 1) * 20 + 2 * D * 4
+        + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
+        + 2 * window * (S + 1 + D + 2) * 4

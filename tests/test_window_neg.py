@@ -1,0 +1,177 @@
+"""``negatives: window`` (one negative draw per window, pWord2Vec's HogBatch): the window step
+against the NumPy reference and finite differences, whole chunks against a plain-Python replay,
+and the job end to end."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests import naive
+from tests.test_batch_job import planted_corpus
+from w2v_nce import kernels as K
+from w2v_nce.config import Config, validate
+from w2v_nce.errors import ConfigError
+from w2v_nce.job import run_training
+from w2v_nce.model import Model
+from w2v_nce.sampling import build_alias_table
+
+V, D = 40, 7  # D not a multiple of the vector width: the loops' tails are exercised
+
+
+def _params(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.3, (V, D)).astype(np.float32)
+
+
+def _window_update(w_in, w_out, contexts, rows, lr):
+    """window_update on fresh scratch; rows = [centre, negatives...] as draw_window writes them."""
+    ctx = np.array(contexts, np.int64)
+    out_rows = np.array(rows, np.int64)
+    G = np.empty((len(ctx), len(out_rows)), np.float32)
+    dx = np.empty((len(ctx), D), np.float32)
+    return K.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, dx, np.arange(len(ctx)))
+
+
+# contexts of 1, 2, 3, 5 and 7 rows (the 2 x 4 blocks and their leftovers), with a repeated context
+# word and a repeated negative; the centre (9) is never among the negatives (draw_window skips it)
+@pytest.mark.parametrize("contexts, negatives", [([3], [5, 7, 2, 7, 11]), ([3, 4], [5]),
+                                                 ([3, 4, 3], [5, 7, 2, 8]), ([1, 2, 3, 4, 6], [5, 7, 7, 2, 8, 13]),
+                                                 ([1, 2, 3, 4, 6, 1, 8], [5, 7, 2])])
+def test_window_step_matches_the_numpy_reference(contexts, negatives):
+    w_in, w_out = _params(3)
+    exp_in, exp_out, exp_loss = naive.window_neg_step(w_in, w_out, contexts, 9, negatives, 0.05)
+    loss = _window_update(w_in, w_out, contexts, [9] + negatives, 0.05)
+    assert loss == pytest.approx(exp_loss, rel=1e-5)
+    np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
+
+
+def test_window_step_is_minus_lr_times_the_finite_difference_gradient():
+    w_in, w_out = _params(4)
+    contexts, centre, negatives, lr, eps = [1, 2, 1, 6, 3], 9, [5, 7, 7, 2, 5], 1e-3, 1e-6
+    wi64, wo64 = w_in.astype(np.float64), w_out.astype(np.float64)
+    before_in, before_out = w_in.copy(), w_out.copy()
+    _window_update(w_in, w_out, contexts, [centre] + negatives, lr)
+    for row, col in [(1, 0), (2, D - 1), (6, 3), (9, 2), (5, 1), (7, 3), (2, 0), (4, 1)]:
+        for before, after, bump in [(before_in, w_in, 0), (before_out, w_out, 1)]:
+            e = np.zeros((V, D))
+            e[row, col] = eps
+            up = naive.window_neg_loss(wi64 + e * (bump == 0), wo64 + e * bump, contexts, centre, negatives)
+            down = naive.window_neg_loss(wi64 - e * (bump == 0), wo64 - e * bump, contexts, centre, negatives)
+            grad = (up - down) / (2 * eps)
+            step = float(after[row, col]) - float(before[row, col])
+            assert step == pytest.approx(-lr * grad, rel=2e-3, abs=2e-9), (bump, row, col)
+
+
+# ---------------------------------------------------------------------------------------
+# whole chunks
+# ---------------------------------------------------------------------------------------
+def _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch=K.PREFETCH_PAIRS):
+    tables = K.Tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a)
+    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, window, S, 4, False, True, K.SAMPLER_UNIFORM, lr, lr,
+                      1e9, prefetch, True)
+    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))
+    return tables, params, scratch
+
+
+def _train_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a, prefetch=K.PREFETCH_PAIRS):
+    tables, params, scratch = _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch)
+    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
+    return scratch.tallies, scratch.rng
+
+
+def _naive_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a):
+    """train_chunk's RNG calls replayed in plain Python (subsampling, each centre's window, then
+    its S negatives), each window's step by naive.window_neg_step. Returns (w_in, w_out, loss, pairs)."""
+    rng = np.array([seed], np.uint64)
+    total, pairs = 0.0, 0
+    for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        for i, c in enumerate(kept):
+            span = window - K.rng_below(rng, window)
+            contexts = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
+            negatives = [K.draw_candidate(K.SAMPLER_UNIGRAM, V, neg_p, neg_a, rng) for _ in range(S)]
+            if contexts:
+                w_in, w_out, loss = naive.window_neg_step(w_in, w_out, contexts, c, negatives, lr)
+                w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
+                total += loss
+                pairs += len(contexts)
+    return w_in, w_out, total, pairs
+
+
+def test_train_chunk_equals_the_naive_replay():
+    """Windows, subsampling, single-word sentences, a centre among its own negatives: as the definition."""
+    rng = np.random.default_rng(8)
+    sentences = [rng.integers(0, V // 4, rng.integers(1, 14)).tolist() for _ in range(8)]  # few ids: repeats
+    ids = np.array([w for s in sentences for w in s + [-1]], np.int32)
+    keep = np.where(np.arange(V) % 3 == 0, 0.6, 1.0).astype(np.float32)
+    neg_p, neg_a = build_alias_table(np.where(np.arange(V) < V // 4, 4.0, 1.0))  # negatives often hit the centre
+    window, S, lr, seed = 3, 5, 0.05, 21
+    w_in, w_out = _params(2)
+    exp_in, exp_out, exp_loss, exp_pairs = _naive_chunk(ids, w_in.copy(), w_out.copy(), keep, window, S, lr, seed,
+                                                        neg_p, neg_a)
+    tallies, _ = _train_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a)
+    assert exp_pairs > 50
+    assert tallies[K.T_EXAMPLES] == exp_pairs
+    assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
+    np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
+
+
+def test_results_do_not_depend_on_the_prefetch():
+    rs = np.random.default_rng(5)
+    ids = np.concatenate([np.append(rs.integers(0, V, n), -1) for n in (1, 2, 9, 30, 4)]).astype(np.int32)
+    neg_p, neg_a = build_alias_table(rs.random(V) + 0.1)
+    results = []
+    for prefetch in (0, 2):
+        w_in, w_out = _params(6)
+        tallies, rng = _train_chunk(ids, w_in, w_out, np.ones(V, np.float32), 5, 5, 0.05, 3, neg_p, neg_a, prefetch)
+        results.append((tallies, w_in, w_out, rng[0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])
+    assert results[0][3] == results[1][3]
+
+
+def test_window_and_pair_negatives_train_the_same_pairs_differently():
+    """Same windows (same pair count), different negatives and steps."""
+    rs = np.random.default_rng(1)
+    ids = np.append(rs.integers(0, V, 40), -1).astype(np.int32)
+    neg_p, neg_a = build_alias_table(np.ones(V))
+    w_in, w_out = _params(1)
+    tallies, _ = _train_chunk(ids, w_in, w_out, np.ones(V, np.float32), 1, 5, 0.05, 3, neg_p, neg_a)
+    assert tallies[K.T_EXAMPLES] == 2 * 39  # window 1: every adjacent pair, both ways
+    assert tallies[K.T_BATCHES] == 40  # one draw per centre
+
+
+# ---------------------------------------------------------------------------------------
+# the job
+# ---------------------------------------------------------------------------------------
+def _cfg(tmp_path, corpus, out, **kw):
+    base = dict(corpus=[corpus], output=str(tmp_path / out), dim=16, window=3, min_count=1, epochs=4, threads=2,
+                loss="neg", negatives="window", sample=0, quiet=True, checkpoint_every=0, alpha=0.05, num_sampled=5)
+    return Config(**{**base, **kw})
+
+
+def test_window_negatives_learn_planted_topics(tmp_path):
+    corpus = planted_corpus(tmp_path / "planted.txt")
+    run_training(_cfg(tmp_path, corpus, "out"))
+    m = Model.load(str(tmp_path / "out"))
+    for probe in ("a3", "b7"):
+        neighbours = [w for w, _ in m.nearest(probe, 6) if w not in ("x", "y", "z")]
+        assert all(w[0] == probe[0] for w in neighbours[:5]), (probe, neighbours)
+
+
+def test_window_negatives_are_reproducible_with_one_thread(tmp_path):
+    corpus = planted_corpus(tmp_path / "p.txt", lines=200)
+    for out, negatives in (("a", "window"), ("b", "window"), ("c", "pair")):
+        run_training(_cfg(tmp_path, corpus, out, threads=1, epochs=1, negatives=negatives))
+    np.testing.assert_array_equal(Model.load(str(tmp_path / "a")).w_in, Model.load(str(tmp_path / "b")).w_in)
+    assert not np.array_equal(Model.load(str(tmp_path / "a")).w_in, Model.load(str(tmp_path / "c")).w_in)
+
+
+@pytest.mark.parametrize("kw", [dict(loss="nce"), dict(loss="sampled_softmax"), dict(arch="cbow")])
+def test_window_negatives_need_skipgram_neg(kw):
+    with pytest.raises(ConfigError, match="--negatives window needs --loss neg --arch skipgram"):
+        validate(Config(**{"loss": "neg", "negatives": "window", **kw}))

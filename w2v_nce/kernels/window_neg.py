@@ -1,0 +1,204 @@
+"""SGNS with one negative draw per window (``negatives: window``; pWord2Vec's HogBatch).
+
+The loss per (context, centre) pair is SGNS's, softplus(-x_a.w_c) + sum_k softplus(x_a.w_k),
+but the pairs are grouped as word2vec.c and gensim group them: a window's M context words are
+the inputs (w_in rows x_a), its centre word c is the class (w_out row), and the window's M
+pairs share one draw of S negatives k_1..k_S (a negative equal to c is skipped, as word2vec.c).
+The window's M x (1 + S) logits are one small matrix product, and its step is the exact
+gradient step of the window's summed loss at the parameters before the window:
+
+  L[a, b] = x_a . y_b            y_0 = w_out[c], y_b = w_out[k_b]       [M, 1 + S]
+  G[a, b] = lr * (1{b = 0} - sigmoid(L[a, b]))
+  x_a += sum_b G[a, b] y_b       y_b += sum_a G[a, b] x_a
+
+Why: per pair, SGNS fetches 1 + S random w_out rows; here a window fetches M + 1 + S rows for
+its M pairs (about 12 instead of 36 at window 5, S = 5), and the loops are over rows already
+in L1. The pairs and their count are SGNS's; only which negatives each pair meets changes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .negatives import draw_candidate
+from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
+from .scalar import prefetch_row
+from .sentence import window_bounds
+
+
+@njit(cache=True, nogil=True)
+def draw_window(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_out, out_rows, touched):
+    """Draw centre i's reduced window, then S negatives: writes the contexts to ctx_out[:M] and
+    the classes to out_rows[:m] (the centre first, then the negatives that differ from it);
+    returns (M, m). This is the RNG order of ``negatives: window`` (what tests/ replay)."""
+    V = neg_alias_prob.shape[0]
+    lo, hi = window_bounds(i, n, window, rng)
+    c = sent[i]
+    M = 0
+    for j in range(lo, hi):
+        if j != i:
+            ctx_out[M] = sent[j]
+            M += 1
+    out_rows[0] = c
+    m = 1
+    for _ in range(S):
+        k = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
+        if k != c:
+            out_rows[m] = k
+            m += 1
+    if touched.shape[0] > 0:
+        for b in range(1, m):
+            touched[out_rows[b]] |= TOUCHED_OUT
+    return M, m
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _logits(w_in, w_out, ctx, M, out_rows, m, G):
+    """G[a, b] = w_in[ctx[a]] . w_out[out_rows[b]] for a < M, b < m, float32 sums.
+
+    Register-blocked: two input rows against four class rows per pass over D (8 running
+    sums share each loaded element), then the leftovers one or two at a time."""
+    D = w_in.shape[1]
+    a = 0
+    while a + 2 <= M:
+        x0, x1 = ctx[a], ctx[a + 1]
+        b = 0
+        while b + 4 <= m:
+            y0, y1, y2, y3 = out_rows[b], out_rows[b + 1], out_rows[b + 2], out_rows[b + 3]
+            f0 = f1 = f2 = f3 = h0 = h1 = h2 = h3 = np.float32(0.0)
+            for d in range(D):
+                u, v = w_in[x0, d], w_in[x1, d]
+                z0, z1, z2, z3 = w_out[y0, d], w_out[y1, d], w_out[y2, d], w_out[y3, d]
+                f0 += u * z0
+                f1 += u * z1
+                f2 += u * z2
+                f3 += u * z3
+                h0 += v * z0
+                h1 += v * z1
+                h2 += v * z2
+                h3 += v * z3
+            G[a, b], G[a, b + 1], G[a, b + 2], G[a, b + 3] = f0, f1, f2, f3
+            G[a + 1, b], G[a + 1, b + 1], G[a + 1, b + 2], G[a + 1, b + 3] = h0, h1, h2, h3
+            b += 4
+        for b in range(b, m):
+            yb = out_rows[b]
+            f0 = h0 = np.float32(0.0)
+            for d in range(D):
+                z = w_out[yb, d]
+                f0 += w_in[x0, d] * z
+                h0 += w_in[x1, d] * z
+            G[a, b], G[a + 1, b] = f0, h0
+        a += 2
+    if a < M:
+        x0 = ctx[a]
+        for b in range(m):
+            yb = out_rows[b]
+            f0 = np.float32(0.0)
+            for d in range(D):
+                f0 += w_in[x0, d] * w_out[yb, d]
+            G[a, b] = f0
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _gradient_factors(G, M, m, lr):
+    """Logits G[:M, :m] (column 0 the label) -> lr * (label - sigmoid), in place; returns the
+    summed loss, float64, with one log per input row (of the product of its 1 + exp(-|f|))."""
+    loss = 0.0
+    for a in range(M):
+        prod = 1.0
+        for b in range(m):
+            ff = float(G[a, b])
+            e = math.exp(-abs(ff))
+            sig = 1.0 / (1.0 + e) if ff >= 0 else e / (1.0 + e)
+            prod *= 1.0 + e
+            if b == 0:
+                loss += max(-ff, 0.0)
+                G[a, b] = np.float32((1.0 - sig) * lr)
+            else:
+                loss += max(ff, 0.0)
+                G[a, b] = np.float32(-sig * lr)
+        loss += math.log(prod)
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _accumulate(dst, rows, n_rows, src, src_rows, n_src, G, transpose):
+    """dst[rows[i]] += sum_j g_ij src[src_rows[j]] for i < n_rows, j < n_src, where g_ij is
+    G[i, j] (or G[j, i] when ``transpose``); four source rows per pass over D."""
+    D = dst.shape[1]
+    for i in range(n_rows):
+        r = rows[i]
+        j = 0
+        while j + 4 <= n_src:
+            s0, s1, s2, s3 = src_rows[j], src_rows[j + 1], src_rows[j + 2], src_rows[j + 3]
+            if transpose:
+                g0, g1, g2, g3 = G[j, i], G[j + 1, i], G[j + 2, i], G[j + 3, i]
+            else:
+                g0, g1, g2, g3 = G[i, j], G[i, j + 1], G[i, j + 2], G[i, j + 3]
+            for d in range(D):
+                dst[r, d] += g0 * src[s0, d] + g1 * src[s1, d] + g2 * src[s2, d] + g3 * src[s3, d]
+            j += 4
+        for j in range(j, n_src):
+            s0 = src_rows[j]
+            g0 = G[j, i] if transpose else G[i, j]
+            for d in range(D):
+                dst[r, d] += g0 * src[s0, d]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, dx, dx_rows):
+    """One window's step (see the module docstring); returns its summed loss (float64).
+
+    ctx[:M] are the input rows (w_in), out_rows[:m] the classes (w_out; row 0 is the label).
+    Repeated ids are exact: every delta is computed from the rows before the step and added.
+    Scratch: G float32[>= M, >= m], dx float32[>= M, D], dx_rows int64[>= M] (0, 1, 2, ...).
+    """
+    _logits(w_in, w_out, ctx, M, out_rows, m, G)
+    loss = _gradient_factors(G, M, m, lr)
+    dx[:M] = 0.0
+    _accumulate(dx, dx_rows, M, w_out, out_rows, m, G, False)  # input deltas, from the old class rows
+    _accumulate(w_out, out_rows, m, w_in, ctx, M, G, True)  # class rows, from the still-old input rows
+    for a in range(M):
+        xa = ctx[a]
+        for d in range(w_in.shape[1]):
+            w_in[xa, d] += dx[a, d]
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
+    """``negatives: window`` over the kept words sent[:n]; returns (summed loss, pairs trained).
+
+    The draws run one window ahead (slots 0/1 of scratch.ctx_buf and scratch.neg_buf[:, 0]),
+    in the same RNG order as drawing each window just before its step, so that the next
+    window's rows are prefetched while this one computes (``params.prefetch_pairs`` > 0).
+    """
+    w_in, w_out = weights.w_in, weights.w_out
+    window, S = params.window, params.num_sampled
+    neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
+    rng, touched, ctx_buf, out_buf = scratch.rng, scratch.touched, scratch.ctx_buf, scratch.neg_buf
+    G, dx, dx_rows = scratch.win_logits, scratch.win_dx, scratch.win_rows
+    loss = 0.0
+    pairs = 0
+    if n == 0:
+        return loss, pairs
+    cur = 0
+    M, m = draw_window(sent, n, 0, window, S, neg_p, neg_a, rng, ctx_buf[0], out_buf[0, 0], touched)
+    for i in range(n):
+        nxt = 1 - cur
+        M_next, m_next = 0, 0
+        if i + 1 < n:
+            M_next, m_next = draw_window(sent, n, i + 1, window, S, neg_p, neg_a, rng, ctx_buf[nxt], out_buf[nxt, 0],
+                                         touched)
+            if params.prefetch_pairs > 0:
+                for b in range(m_next):
+                    prefetch_row(w_out, out_buf[nxt, 0, b])
+        if M > 0:
+            loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, dx, dx_rows)
+            pairs += M
+        M, m = M_next, m_next
+        cur = nxt
+    return loss, pairs
