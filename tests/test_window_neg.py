@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from tests import naive
-from tests.test_batch_job import planted_corpus
+from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
 from w2v_nce.config import Config, validate
 from w2v_nce.errors import ConfigError
-from w2v_nce.job import run_training
+from w2v_nce.job import resume_training, run_training
 from w2v_nce.model import Model
 from w2v_nce.sampling import build_alias_table
 
@@ -163,12 +163,34 @@ def test_window_negatives_learn_planted_topics(tmp_path):
         assert all(w[0] == probe[0] for w in neighbours[:5]), (probe, neighbours)
 
 
-def test_window_negatives_are_reproducible_with_one_thread(tmp_path):
-    corpus = planted_corpus(tmp_path / "p.txt", lines=200)
-    for out, negatives in (("a", "window"), ("b", "window"), ("c", "pair")):
-        run_training(_cfg(tmp_path, corpus, out, threads=1, epochs=1, negatives=negatives))
-    np.testing.assert_array_equal(Model.load(str(tmp_path / "a")).w_in, Model.load(str(tmp_path / "b")).w_in)
-    assert not np.array_equal(Model.load(str(tmp_path / "a")).w_in, Model.load(str(tmp_path / "c")).w_in)
+def test_window_negatives_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
+    import threading
+
+    from w2v_nce.errors import Interrupted
+    from w2v_nce.train import Trainer
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    one = dict(threads=1, epochs=2, min_count=5, dim=8)
+    for out in ("one", "two"):
+        run_training(_cfg(tmp_path, corpus, out, **one))
+    assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "two" / "vectors.txt").read_bytes()
+    run_training(_cfg(tmp_path, corpus, "pair", **one, negatives="pair"))
+    assert (tmp_path / "pair" / "vectors.txt").read_bytes() != (tmp_path / "one" / "vectors.txt").read_bytes()
+
+    halt, calls, original = threading.Event(), {"n": 0}, Trainer._kernel
+
+    def stop_mid_run(self, *args):
+        original(self, *args)
+        calls["n"] += 1
+        if calls["n"] == 4:
+            halt.set()
+
+    monkeypatch.setattr(Trainer, "_kernel", stop_mid_run)
+    with pytest.raises(Interrupted):
+        run_training(_cfg(tmp_path, corpus, "cut", **one), halt=halt)
+    monkeypatch.setattr(Trainer, "_kernel", original)
+    resume_training(str(tmp_path / "cut"))
+    assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "one" / "vectors.txt").read_bytes()
 
 
 @pytest.mark.parametrize("kw", [dict(loss="nce"), dict(loss="sampled_softmax"), dict(arch="cbow")])
