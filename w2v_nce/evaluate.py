@@ -290,10 +290,10 @@ def _lookup(words: list[str], restrict_vocab: int | None, case_insensitive: bool
     upper-cased when ``case_insensitive``; among case variants the first (most frequent) row wins.
     Also returns each row's key."""
     rows = words if restrict_vocab is None else words[:restrict_vocab]
-    keys = [w.upper() for w in rows] if case_insensitive else list(rows)
-    index: dict[str, int] = {}
-    for row, key in enumerate(keys):
-        index.setdefault(key, row)
+    keys = list(map(str.upper, rows)) if case_insensitive else list(rows)
+    # built from the last row to the first, so that the first row of each key is what stays
+    # (a C-level loop: this ran once per evaluation set and cost ~0.1 s per 70k words)
+    index = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1)))
     return index, keys
 
 
@@ -372,7 +372,7 @@ def evaluate_analogies(
     restrict_vocab: int | None = RESTRICT_VOCAB,
     case_insensitive: bool = True,
     method: str = "3cosadd",
-    block: int = 64,
+    block: int = 256,
     cosmul_epsilon: float = 1e-3,
 ) -> dict:
     """Analogy accuracy (a : b :: c : ?) with gensim 4.4 ``evaluate_word_analogies`` semantics.
