@@ -60,6 +60,31 @@ def test_parallel_count_over_files_and_gz(tmp_path):
         assert _words(par) == _words(serial) and par.tokens == serial.tokens
 
 
+def test_a_single_compressed_file_read_ahead_counts_as_serial_and_spills_alike(tmp_path, monkeypatch):
+    """One .gz is one part: with threads > 1 it is decompressed on a read-ahead thread (also when
+    the count spills), with exactly the serial result."""
+    from w2v_nce import vocab as vocab_module
+
+    src = str(tmp_path / "m.txt")
+    _mixed_corpus(src)
+    path = src + ".gz"
+    with open(path, "wb") as fh:
+        fh.write(gzip.compress(open(src, "rb").read()))
+    ahead = []
+    monkeypatch.setattr(vocab_module, "read_ahead", lambda items, depth: ahead.append(depth) or iter(list(items)))
+    serial = count_words(Corpus([path]))
+    assert ahead == []
+    par = count_words(Corpus([path]), threads=2)
+    spilled = count_words(Corpus([path]), threads=2, count_memory=6 << 20, spill_dir=str(tmp_path))
+    assert ahead == [vocab_module._COUNT_READ_AHEAD] * 2
+    assert spilled.spill_runs >= 3
+    monkeypatch.undo()
+    real = count_words(Corpus([path]), threads=2)
+    for res in (par, spilled, real):
+        assert _words(res) == _words(serial)
+        assert (res.tokens, res.distinct, res.stats) == (serial.tokens, serial.distinct, serial.stats)
+
+
 def test_parallel_count_with_spilling_is_the_unbounded_one(tmp_path):
     path = str(tmp_path / "m.txt")
     _mixed_corpus(path)

@@ -21,7 +21,6 @@ Hogwild updates interleave, so results are statistically equivalent, not identic
 from __future__ import annotations
 
 import math
-import queue
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -34,6 +33,7 @@ from .corpus import Corpus, Position
 from .errors import DivergenceError, ResumeError
 from .model import Model
 from .pairs import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
+from .readahead import ReadAhead
 from .rng import worker_states
 from .sampling import (
     build_alias_table,
@@ -212,7 +212,7 @@ class _Dispatcher:
         n = len(trainer.splits)
         self._done = list(self._state.done) if n > 1 else [False]
         self._claimed = list(self._done)
-        self._readers: dict[int, _ReadAhead] = {}
+        self._readers: dict[int, ReadAhead] = {}
 
     def _closed(self) -> bool:
         return self._stop.is_set() or self.aborted
@@ -417,9 +417,9 @@ class Trainer:
         K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
                       scratch)
 
-    def _open_part(self, part: int) -> "_ReadAhead":
+    def _open_part(self, part: int) -> "ReadAhead":
         """A read-ahead of ``part``'s chunks from its position."""
-        return _ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
+        return ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
                                     holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
 
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
@@ -523,52 +523,3 @@ class Trainer:
         pick = self._probe_rng.integers(0, V, size=min(rows, V))
         return bool(np.isfinite(self.model.w_in[pick]).all() and np.isfinite(self.model.w_out[pick]).all()
                     and np.isfinite(self.model.bias[pick]).all())
-
-
-class _ReadAhead:
-    """Encodes chunks on a background thread, ``depth`` ahead of the workers.
-
-    Reading, decompressing and encoding then overlap with training. Errors in the reader are
-    re-raised by ``get``.
-    """
-
-    _END = object()
-
-    def __init__(self, chunks, depth: int):
-        self._q: queue.Queue = queue.Queue(maxsize=depth)
-        self._closed = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._fill, args=(chunks,), daemon=True)
-        self._thread.start()
-
-    def _put(self, item) -> bool:
-        """Put unless closed; True if it was put."""
-        while not self._closed.is_set():
-            try:
-                self._q.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _fill(self, chunks) -> None:
-        try:
-            for chunk in chunks:
-                if not self._put(chunk):
-                    return
-        except BaseException as exc:
-            self._error = exc
-        self._put(self._END)
-
-    def get(self) -> IdChunk | None:
-        item = self._q.get()
-        if item is self._END:
-            self._q.put(self._END)  # later callers see the end too
-            if self._error is not None:
-                raise self._error
-            return None
-        return item
-
-    def close(self) -> None:
-        self._closed.set()
-        self._thread.join()

@@ -21,6 +21,7 @@ from numba import njit
 from .corpus import BLOCK_BYTES, SPACE_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
 from .formats import atomic_output
+from .readahead import read_ahead
 from .spill import SpillRuns, run_write_bytes
 
 SENTENCE_END = -1  # id stream separator between sentences
@@ -30,6 +31,7 @@ SENTENCE_END = -1  # id stream separator between sentences
 # Config.max_token_bytes, the same 1000): URLs and words of any script fit, base64 blobs do not.
 MAX_TOKEN_BYTES = 1000
 
+_COUNT_READ_AHEAD = 4  # decompressed blocks (1 MiB each) held ahead of a single-part count
 _MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
 
 
@@ -251,26 +253,30 @@ def count_words(corpus: Corpus, progress=None, max_token_bytes: int = MAX_TOKEN_
     ``threads`` > 1 cuts the corpus into that many parts (``splits.make_splits``) counted at
     once without the GIL, each in its own table (``count_memory`` / threads each), merged in
     part order: the same counts and the same first-seen order as one thread. ``progress`` is
-    then called from the counting threads (one at a time).
+    then called from the counting threads (one at a time). A corpus that is one part (a single
+    compressed file) is decompressed on a second thread while the first counts.
     """
     if not 0 < max_token_bytes < block_bytes:
         raise ValueError(f"max_token_bytes must be in [1, {block_bytes}), got {max_token_bytes}")
-    with SpillRuns(spill_dir) as runs:
-        if threads > 1:
-            from .splits import make_splits
+    from .splits import make_splits
 
-            parts = _count_parts(corpus, make_splits(corpus, threads), progress, max_token_bytes, count_memory, runs,
-                                 block_bytes)
+    splits = [s for s in make_splits(corpus, threads) if s.pieces] if threads > 1 else []  # the non-empty parts
+    with SpillRuns(spill_dir) as runs:
+        if len(splits) > 1:
+            parts = _count_parts(corpus, splits, progress, max_token_bytes, count_memory, runs, block_bytes)
         else:
             counter, stats = WordCounter(max_token_bytes, count_memory), ReadStats()
-            _count_blocks(corpus.blocks(block_bytes=block_bytes), counter, _PartRuns(runs), stats, progress)
+            blocks = corpus.blocks(block_bytes=block_bytes)
+            if threads > 1:  # one part holds all the text (a single compressed file): decompressed on a second thread
+                blocks = read_ahead(blocks, _COUNT_READ_AHEAD)
+            _count_blocks(blocks, counter, _PartRuns(runs), stats, progress)
             parts = [(counter, stats)]
         if not runs.runs:
             return merge_counted(parts)
         # the rest of each table is its part's last run; the merge gives the counts
         for t, (c, _) in enumerate(parts):
             if c.distinct:
-                runs.write(c.arena, c.offsets, c.counts, c.distinct, _part_key(t, c.spilled) if threads > 1 else None)
+                runs.write(c.arena, c.offsets, c.counts, c.distinct, _part_key(t, c.spilled) if len(parts) > 1 else None)
         stats = _summed_stats(parts)
         counter, distinct = _merged(_summed_tallies(parts), runs, min_count, count_memory)
         return CountResult(counter, counter.tokens, stats, distinct, counter.long_tokens, counter.longest_token_bytes,
