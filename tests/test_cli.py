@@ -181,7 +181,7 @@ def test_default_config_file_lists_every_setting():
     cfg = Config(**data)
     validate(cfg)
     assert cfg == Config()
-    for preset in ("word2vec.yaml", "word2vec-cbow.yaml", "tiny.yaml"):
+    for preset in ("word2vec.yaml", "word2vec-cbow.yaml", "word2vec-window.yaml", "tiny.yaml"):
         from w2v_nce.config import load_yaml, merge
 
         validate(merge(Config(), load_yaml(os.path.join(os.path.dirname(path), preset)), preset))
