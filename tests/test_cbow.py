@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests import naive
+from tests.interrupt import run_interrupted
 from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
 from w2v_nce.config import Config
@@ -242,28 +243,11 @@ def test_cbow_learns_planted_topics(tmp_path, loss):
 
 
 def test_cbow_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
-    import threading
-
-    from w2v_nce.errors import Interrupted
-    from w2v_nce.train import Trainer
-
     corpus = big_corpus(tmp_path / "big.txt", mb=3)
     run_training(_cfg(corpus, tmp_path / "one", loss="nce"))
     run_training(_cfg(corpus, tmp_path / "two", loss="nce"))
     assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "two" / "vectors.txt").read_bytes()
-
-    halt, calls, original = threading.Event(), {"n": 0}, Trainer._kernel
-
-    def stop_mid_run(self, *args):
-        original(self, *args)
-        calls["n"] += 1
-        if calls["n"] == 4:
-            halt.set()
-
-    monkeypatch.setattr(Trainer, "_kernel", stop_mid_run)
-    with pytest.raises(Interrupted):
-        run_training(_cfg(corpus, tmp_path / "cut", loss="nce"), halt=halt)
-    monkeypatch.setattr(Trainer, "_kernel", original)
+    run_interrupted(_cfg(corpus, tmp_path / "cut", loss="nce"), monkeypatch, after_calls=4)
     resume_training(str(tmp_path / "cut"))
     assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "one" / "vectors.txt").read_bytes()
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.interrupt import run_interrupted
 from tests.test_batch_job import planted_corpus
 from w2v_nce import job
 from w2v_nce.checkpoint import load_checkpoint
@@ -130,21 +131,7 @@ def test_the_job_counts_under_its_memory_bound_and_reports_the_spill(tmp_path, m
 
 def _interrupted_run(corpus, out, monkeypatch) -> None:
     """A 2-epoch run stopped after its first chunk: a checkpoint in ``out``, then the kernel restored."""
-    import threading
-
-    from w2v_nce.errors import Interrupted
-    from w2v_nce.train import Trainer
-
-    halt, original = threading.Event(), Trainer._kernel
-
-    def stop(self, *args):
-        original(self, *args)
-        halt.set()
-
-    with monkeypatch.context() as m:
-        m.setattr(Trainer, "_kernel", stop)
-        with pytest.raises(Interrupted):
-            run_training(_cfg(corpus, out, epochs=2), halt=halt)
+    run_interrupted(_cfg(corpus, out, epochs=2), monkeypatch)
 
 
 def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):

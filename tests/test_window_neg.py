@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tests import naive
+from tests.interrupt import run_interrupted
 from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
 from w2v_nce.config import Config, validate
@@ -164,11 +165,6 @@ def test_window_negatives_learn_planted_topics(tmp_path):
 
 
 def test_window_negatives_are_reproducible_and_resume_exactly(tmp_path, monkeypatch):
-    import threading
-
-    from w2v_nce.errors import Interrupted
-    from w2v_nce.train import Trainer
-
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     one = dict(threads=1, epochs=2, min_count=5, dim=8)
     for out in ("one", "two"):
@@ -176,19 +172,7 @@ def test_window_negatives_are_reproducible_and_resume_exactly(tmp_path, monkeypa
     assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "two" / "vectors.txt").read_bytes()
     run_training(_cfg(tmp_path, corpus, "pair", **one, negatives="pair"))
     assert (tmp_path / "pair" / "vectors.txt").read_bytes() != (tmp_path / "one" / "vectors.txt").read_bytes()
-
-    halt, calls, original = threading.Event(), {"n": 0}, Trainer._kernel
-
-    def stop_mid_run(self, *args):
-        original(self, *args)
-        calls["n"] += 1
-        if calls["n"] == 4:
-            halt.set()
-
-    monkeypatch.setattr(Trainer, "_kernel", stop_mid_run)
-    with pytest.raises(Interrupted):
-        run_training(_cfg(tmp_path, corpus, "cut", **one), halt=halt)
-    monkeypatch.setattr(Trainer, "_kernel", original)
+    run_interrupted(_cfg(tmp_path, corpus, "cut", **one), monkeypatch, after_calls=4)
     resume_training(str(tmp_path / "cut"))
     assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "one" / "vectors.txt").read_bytes()
 
