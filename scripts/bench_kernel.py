@@ -5,6 +5,7 @@ thread count, and the capacity of the serial stages that feed the kernels.
     python scripts/bench_kernel.py --threads 1,2,4,8,16     # the scaling curve on a bigger machine
     python scripts/bench_kernel.py --words 0                # the whole corpus
     python scripts/bench_kernel.py --losses neg --threads 1 --prefetch 0,2   # SGNS row prefetch off vs on
+    python scripts/bench_kernel.py --losses neg,negw        # SGNS per pair against --negatives window
 
 Each measurement is ``Trainer.run(budget_words=N)`` from the start of the corpus on fresh
 weights (``train.init_model``, as the job initialises them; the library's budget API),
@@ -39,7 +40,7 @@ from w2v_nce.vocab import build_vocab  # noqa: E402
 
 CONFIGS = {  # loss -> (preset, overrides): neg is word2vec.c's run, nce/ssm the README's NCE settings
     "neg": ("word2vec.yaml", {}),
-    "negw": ("word2vec.yaml", {"negatives": "window"}),
+    "negw": ("word2vec.yaml", {"negatives": "window"}),  # SGNS with one draw per window
     "nce": ("default.yaml", {}),
     "ssm": ("default.yaml", {"loss": "sampled_softmax"}),
 }
@@ -118,7 +119,7 @@ def main() -> None:
         base = statistics.median(rates[(loss, threads[0], pf)])
         for n in threads:
             med = statistics.median(rates[(loss, n, pf)])
-            print(f"{loss:6} {pf if loss == 'neg' else '-':>8} {n:7d} {med / 1e3:8.0f}k {med / base:13.2f}x "
+            print(f"{loss:6} {pf if loss in ('neg', 'negw') else '-':>8} {n:7d} {med / 1e3:8.0f}k {med / base:13.2f}x "
                   f"{med / n / 1e3:9.0f}k {read / (med / n):9.1f} thr")
 
 
