@@ -58,12 +58,8 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
         a = run_start[r]
         b = run_start[r + 1]
         xr = r if gathered else bag_ids[bag_start[r]]
+        _sampled_logits(xs, xr, w_out, bias, samples, logq_s, u[r])
         for k in range(S):
-            s = samples[k]
-            acc = np.float32(0.0)
-            for d in range(D):
-                acc += xs[xr, d] * w_out[s, d]
-            u[r, k] = acc + bias[s] - logq_s[k]
             coef[r, k] = 0.0
         if loss_kind == LOSS_NCE:
             for k in range(S):
@@ -111,24 +107,11 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             ctx = contexts[i]
             for d in range(D):
                 dx[r, d] += g * w_out[ctx, d]
-        for k in range(S):
-            g = coef[r, k]
-            if g != 0.0:
-                s = samples[k]
-                for d in range(D):
-                    dx[r, d] += g * w_out[s, d]
+        _add_rows(dx[r], w_out, samples, coef[r])
 
     # 2) output-side updates (from the inputs as they were before the batch)
     for k in range(S):
-        s = samples[k]
-        for r in range(n_runs):
-            g = coef[r, k]
-            if g != 0.0:
-                step = np.float32(-lr * g)
-                xr = r if gathered else bag_ids[bag_start[r]]
-                for d in range(D):
-                    w_out[s, d] += step * xs[xr, d]
-                bias[s] += step
+        _sample_update(w_out, bias, samples[k], k, coef, n_runs, lr, xs, gathered, bag_ids, bag_start)
     for r in range(n_runs):
         xr = r if gathered else bag_ids[bag_start[r]]
         for i in range(run_start[r], run_start[r + 1]):
@@ -147,6 +130,83 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             for d in range(D):
                 w_in[c, d] += step * dx[r, d]
     return loss
+
+
+# Register-blocked loops over the shared negatives: four rows share each pass over D (one
+# horizontal sum per dot product was most of a run's logit cost at D = 100).
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _sampled_logits(xs, xr, w_out, bias, samples, logq_s, u_r):
+    """u_r[k] = xs[xr] . w_out[samples[k]] + bias[samples[k]] - logq_s[k] for k < S."""
+    D = xs.shape[1]
+    S = samples.shape[0]
+    k = 0
+    while k + 4 <= S:
+        s0, s1, s2, s3 = samples[k], samples[k + 1], samples[k + 2], samples[k + 3]
+        a0 = a1 = a2 = a3 = np.float32(0.0)
+        for d in range(D):
+            x = xs[xr, d]
+            a0 += x * w_out[s0, d]
+            a1 += x * w_out[s1, d]
+            a2 += x * w_out[s2, d]
+            a3 += x * w_out[s3, d]
+        u_r[k] = a0 + bias[s0] - logq_s[k]
+        u_r[k + 1] = a1 + bias[s1] - logq_s[k + 1]
+        u_r[k + 2] = a2 + bias[s2] - logq_s[k + 2]
+        u_r[k + 3] = a3 + bias[s3] - logq_s[k + 3]
+        k += 4
+    for k in range(k, S):
+        s = samples[k]
+        acc = np.float32(0.0)
+        for d in range(D):
+            acc += xs[xr, d] * w_out[s, d]
+        u_r[k] = acc + bias[s] - logq_s[k]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _add_rows(out, w_out, samples, coef_r):
+    """out += sum_k coef_r[k] * w_out[samples[k]] (zero factors included: they add nothing)."""
+    D = out.shape[0]
+    S = samples.shape[0]
+    k = 0
+    while k + 4 <= S:
+        s0, s1, s2, s3 = samples[k], samples[k + 1], samples[k + 2], samples[k + 3]
+        g0, g1, g2, g3 = coef_r[k], coef_r[k + 1], coef_r[k + 2], coef_r[k + 3]
+        for d in range(D):
+            out[d] += g0 * w_out[s0, d] + g1 * w_out[s1, d] + g2 * w_out[s2, d] + g3 * w_out[s3, d]
+        k += 4
+    for k in range(k, S):
+        g = coef_r[k]
+        s = samples[k]
+        for d in range(D):
+            out[d] += g * w_out[s, d]
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _sample_update(w_out, bias, s, k, coef, n_runs, lr, xs, gathered, bag_ids, bag_start):
+    """Negative k's row s: w_out[s] += sum_r -lr coef[r, k] x_r, bias[s] likewise (runs four at a time)."""
+    D = w_out.shape[1]
+    r = 0
+    while r + 4 <= n_runs:
+        g0 = np.float32(-lr * coef[r, k])
+        g1 = np.float32(-lr * coef[r + 1, k])
+        g2 = np.float32(-lr * coef[r + 2, k])
+        g3 = np.float32(-lr * coef[r + 3, k])
+        x0 = r if gathered else bag_ids[bag_start[r]]
+        x1 = r + 1 if gathered else bag_ids[bag_start[r + 1]]
+        x2 = r + 2 if gathered else bag_ids[bag_start[r + 2]]
+        x3 = r + 3 if gathered else bag_ids[bag_start[r + 3]]
+        for d in range(D):
+            w_out[s, d] += g0 * xs[x0, d] + g1 * xs[x1, d] + g2 * xs[x2, d] + g3 * xs[x3, d]
+        bias[s] += g0 + g1 + g2 + g3
+        r += 4
+    for r in range(r, n_runs):
+        g = coef[r, k]
+        if g != 0.0:
+            step = np.float32(-lr * g)
+            xr = r if gathered else bag_ids[bag_start[r]]
+            for d in range(D):
+                w_out[s, d] += step * xs[xr, d]
+            bias[s] += step
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
