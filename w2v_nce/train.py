@@ -81,9 +81,13 @@ def total_clock(cfg: Config, vocab_total: int) -> int:
 
 
 def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETCH_PAIRS) -> K.Params:
-    return K.Params(LOSS_KINDS[cfg.loss], ARCHS[cfg.arch], cfg.cbow_mean, cfg.cbow_update == "exact", cfg.window, cfg.num_sampled, cfg.batch_size, cfg.resolved_remove_hits(),
-                    cfg.unique, SAMPLER_KINDS[cfg.sampler], float(cfg.alpha), float(cfg.min_alpha),
-                    float(clock_total), prefetch_pairs, cfg.negatives == "window")
+    """The kernels' scalars for a run (the one mapping from settings to ``K.Params``)."""
+    return K.Params(
+        loss_kind=LOSS_KINDS[cfg.loss], arch=ARCHS[cfg.arch], cbow_mean=cfg.cbow_mean,
+        cbow_exact=cfg.cbow_update == "exact", window=cfg.window, num_sampled=cfg.num_sampled,
+        batch_size=cfg.batch_size, remove_hits=cfg.resolved_remove_hits(), unique=cfg.unique,
+        sampler_kind=SAMPLER_KINDS[cfg.sampler], alpha=float(cfg.alpha), min_alpha=float(cfg.min_alpha),
+        total_words=float(clock_total), prefetch_pairs=prefetch_pairs, window_negatives=cfg.negatives == "window")
 
 
 def initial_bias(counts: np.ndarray, cfg: Config, tables: K.Tables | None = None) -> np.ndarray:
