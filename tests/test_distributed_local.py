@@ -76,6 +76,9 @@ def test_two_replicas_are_identical_after_the_final_sync(parts, tmp_path):
     for name in ("model.npz", "vectors.txt", "vocab.tsv", "metrics.json", "config.yaml", "train.jsonl"):
         assert (tmp_path / "k2" / name).exists()
     assert not (tmp_path / "k2" / "checkpoint.npz").exists()
+    seconds = json.loads((tmp_path / "k2" / "metrics.json").read_text())["seconds"]  # the job's phases
+    assert set(seconds) == {"cluster", "vocabulary", "train", "write", "evaluate"}
+    assert seconds["train"] > 0 and all(v >= 0 for v in seconds.values())
 
 
 def test_replicas_share_the_corpus_and_the_global_clock(parts, tmp_path):

@@ -134,21 +134,25 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            t = time.time()
             backend.open(cfg, corpus.fingerprint())  # the cluster and every node's corpus, before any output
+            seconds = {"cluster": time.time() - t}  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):
                 if force:
                     _remove_stale_outputs(cfg.output)
+                t = time.time()
                 counted = backend.count(cfg, corpus)
                 if counted is not None:
                     vocab = vocabulary_of_count(cfg, corpus, counted, log)
                 else:
                     vocab, counted = _count_vocabulary(cfg, corpus, halt, sig, log)
+                seconds["vocabulary"] = time.time() - t
                 model = init_model(cfg, vocab, build_tables(vocab.counts, cfg))
                 start = DistStart(cfg, model, [TrainState() for _ in range(backend.replicas)], 0, corpus.fingerprint(),
                                   Tallies(), [])
                 run = _DistRun(backend, start, corpus, heldout_corpus, vocab, halt, sig, log, counted, on_round)
-                return run.finish(t_start)
+                return run.finish(t_start, seconds)
         finally:
             backend.close()
             corpus.close()
@@ -171,7 +175,9 @@ def resume_distributed(out_dir: str, backend: Backend, threads: int | None = Non
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             check_fingerprint(start.fingerprint, corpus)
+            t = time.time()
             backend.open(cfg, start.fingerprint)
+            seconds = {"cluster": time.time() - t}
             with _locked(out_dir, log):
                 _remove_stale_spills(out_dir)
                 clock = min(s.clock for s in start.states)
@@ -179,7 +185,7 @@ def resume_distributed(out_dir: str, backend: Backend, threads: int | None = Non
                     f"{clock:,} words done, {backend.replicas} replicas")
                 vocab = Vocab(start.model.words, start.model.counts)
                 run = _DistRun(backend, start, corpus, heldout_corpus, vocab, halt, sig, log, None, on_round)
-                return run.finish(t_start)
+                return run.finish(t_start, seconds)
         finally:
             backend.close()
             corpus.close()
@@ -233,9 +239,14 @@ class _DistRun:
         return Model(list(self._words), self._counts, w_in, w_out, bias, self.cfg.to_dict())
 
     # -- the loop -----------------------------------------------------------------------
-    def finish(self, t_start: float) -> JobResult:
+    def finish(self, t_start: float, seconds: dict) -> JobResult:
+        """Train, then write the outputs; ``seconds`` (the earlier phases: "cluster" = starting
+        the backend and its replicas, "vocabulary") gains "train" (filling the replicas, the
+        rounds, the last sync), and metrics.json gets them with "write" and "evaluate"."""
+        t = time.time()
         metrics = self.train()
-        _write_outputs(self.cfg, self.model(), self.vocab, self.out, metrics, self.log)
+        seconds["train"] = time.time() - t
+        _write_outputs(self.cfg, self.model(), self.vocab, self.out, metrics, self.log, seconds)
         try:
             os.unlink(os.path.join(self.out, CHECKPOINT_FILE))
         except FileNotFoundError:
