@@ -7,6 +7,8 @@
 Contenders (whole jobs as child processes, one at a time, alternating order each round):
   cbow         w2v-nce -c configs/word2vec-cbow.yaml (CBOW-neg, window 8, 25 negatives, sample 1e-4, alpha 0.05)
   cbow-exact   the same with --cbow-update exact (each context row takes 1/n of the mean's gradient)
+  cbow-batch   w2v-nce -c configs/word2vec-cbow-batch.yaml (the same, batch_size examples share one draw);
+               cbow-batchN overrides its --batch-size with N (for a sweep)
   cbow-nce     the same with --loss nce (the recommended NCE settings' batch of 32, 25 shared negatives)
   gensim-cbow  gensim 4.4 iterable mode, sg=0, cbow_mean=1, the same settings (peer_gensim.py ... cbow)
   sg           w2v-nce -c configs/word2vec.yaml (skip-gram SGNS), for the CBOW/skip-gram cost ratio
@@ -33,6 +35,10 @@ def argv_for(name: str, corpus: str, lines: str, out: str, epochs: int, threads:
     if name == "cbow-exact":
         return B.w2v_argv(corpus, out, os.path.join(B.REPO, "configs", "word2vec-cbow.yaml"),
                           common + ["--cbow-update", "exact"])
+    if name.startswith("cbow-batch"):
+        size = name[len("cbow-batch"):]
+        return B.w2v_argv(corpus, out, os.path.join(B.REPO, "configs", "word2vec-cbow-batch.yaml"),
+                          common + (["--batch-size", size] if size else []))
     if name == "cbow-nce":
         return B.w2v_argv(corpus, out, os.path.join(B.REPO, "configs", "word2vec-cbow.yaml"),
                           common + ["--loss", "nce", "--batch-size", "32"])

@@ -126,3 +126,23 @@ def window_neg_step(w_in, w_out, contexts, centre, negatives, lr):
             d_out[t] += g * x
     loss = window_neg_loss(w_in64, w_out64, contexts, centre, negatives)
     return w_in64 - lr * d_in, w_out64 - lr * d_out, loss
+
+
+def cbow_batch_loss(w_in, w_out, bags, centres, negatives, mean):
+    """A shared-draw batch's summed CBOW-neg loss (``negatives: batch``), float64: each example's
+    ``cbow_neg_loss`` with the batch's one draw of negatives."""
+    return sum(cbow_neg_loss(w_in, w_out, bag, c, negatives, mean) for bag, c in zip(bags, centres))
+
+
+def cbow_batch_step(w_in, w_out, bags, centres, negatives, lr, mean, exact=True):
+    """``negatives: batch``'s step on one batch, in float64: each example's ``cbow_neg_step``
+    taken at the parameters before the batch, and the deltas summed. Returns (w_in, w_out, loss)."""
+    w_in64 = w_in.astype(np.float64)
+    w_out64 = w_out.astype(np.float64)
+    d_in = np.zeros_like(w_in64)
+    d_out = np.zeros_like(w_out64)
+    for bag, c in zip(bags, centres):
+        new_in, new_out, _ = cbow_neg_step(w_in64, w_out64, bag, c, negatives, lr, mean, exact)
+        d_in += new_in - w_in64
+        d_out += new_out - w_out64
+    return w_in64 + d_in, w_out64 + d_out, cbow_batch_loss(w_in64, w_out64, bags, centres, negatives, mean)

@@ -20,7 +20,7 @@ SAMPLERS = ("log_uniform", "unigram", "uniform")
 BIAS_INITS = ("log_q", "zero")
 ARCHS = ("skipgram", "cbow")
 CBOW_UPDATES = ("word2vec", "exact")
-NEGATIVES = ("pair", "window")
+NEGATIVES = ("pair", "window", "batch")
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -62,11 +62,13 @@ class Config:
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)
     distortion: float = setting(0.75, "Unigram sampler exponent (count**distortion); neg always uses it.")
     num_sampled: int = setting(25, "Negatives per batch (nce/sampled_softmax) or per pair (neg).")
-    negatives: str = setting("pair", "neg, skip-gram: pair = fresh negatives for every (centre, context) pair "
-                             "(word2vec.c); window = one draw shared by the pairs of a window, whose step is one "
-                             "small matrix product (pWord2Vec's HogBatch; faster, see the README).",
+    negatives: str = setting("pair", "neg: pair = fresh negatives for every pair or CBOW example (word2vec.c); "
+                             "window (skip-gram) = one draw shared by the pairs of a window, whose step is one "
+                             "small matrix product (pWord2Vec's HogBatch); batch (CBOW) = one draw shared by "
+                             "batch_size consecutive examples, likewise. Faster, see the README.",
                              choices=NEGATIVES)
-    batch_size: int = setting(32, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax).")
+    batch_size: int = setting(32, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax), "
+                              "or CBOW examples sharing one (neg with --negatives batch).")
     remove_accidental_hits: bool | None = setting(
         None, "Mask negatives equal to the label (default: TensorFlow's, nce off, sampled_softmax on).",
         flag="--remove-accidental-hits/--keep-accidental-hits")
@@ -234,6 +236,9 @@ def validate(cfg: Config, where: str = "config") -> Config:
     if cfg.negatives == "window" and (cfg.loss != "neg" or cfg.arch != "skipgram"):
         bad("negatives", f"window needs --loss neg --arch skipgram (got --loss {cfg.loss} --arch {cfg.arch}); "
             "nce and sampled_softmax already share one draw per batch")
+    if cfg.negatives == "batch" and (cfg.loss != "neg" or cfg.arch != "cbow"):
+        bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); "
+            "skip-gram's shared draw is --negatives window")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     return cfg

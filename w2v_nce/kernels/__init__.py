@@ -16,7 +16,9 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
   batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
   sgns       word2vec SGNS: fresh negatives per pair
   window_neg SGNS with one draw per window, each window's step a small matrix product (HogBatch)
-  cbow       CBOW with negative sampling: fresh negatives per (context bag, centre) example
+  rowblock   small products between lists of rows: the blocked steps of window_neg and cbow
+  cbow       CBOW with negative sampling: fresh negatives per (context bag, centre) example, or
+             one draw per batch of examples, each batch's step small matrix products
   chunk      train_chunk: a chunk of sentences, dispatched per sentence to one of the above
 
 Losses (per (centre, context) example, T = 1):
@@ -25,12 +27,13 @@ Losses (per (centre, context) example, T = 1):
             accidental-hit removal (masked terms contribute exactly 0, as TF's -FLT_MAX does).
   LOSS_SSM  logsumexp([t, u_1..u_S]) - t, same logits.
   LOSS_NEG  softplus(-x.w_ctx) + sum_k softplus(x.w_nk), fresh negatives per pair, no bias
-            (params.window_negatives: the pairs of a window share one draw).
+            (params.shared_negatives: the pairs of a window, or a batch of CBOW examples,
+            share one draw).
 """
 
 from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
 from .batch import batched_sentence, cbow_batched_sentence, draw_and_process, gather_inputs, process_batch  # noqa: F401
-from .cbow import cbow_input, cbow_neg_sentence  # noqa: F401
+from .cbow import cbow_batch_sentence, cbow_batch_update, cbow_input, cbow_neg_sentence, draw_bag_batch  # noqa: F401
 from .chunk import train_chunk  # noqa: F401
 from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
 from .records import (  # noqa: F401

@@ -9,15 +9,36 @@ the input's gradient g:
               context rows learn at n times the rate; measured on mix8, 1 epoch, word2vec.c's
               CBOW settings: analogy 0.109 with it, 0.019 exact — see the README)
 For the sum (scale 1) the two are the same.
+
+With ``negatives: batch`` (``cbow_batch_sentence``) the examples of B = batch_size centres
+share one draw of S negatives (a negative equal to an example's centre is skipped for that
+example, as word2vec.c), and the batch's step is the gradient step of its summed loss at
+the parameters before the batch, as a few small matrix products:
+
+  X[e] = scale_e * sum of w_in[bag_e]                  [B, D]
+  U[e, k] = X[e] . w_out[k_k]      t[e] = X[e] . w_out[c_e]
+  dX[e] = g_t[e] w_out[c_e] + sum_k g[e, k] w_out[k_k]  (g = lr * (label - sigmoid))
+  w_out[k_k] += sum_e g[e, k] X[e]    w_out[c_e] += g_t[e] X[e]    w_in[bag_e] += row_scale * dX[e]
+
+Why: CBOW-neg fetches 1 + S random w_out rows per example, the cost of its loop; here a
+batch fetches B + S of them for its B examples. The examples are CBOW-neg's; which negatives
+each meets, and the order, change: a sentence of n kept words has P = ceil(n / B) batches,
+batch r the centres r, r + P, r + 2P, ..., so that (once P > 2 * window) no two examples of a
+batch share a context word. Batches of consecutive centres, whose bags overlap, step every
+shared context row B times from the same stale state: measured on mix8 (1 epoch, word2vec.c's
+CBOW settings, B = 16) they lost 1.5 analogy points to CBOW-neg, the strided batches gained 1.2.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numba import njit
 
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
+from .rowblock import accumulate_rows, row_logits
 from .scalar import prefetch_row
 from .sentence import window_bounds
 from .sgns import neg_update
@@ -108,3 +129,133 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
         m = m_next
         cur = nxt
     return loss, examples
+
+
+@njit(cache=True, nogil=True)
+def draw_bag_batch(sent, n, r, P, window, S, neg_alias_prob, neg_alias_idx, rng, bag_ids, bag_start, centres, negs,
+                   touched):
+    """Draw the reduced windows of centres r, r + P, r + 2P, ... (those < n), in order, then
+    (when any bag is non-empty) the batch's S negatives: example e has the bag bag_ids[
+    bag_start[e]:bag_start[e + 1]] and the class centres[e] (a centre with an empty bag,
+    n = 1, is no example). Returns the number of examples. This is ``negatives: batch``'s
+    RNG order."""
+    V = neg_alias_prob.shape[0]
+    e = 0
+    bag_start[0] = 0
+    for i in range(r, n, P):
+        lo, hi = window_bounds(i, n, window, rng)
+        q = bag_start[e]
+        for j in range(lo, hi):
+            if j != i:
+                bag_ids[q] = sent[j]
+                q += 1
+        if q > bag_start[e]:
+            centres[e] = sent[i]
+            e += 1
+            bag_start[e] = q
+    if e == 0:
+        return 0
+    for k in range(S):
+        negs[k] = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
+    if touched.shape[0] > 0:
+        for k in range(S):
+            touched[negs[k]] |= TOUCHED_OUT
+    return e
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _batch_factors(U, t, nb, S, negs, centres, lr):
+    """Logits U[:nb, :S] (negatives) and t[:nb] (each example's centre) -> lr * (label -
+    sigmoid), in place, a negative equal to the example's centre masked to 0; returns the
+    summed loss, float64, with one log per example (of the product of its 1 + exp(-|f|))."""
+    loss = 0.0
+    for e in range(nb):
+        c = centres[e]
+        f = float(t[e])
+        ex = math.exp(-abs(f))
+        prod = 1.0 + ex
+        loss += max(-f, 0.0)
+        t[e] = np.float32(lr * (ex / (1.0 + ex) if f >= 0 else 1.0 / (1.0 + ex)))  # lr * (1 - sigmoid(f))
+        for k in range(S):
+            if negs[k] == c:
+                U[e, k] = 0.0
+                continue
+            f = float(U[e, k])
+            ex = math.exp(-abs(f))
+            prod *= 1.0 + ex
+            loss += max(f, 0.0)
+            U[e, k] = np.float32(-lr * (1.0 / (1.0 + ex) if f >= 0 else ex / (1.0 + ex)))  # -lr * sigmoid(f)
+        loss += math.log(prod)
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, centres, negs, S, mean, exact, lr, X, U, t, dX, rows):
+    """One shared-draw batch's step (the module docstring); returns its summed loss (float64).
+
+    Repeated ids (in a bag, among the centres and negatives) are exact: every delta is
+    computed from the rows before the step and added. Scratch: X, dX float32[>= nb, D],
+    U float32[>= nb, >= S], t float32[>= nb], rows int64[>= nb] (0, 1, 2, ...)."""
+    D = w_in.shape[1]
+    for e in range(nb):
+        m = bag_start[e + 1] - bag_start[e]
+        cbow_input(w_in, bag_ids[bag_start[e]:], m, np.float32(1.0 / m) if mean else np.float32(1.0), X[e])
+    row_logits(X, w_out, rows, nb, negs, S, U)
+    for e in range(nb):
+        c = centres[e]
+        f = np.float32(0.0)
+        for d in range(D):
+            f += X[e, d] * w_out[c, d]
+        t[e] = f
+    loss = _batch_factors(U, t, nb, S, negs, centres, lr)
+    dX[:nb] = 0.0
+    accumulate_rows(dX, rows, nb, w_out, negs, S, U, False)  # input deltas, from the old class rows
+    for e in range(nb):
+        c, g = centres[e], t[e]
+        for d in range(D):
+            dX[e, d] += g * w_out[c, d]
+    accumulate_rows(w_out, negs, S, X, rows, nb, U, True)  # class rows, from the inputs before the step
+    for e in range(nb):
+        c, g = centres[e], t[e]
+        for d in range(D):
+            w_out[c, d] += g * X[e, d]
+    for e in range(nb):
+        m = bag_start[e + 1] - bag_start[e]
+        row_scale = np.float32(1.0 / m) if mean and exact else np.float32(1.0)
+        for q in range(bag_start[e], bag_start[e + 1]):
+            r = bag_ids[q]
+            for d in range(D):
+                w_in[r, d] += row_scale * dX[e, d]
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def cbow_batch_sentence(sent, n, lr, weights, tables, params, scratch):
+    """``negatives: batch`` over the kept words sent[:n]: P = ceil(n / B) batches (B =
+    params.batch_size), batch r the centres r, r + P, ... (module docstring), share one draw each. Returns
+    (summed loss, examples trained, draws). The batch's w_out rows (its centres and negatives,
+    random rows) are prefetched while its inputs are summed (``params.prefetch_pairs`` > 0)."""
+    w_in, w_out = weights.w_in, weights.w_out
+    S, B = params.num_sampled, params.batch_size
+    neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
+    bag_ids, bag_start, centres, negs = scratch.bag_ids, scratch.bag_start, scratch.labels, scratch.samples
+    loss = 0.0
+    examples = 0
+    draws = 0
+    P = (n + B - 1) // B  # batches in this sentence; batch r is centres r, r + P, r + 2P, ... (<= B of them)
+    for r in range(P):
+        nb = draw_bag_batch(sent, n, r, P, params.window, S, neg_p, neg_a, scratch.rng, bag_ids, bag_start, centres,
+                            negs, scratch.touched)
+        if nb == 0:
+            continue
+        if params.prefetch_pairs > 0:
+            for k in range(S):
+                prefetch_row(w_out, negs[k])
+            for e in range(nb):
+                prefetch_row(w_out, centres[e])
+        loss += cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, centres, negs, S, params.cbow_mean,
+                                  params.cbow_exact, lr, scratch.xin, scratch.u, scratch.gt, scratch.dx,
+                                  scratch.win_rows)
+        examples += nb
+        draws += 1
+    return loss, examples, draws

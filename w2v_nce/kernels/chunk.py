@@ -7,7 +7,7 @@ import math
 from numba import njit
 
 from .batch import batched_sentence, cbow_batched_sentence, draw_and_process
-from .cbow import cbow_neg_sentence
+from .cbow import cbow_batch_sentence, cbow_neg_sentence
 from .records import ARCH_CBOW, LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
 from .schedule import learning_rate
 from .sentence import subsample
@@ -25,9 +25,10 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
     corpus order, trained by the (architecture, loss)'s algorithm:
       skip-gram neg      sgns_sentence: fresh negatives per pair, the pair's step before the next
-                         (window_neg_sentence with params.window_negatives: one draw per window)
+                         (window_neg_sentence with params.shared_negatives: one draw per window)
       skip-gram nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw
       CBOW neg           cbow_neg_sentence: fresh negatives per (context bag, centre) example
+                         (cbow_batch_sentence with params.shared_negatives: one draw per batch)
       CBOW nce/ssm       cbow_batched_sentence: batches of ``batch_size`` examples share a draw
     Batches carry over from sentence to sentence; the chunk's last, partial batch is trained
     at its end.
@@ -57,10 +58,13 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
             sent_loss, sent_pairs = cbow_batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
         elif batched:
             sent_loss, sent_pairs = batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+        elif cbow and params.shared_negatives:
+            sent_loss, sent_pairs, draws = cbow_batch_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+            tallies[T_BATCHES] += draws
         elif cbow:
             sent_loss, sent_pairs = cbow_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[T_BATCHES] += sent_pairs
-        elif params.window_negatives:
+        elif params.shared_negatives:
             sent_loss, sent_pairs = window_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[T_BATCHES] += n
         else:

@@ -76,7 +76,7 @@ class Params(NamedTuple):
     cbow_exact: bool  # CBOW mean: each context row takes 1/n of the input's gradient (else all of it)
     window: int  # maximum context distance
     num_sampled: int  # S: negatives per batch (nce/ssm) or per pair (neg)
-    batch_size: int  # B: pairs sharing one draw (nce/ssm)
+    batch_size: int  # B: pairs sharing one draw (nce/ssm), examples sharing one (CBOW neg, shared_negatives)
     remove_hits: bool  # mask sampled ids equal to the label (nce/ssm)
     unique: bool  # S distinct negatives per batch (nce/ssm)
     sampler_kind: int  # SAMPLER_* (nce/ssm)
@@ -84,7 +84,7 @@ class Params(NamedTuple):
     min_alpha: float  # lr floor, reached at clock total_words
     total_words: float  # the lr clock's end: epochs x in-vocab tokens trained per epoch
     prefetch_pairs: int  # how far ahead SGNS prefetches rows (speed only: results do not depend on it)
-    window_negatives: bool = False  # neg, skip-gram: one draw per window (window_neg), else per pair
+    shared_negatives: bool = False  # neg: one draw per window (skip-gram, window_neg) or per batch_size examples (CBOW)
 
 
 class Scratch(NamedTuple):
@@ -124,7 +124,7 @@ class Scratch(NamedTuple):
     # window_neg: one window's step
     win_logits: np.ndarray  # float32[2 * window, S + 1]: logits, then gradient factors
     win_dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
-    win_rows: np.ndarray  # int64[2 * window]: 0, 1, 2, ... (win_dx's rows, for the row-update loop)
+    win_rows: np.ndarray  # int64[max(2 * window, B)]: 0, 1, 2, ... (rows of win_dx / xin, for the block loops)
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
@@ -147,7 +147,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
         neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
         win_logits=np.empty((2 * W, S + 1), np.float32), win_dx=np.empty((2 * W, D), np.float32),
-        win_rows=np.arange(2 * W, dtype=np.int64),
+        win_rows=np.arange(max(2 * W, B), dtype=np.int64),
     )
 
 
@@ -156,4 +156,4 @@ def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len:
     per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
     return V * per_v + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
         + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
-        + 2 * window * (S + 1 + D + 2) * 4
+        + 2 * window * (S + 1 + D) * 4 + max(2 * window, B) * 8
