@@ -50,10 +50,11 @@ def same_arrays(a, b) -> bool:
     return all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-@pytest.mark.parametrize("loss", ["nce", "neg"])
-def test_one_replica_is_the_single_machine_run_byte_for_byte(parts, tmp_path, loss):
-    run_training(config(parts, tmp_path / "single", loss=loss))
-    run_distributed(config(parts, tmp_path / "k1", loss=loss), LocalBackend(1))
+@pytest.mark.parametrize("kw", [dict(loss="nce"), dict(loss="neg"), dict(loss="neg", negatives="window"),
+                                dict(loss="neg", arch="cbow", negatives="batch")])
+def test_one_replica_is_the_single_machine_run_byte_for_byte(parts, tmp_path, kw):
+    run_training(config(parts, tmp_path / "single", **kw))
+    run_distributed(config(parts, tmp_path / "k1", **kw), LocalBackend(1))
     for name in ("vectors.txt", "vocab.tsv"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "k1" / name).read_bytes()
     a, b = Model.load(str(tmp_path / "single")), Model.load(str(tmp_path / "k1"))
