@@ -90,6 +90,20 @@ def test_text_layout(tmp_path):
     assert (tmp_path / "v.txt").read_bytes() == "2 2\na 0.5 -9.99999975e-06\nnaïve 3 0.100000001\n".encode()
 
 
+def test_text_blocks_come_in_order_whatever_the_threads(tmp_path, monkeypatch):
+    """Blocks formatted by several threads are written in row order: the file is the one-thread file."""
+    from w2v_nce import floattext
+    monkeypatch.setattr(F, "_BLOCK_ROWS", 7)
+    vectors = _matrix(52, 3)  # 7 full blocks and a short one
+    words = [f"w{i}" for i in range(52)]
+    texts = {t: b"".join(F._formatted_blocks(floattext.format_rows, vectors, [w.encode() for w in words], t))
+             for t in (1, 3)}
+    assert texts[1] == texts[3]
+    assert texts[1] == floattext.format_rows(vectors, [w.encode() for w in words])
+    F.write_word2vec_text(tmp_path / "v.txt", words, vectors)
+    assert (tmp_path / "v.txt").read_bytes() == b"52 3\n" + texts[1]
+
+
 def test_words_with_whitespace_or_empty_are_refused(tmp_path):
     for bad in ["new york", "tab\there", "line\n", "cr\rx", "vt\x0bx", ""]:
         with pytest.raises(ValueError, match="whitespace"):
