@@ -237,8 +237,9 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("negatives", f"window needs --loss neg --arch skipgram (got --loss {cfg.loss} --arch {cfg.arch}); "
             "nce and sampled_softmax already share one draw per batch")
     if cfg.negatives == "batch" and (cfg.loss != "neg" or cfg.arch != "cbow"):
-        bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); "
-            "skip-gram's shared draw is --negatives window")
+        hint = ("nce and sampled_softmax already share one draw per batch" if cfg.loss != "neg"
+                else "skip-gram's shared draw is --negatives window")
+        bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); {hint}")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     return cfg
