@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numba
@@ -29,6 +30,7 @@ from .formats import json_safe
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # A block of pairs' logits is [block, V] float32; this caps it (bytes) when block is not given.
+# Two such buffers are held (one being filled while the other is reduced): 256 MiB at most.
 _LOGITS_BUDGET = 128 << 20
 
 
@@ -152,25 +154,30 @@ def _pair_losses(kernel, w_in, w_out, bias, centres, contexts, threads, block) -
 
 def _blocked_losses(kernel, inputs, w_out, bias, targets, threads, block) -> tuple[float, float, int]:
     """logits = inputs(start, stop) @ W_outᵀ (float32 BLAS) one block of rows at a time, each row
-    reduced by ``kernel`` against its target; returns (mean, stderr, n)."""
+    reduced by ``kernel`` against its target; returns (mean, stderr, n).
+
+    Two logits buffers, so that BLAS computes block i + 1 while a second thread reduces block i:
+    the product is partly bound by writing its logits to memory, the reduction by arithmetic,
+    and overlapped they finish sooner (``python scripts/bench_eval.py`` measures both ways)."""
     n = targets.size
     if block is None:
         block = int(min(1024, max(32, _LOGITS_BUDGET // (4 * w_out.shape[0]))))
     if block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
     losses = np.empty(n, dtype=np.float64)
-    logits = np.empty((min(block, n), w_out.shape[0]), dtype=np.float32)
-    previous = numba.get_num_threads()
-    if threads is not None:
-        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
-    try:
-        for start in range(0, n, block):
+    buffers = [np.empty((min(block, n), w_out.shape[0]), dtype=np.float32) for _ in range(2)]
+    workers = numba.get_num_threads() if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
+    with ThreadPoolExecutor(1, initializer=numba.set_num_threads, initargs=(workers,)) as reducer:
+        pending = None
+        for i, start in enumerate(range(0, n, block)):
             stop = min(start + block, n)
-            z = logits[: stop - start]
+            z = buffers[i % 2][: stop - start]  # its previous block (i - 2) was reduced before i - 1 was queued
             np.matmul(inputs(start, stop), w_out.T, out=z)
-            kernel(z, bias, targets[start:stop], losses[start:stop])
-    finally:
-        numba.set_num_threads(previous)
+            if pending is not None:
+                pending.result()
+            pending = reducer.submit(kernel, z, bias, targets[start:stop], losses[start:stop])
+        if pending is not None:
+            pending.result()
     mean = float(losses.mean())
     stderr = float(losses.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return mean, stderr, n
