@@ -340,8 +340,11 @@ def _count_parts(corpus: Corpus, splits: list, progress, max_token_bytes: int, c
 
     def count(t: int) -> None:
         try:
-            _count_blocks(split_blocks(corpus, splits[t], block_bytes=block_bytes), parts[t][0],
-                          _PartRuns(runs, t), parts[t][1], report if progress is not None else None, halt)
+            blocks = split_blocks(corpus, splits[t], block_bytes=block_bytes)
+            if threads == 1:  # one split (a cluster task's single compressed file): decompressed on a second thread
+                blocks = read_ahead(blocks, _COUNT_READ_AHEAD)
+            _count_blocks(blocks, parts[t][0], _PartRuns(runs, t), parts[t][1],
+                          report if progress is not None else None, halt)
         except BaseException as exc:  # raised on the calling thread
             errors[t] = exc
             halt.set()
