@@ -36,8 +36,8 @@ import math
 import numpy as np
 from numba import njit
 
-from .negatives import draw_candidate
-from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
+from .negatives import draw_unigram_negatives
+from .records import FASTMATH
 from .rowblock import accumulate_rows, row_logits
 from .scalar import prefetch_row
 from .sentence import window_bounds
@@ -66,20 +66,14 @@ def draw_bag(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, bag_out,
     and, when m > 0, S negatives into neg_out[:S]; returns m. This is CBOW-neg's RNG order
     (the window, then the negatives; none for an empty bag), whenever it is called.
     Negatives are marked in ``touched`` (w_out rows) when it is tracked."""
-    V = neg_alias_prob.shape[0]
     lo, hi = window_bounds(i, n, window, rng)
     m = 0
     for j in range(lo, hi):
         if j != i:
             bag_out[m] = sent[j]
             m += 1
-    if m == 0:
-        return 0
-    for k in range(S):
-        neg_out[k] = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
-    if touched.shape[0] > 0:
-        for k in range(S):
-            touched[neg_out[k]] |= TOUCHED_OUT
+    if m > 0:
+        draw_unigram_negatives(S, neg_alias_prob, neg_alias_idx, rng, neg_out, touched)
     return m
 
 
@@ -139,7 +133,6 @@ def draw_bag_batch(sent, n, r, P, window, S, neg_alias_prob, neg_alias_idx, rng,
     bag_start[e]:bag_start[e + 1]] and the class centres[e] (a centre with an empty bag,
     n = 1, is no example). Returns the number of examples. This is ``negatives: batch``'s
     RNG order."""
-    V = neg_alias_prob.shape[0]
     e = 0
     bag_start[0] = 0
     for i in range(r, n, P):
@@ -153,13 +146,8 @@ def draw_bag_batch(sent, n, r, P, window, S, neg_alias_prob, neg_alias_idx, rng,
             centres[e] = sent[i]
             e += 1
             bag_start[e] = q
-    if e == 0:
-        return 0
-    for k in range(S):
-        negs[k] = draw_candidate(SAMPLER_UNIGRAM, V, neg_alias_prob, neg_alias_idx, rng)
-    if touched.shape[0] > 0:
-        for k in range(S):
-            touched[negs[k]] |= TOUCHED_OUT
+    if e > 0:
+        draw_unigram_negatives(S, neg_alias_prob, neg_alias_idx, rng, negs, touched)
     return e
 
 

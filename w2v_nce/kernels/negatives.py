@@ -1,4 +1,5 @@
-"""Drawing negatives: one draw from a noise distribution, and a batch of S with TF's rejection."""
+"""Drawing negatives: one draw from a noise distribution, a batch of S with TF's rejection, and
+word2vec's S unigram draws with replacement."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 from numba import njit
 
 from ..rng import rng_below, rng_uniform
-from .records import SAMPLER_LOG_UNIFORM, SAMPLER_UNIFORM
+from .records import SAMPLER_LOG_UNIFORM, SAMPLER_UNIFORM, SAMPLER_UNIGRAM, TOUCHED_OUT
 
 
 @njit(cache=True, nogil=True)
@@ -54,3 +55,15 @@ def mark_samples(samples, stamp, pos, batch_no):
     for k in range(samples.shape[0]):
         stamp[samples[k]] = batch_no
         pos[samples[k]] = k
+
+
+@njit(cache=True, nogil=True)
+def draw_unigram_negatives(S, alias_prob, alias_idx, rng, out, touched):
+    """out[:S] = S draws with replacement from word2vec's unigram^distortion noise (its alias
+    tables), marked TOUCHED_OUT in ``touched`` when it is tracked (touched.shape[0] > 0)."""
+    V = alias_prob.shape[0]
+    for k in range(S):
+        out[k] = draw_candidate(SAMPLER_UNIGRAM, V, alias_prob, alias_idx, rng)
+    if touched.shape[0] > 0:
+        for k in range(S):
+            touched[out[k]] |= TOUCHED_OUT
