@@ -103,14 +103,15 @@ def _train_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a, *
 
 def _naive_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a):
     """train_chunk's RNG calls replayed in plain Python (subsampling; per batch r < P =
-    ceil(n / B) of the kept centres r, r + P, ..., each centre's window, then S negatives if
-    any bag is non-empty), each batch's
+    ceil(n / B') of the kept centres r, r + P, ..., B' = min(B, n // (2 * window + 1)) or 1,
+    each centre's window, then S negatives if any bag is non-empty), each batch's
     step by naive.cbow_batch_step (mean, word2vec's row rule). Returns (w_in, w_out, loss, examples, draws)."""
     rng = np.array([seed], np.uint64)
     total, examples, draws = 0.0, 0, 0
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
         kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
-        P = -(-len(kept) // B)
+        size = max(1, min(B, len(kept) // (2 * window + 1)))
+        P = -(-len(kept) // size)
         for r in range(P):
             bags, centres = [], []
             for i in range(r, len(kept), P):
@@ -131,10 +132,12 @@ def _naive_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a):
 
 
 def test_train_chunk_equals_the_naive_replay():
-    """Strided batches of a sentence, short batches, subsampling, single-word sentences (no
-    example, no draw), centres among their batch's negatives: as the definition."""
+    """Strided batches of a sentence, short batches, sentences too short to share a draw,
+    subsampling, single-word sentences (no example, no draw), centres among their batch's
+    negatives: as the definition."""
     rng = np.random.default_rng(8)
-    sentences = [rng.integers(0, V // 4, rng.integers(1, 14)).tolist() for _ in range(8)]  # few ids: repeats
+    lengths = [int(k) for k in rng.integers(1, 14, 8)] + [35, 60]  # window 3: batches of 4 need 28+ kept words
+    sentences = [rng.integers(0, V // 4, k).tolist() for k in lengths]  # few ids: repeats
     ids = np.array([w for s in sentences + [[3]] for w in s + [-1]], np.int32)
     keep = np.where(np.arange(V) % 3 == 0, 0.6, 1.0).astype(np.float32)
     neg_p, neg_a = build_alias_table(np.where(np.arange(V) < V // 4, 4.0, 1.0))  # negatives often hit a centre
@@ -179,9 +182,30 @@ def test_batch_and_pair_negatives_train_the_same_examples_with_fewer_draws():
         K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
         tallies[shared] = scratch.tallies.copy()
     assert tallies[True][K.T_EXAMPLES] == tallies[False][K.T_EXAMPLES] == 40  # every centre has a context
-    assert tallies[True][K.T_BATCHES] == 3  # ceil(40 / 16) draws
+    assert tallies[True][K.T_BATCHES] == 5  # batches of min(16, 40 // 5) = 8 centres, 5 apart: 5 draws
     assert tallies[False][K.T_BATCHES] == 40  # one per example
     assert tallies[True][K.T_LOSS] != tallies[False][K.T_LOSS]
+
+
+def test_a_sentence_too_short_to_share_trains_as_cbow_neg():
+    """n < 2 * window + 1 kept words: batches of one centre, each with its own draw, in
+    CBOW-neg's RNG order (its window, then its negatives): CBOW-neg's steps."""
+    rs = np.random.default_rng(4)
+    ids = np.concatenate([np.append(rs.integers(0, V, n), -1) for n in (1, 3, 6, 10)]).astype(np.int32)
+    neg_p, neg_a = build_alias_table(rs.random(V) + 0.1)
+    out = {}
+    for shared in (True, False):
+        w_in, w_out = _params(9)
+        tables, params, scratch = _records(5, 4, 16, 0.05, 3, np.ones(V, np.float32), neg_p, neg_a)
+        K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables,
+                      params._replace(shared_negatives=shared), scratch)
+        out[shared] = (scratch.tallies.copy(), w_in, w_out, scratch.rng[0])
+    np.testing.assert_array_equal(out[True][0][[K.T_EXAMPLES, K.T_BATCHES, K.T_WORDS]],
+                                  out[False][0][[K.T_EXAMPLES, K.T_BATCHES, K.T_WORDS]])
+    assert out[True][0][K.T_LOSS] == pytest.approx(out[False][0][K.T_LOSS], rel=1e-6)
+    np.testing.assert_allclose(out[True][1], out[False][1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(out[True][2], out[False][2], rtol=1e-5, atol=1e-6)
+    assert out[True][3] == out[False][3]  # the same draws
 
 
 # ---------------------------------------------------------------------------------------

@@ -22,11 +22,13 @@ the parameters before the batch, as a few small matrix products:
 
 Why: CBOW-neg fetches 1 + S random w_out rows per example, the cost of its loop; here a
 batch fetches B + S of them for its B examples. The examples are CBOW-neg's; which negatives
-each meets, and the order, change: a sentence of n kept words has P = ceil(n / B) batches,
-batch r the centres r, r + P, r + 2P, ..., so that (once P > 2 * window) no two examples of a
-batch share a context word. Batches of consecutive centres, whose bags overlap, step every
-shared context row B times from the same stale state: measured on mix8 (1 epoch, word2vec.c's
-CBOW settings, B = 16) they lost 1.5 analogy points to CBOW-neg, the strided batches gained 1.2.
+each meets, and the order, change: a sentence of n kept words has P = ceil(n / B') batches of
+B' = min(B, n // (2 * window + 1)) (at least 1) centres, batch r the centres r, r + P,
+r + 2P, ..., so that P >= 2 * window + 1 and no two examples of a batch share a context word
+(a sentence shorter than that trains one example a batch: CBOW-neg's steps). Batches of
+consecutive centres, whose bags overlap, step every shared context row B times from the same
+stale state: measured on mix8 (1 epoch, word2vec.c's CBOW settings, B = 16) they lost 1.5
+analogy points to CBOW-neg, the strided batches gained 1.2.
 """
 
 from __future__ import annotations
@@ -219,8 +221,9 @@ def cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, centres, negs, S, mea
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def cbow_batch_sentence(sent, n, lr, weights, tables, params, scratch):
-    """``negatives: batch`` over the kept words sent[:n]: P = ceil(n / B) batches (B =
-    params.batch_size), batch r the centres r, r + P, ... (module docstring), share one draw each. Returns
+    """``negatives: batch`` over the kept words sent[:n]: P = ceil(n / B') batches of at most
+    B' = min(params.batch_size, n // (2 * window + 1)) (>= 1) centres, batch r the centres r,
+    r + P, ... (module docstring), share one draw each. Returns
     (summed loss, examples trained, draws). The batch's w_out rows (its centres and negatives,
     random rows) are prefetched while its inputs are summed (``params.prefetch_pairs`` > 0)."""
     w_in, w_out = weights.w_in, weights.w_out
@@ -230,6 +233,7 @@ def cbow_batch_sentence(sent, n, lr, weights, tables, params, scratch):
     loss = 0.0
     examples = 0
     draws = 0
+    B = max(1, min(B, n // (2 * params.window + 1)))  # so that P >= 2 * window + 1: no shared context word
     P = (n + B - 1) // B  # batches in this sentence; batch r is centres r, r + P, r + 2P, ... (<= B of them)
     for r in range(P):
         nb = draw_bag_batch(sent, n, r, P, params.window, S, neg_p, neg_a, scratch.rng, bag_ids, bag_start, centres,
