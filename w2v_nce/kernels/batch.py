@@ -19,6 +19,7 @@ from numba import njit
 
 from .negatives import draw_batch
 from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
+from .rowblock import accumulate_rows
 from .scalar import expected_count, sigmoid, softplus
 from .sentence import window_bounds
 
@@ -107,7 +108,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             ctx = contexts[i]
             for d in range(D):
                 dx[r, d] += g * w_out[ctx, d]
-        _add_rows(dx[r], w_out, samples, coef[r])
+    accumulate_rows(dx, scratch.win_rows, n_runs, w_out, samples, S, coef, False)  # + sum_k coef_rk w_out[s_k]
 
     # 2) output-side updates (from the inputs as they were before the batch)
     for k in range(S):
@@ -133,7 +134,8 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
 
 
 # Register-blocked loops over the shared negatives: four rows share each pass over D (one
-# horizontal sum per dot product was most of a run's logit cost at D = 100).
+# horizontal sum per dot product was most of a run's logit cost at D = 100). The inputs'
+# deltas from the negatives are rowblock.accumulate_rows, as for the other shared-draw kernels.
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _sampled_logits(xs, xr, w_out, bias, samples, logq_s, u_r):
     """u_r[k] = xs[xr] . w_out[samples[k]] + bias[samples[k]] - logq_s[k] for k < S."""
@@ -160,25 +162,6 @@ def _sampled_logits(xs, xr, w_out, bias, samples, logq_s, u_r):
         for d in range(D):
             acc += xs[xr, d] * w_out[s, d]
         u_r[k] = acc + bias[s] - logq_s[k]
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _add_rows(out, w_out, samples, coef_r):
-    """out += sum_k coef_r[k] * w_out[samples[k]] (zero factors included: they add nothing)."""
-    D = out.shape[0]
-    S = samples.shape[0]
-    k = 0
-    while k + 4 <= S:
-        s0, s1, s2, s3 = samples[k], samples[k + 1], samples[k + 2], samples[k + 3]
-        g0, g1, g2, g3 = coef_r[k], coef_r[k + 1], coef_r[k + 2], coef_r[k + 3]
-        for d in range(D):
-            out[d] += g0 * w_out[s0, d] + g1 * w_out[s1, d] + g2 * w_out[s2, d] + g3 * w_out[s3, d]
-        k += 4
-    for k in range(k, S):
-        g = coef_r[k]
-        s = samples[k]
-        for d in range(D):
-            out[d] += g * w_out[s, d]
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
