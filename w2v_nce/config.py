@@ -64,8 +64,9 @@ class Config:
     num_sampled: int = setting(25, "Negatives per batch (nce/sampled_softmax) or per pair (neg).")
     negatives: str = setting("pair", "neg: pair = fresh negatives for every pair or CBOW example (word2vec.c); "
                              "window (skip-gram) = one draw shared by the pairs of a window, whose step is one "
-                             "small matrix product (pWord2Vec's HogBatch); batch (CBOW) = one draw shared by "
-                             "batch_size consecutive examples, likewise. Faster, see the README.",
+                             "small matrix product (pWord2Vec's HogBatch); batch (CBOW) = one draw shared by up to "
+                             "batch_size examples of a sentence, centres at least 2*window+1 apart, likewise. "
+                             "Faster, see the README.",
                              choices=NEGATIVES)
     batch_size: int = setting(32, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax), "
                               "or CBOW examples sharing one (neg with --negatives batch).")

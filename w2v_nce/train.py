@@ -424,7 +424,7 @@ class Trainer:
     def _open_part(self, part: int) -> "ReadAhead":
         """A read-ahead of ``part``'s chunks from its position."""
         return ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
-                                    holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
+                                   holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
 
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
         """Train on the chunks of the parts it claims until every part is read or the span closes."""
