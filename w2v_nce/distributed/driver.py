@@ -246,7 +246,14 @@ class _DistRun:
         t = time.time()
         metrics = self.train()
         seconds["train"] = time.time() - t
-        _write_outputs(self.cfg, self.model(), self.vocab, self.out, metrics, self.log, seconds)
+        model = self.model()
+        # The replicas are no longer needed: stopping them (Ray's shutdown takes ~1 s, mostly
+        # waiting on its processes) overlaps with writing and evaluating. The caller's
+        # ``backend.close()`` waits for it (every backend's close is idempotent and thread-safe).
+        closing = threading.Thread(target=self.backend.close, name="w2v-nce-close-backend", daemon=True)
+        closing.start()
+        _write_outputs(self.cfg, model, self.vocab, self.out, metrics, self.log, seconds)
+        closing.join()
         try:
             os.unlink(os.path.join(self.out, CHECKPOINT_FILE))
         except FileNotFoundError:

@@ -9,6 +9,7 @@ process is killed before answering).
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -35,6 +36,7 @@ class LocalBackend:
         self.rounds = 0
         self.trainers: list[Trainer | None] = [None] * replicas
         self._corpora: list[Corpus] = []
+        self._closing = threading.Lock()
 
     def open(self, cfg: Config, fingerprint: list) -> None:
         pass  # one machine: the job has already checked the corpus
@@ -98,6 +100,8 @@ class LocalBackend:
         return m.w_in, m.w_out, m.bias
 
     def close(self) -> None:
-        for c in self._corpora:
-            c.close()
-        self._corpora = []
+        """Close the replicas' corpora; idempotent and thread-safe (see ``RayBackend.close``)."""
+        with self._closing:
+            for c in self._corpora:
+                c.close()
+            self._corpora = []

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import threading
 import time
 
 import numpy as np
@@ -160,6 +161,7 @@ class RayBackend:
         self.rounds = 0
         self.actors: list = []
         self._owns_ray = False
+        self._closing = threading.Lock()
 
     # -- before counting ------------------------------------------------------------------
     def open(self, cfg: Config, fingerprint: list) -> None:
@@ -326,9 +328,12 @@ class RayBackend:
         return tuple(np.array(a, copy=True) for a in ray.get(self.actors[replica].arrays.remote()))
 
     def close(self) -> None:
-        for a in self.actors:
-            ray.kill(a, no_restart=True)
-        self.actors = []
-        if self._owns_ray:
-            ray.shutdown()
-            self._owns_ray = False
+        """Kill the actors and stop the Ray this backend started; idempotent, and a second
+        caller (the driver closes in a background thread, then again on its way out) waits."""
+        with self._closing:
+            for a in self.actors:
+                ray.kill(a, no_restart=True)
+            self.actors = []
+            if self._owns_ray:
+                ray.shutdown()
+                self._owns_ray = False
