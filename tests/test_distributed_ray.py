@@ -178,3 +178,29 @@ def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp
         run_distributed(config(parts, tmp_path / "cut"), LocalBackend(2), on_round=at_round_3("halt"))
     resume_distributed(str(tmp_path / "cut"), RayBackend("auto", 2))
     assert (tmp_path / "ref" / "vectors.txt").read_bytes() == (tmp_path / "cut" / "vectors.txt").read_bytes()
+
+
+def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_starts(cluster, tmp_path, monkeypatch):
+    """One .gz cannot be cut: the driver counts it on a thread during ``open`` (no actor counts),
+    and the vocabulary and K = 1 vectors are the single-machine run's, byte for byte."""
+    import gzip
+
+    from w2v_nce import job
+
+    gz = tmp_path / "sample.txt.gz"
+    with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:
+        dst.write(src.read())
+    run_training(config(str(gz), tmp_path / "single"))  # before count_corpus is patched
+
+    def actors_count(*_, **__):
+        raise AssertionError("an actor counted a one-part corpus: the driver should have, during open")
+
+    def driver_counts_after(*_, **__):
+        raise AssertionError("the driver's counting pass ran: the early count should have been used")
+
+    monkeypatch.setattr(RayBackend, "count", actors_count)
+    monkeypatch.setattr(job, "count_corpus", driver_counts_after)
+    result = run_distributed(config(str(gz), tmp_path / "r1"), RayBackend("auto", 1))
+    for name in ("vocab.tsv", "vectors.txt"):
+        assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
+    assert result.metrics["vocabulary"]["tokens"] == json.load(open(tmp_path / "single" / "metrics.json"))["vocabulary"]["tokens"]

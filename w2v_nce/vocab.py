@@ -399,16 +399,17 @@ class _NoSpill(SpillRuns):
 
 
 def count_splits(corpus: Corpus, splits: list, max_token_bytes: int = MAX_TOKEN_BYTES, count_memory: int = 0,
-                 block_bytes: int = BLOCK_BYTES) -> tuple[WordCounter, ReadStats]:
+                 block_bytes: int = BLOCK_BYTES, progress=None) -> tuple[WordCounter, ReadStats]:
     """Count consecutive ``splits`` of the corpus (a thread each) into one table in their
     order: one contiguous stretch of the corpus, as a cluster task counts its share.
     ``merge_counted`` of such stretches, in corpus order, gives ``count_words``' result.
     ``count_memory`` (bytes, 0 = none) bounds the tables together; reaching it raises
-    ``CountBoundReached`` (a count that big spills, which one machine does: ``count_words``)."""
+    ``CountBoundReached`` (a count that big spills, which one machine does: ``count_words``).
+    ``progress(nbytes)``, if given, is called as bytes are counted (an exception it raises stops the count)."""
     if not splits:
         return WordCounter(max_token_bytes), ReadStats()
     with _NoSpill(None) as runs:
-        parts = _count_parts(corpus, splits, None, max_token_bytes, count_memory, runs, block_bytes)
+        parts = _count_parts(corpus, splits, progress, max_token_bytes, count_memory, runs, block_bytes)
     return _merged_tables([c for c, _ in parts]), _summed_stats(parts)
 
 

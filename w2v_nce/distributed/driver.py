@@ -53,8 +53,9 @@ from ..job import (
 )
 from ..model import Model
 from ..pairs import ReaderCounts
+from ..splits import make_splits
 from ..train import Tallies, TrainState, build_tables, init_model, learning_rate, total_clock
-from ..vocab import CountResult, Vocab
+from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
 from .checkpoint import DistStart, load_distributed, save_distributed
 from .sync import SyncStats, tier_rows
 
@@ -83,6 +84,7 @@ class Backend(Protocol):
 
     replicas: int
     name: str
+    counts_remotely: bool  # ``count`` counts on the cluster (else it returns None and the driver counts)
 
     def open(self, cfg: Config, fingerprint: list) -> None: ...
     def count(self, cfg: Config, corpus: Corpus) -> CountResult | None: ...  # None: the driver counts
@@ -134,15 +136,22 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            one_part = sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1  # e.g. a single .gz: it cannot be cut
+            early = _EarlyCount(cfg, corpus) if backend.counts_remotely and one_part else None
             t = time.time()
-            backend.open(cfg, corpus.fingerprint())  # the cluster and every node's corpus, before any output
+            try:
+                backend.open(cfg, corpus.fingerprint())  # the cluster and every node's corpus, before any output
+            except BaseException:
+                if early is not None:
+                    early.cancel()
+                raise
             seconds = {"cluster": time.time() - t}  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):
                 if force:
                     _remove_stale_outputs(cfg.output)
-                t = time.time()
-                counted = backend.count(cfg, corpus)
+                t = time.time()  # "vocabulary": counting, or with an early count what is left of it
+                counted = early.result(halt, sig) if early is not None else backend.count(cfg, corpus)
                 if counted is not None:
                     vocab = vocabulary_of_count(cfg, corpus, counted, log)
                 else:
@@ -156,6 +165,56 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
         finally:
             backend.close()
             corpus.close()
+
+
+class _EarlyCount:
+    """A corpus of one part (a single compressed file: it cannot be cut) is counted by one
+    process wherever that runs, so the driver counts it on a thread while the backend starts
+    the cluster, instead of one actor counting it afterwards. The count is the one an actor's
+    would be (``vocab.count_splits`` of the one split, then ``merge_counted``)."""
+
+    def __init__(self, cfg: Config, corpus: Corpus):
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._result: CountResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._count, args=(cfg, corpus), name="w2v-nce-count", daemon=True)
+        self._thread.start()
+
+    def _count(self, cfg: Config, corpus: Corpus) -> None:
+        def progress(_nbytes: int) -> None:
+            if self._stop.is_set():
+                raise _CountCancelled()
+
+        try:
+            self._result = merge_counted([count_splits(corpus, make_splits(corpus, 1), cfg.max_token_bytes,
+                                                       cfg.count_memory, progress=progress)])
+        except CountBoundReached:
+            self._result = None  # it must spill: the driver's counting pass does that
+        except BaseException as exc:  # raised by ``result`` on the caller's thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self, halt: threading.Event, sig: _Signals) -> CountResult | None:
+        """The count; None when it reached ``count_memory`` (the driver then counts, spilling).
+        ``halt`` stops the wait and the count (``Interrupted``)."""
+        while not self._done.wait(0.1):
+            if halt.is_set():
+                self.cancel()
+                raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
+                                  sig.signum or signal.SIGINT)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the count (it checks between blocks) and wait a little for its thread."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+class _CountCancelled(Exception):
+    pass
 
 
 def resume_distributed(out_dir: str, backend: Backend, threads: int | None = None, quiet: bool | None = None,

@@ -29,6 +29,7 @@ from .sync import SyncStats, average_touched
 
 class LocalBackend:
     name = "local"
+    counts_remotely = False
 
     def __init__(self, replicas: int, fail: dict[int, int] | None = None):
         self.replicas = replicas

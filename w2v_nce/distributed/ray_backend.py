@@ -150,6 +150,7 @@ def _reachable(address: str) -> None:
 
 class RayBackend:
     name = "ray"
+    counts_remotely = True
 
     def __init__(self, address: str, replicas: int, init_kwargs: dict | None = None,
                  fail: dict[int, tuple[int, str]] | None = None):

@@ -1,0 +1,74 @@
+"""The driver's early count (``driver._EarlyCount``): a corpus of one part is counted on a thread
+while the cluster starts. Its result is the single-machine count; it stops on request, gives None
+when the count must spill, and a halt while waiting is ``Interrupted``."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import threading
+
+import pytest
+
+from w2v_nce.config import Config
+from w2v_nce.corpus import Corpus
+from w2v_nce.distributed.driver import _EarlyCount
+from w2v_nce.errors import Interrupted
+from w2v_nce.job import _Signals
+from w2v_nce.vocab import build_vocab, count_words, vocab_from_count
+
+SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
+
+
+@pytest.fixture()
+def gz(tmp_path):
+    path = tmp_path / "sample.txt.gz"
+    with open(SAMPLE, "rb") as src, gzip.open(path, "wb") as dst:
+        dst.write(src.read() * 3)
+    return str(path)
+
+
+def cfg(corpus: str, **kw) -> Config:
+    return Config(corpus=[corpus], output="unused", min_count=2, quiet=True, **kw)
+
+
+def test_the_early_count_is_the_single_machine_count(gz):
+    corpus = Corpus([gz])
+    got = _EarlyCount(cfg(gz), corpus).result(threading.Event(), _Signals(threading.Event(), False))
+    want = count_words(Corpus([gz]))
+    assert got.tokens == want.tokens and got.distinct == want.distinct
+    a, _ = build_vocab(Corpus([gz]), 2)
+    b = vocab_from_count(corpus, got, 2, 0, cfg(gz).max_token_bytes)
+    assert list(a.words) == list(b.words) and list(a.counts) == list(b.counts)
+
+
+def test_a_count_that_must_spill_gives_none(tmp_path):
+    path = tmp_path / "many.txt.gz"
+    with gzip.open(path, "wt") as fh:  # 40k distinct words: the first table (32k words) must grow
+        fh.write(" ".join(f"w{i}" for i in range(40_000)) + "\n")
+    early = _EarlyCount(cfg(str(path), count_memory=200_000), Corpus([str(path)]))
+    assert early.result(threading.Event(), _Signals(threading.Event(), False)) is None
+    early = _EarlyCount(cfg(str(path), count_memory=64 << 20), Corpus([str(path)]))
+    assert early.result(threading.Event(), _Signals(threading.Event(), False)).distinct == 40_000
+
+
+def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch):
+    from w2v_nce.distributed import driver
+
+    gate = threading.Event()
+    real = driver.count_splits
+
+    def slow(*args, progress=None, **kw):
+        gate.wait(10)
+        return real(*args, progress=progress, **kw)
+
+    monkeypatch.setattr(driver, "count_splits", slow)
+    halt = threading.Event()
+    early = _EarlyCount(cfg(gz), Corpus([gz]))
+    halt.set()
+    threading.Timer(0.2, gate.set).start()  # the count gets going while the wait is being stopped
+    with pytest.raises(Interrupted, match="counting the vocabulary"):
+        early.result(halt, _Signals(halt, False))
+    early._thread.join(10)
+    assert not early._thread.is_alive()
+    assert early._result is None  # stopped between blocks, not counted to the end
