@@ -11,7 +11,9 @@ fetches the K averaged blocks (``apply``). The driver handles only object refere
 each node's traffic is about 2 x the payload whatever K is. The vocabulary is counted by the
 actors: the corpus is cut into K x T splits, actor k counts splits kT..kT+T-1 (a thread each,
 ``vocab.count_splits``) and the driver merges the K stretches in corpus order
-(``vocab.merge_counted``), which gives the single-machine counts and ids exactly.
+(``vocab.merge_counted``), which gives the single-machine counts and ids exactly. A corpus of
+one part (a single .gz) is counted by the driver while the actors start instead (``counts_remotely``
+tells the driver this backend counts; the driver decides, ``driver._EarlyCount``).
 """
 
 from __future__ import annotations
