@@ -204,3 +204,17 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
     for name in ("vocab.tsv", "vectors.txt"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
     assert result.metrics["vocabulary"]["tokens"] == json.load(open(tmp_path / "single" / "metrics.json"))["vocabulary"]["tokens"]
+
+
+def test_a_cluster_error_stops_the_early_count(tmp_path):
+    """The early count runs beside ``open``: an unreachable head ends the job and the count with it."""
+    import gzip
+    import threading
+
+    gz = tmp_path / "sample.txt.gz"
+    with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:
+        dst.write(src.read() * 4)
+    with pytest.raises(ClusterError, match="cannot reach the Ray head"):
+        run_distributed(config(str(gz), tmp_path / "o"), RayBackend("127.0.0.1:9", 2))
+    assert not [t for t in threading.enumerate() if t.name == "w2v-nce-count" and t.is_alive()]
+    assert not (tmp_path / "o").exists()

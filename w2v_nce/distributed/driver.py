@@ -134,17 +134,13 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
+        early = None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             one_part = sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1  # e.g. a single .gz: it cannot be cut
             early = _EarlyCount(cfg, corpus) if backend.counts_remotely and one_part else None
             t = time.time()
-            try:
-                backend.open(cfg, corpus.fingerprint())  # the cluster and every node's corpus, before any output
-            except BaseException:
-                if early is not None:
-                    early.cancel()
-                raise
+            backend.open(cfg, corpus.fingerprint())  # the cluster and every node's corpus, before any output
             seconds = {"cluster": time.time() - t}  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):
@@ -163,6 +159,8 @@ def run_distributed(cfg: Config, backend: Backend, force: bool = False, log: Log
                 run = _DistRun(backend, start, corpus, heldout_corpus, vocab, halt, sig, log, counted, on_round)
                 return run.finish(t_start, seconds)
         finally:
+            if early is not None:  # an error before its result was taken: stop it (a no-op once it ended)
+                early.cancel()
             backend.close()
             corpus.close()
 
