@@ -263,6 +263,12 @@ def _check_vocabulary(cfg: Config, vocab: Vocab) -> None:
     check_memory(len(vocab), cfg, sum(len(w.encode("utf-8")) for w in vocab.words))
 
 
+def counting_interrupted(signum: int) -> Interrupted:
+    """The error of a run stopped while counting (by ``signum``; 0: a request): nothing to resume."""
+    return Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
+                       signum or signal.SIGINT)
+
+
 def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: int, spill_dir: str | None,
                  log: Log) -> tuple[Vocab, CountResult]:
     """Count the corpus with ``cfg.resolved_threads()`` threads and a byte progress bar (on a
@@ -272,8 +278,7 @@ def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: int
     def progress(nbytes: int) -> None:
         bar.update(nbytes)
         if halt.is_set():  # nothing trained yet: nothing to checkpoint
-            raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
-                              signum or signal.SIGINT)
+            raise counting_interrupted(signum)
 
     threads = cfg.resolved_threads()
     if threads > 1:

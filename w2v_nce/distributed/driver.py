@@ -44,6 +44,7 @@ from ..job import (
     _remove_stale_spills,
     _Signals,
     _write_outputs,
+    counting_interrupted,
     finish_epoch_record,
     heldout_set,
     prepare_output_dir,
@@ -199,8 +200,7 @@ class _EarlyCount:
         while not self._done.wait(0.1):
             if halt.is_set():
                 self.cancel()
-                raise Interrupted("stopped while counting the vocabulary; nothing to resume, start the run again",
-                                  sig.signum or signal.SIGINT)
+                raise counting_interrupted(sig.signum)
         if self._error is not None:
             raise self._error
         return self._result

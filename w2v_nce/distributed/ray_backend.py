@@ -225,7 +225,7 @@ class RayBackend:
         within ``count_memory`` (as one machine's threads share it). None when a table reached
         its bound: such a count spills to disk and merges its runs, which the driver does."""
         splits = make_splits(corpus, self.replicas * self.threads)
-        per = -(-len(splits) // self.replicas)  # a single compressed file is one split: one actor counts it
+        per = -(-len(splits) // self.replicas)  # (a corpus of one part never comes here: the driver counts it early)
         shares = [splits[k * per:(k + 1) * per] for k in range(self.replicas)]
         try:
             stretches = ray.get([a.count.remote(s, cfg.count_memory) for a, s in zip(self.actors, shares) if s])
