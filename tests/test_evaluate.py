@@ -80,6 +80,49 @@ def test_full_loss_without_bias_and_argument_checks():
         E.full_sigmoid_loss_pairs(w_in, bad, None, c, x)
 
 
+
+@pytest.mark.parametrize("softmax", [False, True])
+def test_full_loss_is_the_same_for_any_workers_and_without_blas_control(monkeypatch, softmax):
+    """Blocks of pairs go to 1, 2 or 3 workers with single-threaded BLAS, or to one worker on the
+    BLAS's own threads where its thread count cannot be set: the losses do not change (beyond the
+    last bits of float32 logits, which BLAS may round differently for another number of rows)."""
+    from w2v_nce import blas
+
+    w_in, w_out, bias = _model(v=1300, seed=3)  # 3 class tiles, the last one partial
+    rng = np.random.default_rng(4)
+    centres, contexts = rng.integers(0, 1300, 61), rng.integers(0, 1300, 61)
+    fn = E.full_softmax_loss_pairs if softmax else E.full_sigmoid_loss_pairs
+    base = fn(w_in, w_out, bias, centres, contexts, threads=1, block=61)
+    for threads, block in ((2, None), (3, 5), (2, 60)):
+        got = fn(w_in, w_out, bias, centres, contexts, threads=threads, block=block)
+        assert got[0] == pytest.approx(base[0], rel=1e-9) and got[1] == pytest.approx(base[1], rel=1e-6)
+    monkeypatch.setattr(blas, "_control", [None])  # no known BLAS: one worker, BLAS threads untouched
+    got = fn(w_in, w_out, bias, centres, contexts, threads=2)
+    assert got[0] == pytest.approx(base[0], rel=1e-9) and got[2] == 61
+
+
+def test_blas_single_threaded_restores_the_setting():
+    import sys
+
+    from w2v_nce import blas
+
+    control = blas._controls()
+    if sys.platform.startswith("linux"):
+        assert control is not None, "NumPy's BLAS thread setter was not found among the loaded libraries"
+    if control is None:
+        with blas.single_threaded() as per_core:
+            assert per_core is False
+        return
+    set_threads, get_threads = control
+    before = int(get_threads())
+    with blas.single_threaded() as per_core:
+        assert per_core is True and int(get_threads()) == 1
+    assert int(get_threads()) == before
+    with pytest.raises(RuntimeError):
+        with blas.single_threaded():
+            raise RuntimeError("a failing worker")
+    assert int(get_threads()) == before
+
 # --- analogies -------------------------------------------------------------------------------
 
 def _write(tmp_path, name, text, newline="\n"):

@@ -1,8 +1,8 @@
 """Scoring embeddings: full sigmoid/softmax loss over all classes, word analogies, word-pair similarity.
 
 * ``full_sigmoid_loss_pairs`` / ``full_softmax_loss_pairs``: the evaluation losses over the whole
-  vocabulary (nce-spec §4) for held-out (centre, context) pairs; logits by BLAS matmul in blocks of
-  pairs, the per-row reduction by a parallel Numba kernel, tallies in float64.
+  vocabulary (nce-spec §4) for held-out (centre, context) pairs; logits by BLAS matmul in tiles of
+  pairs × classes, each reduced by a Numba kernel while in cache, tallies in float64.
 * ``evaluate_analogies``: questions-words.txt accuracy with gensim 4.4's
   ``KeyedVectors.evaluate_word_analogies`` semantics (3CosAdd), or 3CosMul.
 * ``evaluate_similarity``: Spearman/Pearson against human scores (WordSim-353, SimLex-999, MEN, RW,
@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from . import blas
 from .embeddings import METHODS, RESTRICT_VOCAB, Embeddings, unit_rows
 from .errors import FormatError, UsageError
 from .formats import json_safe
@@ -29,9 +30,11 @@ from .formats import json_safe
 # 'reassoc' lets LLVM vectorise the per-row sums.
 _FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# A block of pairs' logits is [block, V] float32; this caps it (bytes) when block is not given.
-# Two such buffers are held (one being filled while the other is reduced): 256 MiB at most.
-_LOGITS_BUDGET = 128 << 20
+# Tiles: a worker's logits are [rows, _TILE_CLASSES] float32, at most _TILE_ROWS rows (pairs):
+# 512 x 512 x 4 B = 1 MiB, so a tile stays in its core's L2 cache (2 MiB here) between the BLAS
+# product that writes it and the reduction that reads it (``python scripts/bench_eval.py``).
+_TILE_ROWS = 512
+_TILE_CLASSES = 512
 
 
 # ---------------------------------------------------------------------------------------------
@@ -70,56 +73,83 @@ def _exp_nonpositive(a):
     return p
 
 
-@njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _sigmoid_rows(logits, bias, targets, out):
-    """Full sigmoid cross-entropy per row against a one-hot target, in float64.
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _sigmoid_tile(tile, bias, targets, v0, acc):
+    """Adds one tile of classes to each row's full sigmoid cross-entropy, in float64.
 
-    logits float32 [n, V] (= x_i · W_outᵀ, without bias); bias float32 [V]; targets int64 [n];
-    out float64 [n]. With z_v = logits[i, v] + bias[v]:
-        out[i] = Σ_v softplus(z_v) − z_target,   softplus(z) = max(z, 0) + log1p(e^−|z|).
-    The log1p terms are summed as log Π(1 + e^−|z|) over runs of 512 factors (each in (1, 2],
-    so a run stays below 2**512): one log per run instead of one per class. For |z| > 40,
+    tile float32 [n, C] = logits of classes v0 … v0 + C − 1 (x_i · W_outᵀ, without bias); bias
+    float32 [C] (those classes'); targets int64 [n]; acc float64 [3, n], zeroed by the caller:
+    acc[0] += Σ max(z, 0), acc[1] += Σ log1p(e^−|z|), acc[2] = z_target once its tile passes, so
+    that after the last tile the loss is acc[0] + acc[1] − acc[2] (Σ_v softplus(z_v) − z_target).
+    The log1p terms are summed as log Π(1 + e^−|z|) over the tile (factors in (1, 2], a product
+    below 2**C for C ≤ 1023): one log per row and tile instead of one per class. For |z| > 40,
     1 + e^−|z| rounds to 1 in float64, so clamping the exponent at −40 changes nothing.
+    The inner loop indexes slices from 0: an index LLVM cannot prove non-negative gets Numba's
+    wraparound select, and the loop is then vectorised with gathers (2x slower, measured).
     """
-    n, v_count = logits.shape
-    for i in prange(n):
+    n, c = tile.shape
+    for i in range(n):
+        row = tile[i]
         linear = 0.0
-        logs = 0.0
-        for v0 in range(0, v_count, 512):
-            v1 = min(v0 + 512, v_count)
-            prod = 1.0
-            for v in range(v0, v1):
-                z = np.float64(logits[i, v]) + np.float64(bias[v])
-                linear += max(z, 0.0)
-                prod *= 1.0 + _exp_nonpositive(max(-abs(z), -40.0))
-            logs += math.log(prod)
-        t = targets[i]
-        out[i] = linear + logs - (np.float64(logits[i, t]) + np.float64(bias[t]))
+        prod = 1.0
+        for j in range(c):
+            z = np.float64(row[j]) + np.float64(bias[j])
+            linear += max(z, 0.0)
+            prod *= 1.0 + _exp_nonpositive(max(-abs(z), -40.0))
+        acc[0, i] += linear
+        acc[1, i] += math.log(prod)
+        t = targets[i] - v0
+        if 0 <= t < c:
+            acc[2, i] = np.float64(row[t]) + np.float64(bias[t])
 
 
-@njit(cache=True, parallel=True, fastmath=_FASTMATH)
-def _softmax_rows(logits, bias, targets, out):
-    """Full softmax cross-entropy per row, in float64.
+@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+def _softmax_tile(tile, bias, targets, v0, acc):
+    """Adds one tile of classes to each row's full softmax cross-entropy (online logsumexp).
 
-    logits float32 [n, V] (without bias); bias float32 [V]; targets int64 [n]; out float64 [n].
-    With z_v = logits[i, v] + bias[v] and m = max_v z_v:
-        out[i] = m + log Σ_v e^(z_v − m) − z_target.
-    Terms with z_v − m < −40 (each < 4.3e-18 of the largest) are dropped.
+    Shapes as ``_sigmoid_tile``; acc[0] = running max m (−inf before the first tile), acc[1] =
+    Σ e^(z − m) over the classes so far (rescaled when m grows), acc[2] = z_target: after the last
+    tile the loss is acc[0] + log acc[1] − acc[2]. Terms with z − m < −40 (each < 4.3e-18 of the
+    largest so far, so of the final largest too) are dropped.
     """
-    n, v_count = logits.shape
-    for i in prange(n):
-        m = -np.inf
-        for v in range(v_count):
-            z = np.float64(logits[i, v]) + np.float64(bias[v])
-            if z > m:
-                m = z
+    n, c = tile.shape
+    for i in range(n):
+        row = tile[i]
+        m = acc[0, i]
+        for j in range(c):
+            m = max(m, np.float64(row[j]) + np.float64(bias[j]))
         total = 0.0
-        for v in range(v_count):
-            d = np.float64(logits[i, v]) + np.float64(bias[v]) - m
+        for j in range(c):
+            d = np.float64(row[j]) + np.float64(bias[j]) - m
             e = _exp_nonpositive(max(d, -40.0))
             total += e if d >= -40.0 else 0.0
-        t = targets[i]
-        out[i] = m + math.log(total) - (np.float64(logits[i, t]) + np.float64(bias[t]))
+        acc[1, i] = acc[1, i] * math.exp(acc[0, i] - m) + total if acc[0, i] > -np.inf else total
+        acc[0, i] = m
+        t = targets[i] - v0
+        if 0 <= t < c:
+            acc[2, i] = np.float64(row[t]) + np.float64(bias[t])
+
+
+def _sigmoid_start(acc: np.ndarray) -> None:
+    acc[:] = 0.0
+
+
+def _sigmoid_finish(acc: np.ndarray) -> np.ndarray:
+    return acc[0] + acc[1] - acc[2]
+
+
+def _softmax_start(acc: np.ndarray) -> None:
+    acc[:] = 0.0
+    acc[0] = -np.inf
+
+
+def _softmax_finish(acc: np.ndarray) -> np.ndarray:
+    return acc[0] + np.log(acc[1]) - acc[2]
+
+
+# A loss over all classes: its tile kernel, how its [3, n] tallies start, and their final loss.
+_SIGMOID = (_sigmoid_tile, _sigmoid_start, _sigmoid_finish)
+_SOFTMAX = (_softmax_tile, _softmax_start, _softmax_finish)
 
 
 def _check_pairs(w_in, w_out, bias, centres, contexts) -> tuple:
@@ -146,41 +176,60 @@ def _check_pairs(w_in, w_out, bias, centres, contexts) -> tuple:
     return w_in, w_out, bias, centres, contexts
 
 
-def _pair_losses(kernel, w_in, w_out, bias, centres, contexts, threads, block) -> tuple[float, float, int]:
-    """Blocked driver: logits = W_in[centres[blk]] @ W_outᵀ (float32 BLAS), ``kernel`` reduces rows."""
+def _pair_losses(loss, w_in, w_out, bias, centres, contexts, threads, block) -> tuple[float, float, int]:
+    """Tiled driver for (centre, context) pairs: the inputs are W_in[centres]."""
     w_in, w_out, bias, centres, contexts = _check_pairs(w_in, w_out, bias, centres, contexts)
-    return _blocked_losses(kernel, lambda a, b: w_in[centres[a:b]], w_out, bias, contexts, threads, block)
+    return _blocked_losses(loss, lambda a, b: w_in[centres[a:b]], w_out, bias, contexts, threads, block)
 
 
-def _blocked_losses(kernel, inputs, w_out, bias, targets, threads, block) -> tuple[float, float, int]:
-    """logits = inputs(start, stop) @ W_outᵀ (float32 BLAS) one block of rows at a time, each row
-    reduced by ``kernel`` against its target; returns (mean, stderr, n).
+def _blocked_losses(loss, inputs, w_out, bias, targets, threads, block) -> tuple[float, float, int]:
+    """Per-row losses over all V classes for rows = inputs(start, stop) (float32 [rows, D]) against
+    ``targets``; returns (mean, stderr, n).
 
-    Two logits buffers, so that BLAS computes block i + 1 while a second thread reduces block i:
-    the product is partly bound by writing its logits to memory, the reduction by arithmetic,
-    and overlapped they finish sooner (``python scripts/bench_eval.py`` measures both ways)."""
+    Blocks of ``block`` rows (default: at most _TILE_ROWS, fewer so that every worker gets one)
+    are shared out among ``threads`` worker threads. A worker walks its block through W_out one
+    tile of _TILE_CLASSES classes at a time: a single-threaded BLAS product writes the tile's
+    logits, the loss's Numba kernel adds them to the block's float64 tallies while the tile is
+    still in the core's cache. The logits never travel to memory, and no thread pool waits on
+    another (a multi-threaded BLAS beside a parallel reduction spends its spare cores spinning).
+    Where the BLAS's threads cannot be set (blas.py), one worker drives the BLAS's own threads."""
     n = targets.size
-    if block is None:
-        block = int(min(1024, max(32, _LOGITS_BUDGET // (4 * w_out.shape[0]))))
-    if block < 1:
+    workers = numba.get_num_threads() if threads is None else max(1, int(threads))
+    if block is not None and block < 1:
         raise ValueError(f"block must be >= 1, got {block}")
     losses = np.empty(n, dtype=np.float64)
-    buffers = [np.empty((min(block, n), w_out.shape[0]), dtype=np.float32) for _ in range(2)]
-    workers = numba.get_num_threads() if threads is None else max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS))
-    with ThreadPoolExecutor(1, initializer=numba.set_num_threads, initargs=(workers,)) as reducer:
-        pending = None
-        for i, start in enumerate(range(0, n, block)):
-            stop = min(start + block, n)
-            z = buffers[i % 2][: stop - start]  # its previous block (i - 2) was reduced before i - 1 was queued
-            np.matmul(inputs(start, stop), w_out.T, out=z)
-            if pending is not None:
-                pending.result()
-            pending = reducer.submit(kernel, z, bias, targets[start:stop], losses[start:stop])
-        if pending is not None:
-            pending.result()
+    with blas.single_threaded() as per_core:
+        workers = workers if per_core else 1
+        rows = block if block is not None else max(1, min(_TILE_ROWS, -(-n // workers)))
+        starts = list(range(0, n, rows))
+        shards = [starts[k::workers] for k in range(min(workers, len(starts)))]
+        job = (loss, inputs, w_out, bias, targets, losses)
+        if len(shards) == 1:
+            _loss_worker(*job, shards[0], rows)
+        else:
+            with ThreadPoolExecutor(len(shards)) as pool:
+                for done in [pool.submit(_loss_worker, *job, shard, rows) for shard in shards]:
+                    done.result()
     mean = float(losses.mean())
     stderr = float(losses.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
     return mean, stderr, n
+
+
+def _loss_worker(loss, inputs, w_out, bias, targets, losses, starts, rows) -> None:
+    """Scores the blocks of rows beginning at ``starts`` into ``losses`` (see _blocked_losses)."""
+    tile_kernel, start, finish = loss
+    v_count = w_out.shape[0]
+    tile = np.empty(rows * min(_TILE_CLASSES, v_count), dtype=np.float32)
+    for a in starts:
+        b = min(a + rows, targets.size)
+        x, t, tally = inputs(a, b), targets[a:b], np.empty((3, b - a))
+        start(tally)
+        for v0 in range(0, v_count, _TILE_CLASSES):
+            v1 = min(v0 + _TILE_CLASSES, v_count)
+            z = tile[: (b - a) * (v1 - v0)].reshape(b - a, v1 - v0)  # contiguous, so BLAS writes it
+            np.matmul(x, w_out[v0:v1].T, out=z)
+            tile_kernel(z, bias[v0:v1], t, v0, tally)
+        losses[a:b] = finish(tally)
 
 
 def _bag_inputs(w_in: np.ndarray, ex, cbow_mean: bool):
@@ -207,7 +256,7 @@ def full_sigmoid_loss_examples(w_in, w_out, bias, ex, cbow_mean: bool = True, th
     if len(ex.ids) and (ex.ids.min() < 0 or ex.ids.max() >= w_in.shape[0]):
         raise ValueError("held-out bags must hold word ids of the model")
     inputs = (lambda a, b: w_in[ex.ids[a:b]]) if len(ex.ids) == len(ex) else _bag_inputs(w_in, ex, cbow_mean)
-    return _blocked_losses(_softmax_rows if softmax else _sigmoid_rows, inputs, w_out, bias, labels, threads, block)
+    return _blocked_losses(_SOFTMAX if softmax else _SIGMOID, inputs, w_out, bias, labels, threads, block)
 
 
 def full_sigmoid_loss_pairs(
@@ -225,13 +274,13 @@ def full_sigmoid_loss_pairs(
     centres, contexts int [N] word ids. Per pair, with z_v = w_in[c] · w_out[v] + bias[v]:
         loss = Σ_v softplus(z_v) − z_ctx   (sigmoid cross-entropy against the one-hot context,
                                             stable form max(z,0) − z·y + log1p(e^−|z|))
-    Logits are float32 (BLAS), one block of ``block`` pairs at a time ([block, V] never more;
-    default: ~128 MiB of logits, at most 1024 pairs); each row is reduced in float64 by a parallel
-    Numba kernel on ``threads`` threads (None: Numba's current setting).
+    Logits are float32 (BLAS) in tiles of ``block`` pairs (default: at most 512) × 512 classes,
+    each reduced in float64 by a Numba kernel while it is in cache; ``threads`` workers (None:
+    Numba's current setting) score blocks of pairs side by side.
     Returns ``(mean, stderr, n)``: stderr = std(per-pair losses, ddof=1) / sqrt(n) (NaN for n = 1).
     Raises ValueError for mismatched shapes, ids out of range, no pairs, or NaN/Inf weights.
     """
-    return _pair_losses(_sigmoid_rows, w_in, w_out, bias, centres, contexts, threads, block)
+    return _pair_losses(_SIGMOID, w_in, w_out, bias, centres, contexts, threads, block)
 
 
 def full_softmax_loss_pairs(
@@ -248,7 +297,7 @@ def full_softmax_loss_pairs(
     Same inputs, blocking and return value as ``full_sigmoid_loss_pairs``; per pair
         loss = logsumexp_v(z_v) − z_ctx,   z_v = w_in[c] · w_out[v] + bias[v].
     """
-    return _pair_losses(_softmax_rows, w_in, w_out, bias, centres, contexts, threads, block)
+    return _pair_losses(_SOFTMAX, w_in, w_out, bias, centres, contexts, threads, block)
 
 
 # ---------------------------------------------------------------------------------------------
