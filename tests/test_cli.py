@@ -70,6 +70,19 @@ def test_config_precedence_defaults_file_flags(small_corpus, tmp_path):
     assert resolved["corpus"] == [small_corpus]
 
 
+def test_yaml_exponents_without_a_point_are_numbers():
+    """PyYAML (YAML 1.1) reads 5e-06 and 1e6 as strings; numeric settings take the number meant."""
+    from w2v_nce.config import Config, ConfigError, merge
+
+    cfg = merge(Config(), yaml.safe_load("min_alpha: 5e-06\nsample: 1E-3\nround_words: 1e6\nalpha: 2.5e-2\n"), "c.yaml")
+    assert (cfg.min_alpha, cfg.sample, cfg.round_words, cfg.alpha) == (5e-06, 1e-3, 1_000_000, 0.025)
+    assert isinstance(cfg.round_words, int)
+    for text, key in (("round_words: 2.5e0\n", "round_words"), ("lowercase: 1e3\n", "lowercase"),
+                      ("min_alpha: e-3\n", "min_alpha")):
+        with pytest.raises(ConfigError, match=f"'{key}' must be"):
+            merge(Config(), yaml.safe_load(text), "c.yaml")
+
+
 @pytest.mark.parametrize(
     "content, message",
     [

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -145,9 +146,25 @@ _TYPES: dict[str, tuple] = {
 }
 
 
+# PyYAML reads YAML 1.1, where 1e-3 or 5e-06 (an exponent without a decimal point) is a string,
+# not a number; the number a user means is taken for numeric settings (1e6 for an int only if whole).
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def _yaml_number(kind: str, value: Any) -> Any:
+    if kind in ("float", "int", "int | None") and isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
+        number = float(value)
+        if kind == "float":
+            return number
+        if number.is_integer():
+            return int(number)
+    return value
+
+
 def _check_type(key: str, value: Any, where: str) -> Any:
     kind = _FIELDS[key].type
     allowed = _TYPES[kind]
+    value = _yaml_number(kind, value)
     if isinstance(value, bool) and bool not in allowed:
         raise ConfigError(f"{where}: '{key}' must be {kind}, got {value!r}")
     if not isinstance(value, allowed):
