@@ -2,6 +2,7 @@
 
     python scripts/bench_distributed.py                          # mix8, 5 epochs, K = 1, 2, 4, 8
     python scripts/bench_distributed.py --corpus-mb 20 --epochs 1 --replicas 1,2,4
+    python scripts/bench_distributed.py --replicas 1,4 --round-words 1000000,250000 --seeds 1,2,3
 
 Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
 replica; K = 1 is the plain single-machine run (the distributed driver with one replica is that
@@ -9,6 +10,8 @@ run byte for byte, tested). Scores come from benchlib.score_vectors on each vect
 (questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
 Target (issue 13): analogy for K = 2, 4, 8 within 1 point of K = 1, WS353 within 0.02.
 ``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine).
+``--seeds`` trains each K once per seed and reports the means (and the analogy's range): single
+runs differ by about a point from seed to seed here, so targets are judged on means of >= 3.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import argparse
 import gzip
 import json
 import os
+import statistics
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +48,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--replicas", default="1,2,4,8")
     ap.add_argument("--threads", type=int, default=1, help="threads per replica")
-    ap.add_argument("--round-words", type=int, default=1_000_000)
+    ap.add_argument("--round-words", default="1000000",
+                    help="tokens each replica trains a round: one value, or one per --replicas value")
+    ap.add_argument("--seeds", default="1", help="comma list; each K is trained once per seed, scores averaged")
     ap.add_argument("--sync-base", type=int, default=1024)
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
     ap.add_argument("--out", default=os.path.join(B.REPO, "bench-out", "distributed"))
@@ -54,34 +60,50 @@ def main() -> None:
     corpus = args.corpus
     if args.corpus_mb:
         corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{args.corpus_mb}mb.txt"))
+    round_words = [int(w) for w in str(args.round_words).split(",")]
+    replicas = [int(k) for k in args.replicas.split(",")]
+    if len(round_words) not in (1, len(replicas)):
+        sys.exit("--round-words takes one value, or one per --replicas value")
+    seeds = [int(x) for x in args.seeds.split(",")]
     rows = []
-    for K in [int(k) for k in args.replicas.split(",")]:
-        out = os.path.join(args.out, f"k{K}")
-        extra = ["--epochs", str(args.epochs), "--threads", str(args.threads), "--round-words", str(args.round_words),
-                 "--sync-base", str(args.sync_base), "--checkpoint-every", "0"]
-        if K > 1:
-            extra += ["--replicas", str(K)]
-        run = B.run_child(f"k{K}", B.w2v_argv(corpus, out, args.config, extra), env={**os.environ, "PYTHONPATH": B.REPO})
-        if run.returncode:
-            sys.exit(f"K={K} failed:\n{run.output[-2000:]}")
-        scores = B.score_vectors(os.path.join(out, "vectors.txt"))
-        metrics = json.load(open(os.path.join(out, "metrics.json")))
-        dist = metrics.get("distributed", {})
-        row = {"replicas": K, **scores, "wall_s": round(run.wall, 1), "rounds": dist.get("rounds", 0),
-               "bytes_per_round": round(dist.get("bytes_per_round", 0)),
-               "sync_fraction": round(dist.get("sync_fraction", 0.0), 4)}
+    for K, words in zip(replicas, round_words * len(replicas) if len(round_words) == 1 else round_words):
+        runs = [_train_and_score(args, corpus, K, words, seed) for seed in seeds]
+        row = {"replicas": K, "round_words": words, "seeds": seeds,
+               **{m: statistics.mean(r[m] for r in runs) for m in ("analogy", "ws353", "simlex", "wall_s")},
+               "analogy_range": [min(r["analogy"] for r in runs), max(r["analogy"] for r in runs)],
+               **{k: runs[0][k] for k in ("rounds", "bytes_per_round")},
+               "sync_fraction": statistics.mean(r["sync_fraction"] for r in runs), "runs": runs}
         rows.append(row)
-        print(json.dumps(row), flush=True)
+        print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
     base = rows[0]
-    print(f"\n{'K':>3} {'analogy':>8} {'d(pt)':>6} {'WS353':>6} {'SimLex':>6} {'wall s':>7} {'rounds':>6} "
-          f"{'MB/round':>8} {'sync %':>6}")
+    print(f"\nmeans over seeds {args.seeds}")
+    print(f"{'K':>3} {'round':>8} {'analogy':>8} {'(min-max)':>15} {'d(pt)':>6} {'WS353':>6} {'SimLex':>6} {'wall s':>7} "
+          f"{'rounds':>6} {'MB/round':>8} {'sync %':>6}")
     for r in rows:
-        print(f"{r['replicas']:>3} {r['analogy']:>8.4f} {100 * (r['analogy'] - base['analogy']):>+6.2f} "
-              f"{r['ws353']:>6.3f} {r['simlex']:>6.3f} {r['wall_s']:>7.1f} {r['rounds']:>6} "
-              f"{r['bytes_per_round'] / 1e6:>8.2f} {100 * r['sync_fraction']:>6.2f}")
+        lo, hi = r["analogy_range"]
+        print(f"{r['replicas']:>3} {r['round_words']:>8} {r['analogy']:>8.4f} {f'{lo:.4f}-{hi:.4f}':>15} "
+              f"{100 * (r['analogy'] - base['analogy']):>+6.2f} {r['ws353']:>6.3f} {r['simlex']:>6.3f} {r['wall_s']:>7.1f} "
+              f"{r['rounds']:>6} {r['bytes_per_round'] / 1e6:>8.2f} {100 * r['sync_fraction']:>6.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
+
+
+def _train_and_score(args, corpus: str, K: int, words: int, seed: int) -> dict:
+    """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
+    out = os.path.join(args.out, f"k{K}-r{words}-s{seed}")
+    extra = ["--epochs", str(args.epochs), "--threads", str(args.threads), "--round-words", str(words),
+             "--sync-base", str(args.sync_base), "--checkpoint-every", "0", "--seed", str(seed)]
+    if K > 1:
+        extra += ["--replicas", str(K)]
+    run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
+                      env={**os.environ, "PYTHONPATH": B.REPO})
+    if run.returncode:
+        sys.exit(f"K={K} seed {seed} failed:\n{run.output[-2000:]}")
+    dist = json.load(open(os.path.join(out, "metrics.json"))).get("distributed", {})
+    return {"seed": seed, **B.score_vectors(os.path.join(out, "vectors.txt")), "wall_s": round(run.wall, 1),
+            "rounds": dist.get("rounds", 0), "bytes_per_round": round(dist.get("bytes_per_round", 0)),
+            "sync_fraction": round(dist.get("sync_fraction", 0.0), 4)}
 
 
 if __name__ == "__main__":
