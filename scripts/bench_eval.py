@@ -39,6 +39,8 @@ from w2v_nce.evaluate import (  # noqa: E402
 def _median_time(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
+        time.sleep(0.3)  # BLAS's idle threads spin a while after a call: let them park, so that a
+        # contender does not pay for the one timed before it (a job's held-out scoring follows training)
         t0 = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t0)

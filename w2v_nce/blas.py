@@ -3,8 +3,7 @@
 The full loss (evaluate.py) runs one worker per core, each alternating a small BLAS product
 with a Numba reduction of its result while that result is still in the core's cache. A
 multi-threaded BLAS call there is twice wrong: its threads spin after each call and take the
-core the reduction needs (measured: the reduction ran 4x slower beside them), and two workers'
-calls would oversubscribe the cores. So for the duration of such work the process's BLAS runs
+core the reduction needs, and two workers' calls would oversubscribe the cores. So for the duration of such work the process's BLAS runs
 one thread per call, and its previous setting is restored after.
 
 NumPy does not expose its BLAS's thread count; the library is found among the shared objects
