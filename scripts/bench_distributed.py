@@ -48,8 +48,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--replicas", default="1,2,4,8")
     ap.add_argument("--threads", type=int, default=1, help="threads per replica")
-    ap.add_argument("--round-words", default="1000000",
-                    help="tokens each replica trains a round: one value, or one per --replicas value")
+    ap.add_argument("--round-words", default="",
+                    help="tokens each replica trains a round: one value, or one per --replicas value "
+                         "(empty: the default by K, driver.round_words)")
     ap.add_argument("--seeds", default="1", help="comma list; each K is trained once per seed, scores averaged")
     ap.add_argument("--sync-base", type=int, default=1024)
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
@@ -60,7 +61,7 @@ def main() -> None:
     corpus = args.corpus
     if args.corpus_mb:
         corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{args.corpus_mb}mb.txt"))
-    round_words = [int(w) for w in str(args.round_words).split(",")]
+    round_words = [int(w) if w else None for w in str(args.round_words).split(",")]
     replicas = [int(k) for k in args.replicas.split(",")]
     if len(round_words) not in (1, len(replicas)):
         sys.exit("--round-words takes one value, or one per --replicas value")
@@ -68,7 +69,7 @@ def main() -> None:
     rows = []
     for K, words in zip(replicas, round_words * len(replicas) if len(round_words) == 1 else round_words):
         runs = [_train_and_score(args, corpus, K, words, seed) for seed in seeds]
-        row = {"replicas": K, "round_words": words, "seeds": seeds,
+        row = {"replicas": K, "round_words": runs[0]["round_words"], "seeds": seeds,
                **{m: statistics.mean(r[m] for r in runs) for m in ("analogy", "ws353", "simlex", "wall_s")},
                "analogy_range": [min(r["analogy"] for r in runs), max(r["analogy"] for r in runs)],
                **{k: runs[0][k] for k in ("rounds", "bytes_per_round")},
@@ -81,7 +82,7 @@ def main() -> None:
           f"{'rounds':>6} {'MB/round':>8} {'sync %':>6}")
     for r in rows:
         lo, hi = r["analogy_range"]
-        print(f"{r['replicas']:>3} {r['round_words']:>8} {r['analogy']:>8.4f} {f'{lo:.4f}-{hi:.4f}':>15} "
+        print(f"{r['replicas']:>3} {r['round_words'] or '-':>8} {r['analogy']:>8.4f} {f'{lo:.4f}-{hi:.4f}':>15} "
               f"{100 * (r['analogy'] - base['analogy']):>+6.2f} {r['ws353']:>6.3f} {r['simlex']:>6.3f} {r['wall_s']:>7.1f} "
               f"{r['rounds']:>6} {r['bytes_per_round'] / 1e6:>8.2f} {100 * r['sync_fraction']:>6.2f}")
     if args.json:
@@ -91,9 +92,11 @@ def main() -> None:
 
 def _train_and_score(args, corpus: str, K: int, words: int, seed: int) -> dict:
     """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
-    out = os.path.join(args.out, f"k{K}-r{words}-s{seed}")
-    extra = ["--epochs", str(args.epochs), "--threads", str(args.threads), "--round-words", str(words),
+    out = os.path.join(args.out, f"k{K}-r{words or 'default'}-s{seed}")
+    extra = ["--epochs", str(args.epochs), "--threads", str(args.threads),
              "--sync-base", str(args.sync_base), "--checkpoint-every", "0", "--seed", str(seed)]
+    if words is not None:
+        extra += ["--round-words", str(words)]
     if K > 1:
         extra += ["--replicas", str(K)]
     run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
@@ -102,7 +105,8 @@ def _train_and_score(args, corpus: str, K: int, words: int, seed: int) -> dict:
         sys.exit(f"K={K} seed {seed} failed:\n{run.output[-2000:]}")
     dist = json.load(open(os.path.join(out, "metrics.json"))).get("distributed", {})
     return {"seed": seed, **B.score_vectors(os.path.join(out, "vectors.txt")), "wall_s": round(run.wall, 1),
-            "rounds": dist.get("rounds", 0), "bytes_per_round": round(dist.get("bytes_per_round", 0)),
+            "round_words": dist.get("round_words", words), "rounds": dist.get("rounds", 0),
+            "bytes_per_round": round(dist.get("bytes_per_round", 0)),
             "sync_fraction": round(dist.get("sync_fraction", 0.0), 4)}
 
 

@@ -101,6 +101,45 @@ def test_replicas_share_the_corpus_and_the_global_clock(parts, tmp_path):
     assert all(s.epoch_ended for s in spans)
 
 
+def test_shares_chunks_shrink_with_replicas():
+    from w2v_nce.corpus import BLOCK_BYTES
+    from w2v_nce.distributed.shares import share_block_bytes
+
+    assert [share_block_bytes(k) for k in (1, 2, 3, 4, 5, 8, 16, 64, 1024)] == [
+        BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES // 2, BLOCK_BYTES // 2, BLOCK_BYTES // 4, BLOCK_BYTES // 4,
+        BLOCK_BYTES // 8, 64 << 10, 64 << 10]
+    assert trainer_share(3, 8) == (3, 8, BLOCK_BYTES // 4)
+    with pytest.raises(ValueError):
+        trainer_share(8, 8)
+
+
+def test_a_round_is_whole_chunks_of_the_shares_size(tmp_path):
+    """K = 4 replicas read 512 KiB chunks: a 2.2 MB corpus is 5 of them (3 at the single-machine
+    1 MiB). With a 1-token budget each round trains one chunk per replica, and a replica learns
+    that its share has ended in the round after its last chunk: 2 + 1 rounds (1 + 1 with 1 MiB)."""
+    rng = np.random.default_rng(0)
+    words = [f"w{i}" for i in range(300)]
+    lines = [" ".join(rng.choice(words, 20)) for _ in range(int(2.2e6 / 80))]
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(lines) + "\n")
+    assert 4 * (512 << 10) < path.stat().st_size < 5 * (512 << 10)
+    run_distributed(config(str(path), tmp_path / "o", epochs=1, round_words=1), LocalBackend(4))
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics["distributed"]["rounds"] == 3
+
+
+def test_round_size_by_replicas_unless_given(parts, tmp_path):
+    from w2v_nce.distributed.driver import round_words
+
+    auto = config(parts, tmp_path, round_words=None)
+    assert [round_words(auto, k) for k in (2, 4, 8, 16, 1000)] == [1_000_000, 250_000, 62_500, 50_000, 50_000]
+    assert round_words(config(parts, tmp_path, round_words=777), 8) == 777
+    run_distributed(config(parts, tmp_path / "k2", round_words=None), LocalBackend(2))
+    metrics = json.loads((tmp_path / "k2" / "metrics.json").read_text())
+    assert metrics["distributed"]["round_words"] == 1_000_000
+    assert metrics["distributed"]["rounds"] == 2  # the tiny corpus: one round an epoch (2 epochs)
+
+
 @pytest.mark.parametrize("scale", [False, True])
 def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, scale):
     run_distributed(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_lr_scale=scale),

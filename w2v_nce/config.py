@@ -96,7 +96,10 @@ class Config:
     progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")
     replicas: int = setting(1, "Model replicas trained in parallel and averaged every round (with --ray: one Ray "
                             "actor each; without it and > 1: in-process replicas).")
-    round_words: int = setting(1_000_000, "In-vocabulary tokens each replica trains between two syncs (replicas > 1).")
+    round_words: int | None = setting(
+        None, "In-vocabulary tokens each replica trains between two syncs (replicas > 1); null = by the number of "
+        "replicas K: 4M / K^2 (K = 2: 1M, 4: 250k, 8: 62.5k), at least 50k: each of K replicas trains at K x the lr, "
+        "so they drift apart faster and must be averaged more often (the sweep in the README).")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
     replica_lr_scale: bool = setting(
@@ -219,10 +222,12 @@ def validate(cfg: Config, where: str = "config") -> Config:
         raise ConfigError(f"{where}: --{key.replace('_', '-')} {why}")
 
     positive_ints = ("dim", "window", "epochs", "num_sampled", "batch_size", "max_sentence_len", "min_count",
-                     "replicas", "round_words", "sync_base")
+                     "replicas", "sync_base")
     for key in positive_ints:
         if getattr(cfg, key) < 1:
             bad(key, f"must be >= 1, got {getattr(cfg, key)}")
+    if cfg.round_words is not None and cfg.round_words < 1:
+        bad("round_words", f"must be >= 1 (omit it for the default by replicas), got {cfg.round_words}")
     if cfg.threads is not None and cfg.threads < 1:
         bad("threads", f"must be >= 1 (omit it for all cores), got {cfg.threads}")
     if cfg.max_vocab < 0:

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import kernels as K
 from .config import Config
-from .corpus import Corpus, Position
+from .corpus import BLOCK_BYTES, Corpus, Position
 from .errors import DivergenceError, ResumeError
 from .model import Model
 from .pairs import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
@@ -200,7 +200,7 @@ class _Dispatcher:
     span is stopped or aborted, and waits while paused. The epoch has ended when every part
     has been read to its end.
 
-    ``share = (k, K)`` (a distributed replica, reading the corpus as one part): only the chunks
+    ``share = (k, K, block_bytes)`` (a distributed replica, reading the corpus as one part): only the chunks
     whose index in the epoch's stream is k mod K are trained; the others are read and skipped,
     and the lr clock still advances by their words, so it is the global token position, the
     same on every replica.
@@ -306,14 +306,14 @@ class Trainer:
     as threads (or, when ``state`` is a saved position, into its ``parts`` until the epoch
     ends). One part, the whole corpus, reads it in order as a single reader did.
     A distributed replica passes ``track_touched`` (the workers mark the rows they may change:
-    ``touched``, ``clear_touched``) and ``share = (k, K)`` (it trains the chunks of index k mod K
-    of the corpus read as one part).
+    ``touched``, ``clear_touched``) and ``share = (k, K, block_bytes)`` (it trains the chunks of
+    index k mod K of the corpus read as one part, in chunks of ``block_bytes`` of text).
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
                  state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
                  splits: list[Split] | None = None, track_touched: bool = False,
-                 share: tuple[int, int] | None = None):
+                 share: tuple[int, int, int] | None = None):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
@@ -423,8 +423,10 @@ class Trainer:
 
     def _open_part(self, part: int) -> "ReadAhead":
         """A read-ahead of ``part``'s chunks from its position."""
+        block = BLOCK_BYTES if self.share is None else self.share[2]
         return ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
-                                   holdout=self.cfg.holdout_fraction, split=self.splits[part]), depth=2)
+                                   block_bytes=block, holdout=self.cfg.holdout_fraction, split=self.splits[part]),
+                         depth=2)
 
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
         """Train on the chunks of the parts it claims until every part is read or the span closes."""

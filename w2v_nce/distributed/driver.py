@@ -113,6 +113,16 @@ def replica_config(cfg: Config, replicas: int, threads: int) -> Config:
     return dataclasses.replace(cfg, threads=threads, alpha=cfg.alpha * f, min_alpha=cfg.min_alpha * f)
 
 
+def round_words(cfg: Config, replicas: int) -> int:
+    """Tokens each replica trains a round: ``--round-words``, else 4M / K² (at least 50k). With
+    K × the lr (``lr_factor``) the replicas drift apart K times faster per token, and there are K
+    of them to average: K = 2 with 1M and K = 4 with 250k keep analogy within a point of one
+    process at 5 epochs, K = 4 with 1M does not (measured in the README)."""
+    if cfg.round_words is not None:
+        return cfg.round_words
+    return max(50_000, 4_000_000 // (replicas * replicas))
+
+
 def replica_threads(cfg: Config, replicas: int, cpus: int | None = None) -> int:
     """Threads per replica: ``--threads``, else the CPUs shared out (at least 1)."""
     return cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // replicas)
@@ -333,7 +343,8 @@ class _DistRun:
     def _round(self) -> None:
         cfg, epoch = self.cfg, self.epoch
         t0 = time.time()
-        budgets = {k: cfg.round_words for k, s in enumerate(self.states) if s.epoch == epoch}
+        words = round_words(cfg, self.backend.replicas)
+        budgets = {k: words for k, s in enumerate(self.states) if s.epoch == epoch}
         results = self.backend.train_round(budgets)
         before = list(self.states)  # a replica lost in this round restarts from here
         lost, readers, spans = [], [], {}
@@ -472,7 +483,7 @@ class _DistRun:
         metrics["distributed"] = {
             "backend": self.backend.name, "replicas": self.backend.replicas,
             "threads_per_replica": replica_threads(self.cfg, self.backend.replicas),
-            "round_words": self.cfg.round_words, "sync_base": self.cfg.sync_base,
+            "round_words": round_words(self.cfg, self.backend.replicas), "sync_base": self.cfg.sync_base,
             "lr_factor": lr_factor(self.cfg, self.backend.replicas), **st,
             "bytes_per_round": st["bytes"] / rounds, "sync_seconds_per_round": st["seconds"] / rounds,
             "sync_fraction": st["seconds"] / max(st["seconds"] + st["round_seconds"], 1e-9)}

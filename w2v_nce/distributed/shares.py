@@ -4,13 +4,33 @@ Today replica k of K trains the chunks of each epoch's id stream (``pairs.id_chu
 index is k mod K: every replica reads the whole stream and skips the others' chunks (reading
 and encoding are repeated K times; training, the expensive part, is not). When corpus splits
 (issue 12) land, this function returns the replica's splits instead.
+
+A chunk is the unit of a round: a replica stops at the first chunk boundary past its round's
+budget. With 1 MiB chunks (~175k tokens of mix8) and K = 8, each replica has ~12 chunks an
+epoch, so no round could be shorter than one chunk and rounds of 125k or 62.5k tokens were the
+same run (measured in the README). So chunks shrink with K (``share_block_bytes``).
 """
 
 from __future__ import annotations
 
+from ..corpus import BLOCK_BYTES
 
-def trainer_share(replica: int, replicas: int) -> tuple[int, int]:
-    """The ``share`` argument of ``Trainer`` for replica ``replica`` (0-based) of ``replicas``."""
+_MIN_SHARE_BLOCK = 64 << 10  # bytes: below this, per-chunk overheads would show
+
+
+def trainer_share(replica: int, replicas: int) -> tuple[int, int, int]:
+    """The ``share`` argument of ``Trainer`` for replica ``replica`` (0-based) of ``replicas``:
+    (k, K, bytes of text per chunk)."""
     if not 0 <= replica < replicas:
         raise ValueError(f"replica {replica} out of range for {replicas} replicas")
-    return (replica, replicas)
+    return (replica, replicas, share_block_bytes(replicas))
+
+
+def share_block_bytes(replicas: int) -> int:
+    """Bytes of text per chunk when ``replicas`` share one stream: 1 MiB (the single-machine
+    chunk, so K = 1 is that run byte for byte) for K <= 2, halved each time K doubles past 2
+    (K = 4: 512 KiB, K = 8: 256 KiB), at least 64 KiB: about as many chunks per replica as K = 2
+    has, whatever K."""
+    if replicas < 1:
+        raise ValueError(f"replicas must be >= 1, got {replicas}")
+    return max(_MIN_SHARE_BLOCK, BLOCK_BYTES >> max(0, (replicas - 1).bit_length() - 1))
