@@ -8,7 +8,7 @@ and encoding are repeated K times; training, the expensive part, is not). When c
 A chunk is the unit of a round: a replica stops at the first chunk boundary past its round's
 budget. With 1 MiB chunks (~175k tokens of mix8) and K = 8, each replica has ~12 chunks an
 epoch, so no round could be shorter than one chunk and rounds of 125k or 62.5k tokens were the
-same run (measured in the README). So chunks shrink with K (``share_block_bytes``).
+same run (measured in the README). So chunks shrink with K past 4 (``share_block_bytes``).
 """
 
 from __future__ import annotations
@@ -28,9 +28,13 @@ def trainer_share(replica: int, replicas: int) -> tuple[int, int, int]:
 
 def share_block_bytes(replicas: int) -> int:
     """Bytes of text per chunk when ``replicas`` share one stream: 1 MiB (the single-machine
-    chunk, so K = 1 is that run byte for byte) for K <= 2, halved each time K doubles past 2
-    (K = 4: 512 KiB, K = 8: 256 KiB), at least 64 KiB: about as many chunks per replica as K = 2
-    has, whatever K."""
+    chunk, so K = 1 is that run byte for byte) for K <= 4, then 1 MiB x (4/K)^2, at least 64 KiB
+    (K = 8: 256 KiB). The default round shrinks as 1/K^2 (``driver.round_words``: 62.5k tokens at
+    K = 8, less than one 1 MiB chunk of mix8's ~175k); chunks follow it past K = 4, so that a
+    round is still about two chunks (measured in the README: at K = 4, 512 KiB chunks scored no
+    better than 1 MiB ones)."""
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
-    return max(_MIN_SHARE_BLOCK, BLOCK_BYTES >> max(0, (replicas - 1).bit_length() - 1))
+    if replicas <= 4:
+        return BLOCK_BYTES
+    return max(_MIN_SHARE_BLOCK, BLOCK_BYTES * 16 // (replicas * replicas))
