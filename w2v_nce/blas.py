@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import threading
 from collections.abc import Iterator
 
@@ -29,7 +30,6 @@ _SYMBOLS = (
 )
 
 _lock = threading.Lock()  # one caller at a time changes (and restores) the process-wide setting
-_control: list = []  # [(set, get)] once found, [None] when there is none
 
 
 def _loaded_libraries() -> list[str]:
@@ -55,10 +55,10 @@ def _find_control():
     return None
 
 
+@functools.cache
 def _controls():
-    if not _control:
-        _control.append(_find_control())
-    return _control[0]
+    """(set, get) of the BLAS's thread count, found once; None when there is none."""
+    return _find_control()
 
 
 @contextlib.contextmanager
