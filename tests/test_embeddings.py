@@ -132,6 +132,60 @@ def test_batches_equal_single_queries(monkeypatch):
         assert np.allclose([[s for _, s in q] for q in got], [[s for _, s in q] for q in expected], rtol=1e-6)
 
 
+def _shared_word_queries(rng, n, pool, restrict):
+    """n queries drawn from a small pool of words (as analogy sets are): mostly b + c - a, some
+    of other shapes, some with words beyond ``restrict``."""
+    queries = []
+    for i in range(n):
+        if i % 5 == 4:
+            positive, negative = rng.choice(pool, 1 + i % 3, replace=False).tolist(), []
+        else:
+            positive, negative = rng.choice(pool, 3, replace=False).tolist(), []
+            negative = [positive.pop()]
+        queries.append((positive, negative))
+    queries.append(([int(pool[0]), min(restrict + 5, 2999)], [int(pool[1])]))  # beyond the candidates (restrict < V)
+    return queries
+
+
+@pytest.mark.parametrize("restrict, tile", [(3000, 256), (1000, 7)])
+def test_shared_word_path_equals_plain_numpy(monkeypatch, restrict, tile):
+    import w2v_nce.cosadd as C
+
+    monkeypatch.setattr(C, "TILE", tile)  # 7: many tiles, the last one partial
+    vectors = _vectors()
+    emb = Embeddings(WORDS, vectors)
+    rng = np.random.default_rng(3)
+    pool = rng.choice(restrict, 40, replace=False)
+    queries = _shared_word_queries(rng, 300, pool, restrict)
+    assert C.worth_it(len(queries), len({r for p, n in queries for r in (*p, *n)}))
+    rows, scores = emb.nearest_rows(queries, 8, restrict_vocab=restrict)
+    for (positive, negative), got_rows, got_scores in zip(queries, rows, scores):
+        ref = _naive_cosadd(vectors, positive, negative, restrict)
+        best = np.argsort(-ref, kind="stable")[:8]
+        assert got_rows.tolist() == best.tolist()
+        assert np.allclose(got_scores, ref[best], atol=1e-6)
+    monkeypatch.setattr(C, "worth_it", lambda n, t: False)  # the query-vector path
+    old_rows, old_scores = emb.nearest_rows(queries, 8, restrict_vocab=restrict)
+    assert np.array_equal(rows, old_rows)
+    assert np.allclose(scores, old_scores, atol=1e-6)
+
+
+def test_shared_word_path_edges():
+    import w2v_nce.cosadd as C
+
+    # a query whose words cancel (x - x) scores 0 everywhere: ties, by row; a zero vector too
+    vectors = _vectors(50, 6)
+    vectors[7] = 0.0
+    queries = [([3], [3])] * 40 + [([1, 2], [4])] * 40
+    rows, scores = C.cosadd_top_k(unit_rows(vectors), 50, queries, 4)
+    assert rows[0].tolist() == [0, 1, 2, 4] and scores[0].tolist() == [0, 0, 0, 0]
+    assert 7 not in rows[40:].ravel()
+    # fewer candidates than k once the query words are out: -1 / -inf
+    rows, scores = C.cosadd_top_k(unit_rows(vectors), 4, [([1, 2], [0])] * 70, 3)
+    assert rows[0].tolist() == [3, -1, -1] and scores[0, 1:].tolist() == [-np.inf, -np.inf]
+    assert not C.worth_it(63, 1) and not C.worth_it(100, 51) and C.worth_it(100, 50)
+
+
 def test_query_words_are_excluded_and_analogy_is_b_minus_a_plus_c():
     words = ["man", "woman", "king", "queen", "apple"]
     vectors = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1], [0.2, -1, 0.1]], np.float32)

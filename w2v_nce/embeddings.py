@@ -3,7 +3,8 @@
 The query side of a trained model or of any word2vec file, as gensim's ``KeyedVectors`` and
 word2vec.c's ``distance`` / ``word-analogy``. ``unit_rows`` is the one row normalisation of the
 package (export, evaluation and queries all use it). Imports only NumPy, so that formats.py and
-evaluate.py can build on it; loading a model or a file into an ``Embeddings`` is
+evaluate.py can build on it (a batch of 3CosAdd queries that share their words imports the Numba
+kernel of ``cosadd`` when it is used); loading a model or a file into an ``Embeddings`` is
 ``model.load_embeddings``.
 
 Speed: queries are answered in blocks, so that one BLAS matrix product ``[block, D] x [D, R]``
@@ -232,6 +233,8 @@ class Embeddings:
         Returns ``(rows int64 [n, k], scores float32 [n, k])``, best first, k = min(topn, R),
         R = min(restrict_vocab, V) candidate rows; -1 / -inf pad a query with fewer than k
         candidates left. Scores as in ``most_similar`` (3cosadd) or ``most_similar_cosmul``.
+        Many 3CosAdd queries made of few distinct words (analogy sets) are scored through those
+        words' cosines (``cosadd``).
         """
         if method not in METHODS:
             raise ValueError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -248,6 +251,11 @@ class Embeddings:
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)
         if k == 0 or not queries:
             return out_rows, out_scores
+        if method == "3cosadd" and len(queries) > 1:
+            from . import cosadd  # Numba: imported for batches only
+            n_terms = len({r for positive, negative in queries for r in (*positive, *negative)})
+            if cosadd.worth_it(len(queries), n_terms):
+                return cosadd.cosadd_top_k(self.unit, n_rows, queries, k)
         blocks = list(self._blocks(queries, n_rows, method))
         # One score buffer for all blocks: fresh pages for every block would cost more than the sorting.
         buffer = np.empty((max(stop - start for start, stop in blocks), n_rows), dtype=np.float32)

@@ -432,7 +432,6 @@ def evaluate_analogies(
     restrict_vocab: int | None = RESTRICT_VOCAB,
     case_insensitive: bool = True,
     method: str = "3cosadd",
-    block: int = 256,
     cosmul_epsilon: float = 1e-3,
 ) -> dict:
     """Analogy accuracy (a : b :: c : ?) with gensim 4.4 ``evaluate_word_analogies`` semantics.
@@ -449,9 +448,9 @@ def evaluate_analogies(
       cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε) with cos' = (cos + 1)/2 and ε = ``cosmul_epsilon``
       (their 1e-3; gensim's ``most_similar_cosmul`` uses 1e-6).
     Zero vectors have cosine 0 with everything (gensim would produce NaN).
-    Scored by ``Embeddings.nearest_rows`` (the package's one nearest-neighbour routine),
-    ``block`` questions at a time: [block, R] float32 scores (3cosmul: plus one row of cosines per
-    distinct question word).
+    Scored by ``Embeddings.nearest_rows`` (the package's one nearest-neighbour routine), all
+    questions in one call: 3cosadd through the cosines of the distinct question words, 3cosmul in
+    blocks of float32 scores.
 
     Returns a dict: ``accuracy`` (correct / answered over all sections), ``semantic``,
     ``syntactic`` (the same per group; ``gram*`` sections are syntactic), ``answered``,
@@ -485,18 +484,16 @@ def evaluate_analogies(
                 question_section.append(s)
     q = np.array(question_rows, dtype=np.int64).reshape(-1, 4)
     q_section = np.array(question_section, dtype=np.int64)
-    hit = np.zeros(len(q), dtype=bool)
-    for start in range(0, len(q), block):
-        qa, qb, qc, qd = q[start:start + block].T
-        queries = [([b, c], [a]) for a, b, c in zip(qa.tolist(), qb.tolist(), qc.tolist())]
-        # gensim asks most_similar for 5 answers, then passes over case variants of a, b, c.
-        best, _ = embeddings.nearest_rows(queries, _GENSIM_TOPN, None, method, cosmul_epsilon)
-        answer = best[:, 0].copy()
-        first_key = key_of_row[np.maximum(answer, 0)]
-        variant = (answer < 0) | (first_key == qa) | (first_key == qb) | (first_key == qc)
-        for i in np.flatnonzero(variant):  # rare: only with case variants in the vocabulary
-            answer[i] = _gensim_pick(best[i], (qa[i], qb[i], qc[i]), key_of_row)
-        hit[start:start + block] = (answer >= 0) & (key_of_row[np.maximum(answer, 0)] == qd)
+    qa, qb, qc, qd = q.T
+    queries = [([b, c], [a]) for a, b, c in zip(qa.tolist(), qb.tolist(), qc.tolist())]
+    # gensim asks most_similar for 5 answers, then passes over case variants of a, b, c.
+    best, _ = embeddings.nearest_rows(queries, _GENSIM_TOPN, None, method, cosmul_epsilon)
+    answer = best[:, 0].copy()
+    first_key = key_of_row[np.maximum(answer, 0)]
+    variant = (answer < 0) | (first_key == qa) | (first_key == qb) | (first_key == qc)
+    for i in np.flatnonzero(variant):  # rare: only with case variants in the vocabulary
+        answer[i] = _gensim_pick(best[i], (qa[i], qb[i], qc[i]), key_of_row)
+    hit = (answer >= 0) & (key_of_row[np.maximum(answer, 0)] == qd)
     return _analogy_report(sections, q_section, hit, skipped, invalid, method, restrict_vocab, case_insensitive)
 
 
