@@ -405,9 +405,11 @@ def test_alias_and_uniform_kernel_draws_follow_their_distributions(kind):
                                               (50, 16, 3, 4, 8, 20)])
 def test_scratch_bytes_counts_what_make_scratch_allocates(V, D, S, B, W, L):
     """The memory check's estimate of one worker's buffers (all but the caller's rng/tallies
-    views and the distributed trainer's touched mask) is what is allocated, to within 64 bytes."""
+    views, the distributed trainer's touched mask and win_logits, a view of win_flat) is what
+    is allocated, to within 64 bytes."""
     params = K.Params(K.LOSS_NEG, K.ARCH_CBOW, True, False, W, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 2,
                       True)
     scratch = K.make_scratch(V, D, params, L, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
-    allocated = sum(getattr(scratch, f).nbytes for f in scratch._fields if f not in ("rng", "tallies", "touched"))
+    allocated = sum(getattr(scratch, f).nbytes for f in scratch._fields if f not in ("rng", "tallies", "touched", "win_logits"))
+    assert scratch.win_logits.base is scratch.win_flat
     assert abs(allocated - K.scratch_bytes(V, D, S, B, W, L)) <= 64

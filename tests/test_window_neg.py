@@ -29,9 +29,12 @@ def _window_update(w_in, w_out, contexts, rows, lr):
     """window_update on fresh scratch; rows = [centre, negatives...] as draw_window writes them."""
     ctx = np.array(contexts, np.int64)
     out_rows = np.array(rows, np.int64)
-    G = np.empty((len(ctx), len(out_rows)), np.float32)
+    flat = np.full(len(ctx) * (len(out_rows) + 1), np.nan, np.float32)  # one spare column (as a skipped negative leaves)
+    G = flat.reshape(len(ctx), len(out_rows) + 1)
+    label = K.window_label_mask(len(ctx), len(out_rows) + 1)
     dx = np.empty((len(ctx), D), np.float32)
-    return K.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, dx, np.arange(len(ctx)))
+    return K.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, flat, label, dx,
+                           np.arange(len(ctx)))
 
 
 # contexts of 1, 2, 3, 5 and 7 rows (the 2 x 4 blocks and their leftovers), with a repeated context

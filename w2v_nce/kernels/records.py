@@ -123,6 +123,8 @@ class Scratch(NamedTuple):
     neu1: np.ndarray  # float32[1, D]: CBOW's input vector (neg), a row as sgns' inputs are
     # window_neg: one window's step
     win_logits: np.ndarray  # float32[2 * window, S + 1]: logits, then gradient factors
+    win_flat: np.ndarray  # float32[2 * window * (S + 1)]: win_logits' memory as one row (vector loops)
+    win_label: np.ndarray  # float32[2 * window * (S + 1)]: 1.0 where win_flat holds a label logit (column 0)
     win_dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
     win_rows: np.ndarray  # int64[max(2 * window, B)]: 0, 1, 2, ... (rows of win_dx / xin, for the block loops)
 
@@ -131,6 +133,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
                  track_touched: bool = False) -> Scratch:
     """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced)."""
     S, B, W = params.num_sampled, params.batch_size, params.window
+    win_flat = np.empty(2 * W * (S + 1), np.float32)
     return Scratch(
         rng=rng, tallies=tallies,
         sent=np.empty(max_sentence_len, np.int32),
@@ -146,9 +149,17 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S + 1), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
         neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
-        win_logits=np.empty((2 * W, S + 1), np.float32), win_dx=np.empty((2 * W, D), np.float32),
+        win_logits=win_flat.reshape(2 * W, S + 1), win_flat=win_flat, win_label=window_label_mask(2 * W, S + 1),
+        win_dx=np.empty((2 * W, D), np.float32),
         win_rows=np.arange(max(2 * W, B), dtype=np.int64),
     )
+
+
+def window_label_mask(rows: int, width: int) -> np.ndarray:
+    """float32 [rows * width]: 1.0 at the label column (0) of each row of a [rows, width] block, else 0."""
+    mask = np.zeros((rows, width), np.float32)
+    mask[:, 0] = 1.0
+    return mask.reshape(-1)
 
 
 def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
@@ -156,4 +167,4 @@ def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len:
     per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
     return V * per_v + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
         + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
-        + 2 * window * (S + 1 + D) * 4 + max(2 * window, B) * 8
+        + 2 * window * (2 * (S + 1) + D) * 4 + max(2 * window, B) * 8

@@ -66,7 +66,7 @@ def row_logits(w_in, w_out, ctx, M, out_rows, m, G):
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def accumulate_rows(dst, rows, n_rows, src, src_rows, n_src, G, transpose):
     """dst[rows[i]] += sum_j g_ij src[src_rows[j]] for i < n_rows, j < n_src, where g_ij is
-    G[i, j] (or G[j, i] when ``transpose``); four source rows per pass over D."""
+    G[i, j] (or G[j, i] when ``transpose``); four source rows per pass over D, then two, then one."""
     D = dst.shape[1]
     for i in range(n_rows):
         r = rows[i]
@@ -80,7 +80,16 @@ def accumulate_rows(dst, rows, n_rows, src, src_rows, n_src, G, transpose):
             for d in range(D):
                 dst[r, d] += g0 * src[s0, d] + g1 * src[s1, d] + g2 * src[s2, d] + g3 * src[s3, d]
             j += 4
-        for j in range(j, n_src):
+        if j + 2 <= n_src:  # two leftovers in one pass (1 + S = 6 at S = 5: 4 + 2)
+            s0, s1 = src_rows[j], src_rows[j + 1]
+            if transpose:
+                g0, g1 = G[j, i], G[j + 1, i]
+            else:
+                g0, g1 = G[i, j], G[i, j + 1]
+            for d in range(D):
+                dst[r, d] += g0 * src[s0, d] + g1 * src[s1, d]
+            j += 2
+        if j < n_src:
             s0 = src_rows[j]
             g0 = G[j, i] if transpose else G[i, j]
             for d in range(D):

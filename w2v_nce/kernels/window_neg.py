@@ -26,7 +26,7 @@ from numba import njit
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
-from .scalar import prefetch_row
+from .scalar import exp32_nonpositive, prefetch_row
 from .sentence import window_bounds
 
 
@@ -56,38 +56,62 @@ def draw_window(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_o
     return M, m
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _gradient_factors(G, M, m, lr):
+# The logit below which a padding column sits: e^-80 is a normal float32 (no denormal stalls)
+# and 1 + e^-80 rounds to 1 in float64, so such a column adds exactly nothing to the loss.
+_PAD_LOGIT = np.float32(-80.0)
+
+
+# error_model="numpy": a division without Python's zero check (a branch that stops LLVM from
+# vectorising the loop); 1 + e >= 1 here anyway.
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _gradient_factors(G, flat, label, M, m, lr):
     """Logits G[:M, :m] (column 0 the label) -> lr * (label - sigmoid), in place; returns the
-    summed loss, float64, with one log per input row (of the product of its 1 + exp(-|f|))."""
-    loss = 0.0
-    for a in range(M):
-        prod = 1.0
-        for b in range(m):
-            ff = float(G[a, b])
-            e = math.exp(-abs(ff))
-            sig = 1.0 / (1.0 + e) if ff >= 0 else e / (1.0 + e)
-            prod *= 1.0 + e
-            if b == 0:
-                loss += max(-ff, 0.0)
-                G[a, b] = np.float32((1.0 - sig) * lr)
-            else:
-                loss += max(ff, 0.0)
-                G[a, b] = np.float32(-sig * lr)
-        loss += math.log(prod)
-    return loss
+    summed loss, float64: sum of max(z, 0) + log of the product of the (1 + e^-|z|), with
+    z = +logit for a negative and -logit for the label (softplus of each).
+
+    G is C-contiguous [rows, W] and ``flat`` its memory as one row; ``label`` float32 [>= M * W]
+    is 1.0 where t % W == 0. The M * W logits are two branch-free loops over ``flat`` that LLVM
+    vectorises (e^-|z| in float32, ``exp32_nonpositive``; the sums and the product float64):
+    one for the loss, one for the factors (a loop with both a store and a float64 reduction is
+    not vectorised). Columns m..W-1 (negatives equal to the centre, skipped) are set to
+    ``_PAD_LOGIT`` first; their factors are never read.
+    """
+    W = G.shape[1]
+    if m < W:
+        for a in range(M):
+            for b in range(m, W):
+                G[a, b] = _PAD_LOGIT
+    n = M * W
+    linear = 0.0
+    prod = 1.0
+    for t in range(n):
+        f = flat[t]
+        z = f - np.float32(2.0) * label[t] * f  # -f for the label
+        linear += float(max(z, np.float32(0.0)))
+        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), _PAD_LOGIT)))
+    lr32 = np.float32(lr)
+    for t in range(n):
+        f = flat[t]
+        lab = label[t]
+        e = exp32_nonpositive(max(-abs(f), _PAD_LOGIT))
+        # sigmoid(z) = max(e, [z >= 0]) / (1 + e) exactly (e <= 1); factor = lr * (lab - sigmoid(f))
+        # = ±lr * sigmoid(∓f): + for the label (sigmoid(-f)), - for a negative (sigmoid(f))
+        flip = abs(np.float32(f >= np.float32(0.0)) - lab)  # [z >= 0] with z = ∓f
+        flat[t] = (np.float32(2.0) * lab - np.float32(1.0)) * lr32 * max(e, flip) / (np.float32(1.0) + e)
+    return linear + math.log(prod)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, dx, dx_rows):
+def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, flat, label, dx, dx_rows):
     """One window's step (see the module docstring); returns its summed loss (float64).
 
     ctx[:M] are the input rows (w_in), out_rows[:m] the classes (w_out; row 0 is the label).
     Repeated ids are exact: every delta is computed from the rows before the step and added.
-    Scratch: G float32[>= M, >= m], dx float32[>= M, D], dx_rows int64[>= M] (0, 1, 2, ...).
+    Scratch: G float32[>= M, >= m] C-contiguous, flat its memory as one row and label its
+    label mask (``_gradient_factors``), dx float32[>= M, D], dx_rows int64[>= M] (0, 1, 2, ...).
     """
     row_logits(w_in, w_out, ctx, M, out_rows, m, G)
-    loss = _gradient_factors(G, M, m, lr)
+    loss = _gradient_factors(G, flat, label, M, m, lr)
     dx[:M] = 0.0
     accumulate_rows(dx, dx_rows, M, w_out, out_rows, m, G, False)  # input deltas, from the old class rows
     accumulate_rows(w_out, out_rows, m, w_in, ctx, M, G, True)  # class rows, from the still-old input rows
@@ -110,7 +134,8 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     window, S = params.window, params.num_sampled
     neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
     rng, touched, ctx_buf, out_buf = scratch.rng, scratch.touched, scratch.ctx_buf, scratch.neg_buf
-    G, dx, dx_rows = scratch.win_logits, scratch.win_dx, scratch.win_rows
+    G, flat, label = scratch.win_logits, scratch.win_flat, scratch.win_label
+    dx, dx_rows = scratch.win_dx, scratch.win_rows
     loss = 0.0
     pairs = 0
     if n == 0:
@@ -127,7 +152,7 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
                 for b in range(m_next):
                     prefetch_row(w_out, out_buf[nxt, 0, b])
         if M > 0:
-            loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, dx, dx_rows)
+            loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx, dx_rows)
             pairs += M
         M, m = M_next, m_next
         cur = nxt
