@@ -151,6 +151,8 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
             if params.prefetch_pairs > 0:
                 for b in range(m_next):
                     prefetch_row(w_out, out_buf[nxt, 0, b])
+                for a in range(M_next):
+                    prefetch_row(w_in, ctx_buf[nxt, a])
         if M > 0:
             loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx, dx_rows)
             pairs += M
