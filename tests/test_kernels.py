@@ -199,10 +199,11 @@ def test_sgns_pair_update_is_minus_lr_times_finite_difference_gradient():
 # whole chunks
 # ---------------------------------------------------------------------------------------
 def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a,
-                 prefetch_pairs=K.PREFETCH_PAIRS):
+                 prefetch_pairs=K.PREFETCH_PAIRS, shared=False):
     """train_chunk with fresh scratch, log-uniform sampler, constant lr; returns (tallies, rng)."""
     tables, params, scratch = _records(B, S, window, loss_kind, remove_hits, True, lr, prefetch_pairs, neg_p, neg_a,
                                        seed)
+    params = params._replace(shared_negatives=shared)
     tables = tables._replace(keep_prob=keep)
     K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, scratch)
     return scratch.tallies, scratch.rng
@@ -278,12 +279,16 @@ def test_sgns_results_do_not_depend_on_the_prefetch_distance():
         assert rng[0] == results[0][3][0]
 
 
-def test_nonfinite_loss_stops_the_kernel():
+@pytest.mark.parametrize("loss_kind, shared", [(K.LOSS_NEG, False), (K.LOSS_NEG, True), (K.LOSS_NCE, False)])
+def test_nonfinite_loss_stops_the_kernel(loss_kind, shared):
+    """A NaN row makes the loss NaN (the vectorised sigmoid terms keep it) and the kernel stops;
+    per-pair SGNS, window negatives and NCE (a batch of 1 pair: it is trained in the sentence)."""
     ids = np.array([1, 2, 3, -1, 4, 5, -1], np.int32)
     w_in, w_out, bias = _params()
     w_in[2] = np.nan
-    tallies, _ = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 1, 3, 4, False, 0.1, 1,
-                              np.ones(V), np.arange(V, dtype=np.int32))
+    tallies, _ = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), loss_kind, 1, 3,
+                              1 if loss_kind == K.LOSS_NCE else 4, False, 0.1, 1, np.ones(V),
+                              np.arange(V, dtype=np.int32), shared=shared)
     assert tallies[K.T_NONFINITE] == 1.0
     assert tallies[K.T_WORDS] == 3  # stopped after the first sentence
 

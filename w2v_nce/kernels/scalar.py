@@ -56,6 +56,11 @@ _LN2_LO = np.float32(math.log(2.0) - float(_LN2_HI))
 _LOG2_E = np.float32(1.0 / math.log(2.0))
 
 
+# The floor the kernels clamp -|z| to before exp32_nonpositive: e^-80 is still a normal float32
+# (no denormal stalls), and 1 + e^-80 rounds to 1 in float64, so a softplus's log term is 0 there.
+EXP32_FLOOR = np.float32(-80.0)
+
+
 # not 'reassoc': it could fold the two-part n * ln 2 back into one rounded product
 @njit(cache=True, nogil=True, fastmath={"nsz", "arcp", "contract", "afn"})
 def exp32_nonpositive(a):

@@ -26,7 +26,7 @@ from numba import njit
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
-from .scalar import exp32_nonpositive, prefetch_row
+from .scalar import EXP32_FLOOR, exp32_nonpositive, prefetch_row
 from .sentence import window_bounds
 
 
@@ -56,11 +56,6 @@ def draw_window(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_o
     return M, m
 
 
-# The logit below which a padding column sits: e^-80 is a normal float32 (no denormal stalls)
-# and 1 + e^-80 rounds to 1 in float64, so such a column adds exactly nothing to the loss.
-_PAD_LOGIT = np.float32(-80.0)
-
-
 # error_model="numpy": a division without Python's zero check (a branch that stops LLVM from
 # vectorising the loop); 1 + e >= 1 here anyway.
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
@@ -74,26 +69,26 @@ def _gradient_factors(G, flat, label, M, m, lr):
     vectorises (e^-|z| in float32, ``exp32_nonpositive``; the sums and the product float64):
     one for the loss, one for the factors (a loop with both a store and a float64 reduction is
     not vectorised). Columns m..W-1 (negatives equal to the centre, skipped) are set to
-    ``_PAD_LOGIT`` first; their factors are never read.
+    ``EXP32_FLOOR`` first (they add exactly nothing to the loss); their factors are never read.
     """
     W = G.shape[1]
     if m < W:
         for a in range(M):
             for b in range(m, W):
-                G[a, b] = _PAD_LOGIT
+                G[a, b] = EXP32_FLOOR
     n = M * W
     linear = 0.0
     prod = 1.0
     for t in range(n):
         f = flat[t]
         z = f - np.float32(2.0) * label[t] * f  # -f for the label
-        linear += float(max(z, np.float32(0.0)))
-        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), _PAD_LOGIT)))
+        linear += float(np.float32(0.5) * (z + abs(z)))  # relu(z), NaN kept (the divergence check)
+        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), EXP32_FLOOR)))
     lr32 = np.float32(lr)
     for t in range(n):
         f = flat[t]
         lab = label[t]
-        e = exp32_nonpositive(max(-abs(f), _PAD_LOGIT))
+        e = exp32_nonpositive(max(-abs(f), EXP32_FLOOR))
         # sigmoid(z) = max(e, [z >= 0]) / (1 + e) exactly (e <= 1); factor = lr * (lab - sigmoid(f))
         # = ±lr * sigmoid(∓f): + for the label (sigmoid(-f)), - for a negative (sigmoid(f))
         flip = abs(np.float32(f >= np.float32(0.0)) - lab)  # [z >= 0] with z = ∓f
