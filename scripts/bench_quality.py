@@ -73,7 +73,7 @@ def main() -> None:
     if args.max_mb:
         corpus = B.corpus_slice(corpus, os.path.join(args.workdir, f"slice{args.max_mb:g}MB.txt"),
                                 int(args.max_mb * 1e6))
-    lines = B.lines_of_tokens(corpus, os.path.join(args.workdir, os.path.basename(corpus) + ".1000.txt"))
+    lines = B.lines_of_tokens(corpus, B.lines_path(args.workdir, corpus))
     names = args.contenders.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
     scores: dict[str, list[dict]] = {n: [] for n in names}

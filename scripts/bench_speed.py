@@ -37,9 +37,16 @@ NCE_FLAGS = ["--loss", "nce"]
 # mode; ~4.5 pairs per raw token at window 5 with subsampling (mix8). Rows touched per pair:
 # pair negatives fetch 1 + S class rows per pair (the centre row stays in cache); window
 # negatives fetch M + 1 + S rows per window of M ~ 4.5 pairs (~2.6 per pair).
-FLOP_PER_PAIR = 3 * 6 * 100 * 2
+# NCE (default.yaml: S = 25 shared by a batch of B = 32 pairs): each pair's true logit plus its
+# run's 25 sampled logits spread over the run's pairs (a run is one centre, ~6 pairs per kept
+# word on mix8), 3 D multiply-adds each (~3,100 FLOP a pair); rows per batch: 32 labels, 25
+# samples, ~32 / 6 centres (~1.95 a pair).
+PAIRS_PER_CENTRE = 6.0
+FLOP_PER_PAIR = {"w2v-nce neg": 3 * 6 * 100 * 2, "w2v-nce neg window": 3 * 6 * 100 * 2,
+                 "w2v-nce nce": 3 * (1 + 25 / PAIRS_PER_CENTRE) * 100 * 2}
 PAIRS_PER_WORD = 4.5
-ROWS_PER_PAIR = {"w2v-nce neg": 6.0, "w2v-nce neg window": (4.5 + 6) / 4.5}
+ROWS_PER_PAIR = {"w2v-nce neg": 6.0, "w2v-nce neg window": (4.5 + 6) / 4.5,
+                 "w2v-nce nce": (32 + 25 + 32 / PAIRS_PER_CENTRE) / 32}
 
 
 def cpu_peak() -> tuple[float, float]:
@@ -82,7 +89,7 @@ def main() -> None:
     if args.contenders is None:
         args.contenders = "neg,nce,gensim" + (",fasttext" if importlib.util.find_spec("fasttext") else "")
     os.makedirs(args.workdir, exist_ok=True)
-    lines = B.lines_of_tokens(args.corpus, os.path.join(args.workdir, "corpus.1000.txt"))
+    lines = B.lines_of_tokens(args.corpus, B.lines_path(args.workdir, args.corpus))
     tokens = sum(len(line.split()) for line in open(lines))
     w2v = os.path.join(B.REPO, "configs", "word2vec.yaml")
     common = ["--epochs", str(args.epochs)]
@@ -168,7 +175,7 @@ def main() -> None:
         rows_per_pair = ROWS_PER_PAIR.get(x["name"])
         if rows_per_pair and x["train_words_per_sec"]:
             pairs = x["train_words_per_sec"] * PAIRS_PER_WORD
-            fl = pairs * FLOP_PER_PAIR / 1e9
+            fl = pairs * FLOP_PER_PAIR[x["name"]] / 1e9
             gb = pairs * rows_per_pair * 2 * 4 * 100 / 1e9  # each row read and written once, D = 100 float32
             print(f"{x['name']} kernel: {x['train_words_per_sec'] / 1e3:.0f}k words/s, ~{fl:.1f} GFLOP/s useful = "
                   f"{100 * fl / flops:.1f}% of sgemm peak; ~{gb:.1f} GB/s of row traffic = {100 * gb / bw:.0f}% of "

@@ -67,6 +67,12 @@ def phases_line(phases: dict[str, float], wall: float) -> str:
     return f"train {phases.get('train', 0.0) / wall:.0%} | fixed: {fixed}"
 
 
+def lines_path(workdir: str, src: str, per_line: int = 1000) -> str:
+    """Where ``lines_of_tokens`` of ``src`` is kept in ``workdir``: named by the source's name
+    and size, so that a file made from one corpus is never reused for another."""
+    return os.path.join(workdir, f"{os.path.basename(src)}.{os.path.getsize(src)}.{per_line}.txt")
+
+
 def lines_of_tokens(src: str, dst: str, per_line: int = 1000, copies: int = 1) -> str:
     """Write ``src`` (text, .gz ok) as lines of ``per_line`` tokens (what gensim's readers need:
     its corpus_file mode silently drops most of a very long line). ``copies`` repeats the corpus."""
