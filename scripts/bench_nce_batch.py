@@ -1,0 +1,97 @@
+"""What one ``nce`` batch step costs: ``process_batch`` on a skip-gram batch of 32 pairs in 7 runs
+(centres) sharing S = 25 negatives, D = 100, in µs per batch, with the rows in cache (V = 200)
+or not (V = 70000, uniform random rows), beside the time its multiply-adds take at this CPU's
+one-core sgemm rate; and ``draw_batch`` (the unique draw of S negatives) alone.
+
+    python scripts/bench_nce_batch.py
+
+Log-uniform sampler, constant lr 1e-3; best of 3 runs of ``--batches`` steps each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+# one BLAS thread: the FMA rate compared with is one core's, as the step runs on one thread
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+os.environ["OMP_NUM_THREADS"] = "1"
+
+import numpy as np  # noqa: E402
+from numba import njit  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from bench_window_update import _fma_rate_one_thread, _timed  # noqa: E402
+
+from w2v_nce import kernels as K  # noqa: E402
+from w2v_nce.sampling import log_uniform_probability  # noqa: E402
+
+S, B, D = 25, 32, 100
+RUN_SIZES = [4, 5, 4, 5, 4, 5, 5]  # pairs per centre: 32 pairs, ~4.6 a run (window 5)
+
+
+def _records(V: int):
+    prob = log_uniform_probability(np.arange(V), V).astype(np.float32)
+    tables = K.Tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
+                      np.arange(V, dtype=np.int32))
+    params = K.Params(K.LOSS_NCE, K.ARCH_SKIPGRAM, True, True, 5, S, B, False, True, K.SAMPLER_LOG_UNIFORM,
+                      1e-3, 1e-3, 1e9, 0)
+    scratch = K.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(K.N_TALLIES))
+    scratch.run_start[:len(RUN_SIZES) + 1] = np.concatenate([[0], np.cumsum(RUN_SIZES)])
+    scratch.bag_start[:len(RUN_SIZES) + 1] = np.arange(len(RUN_SIZES) + 1)
+    return tables, params, scratch
+
+
+@njit(nogil=True)
+def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_only):
+    total = 0.0
+    runs = centres.shape[1]
+    for it in range(n):
+        j = it % centres.shape[0]
+        if draw_only:
+            total += K.draw_batch(scratch.samples, True, scratch.stamp, scratch.pos, it + 1, params.sampler_kind,
+                                  weights.w_in.shape[0], tables.alias_prob, tables.alias_idx, scratch.rng)
+            continue
+        scratch.bag_ids[:runs] = centres[j]
+        scratch.labels[:labels.shape[1]] = labels[j]
+        scratch.samples[:] = samples[j]
+        K.mark_samples(scratch.samples, scratch.stamp, scratch.pos, it + 1)
+        total += K.process_batch(weights, runs, S, it + 1, 1e-3, tables, params, scratch)
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--batches", type=int, default=100_000)
+    args = ap.parse_args()
+    fma = _fma_rate_one_thread()
+    runs = len(RUN_SIZES)
+    # sampled logits, input deltas and sample rows: 3 * runs * S * D; the pairs: 3 * B * D
+    mads = 3 * runs * S * D + 3 * B * D
+    floor = mads / fma * 1e6
+    print(f"{B} pairs in {runs} runs, S = {S}, D = {D}; one thread's sgemm: {fma / 1e9:.1f} G multiply-adds/s, "
+          f"so the step's {mads:,} multiply-adds need {floor:.2f} us")
+    rng = np.random.default_rng(0)
+    for V in (200, 70_000):
+        w_in = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
+        w_out = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
+        weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
+        tables, params, scratch = _records(V)
+        centres = rng.integers(0, V, (1000, runs)).astype(np.int32)
+        labels = rng.integers(0, V, (1000, B)).astype(np.int32)
+        samples = np.stack([rng.choice(V, S, replace=False) for _ in range(1000)]).astype(np.int64)
+        for draw_only, name in ((False, "process_batch"), (True, "draw_batch")):
+            call = (weights, tables, params, scratch, centres, labels, samples)
+            _steps(*call, 10, draw_only)
+            best = min(_timed(lambda: _steps(*call, args.batches, draw_only)) for _ in range(3))
+            us = best / args.batches * 1e6
+            ratio = f" ({us / floor:.1f}x the multiply-add time)" if not draw_only else ""
+            print(f"V = {V:>6}: {name:13} {us:6.2f} us per batch{ratio}")
+
+
+if __name__ == "__main__":
+    main()
