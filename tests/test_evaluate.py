@@ -209,6 +209,35 @@ def test_analogy_case_variant_of_question_word_is_skipped_like_gensim(tmp_path):
     assert E.evaluate_analogies(words, vectors, path, case_insensitive=False)["correct"] == 0
 
 
+def test_analogies_through_shared_words_equal_the_query_vector_path(tmp_path, monkeypatch):
+    """A questions file big enough for cosadd's path (many questions, few distinct words), with
+    case variants and a restricted vocabulary: the same report as the query-vector path."""
+    import w2v_nce.cosadd as C
+
+    rng = np.random.default_rng(4)
+    words = [f"w{i}" for i in range(300)] + ["W3", "W7", "w1X"]  # rarer case variants of w3, w7
+    vectors = rng.standard_normal((len(words), 16)).astype(np.float32)
+    vectors[300] = vectors[3] + 0.05 * vectors[300]  # W3 next to w3: a variant answer to pass over
+    pool = [f"w{i}" for i in range(0, 40)]
+    lines = []
+    for section in ("family", "gram1-adjective-to-adverb"):
+        lines.append(f": {section}")
+        lines += [" ".join(rng.choice(pool, 4, replace=False)) for _ in range(200)]
+    lines.append("w3 w7 W3 w250")  # a question with a case variant of its own word
+    path = _write(tmp_path, "q.txt", "\n".join(lines) + "\n")
+    calls = []
+    real = C.cosadd_top_k
+    monkeypatch.setattr(C, "cosadd_top_k", lambda *a: calls.append(1) or real(*a))
+    for restrict in (None, 200):
+        shared = E.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
+        with monkeypatch.context() as m:
+            m.setattr(C, "worth_it", lambda n, t: False)
+            plain = E.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
+        assert shared == plain
+        assert shared["answered"] > 300 and shared["correct"] > 0
+    assert len(calls) == 2  # the shared-word path answered both times
+
+
 def test_3cosmul_tiny_case(tmp_path):
     # 3CosAdd and 3CosMul disagree here: cos' = (cos+1)/2, score = cos'(v,b)·cos'(v,c)/(cos'(v,a)+1e-3).
     words = ["a", "b", "c", "x", "y"]

@@ -118,6 +118,32 @@ def test_no_rejection_uses_p_times_s():
     assert loss == pytest.approx(ref, rel=1e-5)
 
 
+def test_nce_factors_of_many_terms_and_saturated_logits():
+    """NCE's vectorised sigmoid terms: 1,100 logits of 0 (softplus ln 2, sigmoid 1/2: a product of
+    2**1100 in one piece would overflow float64), and logits beyond ±80 against float64 math."""
+    from w2v_nce.kernels.batch import nce_sample_factors, nce_true_factors
+
+    u, coef = np.zeros(1100, np.float32), np.full(1100, 3.0, np.float32)
+    assert nce_sample_factors(u, coef, 1100, 3.0, False) == pytest.approx(3 * 1100 * np.log(2.0), rel=1e-9)
+    assert np.all(coef == 1.5)
+    gt = np.zeros(1100, np.float32)
+    assert nce_true_factors(gt, 0, 1100) == pytest.approx(1100 * np.log(2.0), rel=1e-9)
+    assert np.all(gt == -0.5)
+    logits = np.array([-300.0, -90.0, -2.5, 0.0, 3.0, 85.0, 250.0], np.float32)
+    z = logits.astype(np.float64)
+    softplus = np.logaddexp(0.0, z)
+    sigmoid = 1.0 / (1.0 + np.exp(-z))
+    u, coef = logits.copy(), np.array([2, 1, 2, 2, 0, 2, 2], np.float32)  # n = 2; hits leave 1 and 0
+    n_k = coef.astype(np.float64)
+    assert nce_sample_factors(u, coef, len(u), 2.0, True) == pytest.approx(float(n_k @ softplus), rel=1e-6)
+    # below z = -80 (EXP32_FLOOR) the sigmoid is e^-80 ~ 1.8e-35 instead of e^z: 4e-35 absolute at most
+    np.testing.assert_allclose(coef, n_k * sigmoid, rtol=1e-6, atol=4e-35)
+    gt = logits.copy()
+    assert nce_true_factors(gt, 1, 6) == pytest.approx(float(np.logaddexp(0.0, -z[1:6]).sum()), rel=1e-6)
+    np.testing.assert_allclose(gt[1:6], sigmoid[1:6] - 1.0, rtol=1e-6, atol=1e-7)
+    assert gt[0] == logits[0] and gt[6] == logits[6]  # outside a..b: untouched
+
+
 @pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_SSM])
 def test_kernel_update_is_minus_lr_times_finite_difference_gradient(loss_kind):
     """Central differences of the float64 reference loss w.r.t. w_in[3], w_out[9] and bias[4]."""

@@ -25,13 +25,14 @@ def _params(seed=0):
     return rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.3, (V, D)).astype(np.float32)
 
 
-def _window_update(w_in, w_out, contexts, rows, lr):
-    """window_update on fresh scratch; rows = [centre, negatives...] as draw_window writes them."""
+def _window_update(w_in, w_out, contexts, rows, lr, spare=1):
+    """window_update on fresh scratch; rows = [centre, negatives...] as draw_window writes them;
+    ``spare`` columns of NaN beyond them (as a negative equal to the centre leaves one)."""
     ctx = np.array(contexts, np.int64)
     out_rows = np.array(rows, np.int64)
-    flat = np.full(len(ctx) * (len(out_rows) + 1), np.nan, np.float32)  # one spare column (as a skipped negative leaves)
-    G = flat.reshape(len(ctx), len(out_rows) + 1)
-    label = K.window_label_mask(len(ctx), len(out_rows) + 1)
+    flat = np.full(len(ctx) * (len(out_rows) + spare), np.nan, np.float32)
+    G = flat.reshape(len(ctx), len(out_rows) + spare)
+    label = K.window_label_mask(len(ctx), len(out_rows) + spare)
     dx = np.empty((len(ctx), D), np.float32)
     return K.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, flat, label, dx,
                            np.arange(len(ctx)))
@@ -42,11 +43,31 @@ def _window_update(w_in, w_out, contexts, rows, lr):
 @pytest.mark.parametrize("contexts, negatives", [([3], [5, 7, 2, 7, 11]), ([3, 4], [5]),
                                                  ([3, 4, 3], [5, 7, 2, 8]), ([1, 2, 3, 4, 6], [5, 7, 7, 2, 8, 13]),
                                                  ([1, 2, 3, 4, 6, 1, 8], [5, 7, 2])])
-def test_window_step_matches_the_numpy_reference(contexts, negatives):
+@pytest.mark.parametrize("spare", [0, 1])
+def test_window_step_matches_the_numpy_reference(contexts, negatives, spare):
     w_in, w_out = _params(3)
     exp_in, exp_out, exp_loss = naive.window_neg_step(w_in, w_out, contexts, 9, negatives, 0.05)
-    loss = _window_update(w_in, w_out, contexts, [9] + negatives, 0.05)
+    loss = _window_update(w_in, w_out, contexts, [9] + negatives, 0.05, spare)
     assert loss == pytest.approx(exp_loss, rel=1e-5)
+    np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
+
+
+def test_window_step_with_many_terms_and_saturated_logits():
+    """40 contexts x 30 classes = 1,200 factors (1 + e^-|z|) of 2 each at w_out = 0: their product
+    would overflow float64 in one piece (2**1200); and logits far beyond ±80 (the exp floor)."""
+    rng = np.random.default_rng(5)
+    contexts, rows = rng.integers(0, V, 40).tolist(), rng.integers(0, V, 30).tolist()
+    w_in, _ = _params(4)
+    w_out = np.zeros((V, D), np.float32)
+    loss = _window_update(w_in, w_out, contexts, rows, 0.01, spare=0)
+    assert loss == pytest.approx(40 * 30 * np.log(2.0), rel=1e-6)
+    w_in, w_out = (p * np.float32(60.0) for p in _params(6))  # |logits| up to a few hundred
+    with np.errstate(over="ignore"):  # the reference's exp(-x) of a large x: inf, sigmoid 0, as meant
+        exp_in, exp_out, exp_loss = naive.window_neg_step(w_in, w_out, [1, 2, 3], 9, [4, 5, 6, 7, 8], 1e-4)
+    assert np.abs(w_in[[1, 2, 3]] @ w_out[[9, 4, 5, 6, 7, 8]].T).max() > 80
+    loss = _window_update(w_in, w_out, [1, 2, 3], [9, 4, 5, 6, 7, 8], 1e-4)
+    assert loss == pytest.approx(exp_loss, rel=1e-6)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
 

@@ -4,7 +4,7 @@ candidates, summed per query a tile of candidates at a time, with a running top 
 gensim's ``most_similar`` scores a candidate v by cos(v, q) with q = Σ p̂ − Σ n̂ over the unit
 vectors of the positive and negative words; since v̂ · q = Σ cos(v, p) − Σ cos(v, n), a query's
 scores are the signed sum of its words' cosine rows, divided by ||q||. questions-words.txt asks
-~12k questions made of ~900 distinct words: one [t, R] product of the t distinct words replaces
+19,544 questions made of ~900 distinct words: one [t, R] product of the t distinct words replaces
 the [n, R] product of the n queries (t ≪ n), and the sums and the top k run over tiles of
 ``TILE`` candidates that stay in cache. ``Embeddings.nearest_rows`` takes this path when the
 words are shared enough (``worth_it``). Scores are float32 sums of float32 cosines: they differ
@@ -17,8 +17,11 @@ import numpy as np
 from numba import njit
 
 # Candidate columns per tile: [t, TILE] float32 cosines, 0.9 MB at t = 900 words, within a
-# core's L2 (questions-words on a 30k vocabulary: 0.13 s in the kernel; 1024: 0.17 s, 4096: 0.6 s)
+# core's L2 (on questions-words and a 30k vocabulary 256 was the fastest of 64 ... 4096 tried;
+# 4096 columns, 7.4 MB, took 4-5x as long in the kernel)
 TILE = 256
+# Queries whose float64 query vectors are summed at once (bounds that temporary: 8 MB at D = 256).
+_SCALE_BLOCK = 4096
 
 
 def worth_it(n_queries: int, n_terms: int) -> bool:
@@ -42,17 +45,8 @@ def cosadd_top_k(unit: np.ndarray, n_rows: int, queries, k: int) -> tuple[np.nda
                      dtype=np.float32)
     terms, local = np.unique(np.maximum(rows, 0), return_inverse=True)
     local = local.reshape(n, width)
-    # ||q||² = Σ_l Σ_m s_l s_m (t_l · t_m), from the float64 Gram matrix of the distinct words;
-    # scale = 1 / ||q||, 0 for q = 0 (its scores are then all 0, as unit_rows leaves q = 0)
     term_vectors = unit[terms]
-    term64 = term_vectors.astype(np.float64)
-    gram = term64 @ term64.T
-    squared = np.zeros(n)
-    for l in range(width):
-        for m in range(width):
-            squared += signs[:, l].astype(np.float64) * signs[:, m] * gram[local[:, l], local[:, m]]
-    norms = np.sqrt(np.maximum(squared, 0.0))
-    scale = np.divide(1.0, norms, out=np.zeros(n), where=norms > 0.0).astype(np.float32)
+    scale = _query_scales(term_vectors.astype(np.float64), local, signs)
     best_rows = np.full((n, k), -1, dtype=np.int64)
     best_scores = np.full((n, k), -np.inf, dtype=np.float32)
     cosines = np.empty((len(terms), TILE), dtype=np.float32)
@@ -63,6 +57,22 @@ def cosadd_top_k(unit: np.ndarray, n_rows: int, queries, k: int) -> tuple[np.nda
         np.matmul(term_vectors, unit[c0:c1].T, out=tile)
         _tile_top_k(tile, c0, local, signs, rows, scale, best_rows, best_scores, buf)
     return best_rows, best_scores
+
+
+def _query_scales(term64: np.ndarray, local: np.ndarray, signs: np.ndarray) -> np.ndarray:
+    """float32 [n]: 1 / ||q|| for each query's q = Σ ± its words' unit vectors, summed in float64
+    as the query-vector path does (words that cancel give q = 0 exactly: scale 0, every score 0,
+    as unit_rows leaves a zero q). Blocks of _SCALE_BLOCK queries bound the float64 temporary."""
+    n, width = local.shape
+    scale = np.zeros(n, np.float32)
+    for start in range(0, n, _SCALE_BLOCK):
+        stop = min(start + _SCALE_BLOCK, n)
+        q = np.zeros((stop - start, term64.shape[1]))
+        for l in range(width):
+            q += signs[start:stop, l, None].astype(np.float64) * term64[local[start:stop, l]]
+        norms = np.sqrt(np.einsum("nd,nd->n", q, q))
+        scale[start:stop] = np.divide(1.0, norms, out=np.zeros(stop - start), where=norms > 0.0)
+    return scale
 
 
 @njit(cache=True, nogil=True, fastmath={"nsz", "arcp", "contract", "reassoc"})

@@ -59,6 +59,9 @@ _LOG2_E = np.float32(1.0 / math.log(2.0))
 # The floor the kernels clamp -|z| to before exp32_nonpositive: e^-80 is still a normal float32
 # (no denormal stalls), and 1 + e^-80 rounds to 1 in float64, so a softplus's log term is 0 there.
 EXP32_FLOOR = np.float32(-80.0)
+# Factors (1 + e^-|z|) <= 2 multiplied before one log is taken: 2**512 ~ 1e154 stays finite in
+# float64 (a window of 2 * 20 contexts x 26 classes already holds 1,040 of them).
+PRODUCT_TERMS = 512
 
 
 # not 'reassoc': it could fold the two-part n * ln 2 back into one rounded product

@@ -26,7 +26,7 @@ from numba import njit
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
-from .scalar import EXP32_FLOOR, exp32_nonpositive, prefetch_row
+from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, prefetch_row
 from .sentence import window_bounds
 
 
@@ -56,13 +56,27 @@ def draw_window(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_o
     return M, m
 
 
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _window_loss(logits, label, n):
+    """Σ softplus(z) over logits[:n] (float32; z = -logit where label is 1.0): the relu terms
+    plus one log of the product of the (1 + e^-|z|), float64 (n <= PRODUCT_TERMS keeps it finite)."""
+    linear = 0.0
+    prod = 1.0
+    for t in range(n):
+        f = logits[t]
+        z = f - np.float32(2.0) * label[t] * f  # -f for the label
+        linear += float(np.float32(0.5) * (z + abs(z)))  # relu(z), NaN kept (the divergence check)
+        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), EXP32_FLOOR)))
+    return linear + math.log(prod)
+
+
 # error_model="numpy": a division without Python's zero check (a branch that stops LLVM from
 # vectorising the loop); 1 + e >= 1 here anyway.
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gradient_factors(G, flat, label, M, m, lr):
     """Logits G[:M, :m] (column 0 the label) -> lr * (label - sigmoid), in place; returns the
-    summed loss, float64: sum of max(z, 0) + log of the product of the (1 + e^-|z|), with
-    z = +logit for a negative and -logit for the label (softplus of each).
+    summed loss, float64 (``_window_loss``: the softplus of z = +logit for a negative and
+    -logit for the label).
 
     G is C-contiguous [rows, W] and ``flat`` its memory as one row; ``label`` float32 [>= M * W]
     is 1.0 where t % W == 0. The M * W logits are two branch-free loops over ``flat`` that LLVM
@@ -77,13 +91,13 @@ def _gradient_factors(G, flat, label, M, m, lr):
             for b in range(m, W):
                 G[a, b] = EXP32_FLOOR
     n = M * W
-    linear = 0.0
-    prod = 1.0
-    for t in range(n):
-        f = flat[t]
-        z = f - np.float32(2.0) * label[t] * f  # -f for the label
-        linear += float(np.float32(0.5) * (z + abs(z)))  # relu(z), NaN kept (the divergence check)
-        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), EXP32_FLOOR)))
+    if n <= PRODUCT_TERMS:
+        loss = _window_loss(flat, label, n)
+    else:  # one log per PRODUCT_TERMS factors, so that each product stays finite
+        loss = 0.0
+        for c0 in range(0, n, PRODUCT_TERMS):
+            c1 = min(c0 + PRODUCT_TERMS, n)
+            loss += _window_loss(flat[c0:c1], label[c0:c1], c1 - c0)
     lr32 = np.float32(lr)
     for t in range(n):
         f = flat[t]
@@ -93,7 +107,7 @@ def _gradient_factors(G, flat, label, M, m, lr):
         # = ±lr * sigmoid(∓f): + for the label (sigmoid(-f)), - for a negative (sigmoid(f))
         flip = abs(np.float32(f >= np.float32(0.0)) - lab)  # [z >= 0] with z = ∓f
         flat[t] = (np.float32(2.0) * lab - np.float32(1.0)) * lr32 * max(e, flip) / (np.float32(1.0) + e)
-    return linear + math.log(prod)
+    return loss
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
