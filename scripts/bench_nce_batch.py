@@ -1,4 +1,4 @@
-"""What one ``nce`` batch step costs: ``process_batch`` on a skip-gram batch of 32 pairs in 7 runs
+"""What one ``nce`` batch step costs: ``process_batch`` on a skip-gram batch of 32 pairs in 6 runs
 (centres) sharing S = 25 negatives, D = 100, in µs per batch, with the rows in cache (V = 200)
 or not (V = 70000, uniform random rows), beside the time its multiply-adds take at this CPU's
 one-core sgemm rate; and ``draw_batch`` (the unique draw of S negatives) alone.
@@ -31,7 +31,9 @@ from w2v_nce import kernels as K  # noqa: E402
 from w2v_nce.sampling import log_uniform_probability  # noqa: E402
 
 S, B, D = 25, 32, 100
-RUN_SIZES = [4, 5, 4, 5, 4, 5, 5]  # pairs per centre: 32 pairs, ~4.6 a run (window 5)
+# pairs per run: ~6 pairs per kept word on mix8 (bench_speed's PAIRS_PER_CENTRE), one run more
+# where a batch boundary splits a centre's pairs: 32 pairs in 6 runs
+RUN_SIZES = [6, 5, 6, 5, 5, 5]
 
 
 def _records(V: int):
@@ -48,19 +50,23 @@ def _records(V: int):
 
 @njit(nogil=True)
 def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_only):
+    """n batch steps (or draws); batch tags continue from scratch.batch_counter, as in training
+    (a reused tag would make the unique draw see stale marks)."""
     total = 0.0
     runs = centres.shape[1]
     for it in range(n):
         j = it % centres.shape[0]
+        scratch.batch_counter[0] += 1
+        tag = scratch.batch_counter[0]
         if draw_only:
-            total += K.draw_batch(scratch.samples, True, scratch.stamp, scratch.pos, it + 1, params.sampler_kind,
+            total += K.draw_batch(scratch.samples, True, scratch.stamp, scratch.pos, tag, params.sampler_kind,
                                   weights.w_in.shape[0], tables.alias_prob, tables.alias_idx, scratch.rng)
             continue
         scratch.bag_ids[:runs] = centres[j]
         scratch.labels[:labels.shape[1]] = labels[j]
         scratch.samples[:] = samples[j]
-        K.mark_samples(scratch.samples, scratch.stamp, scratch.pos, it + 1)
-        total += K.process_batch(weights, runs, S, it + 1, 1e-3, tables, params, scratch)
+        K.mark_samples(scratch.samples, scratch.stamp, scratch.pos, tag)
+        total += K.process_batch(weights, runs, S, tag, 1e-3, tables, params, scratch)
     return total
 
 
