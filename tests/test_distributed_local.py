@@ -105,34 +105,36 @@ def test_shares_chunks_shrink_with_replicas():
     from w2v_nce.corpus import BLOCK_BYTES
     from w2v_nce.distributed.shares import share_block_bytes
 
-    assert [share_block_bytes(k) for k in (1, 2, 3, 4, 5, 8, 12, 16, 1024)] == [
-        BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES * 16 // 25, BLOCK_BYTES // 4,
-        BLOCK_BYTES // 9, 64 << 10, 64 << 10]
-    assert trainer_share(3, 8) == (3, 8, BLOCK_BYTES // 4)
+    assert [share_block_bytes(k) for k in (1, 2, 3, 4, 5, 6, 8, 12, 16, 1024)] == [
+        BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES * 64 // 125, BLOCK_BYTES * 64 // 216,
+        BLOCK_BYTES // 8, 64 << 10, 64 << 10, 64 << 10]
+    assert trainer_share(3, 8) == (3, 8, BLOCK_BYTES // 8)
     with pytest.raises(ValueError):
         trainer_share(8, 8)
 
 
 def test_a_round_is_whole_chunks_of_the_shares_size(tmp_path):
-    """K = 8 replicas read 256 KiB chunks: a 2.25 MB corpus is 9 of them (3 at the single-machine
-    1 MiB). With a 1-token budget each round trains one chunk per replica, and a replica learns
-    that its share has ended in the round after its last chunk: 2 + 1 rounds (1 + 1 with 1 MiB)."""
+    """K = 8 replicas read 128 KiB chunks: a 2.25 MB corpus is 18 of them (3 at the single-machine
+    1 MiB), so replicas 0 and 1 have 3. With a 1-token budget each round trains one chunk per
+    replica, and a replica learns that its share has ended in the round after its last chunk:
+    3 + 1 rounds (1 + 1 with 1 MiB)."""
     rng = np.random.default_rng(0)
     words = [f"w{i}" for i in range(300)]
     lines = [" ".join(rng.choice(words, 20)) for _ in range(int(2.25e6 / 92.7))]
     path = tmp_path / "c.txt"
     path.write_text("\n".join(lines) + "\n")
-    assert 8 * (256 << 10) < path.stat().st_size < 9 * (256 << 10)
+    assert 17 * (128 << 10) < path.stat().st_size < 18 * (128 << 10)
     run_distributed(config(str(path), tmp_path / "o", epochs=1, round_words=1), LocalBackend(8))
     metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert metrics["distributed"]["rounds"] == 3
+    assert metrics["distributed"]["rounds"] == 4
 
 
 def test_round_size_by_replicas_unless_given(parts, tmp_path):
     from w2v_nce.distributed.driver import round_words
 
     auto = config(parts, tmp_path, round_words=None)
-    assert [round_words(auto, k) for k in (2, 4, 8, 16, 1000)] == [1_000_000, 250_000, 62_500, 50_000, 50_000]
+    assert [round_words(auto, k) for k in (1, 2, 4, 5, 8, 16, 1000)] == [4_000_000, 1_000_000, 250_000, 128_000, 31_250,
+                                                                      25_000, 25_000]
     assert round_words(config(parts, tmp_path, round_words=777), 8) == 777
     run_distributed(config(parts, tmp_path / "k2", round_words=None), LocalBackend(2))
     metrics = json.loads((tmp_path / "k2" / "metrics.json").read_text())

@@ -98,7 +98,8 @@ class Config:
                             "actor each; without it and > 1: in-process replicas).")
     round_words: int | None = setting(
         None, "In-vocabulary tokens each replica trains between two syncs (replicas > 1); null = by the number of "
-        "replicas K: 4M / K^2 (K = 2: 1M, 4: 250k, 8: 62.5k), at least 50k: each of K replicas trains at K x the lr, "
+        "replicas K: 4M / K^2 up to K = 4, 16M / K^3 past it (K = 2: 1M, 4: 250k, 8: 31,250), at least 25k: each of "
+        "K replicas trains at K x the lr, "
         "so they drift apart faster and must be averaged more often (the sweep in the README).")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")

@@ -114,13 +114,16 @@ def replica_config(cfg: Config, replicas: int, threads: int) -> Config:
 
 
 def round_words(cfg: Config, replicas: int) -> int:
-    """Tokens each replica trains a round: ``--round-words``, else 4M / K² (at least 50k). With
-    K × the lr (``lr_factor``) the replicas drift apart K times faster per token, and there are K
-    of them to average: K = 2 with 1M and K = 4 with 250k keep analogy within a point of one
-    process at 5 epochs, K = 4 with 1M does not (measured in the README)."""
+    """Tokens each replica trains a round: ``--round-words``, else 4M / K² for K <= 4 and
+    16M / K³ past it (at least 25k). With K × the lr (``lr_factor``) the replicas drift apart K
+    times faster per token, and there are K of them to average: K = 2 with 1M and K = 4 with 250k
+    keep analogy within a point of one process at 5 epochs, K = 4 with 1M does not; K = 8 needed
+    31,250 (62,500: 3 points short). Measured in the README."""
     if cfg.round_words is not None:
         return cfg.round_words
-    return max(50_000, 4_000_000 // (replicas * replicas))
+    if replicas <= 4:
+        return 4_000_000 // (replicas * replicas)
+    return max(25_000, 16_000_000 // replicas**3)
 
 
 def replica_threads(cfg: Config, replicas: int, cpus: int | None = None) -> int:

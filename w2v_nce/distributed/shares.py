@@ -28,13 +28,14 @@ def trainer_share(replica: int, replicas: int) -> tuple[int, int, int]:
 
 def share_block_bytes(replicas: int) -> int:
     """Bytes of text per chunk when ``replicas`` share one stream: 1 MiB (the single-machine
-    chunk, so K = 1 is that run byte for byte) for K <= 4, then 1 MiB x (4/K)^2, at least 64 KiB
-    (K = 8: 256 KiB). The default round shrinks as 1/K^2 (``driver.round_words``: 62.5k tokens at
-    K = 8, less than one 1 MiB chunk of mix8's ~175k); chunks follow it past K = 4, so that a
-    round is still about two chunks (measured in the README: at K = 4, 512 KiB chunks scored no
-    better than 1 MiB ones)."""
+    chunk, so K = 1 is that run byte for byte) for K <= 4, then 1 MiB x (4/K)^3, at least 64 KiB
+    (K = 8: 128 KiB). The default round shrinks as 1/K^3 past K = 4 (``driver.round_words``:
+    31,250 tokens at K = 8, a fifth of one 1 MiB chunk of mix8's ~175k); chunks follow it, so
+    that a round is still about two chunks (measured in the README: at K = 4, 512 KiB chunks
+    scored no better than 1 MiB ones; at K = 8, 128 KiB chunks with 31,250-token rounds scored
+    3 points above 256 KiB with 62.5k)."""
     if replicas < 1:
         raise ValueError(f"replicas must be >= 1, got {replicas}")
     if replicas <= 4:
         return BLOCK_BYTES
-    return max(_MIN_SHARE_BLOCK, BLOCK_BYTES * 16 // (replicas * replicas))
+    return max(_MIN_SHARE_BLOCK, BLOCK_BYTES * 64 // replicas**3)
