@@ -20,7 +20,7 @@ from numba import njit
 from .negatives import draw_batch
 from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
 from .rowblock import accumulate_rows
-from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, expected_count
+from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, expected_count, scaled_sigmoid32
 from .sentence import window_bounds
 
 
@@ -130,8 +130,8 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
 # NCE's sigmoid terms, in branch-free loops LLVM vectorises: e^-|z| in float32 (exp32_nonpositive,
 # relative error < 8e-8), sums and products float64, one log for the softplus terms of a run's
 # pairs and one for its samples (of the product of their 1 + e^-|z|, per PRODUCT_TERMS factors).
-# relu(z) = (z + |z|) / 2 keeps a NaN (the divergence check reads the loss).
-# error_model="numpy": divisions without Python's zero-check branch.
+# relu(z) = (z + |z|) / 2 keeps a NaN (the divergence check reads the loss); the factors are
+# scalar.scaled_sigmoid32.
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def nce_true_factors(gt, a, b):
@@ -148,9 +148,7 @@ def nce_true_factors(gt, a, b):
             prod *= 1.0 + float(exp32_nonpositive(max(-abs(t), EXP32_FLOOR)))
         loss += linear + math.log(prod)
     for i in range(a, b):
-        t = gt[i]
-        e = exp32_nonpositive(max(-abs(t), EXP32_FLOOR))
-        gt[i] = -max(e, np.float32(t <= np.float32(0.0))) / (np.float32(1.0) + e)  # sigmoid(-t), exactly
+        gt[i] = scaled_sigmoid32(np.float32(-1.0), -gt[i])  # sigmoid(t) - 1 = -sigmoid(-t)
     return loss
 
 
@@ -175,9 +173,7 @@ def nce_sample_factors(u_r, coef_r, S, n, hits):
             if missing != 0.0:
                 loss -= missing * math.log1p(float(exp32_nonpositive(max(-abs(u_r[k]), EXP32_FLOOR))))
     for k in range(S):
-        uk = u_r[k]
-        e = exp32_nonpositive(max(-abs(uk), EXP32_FLOOR))
-        coef_r[k] = coef_r[k] * max(e, np.float32(uk >= np.float32(0.0))) / (np.float32(1.0) + e)
+        coef_r[k] = scaled_sigmoid32(coef_r[k], u_r[k])
     return loss
 
 

@@ -10,6 +10,8 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .records import FASTMATH
+
 
 @njit(cache=True, nogil=True, inline="always")
 def sigmoid(x):
@@ -85,6 +87,17 @@ def exp32_nonpositive(a):
     p = p * r + np.float32(1.0)
     p = p * r + np.float32(1.0)
     return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+# error_model="numpy": the division without Python's zero check (a branch that would stop
+# LLVM vectorising the callers' loops); 1 + e >= 1 anyway.
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def scaled_sigmoid32(scale, z):
+    """scale * sigmoid(z) in float32, branch-free: scale * max(e, [z >= 0]) / (1 + e) with
+    e = e^-|z|, i.e. exactly 1/(1+e) or e/(1+e) (no 1 - sigma cancellation), the scale applied
+    before the division. Below z = EXP32_FLOOR the sigmoid is e^-80, not e^z."""
+    e = exp32_nonpositive(max(-abs(z), EXP32_FLOOR))
+    return scale * max(e, np.float32(z >= np.float32(0.0))) / (np.float32(1.0) + e)
 
 
 # software prefetch: SGNS is bound by the latency of fetching random w_out rows, and its

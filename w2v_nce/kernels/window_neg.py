@@ -26,7 +26,7 @@ from numba import njit
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
-from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, prefetch_row
+from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, prefetch_row, scaled_sigmoid32
 from .sentence import window_bounds
 
 
@@ -70,8 +70,6 @@ def _window_loss(logits, label, n):
     return linear + math.log(prod)
 
 
-# error_model="numpy": a division without Python's zero check (a branch that stops LLVM from
-# vectorising the loop); 1 + e >= 1 here anyway.
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gradient_factors(G, flat, label, M, m, lr):
     """Logits G[:M, :m] (column 0 the label) -> lr * (label - sigmoid), in place; returns the
@@ -102,11 +100,8 @@ def _gradient_factors(G, flat, label, M, m, lr):
     for t in range(n):
         f = flat[t]
         lab = label[t]
-        e = exp32_nonpositive(max(-abs(f), EXP32_FLOOR))
-        # sigmoid(z) = max(e, [z >= 0]) / (1 + e) exactly (e <= 1); factor = lr * (lab - sigmoid(f))
-        # = ±lr * sigmoid(∓f): + for the label (sigmoid(-f)), - for a negative (sigmoid(f))
-        flip = abs(np.float32(f >= np.float32(0.0)) - lab)  # [z >= 0] with z = ∓f
-        flat[t] = (np.float32(2.0) * lab - np.float32(1.0)) * lr32 * max(e, flip) / (np.float32(1.0) + e)
+        # factor = lr * (lab - sigmoid(f)) = ±lr * sigmoid(z), z = ∓f: + for the label, - for a negative
+        flat[t] = scaled_sigmoid32((np.float32(2.0) * lab - np.float32(1.0)) * lr32, f - np.float32(2.0) * lab * f)
     return loss
 
 
