@@ -181,6 +181,19 @@ def test_reader_never_crashes_and_counts_match_reference(tmp_path_factory, data,
         assert b"".join(tokens) == b"".join(ref)
 
 
+@pytest.mark.parametrize("char", ["\u0080", "\u20ac", "\U0001f600"])
+def test_a_token_longer_than_a_block_is_split_between_characters(tmp_path, char):
+    # found by the property test above: a forced cut inside a multi-byte character made two U+FFFD
+    data = b"x" * 15 + char.encode() * 3 + b" next"
+    path = tmp_path / "long.txt"
+    path.write_bytes(data)
+    tokens = []
+    for b in Corpus([str(path)]).blocks(Position(), block_bytes=16):
+        assert b.stats.replaced_chars == 0
+        tokens.extend(b.data.split())
+    assert b"".join(tokens) == data.replace(b" ", b"")
+
+
 def test_holdout_fraction_splits_sentences_deterministically(tmp_path):
     text = b"\n".join(b"s%d a b c" % i for i in range(2000))
     path = _write(tmp_path, "h.txt", text)

@@ -251,8 +251,10 @@ class Corpus:
                         data, carry = buf, b""
                     else:
                         cut = _last_whitespace(buf)
-                        if cut < 0:  # one token longer than a block: split it, and say so
-                            data, carry, split = buf, b"", True
+                        if cut < 0:  # one token longer than a block: split it, and say so,
+                            # between two characters (a cut inside one would become two U+FFFD)
+                            cut = _last_char_start(buf)
+                            data, carry, split = buf[:cut], buf[cut:], True
                             stats.forced_splits += 1
                         else:
                             data, carry = buf[: cut + 1], buf[cut + 1 :]
@@ -324,3 +326,16 @@ def _skip(fh: BinaryIO, n: int) -> None:
 
 def _last_whitespace(buf: bytes) -> int:
     return max(buf.rfind(bytes([c])) for c in WHITESPACE)
+
+
+def _last_char_start(buf: bytes) -> int:
+    """Where to cut ``buf`` so that no UTF-8 sequence is split: the start of its last sequence
+    when that one is incomplete, else ``len(buf)``. Invalid bytes are cut anywhere (they are
+    replaced either way); a buffer of one incomplete sequence is not cut (``len(buf)``)."""
+    n = len(buf)
+    for back in range(1, min(4, n) + 1):
+        b = buf[n - back]
+        if b & 0xC0 != 0x80:  # not a continuation byte: the last sequence starts here
+            need = 2 if b >> 5 == 0b110 else 3 if b >> 4 == 0b1110 else 4 if b >> 3 == 0b11110 else 1
+            return n - back if back < need and back < n else n
+    return n
