@@ -32,7 +32,7 @@ def run_new():
     vals = dict(loss_kind=loss, arch=arch, cbow_mean=True, cbow_exact=False, window=W, num_sampled=S, batch_size=B, remove_hits=False,
                 unique=True, sampler_kind=K.SAMPLER_UNIGRAM, alpha=0.025, min_alpha=0.0001, total_words=1e8, prefetch_pairs=prefetch)
     params = K.Params(**{k: vals[k] for k in K.Params._fields})
-    tables = K.Tables(keep, prob, neg_p, neg_a, neg_p, neg_a)
+    tables = K.make_tables(keep, prob, neg_p, neg_a, neg_p, neg_a, S)
     s = K.make_scratch(V, D, params, 10000, np.array([1], np.uint64), np.zeros(16))
     K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
 def run_old():

@@ -38,8 +38,8 @@ RUN_SIZES = [6, 5, 6, 5, 5, 5]
 
 def _records(V: int):
     prob = log_uniform_probability(np.arange(V), V).astype(np.float32)
-    tables = K.Tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
-                      np.arange(V, dtype=np.int32))
+    tables = K.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
+                           np.arange(V, dtype=np.int32), S)
     params = K.Params(K.LOSS_NCE, K.ARCH_SKIPGRAM, True, True, 5, S, B, False, True, K.SAMPLER_LOG_UNIFORM,
                       1e-3, 1e-3, 1e9, 0)
     scratch = K.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(K.N_TALLIES))

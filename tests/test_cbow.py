@@ -32,7 +32,7 @@ def _params(seed=0):
 def _records(B, S, window, loss_kind, mean=True, remove_hits=False, lr=0.0, seed=7, keep=None, exact=True, prefetch=0):
     prob = log_uniform_probability(np.arange(V), V)
     keep = np.ones(V, np.float32) if keep is None else keep
-    tables = K.Tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A)
+    tables = K.make_tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, S)
     params = K.Params(loss_kind, K.ARCH_CBOW, mean, exact, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM, lr, lr,
                       1e9, prefetch)
     scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))

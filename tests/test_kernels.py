@@ -28,7 +28,7 @@ def _records(B, S, window=1, loss_kind=K.LOSS_NCE, remove_hits=False, unique=Tru
     prob = log_uniform_probability(np.arange(V), V)
     neg_p = np.full(V, 1.0) if neg_p is None else neg_p
     neg_a = np.arange(V, dtype=np.int32) if neg_a is None else neg_a
-    tables = K.Tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a)
+    tables = K.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
     params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, True, window, S, B, remove_hits, unique, K.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
     scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64),
                              track_touched)

@@ -127,6 +127,36 @@ def test_expected_count_is_float32_math():
     assert expected_count(p, 5, 7) == want
 
 
+def test_kernel_log_q_tables_give_the_bits_of_the_direct_formula():
+    # the kernels read log Q from per-class tables when no draw was rejected and from log(1 - p)
+    # otherwise; both must be bit-equal to log(expected_count(p, S, tries)) computed directly
+    from numba import njit
+
+    from w2v_nce import kernels as K
+    from w2v_nce.kernels.scalar import expected_count as kernel_count
+    from w2v_nce.kernels.scalar import log_q_term
+
+    @njit
+    def both(prob, log_q_fixed, log1m_prob, S, tries):
+        direct = np.empty(prob.shape[0], np.float32)
+        table = np.empty(prob.shape[0], np.float32)
+        for k in range(prob.shape[0]):
+            direct[k] = np.float32(math.log(kernel_count(prob[k], S, tries)))
+            table[k] = log_q_term(log_q_fixed, log1m_prob, k, S, tries)
+        return direct, table
+
+    rng = np.random.default_rng(3)
+    prob = np.concatenate([rng.random(2000) ** 8, [1e-9, 1e-5, 0.3, 0.999]]).astype(np.float32)
+    S = 25
+    t = K.make_tables(np.ones(1, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(1),
+                      np.zeros(1, np.int32), S)
+    for tries in (S, S + 1, S + 7, 400):
+        direct, table = both(prob, t.log_q_fixed, t.log1m_prob, S, tries)
+        np.testing.assert_array_equal(table, direct)
+        # and the kernel's count is the NumPy one that TF parity is checked against
+        np.testing.assert_allclose(direct, np.log(expected_count(prob, S, tries)), rtol=2e-6, atol=1e-6)
+
+
 # --------------------------------------------------------------------------------------
 # Drawing: rejection bookkeeping
 # --------------------------------------------------------------------------------------

@@ -80,8 +80,8 @@ def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
     def step(word_offset, alpha, min_alpha, total):
         w_in, w_out, bias = w_in0.copy(), w_out0.copy(), np.zeros(V, np.float32)
         params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
-        tables = K.Tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32),
-                          np.ones(V), np.arange(V, dtype=np.int32))
+        tables = K.make_tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1),
+                               np.zeros(1, np.int32), np.ones(V), np.arange(V, dtype=np.int32), 1)
         s = K.make_scratch(V, D, params, 10, np.array([3], np.uint64), np.zeros(K.N_TALLIES))
         K.train_chunk(ids, word_offset, K.Weights(w_in, w_out, bias), tables, params, s)
         return w_in - w_in0
@@ -105,8 +105,8 @@ def test_every_changed_row_is_marked_touched(loss_kind):
     keep = np.ones(V, np.float32)
     keep[8] = 0.0  # never kept: never a centre, so its w_in row may not move
     params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, True, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
-    tables = K.Tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
-                      np.arange(V, dtype=np.int32))
+    tables = K.make_tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
+                           np.arange(V, dtype=np.int32), S)
     s = K.make_scratch(V, D, params, 20, np.array([5], np.uint64), np.zeros(K.N_TALLIES), track_touched=True)
     K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
     marked_in = (s.touched & K.TOUCHED_IN) != 0

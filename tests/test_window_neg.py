@@ -93,7 +93,7 @@ def test_window_step_is_minus_lr_times_the_finite_difference_gradient():
 # whole chunks
 # ---------------------------------------------------------------------------------------
 def _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch=K.PREFETCH_PAIRS):
-    tables = K.Tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a)
+    tables = K.make_tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
     params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, window, S, 4, False, True, K.SAMPLER_UNIFORM, lr, lr,
                       1e9, prefetch, True)
     scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))

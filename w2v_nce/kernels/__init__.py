@@ -39,7 +39,7 @@ from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
 from .records import (  # noqa: F401
     ARCH_CBOW, ARCH_SKIPGRAM, FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
     SAMPLER_UNIFORM, SAMPLER_UNIGRAM, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS, TOUCHED_IN,
-    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, scratch_bytes, window_label_mask,
+    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, make_tables, scratch_bytes, window_label_mask,
 )
 from .scalar import expected_count, sigmoid, softplus  # noqa: F401
 from .schedule import learning_rate  # noqa: F401

@@ -20,7 +20,7 @@ from numba import njit
 from .negatives import draw_batch
 from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
 from .rowblock import accumulate_rows
-from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, expected_count, scaled_sigmoid32
+from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, log_q_term, scaled_sigmoid32
 from .sentence import window_bounds
 
 
@@ -38,7 +38,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     contexts, run_start = scratch.labels, scratch.run_start
     samples, stamp, pos = scratch.samples, scratch.stamp, scratch.pos
     u, coef, gt, dx, logq_s, logq_t = scratch.u, scratch.coef, scratch.gt, scratch.dx, scratch.logq_s, scratch.logq_t
-    sampler_prob = tables.sampler_prob
+    log_q_fixed, log1m_prob = tables.log_q_fixed, tables.log1m_prob
     loss_kind, remove_hits = params.loss_kind, params.remove_hits
     S = samples.shape[0]
     D = w_in.shape[1]
@@ -50,9 +50,9 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     xs = gather_inputs(w_in, bag_ids, bag_start, scratch.bag_scale, n_runs, scratch.xin) if gathered else w_in
     loss = 0.0
     for k in range(S):
-        logq_s[k] = np.float32(math.log(expected_count(sampler_prob[samples[k]], S, num_tries)))
+        logq_s[k] = log_q_term(log_q_fixed, log1m_prob, samples[k], S, num_tries)
     for i in range(n_pairs):
-        logq_t[i] = np.float32(math.log(expected_count(sampler_prob[contexts[i]], S, num_tries)))
+        logq_t[i] = log_q_term(log_q_fixed, log1m_prob, contexts[i], S, num_tries)
 
     # 1) logits and gradients w.r.t. logits, from the parameters before the batch
     for r in range(n_runs):

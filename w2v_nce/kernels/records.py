@@ -67,6 +67,20 @@ class Tables(NamedTuple):
     alias_idx: np.ndarray  # int32[V]
     neg_alias_prob: np.ndarray  # float64[V] word2vec's unigram^distortion noise, for neg
     neg_alias_idx: np.ndarray  # int32[V]
+    # the log-Q terms' tables for the nce/ssm sampler (make_tables fills them from sampler_prob)
+    log_q_fixed: np.ndarray  # float32[V] log Q_k when no draw was rejected (log of S * P(k))
+    log1m_prob: np.ndarray  # float32[V] log(1 - P(k)), for the count after rejections
+
+
+def make_tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx,
+                num_sampled: int) -> Tables:
+    """Tables with the log-Q tables of ``sampler_prob`` (float32[V]) for draws of S = num_sampled."""
+    from .scalar import log_q_tables  # scalar imports this module's constants
+
+    sampler_prob = np.asarray(sampler_prob, np.float32)
+    log_q_fixed, log1m_prob = np.empty_like(sampler_prob), np.empty_like(sampler_prob)
+    log_q_tables(sampler_prob, num_sampled, log_q_fixed, log1m_prob)
+    return Tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx, log_q_fixed, log1m_prob)
 
 
 class Params(NamedTuple):

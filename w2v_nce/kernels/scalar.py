@@ -29,11 +29,57 @@ def softplus(x):
 
 
 @njit(cache=True, nogil=True, inline="always")
-def expected_count(p, num_sampled, num_tries):
-    """TF's ExpectedCountHelper in float32: p*S if no draw was rejected, else 1-(1-p)^tries."""
+def log1m32(p):
+    """log(1 - p) of a float32 probability, in float32 (the factor of TF's rejection count)."""
+    return np.float32(math.log1p(-p))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def count_from_log1m(p, log1m_p, num_sampled, num_tries):
+    """TF's ExpectedCountHelper in float32, given log1m_p = log1m32(p): p*S if no draw was
+    rejected, else 1-(1-p)^tries = -expm1(tries * log(1 - p))."""
     if num_tries == num_sampled:
         return np.float32(p * np.float32(num_sampled))
-    return np.float32(-math.expm1(np.float32(num_tries) * np.float32(math.log1p(-p))))
+    return rejection_count(log1m_p, num_tries)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def rejection_count(log1m_p, num_tries):
+    """1 - (1-p)^tries = -expm1(tries * log(1 - p)) in float32, TF's count after a rejection."""
+    return np.float32(-math.expm1(np.float32(num_tries) * log1m_p))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def expected_count(p, num_sampled, num_tries):
+    """TF's ExpectedCountHelper in float32: p*S if no draw was rejected, else 1-(1-p)^tries."""
+    return count_from_log1m(p, log1m32(p), num_sampled, num_tries)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def log_q32(count):
+    """The log-Q term of a float32 expected count, in float32."""
+    return np.float32(math.log(count))
+
+
+@njit(cache=True, nogil=True)
+def log_q_tables(sampler_prob, num_sampled, log_q_fixed, log1m_prob):
+    """Per class, what the kernels' log-Q terms need without a transcendental when no draw was
+    rejected: log_q_fixed[k] = log Q_k at num_tries == S, log1m_prob[k] = log1m32(P(k)); the
+    same float32 operations as log_q32(expected_count(...)), so the same bits.
+    sampler_prob float32[V] -> log_q_fixed, log1m_prob float32[V] (filled)."""
+    for k in range(sampler_prob.shape[0]):
+        p = sampler_prob[k]
+        log1m_prob[k] = log1m32(p)
+        log_q_fixed[k] = log_q32(count_from_log1m(p, log1m_prob[k], num_sampled, num_sampled))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def log_q_term(log_q_fixed, log1m_prob, k, num_sampled, num_tries):
+    """log Q_k after a draw of num_tries tries: the table's value when none was rejected (most
+    draws when S << V), else log(rejection_count(...)), as TF computes it."""
+    if num_tries == num_sampled:
+        return log_q_fixed[k]
+    return log_q32(rejection_count(log1m_prob[k], num_tries))
 
 
 @intrinsic
