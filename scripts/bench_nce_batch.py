@@ -1,11 +1,14 @@
-"""What one ``nce`` batch step costs: ``process_batch`` on a skip-gram batch of 32 pairs in 6 runs
-(centres) sharing S = 25 negatives, D = 100, in µs per batch, with the rows in cache (V = 200)
-or not (V = 70000, uniform random rows), beside the time its multiply-adds take at this CPU's
-one-core sgemm rate; and ``draw_batch`` (the unique draw of S negatives) alone.
+"""What one ``nce`` batch step costs: ``process_batch`` on a skip-gram batch of B pairs in runs
+(centres) of 6 and 5 pairs sharing S = 25 negatives, D = 100, in µs per batch and ns per pair,
+with the rows in cache (V = 200) or not (V = 70000, uniform random rows), beside the time its
+multiply-adds take at this CPU's one-core sgemm rate; once as if no draw was rejected (the
+log-Q terms from the tables) and once after one rejection (computed); and ``draw_batch`` (the
+unique draw of S negatives) alone.
 
-    python scripts/bench_nce_batch.py
+    python scripts/bench_nce_batch.py                    # B = 32 and the default batch_size
+    python scripts/bench_nce_batch.py --batch-sizes 32,64,128,256
 
-Log-uniform sampler, constant lr 1e-3; best of 3 runs of ``--batches`` steps each.
+Log-uniform sampler, constant lr 1e-3; best of 3 runs of ``--pairs`` pairs each.
 """
 
 from __future__ import annotations
@@ -28,28 +31,36 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bench_window_update import _fma_rate_one_thread, _timed  # noqa: E402
 
 from w2v_nce import kernels as K  # noqa: E402
+from w2v_nce.config import Config  # noqa: E402
 from w2v_nce.sampling import log_uniform_probability  # noqa: E402
 
-S, B, D = 25, 32, 100
-# pairs per run: ~6 pairs per kept word on mix8 (bench_speed's PAIRS_PER_CENTRE), one run more
-# where a batch boundary splits a centre's pairs: 32 pairs in 6 runs
-RUN_SIZES = [6, 5, 6, 5, 5, 5]
+S, D = 25, 100
 
 
-def _records(V: int):
+def run_sizes(B: int) -> list[int]:
+    """~6 pairs per kept word on mix8 (bench_speed's PAIRS_PER_CENTRE), and runs cut where a batch
+    boundary splits a centre's pairs: alternately 6 and 5 pairs (32 pairs: 6 runs)."""
+    sizes: list[int] = []
+    while sum(sizes) < B:
+        sizes.append(min(6 - len(sizes) % 2, B - sum(sizes)))
+    return sizes
+
+
+def _records(V: int, B: int):
     prob = log_uniform_probability(np.arange(V), V).astype(np.float32)
     tables = K.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
                            np.arange(V, dtype=np.int32), S)
     params = K.Params(K.LOSS_NCE, K.ARCH_SKIPGRAM, True, True, 5, S, B, False, True, K.SAMPLER_LOG_UNIFORM,
                       1e-3, 1e-3, 1e9, 0)
     scratch = K.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(K.N_TALLIES))
-    scratch.run_start[:len(RUN_SIZES) + 1] = np.concatenate([[0], np.cumsum(RUN_SIZES)])
-    scratch.bag_start[:len(RUN_SIZES) + 1] = np.arange(len(RUN_SIZES) + 1)
+    sizes = run_sizes(B)
+    scratch.run_start[:len(sizes) + 1] = np.concatenate([[0], np.cumsum(sizes)])
+    scratch.bag_start[:len(sizes) + 1] = np.arange(len(sizes) + 1)
     return tables, params, scratch
 
 
 @njit(nogil=True)
-def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_only):
+def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_only, tries):
     """n batch steps (or draws); batch tags continue from scratch.batch_counter, as in training
     (a reused tag would make the unique draw see stale marks)."""
     total = 0.0
@@ -66,37 +77,41 @@ def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_o
         scratch.labels[:labels.shape[1]] = labels[j]
         scratch.samples[:] = samples[j]
         K.mark_samples(scratch.samples, scratch.stamp, scratch.pos, tag)
-        total += K.process_batch(weights, runs, S, tag, 1e-3, tables, params, scratch)
+        total += K.process_batch(weights, runs, tries, tag, 1e-3, tables, params, scratch)
     return total
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--batches", type=int, default=100_000)
+    ap.add_argument("--pairs", type=int, default=3_200_000, help="pairs per timed run")
+    ap.add_argument("--batch-sizes", default=f"32,{Config().batch_size}")
     args = ap.parse_args()
     fma = _fma_rate_one_thread()
-    runs = len(RUN_SIZES)
-    # sampled logits, input deltas and sample rows: 3 * runs * S * D; the pairs: 3 * B * D
-    mads = 3 * runs * S * D + 3 * B * D
-    floor = mads / fma * 1e6
-    print(f"{B} pairs in {runs} runs, S = {S}, D = {D}; one thread's sgemm: {fma / 1e9:.1f} G multiply-adds/s, "
-          f"so the step's {mads:,} multiply-adds need {floor:.2f} us")
+    print(f"S = {S}, D = {D}; one thread's sgemm: {fma / 1e9:.1f} G multiply-adds/s")
     rng = np.random.default_rng(0)
-    for V in (200, 70_000):
-        w_in = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
-        w_out = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
-        weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
-        tables, params, scratch = _records(V)
-        centres = rng.integers(0, V, (1000, runs)).astype(np.int32)
-        labels = rng.integers(0, V, (1000, B)).astype(np.int32)
-        samples = np.stack([rng.choice(V, S, replace=False) for _ in range(1000)]).astype(np.int64)
-        for draw_only, name in ((False, "process_batch"), (True, "draw_batch")):
-            call = (weights, tables, params, scratch, centres, labels, samples)
-            _steps(*call, 10, draw_only)
-            best = min(_timed(lambda: _steps(*call, args.batches, draw_only)) for _ in range(3))
-            us = best / args.batches * 1e6
-            ratio = f" ({us / floor:.1f}x the multiply-add time)" if not draw_only else ""
-            print(f"V = {V:>6}: {name:13} {us:6.2f} us per batch{ratio}")
+    for B in dict.fromkeys(int(b) for b in args.batch_sizes.split(",")):
+        runs = len(run_sizes(B))
+        # sampled logits, input deltas and sample rows: 3 * runs * S * D; the pairs: 3 * B * D
+        mads = 3 * runs * S * D + 3 * B * D
+        floor = mads / fma * 1e6
+        n = max(10, args.pairs // B)
+        print(f"B = {B}: {runs} runs; the step's {mads:,} multiply-adds need {floor:.2f} us")
+        for V in (200, 70_000):
+            w_in = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
+            w_out = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
+            weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
+            tables, params, scratch = _records(V, B)
+            centres = rng.integers(0, V, (1000, runs)).astype(np.int32)
+            labels = rng.integers(0, V, (1000, B)).astype(np.int32)
+            samples = np.stack([rng.choice(V, S, replace=False) for _ in range(1000)]).astype(np.int64)
+            for draw_only, tries, name in ((False, S, "process_batch"), (False, S + 1, "  1 rejection"),
+                                           (True, S, "draw_batch")):
+                call = (weights, tables, params, scratch, centres, labels, samples)
+                _steps(*call, 10, draw_only, tries)
+                best = min(_timed(lambda: _steps(*call, n, draw_only, tries)) for _ in range(3))
+                us = best / n * 1e6
+                ratio = f" ({us / floor:.1f}x the multiply-add time)" if not draw_only else ""
+                print(f"  V = {V:>6}: {name:13} {us:6.2f} us per batch, {us / B * 1e3:5.0f} ns a pair{ratio}")
 
 
 if __name__ == "__main__":
