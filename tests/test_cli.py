@@ -200,6 +200,19 @@ def test_default_config_file_lists_every_setting():
         validate(merge(Config(), load_yaml(os.path.join(os.path.dirname(path), preset)), preset))
 
 
+def test_batch_size_default_depends_on_the_loss():
+    from w2v_nce.config import ConfigError
+    from w2v_nce.train import kernel_params
+
+    assert kernel_params(Config(loss="nce"), 1000).batch_size == 128
+    assert Config(loss="nce").resolved_batch_size() == 128
+    assert Config(loss="sampled_softmax").resolved_batch_size() == 32
+    assert Config(loss="neg", negatives="batch").resolved_batch_size() == 32
+    assert Config(loss="nce", batch_size=16).resolved_batch_size() == 16
+    with pytest.raises(ConfigError, match="--batch-size must be >= 1"):
+        validate(Config(batch_size=0))
+
+
 def test_holdout_fraction_reports_heldout_loss_each_epoch(small_corpus, tmp_path):
     import json
 

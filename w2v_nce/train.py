@@ -85,7 +85,7 @@ def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETC
     return K.Params(
         loss_kind=LOSS_KINDS[cfg.loss], arch=ARCHS[cfg.arch], cbow_mean=cfg.cbow_mean,
         cbow_exact=cfg.cbow_update == "exact", window=cfg.window, num_sampled=cfg.num_sampled,
-        batch_size=cfg.batch_size, remove_hits=cfg.resolved_remove_hits(), unique=cfg.unique,
+        batch_size=cfg.resolved_batch_size(), remove_hits=cfg.resolved_remove_hits(), unique=cfg.unique,
         sampler_kind=SAMPLER_KINDS[cfg.sampler], alpha=float(cfg.alpha), min_alpha=float(cfg.min_alpha),
         total_words=float(clock_total), prefetch_pairs=prefetch_pairs, shared_negatives=cfg.negatives != "pair")
 
