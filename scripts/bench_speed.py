@@ -28,7 +28,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
-# NCE runs use configs/default.yaml (the recommended NCE settings: 25 negatives shared by 32
+from w2v_nce.config import Config  # noqa: E402
+
+# NCE runs use configs/default.yaml (the recommended NCE settings: 25 negatives shared by 128
 # pairs, unigram^0.75 sampler, bias initialised to log Q), whose shared settings (dim 100,
 # window 5, sample 1e-3, min-count 5, alpha 0.025) are word2vec.c's.
 NCE_FLAGS = ["--loss", "nce"]
@@ -37,16 +39,17 @@ NCE_FLAGS = ["--loss", "nce"]
 # mode; ~4.5 pairs per raw token at window 5 with subsampling (mix8). Rows touched per pair:
 # pair negatives fetch 1 + S class rows per pair (the centre row stays in cache); window
 # negatives fetch M + 1 + S rows per window of M ~ 4.5 pairs (~2.6 per pair).
-# NCE (default.yaml: S = 25 shared by a batch of B = 32 pairs): each pair's true logit plus its
-# run's 25 sampled logits spread over the run's pairs (a run is one centre, ~6 pairs per kept
-# word on mix8), 3 D multiply-adds each (~3,100 FLOP a pair); rows per batch: 32 labels, 25
-# samples, ~32 / 6 centres (~1.95 a pair).
+# NCE (the defaults: S = 25 shared by a batch of B pairs): each pair's true logit plus its run's
+# 25 sampled logits spread over the run's pairs (a run is one centre, ~6 pairs per kept word on
+# mix8), 3 D multiply-adds each (~3,100 FLOP a pair, whatever B); rows per batch: B labels, 25
+# samples, ~B / 6 centres (B = 128: ~1.36 a pair; B = 32: ~1.95).
 PAIRS_PER_CENTRE = 6.0
+NCE_BATCH = Config(loss="nce").resolved_batch_size()
 FLOP_PER_PAIR = {"w2v-nce neg": 3 * 6 * 100 * 2, "w2v-nce neg window": 3 * 6 * 100 * 2,
                  "w2v-nce nce": 3 * (1 + 25 / PAIRS_PER_CENTRE) * 100 * 2}
 PAIRS_PER_WORD = 4.5
 ROWS_PER_PAIR = {"w2v-nce neg": 6.0, "w2v-nce neg window": (4.5 + 6) / 4.5,
-                 "w2v-nce nce": (32 + 25 + 32 / PAIRS_PER_CENTRE) / 32}
+                 "w2v-nce nce": (NCE_BATCH + 25 + NCE_BATCH / PAIRS_PER_CENTRE) / NCE_BATCH}
 
 
 def cpu_peak() -> tuple[float, float]:
