@@ -84,7 +84,7 @@ def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_o
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pairs", type=int, default=3_200_000, help="pairs per timed run")
-    ap.add_argument("--batch-sizes", default=f"32,{Config().batch_size}")
+    ap.add_argument("--batch-sizes", default=f"32,{Config(loss='nce').resolved_batch_size()}")
     args = ap.parse_args()
     fma = _fma_rate_one_thread()
     print(f"S = {S}, D = {D}; one thread's sgemm: {fma / 1e9:.1f} G multiply-adds/s")
