@@ -10,7 +10,7 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
 
   records    constants, Weights / Tables / Params / Scratch, make_scratch
   schedule   learning_rate (the one lr formula)
-  scalar     sigmoid, softplus, TF's expected count, row prefetch
+  scalar     sigmoid, softplus, TF's log-Q terms, row prefetch
   negatives  draws from the noise distributions
   sentence   subsampling, the dynamic window
   batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
@@ -39,9 +39,10 @@ from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
 from .records import (  # noqa: F401
     ARCH_CBOW, ARCH_SKIPGRAM, FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
     SAMPLER_UNIFORM, SAMPLER_UNIGRAM, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS, TOUCHED_IN,
-    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, make_tables, scratch_bytes, window_label_mask,
+    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, make_tables, scratch_bytes, tables_bytes,
+    window_label_mask,
 )
-from .scalar import expected_count, sigmoid, softplus  # noqa: F401
+from .scalar import sigmoid, softplus  # noqa: F401
 from .schedule import learning_rate  # noqa: F401
 from .sentence import subsample, window_bounds  # noqa: F401
 from .sgns import draw_centre, neg_update, sgns_pair, sgns_sentence  # noqa: F401

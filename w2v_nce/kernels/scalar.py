@@ -1,4 +1,4 @@
-"""Scalar helpers of the kernels: stable sigmoid/softplus, TF's expected count, a float32 exp, row prefetch."""
+"""Scalar helpers of the kernels: stable sigmoid/softplus, TF's log-Q terms, a float32 exp, row prefetch."""
 
 from __future__ import annotations
 
@@ -28,31 +28,21 @@ def softplus(x):
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
+# TF's ExpectedCountHelper, in float32: Q = p * S when no draw was rejected, else
+# 1 - (1-p)^tries = -expm1(tries * log1p(-p)), with log1p(-p) rounded to float32 first (as TF
+# does); the kernels subtract log Q. Both cases are split so that everything that depends on
+# the class alone is a table (log_q_tables), and a draw without rejections (most, when S << V)
+# costs no transcendental.
 @njit(cache=True, nogil=True, inline="always")
 def log1m32(p):
-    """log(1 - p) of a float32 probability, in float32 (the factor of TF's rejection count)."""
+    """log(1 - p) of a float32 probability, in float32."""
     return np.float32(math.log1p(-p))
 
 
 @njit(cache=True, nogil=True, inline="always")
-def count_from_log1m(p, log1m_p, num_sampled, num_tries):
-    """TF's ExpectedCountHelper in float32, given log1m_p = log1m32(p): p*S if no draw was
-    rejected, else 1-(1-p)^tries = -expm1(tries * log(1 - p))."""
-    if num_tries == num_sampled:
-        return np.float32(p * np.float32(num_sampled))
-    return rejection_count(log1m_p, num_tries)
-
-
-@njit(cache=True, nogil=True, inline="always")
 def rejection_count(log1m_p, num_tries):
-    """1 - (1-p)^tries = -expm1(tries * log(1 - p)) in float32, TF's count after a rejection."""
+    """1 - (1-p)^tries = -expm1(tries * log(1 - p)) in float32, given log1m_p = log1m32(p)."""
     return np.float32(-math.expm1(np.float32(num_tries) * log1m_p))
-
-
-@njit(cache=True, nogil=True, inline="always")
-def expected_count(p, num_sampled, num_tries):
-    """TF's ExpectedCountHelper in float32: p*S if no draw was rejected, else 1-(1-p)^tries."""
-    return count_from_log1m(p, log1m32(p), num_sampled, num_tries)
 
 
 @njit(cache=True, nogil=True, inline="always")
@@ -63,20 +53,19 @@ def log_q32(count):
 
 @njit(cache=True, nogil=True)
 def log_q_tables(sampler_prob, num_sampled, log_q_fixed, log1m_prob):
-    """Per class, what the kernels' log-Q terms need without a transcendental when no draw was
-    rejected: log_q_fixed[k] = log Q_k at num_tries == S, log1m_prob[k] = log1m32(P(k)); the
-    same float32 operations as log_q32(expected_count(...)), so the same bits.
+    """Per class k: log_q_fixed[k] = log Q_k when none of a draw's num_sampled tries was
+    rejected, log(P(k) * S); log1m_prob[k] = log1m32(P(k)), for the count after rejections.
     sampler_prob float32[V] -> log_q_fixed, log1m_prob float32[V] (filled)."""
     for k in range(sampler_prob.shape[0]):
         p = sampler_prob[k]
         log1m_prob[k] = log1m32(p)
-        log_q_fixed[k] = log_q32(count_from_log1m(p, log1m_prob[k], num_sampled, num_sampled))
+        log_q_fixed[k] = log_q32(np.float32(p * np.float32(num_sampled)))
 
 
 @njit(cache=True, nogil=True, inline="always")
 def log_q_term(log_q_fixed, log1m_prob, k, num_sampled, num_tries):
-    """log Q_k after a draw of num_tries tries: the table's value when none was rejected (most
-    draws when S << V), else log(rejection_count(...)), as TF computes it."""
+    """log Q_k after a draw of num_sampled distinct classes in num_tries tries (the tables must
+    be log_q_tables' for this num_sampled)."""
     if num_tries == num_sampled:
         return log_q_fixed[k]
     return log_q32(rejection_count(log1m_prob[k], num_tries))
