@@ -432,6 +432,21 @@ def test_alias_and_uniform_kernel_draws_follow_their_distributions(kind):
     assert draws.min() >= 0 and draws.max() < V
 
 
+def test_tables_bytes_bounds_what_build_tables_allocates():
+    """The memory check's estimate of a run's Tables is what the largest case (unigram, whose
+    alias tables are counted twice although shared) allocates."""
+    from w2v_nce.config import Config
+    from w2v_nce.train import build_tables
+
+    counts = np.arange(1000, 0, -1).astype(np.int64)
+    for sampler in ("unigram", "log_uniform", "uniform"):
+        tables = build_tables(counts, Config(sampler=sampler))
+        allocated = sum(getattr(tables, f).nbytes for f in tables._fields)
+        assert allocated <= K.tables_bytes(len(counts))
+        if sampler == "unigram":
+            assert allocated == K.tables_bytes(len(counts))
+
+
 @pytest.mark.parametrize("V, D, S, B, W, L", [(1000, 100, 25, 32, 5, 10000), (500, 7, 5, 64, 2, 100),
                                               (50, 16, 3, 4, 8, 20)])
 def test_scratch_bytes_counts_what_make_scratch_allocates(V, D, S, B, W, L):

@@ -85,7 +85,7 @@ def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
     checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
-    tables = V * (4 + 4 + 8 + 4 + 8 + 4 + 4 + 4)  # records.Tables: keep, P, two alias tables, two log-Q tables
+    tables = K.tables_bytes(V)
     scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
                                                          cfg.window, cfg.max_sentence_len)
     return matrices + tables + scratch + model_save_bytes(V, cfg.dim, word_bytes)

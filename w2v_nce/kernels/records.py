@@ -62,7 +62,7 @@ class Weights(NamedTuple):
 
 class Tables(NamedTuple):
     keep_prob: np.ndarray  # float32[V] subsampling keep probability
-    sampler_prob: np.ndarray  # float32[V] P(k) of the nce/ssm sampler (for the log-Q terms)
+    sampler_prob: np.ndarray  # float32[V] P(k) of the nce/ssm sampler (the log-Q tables and the initial bias come from it)
     alias_prob: np.ndarray  # float64[V] alias tables of the nce/ssm sampler (unigram only, else [1])
     alias_idx: np.ndarray  # int32[V]
     neg_alias_prob: np.ndarray  # float64[V] word2vec's unigram^distortion noise, for neg
@@ -174,6 +174,13 @@ def window_label_mask(rows: int, width: int) -> np.ndarray:
     mask = np.zeros((rows, width), np.float32)
     mask[:, 0] = 1.0
     return mask.reshape(-1)
+
+
+def tables_bytes(V: int) -> int:
+    """Bytes of a run's Tables at most (the unigram sampler: its alias tables are the neg ones,
+    shared): keep_prob, sampler_prob, log_q_fixed, log1m_prob float32, two alias tables of
+    float64 + int32 each, counted twice (the other samplers' are one entry)."""
+    return V * (4 * 4 + 2 * (8 + 4))
 
 
 def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
