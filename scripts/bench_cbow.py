@@ -9,7 +9,7 @@ Contenders (whole jobs as child processes, one at a time, alternating order each
   cbow-exact   the same with --cbow-update exact (each context row takes 1/n of the mean's gradient)
   cbow-batch   w2v-nce -c configs/word2vec-cbow-batch.yaml (the same, batch_size examples share one draw);
                cbow-batchN overrides its --batch-size with N (for a sweep)
-  cbow-nce     the same with --loss nce (the recommended NCE settings' batch of 32, 25 shared negatives)
+  cbow-nce     the same with --loss nce (CBOW nce's default batch of 32, 25 shared negatives)
   gensim-cbow  gensim 4.4 iterable mode, sg=0, cbow_mean=1, the same settings (peer_gensim.py ... cbow)
   sg           w2v-nce -c configs/word2vec.yaml (skip-gram SGNS), for the CBOW/skip-gram cost ratio
 Quality is scored by our evaluator on every contender's vectors (questions-words 30k

@@ -207,6 +207,7 @@ def test_batch_size_default_depends_on_the_loss():
     assert kernel_params(Config(loss="nce"), 1000).batch_size == 128
     assert Config(loss="nce").resolved_batch_size() == 128
     assert Config(loss="sampled_softmax").resolved_batch_size() == 32
+    assert Config(loss="nce", arch="cbow").resolved_batch_size() == 32
     assert Config(loss="neg", negatives="batch").resolved_batch_size() == 32
     assert Config(loss="nce", batch_size=16).resolved_batch_size() == 16
     with pytest.raises(ConfigError, match="--batch-size must be >= 1"):

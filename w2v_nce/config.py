@@ -22,6 +22,13 @@ BIAS_INITS = ("log_q", "zero")
 ARCHS = ("skipgram", "cbow")
 CBOW_UPDATES = ("word2vec", "exact")
 NEGATIVES = ("pair", "window", "batch")
+# pairs (or CBOW examples) a negative draw is shared by, unless batch_size is set: skip-gram nce
+# computes a run's sampled logits once per centre whatever the batch, so a larger batch only
+# saves per-batch work (the draw, the samples' log Q, the sample rows' loads and stores); 128 was
+# as good as 32 over seeds at 1 and 5 epochs (256 was not), sampled_softmax lost 0.6 pt at 128,
+# and CBOW nce was not measured at 128 (README, "Why 128 pairs a draw")
+NCE_SKIPGRAM_BATCH = 128
+DEFAULT_BATCH = 32
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -71,8 +78,8 @@ class Config:
                              choices=NEGATIVES)
     batch_size: int | None = setting(
         None, "(centre, context) pairs sharing one negative draw (nce/sampled_softmax), or CBOW examples sharing "
-        "one (neg with --negatives batch); null = 128 for nce (as good as 32 at 1 and 5 epochs and 1.5x faster, see the "
-        "README), 32 for sampled_softmax and neg.")
+        "one (neg with --negatives batch); null = 128 for skip-gram nce (as good as 32 at 1 and 5 epochs and 1.5x "
+        "faster, see the README), 32 otherwise.")
     remove_accidental_hits: bool | None = setting(
         None, "Mask negatives equal to the label (default: TensorFlow's, nce off, sampled_softmax on).",
         flag="--remove-accidental-hits/--keep-accidental-hits")
@@ -115,7 +122,7 @@ class Config:
 
     def resolved_batch_size(self) -> int:
         if self.batch_size is None:
-            return 128 if self.loss == "nce" else 32
+            return NCE_SKIPGRAM_BATCH if (self.loss, self.arch) == ("nce", "skipgram") else DEFAULT_BATCH
         return self.batch_size
 
     def resolved_remove_hits(self) -> bool:
