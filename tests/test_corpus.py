@@ -187,11 +187,15 @@ def test_a_token_longer_than_a_block_is_split_between_characters(tmp_path, char)
     data = b"x" * 15 + char.encode() * 3 + b" next"
     path = tmp_path / "long.txt"
     path.write_bytes(data)
-    tokens = []
-    for b in Corpus([str(path)]).blocks(Position(), block_bytes=16):
-        assert b.stats.replaced_chars == 0
-        tokens.extend(b.data.split())
-    assert b"".join(tokens) == data.replace(b" ", b"")
+    blocks = list(Corpus([str(path)]).blocks(Position(), block_bytes=16))
+    assert sum(b.stats.replaced_chars for b in blocks) == 0
+    assert sum(b.stats.forced_splits for b in blocks) == 1
+    assert b"".join(t for b in blocks for t in b.data.split()) == data.replace(b" ", b"")
+    # a resume from any block's position (carry and split flag through JSON) reads the same rest
+    for i, b in enumerate(blocks[:-1]):
+        after = Position.from_json(b.position_after.to_json())
+        rest = list(Corpus([str(path)]).blocks(after, block_bytes=16))
+        assert [(r.data, r.continues_split) for r in rest] == [(r.data, r.continues_split) for r in blocks[i + 1:]]
 
 
 def test_holdout_fraction_splits_sentences_deterministically(tmp_path):

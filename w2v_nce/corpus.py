@@ -10,8 +10,9 @@ Rules (word2vec.c's, made explicit):
   the cut-off partial token is carried into the next block. Memory is O(block), whatever
   the line length (a 100 MB single-line text8 file streams like any other).
 - A token longer than a whole block (only seen in binary junk) is split at the block end
-  and counted in ``forced_splits``; the next block says ``continues_split`` (its first bytes
-  end that token), so counting treats all the pieces as one over-long token.
+  (before its last character when that one would be cut: up to 3 bytes carried) and counted
+  in ``forced_splits``; the next block says ``continues_split`` (its first bytes end that
+  token), so counting treats all the pieces as one over-long token.
 - Sources: files, directories (regular files inside, recursively, sorted by path, hidden
   files skipped), ``.gz``/``.bz2``/``.xz`` by extension, and ``-`` for stdin (spooled to a
   temporary file on first read, because training reads the corpus once per epoch).
@@ -53,7 +54,7 @@ class ReadStats:
 
     bytes: int = 0
     replaced_chars: int = 0  # U+FFFD introduced for invalid UTF-8
-    forced_splits: int = 0  # tokens longer than a block, split at the block end
+    forced_splits: int = 0  # tokens longer than a block, split at the block end (between two characters)
 
     def add(self, other: "ReadStats") -> None:
         self.bytes += other.bytes
