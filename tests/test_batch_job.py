@@ -4,6 +4,7 @@ signals, checkpoints, divergence, disk full."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -163,8 +164,6 @@ def test_sigterm_exits_143(tmp_path):
 def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
     """Checkpoints pause the workers at a chunk boundary: same bytes as a run without them,
     every epoch recorded, and a checkpoint readable at every save."""
-    import json
-
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     run_training(_train_cfg(corpus, tmp_path / "plain"))
     saved = []
@@ -184,6 +183,16 @@ def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
     assert (tmp_path / "out" / "vectors.txt").read_bytes() == (tmp_path / "plain" / "vectors.txt").read_bytes()
     epochs = json.loads((tmp_path / "out" / "metrics.json").read_text())["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2, 3]
+
+
+def test_metrics_say_what_the_null_settings_resolved_to(tmp_path):
+    corpus = planted_corpus(tmp_path / "planted.txt", lines=200)
+    run_training(_train_cfg(corpus, tmp_path / "out", epochs=1, num_sampled=5))
+    resolved = json.loads((tmp_path / "out" / "metrics.json").read_text())["resolved"]
+    assert resolved == {"threads": 1, "batch_size": 128, "remove_accidental_hits": False}
+    run_training(_train_cfg(corpus, tmp_path / "ssm", epochs=1, num_sampled=5, loss="sampled_softmax", threads=None))
+    resolved = json.loads((tmp_path / "ssm" / "metrics.json").read_text())["resolved"]
+    assert resolved == {"threads": os.cpu_count(), "batch_size": 32, "remove_accidental_hits": True}
 
 
 def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):

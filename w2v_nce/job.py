@@ -513,7 +513,10 @@ class _Run:
     def _metrics(self) -> dict:
         final = self.totals()
         metrics = {"epochs": self.history, "train_loss": final.mean_loss, "examples": final.examples,
-                   "words": final.words, "kept_tokens": final.kept, "negative_draws": final.batches}
+                   "words": final.words, "kept_tokens": final.kept, "negative_draws": final.batches,
+                   # what the settings left null (config.yaml keeps null) resolved to in this run
+                   "resolved": {"threads": self.cfg.resolved_threads(), "batch_size": self.cfg.resolved_batch_size(),
+                                "remove_accidental_hits": self.cfg.resolved_remove_hits()}}
         if self.vocabulary is not None:
             metrics["vocabulary"] = self.vocabulary
         if self.history and "reader" in self.history[0]:
