@@ -10,7 +10,7 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
 
   records    constants, Weights / Tables / Params / Scratch, make_scratch
   schedule   learning_rate (the one lr formula)
-  scalar     sigmoid, softplus, TF's log-Q terms, row prefetch
+  scalar     TF's log-Q terms, the float32 exp and sigmoid, row prefetch
   negatives  draws from the noise distributions
   sentence   subsampling, the dynamic window
   batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
@@ -42,7 +42,6 @@ from .records import (  # noqa: F401
     TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, make_tables, scratch_bytes, tables_bytes,
     window_label_mask,
 )
-from .scalar import sigmoid, softplus  # noqa: F401
 from .schedule import learning_rate  # noqa: F401
 from .sentence import subsample, window_bounds  # noqa: F401
 from .sgns import draw_centre, neg_update, sgns_pair, sgns_sentence  # noqa: F401

@@ -20,7 +20,7 @@ from numba import njit
 from .negatives import draw_batch
 from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
 from .rowblock import accumulate_rows
-from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, log_q_term, scaled_sigmoid32
+from .scalar import EXP32_FLOOR, exp32_nonpositive, log_q_term, scaled_sigmoid32, sum_log1p_exp_neg_abs
 from .sentence import window_bounds
 
 
@@ -127,26 +127,20 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     return loss
 
 
-# NCE's sigmoid terms, in branch-free loops LLVM vectorises: e^-|z| in float32 (exp32_nonpositive,
-# relative error < 8e-8), sums and products float64, one log for the softplus terms of a run's
-# pairs and one for its samples (of the product of their 1 + e^-|z|, per PRODUCT_TERMS factors).
-# relu(z) = (z + |z|) / 2 keeps a NaN (the divergence check reads the loss); the factors are
-# scalar.scaled_sigmoid32.
+# NCE's sigmoid terms, in branch-free loops LLVM vectorises: the relu terms here, the log terms
+# scalar.sum_log1p_exp_neg_abs (one log for a run's pairs and one for its samples), the factors
+# scalar.scaled_sigmoid32. relu(z) = (z + |z|) / 2 keeps a NaN (the divergence check reads the loss).
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def nce_true_factors(gt, a, b):
     """Pairs a..b-1 of a run: their true logits gt[i] (float32 [>= b]) -> sigmoid(t) - 1 =
     -sigmoid(-t), in place; returns the sum of their softplus(-t) (float64)."""
-    loss = 0.0
-    for c0 in range(a, b, PRODUCT_TERMS):  # one log per PRODUCT_TERMS factors (a finite product)
-        logits = gt[c0:min(c0 + PRODUCT_TERMS, b)]
-        linear = 0.0
-        prod = 1.0
-        for i in range(logits.shape[0]):
-            t = logits[i]
-            linear += float(np.float32(0.5) * (abs(t) - t))  # relu(-t)
-            prod *= 1.0 + float(exp32_nonpositive(max(-abs(t), EXP32_FLOOR)))
-        loss += linear + math.log(prod)
+    logits = gt[a:b]
+    linear = 0.0
+    for i in range(logits.shape[0]):
+        t = logits[i]
+        linear += float(np.float32(0.5) * (abs(t) - t))  # relu(-t)
+    loss = linear + sum_log1p_exp_neg_abs(logits)
     for i in range(a, b):
         gt[i] = scaled_sigmoid32(np.float32(-1.0), -gt[i])  # sigmoid(t) - 1 = -sigmoid(-t)
     return loss
@@ -157,16 +151,11 @@ def nce_sample_factors(u_r, coef_r, S, n, hits):
     """A run's sampled logits u_r[:S], coef_r[:S] = n_k, the run's pairs that see sample k (its
     n pairs, less those whose label it is when hits are removed) -> coef_r[k] = n_k sigmoid(u_k),
     in place; returns sum_k n_k softplus(u_k) (float64). u_r, coef_r: float32 [>= S]."""
-    loss = 0.0
-    for c0 in range(0, S, PRODUCT_TERMS):  # one log per PRODUCT_TERMS factors (a finite product)
-        logits, seen = u_r[c0:min(c0 + PRODUCT_TERMS, S)], coef_r[c0:min(c0 + PRODUCT_TERMS, S)]
-        linear = 0.0
-        prod = 1.0
-        for k in range(logits.shape[0]):
-            uk = logits[k]
-            linear += float(seen[k]) * float(np.float32(0.5) * (uk + abs(uk)))  # n_k relu(u_k)
-            prod *= 1.0 + float(exp32_nonpositive(max(-abs(uk), EXP32_FLOOR)))
-        loss += linear + n * math.log(prod)
+    linear = 0.0
+    for k in range(S):
+        uk = u_r[k]
+        linear += float(coef_r[k]) * float(np.float32(0.5) * (uk + abs(uk)))  # n_k relu(u_k)
+    loss = linear + n * sum_log1p_exp_neg_abs(u_r[:S])
     if hits:  # n_k < n: take back the log terms of the pairs that do not see sample k
         for k in range(S):
             missing = n - float(coef_r[k])

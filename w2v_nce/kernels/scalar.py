@@ -1,4 +1,5 @@
-"""Scalar helpers of the kernels: stable sigmoid/softplus, TF's log-Q terms, a float32 exp, row prefetch."""
+"""Scalar helpers of the kernels: TF's log-Q terms, a float32 exp, the exact float32 sigmoid and the
+softplus log terms built on it, row prefetch."""
 
 from __future__ import annotations
 
@@ -11,21 +12,6 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .records import FASTMATH
-
-
-@njit(cache=True, nogil=True, inline="always")
-def sigmoid(x):
-    """Stable logistic: never exp of a large positive number."""
-    if x >= 0:
-        return 1.0 / (1.0 + math.exp(-x))
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-@njit(cache=True, nogil=True, inline="always")
-def softplus(x):
-    """log(1 + exp(x)) = max(x, 0) + log1p(exp(-|x|)), in float64."""
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 # TF's ExpectedCountHelper, in float32: Q = p * S when no draw was rejected, else
@@ -133,6 +119,22 @@ def scaled_sigmoid32(scale, z):
     before the division. Below z = EXP32_FLOOR the sigmoid is e^-80, not e^z."""
     e = exp32_nonpositive(max(-abs(z), EXP32_FLOOR))
     return scale * max(e, np.float32(z >= np.float32(0.0))) / (np.float32(1.0) + e)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def sum_log1p_exp_neg_abs(z):
+    """Σ_i log(1 + e^-|z_i|) over a float32 row z (the log terms of softplus(z_i) =
+    relu(z_i) + log(1 + e^-|z_i|)), float64: one log of the product of the factors per
+    PRODUCT_TERMS of them, so that each product stays finite. The factors' loop is branch-free
+    (LLVM vectorises it); the callers sum their relu terms, whose signs and weights differ."""
+    total = 0.0
+    n = z.shape[0]
+    for c0 in range(0, n, PRODUCT_TERMS):
+        prod = 1.0
+        for i in range(c0, min(c0 + PRODUCT_TERMS, n)):
+            prod *= 1.0 + float(exp32_nonpositive(max(-abs(z[i]), EXP32_FLOOR)))
+        total += math.log(prod)
+    return total
 
 
 # software prefetch: SGNS is bound by the latency of fetching random w_out rows, and its

@@ -18,15 +18,13 @@ in L1. The pairs and their count are SGNS's; only which negatives each pair meet
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from numba import njit
 
 from .negatives import draw_candidate
 from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
-from .scalar import EXP32_FLOOR, PRODUCT_TERMS, exp32_nonpositive, prefetch_row, scaled_sigmoid32
+from .scalar import EXP32_FLOOR, prefetch_row, scaled_sigmoid32, sum_log1p_exp_neg_abs
 from .sentence import window_bounds
 
 
@@ -56,30 +54,16 @@ def draw_window(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, ctx_o
     return M, m
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
-def _window_loss(logits, label, n):
-    """Σ softplus(z) over logits[:n] (float32; z = -logit where label is 1.0): the relu terms
-    plus one log of the product of the (1 + e^-|z|), float64 (n <= PRODUCT_TERMS keeps it finite)."""
-    linear = 0.0
-    prod = 1.0
-    for t in range(n):
-        f = logits[t]
-        z = f - np.float32(2.0) * label[t] * f  # -f for the label
-        linear += float(np.float32(0.5) * (z + abs(z)))  # relu(z), NaN kept (the divergence check)
-        prod *= 1.0 + float(exp32_nonpositive(max(-abs(f), EXP32_FLOOR)))
-    return linear + math.log(prod)
-
-
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _gradient_factors(G, flat, label, M, m, lr):
     """Logits G[:M, :m] (column 0 the label) -> lr * (label - sigmoid), in place; returns the
-    summed loss, float64 (``_window_loss``: the softplus of z = +logit for a negative and
-    -logit for the label).
+    summed loss, float64: the softplus of z = +logit for a negative and -logit for the label,
+    its relu terms here and its log terms ``scalar.sum_log1p_exp_neg_abs``.
 
     G is C-contiguous [rows, W] and ``flat`` its memory as one row; ``label`` float32 [>= M * W]
-    is 1.0 where t % W == 0. The M * W logits are two branch-free loops over ``flat`` that LLVM
-    vectorises (e^-|z| in float32, ``exp32_nonpositive``; the sums and the product float64):
-    one for the loss, one for the factors (a loop with both a store and a float64 reduction is
+    is 1.0 where t % W == 0. The M * W logits are branch-free loops over ``flat`` that LLVM
+    vectorises (e^-|z| in float32; the sums and the product float64): for the loss, then for
+    the factors (a loop with both a store and a float64 reduction is
     not vectorised). Columns m..W-1 (negatives equal to the centre, skipped) are set to
     ``EXP32_FLOOR`` first (they add exactly nothing to the loss); their factors are never read.
     """
@@ -89,13 +73,12 @@ def _gradient_factors(G, flat, label, M, m, lr):
             for b in range(m, W):
                 G[a, b] = EXP32_FLOOR
     n = M * W
-    if n <= PRODUCT_TERMS:
-        loss = _window_loss(flat, label, n)
-    else:  # one log per PRODUCT_TERMS factors, so that each product stays finite
-        loss = 0.0
-        for c0 in range(0, n, PRODUCT_TERMS):
-            c1 = min(c0 + PRODUCT_TERMS, n)
-            loss += _window_loss(flat[c0:c1], label[c0:c1], c1 - c0)
+    linear = 0.0
+    for t in range(n):
+        f = flat[t]
+        z = f - np.float32(2.0) * label[t] * f  # -f for the label
+        linear += float(np.float32(0.5) * (z + abs(z)))  # relu(z), NaN kept (the divergence check)
+    loss = linear + sum_log1p_exp_neg_abs(flat[:n])  # |z| = |f|
     lr32 = np.float32(lr)
     for t in range(n):
         f = flat[t]
