@@ -44,12 +44,12 @@ NCE_FLAGS = ["--loss", "nce"]
 # mix8), 3 D multiply-adds each (~3,100 FLOP a pair, whatever B); rows per batch: B labels, 25
 # samples, ~B / 6 centres (B = 128: ~1.36 a pair; B = 32: ~1.95).
 PAIRS_PER_CENTRE = 6.0
-NCE_BATCH = Config(loss="nce").resolved_batch_size()
+NCE_BATCH, NCE_S = Config(loss="nce").resolved_batch_size(), Config().num_sampled
 FLOP_PER_PAIR = {"w2v-nce neg": 3 * 6 * 100 * 2, "w2v-nce neg window": 3 * 6 * 100 * 2,
-                 "w2v-nce nce": 3 * (1 + 25 / PAIRS_PER_CENTRE) * 100 * 2}
+                 "w2v-nce nce": 3 * (1 + NCE_S / PAIRS_PER_CENTRE) * 100 * 2}
 PAIRS_PER_WORD = 4.5
 ROWS_PER_PAIR = {"w2v-nce neg": 6.0, "w2v-nce neg window": (4.5 + 6) / 4.5,
-                 "w2v-nce nce": (NCE_BATCH + 25 + NCE_BATCH / PAIRS_PER_CENTRE) / NCE_BATCH}
+                 "w2v-nce nce": (NCE_BATCH + NCE_S + NCE_BATCH / PAIRS_PER_CENTRE) / NCE_BATCH}
 
 
 def cpu_peak() -> tuple[float, float]:
