@@ -71,7 +71,7 @@ def build_tables(counts: np.ndarray, cfg: Config) -> K.Tables:
     else:
         prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
         ap, ai = np.ones(1), np.zeros(1, np.int32)
-    return K.make_tables(keep, prob.astype(np.float32), ap, ai, neg_p, neg_a, cfg.num_sampled)
+    return K.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled)  # make_tables casts P to float32
 
 
 def total_clock(cfg: Config, vocab_total: int) -> int:
