@@ -15,7 +15,7 @@ def run_interrupted(cfg, monkeypatch, after_calls: int = 1) -> None:
     """Run the job of ``cfg`` and halt it after the kernel's ``after_calls``-th chunk, as SIGINT
     would: it must raise Interrupted, leaving a checkpoint in ``cfg.output``. The kernel is
     restored afterwards."""
-    halt, calls, original = threading.Event(), [0], Trainer._kernel
+    halt, calls, original = threading.Event(), [0], Trainer.train_chunk
 
     def stop(self, *args):
         original(self, *args)
@@ -24,6 +24,6 @@ def run_interrupted(cfg, monkeypatch, after_calls: int = 1) -> None:
             halt.set()
 
     with monkeypatch.context() as m:
-        m.setattr(Trainer, "_kernel", stop)
+        m.setattr(Trainer, "train_chunk", stop)
         with pytest.raises(Interrupted):
             run_training(cfg, halt=halt)

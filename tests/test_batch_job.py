@@ -15,7 +15,7 @@ import time
 import numpy as np
 import pytest
 
-from w2v_nce import job
+from w2v_nce import job, loop
 from w2v_nce.config import Config
 from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
 from w2v_nce.formats import atomic_output
@@ -74,7 +74,7 @@ def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatc
 
     halt = threading.Event()
     calls = {"n": 0}
-    original = Trainer._kernel
+    original = Trainer.train_chunk
 
     def counting_kernel(self, t, chunk, clock):
         original(self, t, chunk, clock)
@@ -82,15 +82,15 @@ def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatc
         if calls["n"] == 4:  # mid-epoch 2 (the corpus is ~3 chunks per epoch)
             halt.set()
 
-    monkeypatch.setattr(Trainer, "_kernel", counting_kernel)
+    monkeypatch.setattr(Trainer, "train_chunk", counting_kernel)
     with pytest.raises(Interrupted) as info:
         run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
     assert info.value.exit_code == 130
     assert "--resume" in str(info.value)
     ck = load_checkpoint(str(tmp_path / "cut"))
-    assert ck.state.epoch == 1 and ck.state.clock > 0
+    assert ck.states[0].epoch == 1 and ck.states[0].clock > 0
     assert not (tmp_path / "cut" / "vectors.txt").exists()
-    monkeypatch.setattr(Trainer, "_kernel", original)
+    monkeypatch.setattr(Trainer, "train_chunk", original)
     resume_training(str(tmp_path / "cut"))
     assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()
     assert not (tmp_path / "cut" / "checkpoint.npz").exists()
@@ -99,13 +99,13 @@ def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatc
 def test_resume_refuses_a_changed_corpus(tmp_path, monkeypatch):
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     halt = threading.Event()
-    original = Trainer._kernel
+    original = Trainer.train_chunk
 
     def stop_after_one(self, t, chunk, clock):
         original(self, t, chunk, clock)
         halt.set()
 
-    monkeypatch.setattr(Trainer, "_kernel", stop_after_one)
+    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
     with pytest.raises(Interrupted):
         run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
     with open(corpus, "a") as fh:
@@ -158,23 +158,23 @@ def test_sigterm_exits_143(tmp_path):
     assert time.time() - t0 < 10
     assert "SIGTERM" in err and "--resume" in err
     ck = load_checkpoint(str(tmp_path / "out"))
-    assert ck.state.clock > 0
+    assert ck.states[0].clock > 0
 
 
 def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
-    """Checkpoints pause the workers at a chunk boundary: same bytes as a run without them,
+    """Checkpoints end a round at a chunk boundary (the readers stay open): same bytes as a run without them,
     every epoch recorded, and a checkpoint readable at every save."""
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     run_training(_train_cfg(corpus, tmp_path / "plain"))
     saved = []
-    original = job.save_checkpoint
+    original = loop.save_checkpoint
 
     def spy(*a, **k):
         path = original(*a, **k)
-        saved.append(load_checkpoint(os.path.dirname(path)).state.clock)
+        saved.append(load_checkpoint(os.path.dirname(path)).states[0].clock)
         return path
 
-    monkeypatch.setattr(job, "save_checkpoint", spy)
+    monkeypatch.setattr(loop, "save_checkpoint", spy)
     # 0.0001 minutes: a checkpoint at (almost) every tick
     run_training(_train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001))
     assert saved and all(c > 0 for c in saved)
@@ -189,10 +189,12 @@ def test_metrics_say_what_the_null_settings_resolved_to(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", lines=200)
     run_training(_train_cfg(corpus, tmp_path / "out", epochs=1, num_sampled=5))
     resolved = json.loads((tmp_path / "out" / "metrics.json").read_text())["resolved"]
-    assert resolved == {"threads": 1, "batch_size": 128, "remove_accidental_hits": False}
+    assert resolved == {"threads": 1, "batch_size": 128, "remove_accidental_hits": False, "replicas": 1,
+                        "sync_seconds": None, "round_words": None, "lr_factor": 1.0}
     run_training(_train_cfg(corpus, tmp_path / "ssm", epochs=1, num_sampled=5, loss="sampled_softmax", threads=None))
     resolved = json.loads((tmp_path / "ssm" / "metrics.json").read_text())["resolved"]
-    assert resolved == {"threads": os.cpu_count(), "batch_size": 32, "remove_accidental_hits": True}
+    assert resolved == {"threads": os.cpu_count(), "batch_size": 32, "remove_accidental_hits": True, "replicas": 1,
+                        "sync_seconds": None, "round_words": None, "lr_factor": 1.0}
 
 
 def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):

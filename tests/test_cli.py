@@ -9,7 +9,7 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from w2v_nce import job
+from w2v_nce import job, memory
 from w2v_nce.cli import main
 from w2v_nce.config import Config, validate
 
@@ -167,7 +167,7 @@ def test_output_checks_happen_before_counting(small_corpus, tmp_path, monkeypatc
 
 
 def test_memory_estimate_refuses_oversized_runs(small_corpus, tmp_path, monkeypatch):
-    monkeypatch.setattr(job, "_available_memory", lambda: 1 << 10)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 10)
     r = run("train", small_corpus, "-o", tmp_path / "out", "--min-count", "1", "--dim", "300", "--num-sampled", "5", "--quiet")
     assert r.exit_code == 1
     assert "GiB" in r.output and "--dim" in r.output
@@ -271,7 +271,7 @@ def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch
     from w2v_nce.train import Trainer
 
     halt = threading.Event()
-    original = Trainer._kernel
+    original = Trainer.train_chunk
 
     def stop_after_one(self, t, chunk, clock):
         original(self, t, chunk, clock)
@@ -281,7 +281,7 @@ def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch
     rel_dir.mkdir()
     (rel_dir / "c.txt").write_text(open(small_corpus).read())
     monkeypatch.chdir(rel_dir)
-    monkeypatch.setattr(Trainer, "_kernel", stop_after_one)
+    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
     from w2v_nce.config import load_yaml, merge
     from w2v_nce.errors import Interrupted
 
@@ -289,7 +289,7 @@ def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch
     cfg.corpus, cfg.output, cfg.quiet, cfg.threads = ["c.txt"], str(tmp_path / "out"), True, 1
     with pytest.raises(Interrupted):
         run_training(cfg, halt=halt)
-    monkeypatch.setattr(Trainer, "_kernel", original)
+    monkeypatch.setattr(Trainer, "train_chunk", original)
     monkeypatch.chdir(tmp_path)
     r = run("train", "--resume", tmp_path / "out", "--quiet")
     assert r.exit_code == 0, r.output

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from w2v_nce.cli import main
 from w2v_nce.config import Config
-from w2v_nce.distributed.driver import run_distributed
+from w2v_nce.job import run_training
 from w2v_nce.distributed.local import LocalBackend
 from w2v_nce.errors import Interrupted
 
@@ -48,7 +48,8 @@ def test_inprocess_with_one_replica_is_the_plain_run(parts, tmp_path):
     r = run("train", parts, "-o", tmp_path / "one", "--ray", "inprocess", *FLAGS)
     assert r.exit_code == 0, r.output
     assert (tmp_path / "plain" / "vectors.txt").read_bytes() == (tmp_path / "one" / "vectors.txt").read_bytes()
-    assert "distributed" in json.loads((tmp_path / "one" / "metrics.json").read_text())
+    metrics = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    assert "distributed" not in metrics and metrics["resolved"]["replicas"] == 1  # K = 1 is the one-machine run
 
 
 def test_resume_continues_a_distributed_run(parts, tmp_path):
@@ -61,7 +62,7 @@ def test_resume_continues_a_distributed_run(parts, tmp_path):
             run_.halt.set()
 
     with pytest.raises(Interrupted):
-        run_distributed(cfg, LocalBackend(2), on_round=stop)
+        run_training(cfg, backend=LocalBackend(2), on_round=stop)
     r = run("train", "--resume", out, "--quiet")
     assert r.exit_code == 0, r.output
     assert (out / "vectors.txt").exists() and not (out / "checkpoint.npz").exists()
@@ -79,7 +80,7 @@ def test_ray_missing_is_one_line_exit_2(parts, tmp_path, monkeypatch):
 def test_the_core_package_does_not_import_ray(parts, tmp_path):
     import subprocess
 
-    code = ("import sys; import w2v_nce.cli, w2v_nce.job, w2v_nce.distributed.driver, w2v_nce.distributed.local, "
+    code = ("import sys; import w2v_nce.cli, w2v_nce.job, w2v_nce.loop, w2v_nce.distributed.local, "
             "w2v_nce.distributed.backends; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})

@@ -1,4 +1,4 @@
-"""The driver's early count (``driver._EarlyCount``): a corpus of one part is counted on a thread
+"""The driver's early count (``job._EarlyCount``): a corpus of one part is counted on a thread
 while the cluster starts. Its result is the single-machine count; it stops on request, gives None
 when the count must spill, and a halt while waiting is ``Interrupted``."""
 
@@ -12,7 +12,7 @@ import pytest
 
 from w2v_nce.config import Config
 from w2v_nce.corpus import Corpus
-from w2v_nce.distributed.driver import _EarlyCount
+from w2v_nce.job import _EarlyCount
 from w2v_nce.errors import Interrupted
 from w2v_nce.job import _Signals
 from w2v_nce.vocab import build_vocab, count_words, vocab_from_count
@@ -53,16 +53,16 @@ def test_a_count_that_must_spill_gives_none(tmp_path):
 
 
 def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch):
-    from w2v_nce.distributed import driver
+    from w2v_nce import job
 
     gate = threading.Event()
-    real = driver.count_splits
+    real = job.count_splits
 
     def slow(*args, progress=None, **kw):
         gate.wait(10)
         return real(*args, progress=progress, **kw)
 
-    monkeypatch.setattr(driver, "count_splits", slow)
+    monkeypatch.setattr(job, "count_splits", slow)
     halt = threading.Event()
     early = _EarlyCount(cfg(gz), Corpus([gz]))
     halt.set()

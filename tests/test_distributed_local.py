@@ -1,23 +1,26 @@
-"""Distributed training on the in-process backend: K = 1 is the single-machine run byte for
-byte, K = 2 replicas end identical, the lr clock is the global position (across rounds and a
-resume), checkpoints resume exactly, a lost replica is refilled and the job finishes."""
+"""Replicas on the in-process backend: K = 1 is the single-machine run byte for byte, K = 2
+replicas end identical, each replica reads only its own parts (all its threads at once, readers
+kept across rounds), the lr clock is the global position (across rounds and a resume),
+checkpoints resume exactly (with the same K) or onto another K, a lost replica is refilled and
+the job finishes."""
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 
 import numpy as np
 import pytest
 
 from w2v_nce.config import Config
 from w2v_nce.corpus import Corpus
-from w2v_nce.distributed.checkpoint import load_distributed, saved_replicas
-from w2v_nce.distributed.driver import resume_distributed, run_distributed
+from w2v_nce.checkpoint import load_checkpoint, saved_replicas
+from w2v_nce.job import resume_training, run_training
 from w2v_nce.distributed.local import LocalBackend
-from w2v_nce.distributed.shares import trainer_share
+from w2v_nce.distributed.replica import ReplicaLost
 from w2v_nce.errors import Interrupted, UsageError
-from w2v_nce.job import run_training
+from w2v_nce.job import resume_training, run_training
 from w2v_nce.model import Model
 from w2v_nce.train import Trainer, init_model
 from w2v_nce.vocab import build_vocab
@@ -54,7 +57,7 @@ def same_arrays(a, b) -> bool:
                                 dict(loss="neg", arch="cbow", negatives="batch")])
 def test_one_replica_is_the_single_machine_run_byte_for_byte(parts, tmp_path, kw):
     run_training(config(parts, tmp_path / "single", **kw))
-    run_distributed(config(parts, tmp_path / "k1", **kw), LocalBackend(1))
+    run_training(config(parts, tmp_path / "k1", **kw), backend=LocalBackend(1))
     for name in ("vectors.txt", "vocab.tsv"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "k1" / name).read_bytes()
     a, b = Model.load(str(tmp_path / "single")), Model.load(str(tmp_path / "k1"))
@@ -63,7 +66,7 @@ def test_one_replica_is_the_single_machine_run_byte_for_byte(parts, tmp_path, kw
 
 def test_two_replicas_are_identical_after_the_final_sync(parts, tmp_path):
     backend = LocalBackend(2)
-    result = run_distributed(config(parts, tmp_path / "k2"), backend)
+    result = run_training(config(parts, tmp_path / "k2"), backend=backend)
     assert same_arrays(backend.arrays(0), backend.arrays(1))
     m = Model.load(str(tmp_path / "k2"))
     assert same_arrays(backend.arrays(0), (m.w_in, m.w_out, m.bias))
@@ -78,74 +81,92 @@ def test_two_replicas_are_identical_after_the_final_sync(parts, tmp_path):
         assert (tmp_path / "k2" / name).exists()
     assert not (tmp_path / "k2" / "checkpoint.npz").exists()
     seconds = json.loads((tmp_path / "k2" / "metrics.json").read_text())["seconds"]  # the job's phases
-    assert set(seconds) == {"cluster", "vocabulary", "train", "write", "evaluate"}
+    assert set(seconds) == {"cluster", "vocabulary", "setup", "train", "write", "evaluate"}
     assert seconds["train"] > 0 and all(v >= 0 for v in seconds.values())
 
 
-def test_replicas_share_the_corpus_and_the_global_clock(parts, tmp_path):
-    """Each replica trains its chunks only; both clocks run over every chunk (the global position)."""
+def test_each_replica_reads_only_its_own_parts_and_counts_the_clock_k_times(parts, tmp_path):
+    """Replica k of 2 reads its half of the corpus (bytes), trains it, and its lr clock advances
+    2 per token (the global position's estimate); together they train what one machine does."""
     cfg = config(parts, tmp_path, epochs=1)
     corpus = Corpus(cfg.corpus)
     vocab, _ = build_vocab(corpus, cfg.min_count)
     single = Trainer(cfg, corpus, vocab).run()
+    size = sum(os.path.getsize(p) for p in corpus.sources)
     spans = []
     for k in range(2):
-        tr = Trainer(cfg, Corpus(cfg.corpus), vocab, track_touched=True, share=trainer_share(k, 2))
+        mine = Corpus(cfg.corpus)
+        tr = Trainer(cfg, mine, vocab, track_touched=True, replica=(k, 2), clock_scale=2)
         spans.append(tr.run())
-        assert tr.state.clock == single.state.clock  # the lr clock: every chunk's words, trained or not
+        assert tr.state.epoch == 1 and spans[-1].epoch_ended
+        assert 0.4 * size < mine.bytes_read <= 0.6 * size  # about corpus / K, never the whole corpus
         assert tr.touched().any()
         tr.clear_touched(len(vocab))
         assert not tr.touched().any()
     words = [s.tallies.words for s in spans]
     assert sum(words) == single.tallies.words and min(words) > 0
-    assert all(s.epoch_ended for s in spans)
 
 
-def test_shares_chunks_shrink_with_replicas():
-    from w2v_nce.corpus import BLOCK_BYTES
-    from w2v_nce.distributed.shares import share_block_bytes
+def test_every_thread_of_a_replica_trains_at_once(parts, tmp_path):
+    """T = 3 threads of a replica of 2 are inside the kernel at the same time in a round (a
+    barrier of 3 inside the chunk call: it breaks, and the test fails, if fewer ever run together)."""
+    barrier = threading.Barrier(3, timeout=20)
+    met = []
 
-    assert [share_block_bytes(k) for k in (1, 2, 3, 4, 5, 6, 8, 12, 16, 1024)] == [
-        BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES, BLOCK_BYTES * 64 // 125, BLOCK_BYTES * 64 // 216,
-        BLOCK_BYTES // 8, 64 << 10, 64 << 10, 64 << 10]
-    assert trainer_share(3, 8) == (3, 8, BLOCK_BYTES // 8)
-    with pytest.raises(ValueError):
-        trainer_share(8, 8)
+    class Counting(Trainer):
+        def train_chunk(self, scratch, chunk, clock_start):
+            if not met:
+                barrier.wait()
+                met.append(True)
+            super().train_chunk(scratch, chunk, clock_start)
 
-
-def test_a_round_is_whole_chunks_of_the_shares_size(tmp_path):
-    """K = 8 replicas read 128 KiB chunks: a 2.25 MB corpus is 18 of them (3 at the single-machine
-    1 MiB), so replicas 0 and 1 have 3. With a 1-token budget each round trains one chunk per
-    replica, and a replica learns that its share has ended in the round after its last chunk:
-    3 + 1 rounds (1 + 1 with 1 MiB)."""
-    rng = np.random.default_rng(0)
-    words = [f"w{i}" for i in range(300)]
-    lines = [" ".join(rng.choice(words, 20)) for _ in range(int(2.25e6 / 92.7))]
-    path = tmp_path / "c.txt"
-    path.write_text("\n".join(lines) + "\n")
-    assert 17 * (128 << 10) < path.stat().st_size < 18 * (128 << 10)
-    run_distributed(config(str(path), tmp_path / "o", epochs=1, round_words=1), LocalBackend(8))
-    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
-    assert metrics["distributed"]["rounds"] == 4
+    cfg = config(parts, tmp_path, epochs=1, threads=3)
+    corpus = Corpus(cfg.corpus)
+    vocab, _ = build_vocab(corpus, cfg.min_count)
+    tr = Counting(cfg, corpus, vocab, replica=(1, 2), clock_scale=2, block_bytes=4096)
+    assert len(tr.splits) == 3 and [s.index for s in tr.splits] == [3, 4, 5]
+    tr.run(budget_words=10**9)
+    assert met and not barrier.broken
 
 
-def test_round_size_by_replicas_unless_given(parts, tmp_path):
-    from w2v_nce.distributed.driver import round_words
+def test_compressed_parts_are_decompressed_once_an_epoch_across_rounds(tmp_path):
+    """Readers stay open across rounds: a directory of .gz files is decompressed once per epoch
+    in total, however many rounds the epoch takes (reopening each round would read them again)."""
+    import gzip
 
-    auto = config(parts, tmp_path, round_words=None)
-    assert [round_words(auto, k) for k in (1, 2, 4, 5, 8, 16, 1000)] == [4_000_000, 1_000_000, 250_000, 128_000, 31_250,
-                                                                      25_000, 25_000]
-    assert round_words(config(parts, tmp_path, round_words=777), 8) == 777
-    run_distributed(config(parts, tmp_path / "k2", round_words=None), LocalBackend(2))
+    text = open(SAMPLE, encoding="utf-8").read()
+    d = tmp_path / "gz"
+    d.mkdir()
+    raw = 0
+    for i in range(2):
+        data = (text * 2).encode()  # several 256 KiB chunks a file: several rounds inside each file
+        raw += len(data)
+        with gzip.open(d / f"part{i}.txt.gz", "wb") as fh:
+            fh.write(data)
+    result = run_training(config(str(d), tmp_path / "o", epochs=2, round_words=500), backend=LocalBackend(2))
+    dist = result.metrics["distributed"]
+    assert dist["rounds"] >= 2 * 3
+    assert dist["bytes_read"] == [2 * raw // 2] * 2  # each replica its file, once an epoch, for two epochs
+
+
+def test_rounds_by_time_unless_a_token_budget_is_given(parts, tmp_path):
+    from w2v_nce.config import resolve
+
+    r = resolve(config(parts, tmp_path, round_words=None), 2)
+    assert (r.sync_seconds, r.round_words, r.lr_factor) == (1.0, None, 1.0)
+    assert resolve(config(parts, tmp_path, round_words=None), 1).sync_seconds is None  # one machine: no rounds
+    assert resolve(config(parts, tmp_path, round_words=777), 8).round_words == 777
+    run_training(config(parts, tmp_path / "k2", round_words=None, sync_seconds=0.05), backend=LocalBackend(2))
     metrics = json.loads((tmp_path / "k2" / "metrics.json").read_text())
-    assert metrics["distributed"]["round_words"] == 1_000_000
-    assert metrics["distributed"]["rounds"] == 2  # the tiny corpus: one round an epoch (2 epochs)
+    assert metrics["distributed"]["sync_seconds"] == 0.05 and metrics["distributed"]["round_words"] is None
+    assert metrics["resolved"]["replicas"] == 2 and metrics["resolved"]["sync_seconds"] == 0.05
+    assert metrics["distributed"]["rounds"] >= 2
 
 
 @pytest.mark.parametrize("scale", [False, True])
 def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, scale):
-    run_distributed(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_lr_scale=scale),
-                    LocalBackend(2))
+    run_training(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_lr_scale=scale),
+                 backend=LocalBackend(2))
     prog = [r for r in records(tmp_path / "k2") if r["event"] in ("progress", "epoch")]
     words = [r["words"] for r in prog]
     lrs = [r["lr"] for r in prog]
@@ -178,31 +199,48 @@ def test_interrupt_and_resume_continue_exactly(parts, tmp_path):
         if run.sync_totals["rounds"] == 3:
             run.checkpoint_request.set()
 
-    run_distributed(config(parts, tmp_path / "ref"), LocalBackend(2), on_round=checkpoint_at_3)
+    run_training(config(parts, tmp_path / "ref"), backend=LocalBackend(2), on_round=checkpoint_at_3)
 
     def stop_at_3(run):
         if run.sync_totals["rounds"] == 3:
             run.halt.set()
 
     with pytest.raises(Interrupted):
-        run_distributed(config(parts, tmp_path / "cut"), LocalBackend(2), on_round=stop_at_3)
+        run_training(config(parts, tmp_path / "cut"), backend=LocalBackend(2), on_round=stop_at_3)
     assert saved_replicas(str(tmp_path / "cut")) == 2
-    ck = load_distributed(str(tmp_path / "cut"))
+    ck = load_checkpoint(str(tmp_path / "cut"))
     assert len(ck.states) == 2 and min(s.clock for s in ck.states) > 0  # each replica at its own position
     assert not (tmp_path / "cut" / "vectors.txt").exists()
-    with pytest.raises(UsageError, match="--replicas 2"):
-        resume_distributed(str(tmp_path / "cut"), LocalBackend(3))
-    resume_distributed(str(tmp_path / "cut"), LocalBackend(2))
+    resume_training(str(tmp_path / "cut"), backend=LocalBackend(2))
     assert (tmp_path / "ref" / "vectors.txt").read_bytes() == (tmp_path / "cut" / "vectors.txt").read_bytes()
     prog = [r for r in records(tmp_path / "cut") if r["event"] in ("progress", "epoch")]
     assert [r["words"] for r in prog] == sorted(r["words"] for r in prog)  # the clock continues, never restarts
     assert [r["lr"] for r in prog] == sorted((r["lr"] for r in prog), reverse=True)
 
 
+@pytest.mark.parametrize("k", [1, 3])
+def test_a_checkpoint_resumes_with_another_number_of_replicas(parts, tmp_path, k):
+    """Each part keeps its position: the parts are handed out to the new replicas, the epoch is
+    finished once, and the next epoch is cut for the new K."""
+    def stop_at_3(run):
+        if run.sync_totals["rounds"] == 3:
+            run.halt.set()
+
+    with pytest.raises(Interrupted):
+        run_training(config(parts, tmp_path / "cut", epochs=2), backend=LocalBackend(2), on_round=stop_at_3)
+    result = resume_training(str(tmp_path / "cut"), backend=LocalBackend(k))
+    epochs = [r for r in records(tmp_path / "cut") if r["event"] == "epoch"]
+    assert [r["epoch"] for r in epochs] == [1, 2]
+    m = Model.load(str(tmp_path / "cut"))
+    assert result.totals.words == 2 * int(m.counts.sum())  # every in-vocab token once an epoch, none twice
+    assert np.isfinite(m.w_in).all() and not (tmp_path / "cut" / "checkpoint.npz").exists()
+    assert saved_replicas(str(tmp_path / "cut")) == 1  # no checkpoint left: the default
+
+
 def test_a_lost_replica_is_refilled_and_the_job_finishes(parts, tmp_path, capsys):
     backend = LocalBackend(2, fail={3: 1})
     logs: list[str] = []
-    result = run_distributed(config(parts, tmp_path / "f"), backend, log=logs.append)
+    result = run_training(config(parts, tmp_path / "f"), backend=backend, log=logs.append)
     lost = [r for r in records(tmp_path / "f") if r["event"] == "replica_lost"]
     assert len(lost) == 1 and lost[0]["replica"] == 1 and lost[0]["refilled_from"] == 0
     assert any("replica 1 lost" in line for line in logs)
@@ -230,33 +268,31 @@ def test_the_model_starts_from_the_shared_initialisation(parts, tmp_path):
 
 def test_stdin_is_refused(tmp_path):
     with pytest.raises(UsageError, match="stdin"):
-        run_distributed(config("-", tmp_path / "o"), LocalBackend(2))
+        run_training(config("-", tmp_path / "o"), backend=LocalBackend(2))
 
 
 def test_not_enough_memory_for_the_replicas_is_refused_before_training(parts, tmp_path, monkeypatch):
-    from w2v_nce.distributed import local
+    from w2v_nce import memory
     from w2v_nce.errors import ResourceError
 
-    monkeypatch.setattr(local, "_available_memory", lambda: 1 << 20)
-    with pytest.raises(ResourceError, match="replicas need about") as exc:
-        run_distributed(config(parts, tmp_path / "o"), LocalBackend(2))
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
+    with pytest.raises(ResourceError, match="needs? about") as exc:
+        run_training(config(parts, tmp_path / "o"), backend=LocalBackend(2))
     assert "\n" not in str(exc.value)
     assert os.listdir(tmp_path / "o") == []  # nothing written
 
 
 def test_two_replicas_lost_in_one_round_are_refilled_from_the_survivor(parts, tmp_path):
     class TwoLost(LocalBackend):
-        def train_round(self, budgets):
-            out = super().train_round(budgets)
+        def train_round(self, plans, stop, tick):
+            out = super().train_round(plans, stop, tick)
             if self.rounds == 2:
-                from w2v_nce.distributed.driver import ReplicaLost
-
                 out[0] = ReplicaLost(0, "injected")
                 out[2] = ReplicaLost(2, "injected")
             return out
 
     backend = TwoLost(3)
-    result = run_distributed(config(parts, tmp_path / "f"), backend)
+    result = run_training(config(parts, tmp_path / "f"), backend=backend)
     lost = [r for r in records(tmp_path / "f") if r["event"] == "replica_lost"]
     assert [(r["replica"], r["refilled_from"]) for r in lost] == [(0, 1), (2, 1)]
     assert same_arrays(backend.arrays(0), backend.arrays(2)) and same_arrays(backend.arrays(1), backend.arrays(2))

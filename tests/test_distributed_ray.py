@@ -16,7 +16,8 @@ import pytest
 import ray
 
 from w2v_nce.config import Config
-from w2v_nce.distributed.driver import run_distributed
+from w2v_nce.corpus import Corpus
+from w2v_nce.job import run_training
 from w2v_nce.distributed.ray_backend import RayBackend
 from w2v_nce.errors import ClusterError
 from w2v_nce.job import run_training
@@ -69,7 +70,7 @@ class Final:
 
 
 def test_one_actor_is_the_single_machine_run_byte_for_byte(cluster, parts, single, tmp_path):
-    run_distributed(config(parts, tmp_path / "r1"), RayBackend("auto", 1))
+    run_training(config(parts, tmp_path / "r1"), backend=RayBackend("auto", 1))
     for name in ("vectors.txt", "vocab.tsv"):
         assert (single / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
 
@@ -82,7 +83,7 @@ def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, singl
 
     monkeypatch.setattr(job, "count_corpus", driver_counts)  # the actors count, each over its splits
     final = Final()
-    result = run_distributed(config(parts, tmp_path / "r2"), RayBackend("auto", 2), on_round=final)
+    result = run_training(config(parts, tmp_path / "r2"), backend=RayBackend("auto", 2), on_round=final)
     assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()
     a, b = final.arrays
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
@@ -105,7 +106,7 @@ def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
             os.kill(ray.get(run.backend.actors[0].pid.remote()), signal.SIGKILL)
 
     logs: list[str] = []
-    result = run_distributed(config(parts, tmp_path / "k", quiet=False), backend, on_round=kill_between,
+    result = run_training(config(parts, tmp_path / "k", quiet=False), backend=backend, on_round=kill_between,
                              log=logs.append)
     events = [json.loads(x) for x in open(tmp_path / "k" / "train.jsonl")]
     lost = [e for e in events if e["event"] == "replica_lost"]
@@ -122,7 +123,7 @@ def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
 
 def test_more_replicas_than_the_cluster_can_place(cluster, parts, tmp_path):
     with pytest.raises(ClusterError, match="cannot be placed") as exc:
-        run_distributed(config(parts, tmp_path / "o", threads=1), RayBackend("auto", 3))
+        run_training(config(parts, tmp_path / "o", threads=1), backend=RayBackend("auto", 3))
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "o").exists()  # nothing written
 
@@ -131,7 +132,9 @@ def test_a_node_that_cannot_read_the_corpus(cluster, parts, tmp_path):
     backend = RayBackend("auto", 1)
     try:
         with pytest.raises(ClusterError, match="cannot read the corpus|different corpus") as exc:
-            backend.open(config(parts, tmp_path / "o"), [{"path": "/nonexistent", "size": 1, "mtime_ns": 1}])
+            other = tmp_path / "other.txt"
+            other.write_text("not the corpus\n")
+            backend.open(config(parts, tmp_path / "o"), Corpus([str(other)]))
         assert "node " in str(exc.value) and "\n" not in str(exc.value)
     finally:
         backend.close()
@@ -139,7 +142,7 @@ def test_a_node_that_cannot_read_the_corpus(cluster, parts, tmp_path):
 
 def test_an_unreachable_head_is_one_line_before_anything(parts, tmp_path):
     with pytest.raises(ClusterError, match="cannot reach the Ray head") as exc:
-        run_distributed(config(parts, tmp_path / "o"), RayBackend("127.0.0.1:9", 2))
+        run_training(config(parts, tmp_path / "o"), backend=RayBackend("127.0.0.1:9", 2))
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "o").exists()
 
@@ -147,23 +150,23 @@ def test_an_unreachable_head_is_one_line_before_anything(parts, tmp_path):
 def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, monkeypatch):
     """The actor's own checks, run as the plain class it is (Ray wraps it unchanged)."""
     from w2v_nce.corpus import Corpus
-    from w2v_nce.distributed import ray_backend
+    from w2v_nce import memory
     from w2v_nce.distributed.ray_backend import ReplicaActor
     from w2v_nce.train import TrainState
 
     cfg = config(parts, tmp_path / "o")
     actor = ReplicaActor(0, 2, cfg.to_dict(), 1)
-    monkeypatch.setattr(ray_backend, "_available_memory", lambda: 1 << 20)
+    monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     words, counts = ["a", "b", "c"], [3, 2, 1]
     problem = actor.start((words, counts), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
                           TrainState().to_json(), None)
-    assert "a replica needs about" in problem and "\n" not in problem and actor.trainer is None
+    assert "training needs about" in problem and "node " in problem and "\n" not in problem and actor.trainer is None
     assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None
 
 
 def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp_path):
     """A checkpoint is every replica's position: it continues on another backend with the same bytes."""
-    from w2v_nce.distributed.driver import resume_distributed
+    from w2v_nce.job import resume_training
     from w2v_nce.distributed.local import LocalBackend
     from w2v_nce.errors import Interrupted
 
@@ -173,10 +176,10 @@ def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp
                 getattr(run, action).set()
         return hook
 
-    run_distributed(config(parts, tmp_path / "ref"), LocalBackend(2), on_round=at_round_3("checkpoint_request"))
+    run_training(config(parts, tmp_path / "ref"), backend=LocalBackend(2), on_round=at_round_3("checkpoint_request"))
     with pytest.raises(Interrupted):
-        run_distributed(config(parts, tmp_path / "cut"), LocalBackend(2), on_round=at_round_3("halt"))
-    resume_distributed(str(tmp_path / "cut"), RayBackend("auto", 2))
+        run_training(config(parts, tmp_path / "cut"), backend=LocalBackend(2), on_round=at_round_3("halt"))
+    resume_training(str(tmp_path / "cut"), backend=RayBackend("auto", 2))
     assert (tmp_path / "ref" / "vectors.txt").read_bytes() == (tmp_path / "cut" / "vectors.txt").read_bytes()
 
 
@@ -200,7 +203,7 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
 
     monkeypatch.setattr(RayBackend, "count", actors_count)
     monkeypatch.setattr(job, "count_corpus", driver_counts_after)
-    result = run_distributed(config(str(gz), tmp_path / "r1"), RayBackend("auto", 1))
+    result = run_training(config(str(gz), tmp_path / "r1"), backend=RayBackend("auto", 1))
     for name in ("vocab.tsv", "vectors.txt"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
     assert result.metrics["vocabulary"]["tokens"] == json.load(open(tmp_path / "single" / "metrics.json"))["vocabulary"]["tokens"]
@@ -215,6 +218,6 @@ def test_a_cluster_error_stops_the_early_count(tmp_path):
     with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:
         dst.write(src.read() * 4)
     with pytest.raises(ClusterError, match="cannot reach the Ray head"):
-        run_distributed(config(str(gz), tmp_path / "o"), RayBackend("127.0.0.1:9", 2))
+        run_training(config(str(gz), tmp_path / "o"), backend=RayBackend("127.0.0.1:9", 2))
     assert not [t for t in threading.enumerate() if t.name == "w2v-nce-count" and t.is_alive()]
     assert not (tmp_path / "o").exists()

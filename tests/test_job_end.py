@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from tests.interrupt import run_interrupted
 from tests.test_batch_job import planted_corpus
-from w2v_nce import job
+from w2v_nce import job, memory
 from w2v_nce.checkpoint import load_checkpoint
 from w2v_nce.cli import main
 from w2v_nce.config import Config
@@ -146,7 +146,7 @@ def test_checkpoints_store_words_as_bytes_and_resume(tmp_path, monkeypatch):
 
 def test_memory_estimate_counts_the_words_bytes():
     cfg = Config(dim=10, threads=1)
-    assert job.estimate_memory(1000, cfg, word_bytes=10 << 20) - job.estimate_memory(1000, cfg) >= 10 << 20
+    assert memory.estimate_memory(1000, cfg, word_bytes=10 << 20) - memory.estimate_memory(1000, cfg) >= 10 << 20
 
 
 def test_metrics_report_the_seconds_of_each_phase(tmp_path, monkeypatch):

@@ -1,9 +1,14 @@
-"""The resumable checkpoint: the model, the exact position, and what the run reported so far.
+"""The resumable checkpoint: the model, every replica's exact position, and what the run reported.
 
-``checkpoint.npz`` in the output directory holds the model's arrays, the resolved config, the
-``TrainState`` (epoch, stream position, lr clock, reader counts), every worker's RNG row, the
-run's tallies and its epoch records. It is written atomically, only when the state and the
-matrices agree (between chunks), and removed once the final outputs are written.
+``checkpoint.npz`` in the output directory holds the model's arrays, the resolved config, each
+replica's ``TrainState`` (epoch, part positions, lr clock, reader counts) and worker RNG rows
+(``rng_k``), the sync counter (the tier schedule's n), the run's tallies, its epoch records and
+sync totals. One format for every K (a single machine is K = 1). It is written atomically, only
+when the states and the matrices agree (between rounds; after a full sync when K > 1, so one
+model is stored), and removed once the final outputs are written.
+
+Version 1 files of a single machine (one ``train`` state and ``rng``) still resume; version 1
+files of a distributed run (replicas sharing one stream by chunk index) cannot, and say so.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -23,25 +28,31 @@ from .model import Model
 from .train import Tallies, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
-VERSION = 1
+VERSION = 2  # 2: replicas read their own parts (train.parts_of); 1: one stream shared by chunk index
 
 
 @dataclass
 class Checkpoint:
+    """Where a run starts: fresh, or from a checkpoint."""
+
     cfg: Config
-    model: Model
-    state: TrainState
+    model: Model  # the (synced) model
+    states: list[TrainState]  # one per replica
     fingerprint: list  # Corpus.fingerprint() when the run started
     totals: Tallies  # over the whole run so far
     history: list  # the epoch records so far
+    syncs: int = 0  # syncs done (the tier schedule's counter)
+    sync_totals: dict = field(default_factory=dict)  # rounds, full_syncs, bytes, seconds, replicas_lost so far
 
 
 def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
     path = os.path.join(out_dir, CHECKPOINT_FILE)
-    state = {"train": ck.state.to_json(), "fingerprint": ck.fingerprint, "totals": ck.totals.__dict__,
-             "history": ck.history, "version": VERSION}
+    state = {"replicas": [s.to_json() for s in ck.states], "fingerprint": ck.fingerprint,
+             "totals": ck.totals.__dict__, "history": ck.history, "version": VERSION, "syncs": ck.syncs,
+             "sync_totals": ck.sync_totals}
     arrays = {**ck.model.npz_arrays(), "config": np.array(json.dumps(ck.cfg.to_dict())),
-              "state": np.array(json.dumps(state)), "rng": ck.state.rng}
+              "state": np.array(json.dumps(state))}
+    arrays.update({f"rng_{k}": s.rng for k, s in enumerate(ck.states)})
     with atomic_output(path, "wb") as fh:
         np.savez(fh, **arrays)
     return path
@@ -57,13 +68,32 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
             model = Model.from_npz(z, path)  # words as bytes + offsets, or an old fixed-width array
             model.config = cfg.to_dict()
             st = json.loads(str(z["state"]))
-            rng = z["rng"].copy()
+            states = _states(st, z, path)
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
     except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
-    return Checkpoint(cfg, model, TrainState.from_json(st["train"], rng), st["fingerprint"], Tallies(**st["totals"]),
-                      st["history"])
+    return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
+                      int(st.get("syncs", 0)), dict(st.get("sync_totals", {})))
+
+
+def saved_replicas(out_dir: str) -> int:
+    """The replica count of the run whose checkpoint is in ``out_dir`` (1 if unreadable: the
+    resume then reports what is wrong with the checkpoint)."""
+    try:
+        with np.load(os.path.join(out_dir, CHECKPOINT_FILE), allow_pickle=False) as z:
+            return max(1, int(json.loads(str(z["config"])).get("replicas", 1)))
+    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+        return 1
+
+
+def _states(st: dict, z, path: str) -> list[TrainState]:
+    if st.get("version", 1) >= 2:
+        return [TrainState.from_json(s, z[f"rng_{k}"].copy()) for k, s in enumerate(st["replicas"])]
+    if "replicas" in st:
+        raise ResumeError(f"{path}: a distributed checkpoint of an older version (replicas shared one stream); "
+                          "it cannot be resumed by this version: start the run again")
+    return [TrainState.from_json(st["train"], z["rng"].copy())]
 
 
 def check_fingerprint(saved: list, corpus: Corpus) -> None:

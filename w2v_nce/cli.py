@@ -110,19 +110,19 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
       w2v-nce train --resume runs/sample
       w2v-nce train corpus.txt.gz --ray auto --replicas 4 --threads 16 -o runs/big
     """
+    from .distributed.backends import make_backend
+    from .checkpoint import saved_replicas
     from .job import resume_training, run_training
 
     given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items() if v is not None and v != ()}
     if resume_dir is not None:
-        extra = set(given) - {"threads", "quiet"}
+        extra = set(given) - {"threads", "quiet", "replicas"}
         if corpus or config_file or output or extra:
-            raise click.UsageError("--resume takes only --threads, --quiet and --ray; corpus and settings come from "
-                                   "the checkpoint")
-        if _resumes_distributed(resume_dir, ray_address):
-            result = _resume_distributed(resume_dir, ray_address, given)
-        else:
-            result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
-                                     handle_signals=True)
+            raise click.UsageError("--resume takes only --threads, --replicas, --quiet and --ray; corpus and settings "
+                                   "come from the checkpoint")
+        replicas = given.get("replicas") or saved_replicas(resume_dir)
+        result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
+                                 handle_signals=True, backend=make_backend(ray_address, replicas))
     else:
         cfg = Config()
         if config_file:
@@ -134,13 +134,7 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
             cfg.output = output
         if not cfg.corpus:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
-        if ray_address is not None or cfg.replicas > 1:
-            from .distributed.backends import make_backend
-            from .distributed.driver import run_distributed
-
-            result = run_distributed(cfg, make_backend(ray_address, cfg.replicas), force=force, handle_signals=True)
-        else:
-            result = run_training(cfg, force=force, handle_signals=True)
+        result = run_training(cfg, force=force, handle_signals=True, backend=make_backend(ray_address, cfg.replicas))
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
 
 
@@ -187,26 +181,6 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
     cfg.corpus = list(corpus)
     words, counted = write_vocabulary(cfg, output, force)
     click.echo(f"wrote {output} ({len(words):,} words of {counted.distinct:,} distinct, {counted.tokens:,} tokens)")
-
-
-def _resumes_distributed(resume_dir: str, ray_address: str | None) -> bool:
-    from .distributed.checkpoint import saved_replicas
-
-    if saved_replicas(resume_dir) is not None:
-        return True
-    if ray_address is not None:
-        raise click.UsageError(f"{resume_dir}: its checkpoint is from a single-machine run; resume it without --ray")
-    return False
-
-
-def _resume_distributed(resume_dir: str, ray_address: str | None, given: dict):
-    from .distributed.backends import make_backend
-    from .distributed.checkpoint import saved_replicas
-    from .distributed.driver import resume_distributed
-
-    backend = make_backend(ray_address, saved_replicas(resume_dir))
-    return resume_distributed(resume_dir, backend, threads=given.get("threads"), quiet=given.get("quiet"),
-                              handle_signals=True)
 
 
 @main.command("eval")

@@ -105,33 +105,70 @@ class Config:
     progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")
     replicas: int = setting(1, "Model replicas trained in parallel and averaged every round (with --ray: one Ray "
                             "actor each; without it and > 1: in-process replicas).")
+    sync_seconds: float = setting(
+        1.0, "Seconds each replica trains between two syncs (replicas > 1), measured on the replica itself: every "
+        "thread trains its own parts until then; the same for any K.")
     round_words: int | None = setting(
-        None, "In-vocabulary tokens each replica trains between two syncs (replicas > 1); null = by the number of "
-        "replicas K: 4M / K^2 up to K = 4, 16M / K^3 past it (K = 2: 1M, 4: 250k, 8: 31,250), at least 25k: each of "
-        "K replicas trains at K x the lr, "
-        "so they drift apart faster and must be averaged more often (the sweep in the README).")
+        None, "Instead of --sync-seconds: in-vocabulary tokens each replica trains between two syncs (whole chunks, so "
+        "at least this many); with one thread per replica a seeded run is then reproducible.")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
     replica_lr_scale: bool = setting(
-        True, "Each of K replicas trains at K x the lr schedule (alpha and min_alpha): averaging K replicas moves a "
-        "row by the mean of their updates, so without it frequent rows learn about K times slower per token "
-        "(K = 1: no change).")
+        False, "Each of K replicas trains at K x the lr schedule (alpha and min_alpha); off (the default), every "
+        "replica trains at the single-machine schedule, as pWord2Vec and Spark do (the sweep in docs/distributed.md).")
 
     def resolved_threads(self) -> int:
-        return self.threads if self.threads else (os.cpu_count() or 1)
+        return resolve(self).threads
 
     def resolved_batch_size(self) -> int:
-        if self.batch_size is None:
-            return NCE_SKIPGRAM_BATCH if (self.loss, self.arch) == ("nce", "skipgram") else DEFAULT_BATCH
-        return self.batch_size
+        return resolve(self).batch_size
 
     def resolved_remove_hits(self) -> bool:
-        if self.remove_accidental_hits is None:
-            return self.loss == "sampled_softmax"
-        return self.remove_accidental_hits
+        return resolve(self).remove_accidental_hits
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What the settings left null (``config.yaml`` keeps null) resolve to for one run:
+    metrics.json "resolved". ``threads`` is per replica."""
+
+    replicas: int
+    threads: int
+    batch_size: int
+    remove_accidental_hits: bool
+    sync_seconds: float | None  # rounds by time (replicas > 1 without round_words); None otherwise
+    round_words: int | None  # rounds by tokens (replicas > 1 with round_words); None otherwise
+    lr_factor: float  # each replica's lr schedule is alpha x this (1 unless replica_lr_scale)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -> Resolved:
+    """The one owner of every "null means ..." rule.
+
+    - threads: ``--threads`` (per replica), else ``cpus`` (default: this machine's) shared by the
+      replicas, at least 1;
+    - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
+    - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
+    - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
+    - the lr factor: K with ``replica_lr_scale``, else 1.
+    """
+    k = cfg.replicas if replicas is None else replicas
+    threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
+    if cfg.batch_size is not None:
+        batch = cfg.batch_size
+    else:
+        batch = NCE_SKIPGRAM_BATCH if (cfg.loss, cfg.arch) == ("nce", "skipgram") else DEFAULT_BATCH
+    hits = cfg.loss == "sampled_softmax" if cfg.remove_accidental_hits is None else cfg.remove_accidental_hits
+    by_words = k > 1 and cfg.round_words is not None
+    return Resolved(replicas=k, threads=threads, batch_size=batch, remove_accidental_hits=hits,
+                    sync_seconds=cfg.sync_seconds if k > 1 and not by_words else None,
+                    round_words=cfg.round_words if by_words else None,
+                    lr_factor=float(k) if cfg.replica_lr_scale else 1.0)
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
@@ -244,7 +281,9 @@ def validate(cfg: Config, where: str = "config") -> Config:
     if cfg.batch_size is not None and cfg.batch_size < 1:
         bad("batch_size", f"must be >= 1 (omit it for the default by loss), got {cfg.batch_size}")
     if cfg.round_words is not None and cfg.round_words < 1:
-        bad("round_words", f"must be >= 1 (omit it for the default by replicas), got {cfg.round_words}")
+        bad("round_words", f"must be >= 1 (omit it to sync by --sync-seconds), got {cfg.round_words}")
+    if not cfg.sync_seconds > 0 or cfg.sync_seconds > 3600:
+        bad("sync_seconds", f"must be in (0, 3600] seconds, got {cfg.sync_seconds}")
     if cfg.threads is not None and cfg.threads < 1:
         bad("threads", f"must be >= 1 (omit it for all cores), got {cfg.threads}")
     if cfg.max_vocab < 0:

@@ -29,6 +29,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from typing import BinaryIO, Iterator
 
@@ -156,6 +157,8 @@ class Corpus:
         self.lowercase = lowercase
         self._spool_dir = spool_dir
         self._stdin_spool: str | None = None
+        self._read_lock = threading.Lock()
+        self.bytes_read = 0  # uncompressed bytes read or skipped through by decompressing, all readers
         self.sources: list[str] = []
         for p in self.paths:
             self.sources.extend(["-"] if p == "-" else _expand(p))
@@ -236,11 +239,14 @@ class Corpus:
             try:
                 if piece.start or first_block:
                     _skip(fh, piece.start + first_block * block_bytes)
+                    if is_compressed(path):  # a compressed stream is decompressed up to there
+                        self._count(piece.start + first_block * block_bytes)
                 left = None if piece.end is None else piece.end - piece.start - first_block * block_bytes
                 k = first_block
                 while True:
                     want = block_bytes if left is None else min(block_bytes, left)
                     raw = _read_full(fh, want)
+                    self._count(len(raw))
                     if left is not None:
                         left -= len(raw)
                     k += 1
@@ -266,6 +272,10 @@ class Corpus:
                         return
             except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
                 raise CorpusError(f"{path}: cannot read corpus ({exc}); is the file complete?") from None
+
+    def _count(self, nbytes: int) -> None:
+        with self._read_lock:
+            self.bytes_read += nbytes
 
     def _clean(self, data: bytes, stats: ReadStats) -> bytes:
         """Apply the UTF-8 policy (replace + count) and optional lowercasing."""

@@ -25,23 +25,33 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
-from . import kernels as K
-from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
 from .config import Config, to_yaml, validate, validate_against_vocab
 from .corpus import Corpus, ReadStats
-from .errors import CorpusError, DivergenceError, Interrupted, OutputError, ResourceError, W2VError
-from .events import EpochEnd, EventLog, Progress, is_terminal, to_record
+from .distributed.replica import Backend
+from .errors import CorpusError, Interrupted, OutputError, UsageError, W2VError
+from .events import is_terminal
 from .formats import atomic_output
 from .lock import OutputLock
-from .model import MODEL_FILE, Model, model_save_bytes
-from .pairs import HeldOut, ReaderCounts, heldout_examples, id_chunks
-from .splits import make_splits, split_note
-from .train import Tallies, Trainer, TrainState, build_tables, init_model
-from .vocab import CountResult, Vocab, build_vocab, read_vocab_tsv, vocab_from_count
+from .loop import Run
+from .memory import check_memory
+from .model import MODEL_FILE, Model
+from .pairs import HeldOut, heldout_examples, id_chunks
+from .splits import Split, make_splits, split_note
+from .train import Tallies, TrainState, build_tables, init_model
+from .vocab import (
+    CountBoundReached,
+    CountResult,
+    Vocab,
+    build_vocab,
+    count_splits,
+    merge_counted,
+    read_vocab_tsv,
+    vocab_from_count,
+)
 
 OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", "train.jsonl",
                 "metrics.json", CHECKPOINT_FILE)
-PROBE_SECONDS = 5.0  # how often the divergence probe reads a few rows of the matrices
 
 Log = Callable[[str], None]
 
@@ -67,38 +77,6 @@ def prepare_output_dir(path: str, force: bool) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise OutputError(f"{path}: output directory is not writable ({exc.strerror})") from None
-
-
-def _available_memory() -> int | None:
-    try:
-        with open("/proc/meminfo") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-    return None
-
-
-def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
-    """Bytes the training allocates: w_in, w_out [V, D] float32, bias, noise tables, per-worker
-    scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
-    checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
-    matrices = 3 * V * cfg.dim * 4 + V * 4
-    tables = K.tables_bytes(V)
-    scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
-                                                         cfg.window, cfg.max_sentence_len)
-    return matrices + tables + scratch + model_save_bytes(V, cfg.dim, word_bytes)
-
-
-def check_memory(V: int, cfg: Config, word_bytes: int = 0) -> None:
-    need = estimate_memory(V, cfg, word_bytes)
-    avail = _available_memory()
-    if avail is not None and need > 0.9 * avail:
-        raise ResourceError(
-            f"training needs about {need / 2**30:.1f} GiB for {V} words x {cfg.dim} dims but only "
-            f"{avail / 2**30:.1f} GiB is available; lower --dim or --max-vocab, or raise --min-count"
-        )
 
 
 def _remove_stale_outputs(out: str) -> None:
@@ -162,9 +140,17 @@ def _log_for(cfg: Config, log: Log | None) -> Log:
     return log or (lambda m: None if cfg.quiet else _stderr(m))
 
 
+def _backend(backend: Backend | None, replicas: int) -> Backend:
+    from .distributed.backends import make_backend
+
+    return backend if backend is not None else make_backend(None, replicas)
+
+
 def run_training(cfg: Config, force: bool = False, log: Log | None = None, handle_signals: bool = False,
-                 halt: threading.Event | None = None) -> JobResult:
-    """Run a whole training job: count, train, write the outputs into ``cfg.output``.
+                 halt: threading.Event | None = None, backend: Backend | None = None,
+                 on_round: Callable[[Run], None] | None = None) -> JobResult:
+    """Run a whole training job: count, train ``cfg.replicas`` replicas on ``backend`` (default:
+    in this process; K = 1 is one machine), write the outputs into ``cfg.output``.
 
     ``halt`` (or SIGINT/SIGTERM with ``handle_signals``) stops the run: after the vocabulary
     pass has begun, a checkpoint is written and ``Interrupted`` raised (exit 130/143).
@@ -172,63 +158,144 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     t_start = time.time()
     halt = halt or threading.Event()
     validate(cfg)
+    backend = _backend(backend, cfg.replicas)
+    cfg.replicas = backend.replicas
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab = os.path.abspath(cfg.vocab) if cfg.vocab else None
+    if "-" in cfg.corpus and backend.replicas > 1:
+        raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
+        early = None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
+            if given is None and backend.counts_remotely and _one_part(corpus):
+                early = _EarlyCount(cfg, corpus)  # counted here while the cluster starts
+            seconds = _open(backend, cfg, corpus)  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
                     _remove_stale_outputs(cfg.output)
                 t_count = time.time()
-                vocab, counted = given or _count_vocabulary(cfg, corpus, halt, sig, log)
-                seconds = {"vocabulary": time.time() - t_count}
-                tables = build_tables(vocab.counts, cfg)
-                start = Checkpoint(cfg, init_model(cfg, vocab, tables), TrainState(), corpus.fingerprint(), Tallies(),
-                                   [])
-                run = _Run(start, corpus, heldout_corpus, vocab, halt, sig, log, counted, seconds)
-                return run.finish(t_start)
+                vocab, counted = given or _vocabulary(cfg, corpus, backend, early, halt, sig, log)
+                seconds["vocabulary"] = time.time() - t_count
+                model = init_model(cfg, vocab, build_tables(vocab.counts, cfg))
+                start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
+                                   Tallies(), [])
+                return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,
+                                        vocabulary_counts(vocab, counted), seconds, on_round, t_start)
         finally:
+            if early is not None:  # an error before its result was taken: stop it (a no-op once it ended)
+                early.cancel()
+            backend.close()
             corpus.close()
 
 
-def resumed_config(cfg: Config, out_dir: str, threads: int | None, quiet: bool | None) -> Config:
-    """A checkpoint's settings for its resume: only the thread count and quietness may change."""
+def _open(backend: Backend, cfg: Config, corpus: Corpus) -> dict[str, float]:
+    """Start the backend (a cluster: its nodes, each node's view of the corpus); its seconds
+    ("cluster", for metrics.json, except on one machine), and a line when replicas would read
+    nothing because the corpus cannot be cut."""
+    t = time.time()
+    backend.open(cfg, corpus)
+    if backend.replicas == 1 and backend.name == "local":
+        return {}
+    note = split_note(corpus, make_splits(corpus, backend.replicas))
+    if note:
+        _log_for(cfg, None)(f"replicas: {note}")
+    return {"cluster": time.time() - t}
+
+
+def _one_part(corpus: Corpus) -> bool:
+    """Whether the corpus cannot be cut (e.g. a single .gz)."""
+    return sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1
+
+
+def _vocabulary(cfg: Config, corpus: Corpus, backend: Backend, early: "_EarlyCount | None", halt: threading.Event,
+                sig: "_Signals", log: Log) -> tuple[Vocab, CountResult]:
+    """The vocabulary: counted early, by the cluster, or here (spilling if it must)."""
+    counted = early.result(halt, sig) if early is not None else backend.count(cfg, corpus)
+    if counted is not None:
+        return vocabulary_of_count(cfg, corpus, counted, log), counted
+    return _count_vocabulary(cfg, corpus, halt, sig, log)
+
+
+def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,
+                     halt: threading.Event, sig: "_Signals", log: Log, vocabulary: dict | None, seconds: dict,
+                     on_round, t_start: float) -> JobResult:
+    """Train (``loop.Run``), then write every output (the model first) and drop the checkpoint.
+    ``seconds`` (the earlier phases) gains "setup" and "train"; metrics.json gets them with
+    "write" and "evaluate"."""
+    t = time.time()
+    cfg = start.cfg
+    run = Run(backend, start, corpus, vocab, halt, lambda: sig.signum, log, vocabulary,
+              lambda splits: heldout_set(cfg, corpus, heldout_corpus, vocab, splits), on_round)
+    note = split_note(corpus, make_splits(corpus, run.resolved.threads)) if backend.replicas == 1 else None
+    if note:
+        log(f"reading for training: {note}")
+    seconds["setup"] = time.time() - t
+    t = time.time()
+    metrics = run.train()
+    seconds["train"] = time.time() - t
+    model = run.model()
+    # The replicas are no longer needed: stopping them (Ray's shutdown takes ~1 s) overlaps with
+    # writing and evaluating. The caller's ``backend.close()`` waits for it (idempotent, thread-safe).
+    closing = threading.Thread(target=backend.close, name="w2v-nce-close-backend", daemon=True)
+    closing.start()
+    _write_outputs(cfg, model, vocab, cfg.output, metrics, log, seconds)
+    closing.join()
+    try:
+        os.unlink(os.path.join(cfg.output, CHECKPOINT_FILE))
+    except FileNotFoundError:
+        pass
+    return JobResult(cfg.output, len(vocab), run.totals(), time.time() - t_start, metrics)
+
+
+def resumed_config(cfg: Config, out_dir: str, threads: int | None, quiet: bool | None,
+                   replicas: int | None = None) -> Config:
+    """A checkpoint's settings for its resume: only the thread count, the replica count and
+    quietness may change."""
     if threads is not None:
         cfg.threads = threads
     if quiet is not None:
         cfg.quiet = quiet
+    if replicas is not None:
+        cfg.replicas = replicas
     cfg.output = out_dir
     return validate(cfg)
 
 
 def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None = None, log: Log | None = None,
-                    handle_signals: bool = False, halt: threading.Event | None = None) -> JobResult:
+                    handle_signals: bool = False, halt: threading.Event | None = None, backend: Backend | None = None,
+                    replicas: int | None = None, on_round: Callable[[Run], None] | None = None) -> JobResult:
     """Continue the interrupted run in ``out_dir`` from its checkpoint (corpus and settings come
-    from it; only the thread count and quietness may change)."""
+    from it; the thread count, quietness and the number of replicas may change: each part of
+    the corpus keeps its position, and the parts are handed out to the replicas anew)."""
     t_start = time.time()
     halt = halt or threading.Event()
     ck = load_checkpoint(out_dir)
-    cfg = resumed_config(ck.cfg, out_dir, threads, quiet)
+    k = backend.replicas if backend is not None else replicas or len(ck.states)
+    cfg = resumed_config(ck.cfg, out_dir, threads, quiet, k)
+    backend = _backend(backend, k)
     log = _log_for(cfg, log)
     with _Signals(halt, handle_signals) as sig:
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             check_fingerprint(ck.fingerprint, corpus)
+            seconds = _open(backend, cfg, corpus)
             with _locked(out_dir, log):
                 _remove_stale_spills(out_dir)
-                log(f"resuming {out_dir}: epoch {ck.state.epoch + 1}/{cfg.epochs}, {ck.state.clock:,} words done")
+                log(f"resuming {out_dir}: epoch {min(s.epoch for s in ck.states) + 1}/{cfg.epochs}, "
+                    f"{ck.states[0].clock:,} words done" + (f", {k} replicas" if k > 1 else ""))
                 vocab = Vocab(ck.model.words, ck.model.counts)
-                run = _Run(ck, corpus, heldout_corpus, vocab, halt, sig, log, None, {})
-                return run.finish(t_start)
+                return _train_and_write(backend, ck, corpus, heldout_corpus, vocab, halt, sig, log, None, seconds,
+                                        on_round, t_start)
         finally:
+            backend.close()
             corpus.close()
 
 
@@ -389,160 +456,6 @@ def heldout_set(cfg: Config, corpus: Corpus, heldout_corpus: Corpus | None, voca
     return heldout_examples(chunks, cfg.window, cfg.heldout_max_pairs, cfg.arch)
 
 
-def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOut | None, threads: int,
-                        log: Log) -> EpochEnd:
-    """Complete an epoch's record: the held-out full loss (with held-out text), and the log line
-    about split lines after the first epoch."""
-    if heldout is not None and len(heldout):
-        from .evaluate import full_sigmoid_loss_examples
-
-        t = time.time()
-        mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,
-                                                     threads=threads)
-        ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n, "seconds": round(time.time() - t, 3)}
-    if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:
-        log(f"{ev.reader['split_sentences']:,} lines longer than --max-sentence-len "
-            f"{cfg.max_sentence_len} tokens were split into sentences of that length")
-    return ev
-
-
-# ---------------------------------------------------------------------------------------
-# one run over time
-# ---------------------------------------------------------------------------------------
-class _Ticker:
-    """What the training loop does between chunks, on the calling thread: the bar's position,
-    the divergence probe, progress events, and when a periodic checkpoint is due."""
-
-    def __init__(self, cfg: Config, events: EventLog, trainer: Trainer):
-        now = time.time()
-        self.cfg, self.events = cfg, events
-        self.checkpoint_due = threading.Event()  # Trainer.run pauses at a chunk boundary and calls back
-        self._last_probe = self._last_ckpt = self._last_progress = now
-        self._last_tallies = trainer.tallies()
-
-    def tick(self, tr: Trainer) -> None:
-        now = time.time()
-        self.events.advance(tr.state.clock)
-        if now - self._last_probe >= PROBE_SECONDS:
-            self._last_probe = now
-            if not tr.check_finite():
-                raise DivergenceError(
-                    f"training diverged (NaN/Inf in the weights) in epoch {tr.state.epoch + 1} after "
-                    f"{tr.state.clock:,} words at lr {tr.lr():.6g}; try a smaller --alpha")
-        cur = tr.tallies()
-        if now - self._last_progress >= self.cfg.progress_every and cur.examples > self._last_tallies.examples:
-            d = cur.minus(self._last_tallies)
-            self.events.emit(Progress(tr.state.epoch + 1, tr.state.clock, round(d.words / (now - self._last_progress), 1),
-                                      tr.lr(), d.mean_loss, d.examples, round(now, 3)))
-            self._last_progress, self._last_tallies = now, cur
-        every = 60 * self.cfg.checkpoint_every
-        if every > 0 and now - self._last_ckpt >= every:
-            self.checkpoint_due.set()
-
-    def checkpointed(self) -> None:
-        self._last_ckpt = time.time()
-
-
-class _Run:
-    """One training run from a start (fresh or a checkpoint) to its outputs."""
-
-    def __init__(self, start: Checkpoint, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,
-                 halt: threading.Event, sig: _Signals, log: Log, counted: CountResult | None, seconds: dict):
-        t_setup = time.time()
-        self.seconds = seconds  # wall seconds per phase of this process (metrics.json "seconds")
-        self.cfg, self.corpus, self.vocab, self.halt, self.sig, self.log = start.cfg, corpus, vocab, halt, sig, log
-        self.out = start.cfg.output
-        self.model = start.model
-        self.fingerprint = start.fingerprint
-        self.base = start.totals  # tallies of the processes before this one (a resume)
-        self.history = start.history
-        self.vocabulary = vocabulary_counts(vocab, counted) if counted is not None else None
-        self.trainer = Trainer(self.cfg, corpus, vocab, self.model, start.state)
-        note = split_note(corpus, self.trainer.splits)
-        if note:
-            log(f"reading for training: {note}")
-        self.heldout = self._heldout_examples(heldout_corpus)
-        seconds["setup"] = time.time() - t_setup
-
-    def _heldout_examples(self, heldout_corpus: Corpus | None) -> HeldOut | None:
-        return heldout_set(self.cfg, self.corpus, heldout_corpus, self.vocab, self.trainer.splits)
-
-    def totals(self) -> Tallies:
-        """Tallies over the whole run, earlier processes (before a resume) included."""
-        return self.base.plus(self.trainer.tallies())
-
-    def save_checkpoint(self, *_) -> str:
-        return save_checkpoint(self.out, Checkpoint(self.cfg, self.model, self.trainer.state, self.fingerprint,
-                                                    self.totals(), self.history))
-
-    # -- the loop ---------------------------------------------------------------------
-    def finish(self, t_start: float) -> JobResult:
-        """Train to the end, then write every output (the model first) and drop the checkpoint."""
-        t_train = time.time()
-        metrics = self.train()
-        self.seconds["train"] = time.time() - t_train
-        _write_outputs(self.cfg, self.model, self.vocab, self.out, metrics, self.log, self.seconds)
-        try:
-            os.unlink(os.path.join(self.out, CHECKPOINT_FILE))
-        except FileNotFoundError:
-            pass
-        return JobResult(self.out, len(self.vocab), self.totals(), time.time() - t_start, metrics)
-
-    def train(self) -> dict:
-        cfg, tr = self.cfg, self.trainer
-        append = bool(self.history) or tr.state.clock > 0
-        with EventLog(os.path.join(self.out, "train.jsonl"), append, tr.total_clock, tr.state.clock, cfg.epochs,
-                      cfg.quiet, self.log) as events:
-            ticker = _Ticker(cfg, events, tr)
-
-            def periodic_checkpoint(_: Trainer) -> None:
-                self.save_checkpoint()
-                ticker.checkpointed()
-
-            epoch_start, t_epoch = tr.tallies(), time.time()
-            while not tr.finished:
-                span = tr.run(stop=self.halt, on_tick=ticker.tick, pause_request=ticker.checkpoint_due,
-                              on_pause=periodic_checkpoint)
-                if span.epoch_ended:  # before any stop: the epoch's record must not be lost
-                    events.emit(self._end_epoch(epoch_start, t_epoch, span.epoch_reader))
-                    epoch_start, t_epoch = tr.tallies(), time.time()
-                if span.stopped and not tr.finished:
-                    self._interrupt()
-        return self._metrics()
-
-    def _metrics(self) -> dict:
-        final = self.totals()
-        metrics = {"epochs": self.history, "train_loss": final.mean_loss, "examples": final.examples,
-                   "words": final.words, "kept_tokens": final.kept, "negative_draws": final.batches,
-                   # what the settings left null (config.yaml keeps null) resolved to in this run
-                   "resolved": {"threads": self.cfg.resolved_threads(), "batch_size": self.cfg.resolved_batch_size(),
-                                "remove_accidental_hits": self.cfg.resolved_remove_hits()}}
-        if self.vocabulary is not None:
-            metrics["vocabulary"] = self.vocabulary
-        if self.history and "reader" in self.history[0]:
-            metrics["reader"] = self.history[0]["reader"]  # the first full pass over the corpus
-        return metrics
-
-    def _interrupt(self) -> None:
-        path = self.save_checkpoint()
-        signum = self.sig.signum or signal.SIGINT
-        name = signal.Signals(signum).name if self.sig.signum else "request"
-        raise Interrupted(f"stopped by {name} after {self.trainer.state.clock:,} words; checkpoint {path}; "
-                          f"resume with: w2v-nce train --resume {self.out}", signum)
-
-    def _end_epoch(self, epoch_start: Tallies, t_epoch: float, reader: ReaderCounts) -> EpochEnd:
-        """The record of the epoch that just ended (appended to the history), with the held-out
-        full loss when there is held-out text."""
-        tr = self.trainer
-        d = tr.tallies().minus(epoch_start)
-        now = time.time()
-        ev = EpochEnd(tr.state.epoch, tr.state.clock, round(d.words / max(now - t_epoch, 1e-9), 1), tr.lr(),
-                      d.mean_loss, d.examples, round(now, 3), kept=d.kept, reader=reader.to_json())
-        finish_epoch_record(ev, self.cfg, self.model, self.heldout, tr.threads, self.log)
-        self.history.append(to_record(ev))
-        return ev
-
-
 def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
                    seconds: dict | None = None) -> None:
     """The model first (whatever fails later, the trained matrices are on disk), then the rest;
@@ -606,3 +519,52 @@ def _score_bundled(model: Model) -> dict:
     if sims:
         scores["similarity"] = sims
     return scores
+
+
+class _EarlyCount:
+    """A corpus of one part (a single compressed file: it cannot be cut) is counted by one
+    process wherever that runs, so the driver counts it on a thread while the backend starts
+    the cluster, instead of one actor counting it afterwards. The count is the one an actor's
+    would be (``vocab.count_splits`` of the one split, then ``merge_counted``)."""
+
+    def __init__(self, cfg: Config, corpus: Corpus):
+        self._stop, self._done = threading.Event(), threading.Event()
+        self._result: CountResult | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._count, args=(cfg, corpus), name="w2v-nce-count", daemon=True)
+        self._thread.start()
+
+    def _count(self, cfg: Config, corpus: Corpus) -> None:
+        def progress(_nbytes: int) -> None:
+            if self._stop.is_set():
+                raise _CountCancelled()
+
+        try:
+            self._result = merge_counted([count_splits(corpus, make_splits(corpus, 1), cfg.max_token_bytes,
+                                                       cfg.count_memory, progress=progress)])
+        except CountBoundReached:
+            self._result = None  # it must spill: the driver's counting pass does that
+        except BaseException as exc:  # raised by ``result`` on the caller's thread
+            self._error = exc
+        finally:
+            self._done.set()
+
+    def result(self, halt: threading.Event, sig: _Signals) -> CountResult | None:
+        """The count; None when it reached ``count_memory`` (the driver then counts, spilling).
+        ``halt`` stops the wait and the count (``Interrupted``)."""
+        while not self._done.wait(0.1):
+            if halt.is_set():
+                self.cancel()
+                raise counting_interrupted(sig.signum)
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+    def cancel(self) -> None:
+        """Stop the count (it checks between blocks) and wait a little for its thread."""
+        self._stop.set()
+        self._thread.join(timeout=5.0)
+
+
+class _CountCancelled(Exception):
+    pass

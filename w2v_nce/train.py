@@ -6,11 +6,12 @@ across processes. The whole batch job (outputs, vocabulary, checkpoints, signals
 is ``w2v_nce.job``.
 
 Threads: one Python thread per worker. The corpus is cut into parts (``splits``; by default
-as many as workers) and each worker reads its own part (``pairs.id_chunks`` on a read-ahead
-thread of its own, so decompressing and encoding overlap its training; both release the GIL),
-then takes the next part nobody reads yet. A ``_Dispatcher`` hands the chunks out under one
-lock, advancing the global lr clock and each part's stream position, and pauses and stops;
-each worker runs the ``nogil`` kernel on its chunks against the shared matrices (Hogwild).
+replicas x workers, this trainer reading its replica's run of them) and each worker reads its
+own part (``pairs.id_chunks`` on a read-ahead thread of its own, kept across spans, so
+decompressing and encoding overlap its training; both release the GIL), then takes the next
+part nobody reads yet. A ``_Dispatcher`` hands the chunks out under one lock, advancing the lr
+clock and each part's stream position, and ends the span; each worker runs the ``nogil``
+kernel on its chunks against the shared matrices (Hogwild).
 
 Reproducibility contract: with ``threads == 1`` and a fixed seed, training is bit-for-bit
 deterministic, including across an interruption and resume (one part: the whole corpus, in
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -126,13 +128,13 @@ class TrainState:
     parts: int = 0  # the corpus is cut into this many parts for reading (0 = not chosen yet)
     streams: list[StreamState] = field(default_factory=list)
     done: list[bool] = field(default_factory=list)
-    chunk: int = 0  # chunks of this epoch's stream handed out so far (a replica's share is by index)
 
     def to_json(self) -> dict:
         d = {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
-             "reader": self.reader.to_json(), "parts": self.parts, "chunk": self.chunk}
+             "reader": self.reader.to_json(), "parts": self.parts}
         if self.streams:
             d["streams"] = [s.to_json() for s in self.streams]
+        if self.done:
             d["done"] = list(self.done)
         return d
 
@@ -140,8 +142,7 @@ class TrainState:
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
         return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
                    ReaderCounts.from_json(d.get("reader", {})), int(d.get("parts", 1)),  # older: one reader
-                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])],
-                   int(d.get("chunk", 0)))
+                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])])
 
 
 @dataclass
@@ -184,42 +185,51 @@ class SpanResult:
 # handing out chunks
 # ---------------------------------------------------------------------------------------
 _PART_END = object()  # _Dispatcher.next: the part has no chunk left
-_SKIP = object()  # _Dispatcher.next: a chunk of another replica's share (read, not trained)
+
+
+def parts_of(replica: int, replicas: int, parts: int) -> range:
+    """The parts (indices into ``make_splits(corpus, parts)``) that replica ``replica`` of
+    ``replicas`` reads: a contiguous run, [k P / K, (k + 1) P / K). With P = K x T each replica
+    reads T parts; a resume with another K hands the saved parts out the same way."""
+    return range(replica * parts // replicas, (replica + 1) * parts // replicas)
 
 
 class _Dispatcher:
-    """Hands chunks to workers and advances the state for each one handed out (never for
-    read-ahead), so that after ``pause`` the state and the matrices agree.
+    """Hands chunks to workers for one span and advances the state for each one handed out
+    (never for read-ahead), so that when the span ends the state and the matrices agree.
 
-    Every part has one read-ahead thread (opened on first use). A worker ``claim``s the next
-    part nobody reads yet; when every part is claimed, it joins the lowest part still being
-    read, so a corpus of fewer parts than workers (one big .gz is one part) keeps every worker
-    busy, its chunks shared among them as by a single reader. ``next`` takes a part's next
-    chunk and counts it as handed out in one step under the lock, so a part's position always
-    follows the chunks handed out in order; it returns None when the budget is spent or the
-    span is stopped or aborted, and waits while paused. The epoch has ended when every part
-    has been read to its end.
+    Every part has one read-ahead thread, owned by the trainer and kept across spans (a
+    compressed file is decompressed once per epoch, however many spans the epoch takes). A
+    worker ``claim``s the next part nobody reads yet; when every part is claimed, it joins the
+    lowest part still being read, so a corpus of fewer parts than workers (one big .gz is one
+    part) keeps every worker busy, its chunks shared among them as by a single reader. ``next``
+    takes a part's next chunk and counts it as handed out in one step under the lock, so a
+    part's position always follows the chunks handed out in order; it returns None when the
+    budget (tokens or a deadline) is spent or the span is stopped or aborted. The epoch has
+    ended when every part has been read to its end.
 
-    ``share = (k, K, block_bytes)`` (a distributed replica, reading the corpus as one part): only the chunks
-    whose index in the epoch's stream is k mod K are trained; the others are read and skipped,
-    and the lr clock still advances by their words, so it is the global token position, the
-    same on every replica.
+    The lr clock advances by ``clock_scale`` x a chunk's tokens: a replica of K counts its
+    tokens K times, so its clock estimates the global position (pWord2Vec's local count x ranks).
     """
 
-    def __init__(self, trainer: "Trainer", budget_words: int | None, stop: threading.Event):
-        self._tr, self._state, self._budget, self._stop = trainer, trainer.state, budget_words, stop
+    def __init__(self, trainer: "Trainer", budget_words: int | None, deadline: float | None, stop: threading.Event):
+        self._tr, self._state, self._budget, self._deadline = trainer, trainer.state, budget_words, deadline
+        self._stop = stop
         self._cond = threading.Condition()
         self._in_flight = 0
         self._handed = 0
-        self._paused = False
         self.aborted = False
         n = len(trainer.splits)
-        self._done = list(self._state.done) if n > 1 else [False]
+        self._done = list(self._state.done) if self._state.done else [False] * n
         self._claimed = list(self._done)
-        self._readers: dict[int, ReadAhead] = {}
 
     def _closed(self) -> bool:
         return self._stop.is_set() or self.aborted
+
+    def _spent(self) -> bool:
+        if self._budget is not None and self._handed >= self._budget:
+            return True
+        return self._deadline is not None and time.monotonic() >= self._deadline
 
     @property
     def epoch_ended(self) -> bool:
@@ -241,29 +251,21 @@ class _Dispatcher:
     def next(self, part: int):
         """(chunk, lr clock at its start) of ``part``, ``_PART_END``, or None (span closed)."""
         with self._cond:
-            while self._paused and not self._closed():
-                self._cond.wait(0.1)
-            if self._closed() or (self._budget is not None and self._handed >= self._budget):
+            if self._closed() or self._spent():
                 return None
             if self._done[part]:
                 return _PART_END
-            if part not in self._readers:
-                self._readers[part] = self._tr._open_part(part)
-            chunk = self._readers[part].get()
+            chunk = self._tr._reader(part).get()
             if chunk is None:
                 self._done[part] = True
                 if self._tr.parts_in_state:
                     self._state.done[part] = True
                 return _PART_END
             st = self._state
-            clock_start, index = st.clock, st.chunk
-            st.clock += chunk.words
-            st.chunk += 1
+            clock_start = st.clock
+            st.clock += chunk.words * self._tr.clock_scale
             self._tr._set_stream(part, chunk.state_after)
             st.reader.add(chunk)
-            share = self._tr.share
-            if share is not None and index % share[1] != share[0]:
-                return _SKIP  # another replica's chunk
             self._handed += chunk.words
             if chunk.words:
                 self._in_flight += 1
@@ -279,41 +281,26 @@ class _Dispatcher:
             self.aborted = True
             self._cond.notify_all()
 
-    def close(self) -> None:
-        """Stop every part's read-ahead (what they read beyond the handed chunks is dropped)."""
-        for reader in self._readers.values():
-            reader.close()
-
-    def pause(self) -> None:
-        """Hand out nothing more; return once the chunks in flight are done."""
-        with self._cond:
-            self._paused = True
-            while self._in_flight and not self.aborted:
-                self._cond.wait(0.1)
-
-    def resume(self) -> None:
-        with self._cond:
-            self._paused = False
-            self._cond.notify_all()
-
 
 class Trainer:
     """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
     ``model`` defaults to ``init_model(cfg, vocab)``: pass one only to continue training it.
-    ``splits`` (parts of one ``splits.make_splits(corpus, K)``) are the parts this trainer
-    reads each epoch, e.g. a replica's share; by default the corpus is cut into as many parts
-    as threads (or, when ``state`` is a saved position, into its ``parts`` until the epoch
-    ends). One part, the whole corpus, reads it in order as a single reader did.
-    A distributed replica passes ``track_touched`` (the workers mark the rows they may change:
-    ``touched``, ``clear_touched``) and ``share = (k, K, block_bytes)`` (it trains the chunks of
-    index k mod K of the corpus read as one part, in chunks of ``block_bytes`` of text).
+    Each epoch the corpus is cut into ``replicas`` x ``threads`` parts and this trainer reads
+    the ``parts_of(replica, replicas, ...)`` run of them (one machine: every part); a saved
+    position (``state.parts``) keeps its cut until its epoch ends. ``splits`` (parts of one
+    ``splits.make_splits(corpus, P)``) fixes the parts for every epoch instead. One part, the
+    whole corpus, reads it in order as a single reader does.
+    A replica of K > 1 passes ``track_touched`` (the workers mark the rows they may change:
+    ``touched``, ``clear_touched``), ``clock_scale`` K (see ``_Dispatcher``) and smaller chunks
+    (``block_bytes``: a round ends at a chunk boundary).
+    Readers persist across ``run`` calls until the epoch ends or ``close``.
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
                  state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
                  splits: list[Split] | None = None, track_touched: bool = False,
-                 share: tuple[int, int, int] | None = None):
+                 replica: tuple[int, int] = (0, 1), clock_scale: int = 1, block_bytes: int = BLOCK_BYTES):
         self.cfg = cfg
         self.corpus = corpus
         self.vocab = vocab
@@ -323,13 +310,11 @@ class Trainer:
         self.total_clock = total_clock(cfg, vocab.total)
         self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
         self.state = state if state is not None else TrainState()
+        self.replica, self.clock_scale, self.block_bytes = replica, clock_scale, block_bytes
         self.state.rng = self._worker_rng(self.state)
-        self.share = share
-        if share is not None and splits is None:  # a share is by chunk index in one stream
-            splits = make_splits(corpus, 1)
         self._given_splits = splits is not None
-        self._use_splits(list(splits) if splits is not None else
-                         make_splits(corpus, self.state.parts or self.threads))
+        self._readers: dict[int, ReadAhead] = {}
+        self._use_splits(list(splits) if splits is not None else self._cut(self.state.parts or self._parts_wanted()))
         self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
@@ -339,30 +324,40 @@ class Trainer:
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
         """Each worker's RNG row: the saved one, or streams from the seed (a resume with another
-        thread count re-derives them from seed + clock)."""
+        thread count re-derives them from seed + clock; replica k of K > 1 from seed + k)."""
         if state.rng is not None and state.rng.shape[0] == self.threads:
             return state.rng
         rng = np.zeros((self.threads, K.ROW_PAD), np.uint64)
-        rng[:, 0] = worker_states(self.cfg.seed + (state.clock if state.rng is not None else 0), self.threads)
+        base = self.cfg.seed + self.replica[0] + (state.clock if state.rng is not None else 0)
+        rng[:, 0] = worker_states(base, self.threads)
         return rng
 
     # -- parts of the corpus -----------------------------------------------------------
+    def _parts_wanted(self) -> int:
+        return self.replica[1] * self.threads
+
+    def _cut(self, parts: int) -> list[Split]:
+        """This trainer's run of the corpus cut into ``parts`` (see ``parts_of``)."""
+        every = make_splits(self.corpus, parts)
+        return [every[i] for i in parts_of(*self.replica, parts)]
+
     def _use_splits(self, splits: list[Split]) -> None:
-        """Read these parts (each one's position in ``state``: fresh, or the checkpoint's)."""
-        if not splits or len({s.count for s in splits}) != 1 or len({s.index for s in splits}) != len(splits):
+        """Read these parts (each one's position in ``state``: fresh, or the checkpoint's); none:
+        this trainer has no text this epoch (a resume onto more replicas than saved parts)."""
+        if len({s.count for s in splits}) > 1 or len({s.index for s in splits}) != len(splits):
             raise ValueError("splits must be distinct parts of one make_splits(corpus, K)")
         st = self.state
         self.splits = splits
-        st.parts = splits[0].count
+        st.parts = splits[0].count if splits else st.parts
         if len(splits) == 1:
             if st.streams:
                 raise ResumeError(f"the saved position has {len(st.streams)} parts but this trainer reads one")
             if st.stream.sentences == 0 and st.stream.position == Position():  # a fresh stream
                 st.stream = self._fresh_stream(0)
-        elif not st.streams:
+        elif len(splits) > 1 and not st.streams:
             st.streams = [self._fresh_stream(i) for i in range(len(splits))]
             st.done = [False] * len(splits)
-        elif len(st.streams) != len(splits):
+        elif len(splits) > 1 and len(st.streams) != len(splits):
             raise ResumeError(f"the saved position has {len(st.streams)} parts but this trainer reads {len(splits)}")
 
     @property
@@ -382,17 +377,34 @@ class Trainer:
         else:
             self.state.stream = stream
 
+    def _reader(self, part: int) -> ReadAhead:
+        """``part``'s read-ahead of chunks, opened at its position on first use in the epoch."""
+        if part not in self._readers:
+            self._readers[part] = ReadAhead(
+                id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
+                          block_bytes=self.block_bytes, holdout=self.cfg.holdout_fraction, split=self.splits[part]),
+                depth=2)
+        return self._readers[part]
+
+    def close(self) -> None:
+        """Stop every part's read-ahead (what they read beyond the handed chunks is dropped: the
+        next ``run`` reopens at the state's positions)."""
+        readers, self._readers = self._readers, {}
+        for reader in readers.values():
+            reader.close()
+
     def _next_epoch(self) -> None:
-        """Fresh positions; the corpus is cut again for the current thread count, unless the parts
-        were given, or held-out sentences are chosen by their place in their part (holdout)."""
+        """Fresh positions; the corpus is cut again for the current replicas x threads, unless the
+        parts were given, or held-out sentences are chosen by their place in their part (holdout)."""
+        self.close()
         st = self.state
         st.epoch += 1
         st.stream, st.streams, st.done = StreamState(), [], []
-        st.chunk = 0
         st.reader = ReaderCounts()
         splits = self.splits
-        if not self._given_splits and self.cfg.holdout_fraction <= 0 and st.parts != self.threads:
-            splits = make_splits(self.corpus, self.threads)
+        if not self._given_splits and (self.cfg.holdout_fraction <= 0 or not splits):
+            if st.parts != self._parts_wanted() or not splits:
+                splits = self._cut(self._parts_wanted())
         self._use_splits(splits)
 
     # ---------------------------------------------------------------------------------
@@ -416,17 +428,11 @@ class Trainer:
     def finished(self) -> bool:
         return self.state.epoch >= self.cfg.epochs
 
-    def _kernel(self, scratch: K.Scratch, chunk: IdChunk, clock_start: int) -> None:
+    def train_chunk(self, scratch: K.Scratch, chunk: IdChunk, clock_start: int) -> None:
+        """One kernel call: ``chunk``'s ids from lr clock ``clock_start`` (runs without the GIL)."""
         m = self.model
         K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
                       scratch)
-
-    def _open_part(self, part: int) -> "ReadAhead":
-        """A read-ahead of ``part``'s chunks from its position."""
-        block = BLOCK_BYTES if self.share is None else self.share[2]
-        return ReadAhead(id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
-                                   block_bytes=block, holdout=self.cfg.holdout_fraction, split=self.splits[part]),
-                         depth=2)
 
     def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
         """Train on the chunks of the parts it claims until every part is read or the span closes."""
@@ -436,13 +442,11 @@ class Trainer:
                 while (item := dispatcher.next(part)) is not _PART_END:
                     if item is None:
                         return
-                    if item is _SKIP:
-                        continue
                     chunk, clock_start = item
                     if not chunk.words:
                         continue
                     try:
-                        self._kernel(scratch, chunk, clock_start)
+                        self.train_chunk(scratch, chunk, clock_start)
                     finally:
                         dispatcher.done()
                     if self._rows[t, K.T_NONFINITE]:
@@ -458,24 +462,23 @@ class Trainer:
         stop: threading.Event | None = None,
         on_tick: Callable[["Trainer"], None] | None = None,
         tick_seconds: float = 0.5,
-        pause_request: threading.Event | None = None,
-        on_pause: Callable[["Trainer"], None] | None = None,
+        seconds: float | None = None,
     ) -> SpanResult:
         """Train from ``self.state`` until the epoch ends, ``budget_words`` in-vocab tokens have
-        been handed out (whole chunks: at least the budget), or ``stop`` is set.
+        been handed out (whole chunks: at least the budget), ``seconds`` have passed (no chunk is
+        handed out after that), or ``stop`` is set.
 
         Returns the span's tallies and the new state. Every chunk handed out is finished
-        before returning, so the state and the matrices agree (a consistent checkpoint).
-        ``on_tick`` runs on the calling thread every ``tick_seconds``; it may raise (e.g.
-        ``DivergenceError``), which stops the workers and propagates.
-        When ``pause_request`` is set, no new chunk is handed out; once the chunks in flight are
-        done, ``on_pause`` runs on the calling thread (state and matrices agree: a checkpoint),
-        the request is cleared and training continues with the same reader (no re-reading).
+        before returning, so the state and the matrices agree (a consistent checkpoint); the
+        readers stay open for the next span. ``on_tick`` runs on the calling thread every
+        ``tick_seconds``; it may raise (e.g. ``DivergenceError``), which stops the workers and
+        propagates, or set ``stop`` to end the span.
         """
         stop = stop or threading.Event()
         before = self.tallies()
         self._params = kernel_params(self.cfg, self.total_clock, self.prefetch_pairs)
-        dispatcher = _Dispatcher(self, budget_words, stop)
+        deadline = None if seconds is None else time.monotonic() + seconds
+        dispatcher = _Dispatcher(self, budget_words, deadline, stop)
         errors: list[BaseException | None] = [None] * self.threads
         workers = [threading.Thread(target=self._worker, args=(t, dispatcher, errors), daemon=True)
                    for t in range(self.threads)]
@@ -486,31 +489,21 @@ class Trainer:
                 next(w for w in workers if w.is_alive()).join(tick_seconds)
                 if on_tick is not None and not dispatcher.aborted:
                     on_tick(self)
-                if pause_request is not None and pause_request.is_set():
-                    self._pause(dispatcher, pause_request, on_pause)
         except BaseException:
             dispatcher.abort()
             for w in workers:
                 w.join()
+            self.close()
             raise
-        finally:
-            dispatcher.close()
         return self._span_result(before, dispatcher, errors, stop)
-
-    def _pause(self, dispatcher: _Dispatcher, request: threading.Event, on_pause) -> None:
-        dispatcher.pause()
-        try:
-            if not dispatcher.aborted and on_pause is not None:
-                on_pause(self)
-        finally:
-            request.clear()
-            dispatcher.resume()
 
     def _span_result(self, before: Tallies, dispatcher: _Dispatcher, errors: list, stop: threading.Event) -> SpanResult:
         for exc in errors:
             if exc is not None:
+                self.close()
                 raise exc
         if self._rows[:, K.T_NONFINITE].any():
+            self.close()
             raise DivergenceError(
                 f"training diverged (non-finite loss) in epoch {self.state.epoch + 1} after "
                 f"{self.state.clock} words at lr {self.lr():.6g}; try a smaller --alpha"

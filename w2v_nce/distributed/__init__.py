@@ -1,7 +1,8 @@
-"""Training across processes and machines: K model replicas, periodic averaging of the rows they touched.
+"""Where the K model replicas of a run live, and how they are averaged (K = 1: one machine).
 
-``sync`` is the math (engine-free), ``shares`` which part of the corpus each replica trains,
-``driver`` the loop over rounds shared by every backend, ``local`` the in-process backend
-(tests, measuring what K does to quality), ``ray_backend`` the Ray Core backend (imported lazily:
-the package never imports Ray otherwise), ``checkpoint`` the distributed checkpoint.
+``replica`` is what every backend shares (the round plan and result, how a replica's trainer is
+built, regrouping parts on a resume with another K), ``sync`` the averaging math (engine-free),
+``local`` the in-process backend (one machine; K > 1 for tests and quality sweeps),
+``ray_backend`` the Ray Core backend (imported lazily: the package never imports Ray otherwise),
+``backends`` the choice between them. The loop over rounds is ``w2v_nce.loop``.
 """

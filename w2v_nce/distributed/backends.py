@@ -4,7 +4,7 @@ before it is needed; ``ray_backend`` is imported only when a Ray address is give
 from __future__ import annotations
 
 from ..errors import UsageError
-from .driver import Backend
+from .replica import Backend
 from .local import LocalBackend
 
 IN_PROCESS = "inprocess"

@@ -1,30 +1,34 @@
-"""The in-process backend: K replicas in this process, each its own model copy and ``Trainer``.
+"""The in-process backend: K replicas in this process, each its own ``Trainer`` (K = 1: one machine).
 
-For tests and for measuring what K does to quality on one machine. The replicas of a round
-run concurrently (one Python thread each, driving its Trainer's T worker threads; the kernels
-release the GIL). ``fail`` injects faults: ``{round: replica}`` makes that replica die at the
-end of its span in that round (its work is in its matrices but never reported, as when a
-process is killed before answering).
+K = 1 trains the job's model in place (no copy) on the calling thread, so the loop's tick
+(progress, the divergence probe, a checkpoint falling due, a signal) runs between its chunks.
+K > 1 replicas each hold a copy of the model and run concurrently (one Python thread each,
+driving its Trainer's T worker threads; the kernels release the GIL), while the calling thread
+ticks; this is for tests and for measuring what K does to quality on one machine.
+
+``fail`` injects faults: ``{round: replica}`` makes that replica die at the end of its span in
+that round (its work is in its matrices but never reported, as when a process is killed
+before answering).
 """
 
 from __future__ import annotations
 
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
 from ..config import Config
 from ..corpus import Corpus
-from ..errors import ResourceError
-from ..job import _available_memory, estimate_memory
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..memory import check_memory
 from ..model import Model
-from ..train import Trainer, TrainState
+from ..train import Tallies, Trainer, TrainState
 from ..vocab import Vocab
-from .driver import ReplicaLost, RoundResult, copy_state, replica_config, replica_threads
-from .shares import trainer_share
+from .replica import ReplicaLost, RoundPlan, RoundResult, copy_state, replica_config, replica_trainer, train_span
 from .sync import SyncStats, average_touched
+
+TICK_SECONDS = 0.5
 
 
 class LocalBackend:
@@ -38,45 +42,65 @@ class LocalBackend:
         self.trainers: list[Trainer | None] = [None] * replicas
         self._corpora: list[Corpus] = []
         self._closing = threading.Lock()
+        self._round_start: list[Tallies] = []
+        self._job_corpus: Corpus | None = None
 
-    def open(self, cfg: Config, fingerprint: list) -> None:
-        pass  # one machine: the job has already checked the corpus
+    def open(self, cfg: Config, corpus: Corpus) -> None:
+        self._job_corpus = corpus  # one machine: the job has checked it (K = 1 reads it: stdin is spooled once)
 
     def count(self, cfg: Config, corpus: Corpus) -> None:
-        return None  # one machine: the driver's own parallel count is the count
+        return None  # one machine: the job's own parallel count is the count
 
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
-        self.cfg, self.vocab = replica_config(cfg, self.replicas, replica_threads(cfg, self.replicas)), vocab
-        need = self.replicas * estimate_memory(len(vocab), self.cfg)
-        avail = _available_memory()
-        if avail is not None and need > 0.9 * avail:
-            raise ResourceError(f"{self.replicas} in-process replicas need about {need / 2**30:.1f} GiB but only "
-                                f"{avail / 2**30:.1f} GiB is available; use fewer --replicas or a smaller model")
+        self.cfg, self.vocab = replica_config(cfg, self.replicas), vocab
+        if self.replicas > 1:  # one replica trains the job's model, checked when the vocabulary was
+            check_memory(len(vocab), self.cfg, copies=self.replicas, where="in-process ")
         for k in range(self.replicas):
             self.trainers[k] = self._trainer(k, model, states[k])
 
     def _trainer(self, k: int, model: Model, state: TrainState) -> Trainer:
-        """Replica k: a copy of ``model``'s matrices, its position, its share of the corpus."""
-        copy = Model(model.words, model.counts, model.w_in.copy(), model.w_out.copy(), model.bias.copy(),
-                     dict(model.config))
-        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
-        self._corpora.append(corpus)
-        return Trainer(self.cfg, corpus, self.vocab, copy, copy_state(state), track_touched=True,
-                       share=trainer_share(k, self.replicas))
+        """Replica k: the model itself (K = 1) or a copy of its matrices, its position, its parts."""
+        if self.replicas > 1:
+            model = Model(model.words, model.counts, model.w_in.copy(), model.w_out.copy(), model.bias.copy(),
+                          dict(model.config))
+        corpus = self._job_corpus
+        if self.replicas > 1 or corpus is None:  # each replica its own reader of its own parts, as on a cluster
+            corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+            self._corpora.append(corpus)
+        return replica_trainer(self.cfg, corpus, self.vocab, model, copy_state(state), k, self.replicas)
 
-    def train_round(self, budgets: dict[int, int]) -> dict[int, RoundResult | ReplicaLost]:
+    def train_round(self, plans: dict[int, RoundPlan], stop: threading.Event,
+                    tick) -> dict[int, RoundResult | ReplicaLost]:
+        """Every planned replica's span; ``tick`` runs on this thread every ``TICK_SECONDS`` and
+        may set ``stop`` (the spans end at their next chunk boundary)."""
         self.rounds += 1
         doomed = self.fail.pop(self.rounds, None)
+        self._round_start = [t.tallies() for t in self.trainers]
+        on_tick = (lambda _: tick()) if self.replicas == 1 else None  # K > 1: this thread ticks below
 
         def span(k: int) -> RoundResult | ReplicaLost:
-            r = self.trainers[k].run(budget_words=budgets[k])
+            r = train_span(self.trainers[k], plans[k], stop, on_tick)
             if k == doomed:
                 return ReplicaLost(k, f"injected failure in round {self.rounds}")
-            return RoundResult(r.tallies, copy_state(r.state), r.epoch_ended, r.epoch_reader)
+            return r
 
-        with ThreadPoolExecutor(max_workers=max(1, len(budgets))) as pool:
-            futures = {k: pool.submit(span, k) for k in budgets}
+        if self.replicas == 1:
+            return {k: span(k) for k in plans}
+        with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+            futures = {k: pool.submit(span, k) for k in plans}
+            while wait(futures.values(), timeout=TICK_SECONDS).not_done:
+                tick()
             return {k: f.result() for k, f in futures.items()}  # a DivergenceError propagates
+
+    def progress(self) -> Tallies:
+        """This round's tallies so far, over the replicas (read without locks)."""
+        out = Tallies()
+        for t, start in zip(self.trainers, self._round_start):
+            out = out.plus(t.tallies().minus(start))
+        return out
+
+    def check_finite(self) -> bool:
+        return all(t.check_finite() for t in self.trainers)
 
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
         """Average rows [0, rows) over the replicas not in ``skip`` (lost: refilled afterwards);
@@ -93,7 +117,8 @@ class LocalBackend:
 
     def restore(self, replica: int, peer: int, state: TrainState) -> None:
         """A fresh replica (as a restarted process would be), refilled with ``peer``'s model."""
-        self.trainers[replica] = None
+        old, self.trainers[replica] = self.trainers[replica], None
+        old.close()
         self.trainers[replica] = self._trainer(replica, self.trainers[peer].model, state)
 
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -101,8 +126,11 @@ class LocalBackend:
         return m.w_in, m.w_out, m.bias
 
     def close(self) -> None:
-        """Close the replicas' corpora; idempotent and thread-safe (see ``RayBackend.close``)."""
+        """Stop the replicas' readers and close their corpora; idempotent and thread-safe."""
         with self._closing:
+            for t in self.trainers:
+                if t is not None:
+                    t.close()
             for c in self._corpora:
                 c.close()
             self._corpora = []

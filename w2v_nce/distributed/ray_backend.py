@@ -30,19 +30,20 @@ from ray.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError, Ray
 
 from ..config import Config, from_saved
 from ..corpus import Corpus
-from ..errors import ClusterError, W2VError
-from ..job import _available_memory, estimate_memory
+from ..errors import ClusterError, ResourceError, W2VError
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..memory import check_memory
 from ..model import Model
-from ..train import Trainer, TrainState
 from ..splits import make_splits
+from ..train import Trainer, TrainState
 from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
-from .driver import ReplicaLost, RoundResult, copy_state, replica_config
-from .shares import trainer_share
+from .replica import ReplicaLost, RoundPlan, RoundResult, replica_config, replica_trainer, train_span
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
+ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then is lost (hung node)
+TICK_SECONDS = 0.5
 
 
 class ReplicaActor:
@@ -87,26 +88,26 @@ class ReplicaActor:
         """Allocate the replica (memory checked first): the vocabulary, a copy of ``arrays``
         (w_in, w_out, bias; read-only views of the object store), the position. None if fine."""
         words, counts = vocab
-        need = estimate_memory(len(words), self.cfg)
-        avail = _available_memory()
-        if avail is not None and need > 0.9 * avail:
-            return (f"node {self.where()} has {avail / 2**30:.1f} GiB available but a replica needs about "
-                    f"{need / 2**30:.1f} GiB; use bigger nodes, a smaller model (--dim, --max-vocab) or fewer --threads")
+        try:
+            check_memory(len(words), self.cfg, where=f"node {self.where()}: ")
+        except ResourceError as exc:
+            return str(exc)
         w_in, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
         rng = None if rng is None else np.array(rng, copy=True)
         model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
         self.trainer = None
         corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
-        self.trainer = Trainer(self.cfg, corpus, Vocab(list(words), np.asarray(counts)), model,
-                               TrainState.from_json(state, rng), track_touched=True, share=trainer_share(self.k, self.K))
+        self.trainer = replica_trainer(self.cfg, corpus, Vocab(list(words), np.asarray(counts)), model,
+                                       TrainState.from_json(state, rng), self.k, self.K)
         return None
 
-    def run(self, budget: int, die: bool = False) -> RoundResult:
-        """Train a span; ``die`` (fault injection, tests) kills this process after it, before answering."""
-        r = self.trainer.run(budget_words=budget)
-        if die:
-            os.kill(os.getpid(), signal.SIGKILL)
-        return RoundResult(r.tallies, copy_state(r.state), r.epoch_ended, r.epoch_reader)
+    def run(self, plan: RoundPlan, fault: str = "") -> RoundResult:
+        """Train a span; ``fault`` (fault injection, tests): "die" kills this process after it,
+        before answering, "hang" stops it (SIGSTOP) as a hung node would."""
+        r = train_span(self.trainer, plan)
+        if fault:
+            os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
+        return r
 
     def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.trainer.model
@@ -155,11 +156,11 @@ class RayBackend:
     counts_remotely = True
 
     def __init__(self, address: str, replicas: int, init_kwargs: dict | None = None,
-                 fail: dict[int, tuple[int, str]] | None = None):
-        self.address, self.replicas = address, replicas
+                 fail: dict[int, tuple[int, str]] | None = None, round_timeout: float = ROUND_TIMEOUT_SECONDS):
+        self.address, self.replicas, self.round_timeout = address, replicas, round_timeout
         self.init_kwargs = dict(init_kwargs or {})
-        # fault injection (tests): {round: (replica, "run" | "sync")} kills that replica's process at the
-        # end of its span in that round, or when the round's sync asks for its pieces
+        # fault injection (tests): {round: (replica, "run" | "hang" | "sync")} kills that replica's process
+        # at the end of its span in that round, stops it there, or kills it when the sync asks for its pieces
         self.fail = dict(fail or {})
         self.rounds = 0
         self.actors: list = []
@@ -167,10 +168,12 @@ class RayBackend:
         self._closing = threading.Lock()
 
     # -- before counting ------------------------------------------------------------------
-    def open(self, cfg: Config, fingerprint: list) -> None:
+    def open(self, cfg: Config, corpus: Corpus) -> None:
+        fingerprint = corpus.fingerprint()
         self._connect()
         self.threads = self._threads(cfg)
         cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
+        self.round_timeout = max(self.round_timeout, 30 * (cfg.sync_seconds or 1.0))
         self._actor_class = ray.remote(ReplicaActor).options(
             num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
             **self._runtime_env())
@@ -252,13 +255,25 @@ class RayBackend:
         if problems:
             raise ClusterError(problems[0])
 
-    def train_round(self, budgets: dict[int, int]) -> dict[int, RoundResult | ReplicaLost]:
+    def train_round(self, plans: dict[int, RoundPlan], stop, tick) -> dict[int, RoundResult | ReplicaLost]:
+        """Every planned actor's span; ``tick`` runs here while they train. An actor that has not
+        answered within ``round_timeout`` seconds is a lost replica (killed: Ray restarts it)."""
         self.rounds += 1
-        doomed = self.fail.get(self.rounds, (None, ""))
-        refs = {k: self.actors[k].run.remote(b, doomed == (k, "run")) for k, b in budgets.items()}
+        doomed, kind = self.fail.get(self.rounds, (None, ""))
+        refs = {k: self.actors[k].run.remote(p, {"run": "die", "hang": "hang"}.get(kind, "") if doomed == k else "")
+                for k, p in plans.items()}
+        deadline = time.monotonic() + self.round_timeout
+        pending = list(refs.values())
+        while pending and time.monotonic() < deadline:
+            _, pending = ray.wait(pending, num_returns=len(pending), timeout=TICK_SECONDS)
+            tick()
         out: dict[int, RoundResult | ReplicaLost] = {}
         for k, ref in refs.items():
-            out[k] = self._get(k, ref)
+            if ref in pending:
+                ray.kill(self.actors[k], no_restart=False)
+                out[k] = ReplicaLost(k, f"no answer within the round timeout of {self.round_timeout:.0f} s")
+            else:
+                out[k] = self._get(k, ref)
         return out
 
     def _get(self, k: int, ref):
@@ -270,6 +285,12 @@ class RayBackend:
             if isinstance(exc.cause, W2VError):
                 raise exc.cause from None  # e.g. DivergenceError: the job's error, not a lost replica
             raise
+
+    def progress(self) -> None:
+        return None  # the actors report at the round's end
+
+    def check_finite(self) -> bool:
+        return True  # each actor's span raises DivergenceError on a non-finite loss
 
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
         """Rows [0, rows) averaged among the actors not in ``skip``: actor j reduces block j.

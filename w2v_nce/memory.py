@@ -1,0 +1,48 @@
+"""How much memory a run needs, checked against what the machine has before allocating.
+
+One owner for the estimate: the single machine, every in-process replica and every Ray actor
+check with ``check_memory`` (``copies`` replicas in one process multiply it).
+"""
+
+from __future__ import annotations
+
+from . import kernels as K
+from .config import Config
+from .errors import ResourceError
+from .model import model_save_bytes
+
+
+def available_memory() -> int | None:
+    """MemAvailable of /proc/meminfo in bytes (None where there is none)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
+    """Bytes the training allocates: w_in, w_out [V, D] float32, bias, noise tables, per-worker
+    scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
+    checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
+    matrices = 3 * V * cfg.dim * 4 + V * 4
+    tables = K.tables_bytes(V)
+    scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
+                                                         cfg.window, cfg.max_sentence_len)
+    return matrices + tables + scratch + model_save_bytes(V, cfg.dim, word_bytes)
+
+
+def check_memory(V: int, cfg: Config, word_bytes: int = 0, copies: int = 1, where: str = "") -> None:
+    """``ResourceError`` when ``copies`` runs of ``estimate_memory`` exceed 90% of what is available."""
+    need = copies * estimate_memory(V, cfg, word_bytes)
+    avail = available_memory()
+    if avail is not None and need > 0.9 * avail:
+        who = f"{copies} replicas" if copies > 1 else "training"
+        raise ResourceError(
+            f"{where}{who} need{'s' if copies == 1 else ''} about {need / 2**30:.1f} GiB for {V} words x {cfg.dim} "
+            f"dims but only {avail / 2**30:.1f} GiB is available; lower --dim, --max-vocab or --replicas, "
+            "or raise --min-count"
+        )
