@@ -3,10 +3,13 @@
     python scripts/bench_distributed.py                          # mix8, 5 epochs, K = 1, 2, 4, 8
     python scripts/bench_distributed.py --corpus-mb 20 --epochs 1 --replicas 1,2,4
     python scripts/bench_distributed.py --replicas 1,4 --round-words 1000000,250000 --seeds 1,2,3
+    python scripts/bench_distributed.py --corpus ../shared/data/en-mix.txt.gz --epochs 3 --replicas 1,4,16 \
+        --round-words 1000000 --rules base,scale --seeds 1,2          # the lr-rule sweep (docs/distributed.md)
 
 Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
-replica; K = 1 is the plain single-machine run (the distributed driver with one replica is that
-run byte for byte, tested). Scores come from benchlib.score_vectors on each vectors.txt
+replica; K = 1 is the plain single-machine run (one loop: K = 1 is that run byte for byte, tested).
+``--rules``: each K > 1 under each lr rule, ``base`` (every replica at the single-machine schedule,
+the default) and ``scale`` (K x alpha, ``--replica-lr-scale``). Scores come from benchlib.score_vectors on each vectors.txt
 (questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
 Target (issue 13): analogy for K = 2, 4, 8 within 1 point of K = 1, WS353 within 0.02.
 ``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine).
@@ -50,7 +53,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="threads per replica")
     ap.add_argument("--round-words", default="",
                     help="tokens each replica trains a round: one value, or one per --replicas value "
-                         "(empty: the default by K, driver.round_words)")
+                         "(empty: rounds by time, --sync-seconds)")
+    ap.add_argument("--rules", default="base", help="comma list of lr rules for K > 1: base, scale")
     ap.add_argument("--seeds", default="1", help="comma list; each K is trained once per seed, scores averaged")
     ap.add_argument("--sync-base", type=int, default=1024)
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
@@ -67,9 +71,12 @@ def main() -> None:
         sys.exit("--round-words takes one value, or one per --replicas value")
     seeds = [int(x) for x in args.seeds.split(",")]
     rows = []
-    for K, words in zip(replicas, round_words * len(replicas) if len(round_words) == 1 else round_words):
-        runs = [_train_and_score(args, corpus, K, words, seed) for seed in seeds]
-        row = {"replicas": K, "round_words": runs[0]["round_words"], "seeds": seeds,
+    rules = args.rules.split(",")
+    plan = [(K, words, rule) for K, words in zip(replicas, round_words * len(replicas) if len(round_words) == 1
+                                                   else round_words) for rule in (rules if K > 1 else ["base"])]
+    for K, words, rule in plan:
+        runs = [_train_and_score(args, corpus, K, words, seed, rule) for seed in seeds]
+        row = {"replicas": K, "rule": rule, "round_words": runs[0]["round_words"], "seeds": seeds,
                **{m: statistics.mean(r[m] for r in runs) for m in ("analogy", "ws353", "simlex", "wall_s")},
                "analogy_range": [min(r["analogy"] for r in runs), max(r["analogy"] for r in runs)],
                **{k: runs[0][k] for k in ("rounds", "bytes_per_round")},
@@ -78,11 +85,11 @@ def main() -> None:
         print(json.dumps({k: v for k, v in row.items() if k != "runs"}), flush=True)
     base = rows[0]
     print(f"\nmeans over seeds {args.seeds}")
-    print(f"{'K':>3} {'round':>8} {'analogy':>8} {'(min-max)':>15} {'d(pt)':>6} {'WS353':>6} {'SimLex':>6} {'wall s':>7} "
+    print(f"{'K':>3} {'rule':>5} {'round':>8} {'analogy':>8} {'(min-max)':>15} {'d(pt)':>6} {'WS353':>6} {'SimLex':>6} {'wall s':>7} "
           f"{'rounds':>6} {'MB/round':>8} {'sync %':>6}")
     for r in rows:
         lo, hi = r["analogy_range"]
-        print(f"{r['replicas']:>3} {r['round_words'] or '-':>8} {r['analogy']:>8.4f} {f'{lo:.4f}-{hi:.4f}':>15} "
+        print(f"{r['replicas']:>3} {r['rule']:>5} {r['round_words'] or '-':>8} {r['analogy']:>8.4f} {f'{lo:.4f}-{hi:.4f}':>15} "
               f"{100 * (r['analogy'] - base['analogy']):>+6.2f} {r['ws353']:>6.3f} {r['simlex']:>6.3f} {r['wall_s']:>7.1f} "
               f"{r['rounds']:>6} {r['bytes_per_round'] / 1e6:>8.2f} {100 * r['sync_fraction']:>6.2f}")
     if args.json:
@@ -90,15 +97,15 @@ def main() -> None:
             json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
 
 
-def _train_and_score(args, corpus: str, K: int, words: int, seed: int) -> dict:
+def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str = "base") -> dict:
     """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
-    out = os.path.join(args.out, f"k{K}-r{words or 'default'}-s{seed}")
+    out = os.path.join(args.out, f"k{K}-{rule}-r{words or 'time'}-s{seed}")
     extra = ["--epochs", str(args.epochs), "--threads", str(args.threads),
              "--sync-base", str(args.sync_base), "--checkpoint-every", "0", "--seed", str(seed)]
     if words is not None:
         extra += ["--round-words", str(words)]
     if K > 1:
-        extra += ["--replicas", str(K)]
+        extra += ["--replicas", str(K)] + (["--replica-lr-scale"] if rule == "scale" else [])
     run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
                       env={**os.environ, "PYTHONPATH": B.REPO})
     if run.returncode:

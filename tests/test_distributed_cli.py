@@ -92,3 +92,62 @@ def test_bad_distributed_settings_are_usage_errors(parts, tmp_path):
     assert r.exit_code == 2 and "--replicas" in r.output
     r = run("train", parts, "-o", tmp_path / "o", *FLAGS, "--round-words", "0")
     assert r.exit_code == 2 and "--round-words" in r.output
+
+
+def test_a_given_vocabulary_is_not_counted_again_with_replicas(parts, tmp_path):
+    """Drift 1 of the two old loops: with --replicas the corpus was counted anyway."""
+    assert run("vocab", parts, "-o", tmp_path / "v.tsv", "--min-count", "2").exit_code == 0
+    logs: list[str] = []
+    cfg = Config(corpus=[parts], output=str(tmp_path / "o"), dim=16, window=3, min_count=2, epochs=1, num_sampled=5,
+                 batch_size=16, threads=1, checkpoint_every=0, round_words=5000, replicas=2, vocab=str(tmp_path / "v.tsv"))
+    run_training(cfg, backend=LocalBackend(2), log=logs.append)
+    assert any("counting skipped" in line for line in logs)
+    assert not any("tokens read" in line for line in logs)
+
+
+def test_every_run_reports_what_its_null_settings_resolved_to(parts, tmp_path):
+    """Drift 2: metrics.json "resolved" is there for replicas too, from the one config.resolve."""
+    r = run("train", parts, "-o", tmp_path / "o", "--replicas", "2", *FLAGS)
+    assert r.exit_code == 0, r.output
+    resolved = json.loads((tmp_path / "o" / "metrics.json").read_text())["resolved"]
+    assert resolved == {"replicas": 2, "threads": 1, "batch_size": 16, "remove_accidental_hits": False,
+                        "sync_seconds": None, "round_words": 5000, "lr_factor": 1.0}
+
+
+def test_progress_never_shows_an_epoch_past_the_last(parts, tmp_path):
+    """Drift 3: the last progress line of a replicated run read "epoch 2/1"."""
+    logs: list[str] = []
+    cfg = Config(corpus=[parts], output=str(tmp_path / "o"), dim=16, window=3, min_count=2, epochs=1, num_sampled=5,
+                 batch_size=16, threads=1, checkpoint_every=0, round_words=2000, replicas=2, progress_every=1e-6)
+    run_training(cfg, backend=LocalBackend(2), log=logs.append)
+    records = [json.loads(x) for x in open(tmp_path / "o" / "train.jsonl", encoding="utf-8")]
+    progress = [r for r in records if r["event"] == "progress"]
+    assert progress and all(r["epoch"] == 1 for r in progress)
+
+
+def test_a_version_1_single_machine_checkpoint_still_resumes(parts, tmp_path):
+    """Checkpoints written before the one loop (one "train" state and "rng") resume as K = 1."""
+    import numpy as np
+
+    out = tmp_path / "cut"
+    cfg = Config(corpus=[parts], output=str(out), dim=16, window=3, min_count=2, epochs=2, num_sampled=5,
+                 batch_size=16, threads=1, quiet=True, checkpoint_every=0)
+    run_training(Config(**{**cfg.to_dict(), "output": str(tmp_path / "full")}))
+
+    def stop(run_):
+        run_.halt.set()
+
+    with pytest.raises(Interrupted):  # K = 1: a round is an epoch, so this stops after epoch 1
+        run_training(cfg, on_round=stop)
+    path = out / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    state = json.loads(str(arrays["state"]))
+    old = {"train": state["replicas"][0], "fingerprint": state["fingerprint"], "totals": state["totals"],
+           "history": state["history"], "version": 1}
+    arrays["state"], arrays["rng"] = np.array(json.dumps(old)), arrays.pop("rng_0")
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    r = run("train", "--resume", out, "--quiet")
+    assert r.exit_code == 0, r.output
+    assert (out / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()

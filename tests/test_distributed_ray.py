@@ -93,12 +93,14 @@ def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, singl
     assert dist["backend"] == "ray" and dist["replicas"] == 2 and dist["bytes"] > 0 and dist["full_syncs"] == 2
 
 
-@pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds"])
+@pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds", "hung_in_a_span"])
 def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
     """The process is SIGKILLed: at the end of its span (before answering), when a sync asks for its
-    rows, or by the test between two rounds."""
+    rows, or by the test between two rounds; or it stops (SIGSTOP, a hung node) after its span:
+    the round's timeout makes it a lost replica, killed and restarted, not a hang."""
     final = Final()
-    backend = RayBackend("auto", 2, fail={"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}}.get(how))
+    fail = {"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}, "hung_in_a_span": {3: (1, "hang")}}.get(how)
+    backend = RayBackend("auto", 2, fail=fail, round_timeout=4.0)
 
     def kill_between(run):
         final(run)
@@ -112,6 +114,7 @@ def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
     lost = [e for e in events if e["event"] == "replica_lost"]
     assert len(lost) == 1 and lost[0]["replica"] == (0 if how == "between_rounds" else 1)
     assert any("lost" in line for line in logs)
+    assert ("round timeout" in lost[0]["reason"]) == (how == "hung_in_a_span")
     assert result.metrics["distributed"]["replicas_lost"] == 1
     a, b = final.arrays
     assert all(np.array_equal(x, y) for x, y in zip(a, b))

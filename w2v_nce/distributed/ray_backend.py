@@ -173,7 +173,6 @@ class RayBackend:
         self._connect()
         self.threads = self._threads(cfg)
         cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
-        self.round_timeout = max(self.round_timeout, 30 * (cfg.sync_seconds or 1.0))
         self._actor_class = ray.remote(ReplicaActor).options(
             num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
             **self._runtime_env())
