@@ -333,3 +333,17 @@ def test_words_with_unicode_spaces_survive_training_and_export(tmp_path):
     for name in ("vectors.txt", "vectors.bin"):
         words, _ = load_word2vec(str(tmp_path / "out" / name))
         assert "new\xa0york" in words and "tokyo\u3000tower" in words
+
+
+def test_progress_inside_an_epoch_reports_the_lr_of_its_position(tmp_path):
+    """One machine trains an epoch in one round: progress records written during it carry the lr
+    of the words trained so far (linear decay), not the lr at the round's start."""
+    corpus = big_corpus(tmp_path / "big.txt", mb=6)
+    cfg = _train_cfg(corpus, tmp_path / "out", epochs=1, progress_every=0.01, alpha=0.05, min_alpha=0.001)
+    result = run_training(cfg)
+    records = [json.loads(x) for x in open(tmp_path / "out" / "train.jsonl", encoding="utf-8")]
+    inside = [r for r in records if r["event"] == "progress" and 0 < r["words"] < result.totals.words]
+    assert inside, "no progress record inside the epoch"
+    total = result.metrics["vocabulary"]["in_vocab_tokens"]
+    for r in inside:
+        assert r["lr"] == pytest.approx(0.05 - (0.05 - 0.001) * r["words"] / total, rel=1e-6)

@@ -93,10 +93,11 @@ class Run:
         """Epochs every replica has ended (the one in progress is epoch + 1)."""
         return min(s.epoch for s in self.states)
 
-    def lr(self) -> float:
-        """The replicas' lr at the global clock (times ``resolve``'s lr factor)."""
+    def lr(self, clock: int | None = None) -> float:
+        """The replicas' lr at the global clock, or at ``clock`` (times ``resolve``'s lr factor)."""
         f = self.resolved.lr_factor
-        return learning_rate(self.clock, self.total_clock, self.cfg.alpha * f, self.cfg.min_alpha * f)
+        return learning_rate(self.clock if clock is None else clock, self.total_clock, self.cfg.alpha * f,
+                             self.cfg.min_alpha * f)
 
     def totals(self) -> Tallies:
         """Tallies over the whole run, earlier processes (before a resume) included."""
@@ -259,7 +260,7 @@ class Run:
         many = self.K > 1
         clock = self.clock + (int(live.words) if live is not None else 0)
         self.events.emit(Progress(min(self.epoch + 1, self.cfg.epochs), clock,
-                                  round(d.words / (now - self._last_progress), 1), self.lr(), d.mean_loss, d.examples,
+                                  round(d.words / (now - self._last_progress), 1), self.lr(clock), d.mean_loss, d.examples,
                                   round(now, 3), self._iv_rounds if many else None,
                                   round(self._iv_sync_s, 4) if many else None, self._iv_sync_b if many else None))
         self._interval_start(now)

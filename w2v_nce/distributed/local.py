@@ -79,7 +79,7 @@ class LocalBackend:
         on_tick = (lambda _: tick()) if self.replicas == 1 else None  # K > 1: this thread ticks below
 
         def span(k: int) -> RoundResult | ReplicaLost:
-            r = train_span(self.trainers[k], plans[k], stop, on_tick)
+            r = train_span(self.trainers[k], plans[k], stop, on_tick, self._tick_seconds())
             if k == doomed:
                 return ReplicaLost(k, f"injected failure in round {self.rounds}")
             return r
@@ -88,9 +88,13 @@ class LocalBackend:
             return {k: span(k) for k in plans}
         with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
             futures = {k: pool.submit(span, k) for k in plans}
-            while wait(futures.values(), timeout=TICK_SECONDS).not_done:
+            while wait(futures.values(), timeout=self._tick_seconds()).not_done:
                 tick()
             return {k: f.result() for k, f in futures.items()}  # a DivergenceError propagates
+
+    def _tick_seconds(self) -> float:
+        """Ticks come every half second, or as often as progress records are asked for."""
+        return min(TICK_SECONDS, self.cfg.progress_every)
 
     def progress(self) -> Tallies:
         """This round's tallies so far, over the replicas (read without locks)."""

@@ -102,10 +102,11 @@ def replica_trainer(cfg: Config, corpus: Corpus, vocab: Vocab, model: Model, sta
                    clock_scale=replicas, block_bytes=REPLICA_BLOCK_BYTES if many else BLOCK_BYTES)
 
 
-def train_span(trainer: Trainer, plan: RoundPlan, stop=None, on_tick=None) -> RoundResult:
+def train_span(trainer: Trainer, plan: RoundPlan, stop=None, on_tick=None, tick_seconds: float = 0.5) -> RoundResult:
     """A replica's part of a round: from the global clock, for the plan's time or tokens."""
     trainer.state.clock = plan.clock
-    r = trainer.run(budget_words=plan.words, seconds=plan.seconds, stop=stop, on_tick=on_tick)
+    r = trainer.run(budget_words=plan.words, seconds=plan.seconds, stop=stop, on_tick=on_tick,
+                    tick_seconds=tick_seconds)
     return RoundResult(r.tallies, copy_state(r.state), r.epoch_ended, r.epoch_reader, trainer.corpus.bytes_read)
 
 

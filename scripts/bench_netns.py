@@ -1,0 +1,214 @@
+"""A 3-node Ray cluster on this machine, in network namespaces, and what a run moves over its links.
+
+    sudo python scripts/bench_netns.py --rates 50,200,1000            # the whole measurement (root)
+    sudo python scripts/bench_netns.py --rates 1000 --kill-node 2     # a node killed mid-run
+    sudo python scripts/bench_netns.py --down                         # tear down what it created
+
+Each node is a namespace ``w2vt-nI`` (10.231.0.I+1/24) on a bridge in ``w2vt-sw``; no default
+route, so no traffic leaves the machine. Every veth end is shaped with ``tbf`` at the rate under
+test (the node's egress and the switch port's egress). Node 0 runs the Ray head and the driver;
+every node a raylet with ``--num-cpus 2`` (room for a replica and a restarted one) and its own
+temp dir. For each rate the script trains ``--replicas 3 --threads 1`` with fixed rounds
+(``--round-words``) and reads:
+- bytes per node per sync: the node's veth tx+rx counters over the run, less the initial model
+  it received once, / syncs, against 2 (K - 1) / K x a replica's payload (from metrics.json: the
+  sync bytes are K pieces up and K averaged copies down, so a replica's payload is bytes / (2 K)
+  a sync); node 0 also carries the driver's traffic, so the ratio is given for nodes 1 and 2;
+- sync seconds per round at each rate, fitted as a + bytes / rate (least squares): ``a`` is the
+  fixed cost of a sync (Ray's calls and object-store hops), the input ``scale_model.py`` needs;
+- bytes each actor read from the corpus (metrics.json ``bytes_read``) against corpus / K.
+``--kill-node I`` SIGKILLs every process of node I once the run has trained a while: the job must
+finish (the lost replica restarts on another node; it does not continue on K - 1).
+Teardown kills only the PIDs inside the namespaces it created (``ip netns pids``), never by name.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import benchlib as B  # noqa: E402
+
+NODES = 3
+SWITCH = "w2vt-sw"
+TMP = "/tmp/w2vt"
+PY = sys.executable
+RAY = os.path.join(os.path.dirname(PY), "ray")
+
+
+def sh(*cmd: str, check: bool = True) -> str:
+    return subprocess.run(cmd, check=check, capture_output=True, text=True).stdout
+
+
+def ns(i: int) -> str:
+    return f"w2vt-n{i}"
+
+
+def ip_of(i: int) -> str:
+    return f"10.231.0.{i + 1}"
+
+
+def up(rate: str) -> None:
+    down()
+    sh("ip", "netns", "add", SWITCH)
+    sh("ip", "-n", SWITCH, "link", "add", "br0", "type", "bridge")
+    sh("ip", "-n", SWITCH, "link", "set", "br0", "up")
+    for i in range(NODES):
+        sh("ip", "netns", "add", ns(i))
+        sh("ip", "link", "add", f"w2vt-h{i}", "type", "veth", "peer", "name", f"w2vt-s{i}")
+        sh("ip", "link", "set", f"w2vt-h{i}", "netns", ns(i))
+        sh("ip", "link", "set", f"w2vt-s{i}", "netns", SWITCH)
+        sh("ip", "-n", SWITCH, "link", "set", f"w2vt-s{i}", "master", "br0", "up")
+        sh("ip", "-n", ns(i), "addr", "add", f"{ip_of(i)}/24", "dev", f"w2vt-h{i}")
+        sh("ip", "-n", ns(i), "link", "set", f"w2vt-h{i}", "up")
+        sh("ip", "-n", ns(i), "link", "set", "lo", "up")
+    shape(rate)
+
+
+def shape(rate: str) -> None:
+    """tbf on both ends of every link (a burst below 64 KB stalls veth GSO)."""
+    for i in range(NODES):
+        for space, dev in ((ns(i), f"w2vt-h{i}"), (SWITCH, f"w2vt-s{i}")):
+            sh("ip", "netns", "exec", space, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
+               "burst", "512kb", "latency", "20ms")
+
+
+def down() -> None:
+    """Kill the processes inside our namespaces (by PID), then delete the namespaces."""
+    for space in [ns(i) for i in range(NODES)] + [SWITCH]:
+        if space not in sh("ip", "netns", "list", check=False):
+            continue
+        for _ in range(3):
+            pids = [int(p) for p in sh("ip", "netns", "pids", space, check=False).split()]
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.5)
+        sh("ip", "netns", "del", space, check=False)
+    shutil.rmtree(TMP, ignore_errors=True)
+
+
+def start_ray() -> None:
+    env = ["env", "RAY_USAGE_STATS_ENABLED=0", f"PYTHONPATH={B.REPO}"]
+    for i in range(NODES):
+        os.makedirs(f"{TMP}/n{i}", exist_ok=True)
+        role = (["--head", "--port=6379", "--include-dashboard=false"] if i == 0
+                else [f"--address={ip_of(0)}:6379"])
+        sh("ip", "netns", "exec", ns(i), *env, RAY, "start", *role, f"--node-ip-address={ip_of(i)}", "--num-cpus=2",
+           "--object-store-memory=200000000", f"--temp-dir={TMP}/n{i}", "--disable-usage-stats")
+
+
+def counters(i: int) -> int:
+    """tx + rx bytes of node i's veth."""
+    info = json.loads(sh("ip", "-n", ns(i), "-s", "-j", "link", "show", f"w2vt-h{i}"))[0]["stats64"]
+    return int(info["tx"]["bytes"]) + int(info["rx"]["bytes"])
+
+
+def train(args, corpus: str, out: str, kill_node: int | None) -> tuple[dict, list[int], float]:
+    before = [counters(i) for i in range(NODES)]
+    cmd = ["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", f"PYTHONPATH={B.REPO}", PY, "-m",
+           "w2v_nce.cli", "train", corpus, "-c", os.path.join(B.REPO, "configs", "word2vec.yaml"), "-o", out,
+           "--force", "--ray", f"{ip_of(0)}:6379", "--replicas", str(NODES), "--threads", "1", "--epochs", "1",
+           "--dim", str(args.dim), "--round-words", str(args.round_words), "--checkpoint-every", "0", "--quiet"]
+    t0 = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if kill_node is not None:
+        threading.Timer(args.kill_after, _kill_node, args=(kill_node,)).start()
+    output = proc.communicate()[0]
+    wall = time.time() - t0
+    if proc.returncode:
+        raise SystemExit(f"training failed ({proc.returncode}):\n{output[-3000:]}")
+    moved = [counters(i) - b for i, b in zip(range(NODES), before)]
+    return json.load(open(os.path.join(out, "metrics.json"))), moved, wall
+
+
+def _kill_node(i: int) -> None:
+    pids = [int(p) for p in sh("ip", "netns", "pids", ns(i), check=False).split()]
+    print(f"killing node {i}: {len(pids)} processes", flush=True)
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def fit(points: list[tuple[float, float, float]]) -> tuple[float, float]:
+    """Least squares of seconds = a + b * (bytes / rate_bytes_per_s): (a, b); b ~ 1 if the link is the cost."""
+    xs = [nbytes / rate for nbytes, rate, _ in points]
+    ys = [s for _, _, s in points]
+    n = len(xs)
+    mx, my = sum(xs) / n, sum(ys) / n
+    var = sum((x - mx) ** 2 for x in xs)
+    b = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / var if var else 0.0
+    return my - b * mx, b
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rates", default="50,200,1000", help="Mbit/s, comma list")
+    ap.add_argument("--corpus-mb", type=int, default=12, help="the first N MB of mix8 as plain text")
+    ap.add_argument("--dim", type=int, default=50)
+    ap.add_argument("--round-words", type=int, default=200_000)
+    ap.add_argument("--kill-node", type=int, help="SIGKILL this node's processes during the last rate's run")
+    ap.add_argument("--kill-after", type=float, default=8.0, help="seconds into the run")
+    ap.add_argument("--down", action="store_true", help="only tear down")
+    ap.add_argument("--json", help="write the results here")
+    args = ap.parse_args()
+    if args.down:
+        down()
+        return
+    work = os.path.join(B.REPO, "bench-out", "netns")
+    os.makedirs(work, exist_ok=True)
+    from bench_distributed import corpus_prefix
+
+    corpus = corpus_prefix(os.path.join(B.SHARED, "mix8.gz"), args.corpus_mb, os.path.join(work, f"mix8-{args.corpus_mb}mb.txt"))
+    size = os.path.getsize(corpus)
+    rows, points = [], []
+    rates = [int(r) for r in args.rates.split(",")]
+    try:
+        for n, rate in enumerate(rates):
+            up(f"{rate}mbit")
+            start_ray()
+            kill = args.kill_node if n == len(rates) - 1 else None
+            metrics, moved, wall = train(args, corpus, os.path.join(work, f"r{rate}"), kill)
+            d = metrics["distributed"]
+            syncs = max(d["syncs"], 1)
+            payload = d["bytes"] / (2 * NODES * syncs)  # a replica's pieces a sync
+            want = 2 * (NODES - 1) / NODES * payload
+            V = metrics["vocabulary"]["words"]
+            once = V * (2 * args.dim + 1) * 4  # the initial model each actor receives (not built from the seed yet)
+            # node 0 also carries the driver (the model out to every actor, counts, results): left out of the ratio
+            per_node = [max(m - once, 0) / syncs for m in moved]
+            row = {"rate_mbit": rate, "wall_s": round(wall, 1), "syncs": syncs, "payload_MB": payload / 1e6,
+                   "expected_MB_per_node_sync": want / 1e6, "measured_MB_per_node_sync": [x / 1e6 for x in per_node],
+                   "ratio_nodes_1_2": [x / want for x in per_node[1:]], "sync_s_per_round": d["sync_seconds_per_round"],
+                   "bytes_read": d["bytes_read"], "read_vs_share": [b / (size / NODES) for b in d["bytes_read"]],
+                   "replicas_lost": d["replicas_lost"], "killed_node": kill}
+            rows.append(row)
+            points.append((want / 2, rate * 1e6 / 8, d["sync_seconds_per_round"]))  # each direction carries half
+            print(json.dumps(row), flush=True)
+            down()
+    finally:
+        down()
+    if len(points) >= 2:
+        a, b = fit(points)
+        print(f"sync seconds = {a:.4f} + {b:.3f} x bytes/rate  (a = the fixed cost of a sync, over rates {args.rates} Mbit/s)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"args": vars(args), "rows": rows, "fit": fit(points) if len(points) >= 2 else None}, fh, indent=2)
+
+
+if __name__ == "__main__":
+    main()
