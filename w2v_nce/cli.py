@@ -183,6 +183,31 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
     click.echo(f"wrote {output} ({len(words):,} words of {counted.distinct:,} distinct, {counted.tokens:,} tokens)")
 
 
+@main.command("split")
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="Directory to create with the part files.")
+@click.option("--parts", type=click.IntRange(1, 100_000), required=True, help="Number of part files (e.g. replicas x threads).")
+@click.option("--gzip", "compress", is_flag=True, help="Write .txt.gz parts (gzip level 1) instead of plain text.")
+@_library_errors
+def split(corpus, output, parts, compress) -> None:
+    """Write CORPUS as --parts files, so that replicas and threads can each read their own.
+
+    A single compressed file cannot be cut: one replica (or thread) would read it all. One pass
+    writes its lines to the parts in turn, ~1 MiB of whole lines at a time (balanced parts, no
+    line cut; text as the trainer reads it, invalid UTF-8 replaced).
+
+    \b
+    Example:
+      w2v-nce split corpus.txt.gz -o corpus-parts --parts 64
+      w2v-nce train corpus-parts --ray auto --replicas 4 --threads 16 -o runs/big
+    """
+    from .corpus import Corpus
+    from .partition import split_corpus
+
+    paths = split_corpus(Corpus(list(corpus)), output, parts, compress)
+    click.echo(f"wrote {len(paths)} parts in {output}")
+
+
 @main.command("eval")
 @click.argument("model_dir", required=False)
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), help="Score a word2vec-format file instead of a model.")
