@@ -151,3 +151,17 @@ def test_a_version_1_single_machine_checkpoint_still_resumes(parts, tmp_path):
     r = run("train", "--resume", out, "--quiet")
     assert r.exit_code == 0, r.output
     assert (out / "vectors.txt").read_bytes() == (tmp_path / "full" / "vectors.txt").read_bytes()
+
+
+def test_replicas_on_one_compressed_file_are_told_how_to_cut_it(tmp_path):
+    """One .gz cannot be cut: the job says at its start that one replica reads it, and how to split it."""
+    import gzip
+
+    gz = tmp_path / "c.txt.gz"
+    with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:
+        dst.write(src.read())
+    logs: list[str] = []
+    cfg = Config(corpus=[str(gz)], output=str(tmp_path / "o"), dim=16, window=3, min_count=2, epochs=1, num_sampled=5,
+                 batch_size=16, threads=1, checkpoint_every=0, round_words=5000, replicas=2)
+    run_training(cfg, backend=LocalBackend(2), log=logs.append)
+    assert any("1 of 2 parts hold text" in line and "w2v-nce split" in line for line in logs), logs

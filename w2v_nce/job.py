@@ -175,7 +175,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             if given is None and backend.counts_remotely and _one_part(corpus):
                 early = _EarlyCount(cfg, corpus)  # counted here while the cluster starts
-            seconds = _open(backend, cfg, corpus)  # metrics.json "seconds": this process's phases
+            seconds = _open(backend, cfg, corpus, log)  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
@@ -195,7 +195,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             corpus.close()
 
 
-def _open(backend: Backend, cfg: Config, corpus: Corpus) -> dict[str, float]:
+def _open(backend: Backend, cfg: Config, corpus: Corpus, log: Log) -> dict[str, float]:
     """Start the backend (a cluster: its nodes, each node's view of the corpus); its seconds
     ("cluster", for metrics.json, except on one machine), and a line when replicas would read
     nothing because the corpus cannot be cut."""
@@ -205,7 +205,7 @@ def _open(backend: Backend, cfg: Config, corpus: Corpus) -> dict[str, float]:
         return {}
     note = split_note(corpus, make_splits(corpus, backend.replicas))
     if note:
-        _log_for(cfg, None)(f"replicas: {note}")
+        log(f"replicas: {note}")
     return {"cluster": time.time() - t}
 
 
@@ -286,7 +286,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             check_fingerprint(ck.fingerprint, corpus)
-            seconds = _open(backend, cfg, corpus)
+            seconds = _open(backend, cfg, corpus, log)
             with _locked(out_dir, log):
                 _remove_stale_spills(out_dir)
                 log(f"resuming {out_dir}: epoch {min(s.epoch for s in ck.states) + 1}/{cfg.epochs}, "

@@ -71,7 +71,8 @@ def split_note(corpus: Corpus, splits: list[Split]) -> str | None:
     if len(splits) < 2 or not empty or not packed:
         return None
     return (f"{len(packed)} compressed file(s) cannot be cut: {len(splits) - empty} of {len(splits)} parts hold "
-            f"text, so {len(splits) - empty} thread(s) read it (decompress it, or give several files, to use more)")
+            f"text, so {len(splits) - empty} reader(s) read it (to use more, cut it with 'w2v-nce split CORPUS -o DIR "
+            f"--parts {len(splits)}' and train on DIR)")
 
 
 def _locate(sizes: list[int], offset: int) -> tuple[int, int]:
