@@ -35,7 +35,7 @@ from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..memory import check_memory
 from ..model import Model
 from ..splits import make_splits
-from ..train import Trainer, TrainState
+from ..train import Trainer, TrainState, init_model
 from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
 from .replica import ReplicaLost, RoundPlan, RoundResult, replica_config, replica_trainer, train_span
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
@@ -84,21 +84,27 @@ class ReplicaActor:
         finally:
             corpus.close()
 
-    def start(self, vocab: tuple, arrays: tuple, state: dict, rng: np.ndarray | None) -> str | None:
+    def start(self, vocab: tuple, arrays: tuple | None, state: dict, rng: np.ndarray | None) -> str | None:
         """Allocate the replica (memory checked first): the vocabulary, a copy of ``arrays``
-        (w_in, w_out, bias; read-only views of the object store), the position. None if fine."""
+        (w_in, w_out, bias; read-only views of the object store) or, for a fresh run (None), the
+        run's initial model built here from the seed (``init_model``: the same bytes on every
+        node, nothing sent), the position. None if fine."""
         words, counts = vocab
         try:
             check_memory(len(words), self.cfg, where=f"node {self.where()}: ")
         except ResourceError as exc:
             return str(exc)
-        w_in, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
+        vocab_ = Vocab(list(words), np.asarray(counts))
+        if arrays is None:
+            model = init_model(self.cfg, vocab_)
+        else:
+            w_in, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
+            model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
         rng = None if rng is None else np.array(rng, copy=True)
-        model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
         self.trainer = None
         corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
-        self.trainer = replica_trainer(self.cfg, corpus, Vocab(list(words), np.asarray(counts)), model,
-                                       TrainState.from_json(state, rng), self.k, self.K)
+        self.trainer = replica_trainer(self.cfg, corpus, vocab_, model, TrainState.from_json(state, rng), self.k,
+                                       self.K)
         return None
 
     def run(self, plan: RoundPlan, fault: str = "") -> RoundResult:
@@ -247,7 +253,8 @@ class RayBackend:
     # -- training -----------------------------------------------------------------------
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
         self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
-        arrays_ref = ray.put((model.w_in, model.w_out, model.bias))
+        fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
+        arrays_ref = None if fresh else ray.put((model.w_in, model.w_out, model.bias))  # fresh: built on each actor
         problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng)
                             for a, s in zip(self.actors, states)])
         problems = [p for p in problems if p]
