@@ -294,6 +294,24 @@ def test_two_replicas_lost_in_one_round_are_refilled_from_the_survivor(parts, tm
     backend = TwoLost(3)
     result = run_training(config(parts, tmp_path / "f"), backend=backend)
     lost = [r for r in records(tmp_path / "f") if r["event"] == "replica_lost"]
-    assert [(r["replica"], r["refilled_from"]) for r in lost] == [(0, 1), (2, 1)]
+    assert sorted((r["replica"], r["refilled_from"]) for r in lost) == [(0, 1), (2, 1)]
     assert same_arrays(backend.arrays(0), backend.arrays(2)) and same_arrays(backend.arrays(1), backend.arrays(2))
     assert result.totals.words >= 2 * result.metrics["vocabulary"]["in_vocab_tokens"] * 0.99
+
+
+@pytest.mark.parametrize("k", [2, 3])
+def test_a_replica_that_cannot_be_restarted_leaves_its_parts_to_the_others(parts, tmp_path, k):
+    """No node has room for the lost replica: the others take its parts from where it was at the
+    previous round and the job finishes with K - 1, every token of every epoch trained once."""
+    backend = LocalBackend(k, fail={3: 1}, gone={1})
+    logs: list[str] = []
+    result = run_training(config(parts, tmp_path / "f"), backend=backend, log=logs.append)
+    lost = [r for r in records(tmp_path / "f") if r["event"] == "replica_lost"]
+    assert len(lost) == 1 and lost[0]["replica"] == 1 and "refilled_from" not in lost[0]
+    assert any("not restarted; its parts go to the others" in line for line in logs)
+    dist = result.metrics["distributed"]
+    assert backend.replicas == k - 1 and dist["replicas"] == k - 1 and dist["replicas_lost"] == 1
+    m = Model.load(str(tmp_path / "f"))
+    assert result.totals.words == 2 * int(m.counts.sum())
+    assert [r["epoch"] for r in records(tmp_path / "f") if r["event"] == "epoch"] == [1, 2]
+    assert np.isfinite(m.w_in).all()

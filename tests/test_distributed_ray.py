@@ -20,7 +20,6 @@ from w2v_nce.corpus import Corpus
 from w2v_nce.job import run_training
 from w2v_nce.distributed.ray_backend import RayBackend
 from w2v_nce.errors import ClusterError
-from w2v_nce.job import run_training
 from w2v_nce.model import Model
 
 pytestmark = pytest.mark.ray
@@ -224,3 +223,27 @@ def test_a_cluster_error_stops_the_early_count(tmp_path):
         run_training(config(str(gz), tmp_path / "o"), backend=RayBackend("127.0.0.1:9", 2))
     assert not [t for t in threading.enumerate() if t.name == "w2v-nce-count" and t.is_alive()]
     assert not (tmp_path / "o").exists()
+
+
+def test_an_actor_that_does_not_come_back_leaves_its_parts_to_the_others(cluster, parts, tmp_path, monkeypatch):
+    """An actor killed for good (its node gone: Ray cannot restart it): after RESTART_SECONDS the
+    job goes on with the other actor, which takes its parts, and finishes."""
+    from w2v_nce.distributed import ray_backend
+
+    monkeypatch.setattr(ray_backend, "RESTART_SECONDS", 1.0)
+    backend = RayBackend("auto", 2)
+
+    def kill_for_good(run):
+        if run.sync_totals["rounds"] == 2 and run.K == 2:
+            pid = ray.get(run.backend.actors[1].pid.remote())
+            ray.kill(run.backend.actors[1], no_restart=True)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    result = run_training(config(parts, tmp_path / "g"), backend=backend, on_round=kill_for_good)
+    lost = [json.loads(x) for x in open(tmp_path / "g" / "train.jsonl") if '"replica_lost"' in x]
+    assert len(lost) == 1 and lost[0]["replica"] == 1 and "refilled_from" not in lost[0]
+    assert result.metrics["distributed"]["replicas"] == 1 and backend.replicas == 1
+    assert result.totals.words == 2 * int(Model.load(str(tmp_path / "g")).counts.sum())

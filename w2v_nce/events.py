@@ -61,12 +61,13 @@ class EpochEnd:
 
 @dataclass
 class ReplicaLost:
-    """A distributed replica died; its share since its last round was requeued on a restarted replica."""
+    """A replica died; its parts since its last round are trained again, by it restarted or by the others."""
 
     replica: int  # 0-based replica index
     words: int  # the lr clock of the position it restarts from
     reason: str  # one line: what the backend reported
-    refilled_from: int  # the healthy replica whose model it was given
+    refilled_from: int | None  # the healthy replica whose model it was given; None: not restarted, the
+    # others took its parts (the run goes on with K - 1 replicas)
     time: float
 
     event = "replica_lost"
@@ -154,8 +155,12 @@ class EventLog:
         elif isinstance(ev, ReplicaLost):
             if self._bar is not None:
                 self._bar.clear()
-            self._log(f"replica {ev.replica} lost ({ev.reason}); restarted from {ev.words:,} words with replica "
-                      f"{ev.refilled_from}'s model")
+            if ev.refilled_from is None:
+                self._log(f"replica {ev.replica} lost ({ev.reason}) and not restarted; its parts go to the others "
+                          f"from {ev.words:,} words")
+            else:
+                self._log(f"replica {ev.replica} lost ({ev.reason}); restarted from {ev.words:,} words with replica "
+                          f"{ev.refilled_from}'s model")
         else:
             self._show_epoch(ev)
 

@@ -20,6 +20,7 @@ rows, since their last sync) are lost with it.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -29,7 +30,7 @@ from typing import Callable
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
 from .config import Config, resolve
 from .corpus import Corpus
-from .distributed.replica import Backend, ReplicaLost, RoundPlan, copy_state, regroup
+from .distributed.replica import Backend, ReplicaGone, ReplicaLost, RoundPlan, copy_state, regroup
 from .distributed.sync import SyncStats, tier_rows
 from .errors import ClusterError, DivergenceError, Interrupted
 from .events import EpochEnd, EventLog, Progress, ReplicaLost as ReplicaLostEvent, to_record
@@ -150,8 +151,9 @@ class Run:
         gone = {x.replica for x in lost}
         self._advance_clock({k: t for k, t in spans.items() if k not in gone})
         self._account(t1 - t0, stats)
-        for x in lost:
-            self._refill(x, next(j for j in range(self.K) if j not in gone))
+        for x in sorted(lost, key=lambda x: -x.replica):  # highest first: a shrink renumbers those above
+            gone.discard(x.replica)
+            self._refill(x, next(j for j in range(self.K) if j not in gone and j != x.replica))
         self.events.advance(self.clock)
         self._maybe_progress()
         if self._epoch_over(epoch):
@@ -239,12 +241,31 @@ class Run:
 
     def _refill(self, lost: ReplicaLost, peer: int) -> None:
         """After the full sync among the survivors: the lost replica gets the healthy ``peer``'s
-        model and its own position from the end of the previous round (its parts since are read again)."""
+        model and its own position from the end of the previous round (its parts since are read
+        again); if it cannot be restarted, the others go on without it (``_shrink``)."""
         k = lost.replica
         self.states[k].clock = self.clock
-        self.backend.restore(k, peer, self.states[k])
+        try:
+            self.backend.restore(k, peer, self.states[k])
+        except ReplicaGone:
+            self._shrink(k)
+            peer = None
         self.sync_totals["replicas_lost"] += 1
         self.events.emit(ReplicaLostEvent(k, self.clock, lost.reason, peer, round(time.time(), 3)))
+
+    def _shrink(self, k: int) -> None:
+        """K - 1 replicas from now on: every part keeps its position (the lost replica's from the
+        end of the previous round) and the parts are handed out to the others (``regroup``)."""
+        if self.K == 1:
+            raise ClusterError("every replica was lost; resume from the last checkpoint with "
+                               f"w2v-nce train --resume {self.out}")
+        states = regroup(self.states, self.K - 1)
+        self.backend.shrink(k, states)
+        self.K -= 1
+        self.states = [copy_state(s) for s in states]
+        self.bytes_read.pop(k)
+        self.resolved = dataclasses.replace(self.resolved, replicas=self.K,
+                                            lr_factor=resolve(self.cfg, self.K).lr_factor)
 
     # -- records ------------------------------------------------------------------------
     def _interval_start(self, now: float) -> None:
@@ -301,7 +322,7 @@ class Run:
             metrics["vocabulary"] = self.vocabulary
         if self.history and "reader" in self.history[0]:
             metrics["reader"] = self.history[0]["reader"]  # the first full pass over the corpus
-        if self.K > 1:
+        if self.cfg.replicas > 1:  # started with several (K may have shrunk since)
             st = self.sync_totals
             rounds = max(st["rounds"], 1)
             metrics["distributed"] = {

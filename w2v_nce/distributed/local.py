@@ -8,7 +8,8 @@ ticks; this is for tests and for measuring what K does to quality on one machine
 
 ``fail`` injects faults: ``{round: replica}`` makes that replica die at the end of its span in
 that round (its work is in its matrices but never reported, as when a process is killed
-before answering).
+before answering); a replica in ``gone`` cannot be restarted (its node is gone), so the run
+goes on with the others.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ..memory import check_memory
 from ..model import Model
 from ..train import Tallies, Trainer, TrainState
 from ..vocab import Vocab
-from .replica import ReplicaLost, RoundPlan, RoundResult, copy_state, replica_config, replica_trainer, train_span
+from .replica import ReplicaGone, ReplicaLost, RoundPlan, RoundResult, copy_state, replica_config, replica_trainer, train_span
 from .sync import SyncStats, average_touched
 
 TICK_SECONDS = 0.5
@@ -35,9 +36,10 @@ class LocalBackend:
     name = "local"
     counts_remotely = False
 
-    def __init__(self, replicas: int, fail: dict[int, int] | None = None):
+    def __init__(self, replicas: int, fail: dict[int, int] | None = None, gone: set[int] | None = None):
         self.replicas = replicas
         self.fail = dict(fail or {})
+        self.gone = set(gone or ())
         self.rounds = 0
         self.trainers: list[Trainer | None] = [None] * replicas
         self._corpora: list[Corpus] = []
@@ -52,7 +54,7 @@ class LocalBackend:
         return None  # one machine: the job's own parallel count is the count
 
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
-        self.cfg, self.vocab = replica_config(cfg, self.replicas), vocab
+        self.job_cfg, self.cfg, self.vocab = cfg, replica_config(cfg, self.replicas), vocab
         if self.replicas > 1:  # one replica trains the job's model, checked when the vocabulary was
             check_memory(len(vocab), self.cfg, copies=self.replicas, where="in-process ")
         for k in range(self.replicas):
@@ -63,11 +65,14 @@ class LocalBackend:
         if self.replicas > 1:
             model = Model(model.words, model.counts, model.w_in.copy(), model.w_out.copy(), model.bias.copy(),
                           dict(model.config))
-        corpus = self._job_corpus
-        if self.replicas > 1 or corpus is None:  # each replica its own reader of its own parts, as on a cluster
-            corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
-            self._corpora.append(corpus)
+        corpus = self._job_corpus if self.replicas == 1 and self._job_corpus is not None else self._new_corpus()
         return replica_trainer(self.cfg, corpus, self.vocab, model, copy_state(state), k, self.replicas)
+
+    def _new_corpus(self) -> Corpus:
+        """A reader of its own for a replica of K > 1, as on a cluster."""
+        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        self._corpora.append(corpus)
+        return corpus
 
     def train_round(self, plans: dict[int, RoundPlan], stop: threading.Event,
                     tick) -> dict[int, RoundResult | ReplicaLost]:
@@ -121,9 +126,23 @@ class LocalBackend:
 
     def restore(self, replica: int, peer: int, state: TrainState) -> None:
         """A fresh replica (as a restarted process would be), refilled with ``peer``'s model."""
+        if replica in self.gone:
+            raise ReplicaGone(f"replica {replica} is gone")
         old, self.trainers[replica] = self.trainers[replica], None
         old.close()
         self.trainers[replica] = self._trainer(replica, self.trainers[peer].model, state)
+
+    def shrink(self, gone: int, states: list[TrainState]) -> None:
+        """Go on with the others, renumbered 0 .. K - 2, each keeping its (synced) model and
+        taking the position ``states`` gives it (the lost replica's parts handed out)."""
+        models = [t.model for k, t in enumerate(self.trainers) if k != gone]
+        for t in self.trainers:
+            t.close()
+        self.replicas -= 1
+        self.gone = {k - (k > gone) for k in self.gone if k != gone}
+        self.cfg = replica_config(self.job_cfg, self.replicas, self.cfg.threads)
+        self.trainers = [replica_trainer(self.cfg, self._new_corpus(), self.vocab, m,
+                                         copy_state(s), k, self.replicas) for k, (m, s) in enumerate(zip(models, states))]
 
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.trainers[replica].model

@@ -37,7 +37,7 @@ from ..model import Model
 from ..splits import make_splits
 from ..train import Trainer, TrainState, init_model
 from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
-from .replica import ReplicaLost, RoundPlan, RoundResult, replica_config, replica_trainer, train_span
+from .replica import ReplicaGone, ReplicaLost, RoundPlan, RoundResult, replica_config, replica_trainer, train_span
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start
@@ -105,6 +105,17 @@ class ReplicaActor:
         corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
         self.trainer = replica_trainer(self.cfg, corpus, vocab_, model, TrainState.from_json(state, rng), self.k,
                                        self.K)
+        return None
+
+    def regroup(self, replica: int, replicas: int, cfg: dict, state: dict, rng) -> str | None:
+        """Go on as replica ``replica`` of ``replicas`` (one was lost for good) with this actor's
+        model and the given position; None if fine."""
+        old = self.trainer
+        old.close()
+        self.k, self.K, self.cfg = replica, replicas, from_saved(cfg)
+        rng = None if rng is None else np.array(rng, copy=True)
+        self.trainer = replica_trainer(self.cfg, old.corpus, old.vocab, old.model, TrainState.from_json(state, rng),
+                                       replica, replicas)
         return None
 
     def run(self, plan: RoundPlan, fault: str = "") -> RoundResult:
@@ -252,6 +263,7 @@ class RayBackend:
 
     # -- training -----------------------------------------------------------------------
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
+        self.job_cfg = cfg
         self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
         fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
         arrays_ref = None if fresh else ray.put((model.w_in, model.w_out, model.bias))  # fresh: built on each actor
@@ -345,14 +357,25 @@ class RayBackend:
                 ray.get(actor.where.remote(), timeout=10)
                 break
             except (RayActorError, GetTimeoutError):
-                if time.time() > deadline:
-                    raise ClusterError(f"replica {replica} did not come back within {RESTART_SECONDS:.0f} s after "
-                                       "its process died; resume later with w2v-nce train --resume") from None
+                if time.time() > deadline:  # no node has room for it: the run goes on without it
+                    raise ReplicaGone(f"replica {replica} did not come back within {RESTART_SECONDS:.0f} s") from None
                 time.sleep(0.5)
         problem = ray.get(actor.start.remote(self._vocab_ref, self.actors[peer].arrays.remote(), state.to_json(),
                                              state.rng))
         if problem:
             raise ClusterError(problem)
+
+    def shrink(self, gone: int, states: list[TrainState]) -> None:
+        """Go on with the other actors, renumbered 0 .. K - 2, each keeping its (synced) model and
+        taking the position ``states`` gives it (the lost replica's parts handed out)."""
+        ray.kill(self.actors[gone], no_restart=True)
+        self.actors = [a for k, a in enumerate(self.actors) if k != gone]
+        self.replicas -= 1
+        cfg = replica_config(self.job_cfg, self.replicas, self.threads).to_dict()
+        problems = ray.get([a.regroup.remote(k, self.replicas, cfg, s.to_json(), s.rng)
+                            for k, (a, s) in enumerate(zip(self.actors, states))])
+        if any(problems):
+            raise ClusterError(next(p for p in problems if p))
 
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return tuple(np.array(a, copy=True) for a in ray.get(self.actors[replica].arrays.remote()))

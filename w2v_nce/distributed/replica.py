@@ -62,6 +62,10 @@ class ReplicaLost(Exception):
         self.replica, self.reason = replica, reason
 
 
+class ReplicaGone(Exception):
+    """A lost replica cannot be restarted (no node has room for it): the run goes on without it."""
+
+
 class Backend(Protocol):
     """Where the replicas live. ``open`` checks what can be checked before counting (the
     cluster, the corpus on every node); ``start`` allocates the replicas (memory checked first)."""
@@ -77,7 +81,8 @@ class Backend(Protocol):
     def progress(self) -> Tallies | None: ...  # this round's tallies so far (None: known at its end)
     def check_finite(self) -> bool: ...
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats: ...
-    def restore(self, replica: int, peer: int, state: TrainState) -> None: ...
+    def restore(self, replica: int, peer: int, state: TrainState) -> None: ...  # or ReplicaGone
+    def shrink(self, gone: int, states: list[TrainState]) -> None: ...  # K - 1 replicas, these positions
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     def close(self) -> None: ...
 
