@@ -247,3 +247,13 @@ def test_an_actor_that_does_not_come_back_leaves_its_parts_to_the_others(cluster
     assert len(lost) == 1 and lost[0]["replica"] == 1 and "refilled_from" not in lost[0]
     assert result.metrics["distributed"]["replicas"] == 1 and backend.replicas == 1
     assert result.totals.words == 2 * int(Model.load(str(tmp_path / "g")).counts.sum())
+
+
+def test_a_full_sync_streams_in_stretches_with_the_same_result(cluster, parts, tmp_path, monkeypatch):
+    """A stretch of 100 rows at a time (instead of 256 MB): the same vectors as one stretch."""
+    from w2v_nce.distributed import ray_backend
+
+    run_training(config(parts, tmp_path / "one"), backend=RayBackend("auto", 2))
+    monkeypatch.setattr(ray_backend, "SYNC_STREAM_BYTES", 100 * (2 * 16 + 1) * 4)
+    run_training(config(parts, tmp_path / "many"), backend=RayBackend("auto", 2))
+    assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "many" / "vectors.txt").read_bytes()

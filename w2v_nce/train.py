@@ -419,10 +419,10 @@ class Trainer:
         """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
         return np.bitwise_or.reduce([s.touched for s in self._scratch])
 
-    def clear_touched(self, rows: int) -> None:
-        """Forget the marks of rows [0, rows) (they were synced); call between spans."""
+    def clear_touched(self, rows: int, first: int = 0) -> None:
+        """Forget the marks of rows [first, rows) (they were synced); call between spans."""
         for s in self._scratch:
-            s.touched[:rows] = 0
+            s.touched[first:rows] = 0
 
     @property
     def finished(self) -> bool:

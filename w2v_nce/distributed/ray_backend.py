@@ -44,6 +44,7 @@ READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
 ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then is lost (hung node)
 TICK_SECONDS = 0.5
+SYNC_STREAM_BYTES = 256 << 20  # rows of w_in + w_out + bias synced at a time (a full sync in stretches)
 
 
 class ReplicaActor:
@@ -146,10 +147,10 @@ class ReplicaActor:
         reduced = reduce_pieces(pieces)
         return ray.put(reduced), sum(p.nbytes for p in pieces), reduced.nbytes
 
-    def apply(self, refs: list, rows: int) -> None:
+    def apply(self, refs: list, lo: int, hi: int) -> None:
         for piece in ray.get(refs):
             apply_piece(*self._matrices(), piece)
-        self.trainer.clear_touched(rows)
+        self.trainer.clear_touched(hi, lo)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
@@ -311,18 +312,29 @@ class RayBackend:
         return True  # each actor's span raises DivergenceError on a non-finite loss
 
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
-        """Rows [0, rows) averaged among the actors not in ``skip``: actor j reduces block j.
-        Raises ``ReplicaLost`` naming an actor that died on the way (the driver redoes the sync)."""
+        """Rows [0, rows) averaged among the actors not in ``skip``, a stretch of at most
+        ``SYNC_STREAM_BYTES`` of rows at a time (a full sync never puts a whole model copy in an
+        object store); within a stretch actor j reduces block j. Raises ``ReplicaLost`` naming an
+        actor that died on the way (the driver redoes the sync)."""
         live = [k for k in range(self.replicas) if k not in skip]
-        n = len(live)
-        blocks = row_blocks(rows, n)
+        step = max(1, SYNC_STREAM_BYTES // ((2 * self.job_cfg.dim + 1) * 4))
         doomed = self.fail.pop(self.rounds, (None, ""))
+        sent = 0
+        for lo in range(0, rows, step):
+            hi = min(rows, lo + step)
+            sent += self._sync_stretch(live, lo, hi, every_row, doomed)
+        return SyncStats(rows, sent)
+
+    def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed) -> int:
+        """Rows [lo, hi): pieces up, block j reduced on actor j, the averaged blocks down; bytes moved."""
+        n = len(live)
+        blocks = [(lo + a, lo + b) for a, b in row_blocks(hi - lo, n)]
         pieces = self._each({k: self.actors[k].pieces.remote(blocks, every_row, doomed == (k, "sync"))
                              for k in live})  # n lists of n refs
         reduced = self._each({k: self.actors[k].reduce.remote([pieces[i][j] for i in live])
                               for j, k in enumerate(live)})
-        self._each({k: self.actors[k].apply.remote([reduced[i][0] for i in live], rows) for k in live})
-        return SyncStats(rows, sum(r[1] for r in reduced.values()) + n * sum(r[2] for r in reduced.values()))
+        self._each({k: self.actors[k].apply.remote([reduced[i][0] for i in live], lo, hi) for k in live})
+        return sum(r[1] for r in reduced.values()) + n * sum(r[2] for r in reduced.values())
 
     def _each(self, refs: dict) -> dict:
         """{replica: result}; the first replica whose actor died (or whose inputs' owner died) is raised."""
