@@ -4,12 +4,14 @@
     python scripts/bench_distributed.py --corpus-mb 20 --epochs 1 --replicas 1,2,4
     python scripts/bench_distributed.py --replicas 1,4 --round-words 1000000,250000 --seeds 1,2,3
     python scripts/bench_distributed.py --corpus ../shared/data/en-mix.txt.gz --epochs 3 --replicas 1,4,16 \
-        --round-words 1000000 --rules base,scale --seeds 1,2          # the lr-rule sweep (docs/distributed.md)
+        --round-words 1000000 --rules mean,scale,sum --seeds 1,2      # the replica-rule sweep (docs/distributed.md)
 
 Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
 replica; K = 1 is the plain single-machine run (one loop: K = 1 is that run byte for byte, tested).
-``--rules``: each K > 1 under each lr rule, ``base`` (every replica at the single-machine schedule,
-the default) and ``scale`` (K x alpha, ``--replica-lr-scale``). Scores come from benchlib.score_vectors on each vectors.txt
+``--rules``: each K > 1 under each ``--replica-rule``: scale (K x alpha, rows averaged), mean
+(1 x alpha, rows averaged), sum (1 x alpha, the touchers' changes summed). A run whose output
+directory already holds its metrics.json and vectors.txt is scored again, not retrained
+(``--retrain`` to train it anyway). Scores come from benchlib.score_vectors on each vectors.txt
 (questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
 Target (issue 13): analogy for K = 2, 4, 8 within 1 point of K = 1, WS353 within 0.02.
 ``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine).
@@ -54,7 +56,8 @@ def main() -> None:
     ap.add_argument("--round-words", default="",
                     help="tokens each replica trains a round: one value, or one per --replicas value "
                          "(empty: rounds by time, --sync-seconds)")
-    ap.add_argument("--rules", default="base", help="comma list of lr rules for K > 1: base, scale")
+    ap.add_argument("--rules", default="scale", help="comma list of replica rules for K > 1: scale, mean, sum")
+    ap.add_argument("--retrain", action="store_true", help="train even where an earlier run's outputs are there")
     ap.add_argument("--seeds", default="1", help="comma list; each K is trained once per seed, scores averaged")
     ap.add_argument("--sync-base", type=int, default=1024)
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
@@ -73,7 +76,7 @@ def main() -> None:
     rows = []
     rules = args.rules.split(",")
     plan = [(K, words, rule) for K, words in zip(replicas, round_words * len(replicas) if len(round_words) == 1
-                                                   else round_words) for rule in (rules if K > 1 else ["base"])]
+                                                   else round_words) for rule in (rules if K > 1 else ["mean"])]
     for K, words, rule in plan:
         runs = [_train_and_score(args, corpus, K, words, seed, rule) for seed in seeds]
         row = {"replicas": K, "rule": rule, "round_words": runs[0]["round_words"], "seeds": seeds,
@@ -97,7 +100,7 @@ def main() -> None:
             json.dump({"args": vars(args), "rows": rows}, fh, indent=2)
 
 
-def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str = "base") -> dict:
+def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str = "scale") -> dict:
     """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
     out = os.path.join(args.out, f"k{K}-{rule}-r{words or 'time'}-s{seed}")
     extra = ["--epochs", str(args.epochs), "--threads", str(args.threads),
@@ -105,9 +108,14 @@ def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str
     if words is not None:
         extra += ["--round-words", str(words)]
     if K > 1:
-        extra += ["--replicas", str(K)] + (["--replica-lr-scale"] if rule == "scale" else [])
-    run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
-                      env={**os.environ, "PYTHONPATH": B.REPO})
+        extra += ["--replicas", str(K), "--replica-rule", rule]
+    done = os.path.exists(os.path.join(out, "metrics.json")) and os.path.exists(os.path.join(out, "vectors.txt"))
+    if done and not args.retrain:
+        wall = json.load(open(os.path.join(out, "metrics.json")))["seconds"]
+        run = B.Run(f"k{K} seed {seed}", sum(wall.values()), 0.0, 0, "")  # the phases' sum stands for the wall
+    else:
+        run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
+                          env={**os.environ, "PYTHONPATH": B.REPO})
     if run.returncode:
         sys.exit(f"K={K} seed {seed} failed:\n{run.output[-2000:]}")
     dist = json.load(open(os.path.join(out, "metrics.json"))).get("distributed", {})

@@ -111,7 +111,7 @@ def test_every_run_reports_what_its_null_settings_resolved_to(parts, tmp_path):
     assert r.exit_code == 0, r.output
     resolved = json.loads((tmp_path / "o" / "metrics.json").read_text())["resolved"]
     assert resolved == {"replicas": 2, "threads": 1, "batch_size": 16, "remove_accidental_hits": False,
-                        "sync_seconds": None, "round_words": 5000, "lr_factor": 1.0}
+                        "sync_seconds": None, "round_words": 5000, "lr_factor": 2.0}
 
 
 def test_progress_never_shows_an_epoch_past_the_last(parts, tmp_path):

@@ -153,7 +153,7 @@ def test_rounds_by_time_unless_a_token_budget_is_given(parts, tmp_path):
     from w2v_nce.config import resolve
 
     r = resolve(config(parts, tmp_path, round_words=None), 2)
-    assert (r.sync_seconds, r.round_words, r.lr_factor) == (1.0, None, 1.0)
+    assert (r.sync_seconds, r.round_words, r.lr_factor) == (1.0, None, 2.0)  # the scale rule by default
     assert resolve(config(parts, tmp_path, round_words=None), 1).sync_seconds is None  # one machine: no rounds
     assert resolve(config(parts, tmp_path, round_words=777), 8).round_words == 777
     run_training(config(parts, tmp_path / "k2", round_words=None, sync_seconds=0.05), backend=LocalBackend(2))
@@ -163,9 +163,9 @@ def test_rounds_by_time_unless_a_token_budget_is_given(parts, tmp_path):
     assert metrics["distributed"]["rounds"] >= 2
 
 
-@pytest.mark.parametrize("scale", [False, True])
-def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, scale):
-    run_training(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_lr_scale=scale),
+@pytest.mark.parametrize("rule", ["mean", "scale", "sum"])
+def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, rule):
+    run_training(config(parts, tmp_path / "k2", alpha=0.05, min_alpha=0.001, replica_rule=rule),
                  backend=LocalBackend(2))
     prog = [r for r in records(tmp_path / "k2") if r["event"] in ("progress", "epoch")]
     words = [r["words"] for r in prog]
@@ -173,7 +173,7 @@ def test_lr_follows_the_global_schedule_across_rounds(parts, tmp_path, scale):
     assert words == sorted(words) and lrs == sorted(lrs, reverse=True)
     metrics = json.loads((tmp_path / "k2" / "metrics.json").read_text())
     total = metrics["vocabulary"]["in_vocab_tokens"] * 2
-    f = 2.0 if scale else 1.0
+    f = 2.0 if rule == "scale" else 1.0
     assert metrics["distributed"]["lr_factor"] == f
     for r in prog:  # linear decay by the global token position, as on one machine (times K with the scale)
         assert r["lr"] == pytest.approx(f * (0.05 - (0.05 - 0.001) * min(r["words"] / total, 1.0)), rel=1e-6)
@@ -184,9 +184,9 @@ def test_each_replica_trains_at_k_times_the_lr_with_the_scale(parts, tmp_path):
 
     cfg = config(parts, tmp_path, epochs=1, alpha=0.02, min_alpha=0.001)
     vocab, _ = build_vocab(Corpus(cfg.corpus), cfg.min_count)
-    for scale, want in ((True, 0.06), (False, 0.02)):
+    for rule, want in (("scale", 0.06), ("mean", 0.02), ("sum", 0.02)):
         backend = LocalBackend(3)
-        cfg.replica_lr_scale = scale
+        cfg.replica_rule = rule
         backend.start(cfg, vocab, init_model(cfg, vocab), [TrainState() for _ in range(3)])
         assert all(t.cfg.alpha == pytest.approx(want) and t.lr() == pytest.approx(want) for t in backend.trainers)
         backend.close()
@@ -315,3 +315,12 @@ def test_a_replica_that_cannot_be_restarted_leaves_its_parts_to_the_others(parts
     assert result.totals.words == 2 * int(m.counts.sum())
     assert [r["epoch"] for r in records(tmp_path / "f") if r["event"] == "epoch"] == [1, 2]
     assert np.isfinite(m.w_in).all()
+
+
+def test_the_sum_rule_keeps_each_rows_last_synced_value(parts, tmp_path):
+    """replica_rule sum: the replicas end identical, and the shared base is the final model."""
+    backend = LocalBackend(2)
+    result = run_training(config(parts, tmp_path / "s", replica_rule="sum"), backend=backend)
+    assert same_arrays(backend.arrays(0), backend.arrays(1))
+    assert same_arrays(backend.base, backend.arrays(0))  # the last sync was a full one
+    assert result.metrics["distributed"]["lr_factor"] == 1.0

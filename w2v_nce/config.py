@@ -28,6 +28,7 @@ NEGATIVES = ("pair", "window", "batch")
 # as good as 32 over seeds at 1 and 5 epochs (256 was not), sampled_softmax lost 0.6 pt at 128,
 # and CBOW nce was not measured at 128 (README, "Why 128 pairs a draw")
 NCE_SKIPGRAM_BATCH = 128
+REPLICA_RULES = ("scale", "mean", "sum")
 DEFAULT_BATCH = 32
 
 
@@ -113,9 +114,12 @@ class Config:
         "at least this many); with one thread per replica a seeded run is then reproducible.")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
-    replica_lr_scale: bool = setting(
-        False, "Each of K replicas trains at K x the lr schedule (alpha and min_alpha); off (the default), every "
-        "replica trains at the single-machine schedule, as pWord2Vec and Spark do (the sweep in docs/distributed.md).")
+    replica_rule: str = setting(
+        "scale", "How K replicas' updates combine at a sync: scale = every replica trains at K x alpha and each "
+        "touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "
+        "(frequent rows then learn ~K times slower per token); sum = the single-machine alpha, each touched row moves "
+        "by the sum of its touchers' changes since its last sync (one more model copy a replica). The sweep is in "
+        "docs/distributed.md.", choices=REPLICA_RULES)
 
     def resolved_threads(self) -> int:
         return resolve(self).threads
@@ -141,7 +145,7 @@ class Resolved:
     remove_accidental_hits: bool
     sync_seconds: float | None  # rounds by time (replicas > 1 without round_words); None otherwise
     round_words: int | None  # rounds by tokens (replicas > 1 with round_words); None otherwise
-    lr_factor: float  # each replica's lr schedule is alpha x this (1 unless replica_lr_scale)
+    lr_factor: float  # each replica's lr schedule is alpha x this (K with replica_rule scale, else 1)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,7 +159,7 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
-    - the lr factor: K with ``replica_lr_scale``, else 1.
+    - the lr factor: K with ``replica_rule`` scale, else 1.
     """
     k = cfg.replicas if replicas is None else replicas
     threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
@@ -168,7 +172,7 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     return Resolved(replicas=k, threads=threads, batch_size=batch, remove_accidental_hits=hits,
                     sync_seconds=cfg.sync_seconds if k > 1 and not by_words else None,
                     round_words=cfg.round_words if by_words else None,
-                    lr_factor=float(k) if cfg.replica_lr_scale else 1.0)
+                    lr_factor=float(k) if cfg.replica_rule == "scale" else 1.0)
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
