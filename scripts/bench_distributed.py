@@ -4,12 +4,12 @@
     python scripts/bench_distributed.py --corpus-mb 20 --epochs 1 --replicas 1,2,4
     python scripts/bench_distributed.py --replicas 1,4 --round-words 1000000,250000 --seeds 1,2,3
     python scripts/bench_distributed.py --corpus ../shared/data/en-mix.txt.gz --epochs 3 --replicas 1,4,16 \
-        --round-words 1000000 --rules mean,scale,sum --seeds 1,2      # the replica-rule sweep (docs/distributed.md)
+        --round-words 1000000 --rules mean,scale --seeds 1,2          # the replica-rule sweep (docs/distributed.md)
 
 Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
 replica; K = 1 is the plain single-machine run (one loop: K = 1 is that run byte for byte, tested).
 ``--rules``: each K > 1 under each ``--replica-rule``: scale (K x alpha, rows averaged), mean
-(1 x alpha, rows averaged), sum (1 x alpha, the touchers' changes summed). A run whose output
+(1 x alpha, rows averaged). A run whose output
 directory already holds its metrics.json and vectors.txt is scored again, not retrained
 (``--retrain`` to train it anyway). Scores come from benchlib.score_vectors on each vectors.txt
 (questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
@@ -56,7 +56,7 @@ def main() -> None:
     ap.add_argument("--round-words", default="",
                     help="tokens each replica trains a round: one value, or one per --replicas value "
                          "(empty: rounds by time, --sync-seconds)")
-    ap.add_argument("--rules", default="scale", help="comma list of replica rules for K > 1: scale, mean, sum")
+    ap.add_argument("--rules", default="scale", help="comma list of replica rules for K > 1: scale, mean")
     ap.add_argument("--retrain", action="store_true", help="train even where an earlier run's outputs are there")
     ap.add_argument("--seeds", default="1", help="comma list; each K is trained once per seed, scores averaged")
     ap.add_argument("--sync-base", type=int, default=1024)

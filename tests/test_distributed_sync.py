@@ -148,34 +148,3 @@ def test_row_blocks_cover_the_rows_once(rows, parts):
     assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
     sizes = [hi - lo for lo, hi in blocks]
     assert max(sizes) - min(sizes) <= 1
-
-
-def naive_sum(base: np.ndarray, values: list[np.ndarray], marks: list[np.ndarray], rows: int) -> np.ndarray:
-    """Row by row: base + the sum of (value - base) over the replicas that marked it (float64)."""
-    out = values[0].copy()
-    for r in range(rows):
-        who = [k for k in range(len(values)) if marks[k][r]]
-        if who:
-            b = base[r].astype(np.float64)
-            out[r] = (b + sum(values[k][r].astype(np.float64) - b for k in who)).astype(np.float32)
-    return out
-
-
-@pytest.mark.parametrize("K_,parts,rows", [(1, 1, 40), (3, 4, 40), (5, 7, 25)])
-def test_the_sum_rule_moves_a_row_by_its_touchers_changes(K_, parts, rows):
-    """replica_rule sum: each touched row = its value at the last sync + the sum of its touchers'
-    changes; ``base`` takes the new rows (the next sync's starting point), the others keep it."""
-    V, D = 40, 5
-    base, reps, masks = _replicas(K_, V, D, seed=7 * K_ + parts)
-    snap = tuple(a.copy() for a in base)
-    want = [naive_sum(base[j], [r[j] for r in reps], [(m & (K.TOUCHED_IN if j == 0 else K.TOUCHED_OUT)) != 0
-                                                        for m in masks], rows) for j in range(3)]
-    touched_in = np.any([(m & K.TOUCHED_IN) != 0 for m in masks], axis=0)
-    average_touched(reps, masks, rows, parts, base=snap)
-    for w_in, w_out, bias in reps:
-        np.testing.assert_array_equal(w_in[:rows], want[0][:rows])
-        np.testing.assert_array_equal(w_out[:rows], want[1][:rows])
-        np.testing.assert_array_equal(bias[:rows], want[2][:rows])
-    np.testing.assert_array_equal(snap[0][:rows], reps[0][0][:rows])  # the new rows are the next base
-    np.testing.assert_array_equal(snap[0][rows:], base[0][rows:])  # unsynced rows keep the old base
-    assert touched_in[:rows].any()

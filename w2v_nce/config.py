@@ -28,7 +28,7 @@ NEGATIVES = ("pair", "window", "batch")
 # as good as 32 over seeds at 1 and 5 epochs (256 was not), sampled_softmax lost 0.6 pt at 128,
 # and CBOW nce was not measured at 128 (README, "Why 128 pairs a draw")
 NCE_SKIPGRAM_BATCH = 128
-REPLICA_RULES = ("scale", "mean", "sum")
+REPLICA_RULES = ("scale", "mean")
 DEFAULT_BATCH = 32
 
 
@@ -117,9 +117,8 @@ class Config:
     replica_rule: str = setting(
         "scale", "How K replicas' updates combine at a sync: scale = every replica trains at K x alpha and each "
         "touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "
-        "(frequent rows then learn ~K times slower per token); sum = the single-machine alpha, each touched row moves "
-        "by the sum of its touchers' changes since its last sync (one more model copy a replica). The sweep is in "
-        "docs/distributed.md.", choices=REPLICA_RULES)
+        "(frequent rows then learn ~K times slower per token). Summing the touchers' changes diverged (the sweep "
+        "in docs/distributed.md).", choices=REPLICA_RULES)
 
     def resolved_threads(self) -> int:
         return resolve(self).threads

@@ -29,8 +29,6 @@ def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
     checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
-    if cfg.replicas > 1 and cfg.replica_rule == "sum":  # each row's value at its last sync
-        matrices += 2 * V * cfg.dim * 4 + V * 4
     tables = K.tables_bytes(V)
     scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
                                                          cfg.window, cfg.max_sentence_len)

@@ -59,9 +59,6 @@ class LocalBackend:
             check_memory(len(vocab), self.cfg, copies=self.replicas, where="in-process ")
         for k in range(self.replicas):
             self.trainers[k] = self._trainer(k, model, states[k])
-        self.base = None  # replica_rule sum: every row's value at its last sync (all replicas share it)
-        if self.replicas > 1 and cfg.replica_rule == "sum":
-            self.base = tuple(a.copy() for a in self.arrays(0))
 
     def _trainer(self, k: int, model: Model, state: TrainState) -> Trainer:
         """Replica k: the model itself (K = 1) or a copy of its matrices, its position, its parts."""
@@ -122,7 +119,7 @@ class LocalBackend:
         marks = [t.touched() for t in live]
         if every_row:
             marks = [np.full_like(m, TOUCHED_IN | TOUCHED_OUT) for m in marks]
-        stats = average_touched(mats, marks, rows, parts=len(live), base=self.base)
+        stats = average_touched(mats, marks, rows, parts=len(live))
         for t in live:
             t.clear_touched(rows)
         return stats

@@ -106,8 +106,6 @@ class ReplicaActor:
         corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
         self.trainer = replica_trainer(self.cfg, corpus, vocab_, model, TrainState.from_json(state, rng), self.k,
                                        self.K)
-        # replica_rule sum: every row's value at its last sync (at a start or refill, all rows are synced)
-        self.base = tuple(a.copy() for a in self._matrices()) if self.cfg.replica_rule == "sum" else None
         return None
 
     def regroup(self, replica: int, replicas: int, cfg: dict, state: dict, rng) -> str | None:
@@ -146,14 +144,12 @@ class ReplicaActor:
     def reduce(self, refs: list) -> tuple:
         """Average one block's pieces (one per replica) -> (ref to the averaged block, bytes in, bytes out)."""
         pieces = ray.get(refs)
-        reduced = reduce_pieces(pieces, self.base)
+        reduced = reduce_pieces(pieces)
         return ray.put(reduced), sum(p.nbytes for p in pieces), reduced.nbytes
 
     def apply(self, refs: list, lo: int, hi: int) -> None:
         for piece in ray.get(refs):
             apply_piece(*self._matrices(), piece)
-            if self.base is not None:
-                apply_piece(*self.base, piece)
         self.trainer.clear_touched(hi, lo)
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

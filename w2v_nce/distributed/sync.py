@@ -86,33 +86,13 @@ def _mean_rows(lo: int, hi: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> 
     return (rows + lo).astype(np.int32), mean.astype(np.float32)
 
 
-def _sum_rows(lo: int, hi: int, parts: list[tuple[np.ndarray, np.ndarray]],
-              base: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of [lo, hi): base + the float64 sum over the parts holding it of (value - base)
-    -> (ids, float32 values). ``base`` holds every row's value at its last sync."""
-    shape = parts[0][1].shape[1:]
-    acc = np.zeros((hi - lo,) + shape, np.float64)
-    held = np.zeros(hi - lo, bool)
-    for ids, values in parts:
-        acc[ids - lo] += values.astype(np.float64) - base[ids]
-        held[ids - lo] = True
-    rows = np.flatnonzero(held)
-    return (rows + lo).astype(np.int32), (base[rows + lo] + acc[rows]).astype(np.float32)
-
-
-def reduce_pieces(pieces: list[Piece], base: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None) -> Piece:
-    """Combine the pieces of one block (one per replica): each row averaged over the pieces
-    holding it, or, with ``base`` (w_in, w_out, bias at each row's last sync), moved by the sum
-    of their changes since. One piece reduces to itself bit for bit either way (float32 ->
-    float64 -> float32 round trips)."""
+def reduce_pieces(pieces: list[Piece]) -> Piece:
+    """Average the pieces of one block (one per replica): each row over the pieces holding it.
+    One piece reduces to itself bit for bit (a float32 -> float64 -> float32 round trip)."""
     lo, hi = pieces[0].lo, pieces[0].hi
-
-    def combine(parts: list, matrix: int) -> tuple[np.ndarray, np.ndarray]:
-        return _mean_rows(lo, hi, parts) if base is None else _sum_rows(lo, hi, parts, base[matrix])
-
-    in_ids, w_in = combine([(p.in_ids, p.w_in) for p in pieces], 0)
-    out_ids, w_out = combine([(p.out_ids, p.w_out) for p in pieces], 1)
-    _, bias = combine([(p.out_ids, p.bias) for p in pieces], 2)
+    in_ids, w_in = _mean_rows(lo, hi, [(p.in_ids, p.w_in) for p in pieces])
+    out_ids, w_out = _mean_rows(lo, hi, [(p.out_ids, p.w_out) for p in pieces])
+    _, bias = _mean_rows(lo, hi, [(p.out_ids, p.bias) for p in pieces])
     return Piece(lo, hi, in_ids, w_in, out_ids, w_out, bias)
 
 
@@ -131,15 +111,14 @@ class SyncStats:
 
 
 def average_touched(replicas: list[tuple[np.ndarray, np.ndarray, np.ndarray]], touched: list[np.ndarray],
-                    rows: int, parts: int = 1, base: tuple | None = None) -> SyncStats:
+                    rows: int, parts: int = 1) -> SyncStats:
     """Average rows [0, rows) of the replicas' (w_in, w_out, bias) in place, in ``parts`` row
-    blocks, each row over the replicas whose mask marks it (with ``base``: the sum of their
-    changes since ``base``, which then takes the new rows); clears those rows of the masks."""
+    blocks, each row over the replicas whose mask marks it; clears those rows of the masks."""
     sent = 0
     for lo, hi in row_blocks(rows, parts):
         pieces = [extract_piece(*m, t, lo, hi) for m, t in zip(replicas, touched)]
-        reduced = reduce_pieces(pieces, base)
-        for m in replicas + ([base] if base is not None else []):
+        reduced = reduce_pieces(pieces)
+        for m in replicas:
             apply_piece(*m, reduced)
         sent += sum(p.nbytes for p in pieces) + len(replicas) * reduced.nbytes
     for t in touched:
