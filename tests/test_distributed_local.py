@@ -315,3 +315,11 @@ def test_a_replica_that_cannot_be_restarted_leaves_its_parts_to_the_others(parts
     assert result.totals.words == 2 * int(m.counts.sum())
     assert [r["epoch"] for r in records(tmp_path / "f") if r["event"] == "epoch"] == [1, 2]
     assert np.isfinite(m.w_in).all()
+
+
+def test_the_scale_rules_lr_factor_stops_at_four():
+    from w2v_nce.config import REPLICA_LR_MAX, Config, resolve
+
+    assert REPLICA_LR_MAX == 4
+    assert [resolve(Config(), k).lr_factor for k in (1, 2, 4, 8, 16, 64)] == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
+    assert resolve(Config(replica_rule="mean"), 16).lr_factor == 1.0

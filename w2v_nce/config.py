@@ -29,6 +29,9 @@ NEGATIVES = ("pair", "window", "batch")
 # and CBOW nce was not measured at 128 (README, "Why 128 pairs a draw")
 NCE_SKIPGRAM_BATCH = 128
 REPLICA_RULES = ("scale", "mean")
+# The scale rule's lr factor is min(K, REPLICA_LR_MAX): K x alpha diverged at K = 16 (alpha 0.4,
+# en-mix, word2vec-window.yaml), 4 x did not (docs/distributed.md, the replica-rule sweep)
+REPLICA_LR_MAX = 4
 DEFAULT_BATCH = 32
 
 
@@ -115,8 +118,8 @@ class Config:
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
                              "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
     replica_rule: str = setting(
-        "scale", "How K replicas' updates combine at a sync: scale = every replica trains at K x alpha and each "
-        "touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "
+        "scale", "How K replicas' updates combine at a sync: scale = every replica trains at min(K, 4) x alpha and "
+        "each touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "
         "(frequent rows then learn ~K times slower per token). Summing the touchers' changes diverged (the sweep "
         "in docs/distributed.md).", choices=REPLICA_RULES)
 
@@ -144,7 +147,7 @@ class Resolved:
     remove_accidental_hits: bool
     sync_seconds: float | None  # rounds by time (replicas > 1 without round_words); None otherwise
     round_words: int | None  # rounds by tokens (replicas > 1 with round_words); None otherwise
-    lr_factor: float  # each replica's lr schedule is alpha x this (K with replica_rule scale, else 1)
+    lr_factor: float  # each replica's lr schedule is alpha x this (min(K, 4) with replica_rule scale, else 1)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -158,7 +161,7 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
-    - the lr factor: K with ``replica_rule`` scale, else 1.
+    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, else 1.
     """
     k = cfg.replicas if replicas is None else replicas
     threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
@@ -171,7 +174,7 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     return Resolved(replicas=k, threads=threads, batch_size=batch, remove_accidental_hits=hits,
                     sync_seconds=cfg.sync_seconds if k > 1 and not by_words else None,
                     round_words=cfg.round_words if by_words else None,
-                    lr_factor=float(k) if cfg.replica_rule == "scale" else 1.0)
+                    lr_factor=float(min(k, REPLICA_LR_MAX)) if cfg.replica_rule == "scale" else 1.0)
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
