@@ -99,7 +99,7 @@ def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
     the round's timeout makes it a lost replica, killed and restarted, not a hang."""
     final = Final()
     fail = {"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}, "hung_in_a_span": {3: (1, "hang")}}.get(how)
-    backend = RayBackend("auto", 2, fail=fail, round_timeout=4.0)
+    backend = RayBackend("auto", 2, fail=fail, round_timeout=15.0)
 
     def kill_between(run):
         final(run)
@@ -161,7 +161,7 @@ def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, mon
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     words, counts = ["a", "b", "c"], [3, 2, 1]
     problem = actor.start((words, counts), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
-                          TrainState().to_json(), None)
+                          TrainState().to_json(), None, 0, 2, cfg.to_dict())
     assert "training needs about" in problem and "node " in problem and "\n" not in problem and actor.trainer is None
     assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None
 

@@ -52,7 +52,9 @@ def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
              "sync_totals": ck.sync_totals}
     arrays = {**ck.model.npz_arrays(), "config": np.array(json.dumps(ck.cfg.to_dict())),
               "state": np.array(json.dumps(state))}
-    arrays.update({f"rng_{k}": s.rng for k, s in enumerate(ck.states)})
+    # a position without worker RNG rows yet (a fresh or regrouped one): an empty array, read back as None
+    arrays.update({f"rng_{k}": s.rng if s.rng is not None else np.zeros((0, 0), np.uint64)
+                   for k, s in enumerate(ck.states)})
     with atomic_output(path, "wb") as fh:
         np.savez(fh, **arrays)
     return path
@@ -78,18 +80,19 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
 
 
 def saved_replicas(out_dir: str) -> int:
-    """The replica count of the run whose checkpoint is in ``out_dir`` (1 if unreadable: the
-    resume then reports what is wrong with the checkpoint)."""
+    """The replica count of the checkpoint in ``out_dir`` (its positions: fewer than the run
+    started with if one was lost for good; 1 if unreadable: the resume then reports what is wrong)."""
     try:
         with np.load(os.path.join(out_dir, CHECKPOINT_FILE), allow_pickle=False) as z:
-            return max(1, int(json.loads(str(z["config"])).get("replicas", 1)))
+            return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return 1
 
 
 def _states(st: dict, z, path: str) -> list[TrainState]:
     if st.get("version", 1) >= 2:
-        return [TrainState.from_json(s, z[f"rng_{k}"].copy()) for k, s in enumerate(st["replicas"])]
+        rngs = [z[f"rng_{k}"].copy() for k in range(len(st["replicas"]))]
+        return [TrainState.from_json(s, r if r.size else None) for s, r in zip(st["replicas"], rngs)]
     if "replicas" in st:
         raise ResumeError(f"{path}: a distributed checkpoint of an older version (replicas shared one stream); "
                           "it cannot be resumed by this version: start the run again")

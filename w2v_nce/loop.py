@@ -67,7 +67,7 @@ class Run:
         self.backend, self.cfg, self.vocab, self.halt, self.signum, self.log = (backend, start.cfg, vocab, halt,
                                                                                   signum, log)
         self.K = backend.replicas
-        self.resolved = resolve(self.cfg, self.K)
+        self.resolved = dataclasses.replace(resolve(self.cfg, self.K), threads=backend.threads)
         self.out, self.fingerprint, self.history = start.cfg.output, start.fingerprint, start.history
         self.base, self.done = start.totals, Tallies()  # before this process / trained by it
         self.states = regroup([copy_state(s) for s in start.states], self.K)
@@ -77,6 +77,7 @@ class Run:
                             "replicas_lost": 0, **start.sync_totals}
         self.vocabulary = vocabulary
         self.bytes_read = [0] * self.K  # each replica's corpus bytes read by its process (metrics)
+        self._epoch_reader = ReaderCounts()  # the readers' counts of the epoch in progress, over the replicas
         parts = self.states[0].parts or self.K * self.resolved.threads
         self.heldout = heldout(make_splits(corpus, parts))
         self.total_clock = total_clock(self.cfg, vocab.total)
@@ -133,15 +134,15 @@ class Run:
                  for k, s in enumerate(self.states) if s.epoch == epoch}
         results = self.backend.train_round(plans, _AnyOf(self._round_stop, self.halt), self._tick)
         before = list(self.states)  # a replica lost in this round restarts from here
-        lost, readers, spans = [], [], {}
+        lost, spans = [], {}
         for k, res in sorted(results.items()):
             if isinstance(res, ReplicaLost):
                 lost.append(res)
                 continue
             self.states[k], spans[k] = res.state, res.tallies
             self.bytes_read[k] = res.bytes_read
-            if res.epoch_ended:
-                readers.append(res.epoch_reader)
+            if res.epoch_ended and res.epoch_reader is not None:
+                self._epoch_reader.merge(res.epoch_reader)
         t1 = time.time()
         every = 60 * cfg.checkpoint_every
         if every > 0 and t1 - self._last_ckpt >= every:
@@ -151,18 +152,19 @@ class Run:
         gone = {x.replica for x in lost}
         self._advance_clock({k: t for k, t in spans.items() if k not in gone})
         self._account(t1 - t0, stats)
-        for x in sorted(lost, key=lambda x: -x.replica):  # highest first: a shrink renumbers those above
-            gone.discard(x.replica)
-            self._refill(x, next(j for j in range(self.K) if j not in gone and j != x.replica))
+        self._recover(lost)
         self.events.advance(self.clock)
         self._maybe_progress()
         if self._epoch_over(epoch):
-            self._end_epoch(next((x for x in readers if x is not None), ReaderCounts()))
+            self._end_epoch(self._epoch_reader)
+            self._epoch_reader = ReaderCounts()
         if self.on_round is not None:
             self.on_round(self)
         if self.checkpoint_request.is_set() or self.halt.is_set():
-            if self.K > 1 and not full:  # on_round asked after the sync
-                self._account(0.0, self._sync(True), rounds=0)
+            if self.K > 1 and not full:  # asked for after the round's sync (a signal, on_round)
+                more: list[ReplicaLost] = []
+                self._account(0.0, self._sync_survivors(True, more, list(self.states)), rounds=0)
+                self._recover(more)
             self.save_checkpoint()
             self.checkpoint_request.clear()
             if self.halt.is_set() and self.epoch < cfg.epochs:
@@ -239,31 +241,42 @@ class Run:
         self._iv_sync_s += stats.seconds
         self._iv_sync_b += stats.bytes
 
-    def _refill(self, lost: ReplicaLost, peer: int) -> None:
-        """After the full sync among the survivors: the lost replica gets the healthy ``peer``'s
-        model and its own position from the end of the previous round (its parts since are read
-        again); if it cannot be restarted, the others go on without it (``_shrink``)."""
-        k = lost.replica
-        self.states[k].clock = self.clock
-        try:
-            self.backend.restore(k, peer, self.states[k])
-        except ReplicaGone:
-            self._shrink(k)
-            peer = None
-        self.sync_totals["replicas_lost"] += 1
-        self.events.emit(ReplicaLostEvent(k, self.clock, lost.reason, peer, round(time.time(), 3)))
+    def _recover(self, lost: list[ReplicaLost]) -> None:
+        """After the full sync among the survivors: each lost replica is restarted with a healthy
+        peer's model and its own position from the end of the previous round (its parts since
+        are read again); those that cannot be restarted are dropped together (``_shrink``)."""
+        down = {x.replica for x in lost}
+        gone = []
+        for x in lost:
+            k, peer = x.replica, next(j for j in range(self.K) if j not in down)
+            self.states[k].clock = self.clock
+            try:
+                self.backend.restore(k, peer, self.states[k])
+            except ReplicaGone:
+                gone.append(x)
+                continue
+            down.discard(k)
+            self._lost_event(x, peer)
+        if gone:
+            self._shrink([x.replica for x in gone])
+            for x in gone:
+                self._lost_event(x, None)
 
-    def _shrink(self, k: int) -> None:
-        """K - 1 replicas from now on: every part keeps its position (the lost replica's from the
-        end of the previous round) and the parts are handed out to the others (``regroup``)."""
-        if self.K == 1:
+    def _lost_event(self, lost: ReplicaLost, peer: int | None) -> None:
+        self.sync_totals["replicas_lost"] += 1
+        self.events.emit(ReplicaLostEvent(lost.replica, self.clock, lost.reason, peer, round(time.time(), 3)))
+
+    def _shrink(self, gone: list[int]) -> None:
+        """K - len(gone) replicas from now on: every part keeps its position (a lost replica's
+        from the end of the previous round) and the parts are handed out to the others (``regroup``)."""
+        if len(gone) >= self.K:
             raise ClusterError("every replica was lost; resume from the last checkpoint with "
                                f"w2v-nce train --resume {self.out}")
-        states = regroup(self.states, self.K - 1)
-        self.backend.shrink(k, states)
-        self.K -= 1
+        states = regroup(self.states, self.K - len(gone))
+        self.backend.shrink(gone, states)
+        self.K -= len(gone)
         self.states = [copy_state(s) for s in states]
-        self.bytes_read.pop(k)
+        self.bytes_read = [b for k, b in enumerate(self.bytes_read) if k not in gone]
         self.resolved = dataclasses.replace(self.resolved, replicas=self.K,
                                             lr_factor=resolve(self.cfg, self.K).lr_factor)
 

@@ -71,6 +71,13 @@ class ReaderCounts:
         self.split_sentences += chunk.split_sentences
         self.stats.add(chunk.stats)
 
+    def merge(self, other: "ReaderCounts") -> None:
+        """Add another reader's counts (replicas reading other parts of the same epoch)."""
+        self.tokens += other.tokens
+        self.oov_tokens += other.oov_tokens
+        self.split_sentences += other.split_sentences
+        self.stats.add(other.stats)
+
     def to_json(self) -> dict:
         return {"tokens": self.tokens, "oov_tokens": self.oov_tokens, "split_sentences": self.split_sentences,
                 **dataclasses.asdict(self.stats)}

@@ -323,12 +323,12 @@ class Trainer:
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
-        """Each worker's RNG row: the saved one, or streams from the seed (a resume with another
-        thread count re-derives them from seed + clock; replica k of K > 1 from seed + k)."""
+        """Each worker's RNG row: the saved one, or streams from seed + replica index + lr clock (a
+        fresh run: the seed; a resume with another thread count or onto another K: new streams)."""
         if state.rng is not None and state.rng.shape[0] == self.threads:
             return state.rng
         rng = np.zeros((self.threads, K.ROW_PAD), np.uint64)
-        base = self.cfg.seed + self.replica[0] + (state.clock if state.rng is not None else 0)
+        base = self.cfg.seed + self.replica[0] + state.clock
         rng[:, 0] = worker_states(base, self.threads)
         return rng
 
@@ -402,9 +402,10 @@ class Trainer:
         st.stream, st.streams, st.done = StreamState(), [], []
         st.reader = ReaderCounts()
         splits = self.splits
-        if not self._given_splits and (self.cfg.holdout_fraction <= 0 or not splits):
-            if st.parts != self._parts_wanted() or not splits:
-                splits = self._cut(self._parts_wanted())
+        # held-out sentences are chosen by their place in their part: with a holdout the cut never
+        # changes (a replica without parts, after a resume onto more replicas than parts, stays idle)
+        if not self._given_splits and self.cfg.holdout_fraction <= 0 and st.parts != self._parts_wanted():
+            splits = self._cut(self._parts_wanted())
         self._use_splits(splits)
 
     # ---------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
-from ..config import Config
+from ..config import Config, resolve
 from ..corpus import Corpus
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..memory import check_memory
@@ -49,6 +49,7 @@ class LocalBackend:
 
     def open(self, cfg: Config, corpus: Corpus) -> None:
         self._job_corpus = corpus  # one machine: the job has checked it (K = 1 reads it: stdin is spooled once)
+        self.threads = resolve(cfg, self.replicas).threads
 
     def count(self, cfg: Config, corpus: Corpus) -> None:
         return None  # one machine: the job's own parallel count is the count
@@ -132,14 +133,14 @@ class LocalBackend:
         old.close()
         self.trainers[replica] = self._trainer(replica, self.trainers[peer].model, state)
 
-    def shrink(self, gone: int, states: list[TrainState]) -> None:
-        """Go on with the others, renumbered 0 .. K - 2, each keeping its (synced) model and
-        taking the position ``states`` gives it (the lost replica's parts handed out)."""
-        models = [t.model for k, t in enumerate(self.trainers) if k != gone]
+    def shrink(self, gone: list[int], states: list[TrainState]) -> None:
+        """Go on with the others, renumbered from 0, each keeping its (synced) model and taking
+        the position ``states`` gives it (the lost replicas' parts handed out)."""
+        models = [t.model for k, t in enumerate(self.trainers) if k not in gone]
         for t in self.trainers:
             t.close()
-        self.replicas -= 1
-        self.gone = {k - (k > gone) for k in self.gone if k != gone}
+        self.replicas -= len(gone)
+        self.gone = set()
         self.cfg = replica_config(self.job_cfg, self.replicas, self.cfg.threads)
         self.trainers = [replica_trainer(self.cfg, self._new_corpus(), self.vocab, m,
                                          copy_state(s), k, self.replicas) for k, (m, s) in enumerate(zip(models, states))]

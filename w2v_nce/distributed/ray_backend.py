@@ -42,7 +42,7 @@ from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_bloc
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
-ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then is lost (hung node)
+ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then (or 4 x its seconds) is lost
 TICK_SECONDS = 0.5
 SYNC_STREAM_BYTES = 256 << 20  # rows of w_in + w_out + bias synced at a time (a full sync in stretches)
 
@@ -85,11 +85,15 @@ class ReplicaActor:
         finally:
             corpus.close()
 
-    def start(self, vocab: tuple, arrays: tuple | None, state: dict, rng: np.ndarray | None) -> str | None:
-        """Allocate the replica (memory checked first): the vocabulary, a copy of ``arrays``
-        (w_in, w_out, bias; read-only views of the object store) or, for a fresh run (None), the
-        run's initial model built here from the seed (``init_model``: the same bytes on every
-        node, nothing sent), the position. None if fine."""
+    def start(self, vocab: tuple, arrays: tuple | None, state: dict, rng: np.ndarray | None, replica: int,
+              replicas: int, cfg: dict) -> str | None:
+        """Allocate replica ``replica`` of ``replicas`` with settings ``cfg`` (given each time: an
+        actor Ray restarted runs its constructor's first arguments again, which a shrink may have
+        changed), memory checked first: the vocabulary, a copy of ``arrays`` (w_in, w_out, bias;
+        read-only views of the object store) or, for a fresh run (None), the run's initial model
+        built here from the seed (``init_model``: the same bytes on every node, nothing sent), the
+        position. None if fine."""
+        self.k, self.K, self.cfg = replica, replicas, from_saved(cfg)
         words, counts = vocab
         try:
             check_memory(len(words), self.cfg, where=f"node {self.where()}: ")
@@ -190,7 +194,7 @@ class RayBackend:
         fingerprint = corpus.fingerprint()
         self._connect()
         self.threads = self._threads(cfg)
-        cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
+        self._cfg_t = cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
         self._actor_class = ray.remote(ReplicaActor).options(
             num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
             **self._runtime_env())
@@ -268,8 +272,8 @@ class RayBackend:
         self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
         fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
         arrays_ref = None if fresh else ray.put((model.w_in, model.w_out, model.bias))  # fresh: built on each actor
-        problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng)
-                            for a, s in zip(self.actors, states)])
+        problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng, k, self.replicas, self._cfg_t)
+                            for k, (a, s) in enumerate(zip(self.actors, states))])
         problems = [p for p in problems if p]
         if problems:
             raise ClusterError(problems[0])
@@ -281,7 +285,8 @@ class RayBackend:
         doomed, kind = self.fail.get(self.rounds, (None, ""))
         refs = {k: self.actors[k].run.remote(p, {"run": "die", "hang": "hang"}.get(kind, "") if doomed == k else "")
                 for k, p in plans.items()}
-        deadline = time.monotonic() + self.round_timeout
+        timeout = max([self.round_timeout] + [4 * p.seconds for p in plans.values() if p.seconds])
+        deadline = time.monotonic() + timeout
         pending = list(refs.values())
         while pending and time.monotonic() < deadline:
             _, pending = ray.wait(pending, num_returns=len(pending), timeout=TICK_SECONDS)
@@ -290,7 +295,7 @@ class RayBackend:
         for k, ref in refs.items():
             if ref in pending:
                 ray.kill(self.actors[k], no_restart=False)
-                out[k] = ReplicaLost(k, f"no answer within the round timeout of {self.round_timeout:.0f} s")
+                out[k] = ReplicaLost(k, f"no answer within the round timeout of {timeout:.0f} s")
             else:
                 out[k] = self._get(k, ref)
         return out
@@ -373,18 +378,19 @@ class RayBackend:
                     raise ReplicaGone(f"replica {replica} did not come back within {RESTART_SECONDS:.0f} s") from None
                 time.sleep(0.5)
         problem = ray.get(actor.start.remote(self._vocab_ref, self.actors[peer].arrays.remote(), state.to_json(),
-                                             state.rng))
+                                             state.rng, replica, self.replicas, self._cfg_t))
         if problem:
             raise ClusterError(problem)
 
-    def shrink(self, gone: int, states: list[TrainState]) -> None:
-        """Go on with the other actors, renumbered 0 .. K - 2, each keeping its (synced) model and
-        taking the position ``states`` gives it (the lost replica's parts handed out)."""
-        ray.kill(self.actors[gone], no_restart=True)
-        self.actors = [a for k, a in enumerate(self.actors) if k != gone]
-        self.replicas -= 1
-        cfg = replica_config(self.job_cfg, self.replicas, self.threads).to_dict()
-        problems = ray.get([a.regroup.remote(k, self.replicas, cfg, s.to_json(), s.rng)
+    def shrink(self, gone: list[int], states: list[TrainState]) -> None:
+        """Go on with the other actors, renumbered from 0, each keeping its (synced) model and
+        taking the position ``states`` gives it (the lost replicas' parts handed out)."""
+        for k in gone:
+            ray.kill(self.actors[k], no_restart=True)
+        self.actors = [a for k, a in enumerate(self.actors) if k not in gone]
+        self.replicas -= len(gone)
+        self._cfg_t = replica_config(self.job_cfg, self.replicas, self.threads).to_dict()
+        problems = ray.get([a.regroup.remote(k, self.replicas, self._cfg_t, s.to_json(), s.rng)
                             for k, (a, s) in enumerate(zip(self.actors, states))])
         if any(problems):
             raise ClusterError(next(p for p in problems if p))

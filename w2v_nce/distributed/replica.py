@@ -71,6 +71,7 @@ class Backend(Protocol):
     cluster, the corpus on every node); ``start`` allocates the replicas (memory checked first)."""
 
     replicas: int
+    threads: int  # per replica, known once ``open`` has run
     name: str
     counts_remotely: bool  # ``count`` counts on the cluster (else it returns None and the job counts)
 
@@ -82,7 +83,7 @@ class Backend(Protocol):
     def check_finite(self) -> bool: ...
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats: ...
     def restore(self, replica: int, peer: int, state: TrainState) -> None: ...  # or ReplicaGone
-    def shrink(self, gone: int, states: list[TrainState]) -> None: ...  # K - 1 replicas, these positions
+    def shrink(self, gone: list[int], states: list[TrainState]) -> None: ...  # the others, these positions
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
     def close(self) -> None: ...
 
@@ -132,7 +133,7 @@ def regroup(states: list[TrainState], replicas: int) -> list[TrainState]:
         if s.epoch > epoch or not mine:
             continue
         got = [s.stream] if len(mine) == 1 else s.streams
-        ended = [False] if len(mine) == 1 else s.done
+        ended = [bool(s.done and s.done[0])] if len(mine) == 1 else s.done
         for i, st, d in zip(mine, got, ended):
             streams[i], done[i] = st, d
     out = []
