@@ -71,7 +71,7 @@ def test_two_replicas_are_identical_after_the_final_sync(parts, tmp_path):
     m = Model.load(str(tmp_path / "k2"))
     assert same_arrays(backend.arrays(0), (m.w_in, m.w_out, m.bias))
     dist = result.metrics["distributed"]
-    assert dist["replicas"] == 2 and dist["full_syncs"] == 2 and dist["rounds"] >= 4 and dist["bytes"] > 0
+    assert dist["replicas"] == 2 and dist["full_syncs"] >= 2 and dist["rounds"] >= 4 and dist["bytes"] > 0  # tiers reach V too
     assert dist["syncs"] == dist["rounds"]
     recs = records(tmp_path / "k2")
     prog = [r for r in recs if r["event"] == "progress"]

@@ -89,7 +89,7 @@ def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, singl
     m = Model.load(str(tmp_path / "r2"))
     assert np.array_equal(m.w_in, a[0])
     dist = result.metrics["distributed"]
-    assert dist["backend"] == "ray" and dist["replicas"] == 2 and dist["bytes"] > 0 and dist["full_syncs"] == 2
+    assert dist["backend"] == "ray" and dist["replicas"] == 2 and dist["bytes"] > 0 and dist["full_syncs"] >= 2
 
 
 @pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds", "hung_in_a_span"])

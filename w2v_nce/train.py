@@ -128,10 +128,11 @@ class TrainState:
     parts: int = 0  # the corpus is cut into this many parts for reading (0 = not chosen yet)
     streams: list[StreamState] = field(default_factory=list)
     done: list[bool] = field(default_factory=list)
+    block_bytes: int = BLOCK_BYTES  # the reader's block size: positions count its blocks (fixed for the epoch)
 
     def to_json(self) -> dict:
         d = {"epoch": self.epoch, "stream": self.stream.to_json(), "clock": self.clock,
-             "reader": self.reader.to_json(), "parts": self.parts}
+             "reader": self.reader.to_json(), "parts": self.parts, "block_bytes": self.block_bytes}
         if self.streams:
             d["streams"] = [s.to_json() for s in self.streams]
         if self.done:
@@ -142,7 +143,8 @@ class TrainState:
     def from_json(cls, d: dict, rng: np.ndarray) -> "TrainState":
         return cls(int(d["epoch"]), StreamState.from_json(d["stream"]), int(d["clock"]), rng,
                    ReaderCounts.from_json(d.get("reader", {})), int(d.get("parts", 1)),  # older: one reader
-                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])])
+                   [StreamState.from_json(s) for s in d.get("streams", [])], [bool(x) for x in d.get("done", [])],
+                   int(d.get("block_bytes", BLOCK_BYTES)))
 
 
 @dataclass
@@ -312,6 +314,8 @@ class Trainer:
         self.state = state if state is not None else TrainState()
         self.replica, self.clock_scale, self.block_bytes = replica, clock_scale, block_bytes
         self.state.rng = self._worker_rng(self.state)
+        if not self.state.parts:  # a fresh position: read in this trainer's blocks (a saved one keeps its own)
+            self.state.block_bytes = block_bytes
         self._given_splits = splits is not None
         self._readers: dict[int, ReadAhead] = {}
         self._use_splits(list(splits) if splits is not None else self._cut(self.state.parts or self._parts_wanted()))
@@ -382,7 +386,8 @@ class Trainer:
         if part not in self._readers:
             self._readers[part] = ReadAhead(
                 id_chunks(self.corpus, self.vocab, self.cfg.max_sentence_len, self._stream(part),
-                          block_bytes=self.block_bytes, holdout=self.cfg.holdout_fraction, split=self.splits[part]),
+                          block_bytes=self.state.block_bytes, holdout=self.cfg.holdout_fraction,
+                          split=self.splits[part]),
                 depth=2)
         return self._readers[part]
 
@@ -401,6 +406,7 @@ class Trainer:
         st.epoch += 1
         st.stream, st.streams, st.done = StreamState(), [], []
         st.reader = ReaderCounts()
+        st.block_bytes = self.block_bytes
         splits = self.splits
         # held-out sentences are chosen by their place in their part: with a holdout the cut never
         # changes (a replica without parts, after a resume onto more replicas than parts, stays idle)

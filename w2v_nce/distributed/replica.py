@@ -28,10 +28,10 @@ from ..train import Tallies, Trainer, TrainState, parts_of
 from ..vocab import CountResult, Vocab
 from .sync import SyncStats
 
-# Text per chunk of a replica of K > 1: a round ends at a chunk boundary, so chunks of ~45k
-# tokens (~50 ms of a thread) keep the wait for the last one to a few % of a 1 s round.
+# Text per chunk of a replica of K > 1: a round ends at a chunk boundary, so chunks of ~11k
+# tokens (15-60 ms of a thread, by loss) keep the wait for the last one to a few % of a 1 s round.
 # One machine (K = 1) keeps the reader's 1 MiB blocks (and its results, bit for bit).
-REPLICA_BLOCK_BYTES = 256 << 10
+REPLICA_BLOCK_BYTES = 64 << 10
 
 
 @dataclass
@@ -139,7 +139,7 @@ def regroup(states: list[TrainState], replicas: int) -> list[TrainState]:
     out = []
     for k in range(replicas):
         mine = list(parts_of(k, replicas, parts))
-        new = TrainState(epoch=epoch, clock=states[0].clock, parts=parts)
+        new = TrainState(epoch=epoch, clock=states[0].clock, parts=parts, block_bytes=current[0].block_bytes)
         if len(mine) == 1:  # one part: its position, and "done" only when it was read to its end
             new.stream, new.done = streams[mine[0]], [True] if done[mine[0]] else []
         elif mine:
