@@ -10,10 +10,11 @@ test (the node's egress and the switch port's egress). Node 0 runs the Ray head 
 every node a raylet with ``--num-cpus 2`` (room for a replica and a restarted one) and its own
 temp dir. For each rate the script trains ``--replicas 3 --threads 1`` with fixed rounds
 (``--round-words``) and reads:
-- bytes per node per sync: the node's veth tx+rx counters over the run, less the initial model
-  it received once, / syncs, against 2 (K - 1) / K x a replica's payload (from metrics.json: the
-  sync bytes are K pieces up and K averaged copies down, so a replica's payload is bytes / (2 K)
-  a sync); node 0 also carries the driver's traffic, so the ratio is given for nodes 1 and 2;
+- bytes per node per sync: two runs a rate, with rounds of ``--round-words`` and 8 x that; the
+  difference of each node's veth tx+rx counters over the difference of their syncs, against
+  2 x 2 (K - 1) / K x a replica's payload (each way 2 (K - 1) / K, as a ring allreduce; metrics.json: the sync bytes are K pieces up and K
+  averaged copies down, so a replica's payload is bytes / (2 K)); the difference cancels what
+  a run moves once (the counts to the driver, the vocabulary out, the final model in);
 - sync seconds per round at each rate, fitted as a + bytes / rate (least squares): ``a`` is the
   fixed cost of a sync (Ray's calls and object-store hops), the input ``scale_model.py`` needs;
 - bytes each actor read from the corpus (metrics.json ``bytes_read``) against corpus / K.
@@ -101,7 +102,7 @@ def down() -> None:
 
 
 def start_ray() -> None:
-    env = ["env", "RAY_USAGE_STATS_ENABLED=0", f"PYTHONPATH={B.REPO}"]
+    env = ["env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}"]  # no token: the namespaces have no route out
     for i in range(NODES):
         os.makedirs(f"{TMP}/n{i}", exist_ok=True)
         role = (["--head", "--port=6379", "--include-dashboard=false"] if i == 0
@@ -116,12 +117,12 @@ def counters(i: int) -> int:
     return int(info["tx"]["bytes"]) + int(info["rx"]["bytes"])
 
 
-def train(args, corpus: str, out: str, kill_node: int | None) -> tuple[dict, list[int], float]:
+def train(args, corpus: str, out: str, kill_node: int | None, words: int | None = None) -> tuple[dict, list[int], float]:
     before = [counters(i) for i in range(NODES)]
-    cmd = ["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", f"PYTHONPATH={B.REPO}", PY, "-m",
+    cmd = ["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}", PY, "-m",
            "w2v_nce.cli", "train", corpus, "-c", os.path.join(B.REPO, "configs", "word2vec.yaml"), "-o", out,
            "--force", "--ray", f"{ip_of(0)}:6379", "--replicas", str(NODES), "--threads", "1", "--epochs", "1",
-           "--dim", str(args.dim), "--round-words", str(args.round_words), "--checkpoint-every", "0", "--quiet"]
+           "--dim", str(args.dim), "--round-words", str(words or args.round_words), "--checkpoint-every", "0", "--quiet"]
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if kill_node is not None:
@@ -160,7 +161,7 @@ def main() -> None:
     ap.add_argument("--rates", default="50,200,1000", help="Mbit/s, comma list")
     ap.add_argument("--corpus-mb", type=int, default=12, help="the first N MB of mix8 as plain text")
     ap.add_argument("--dim", type=int, default=50)
-    ap.add_argument("--round-words", type=int, default=200_000)
+    ap.add_argument("--round-words", type=int, default=25_000, help="the many-syncs run; the few-syncs run has 8 x")
     ap.add_argument("--kill-node", type=int, help="SIGKILL this node's processes during the last rate's run")
     ap.add_argument("--kill-after", type=float, default=8.0, help="seconds into the run")
     ap.add_argument("--down", action="store_true", help="only tear down")
@@ -181,24 +182,34 @@ def main() -> None:
         for n, rate in enumerate(rates):
             up(f"{rate}mbit")
             start_ray()
-            kill = args.kill_node if n == len(rates) - 1 else None
-            metrics, moved, wall = train(args, corpus, os.path.join(work, f"r{rate}"), kill)
-            d = metrics["distributed"]
-            syncs = max(d["syncs"], 1)
-            payload = d["bytes"] / (2 * NODES * syncs)  # a replica's pieces a sync
-            want = 2 * (NODES - 1) / NODES * payload
-            V = metrics["vocabulary"]["words"]
-            once = V * (2 * args.dim + 1) * 4  # the initial model each actor receives (not built from the seed yet)
-            # node 0 also carries the driver (the model out to every actor, counts, results): left out of the ratio
-            per_node = [max(m - once, 0) / syncs for m in moved]
-            row = {"rate_mbit": rate, "wall_s": round(wall, 1), "syncs": syncs, "payload_MB": payload / 1e6,
-                   "expected_MB_per_node_sync": want / 1e6, "measured_MB_per_node_sync": [x / 1e6 for x in per_node],
-                   "ratio_nodes_1_2": [x / want for x in per_node[1:]], "sync_s_per_round": d["sync_seconds_per_round"],
-                   "bytes_read": d["bytes_read"], "read_vs_share": [b / (size / NODES) for b in d["bytes_read"]],
-                   "replicas_lost": d["replicas_lost"], "killed_node": kill}
+            # two runs a rate, few and many syncs: their difference cancels the one-time traffic
+            # (the counts to the driver, the vocabulary out, the final model in)
+            runs = []
+            for words in (args.round_words * 8, args.round_words):
+                metrics, moved, wall = train(args, corpus, os.path.join(work, f"r{rate}-w{words}"), None, words)
+                runs.append((metrics["distributed"], moved, wall))
+            (d1, m1, _), (d2, m2, wall) = runs
+            syncs = d2["syncs"] - d1["syncs"]
+            # a node sends 2 (K - 1) / K x a replica's payload and receives as much (tx + rx: twice that)
+            wire = 2 * 2 * (NODES - 1) / NODES * (d2["bytes"] - d1["bytes"]) / (2 * NODES)
+            per_node = [(b2 - b1) for b1, b2 in zip(m1, m2)]
+            row = {"rate_mbit": rate, "wall_s": round(wall, 1), "extra_syncs": syncs,
+                   "expected_MB_per_node_sync": wire / syncs / 1e6,
+                   "measured_MB_per_node_sync": [x / syncs / 1e6 for x in per_node],
+                   "ratio": [x / wire for x in per_node], "sync_s_per_round": d2["sync_seconds_per_round"],
+                   "bytes_read": d2["bytes_read"], "read_vs_share": [b / (size / NODES) for b in d2["bytes_read"]]}
             rows.append(row)
-            points.append((want / 2, rate * 1e6 / 8, d["sync_seconds_per_round"]))  # each direction carries half
+            points.append((2 * (NODES - 1) / NODES * d2["bytes"] / (2 * NODES) / d2["syncs"], rate * 1e6 / 8,
+                           d2["sync_seconds_per_round"]))  # a node's bytes each way a sync
             print(json.dumps(row), flush=True)
+            if n == len(rates) - 1 and args.kill_node is not None:
+                metrics, _, wall = train(args, corpus, os.path.join(work, f"r{rate}-kill"), args.kill_node)
+                d = metrics["distributed"]
+                row = {"rate_mbit": rate, "killed_node": args.kill_node, "wall_s": round(wall, 1),
+                       "replicas_lost": d["replicas_lost"], "replicas_at_end": d["replicas"],
+                       "epochs": len(metrics["epochs"]), "words": metrics["words"]}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
             down()
     finally:
         down()
