@@ -19,7 +19,10 @@ temp dir. For each rate the script trains ``--replicas 3 --threads 1`` with fixe
   fixed cost of a sync (Ray's calls and object-store hops), the input ``scale_model.py`` needs;
 - bytes each actor read from the corpus (metrics.json ``bytes_read``) against corpus / K.
 ``--kill-node I`` SIGKILLs every process of node I once the run has trained a while: the job must
-finish (the lost replica restarts on another node; it does not continue on K - 1).
+finish (the lost replica restarts on another node with room, or the others take its parts).
+``--throttle-node I`` runs once more with node I's links at a tenth of the rate (how long the
+others wait for it), ``--down-link I`` once more with node I's link taken down mid-run (a fault
+found by Ray's health checks or the round timeout, not a hang).
 Teardown kills only the PIDs inside the namespaces it created (``ip netns pids``), never by name.
 """
 
@@ -82,6 +85,13 @@ def shape(rate: str) -> None:
                "burst", "512kb", "latency", "20ms")
 
 
+def shape_node(i: int, rate: str) -> None:
+    """Node i's two link ends at ``rate`` (a throttled node)."""
+    for space, dev in ((ns(i), f"w2vt-h{i}"), (SWITCH, f"w2vt-s{i}")):
+        sh("ip", "netns", "exec", space, "tc", "qdisc", "replace", "dev", dev, "root", "tbf", "rate", rate,
+           "burst", "512kb", "latency", "20ms")
+
+
 def down() -> None:
     """Kill the processes inside our namespaces (by PID), then delete the namespaces."""
     for space in [ns(i) for i in range(NODES)] + [SWITCH]:
@@ -117,7 +127,8 @@ def counters(i: int) -> int:
     return int(info["tx"]["bytes"]) + int(info["rx"]["bytes"])
 
 
-def train(args, corpus: str, out: str, kill_node: int | None, words: int | None = None) -> tuple[dict, list[int], float]:
+def train(args, corpus: str, out: str, kill_node: int | None, words: int | None = None,
+          down_link: int | None = None) -> tuple[dict, list[int], float]:
     before = [counters(i) for i in range(NODES)]
     cmd = ["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}", PY, "-m",
            "w2v_nce.cli", "train", corpus, "-c", os.path.join(B.REPO, "configs", "word2vec.yaml"), "-o", out,
@@ -127,6 +138,9 @@ def train(args, corpus: str, out: str, kill_node: int | None, words: int | None 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if kill_node is not None:
         threading.Timer(args.kill_after, _kill_node, args=(kill_node,)).start()
+    if down_link is not None:  # the node's link down for good: its processes live on, unreachable
+        threading.Timer(args.kill_after, sh, args=("ip", "-n", ns(down_link), "link", "set", f"w2vt-h{down_link}",
+                                                   "down")).start()
     output = proc.communicate()[0]
     wall = time.time() - t0
     if proc.returncode:
@@ -163,7 +177,9 @@ def main() -> None:
     ap.add_argument("--dim", type=int, default=50)
     ap.add_argument("--round-words", type=int, default=25_000, help="the many-syncs run; the few-syncs run has 8 x")
     ap.add_argument("--kill-node", type=int, help="SIGKILL this node's processes during the last rate's run")
-    ap.add_argument("--kill-after", type=float, default=8.0, help="seconds into the run")
+    ap.add_argument("--kill-after", type=float, default=8.0, help="seconds into the run (a kill or a downed link)")
+    ap.add_argument("--throttle-node", type=int, help="last rate: run once more with this node's links at rate / 10")
+    ap.add_argument("--down-link", type=int, help="last rate: run once more and take this node's link down mid-run")
     ap.add_argument("--down", action="store_true", help="only tear down")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
@@ -202,6 +218,24 @@ def main() -> None:
             points.append((2 * (NODES - 1) / NODES * d2["bytes"] / (2 * NODES) / d2["syncs"], rate * 1e6 / 8,
                            d2["sync_seconds_per_round"]))  # a node's bytes each way a sync
             print(json.dumps(row), flush=True)
+            if n == len(rates) - 1 and args.throttle_node is not None:  # one slow link: how much the others wait
+                shape_node(args.throttle_node, f"{max(1, rate // 10)}mbit")
+                metrics, _, wall_slow = train(args, corpus, os.path.join(work, f"r{rate}-slow"), None, args.round_words)
+                d = metrics["distributed"]
+                row = {"rate_mbit": rate, "throttled_node": args.throttle_node, "its_rate_mbit": max(1, rate // 10),
+                       "wall_s": round(wall_slow, 1), "wall_unthrottled_s": round(wall, 1),
+                       "sync_s_per_round": d["sync_seconds_per_round"]}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+                shape_node(args.throttle_node, f"{rate}mbit")
+            if n == len(rates) - 1 and args.down_link is not None:
+                metrics, _, wall_down = train(args, corpus, os.path.join(work, f"r{rate}-down"), None, args.round_words,
+                                              down_link=args.down_link)
+                d = metrics["distributed"]
+                row = {"rate_mbit": rate, "downed_link_of_node": args.down_link, "wall_s": round(wall_down, 1),
+                       "replicas_lost": d["replicas_lost"], "replicas_at_end": d["replicas"], "words": metrics["words"]}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
             if n == len(rates) - 1 and args.kill_node is not None:
                 metrics, _, wall = train(args, corpus, os.path.join(work, f"r{rate}-kill"), args.kill_node)
                 d = metrics["distributed"]
