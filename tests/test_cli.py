@@ -110,6 +110,8 @@ def test_bad_config_files_are_usage_errors_naming_file_and_key(small_corpus, tmp
         ("--epochs", "0", "--epochs"), ("--threads", "0", "--threads"), ("--num-sampled", "0", "--num-sampled"),
         ("--alpha", "-0.1", "--alpha"), ("--batch-size", "0", "--batch-size"), ("--min-count", "0", "--min-count"),
         ("--min-alpha", "1", "--min-alpha"), ("--loss", "hinge", "--loss"),
+        ("--threads", "100000", "--threads"), ("--seed", "-1", "--seed"), ("--sample", "nan", "--sample"),
+        ("--alpha", "inf", "--alpha"), ("--replicas", "100000", "--replicas"),
     ],
 )
 def test_out_of_range_values_name_the_option(small_corpus, tmp_path, flag, value, needle):
@@ -306,3 +308,18 @@ def test_train_jsonl_is_strict_json_with_interval_means(small_corpus, tmp_path):
         rec = json.loads(line, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
         assert rec["event"] in ("progress", "epoch")
         assert rec["loss"] is None or rec["loss"] > 0
+
+
+def test_a_config_that_is_not_utf8_or_a_yaml_bomb_is_one_short_line(small_corpus, tmp_path):
+    latin = tmp_path / "latin.yaml"
+    latin.write_bytes("dim: 10  # caf\xe9\n".encode("latin-1"))
+    r = run("train", small_corpus, "-c", latin, "-o", tmp_path / "out")
+    assert r.exit_code == 2 and "not UTF-8" in r.output and "latin.yaml" in r.output
+    bomb = tmp_path / "bomb.yaml"  # nine levels of nine aliases: 9^9 leaves if expanded
+    lines = ['a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    lines += ["dim: *a8"]
+    bomb.write_text("\n".join(lines) + "\n")
+    r = run("train", small_corpus, "-c", bomb, "-o", tmp_path / "out")
+    assert r.exit_code == 2 and len(r.output) < 500 and "Traceback" not in r.output
+    assert not (tmp_path / "out").exists()

@@ -7,8 +7,10 @@ types and out-of-range values are ``ConfigError`` naming the key (and the file).
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
+import reprlib
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -28,6 +30,8 @@ NEGATIVES = ("pair", "window", "batch")
 # as good as 32 over seeds at 1 and 5 epochs (256 was not), sampled_softmax lost 0.6 pt at 128,
 # and CBOW nce was not measured at 128 (README, "Why 128 pairs a draw")
 NCE_SKIPGRAM_BATCH = 128
+# more threads (or replicas) than any machine runs: each thread allocates its scratch up front
+MAX_THREADS = 4096
 REPLICA_RULES = ("scale", "mean")
 # The scale rule's lr factor is min(K, REPLICA_LR_MAX): K x alpha diverged at K = 16 (alpha 0.4,
 # en-mix, word2vec-window.yaml), 4 x did not (docs/distributed.md, the replica-rule sweep)
@@ -227,18 +231,28 @@ def _check_type(key: str, value: Any, where: str) -> Any:
     allowed = _TYPES[kind]
     value = _yaml_number(kind, value)
     if isinstance(value, bool) and bool not in allowed:
-        raise ConfigError(f"{where}: '{key}' must be {kind}, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be {kind}, got {_shown(value)}")
     if not isinstance(value, allowed):
         if kind == "list[str]" and isinstance(value, str):
             return [value]
-        raise ConfigError(f"{where}: '{key}' must be {kind}, got {value!r}")
+        raise ConfigError(f"{where}: '{key}' must be {kind}, got {_shown(value)}")
     if kind == "float":
         value = float(value)
     if kind == "list[str]":
         if not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: '{key}' must be a list of strings, got {value!r}")
+            raise ConfigError(f"{where}: '{key}' must be a list of strings, got {_shown(value)}")
         value = list(value)
     return value
+
+
+_SHOWN = reprlib.Repr()  # (keyword arguments need Python 3.12)
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxdict, _SHOWN.maxstring, _SHOWN.maxother = 2, 4, 4, 40, 40
+
+
+def _shown(value: Any) -> str:
+    """A value for an error line, bounded in size and time (a YAML alias bomb is a few hundred
+    bytes that nest into an exponentially long repr)."""
+    return _SHOWN.repr(value)
 
 
 def merge(cfg: Config, overrides: dict[str, Any], where: str) -> Config:
@@ -261,6 +275,8 @@ def load_yaml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: config is not UTF-8 text; save it as UTF-8") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""
@@ -279,6 +295,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
     def bad(key: str, why: str) -> None:
         raise ConfigError(f"{where}: --{key.replace('_', '-')} {why}")
 
+    for f in fields(Config):  # NaN passes every comparison below, inf most of them
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            bad(f.name, f"must be a finite number, got {value}")
     positive_ints = ("dim", "window", "epochs", "num_sampled", "max_sentence_len", "min_count", "replicas",
                      "sync_base")
     for key in positive_ints:
@@ -290,8 +310,12 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("round_words", f"must be >= 1 (omit it to sync by --sync-seconds), got {cfg.round_words}")
     if not cfg.sync_seconds > 0 or cfg.sync_seconds > 3600:
         bad("sync_seconds", f"must be in (0, 3600] seconds, got {cfg.sync_seconds}")
-    if cfg.threads is not None and cfg.threads < 1:
-        bad("threads", f"must be >= 1 (omit it for all cores), got {cfg.threads}")
+    if cfg.threads is not None and not 1 <= cfg.threads <= MAX_THREADS:
+        bad("threads", f"must be in [1, {MAX_THREADS}] (omit it for all cores), got {cfg.threads}")
+    if cfg.replicas > MAX_THREADS:
+        bad("replicas", f"must be at most {MAX_THREADS}, got {cfg.replicas}")
+    if not 0 <= cfg.seed < 1 << 63:
+        bad("seed", f"must be in [0, 2^63), got {cfg.seed}")
     if cfg.max_vocab < 0:
         bad("max_vocab", f"must be >= 0 (0 = no limit), got {cfg.max_vocab}")
     if cfg.sample < 0:
@@ -303,7 +327,7 @@ def validate(cfg: Config, where: str = "config") -> Config:
     for f in fields(Config):
         choices = f.metadata.get("choices")
         if choices and getattr(cfg, f.name) not in choices:
-            bad(f.name, f"must be one of {', '.join(choices)}, got {getattr(cfg, f.name)!r}")
+            bad(f.name, f"must be one of {', '.join(choices)}, got {_shown(getattr(cfg, f.name))}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
     if not 0.0 <= cfg.holdout_fraction < 1.0:
