@@ -347,3 +347,38 @@ def test_progress_inside_an_epoch_reports_the_lr_of_its_position(tmp_path):
     total = result.metrics["vocabulary"]["in_vocab_tokens"]
     for r in inside:
         assert r["lr"] == pytest.approx(0.05 - (0.05 - 0.001) * r["words"] / total, rel=1e-6)
+
+
+def test_a_signal_during_counting_exits_with_its_own_code(tmp_path):
+    """SIGTERM while counting exits 143 (it was 130: the signal was read before it arrived)."""
+    import signal
+
+    from w2v_nce.corpus import Corpus
+    from w2v_nce.job import count_corpus
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    halt = threading.Event()
+    halt.set()
+    arrived = []  # the signal arrives after counting started: the handler sets it then
+    with pytest.raises(Interrupted) as info:
+        count_corpus(_train_cfg(corpus, tmp_path / "o"), Corpus([corpus]), halt,
+                     lambda: arrived.append(1) or signal.SIGTERM, None, lambda m: None)
+    assert info.value.exit_code == 143 and arrived
+
+
+def test_records_written_after_the_last_checkpoint_are_not_kept_twice(tmp_path, monkeypatch):
+    """A process killed after its last checkpoint left records past it (here: a fake epoch and a
+    torn line); the resume trains those words again, so it drops them first: each epoch once."""
+    from tests.interrupt import run_interrupted
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=3)
+    cfg = _train_cfg(corpus, tmp_path / "cut")
+    run_interrupted(cfg, monkeypatch, after_calls=4)
+    clock = load_checkpoint(str(tmp_path / "cut")).states[0].clock
+    with open(tmp_path / "cut" / "train.jsonl", "a", encoding="utf-8") as fh:
+        fh.write(json.dumps({"event": "epoch", "epoch": 2, "words": clock + 1000, "fake": True}) + "\n")
+        fh.write('{"event": "progress", "wor')  # torn by SIGKILL
+    resume_training(str(tmp_path / "cut"))
+    records = [json.loads(x) for x in open(tmp_path / "cut" / "train.jsonl", encoding="utf-8")]
+    assert not any(r.get("fake") for r in records)
+    assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2, 3]

@@ -96,6 +96,28 @@ def read_events(path: str) -> list[dict]:
     return out
 
 
+def _drop_records_after(path: str, words: int) -> None:
+    """Rewrite ``path`` without the records whose lr clock is past ``words`` (and a torn last line)."""
+    from .formats import atomic_output
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except FileNotFoundError:
+        return
+    keep = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or record.get("words", 0) <= words:
+            keep.append(line)
+    if len(keep) != len(lines):
+        with atomic_output(path, "w") as fh:
+            fh.write("".join(x + "\n" for x in keep))
+
+
 def _duration(seconds: float) -> str:
     if not seconds == seconds or seconds == float("inf"):
         return "?"
@@ -107,11 +129,15 @@ class EventLog:
     """Writes each event to ``train.jsonl`` and shows progress on ``stream``.
 
     ``total_words`` is the lr clock's end (for % done and the ETA); ``start_words`` where this
-    process starts on it (a resume); ``quiet`` shows nothing but still writes the file.
+    process starts on it (a resume); ``quiet`` shows nothing but still writes the file. When
+    appending (a resume), records past ``start_words`` are dropped first: a process killed after
+    its last checkpoint wrote them, and the resume trains those words again (and writes them again).
     """
 
     def __init__(self, path: str, append: bool, total_words: int, start_words: int, epochs: int, quiet: bool,
                  log: Log, stream: IO | None = None):
+        if append:
+            _drop_records_after(path, start_words)
         self._fh = open(path, "a" if append else "w", encoding="utf-8")
         self._total, self._start_words, self._epochs, self._log = total_words, start_words, epochs, log
         self._t0 = time.time()

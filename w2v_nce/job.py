@@ -311,7 +311,7 @@ def _locked(out: str, log: Log):
 def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _Signals,
                       log: Log) -> tuple[Vocab, CountResult]:
     """The counting pass (see ``count_corpus``); checks what needs the vocabulary's size."""
-    vocab, counted = count_corpus(cfg, corpus, halt, sig.signum, cfg.output, log)
+    vocab, counted = count_corpus(cfg, corpus, halt, lambda: sig.signum, cfg.output, log)
     _check_vocabulary(cfg, vocab)
     return vocab, counted
 
@@ -336,7 +336,7 @@ def counting_interrupted(signum: int) -> Interrupted:
                        signum or signal.SIGINT)
 
 
-def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: int, spill_dir: str | None,
+def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: Callable[[], int], spill_dir: str | None,
                  log: Log) -> tuple[Vocab, CountResult]:
     """Count the corpus with ``cfg.resolved_threads()`` threads and a byte progress bar (on a
     terminal); the summary line goes to ``log``. ``halt`` stops it (``Interrupted``)."""
@@ -345,7 +345,7 @@ def count_corpus(cfg: Config, corpus: Corpus, halt: threading.Event, signum: int
     def progress(nbytes: int) -> None:
         bar.update(nbytes)
         if halt.is_set():  # nothing trained yet: nothing to checkpoint
-            raise counting_interrupted(signum)
+            raise counting_interrupted(signum())  # the signal that set halt (read now, not at the start)
 
     threads = cfg.resolved_threads()
     if threads > 1:
@@ -385,7 +385,7 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
         parent = os.path.dirname(os.path.abspath(output))
         if not os.access(parent, os.W_OK):
             raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
-        vocab, counted = count_corpus(cfg, corpus, threading.Event(), 0, parent, log)
+        vocab, counted = count_corpus(cfg, corpus, threading.Event(), lambda: 0, parent, log)
         vocab.save_tsv(output, vocab_header(cfg, counted.tokens, counted.distinct))
         return vocab, counted
     finally:
