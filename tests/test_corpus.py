@@ -244,3 +244,16 @@ def test_one_whitespace_set_for_every_scanner():
         with pytest.raises(Exception):
             check_words([bad])
     check_words(["x\u00a0y"])  # a non-ASCII space is part of a word
+
+
+def test_a_pipe_or_fifo_as_a_corpus_path_is_refused_without_blocking(tmp_path):
+    """A FIFO (or /dev/stdin, a process substitution) would be counted and then trained as empty:
+    refused at once, pointing to '-' (which spools stdin). Opening a FIFO would block: it is not opened."""
+    import os
+
+    from w2v_nce.errors import CorpusError
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(CorpusError, match="read only once.*'-'"):
+        Corpus([str(fifo)])

@@ -27,6 +27,7 @@ import lzma
 import os
 import re
 import shutil
+import stat
 import sys
 import tempfile
 import threading
@@ -140,6 +141,9 @@ def _expand(path: str) -> list[str]:
         raise CorpusError(f"{path}: corpus not found")
     if not os.access(path, os.R_OK):
         raise CorpusError(f"{path}: corpus is not readable (check permissions)")
+    if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe, FIFO or device: a second read finds nothing
+        raise CorpusError(f"{path}: a pipe or device can be read only once and training reads the corpus every "
+                          "epoch; pass '-' and send it to standard input (it is then spooled), or write it to a file")
     return [path]
 
 
