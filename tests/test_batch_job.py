@@ -382,3 +382,34 @@ def test_records_written_after_the_last_checkpoint_are_not_kept_twice(tmp_path, 
     records = [json.loads(x) for x in open(tmp_path / "cut" / "train.jsonl", encoding="utf-8")]
     assert not any(r.get("fake") for r in records)
     assert [r["epoch"] for r in records if r["event"] == "epoch"] == [1, 2, 3]
+
+
+def test_the_output_may_not_be_the_corpus_directory_nor_inside_it(tmp_path):
+    """train DIR -o DIR --force deleted corpus files named like outputs: refused before anything."""
+    from w2v_nce.errors import UsageError
+
+    d = tmp_path / "corpus"
+    d.mkdir()
+    (d / "vocab.tsv").write_text("not an output: a corpus file\n")
+    for out in (d, d / "run"):
+        with pytest.raises(UsageError, match="inside the corpus directory"):
+            run_training(_train_cfg(str(d), out), force=True)
+    assert (d / "vocab.tsv").read_text() == "not an output: a corpus file\n" and not (d / "run").exists()
+
+
+def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
+    import os
+
+    from w2v_nce.errors import OutputError
+    from w2v_nce.job import prepare_output_dir
+
+    target = tmp_path / "victim.txt"
+    target.write_text("keep me")
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in os.listdir(out):
+        os.unlink(out / name)
+    os.symlink(target, out / f".w2v-nce-write-test-{os.getpid()}")
+    with pytest.raises(OutputError):
+        prepare_output_dir(str(out), force=True)
+    assert target.read_text() == "keep me"

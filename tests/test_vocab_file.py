@@ -76,6 +76,8 @@ def test_a_file_without_header_says_what_was_assumed_and_missing_words_are_oov(t
     ("", "holds no words"),
     ("# w2v-nce vocab tokens=10\n", "holds no words"),
     ("# w2v-nce vocab tokens=ten\na\t1\n", "line 1: header field 'tokens=ten'"),
+    ("a\t" + "1" + "0" * 30 + "\n", "line 1: count '10000"),  # 10^30: was a traceback
+    ("a\t100000000000000000\nb\t3\n", "line 1: count '100000000000000000' is above"),  # 10^17: a sampler hang
 ])
 def test_a_malformed_file_is_a_one_line_error_before_any_output(tmp_path, text, where):
     path = tmp_path / "v.tsv"

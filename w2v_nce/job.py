@@ -71,9 +71,10 @@ def prepare_output_dir(path: str, force: bool) -> None:
         raise OutputError(f"{path}: output directory is not empty; pass --force to overwrite or choose another -o")
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, ".w2v-nce-write-test")
-        with open(probe, "wb") as fh:
-            fh.write(b"ok")
+        probe = os.path.join(path, f".w2v-nce-write-test-{os.getpid()}")
+        # created here or not at all: never through a symlink planted in a shared directory
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+        os.close(fd)
         os.unlink(probe)
     except OSError as exc:
         raise OutputError(f"{path}: output directory is not writable ({exc.strerror})") from None
@@ -136,6 +137,18 @@ class _Signals:
             signal.signal(s, h)
 
 
+def _refuse_output_in_corpus(cfg: Config) -> None:
+    """The output directory must not be, or be inside, a corpus directory (``--force`` would
+    delete corpus files named like outputs, and the outputs would become corpus)."""
+    out = os.path.realpath(cfg.output)
+    for p in cfg.corpus:
+        if p != "-" and os.path.isdir(p):
+            d = os.path.realpath(p)
+            if out == d or out.startswith(d + os.sep):
+                raise UsageError(f"{cfg.output}: the output directory is inside the corpus directory {p}; choose "
+                                 "an -o outside it")
+
+
 def _log_for(cfg: Config, log: Log | None) -> Log:
     return log or (lambda m: None if cfg.quiet else _stderr(m))
 
@@ -163,6 +176,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab = os.path.abspath(cfg.vocab) if cfg.vocab else None
+    _refuse_output_in_corpus(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = _log_for(cfg, log)

@@ -559,6 +559,8 @@ def read_vocab_tsv(path: str) -> tuple[list[str], np.ndarray, dict[str, int]]:
         raise FormatError(f"{path}: cannot read the vocabulary file ({exc.strerror})") from None
     if not words:
         raise FormatError(f"{path}: vocabulary file holds no words; write one with: w2v-nce vocab CORPUS -o {path}")
+    if sum(counts) >= 1 << 62:  # the int64 totals the sampler and the lr clock are computed in
+        raise FormatError(f"{path}: the counts add up to more than 2^62; is this a vocab.tsv?")
     return words, np.array(counts, dtype=np.int64), header
 
 
@@ -569,6 +571,10 @@ def _decoded(raw: bytes, path: str, lineno: int) -> str:
         raise FormatError(f"{path}: line {lineno}: invalid UTF-8; a vocabulary file is UTF-8 text") from None
 
 
+# A word counted more often than this is a corrupt or forged file (10^15 tokens of one word).
+MAX_COUNT = 10**15
+
+
 def _entry(line: str, path: str, lineno: int) -> tuple[str, int]:
     parts = line.split("\t")
     if len(parts) != 2:
@@ -577,7 +583,10 @@ def _entry(line: str, path: str, lineno: int) -> tuple[str, int]:
     if not word or any(c in word for c in WHITESPACE.decode()):
         raise FormatError(f"{path}: line {lineno}: word {word!r} is empty or holds whitespace; words are tokens")
     if not (count.isascii() and count.isdigit()) or int(count) < 1:
-        raise FormatError(f"{path}: line {lineno}: count {count!r} is not an integer >= 1")
+        raise FormatError(f"{path}: line {lineno}: count {count[:30]!r} is not an integer >= 1")
+    if len(count) > 15 or int(count) > MAX_COUNT:
+        raise FormatError(f"{path}: line {lineno}: count {count[:30]!r} is above {MAX_COUNT:,} (no corpus holds a "
+                          "word that often); is this a vocab.tsv?")
     return word, int(count)
 
 
