@@ -413,3 +413,17 @@ def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     with pytest.raises(OutputError):
         prepare_output_dir(str(out), force=True)
     assert target.read_text() == "keep me"
+
+
+def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
+    """A corpus truncated or appended to mid-run was trained short (or on text nobody counted), exit 0."""
+    from w2v_nce.errors import CorpusError
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=1)
+
+    def grow(run):
+        with open(corpus, "a") as fh:
+            fh.write("more text\n")
+
+    with pytest.raises(CorpusError, match="big.txt: corpus file changed during training"):
+        run_training(_train_cfg(corpus, tmp_path / "o"), on_round=grow)

@@ -257,3 +257,25 @@ def test_a_pipe_or_fifo_as_a_corpus_path_is_refused_without_blocking(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(CorpusError, match="read only once.*'-'"):
         Corpus([str(fifo)])
+
+
+def test_utf16_and_corrupt_compressed_files_are_refused_before_any_output(tmp_path):
+    """UTF-16 text was trained as garbage; a corrupt .gz was found after --force had removed the
+    previous run. Both are one-line errors before the output directory is touched."""
+    import gzip
+
+    from click.testing import CliRunner
+
+    from w2v_nce.cli import main
+
+    u16 = tmp_path / "u16.txt"
+    u16.write_bytes("the cat sat on the mat\n".encode("utf-16"))
+    bad = tmp_path / "bad.txt.gz"
+    bad.write_bytes(gzip.compress(b"the cat sat on the mat\n" * 10000)[:200])
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "vectors.txt").write_text("a previous run's vectors\n")
+    for path, needle in ((u16, "UTF-16"), (bad, "cannot read corpus")):
+        r = CliRunner().invoke(main, ["train", str(path), "-o", str(out), "--force"])
+        assert r.exit_code == 1 and needle in r.output and len(r.output.strip().splitlines()) == 1, r.output
+        assert (out / "vectors.txt").read_text() == "a previous run's vectors\n"

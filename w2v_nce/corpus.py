@@ -281,6 +281,21 @@ class Corpus:
         with self._read_lock:
             self.bytes_read += nbytes
 
+    def check_readable(self, nbytes: int = 1 << 16) -> None:
+        """Read (decompress) the first ``nbytes`` of every source: a truncated or corrupt
+        compressed file, or UTF-16 text, is a ``CorpusError`` before any output is touched."""
+        for i, path in enumerate(self.sources):
+            if path == "-":
+                continue
+            try:
+                with self._open_source(i) as fh:
+                    head = _read_full(fh, nbytes)
+            except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
+                raise CorpusError(f"{path}: cannot read corpus ({exc}); is the file complete?") from None
+            if looks_utf16(head):
+                raise CorpusError(f"{path}: looks like UTF-16 text (a byte-order mark or NUL bytes between "
+                                  "letters); convert it to UTF-8, e.g. iconv -f UTF-16 -t UTF-8")
+
     def _clean(self, data: bytes, stats: ReadStats) -> bytes:
         """Apply the UTF-8 policy (replace + count) and optional lowercasing."""
         text = None
@@ -295,6 +310,14 @@ class Corpus:
         if self.lowercase:
             data = data.lower() if text is None else text.lower().encode("utf-8")
         return data
+
+def looks_utf16(head: bytes) -> bool:
+    """A UTF-16 byte-order mark, or NUL in a quarter of the first bytes (ASCII text in UTF-16)."""
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    sample = head[:4096]
+    return len(sample) >= 16 and sample.count(0) * 4 >= len(sample)
+
 
 def continuation_bytes(block: Block) -> int:
     """Bytes at the start of ``block.data`` that continue a token split at the previous block's

@@ -186,6 +186,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
         early = None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            corpus.check_readable()  # before --force removes anything
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             if given is None and backend.counts_remotely and _one_part(corpus):
                 early = _EarlyCount(cfg, corpus)  # counted here while the cluster starts

@@ -32,7 +32,7 @@ from .config import Config, resolve
 from .corpus import Corpus
 from .distributed.replica import Backend, ReplicaGone, ReplicaLost, RoundPlan, copy_state, regroup
 from .distributed.sync import SyncStats, tier_rows
-from .errors import ClusterError, DivergenceError, Interrupted
+from .errors import ClusterError, CorpusError, DivergenceError, Interrupted
 from .events import EpochEnd, EventLog, Progress, ReplicaLost as ReplicaLostEvent, to_record
 from .model import Model
 from .pairs import HeldOut, ReaderCounts
@@ -66,7 +66,7 @@ class Run:
                  on_round: Callable[["Run"], None] | None = None):
         self.backend, self.cfg, self.vocab, self.halt, self.signum, self.log = (backend, start.cfg, vocab, halt,
                                                                                   signum, log)
-        self.K = backend.replicas
+        self.K, self.corpus = backend.replicas, corpus
         self.resolved = dataclasses.replace(resolve(self.cfg, self.K), threads=backend.threads)
         self.out, self.fingerprint, self.history = start.cfg.output, start.fingerprint, start.history
         self.base, self.done = start.totals, Tallies()  # before this process / trained by it
@@ -156,6 +156,7 @@ class Run:
         self.events.advance(self.clock)
         self._maybe_progress()
         if self._epoch_over(epoch):
+            self._check_corpus()
             self._end_epoch(self._epoch_reader)
             self._epoch_reader = ReaderCounts()
         if self.on_round is not None:
@@ -169,6 +170,14 @@ class Run:
             self.checkpoint_request.clear()
             if self.halt.is_set() and self.epoch < cfg.epochs:
                 self._interrupt()
+
+    def _check_corpus(self) -> None:
+        """At each epoch's end: a corpus file that changed (size or mtime) since the run began
+        was trained on as text nobody counted, or cut short: an error naming it."""
+        for was, now in zip(self.fingerprint, self.corpus.fingerprint()):
+            if was != now:
+                raise CorpusError(f"{was['path']}: corpus file changed during training (size or mtime); the model "
+                                  "is not saved; start the run again on a corpus that stays put")
 
     def _epoch_over(self, epoch: int) -> bool:
         return all(s.epoch > epoch for s in self.states)
