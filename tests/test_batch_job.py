@@ -427,3 +427,33 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
 
     with pytest.raises(CorpusError, match="big.txt: corpus file changed during training"):
         run_training(_train_cfg(corpus, tmp_path / "o"), on_round=grow)
+
+
+@pytest.mark.parametrize("corrupt", ["carry_id_past_v", "negative_epoch", "dim"])
+def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt):
+    """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
+    that is not the matrices' resumed without a word. Each is a one-line ResumeError now."""
+    import numpy as np
+
+    from tests.interrupt import run_interrupted
+    from w2v_nce.errors import ResumeError
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=3)
+    run_interrupted(_train_cfg(corpus, tmp_path / "cut"), monkeypatch, after_calls=2)
+    path = tmp_path / "cut" / "checkpoint.npz"
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    state, cfg = json.loads(str(arrays["state"])), json.loads(str(arrays["config"]))
+    rep = state["replicas"][0]
+    if corrupt == "carry_id_past_v":
+        rep["stream"]["carry_ids"] = [10**9]
+    elif corrupt == "negative_epoch":
+        rep["epoch"] = -3
+    else:
+        cfg["dim"] = 999
+    arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))
+    with open(path, "wb") as fh:
+        np.savez(fh, **arrays)
+    with pytest.raises(ResumeError, match="contradicts itself|out of range") as info:
+        resume_training(str(tmp_path / "cut"))
+    assert "\n" not in str(info.value)

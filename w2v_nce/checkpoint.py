@@ -71,6 +71,7 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
             model.config = cfg.to_dict()
             st = json.loads(str(z["state"]))
             states = _states(st, z, path)
+        _check(cfg, model, states, path)
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
     except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as exc:
@@ -87,6 +88,25 @@ def saved_replicas(out_dir: str) -> int:
             return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
     except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
         return 1
+
+
+def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> None:
+    """A checkpoint must agree with itself before any kernel sees an index from it: the config's
+    dim with the matrices, every carried id within the vocabulary, positions and epochs in range."""
+    V, D = model.w_in.shape
+    if cfg.dim != D or model.w_out.shape != (V, D) or model.bias.shape != (V,):
+        raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.w_in.shape}, "
+                          f"{model.w_out.shape}, {model.bias.shape}); start a new run")
+    for k, s in enumerate(states):
+        streams = [s.stream, *s.streams]
+        bad = (not 0 <= s.epoch <= cfg.epochs or s.clock < 0 or s.parts < 0 or s.block_bytes < 1
+               or (s.streams and s.done and len(s.done) != len(s.streams))
+               or any(x.position.source < 0 or x.position.block < 0 or x.piece_tokens < 0 or x.sentences < 0
+                      or (len(x.carry_ids) and (x.carry_ids.min() < -1 or x.carry_ids.max() >= V)) for x in streams)
+               or (s.rng is not None and (s.rng.ndim != 2 or s.rng.dtype != np.uint64)))
+        if bad:
+            raise ResumeError(f"{path}: replica {k}'s position is out of range (epoch, clock, stream or ids past the "
+                              f"{V:,}-word vocabulary); the checkpoint is corrupt: start a new run")
 
 
 def _states(st: dict, z, path: str) -> list[TrainState]:
