@@ -457,3 +457,19 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
     with pytest.raises(ResumeError, match="contradicts itself|out of range") as info:
         resume_training(str(tmp_path / "cut"))
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("content", [b"", b"\x93NUMPY random bytes " * 50])
+def test_an_empty_or_random_model_or_checkpoint_is_one_clear_line(tmp_path, content):
+    """A zero-byte file printed only 'Aborted!' (click's EOFError); random bytes advised allow_pickle."""
+    from click.testing import CliRunner
+
+    from w2v_nce.cli import main
+
+    for name, args in (("checkpoint.npz", ["train", "--resume"]), ("model.npz", ["eval"])):
+        d = tmp_path / name.split(".")[0]
+        d.mkdir(exist_ok=True)
+        (d / name).write_bytes(content)
+        r = CliRunner().invoke(main, args + [str(d)])
+        assert r.exit_code == 1 and "Aborted" not in r.output and "pickle" not in r.output, r.output
+        assert name in r.output and len(r.output.strip().splitlines()) == 1

@@ -24,7 +24,7 @@ from .config import Config, from_saved
 from .corpus import Corpus
 from .errors import FormatError, ResumeError
 from .formats import atomic_output
-from .model import Model
+from .model import Model, npz_problem
 from .train import Tallies, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
@@ -74,8 +74,8 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
         _check(cfg, model, states, path)
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
-    except (KeyError, ValueError, OSError, TypeError, zipfile.BadZipFile) as exc:
-        raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
+    except (KeyError, ValueError, OSError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+        raise ResumeError(f"{path}: checkpoint is unreadable ({npz_problem(exc)}); start a new run") from None
     return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
                       int(st.get("syncs", 0)), dict(st.get("sync_totals", {})))
 
@@ -86,7 +86,7 @@ def saved_replicas(out_dir: str) -> int:
     try:
         with np.load(os.path.join(out_dir, CHECKPOINT_FILE), allow_pickle=False) as z:
             return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
         return 1
 
 

@@ -34,6 +34,16 @@ def model_save_bytes(V: int, D: int, word_bytes: int) -> int:
     return 2 * word_bytes + 16 * (V + 1) + min(max(4 * V * D, 8 * (V + 1), word_bytes), _WRITE_CHUNK) + (1 << 20)
 
 
+def npz_problem(exc: BaseException) -> str:
+    """What is wrong with a file ``np.load`` refused, in words for a user (NumPy's own message
+    for random bytes advises unpickling them, and an empty file raises EOFError)."""
+    if isinstance(exc, EOFError):
+        return "the file is empty"
+    if "pickle" in str(exc):
+        return "not a .npz archive of arrays"
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
 @dataclass
 class Model:
     """words [V] str, counts int64[V], w_in/w_out float32[V, D], bias float32[V], config dict."""
@@ -108,8 +118,8 @@ class Model:
         try:
             with np.load(path, allow_pickle=False) as z:
                 return cls.from_npz(z, path)
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
-            raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
+            raise FormatError(f"{path}: not a w2v-nce model ({npz_problem(exc)})") from None
 
     def nearest(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
         """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded);
