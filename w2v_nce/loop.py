@@ -62,7 +62,7 @@ class Run:
     ``signum``'s signal); ``on_round`` (tests) runs after every round's sync."""
 
     def __init__(self, backend: Backend, start: Checkpoint, corpus: Corpus, vocab: Vocab, halt: threading.Event,
-                 signum: Callable[[], int], log: Log, vocabulary: dict | None, heldout: Callable[[list], HeldOut | None],
+                 signum: Callable[[], int], log: Log, vocabulary: dict | None, heldout: Callable[[list | None], HeldOut | None],
                  on_round: Callable[["Run"], None] | None = None):
         self.backend, self.cfg, self.vocab, self.halt, self.signum, self.log = (backend, start.cfg, vocab, halt,
                                                                                   signum, log)
@@ -78,8 +78,8 @@ class Run:
         self.vocabulary = vocabulary
         self.bytes_read = [0] * self.K  # each replica's corpus bytes read by its process (metrics)
         self._epoch_reader = ReaderCounts()  # the readers' counts of the epoch in progress, over the replicas
-        parts = self.states[0].parts or self.K * self.resolved.threads
-        self.heldout = heldout(make_splits(corpus, parts))
+        parts = self.states[0].parts or self.K * self.resolved.threads  # the parts' cut matters for a holdout only
+        self.heldout = heldout(make_splits(corpus, parts) if self.cfg.holdout_fraction > 0 else None)
         self.total_clock = total_clock(self.cfg, vocab.total)
         self.checkpoint_request = threading.Event()  # set by on_round (tests) or when checkpoint_every is due
         self.on_round = on_round
@@ -119,7 +119,7 @@ class Run:
                       cfg.quiet, self.log) as events:
             self.events = events
             now = time.time()
-            self._interval_start(now)
+            self._interval_start(now, self.done)
             self._epoch_start, self._t_epoch = self.totals(), now
             self._last_ckpt = self._last_probe = now
             while self.epoch < cfg.epochs:
@@ -144,9 +144,7 @@ class Run:
             if res.epoch_ended and res.epoch_reader is not None:
                 self._epoch_reader.merge(res.epoch_reader)
         t1 = time.time()
-        every = 60 * cfg.checkpoint_every
-        if every > 0 and t1 - self._last_ckpt >= every:
-            self.checkpoint_request.set()
+        self._note_checkpoint_due(t1)
         full = self._epoch_over(epoch) or bool(lost) or self.checkpoint_request.is_set() or self.halt.is_set()
         stats = self._sync_survivors(full, lost, before) if self.K > 1 else SyncStats(0, 0)
         gone = {x.replica for x in lost}
@@ -207,9 +205,7 @@ class Run:
                     f"{self.clock:,} words at lr {self.lr():.6g}; try a smaller --alpha")
         if live is not None:
             self._maybe_progress(live)
-        every = 60 * self.cfg.checkpoint_every
-        if every > 0 and now - self._last_ckpt >= every:
-            self.checkpoint_request.set()
+        self._note_checkpoint_due(now)
         if self.checkpoint_request.is_set() or self.halt.is_set():
             self._round_stop.set()
 
@@ -290,8 +286,14 @@ class Run:
                                             lr_factor=resolve(self.cfg, self.K).lr_factor)
 
     # -- records ------------------------------------------------------------------------
-    def _interval_start(self, now: float) -> None:
-        self._last_progress, self._last_tallies = now, self.done
+    def _note_checkpoint_due(self, now: float) -> None:
+        """``checkpoint_request`` once ``checkpoint_every`` minutes have passed since the last one."""
+        every = 60 * self.cfg.checkpoint_every
+        if every > 0 and now - self._last_ckpt >= every:
+            self.checkpoint_request.set()
+
+    def _interval_start(self, now: float, tallies: Tallies) -> None:
+        self._last_progress, self._last_tallies = now, tallies
         self._iv_rounds, self._iv_sync_s, self._iv_sync_b = 0, 0.0, 0
 
     def _maybe_progress(self, live: Tallies | None = None) -> None:
@@ -306,8 +308,7 @@ class Run:
                                   round(d.words / (now - self._last_progress), 1), self.lr(clock), d.mean_loss, d.examples,
                                   round(now, 3), self._iv_rounds if many else None,
                                   round(self._iv_sync_s, 4) if many else None, self._iv_sync_b if many else None))
-        self._interval_start(now)
-        self._last_tallies = cur
+        self._interval_start(now, cur)
 
     def _end_epoch(self, reader: ReaderCounts) -> None:
         d = self.totals().minus(self._epoch_start)

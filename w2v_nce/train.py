@@ -217,8 +217,7 @@ class _Dispatcher:
     def __init__(self, trainer: "Trainer", budget_words: int | None, deadline: float | None, stop: threading.Event):
         self._tr, self._state, self._budget, self._deadline = trainer, trainer.state, budget_words, deadline
         self._stop = stop
-        self._cond = threading.Condition()
-        self._in_flight = 0
+        self._lock = threading.Lock()
         self._handed = 0
         self.aborted = False
         n = len(trainer.splits)
@@ -240,7 +239,7 @@ class _Dispatcher:
     def claim(self) -> int | None:
         """A part for this worker: the lowest nobody reads yet, else the lowest still being read;
         None when every part is read to its end."""
-        with self._cond:
+        with self._lock:
             for i, taken in enumerate(self._claimed):
                 if not taken:
                     self._claimed[i] = True
@@ -252,7 +251,7 @@ class _Dispatcher:
 
     def next(self, part: int):
         """(chunk, lr clock at its start) of ``part``, ``_PART_END``, or None (span closed)."""
-        with self._cond:
+        with self._lock:
             if self._closed() or self._spent():
                 return None
             if self._done[part]:
@@ -269,19 +268,10 @@ class _Dispatcher:
             self._tr._set_stream(part, chunk.state_after)
             st.reader.add(chunk)
             self._handed += chunk.words
-            if chunk.words:
-                self._in_flight += 1
             return chunk, clock_start
 
-    def done(self) -> None:
-        with self._cond:
-            self._in_flight -= 1
-            self._cond.notify_all()
-
     def abort(self) -> None:
-        with self._cond:
-            self.aborted = True
-            self._cond.notify_all()
+        self.aborted = True  # read by the other workers at their next chunk
 
 
 class Trainer:
@@ -452,10 +442,7 @@ class Trainer:
                     chunk, clock_start = item
                     if not chunk.words:
                         continue
-                    try:
-                        self.train_chunk(scratch, chunk, clock_start)
-                    finally:
-                        dispatcher.done()
+                    self.train_chunk(scratch, chunk, clock_start)
                     if self._rows[t, K.T_NONFINITE]:
                         dispatcher.abort()
                         return
