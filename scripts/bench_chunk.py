@@ -14,7 +14,7 @@ the checkouts a few times and compare medians.
 import sys, time, numpy as np
 tree = sys.argv[1]; sys.path.insert(0, tree)
 from w2v_nce import kernels as K
-from w2v_nce.sampling import build_alias_table, unigram_weights, log_uniform_probability, fixed_unigram_probability, keep_probabilities
+from w2v_nce.sampling import build_alias_table, unigram_weights, fixed_unigram_probability, keep_probabilities
 V, D, S, B, W = 70000, 100, int(sys.argv[3]), 32, 5
 rng = np.random.default_rng(0)
 counts = (1e6 / np.arange(1, V + 1)).astype(np.int64) + 5

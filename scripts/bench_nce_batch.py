@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 # one BLAS thread: the FMA rate compared with is one core's, as the step runs on one thread
 os.environ["OPENBLAS_NUM_THREADS"] = "1"

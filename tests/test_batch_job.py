@@ -15,10 +15,10 @@ import time
 import numpy as np
 import pytest
 
-from w2v_nce import job, loop
+from w2v_nce import loop
 from w2v_nce.config import Config
 from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
-from w2v_nce.formats import atomic_output
+from w2v_nce.io import atomic_output
 from w2v_nce.checkpoint import load_checkpoint
 from w2v_nce.job import resume_training, run_training
 from w2v_nce.model import Model
@@ -297,7 +297,7 @@ def test_sigkill_during_a_write_leaves_the_previous_file(tmp_path):
     target.write_bytes(b"previous complete checkpoint")
     script = (
         "import os, signal, sys\n"
-        "from w2v_nce.formats import atomic_output\n"
+        "from w2v_nce.io import atomic_output\n"
         "with atomic_output(sys.argv[1], 'wb') as fh:\n"
         "    fh.write(b'half of a new checkpoint')\n"
         "    fh.flush()\n"

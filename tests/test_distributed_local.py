@@ -20,7 +20,6 @@ from w2v_nce.job import resume_training, run_training
 from w2v_nce.distributed.local import LocalBackend
 from w2v_nce.distributed.replica import ReplicaLost
 from w2v_nce.errors import Interrupted, UsageError
-from w2v_nce.job import resume_training, run_training
 from w2v_nce.model import Model
 from w2v_nce.train import Trainer, init_model
 from w2v_nce.vocab import build_vocab

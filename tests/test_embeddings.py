@@ -23,7 +23,7 @@ WORDS = [f"w{i}" for i in range(3000)]
 def test_unit_rows_float64_norms_zero_rows_and_blocks(monkeypatch):
     import w2v_nce.embeddings as E
 
-    monkeypatch.setattr(E, "_NORM_BLOCK", 7)  # several blocks and a short last one
+    monkeypatch.setattr(E, "NORM_BLOCK", 7)  # several blocks and a short last one
     x = _vectors(40, 5) * 1e3
     x[3] = 0.0
     got = unit_rows(x)
@@ -124,7 +124,7 @@ def test_batches_equal_single_queries(monkeypatch):
                                                                 for i in range(0, 300, 11)]
     singles = [emb.most_similar(p, n, topn=5) for p, n in queries]
     cosmul = [emb.most_similar_cosmul(p, n, topn=5) for p, n in queries]
-    monkeypatch.setattr(E, "_SCORES_BUDGET", 4 * 3000 * 5)  # 5 score rows per block: many blocks
+    monkeypatch.setattr(E, "SCORES_BUDGET", 4 * 3000 * 5)  # 5 score rows per block: many blocks
     for method, expected in (("3cosadd", singles), ("3cosmul", cosmul)):
         got = emb.most_similar_batch(queries, topn=5, method=method)
         assert [[w for w, _ in q] for q in got] == [[w for w, _ in q] for q in expected]

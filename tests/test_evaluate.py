@@ -117,7 +117,7 @@ def test_full_loss_is_the_same_for_any_workers_and_without_blas_control(monkeypa
     for threads, block in ((2, None), (3, 5), (2, 60)):
         got = fn(w_in, w_out, bias, centres, contexts, threads=threads, block=block)
         assert got[0] == pytest.approx(base[0], rel=1e-9) and got[1] == pytest.approx(base[1], rel=1e-6)
-    monkeypatch.setattr(blas, "_controls", lambda: None)  # no known BLAS: one worker, BLAS threads untouched
+    monkeypatch.setattr(blas, "blas_controls", lambda: None)  # no known BLAS: one worker, BLAS threads untouched
     got = fn(w_in, w_out, bias, centres, contexts, threads=2)
     assert got[0] == pytest.approx(base[0], rel=1e-9) and got[2] == 61
 
@@ -127,7 +127,7 @@ def test_blas_single_threaded_restores_the_setting():
 
     from w2v_nce import blas
 
-    control = blas._controls()
+    control = blas.blas_controls()
     if sys.platform.startswith("linux"):
         assert control is not None, "NumPy's BLAS thread setter was not found among the loaded libraries"
     if control is None:

@@ -13,6 +13,7 @@ import pytest
 
 from w2v_nce import floattext
 from w2v_nce import formats as F
+from w2v_nce import io as io_mod
 from w2v_nce.errors import FormatError, OutputError
 
 WORDS = ["</s>", "the", "naïve", "東京", "😀", "Zoë"]
@@ -93,7 +94,7 @@ def test_text_layout(tmp_path):
 def test_text_blocks_come_in_order_whatever_the_threads(tmp_path, monkeypatch):
     """Blocks formatted by several threads are written in row order: the file is the one-thread file."""
     from w2v_nce import floattext
-    monkeypatch.setattr(F, "_BLOCK_ROWS", 7)
+    monkeypatch.setattr(F, "BLOCK_ROWS", 7)
     vectors = _matrix(52, 3)  # 7 full blocks and a short one
     words = [f"w{i}" for i in range(52)]
     texts = {t: b"".join(F._formatted_blocks(floattext.format_rows, vectors, [w.encode() for w in words], t))
@@ -183,7 +184,7 @@ def test_atomic_output_keeps_old_file_when_disk_fills(tmp_path, monkeypatch):
     out = tmp_path / "v.txt"
     out.write_bytes(b"old contents")
     real_fdopen = os.fdopen
-    monkeypatch.setattr(F.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode), 100))
+    monkeypatch.setattr(io_mod.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode), 100))
     with pytest.raises(OutputError, match="disk full"):
         F.export_vectors(out, WORDS * 50, _matrix(300, 20), force=True)
     assert out.read_bytes() == b"old contents"
@@ -193,7 +194,7 @@ def test_atomic_output_keeps_old_file_when_disk_fills(tmp_path, monkeypatch):
 def test_atomic_output_leaves_no_file_when_writer_raises(tmp_path):
     out = tmp_path / "new.bin"
     with pytest.raises(RuntimeError):
-        with F.atomic_output(out) as fh:
+        with io_mod.atomic_output(out) as fh:
             fh.write(b"partial")
             raise RuntimeError("writer failed")
     assert list(tmp_path.iterdir()) == []
@@ -256,7 +257,7 @@ def test_text_numbers_parse_as_python_float(tmp_path, monkeypatch):
     lines = [f"w{i} {tok} {tokens[-1 - i]}" for i, tok in enumerate(tokens)]
     path = tmp_path / "numbers.txt"
     path.write_text(f"{len(lines)} 2\n" + "\n".join(lines), "ascii")  # no final newline
-    monkeypatch.setattr(F, "_READ_CHUNK", 16)
+    monkeypatch.setattr(F, "READ_CHUNK", 16)
     with np.errstate(over="ignore"):
         expected = np.array([[float(t), float(tokens[-1 - i])] for i, t in enumerate(tokens)]).astype(np.float32)
         words, vectors = F.load_word2vec(path)

@@ -130,7 +130,7 @@ def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words, i
     counter over all the text, ties (count 1 and 2) in first-seen order, words only in later parts."""
     import w2v_nce.vocab as V
 
-    monkeypatch.setattr(V, "_MIN_RANGE", 1)  # threads even for these few words
+    monkeypatch.setattr(V, "MIN_RANGE", 1)  # threads even for these few words
     rng = np.random.default_rng(later_words)
     stretches = [b" ".join(b"w%d" % i for i in rng.integers(0, 400, 900)) + b"\n",
                  b"w1 w2 only%d w3\n" % later_words,

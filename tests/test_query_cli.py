@@ -78,7 +78,7 @@ def test_similar_reads_queries_from_stdin_in_order(model_dir):
 
 
 def test_stdin_batches_answer_like_single_queries(model_dir, monkeypatch):
-    monkeypatch.setattr(cli, "_STDIN_BATCH", 2)
+    monkeypatch.setattr(cli, "STDIN_BATCH", 2)
     lines = ["king", "queen woman", "paris", "apple", "man"]
     r = run("similar", model_dir, "--json", "--topn", "3", input="\n".join(lines) + "\n")
     assert r.exit_code == 0
@@ -95,7 +95,7 @@ def test_unknown_word_on_the_command_line_is_one_line_exit_1(model_dir):
 
 
 def test_interactive_prompt(model_dir, monkeypatch):
-    monkeypatch.setattr(cli, "_interactive", lambda: True)
+    monkeypatch.setattr(cli, "stdin_is_terminal", lambda: True)
     r = run("similar", model_dir, "--topn", "1", input="king\nnope\nqueen\nEXIT\nman\n")
     assert r.exit_code == 0  # the user saw the unknown word; nothing failed for a script
     assert r.stdout.count("words> ") == 4  # EXIT ends it: "man" is never read

@@ -111,7 +111,7 @@ def test_page_and_png_files(two_runs, tmp_path):
 
 def test_runs_are_overlaid_on_each_chart(two_runs, monkeypatch):
     drawn = {}
-    real_png = R._png
+    real_png = R.figure_png
 
     def capture(fig, ax, auto_log=True):
         drawn[ax.get_title()] = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
@@ -122,7 +122,7 @@ def test_runs_are_overlaid_on_each_chart(two_runs, monkeypatch):
         drawn[ax.get_title()]["ys"] = [list(line.get_ydata()) for line in ax.get_lines()]
         return png
 
-    monkeypatch.setattr(R, "_png", capture)
+    monkeypatch.setattr(R, "figure_png", capture)
     runs = [R.load_run(p) for p in two_runs]
     for run_, name in zip(runs, ("nce", "sgns")):
         run_.name = name

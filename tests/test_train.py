@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 
 import numpy as np
 import pytest
@@ -230,34 +229,32 @@ def test_from_saved_fills_missing_and_ignores_unknown_keys():
     assert cfg.window == 7 and cfg.progress_every == Config().progress_every
 
 
-def test_numba_cache_is_dropped_when_any_numba_source_changes(tmp_path, monkeypatch):
+def test_numba_cache_is_dropped_when_any_numba_source_changes(tmp_path):
     """A caller's cached machine code embeds its jitted callees from other files (Numba only
     checks the caller's own file): any change to a Numba module drops the package's cache."""
     from w2v_nce import numba_cache
 
     pkg = tmp_path / "pkg"
-    (pkg / "sub" / "__pycache__").mkdir(parents=True)
+    (pkg / "sub" / "deep" / "__pycache__").mkdir(parents=True)
     (pkg / "__pycache__").mkdir()
     (pkg / "a.py").write_text("import numba\n")
-    (pkg / "sub" / "b.py").write_text("from numba import njit\n")
+    (pkg / "sub" / "deep" / "b.py").write_text("from numba import njit\n")
     (pkg / "plain.py").write_text("x = 1\n")
-    monkeypatch.setattr(numba_cache, "_PACKAGE", str(pkg))
-    monkeypatch.setattr(numba_cache, "_STAMP", str(pkg / "__pycache__" / "stamp"))
-    cached = [pkg / "__pycache__" / "a.f-1.py311.nbi", pkg / "sub" / "__pycache__" / "b.g-2.py311.1.nbc"]
+    cached = [pkg / "__pycache__" / "a.f-1.py311.nbi", pkg / "sub" / "deep" / "__pycache__" / "b.g-2.py311.1.nbc"]
 
     def fill():
         for p in cached:
             p.write_text("machine code")
 
     fill()
-    numba_cache.invalidate_if_changed()  # no stamp yet: dropped
+    numba_cache.invalidate_if_changed(str(pkg))  # no stamp yet: dropped
     assert not any(p.exists() for p in cached)
     fill()
-    numba_cache.invalidate_if_changed()  # unchanged sources: kept
+    numba_cache.invalidate_if_changed(str(pkg))  # unchanged sources: kept
     assert all(p.exists() for p in cached)
     (pkg / "plain.py").write_text("x = 2\n")  # not a Numba module: kept
-    numba_cache.invalidate_if_changed()
+    numba_cache.invalidate_if_changed(str(pkg))
     assert all(p.exists() for p in cached)
-    (pkg / "sub" / "b.py").write_text("from numba import njit  # changed\n")
-    numba_cache.invalidate_if_changed()
+    (pkg / "sub" / "deep" / "b.py").write_text("from numba import njit  # changed\n")
+    numba_cache.invalidate_if_changed(str(pkg))
     assert not any(p.exists() for p in cached)

@@ -56,7 +56,7 @@ def _find_control():
 
 
 @functools.cache
-def _controls():
+def blas_controls():
     """(set, get) of the BLAS's thread count, found once; None when there is none."""
     return _find_control()
 
@@ -67,7 +67,7 @@ def single_threaded() -> Iterator[bool]:
     could be arranged (False: the BLAS's own threading is left as it was). Serialised by a lock:
     a second caller waits for the first to restore the setting."""
     with _lock:
-        control = _controls()
+        control = blas_controls()
         if control is None:
             yield False
             return

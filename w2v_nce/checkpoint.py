@@ -23,7 +23,7 @@ import numpy as np
 from .config import Config, from_saved
 from .corpus import Corpus
 from .errors import FormatError, ResumeError
-from .formats import atomic_output
+from .io import atomic_output
 from .model import Model, npz_problem
 from .train import Tallies, TrainState
 

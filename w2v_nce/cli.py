@@ -243,7 +243,7 @@ def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analog
                             threads=threads)
     click.echo(format_report(report))
     if json_file:
-        from .formats import atomic_output
+        from .io import atomic_output
 
         with atomic_output(json_file, "w") as fh:
             json.dump(report, fh, indent=2)
@@ -282,7 +282,7 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
 # ---------------------------------------------------------------------------------------------
 
 # Queries read from stdin are answered this many at a time (one matrix product per block).
-_STDIN_BATCH = 256
+STDIN_BATCH = 256
 
 
 def _query_options(fn: Callable) -> Callable:
@@ -297,13 +297,13 @@ def _query_options(fn: Callable) -> Callable:
                         help="Answers per query.")(fn)
 
 
-def _interactive() -> bool:
+def stdin_is_terminal() -> bool:
     return sys.stdin.isatty()
 
 
 def _stdin_lines(prompt: str) -> Iterator[str]:
     """Query lines: prompted for on a terminal (until EOF or EXIT), else read from stdin."""
-    if not _interactive():
+    if not stdin_is_terminal():
         yield from sys.stdin
         return
     while True:
@@ -378,9 +378,9 @@ def _run_queries(emb: Embeddings, source: str, words: tuple, parse: Callable[[st
             raise _Exit(f"{source}: {error}", 1)
         _answer(emb, source, [query], 1, **options)
         return
-    interactive = _interactive()
+    interactive = stdin_is_terminal()
     queries = (parse(line) for line in _stdin_lines(prompt) if line.strip())
-    total, failed = _answer(emb, source, queries, 1 if interactive else _STDIN_BATCH, **options)
+    total, failed = _answer(emb, source, queries, 1 if interactive else STDIN_BATCH, **options)
     if failed and not interactive:
         raise _Exit(f"{failed:,} of {total:,} queries not answered (see above)", 1)
 

@@ -22,10 +22,10 @@ import numpy as np
 
 from .errors import UnknownWordError
 
-# Rows normalised per step: bounds unit_rows' float64 temporary to _NORM_BLOCK x D x 8 bytes.
-_NORM_BLOCK = 8192
+# Rows normalised per step: bounds unit_rows' float64 temporary to NORM_BLOCK x D x 8 bytes.
+NORM_BLOCK = 8192
 # float32 scores [block, R] (plus 3CosMul's per-word cosines) held at once, in bytes.
-_SCORES_BUDGET = 128 << 20
+SCORES_BUDGET = 128 << 20
 # Queries per block at most: the matrix product gains little beyond this.
 _MAX_BLOCK = 256
 # top_k's prefilter: a row of R scores is cut into R // _CHUNK strided chunks of _CHUNK columns.
@@ -40,18 +40,18 @@ RESTRICT_VOCAB = 30000
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm, a new float32 [V, D] array: ``v / ||v||``, the norm and the
     division in float64 (then rounded once to float32). All-zero rows stay zero (cosine 0 with
-    everything) instead of NaN. Works ``_NORM_BLOCK`` rows at a time, so no float64 copy of the
+    everything) instead of NaN. Works ``NORM_BLOCK`` rows at a time, so no float64 copy of the
     whole matrix is ever made.
     """
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
         raise ValueError(f"vectors must be 2-D [V, D], got shape {vectors.shape}")
     out = np.empty(vectors.shape, dtype=np.float32)
-    for start in range(0, vectors.shape[0], _NORM_BLOCK):
-        block = vectors[start:start + _NORM_BLOCK].astype(np.float64)
+    for start in range(0, vectors.shape[0], NORM_BLOCK):
+        block = vectors[start:start + NORM_BLOCK].astype(np.float64)
         norms = np.sqrt(np.einsum("ij,ij->i", block, block))
         norms[norms == 0.0] = 1.0
-        np.divide(block, norms[:, None], out=out[start:start + _NORM_BLOCK], casting="same_kind")
+        np.divide(block, norms[:, None], out=out[start:start + NORM_BLOCK], casting="same_kind")
     return out
 
 
@@ -275,7 +275,7 @@ class Embeddings:
     def _blocks(self, queries, n_rows: int, method: str) -> Iterable[tuple[int, int]]:
         """Consecutive [start, stop) ranges of queries whose float32 score rows fit the budget
         (3CosMul also holds one row of cosines per query word)."""
-        budget_rows = max(1, _SCORES_BUDGET // (4 * n_rows))
+        budget_rows = max(1, SCORES_BUDGET // (4 * n_rows))
         start, used = 0, 0
         for i, (positive, negative) in enumerate(queries):
             cost = 1 + (len(positive) + len(negative) if method == "3cosmul" else 0)

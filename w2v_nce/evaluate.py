@@ -24,7 +24,7 @@ from numba import njit
 from . import blas
 from .embeddings import METHODS, RESTRICT_VOCAB, Embeddings, unit_rows
 from .errors import FormatError, UsageError
-from .formats import json_safe
+from .io import json_safe
 from .kernels.scalar import exp32_nonpositive
 
 # Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);

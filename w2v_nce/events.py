@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Callable
 
 from .errors import FormatError
-from .formats import json_safe
+from .io import json_safe
 
 Log = Callable[[str], None]
 
@@ -98,7 +98,7 @@ def read_events(path: str) -> list[dict]:
 
 def _drop_records_after(path: str, words: int) -> None:
     """Rewrite ``path`` without the records whose lr clock is past ``words`` (and a torn last line)."""
-    from .formats import atomic_output
+    from .io import atomic_output
 
     try:
         with open(path, encoding="utf-8") as fh:

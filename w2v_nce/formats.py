@@ -1,12 +1,9 @@
-"""Bytes on disk: atomic writes, word2vec text/binary, NumPy and Projector exports, readers."""
+"""Vector files: word2vec text/binary, NumPy and Projector exports, readers."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import gzip
 import os
-import tempfile
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,45 +14,7 @@ import numpy as np
 from .corpus import WHITESPACE
 from .embeddings import unit_rows
 from .errors import FormatError, OutputError
-
-
-def _read_umask() -> int:
-    mask = os.umask(0)  # the only way to read it; done once, at import, before any worker thread
-    os.umask(mask)
-    return mask
-
-
-_UMASK = _read_umask()
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
-    """Open a temp file beside ``path``; on success fsync and rename it over ``path``.
-
-    On any exception the temp file is removed and ``path`` is left as it was, so a reader
-    never sees a half-written file (a SIGKILL leaves at worst a stray ``.tmp-*`` file).
-    ``OSError(ENOSPC)`` and other OS errors become ``OutputError`` naming the path.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".tmp-", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
-            reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-            raise OutputError(f"{path}: cannot write ({reason}); previous file left unchanged") from exc
-        raise
+from .io import atomic_output
 
 
 # ---------------------------------------------------------------------------------------------
@@ -117,7 +76,7 @@ FORMATS = ("text", "binary", "npy", "projector")
 WHICH = ("in", "out", "sum", "avg")
 
 # Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
-_BLOCK_ROWS = 1024
+BLOCK_ROWS = 1024
 # Threads formatting text blocks (the Numba formatter releases the GIL): formatting is most of a
 # text write (70k x 100 values: 1.2 s on one core of the project's machine), the disk rarely.
 _FORMAT_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -182,18 +141,18 @@ def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.n
 
 
 def _formatted_blocks(format_rows, vectors: np.ndarray, encoded: list[bytes], threads: int) -> Iterator[bytes]:
-    """``format_rows`` of each block of ``_BLOCK_ROWS`` rows, in order, computed by ``threads``
+    """``format_rows`` of each block of ``BLOCK_ROWS`` rows, in order, computed by ``threads``
     threads with at most 2 x threads blocks in memory."""
-    blocks = range(0, vectors.shape[0], _BLOCK_ROWS)
+    blocks = range(0, vectors.shape[0], BLOCK_ROWS)
     if threads <= 1:
         for start in blocks:
-            yield format_rows(vectors[start:start + _BLOCK_ROWS], encoded[start:start + _BLOCK_ROWS], " ")
+            yield format_rows(vectors[start:start + BLOCK_ROWS], encoded[start:start + BLOCK_ROWS], " ")
         return
     with ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
         for start in blocks:
-            pending.append(pool.submit(format_rows, vectors[start:start + _BLOCK_ROWS],
-                                       encoded[start:start + _BLOCK_ROWS], " "))
+            pending.append(pool.submit(format_rows, vectors[start:start + BLOCK_ROWS],
+                                       encoded[start:start + BLOCK_ROWS], " "))
             if len(pending) >= 2 * threads:
                 yield pending.popleft().result()
         while pending:
@@ -214,8 +173,8 @@ def write_word2vec_binary(path: str | os.PathLike, words: list[str], vectors: np
     row_bytes = 4 * d
     with atomic_output(path, "wb") as fh:
         fh.write(f"{v} {d}\n".encode("ascii"))
-        for start in range(0, v, _BLOCK_ROWS):
-            stop = min(start + _BLOCK_ROWS, v)
+        for start in range(0, v, BLOCK_ROWS):
+            stop = min(start + BLOCK_ROWS, v)
             block = memoryview(vectors[start:stop].tobytes())
             parts: list = []
             for i, word in enumerate(encoded[start:stop]):
@@ -287,8 +246,8 @@ def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vect
     paths = export_paths(out_dir_or_prefix, "projector")
     _make_export_dir(out_dir_or_prefix)
     with atomic_output(paths[0], "wb") as fh:
-        for start in range(0, vectors.shape[0], _BLOCK_ROWS):
-            fh.write(floattext.format_rows(vectors[start:start + _BLOCK_ROWS], None, "\t"))
+        for start in range(0, vectors.shape[0], BLOCK_ROWS):
+            fh.write(floattext.format_rows(vectors[start:start + BLOCK_ROWS], None, "\t"))
     with atomic_output(paths[1], "wb") as fh:
         fh.write(_words_file_bytes(words))
     return paths
@@ -391,7 +350,7 @@ def _check_writable(path: Path, force: bool, creates_dir: bool = False) -> None:
 # ---------------------------------------------------------------------------------------------
 
 _UNICODE_ERRORS = ("strict", "replace", "ignore")
-_READ_CHUNK = 1 << 22  # bytes per read(): large enough for long lines, small enough to stream
+READ_CHUNK = 1 << 22  # bytes per read(): large enough for long lines, small enough to stream
 
 
 def load_word2vec(
@@ -493,7 +452,7 @@ def _read_text(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: st
     row = 0
     carry = b""
     while row < rows:
-        data = fh.read(_READ_CHUNK)
+        data = fh.read(READ_CHUNK)
         chunk = carry + data
         if data:
             cut = chunk.rfind(b"\n") + 1  # whole lines only; the rest waits for the next read
@@ -559,17 +518,17 @@ def _read_binary(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: 
             space = buf.find(b" ", pos)
             if space >= 0:
                 break
-            if len(buf) - pos > _READ_CHUNK:
+            if len(buf) - pos > READ_CHUNK:
                 raise FormatError(
-                    f"{name}: {where}: no space after the word within {_READ_CHUNK} bytes (not a word2vec binary file?)"
+                    f"{name}: {where}: no space after the word within {READ_CHUNK} bytes (not a word2vec binary file?)"
                 )
-            more = fh.read(_READ_CHUNK)
+            more = fh.read(READ_CHUNK)
             if not more:
                 raise FormatError(f"{name}: {where}: file ends before the word (truncated? {row} records read)")
             buf = buf[pos:] + more
             pos = 0
         while len(buf) - (space + 1) < nbytes:
-            more = fh.read(max(_READ_CHUNK, nbytes))
+            more = fh.read(max(READ_CHUNK, nbytes))
             if not more:
                 raise FormatError(f"{name}: {where}: file ends inside the vector (truncated? {row} records read)")
             buf = buf[pos:] + more
@@ -582,17 +541,3 @@ def _read_binary(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: 
         vectors[row] = np.frombuffer(buf, dtype="<f4", count=dim, offset=space + 1)
         pos = space + 1 + nbytes
     return words, vectors
-
-
-# ---------------------------------------------------------------------------------------
-# JSON records
-# ---------------------------------------------------------------------------------------
-def json_safe(value):
-    """NaN -> None, recursively, so records and reports are strict JSON (NaN is not JSON)."""
-    if isinstance(value, float) and value != value:
-        return None
-    if isinstance(value, dict):
-        return {k: json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    return value

@@ -31,13 +31,13 @@ from .corpus import Corpus, ReadStats
 from .distributed.replica import Backend
 from .errors import CorpusError, Interrupted, OutputError, UsageError, W2VError
 from .events import is_terminal
-from .formats import atomic_output
+from .io import atomic_output
 from .lock import OutputLock
 from .loop import Run
 from .memory import check_memory
 from .model import MODEL_FILE, Model
 from .pairs import HeldOut, heldout_examples, id_chunks
-from .splits import Split, make_splits, split_note
+from .splits import make_splits, split_note
 from .train import Tallies, TrainState, build_tables, init_model
 from .vocab import (
     CountBoundReached,

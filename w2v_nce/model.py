@@ -12,7 +12,8 @@ import numpy as np
 
 from .embeddings import Embeddings
 from .errors import FormatError, UsageError
-from .formats import atomic_output, load_word2vec, pack_words, select_vectors, unpack_words
+from .io import atomic_output
+from .formats import load_word2vec, pack_words, select_vectors, unpack_words
 
 MODEL_FILE = "model.npz"
 

@@ -14,12 +14,12 @@ import glob
 import hashlib
 import os
 
-_PACKAGE = os.path.dirname(os.path.abspath(__file__))
-_STAMP = os.path.join(_PACKAGE, "__pycache__", "numba-sources.sha256")
+PACKAGE = os.path.dirname(os.path.abspath(__file__))
 
 
-def _numba_sources() -> list[str]:
-    paths = sorted(glob.glob(os.path.join(_PACKAGE, "*.py")) + glob.glob(os.path.join(_PACKAGE, "*", "*.py")))
+def numba_sources(package: str = PACKAGE) -> list[str]:
+    """The package's modules that use Numba, at every depth, sorted."""
+    paths = sorted(glob.glob(os.path.join(package, "**", "*.py"), recursive=True))
     out = []
     for p in paths:
         with open(p, "rb") as fh:
@@ -28,11 +28,11 @@ def _numba_sources() -> list[str]:
     return out
 
 
-def _digest(paths: list[str]) -> str:
+def _digest(paths: list[str], package: str) -> str:
     h = hashlib.sha256()
     for path in paths:
         with open(path, "rb") as fh:
-            h.update(os.path.relpath(path, _PACKAGE).encode() + b"\0" + fh.read())
+            h.update(os.path.relpath(path, package).encode() + b"\0" + fh.read())
     return h.hexdigest()
 
 
@@ -44,12 +44,13 @@ def _cache_dirs(paths: list[str]) -> set[str]:
     return dirs
 
 
-def invalidate_if_changed() -> None:
+def invalidate_if_changed(package: str = PACKAGE) -> None:
     """Drop the package's cached machine code if a Numba module changed since it was written."""
-    paths = _numba_sources()
-    digest = _digest(paths)
+    paths = numba_sources(package)
+    digest = _digest(paths, package)
+    stamp = os.path.join(package, "__pycache__", "numba-sources.sha256")
     try:
-        with open(_STAMP) as fh:
+        with open(stamp) as fh:
             if fh.read().strip() == digest:
                 return
     except OSError:
@@ -61,8 +62,8 @@ def invalidate_if_changed() -> None:
             except OSError:
                 pass
     try:
-        os.makedirs(os.path.dirname(_STAMP), exist_ok=True)
-        with open(_STAMP, "w") as fh:
+        os.makedirs(os.path.dirname(stamp), exist_ok=True)
+        with open(stamp, "w") as fh:
             fh.write(digest + "\n")
     except OSError:  # a read-only install: Numba caches elsewhere, keyed by the files' fresh mtimes
         pass

@@ -29,7 +29,7 @@ from typing import Any, Iterable
 import yaml
 
 from .errors import FormatError, OutputError, UsageError
-from .formats import atomic_output
+from .io import atomic_output
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
 # The charts, in page order; their files are <page stem>-<name>.png beside the page.
@@ -163,7 +163,7 @@ def _new_axes(title: str, xlabel: str, ylabel: str):
 _LOG_RATIO = 30.0
 
 
-def _png(fig, ax, auto_log: bool = True) -> bytes:
+def figure_png(fig, ax, auto_log: bool = True) -> bytes:
     ys = [y for line in ax.get_lines() for y in line.get_ydata() if isinstance(y, float) and math.isfinite(y)]
     if auto_log and ys and min(ys) > 0 and max(ys) / min(ys) > _LOG_RATIO:
         ax.set_yscale("log")
@@ -185,7 +185,7 @@ def _series_chart(runs: list[Run], ykey: str, title: str, ylabel: str, auto_log:
         x, y = _points(run.epochs, "words", ykey)
         if x:
             ax.plot(x, y, color=colour, linestyle="none", marker="o", markersize=6, label=f"{run.name} (epochs)")
-    return _png(fig, ax, auto_log)
+    return figure_png(fig, ax, auto_log)
 
 
 def _heldout_chart(runs: list[Run]) -> bytes | None:
@@ -203,7 +203,7 @@ def _heldout_chart(runs: list[Run]) -> bytes | None:
     if not drawn:
         return None
     ax.xaxis.get_major_locator().set_params(integer=True)
-    return _png(fig, ax)
+    return figure_png(fig, ax)
 
 
 def make_charts(runs: list[Run]) -> dict[str, bytes]:

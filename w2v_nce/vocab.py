@@ -20,7 +20,7 @@ from numba import njit
 
 from .corpus import BLOCK_BYTES, SPACE_BYTES, WHITESPACE, Corpus, ReadStats, continuation_bytes
 from .errors import CorpusError, FormatError
-from .formats import atomic_output
+from .io import atomic_output
 from .readahead import read_ahead
 from .spill import SpillRuns, run_write_bytes
 
@@ -32,7 +32,7 @@ SENTENCE_END = -1  # id stream separator between sentences
 MAX_TOKEN_BYTES = 1000
 
 _COUNT_READ_AHEAD = 4  # decompressed blocks (1 MiB each) held ahead of a single-part count
-_MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
+MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
 
 
 class WordCounter:
@@ -219,7 +219,7 @@ def _in_ranges(threads: int, n: int, kernel) -> None:
     """Run ``kernel(lo, hi)`` over ``threads`` consecutive ranges of [0, n) at once (a nogil
     kernel, each range written by one thread only); an error in one is raised here."""
     bounds = [n * t // threads for t in range(threads + 1)]
-    if threads <= 1 or n < _MIN_RANGE * threads:
+    if threads <= 1 or n < MIN_RANGE * threads:
         kernel(0, n)
         return
     with ThreadPoolExecutor(threads) as pool:
