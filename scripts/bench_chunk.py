@@ -11,10 +11,20 @@ words per CPU-second. It calls ``train_chunk`` with either checkout's signature 
 kernel to kernel, free of the reader, the threads and most of the machine's noise. Alternate
 the checkouts a few times and compare medians.
 """
-import sys, time, numpy as np
+import sys
+import time
+
+import numpy as np
+
 tree = sys.argv[1]; sys.path.insert(0, tree)
 from w2v_nce import kernels as K
-from w2v_nce.sampling import build_alias_table, unigram_weights, fixed_unigram_probability, keep_probabilities
+from w2v_nce.sampling import (
+    build_alias_table,
+    fixed_unigram_probability,
+    keep_probabilities,
+    unigram_weights,
+)
+
 V, D, S, B, W = 70000, 100, int(sys.argv[3]), 32, 5
 rng = np.random.default_rng(0)
 counts = (1e6 / np.arange(1, V + 1)).astype(np.int64) + 5

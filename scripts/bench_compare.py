@@ -32,8 +32,8 @@ def child(tree: str, losses: list[str], threads: list[int], words: int, corpus: 
     spec = importlib.util.spec_from_file_location("bench_kernel", os.path.join(tree, "scripts", "bench_kernel.py"))
     bk = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bk)
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import build_vocab
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.vocab import build_vocab
 
     corpus = corpus or os.path.join(bk.B.SHARED, "mix8.gz")
     c = Corpus([corpus])

@@ -56,8 +56,8 @@ def make_corpus(path: str, distinct: int, frequent: int, seed: int = 0) -> None:
 
 
 def child(corpus: str, bound: int, min_count: int, spill_dir: str) -> None:
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import build_vocab
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.vocab import build_vocab
 
     t = time.perf_counter()
     vocab, res = build_vocab(Corpus([corpus]), min_count, count_memory=bound, spill_dir=spill_dir)
@@ -68,8 +68,8 @@ def child(corpus: str, bound: int, min_count: int, spill_dir: str) -> None:
 
 
 def baseline(spill_dir: str) -> None:
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import count_words
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.count import count_words
 
     path = os.path.join(spill_dir, "tiny.txt")
     with open(path, "w") as fh:

@@ -20,8 +20,8 @@ def main() -> None:
         raise SystemExit(__doc__)
     tree = sys.argv[1]
     sys.path.insert(0, tree)
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import count_words
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.count import count_words
 
     for path in sys.argv[2:]:
         corpus = Corpus([path])

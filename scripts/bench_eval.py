@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from w2v_nce.evaluate import (  # noqa: E402
+from w2v_nce.evaluation.command import (  # noqa: E402
     default_analogy_files,
     evaluate_analogies,
     full_sigmoid_loss_pairs,

@@ -20,7 +20,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from w2v_nce.formats import load_word2vec, write_word2vec_binary, write_word2vec_text  # noqa: E402
+from w2v_nce.artifact.word2vec import (  # noqa: E402
+    load_word2vec,
+    write_word2vec_binary,
+    write_word2vec_text,
+)
 
 
 def _timed(fn) -> float:

@@ -32,11 +32,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib as B  # noqa: E402
 
 from w2v_nce.config import Config, load_yaml, merge  # noqa: E402
-from w2v_nce.corpus import Corpus  # noqa: E402
 from w2v_nce.kernels import PREFETCH_PAIRS  # noqa: E402
-from w2v_nce.pairs import id_chunks  # noqa: E402
+from w2v_nce.stream import id_chunks  # noqa: E402
+from w2v_nce.text.corpus import Corpus  # noqa: E402
 from w2v_nce.train import Trainer  # noqa: E402
-from w2v_nce.vocab import build_vocab  # noqa: E402
+from w2v_nce.vocabulary.vocab import build_vocab
 
 CONFIGS = {  # loss -> (preset, overrides): neg is word2vec.c's run, nce/ssm the README's NCE settings
     "neg": ("word2vec.yaml", {}),

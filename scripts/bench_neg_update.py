@@ -14,10 +14,13 @@ import sys
 import time
 
 import numpy as np
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import njit
-from w2v_nce.kernels.sgns import neg_update
+
 from w2v_nce.kernels.records import FASTMATH
+from w2v_nce.kernels.sgns import neg_update
+
 
 @njit(nogil=True, fastmath=FASTMATH)
 def loop_ref(n, xs, w_out, negs, S, neu1e, targets, mult, grads):

@@ -38,11 +38,12 @@ sys.path.insert(0, HERE)
 import benchlib as B  # noqa: E402
 
 from w2v_nce.config import Config, load_yaml, merge  # noqa: E402
-from w2v_nce.corpus import Corpus  # noqa: E402
-from w2v_nce.pairs import id_chunks  # noqa: E402
-from w2v_nce.splits import make_splits  # noqa: E402
+from w2v_nce.stream import id_chunks  # noqa: E402
+from w2v_nce.text.corpus import Corpus  # noqa: E402
+from w2v_nce.text.splits import make_splits  # noqa: E402
 from w2v_nce.train import Trainer  # noqa: E402
-from w2v_nce.vocab import Vocab, build_vocab, count_words  # noqa: E402
+from w2v_nce.vocabulary.count import count_words
+from w2v_nce.vocabulary.vocab import Vocab, build_vocab
 
 W2V_YAML = os.path.join(B.REPO, "configs", "word2vec.yaml")
 
@@ -65,9 +66,9 @@ def gil_free_share(path: str) -> float:
     """Share of one counting thread's CPU time spent in the nogil Numba counter (the reading and
     the per-block Python around it count as holding the GIL, though file reads release it): the
     part that T threads can run at once, whatever else the machine is doing."""
-    import w2v_nce.vocab as V
+    import w2v_nce.vocabulary.counter as V
 
-    kernel = V._count_tokens
+    kernel = V.count_tokens
     inside = [0.0]
 
     def timed(*a):
@@ -77,13 +78,13 @@ def gil_free_share(path: str) -> float:
         finally:
             inside[0] += time.thread_time() - t
 
-    V._count_tokens = timed
+    V.count_tokens = timed
     try:
         t = time.thread_time()
         count_words(Corpus([path]))
         return inside[0] / (time.thread_time() - t)
     finally:
-        V._count_tokens = kernel
+        V.count_tokens = kernel
 
 
 def bench_counting(path: str, threads: list[int], rounds: int) -> None:

@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from w2v_nce.embeddings import Embeddings  # noqa: E402
+from w2v_nce.artifact.embeddings import Embeddings  # noqa: E402
 
 
 def _rate(fn, n: int, rounds: int) -> float:

@@ -87,8 +87,8 @@ def main() -> None:
 def _parts(corpus: str, n: int, workdir: str) -> str:
     """``corpus`` as ``n`` plain part files (``w2v-nce split``), made once in ``workdir``."""
     sys.path.insert(0, B.REPO)
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.partition import split_corpus
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.text.partition import split_corpus
 
     out = os.path.join(workdir, f"{os.path.basename(corpus).split('.')[0]}-{n}parts")
     if not os.path.isdir(out):

@@ -31,7 +31,7 @@ def _status_mb(field: str) -> float:
 
 
 def child(V: int, D: int, longest: int, directory: str) -> None:
-    from w2v_nce.model import Model
+    from w2v_nce.artifact.model import Model
 
     words = [f"w{i}" for i in range(V - 1)] + ["x" * longest]
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from w2v_nce.errors import Interrupted
-from w2v_nce.job import run_training
+from w2v_nce.run.job import run_training
 from w2v_nce.train import Trainer
 
 

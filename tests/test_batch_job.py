@@ -15,13 +15,13 @@ import time
 import numpy as np
 import pytest
 
-from w2v_nce import loop
+from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
 from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
 from w2v_nce.io import atomic_output
-from w2v_nce.checkpoint import load_checkpoint
-from w2v_nce.job import resume_training, run_training
-from w2v_nce.model import Model
+from w2v_nce.run import loop
+from w2v_nce.run.checkpoint import load_checkpoint
+from w2v_nce.run.job import resume_training, run_training
 from w2v_nce.train import Trainer
 
 
@@ -199,8 +199,8 @@ def test_metrics_say_what_the_null_settings_resolved_to(tmp_path):
 
 def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):
     """The library API: spans of a word budget continue each other exactly (threads=1)."""
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import build_vocab
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.vocab import build_vocab
 
     corpus_path = big_corpus(tmp_path / "big.txt", mb=3)
     cfg = _train_cfg(corpus_path, tmp_path / "unused", epochs=1)
@@ -246,7 +246,7 @@ def test_disk_full_keeps_the_previous_file(tmp_path):
 def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
-    from w2v_nce import model as model_mod
+    from w2v_nce.artifact import model as model_mod
     from w2v_nce.cli import main
 
     corpus = planted_corpus(tmp_path / "p.txt", lines=100)
@@ -262,8 +262,8 @@ def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
 
 
 def test_initial_bias_is_log_expected_count_of_the_sampler():
-    from w2v_nce.train import initial_bias
     from w2v_nce.sampling import fixed_unigram_probability, log_uniform_probability
+    from w2v_nce.train import initial_bias
 
     counts = np.array([50, 20, 20, 5, 1], np.int64)
     cfg = Config(num_sampled=3, sampler="unigram", distortion=0.75)
@@ -328,7 +328,7 @@ def test_words_with_unicode_spaces_survive_training_and_export(tmp_path):
     r = CliRunner().invoke(main, ["train", str(p), "-o", str(tmp_path / "out"), "--min-count", "1",
                                   "--num-sampled", "3", "--epochs", "1", "--dim", "8", "--binary", "--quiet"])
     assert r.exit_code == 0, r.output
-    from w2v_nce.formats import load_word2vec
+    from w2v_nce.artifact.word2vec import load_word2vec
 
     for name in ("vectors.txt", "vectors.bin"):
         words, _ = load_word2vec(str(tmp_path / "out" / name))
@@ -353,8 +353,8 @@ def test_a_signal_during_counting_exits_with_its_own_code(tmp_path):
     """SIGTERM while counting exits 143 (it was 130: the signal was read before it arrived)."""
     import signal
 
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.job import count_corpus
+    from w2v_nce.run.job import count_corpus
+    from w2v_nce.text.corpus import Corpus
 
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     halt = threading.Event()
@@ -401,7 +401,7 @@ def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     import os
 
     from w2v_nce.errors import OutputError
-    from w2v_nce.job import prepare_output_dir
+    from w2v_nce.run.job import prepare_output_dir
 
     target = tmp_path / "victim.txt"
     target.write_text("keep me")

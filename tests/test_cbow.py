@@ -12,10 +12,15 @@ from tests import naive
 from tests.interrupt import run_interrupted
 from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
+from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
-from w2v_nce.job import resume_training, run_training
-from w2v_nce.losses import nce_loss, nce_loss_grad, sampled_softmax_loss, sampled_softmax_loss_grad
-from w2v_nce.model import Model
+from w2v_nce.reference.tf_losses import (
+    nce_loss,
+    nce_loss_grad,
+    sampled_softmax_loss,
+    sampled_softmax_loss_grad,
+)
+from w2v_nce.run.job import resume_training, run_training
 from w2v_nce.sampling import expected_count, log_uniform_probability
 
 V, D = 30, 6
@@ -263,10 +268,10 @@ def test_cbow_and_skipgram_differ_and_the_mean_matters(tmp_path):
 
 
 def test_cbow_heldout_loss_uses_context_means(tmp_path):
-    from w2v_nce.evaluate import full_sigmoid_loss_examples
-    from w2v_nce.pairs import heldout_examples, id_chunks
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.vocab import Vocab
+    from w2v_nce.evaluation.command import full_sigmoid_loss_examples
+    from w2v_nce.stream import heldout_examples, id_chunks
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.vocab import Vocab
 
     corpus = planted_corpus(tmp_path / "p.txt", lines=300)
     held = planted_corpus(tmp_path / "h.txt", lines=20, seed=9)

@@ -9,9 +9,9 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from w2v_nce import job, memory
 from w2v_nce.cli import main
 from w2v_nce.config import Config, validate
+from w2v_nce.run import job, memory
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
@@ -269,7 +269,7 @@ def test_force_removes_a_previous_runs_outputs(small_corpus, tmp_path):
 def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch):
     import threading
 
-    from w2v_nce.job import run_training
+    from w2v_nce.run.job import run_training
     from w2v_nce.train import Trainer
 
     halt = threading.Event()

@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from w2v_nce.corpus import Corpus, Position
 from w2v_nce.errors import CorpusError
-from w2v_nce.pairs import id_chunks, split_sentences, window_pairs
-from w2v_nce.vocab import Vocab, build_vocab, count_words
+from w2v_nce.stream import id_chunks, split_sentences, window_pairs
+from w2v_nce.text.corpus import Corpus, Position
+from w2v_nce.vocabulary.count import count_words
+from w2v_nce.vocabulary.vocab import Vocab, build_vocab
 
 
 def _write(tmp_path, name, data: bytes):
@@ -213,7 +214,7 @@ def test_holdout_fraction_splits_sentences_deterministically(tmp_path):
 
 
 def test_word_counter_grows_its_tables_and_matches_counter():
-    from w2v_nce.vocab import WordCounter
+    from w2v_nce.vocabulary.counter import WordCounter
 
     rng = np.random.default_rng(3)
     # 100k distinct words (several table doublings) and one 2 MB token (arena growth)
@@ -231,9 +232,9 @@ def test_one_whitespace_set_for_every_scanner():
     encoder's tokens and the text format's word check all follow it."""
     import numpy as np
 
-    from w2v_nce.corpus import SPACE_BYTES, WHITESPACE
-    from w2v_nce.formats import check_words
-    from w2v_nce.vocab import Vocab
+    from w2v_nce.artifact.word2vec import check_words
+    from w2v_nce.text.corpus import SPACE_BYTES, WHITESPACE
+    from w2v_nce.vocabulary.vocab import Vocab
 
     assert set(np.flatnonzero(SPACE_BYTES)) == set(WHITESPACE) == {9, 10, 11, 12, 13, 32}
     assert bytes(range(256)).split() == [bytes(range(256))[:9], bytes(range(14, 32)), bytes(range(33, 256))]

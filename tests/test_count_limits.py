@@ -14,11 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_nce.config import Config, validate
-from w2v_nce.corpus import BLOCK_BYTES, Corpus, Position, continuation_bytes
 from w2v_nce.errors import ConfigError, OutputError
-from w2v_nce.pairs import id_chunks
-from w2v_nce.spill import sort_words
-from w2v_nce.vocab import Vocab, build_vocab, count_words
+from w2v_nce.stream import id_chunks
+from w2v_nce.text.corpus import BLOCK_BYTES, Corpus, Position, continuation_bytes
+from w2v_nce.vocabulary.count import count_words
+from w2v_nce.vocabulary.spill import sort_words
+from w2v_nce.vocabulary.vocab import Vocab, build_vocab
 
 
 def _write(tmp_path, name: str, data: bytes) -> str:
@@ -197,8 +198,8 @@ def test_sort_words_orders_as_python_bytes():
 def test_merge_of_runs_matches_one_table(tmp_path_factory, ids, k, min_count):
     """Runs of consecutive stretches of a token stream merge to one table's counts and first-seen
     order; 64 KiB windows (memory 0) make every run refill many times."""
-    from w2v_nce.spill import SpillRuns
-    from w2v_nce.vocab import WordCounter
+    from w2v_nce.vocabulary.counter import WordCounter
+    from w2v_nce.vocabulary.spill import SpillRuns
 
     tokens = [b"tok-%d-" % i * (1 + i % 9) for i in ids]  # 6 to 90 bytes, shared prefixes
     ref = Counter(tokens)

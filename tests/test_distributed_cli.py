@@ -12,9 +12,9 @@ from click.testing import CliRunner
 
 from w2v_nce.cli import main
 from w2v_nce.config import Config
-from w2v_nce.job import run_training
-from w2v_nce.distributed.local import LocalBackend
+from w2v_nce.distributed.inprocess import LocalBackend
 from w2v_nce.errors import Interrupted
+from w2v_nce.run.job import run_training
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 FLAGS = ["--dim", "16", "--window", "3", "--min-count", "2", "--epochs", "2", "--num-sampled", "5", "--batch-size",
@@ -80,7 +80,7 @@ def test_ray_missing_is_one_line_exit_2(parts, tmp_path, monkeypatch):
 def test_the_core_package_does_not_import_ray(parts, tmp_path):
     import subprocess
 
-    code = ("import sys; import w2v_nce.cli, w2v_nce.job, w2v_nce.loop, w2v_nce.distributed.local, "
+    code = ("import sys; import w2v_nce.cli, w2v_nce.run.job, w2v_nce.run.loop, w2v_nce.distributed.inprocess, "
             "w2v_nce.distributed.backends; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})

@@ -1,4 +1,4 @@
-"""The driver's early count (``job._EarlyCount``): a corpus of one part is counted on a thread
+"""The driver's early count (``job.EarlyCount``): a corpus of one part is counted on a thread
 while the cluster starts. Its result is the single-machine count; it stops on request, gives None
 when the count must spill, and a halt while waiting is ``Interrupted``."""
 
@@ -11,11 +11,11 @@ import threading
 import pytest
 
 from w2v_nce.config import Config
-from w2v_nce.corpus import Corpus
-from w2v_nce.job import _EarlyCount
 from w2v_nce.errors import Interrupted
-from w2v_nce.job import _Signals
-from w2v_nce.vocab import build_vocab, count_words, vocab_from_count
+from w2v_nce.run.job import EarlyCount, Signals
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.vocabulary.count import count_words
+from w2v_nce.vocabulary.vocab import build_vocab, vocab_from_count
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 
@@ -34,7 +34,7 @@ def cfg(corpus: str, **kw) -> Config:
 
 def test_the_early_count_is_the_single_machine_count(gz):
     corpus = Corpus([gz])
-    got = _EarlyCount(cfg(gz), corpus).result(threading.Event(), _Signals(threading.Event(), False))
+    got = EarlyCount(cfg(gz), corpus).result(threading.Event(), Signals(threading.Event(), False))
     want = count_words(Corpus([gz]))
     assert got.tokens == want.tokens and got.distinct == want.distinct
     a, _ = build_vocab(Corpus([gz]), 2)
@@ -46,14 +46,14 @@ def test_a_count_that_must_spill_gives_none(tmp_path):
     path = tmp_path / "many.txt.gz"
     with gzip.open(path, "wt") as fh:  # 40k distinct words: the first table (32k words) must grow
         fh.write(" ".join(f"w{i}" for i in range(40_000)) + "\n")
-    early = _EarlyCount(cfg(str(path), count_memory=200_000), Corpus([str(path)]))
-    assert early.result(threading.Event(), _Signals(threading.Event(), False)) is None
-    early = _EarlyCount(cfg(str(path), count_memory=64 << 20), Corpus([str(path)]))
-    assert early.result(threading.Event(), _Signals(threading.Event(), False)).distinct == 40_000
+    early = EarlyCount(cfg(str(path), count_memory=200_000), Corpus([str(path)]))
+    assert early.result(threading.Event(), Signals(threading.Event(), False)) is None
+    early = EarlyCount(cfg(str(path), count_memory=64 << 20), Corpus([str(path)]))
+    assert early.result(threading.Event(), Signals(threading.Event(), False)).distinct == 40_000
 
 
 def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch):
-    from w2v_nce import job
+    from w2v_nce.run import job
 
     gate = threading.Event()
     real = job.count_splits
@@ -64,11 +64,11 @@ def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch
 
     monkeypatch.setattr(job, "count_splits", slow)
     halt = threading.Event()
-    early = _EarlyCount(cfg(gz), Corpus([gz]))
+    early = EarlyCount(cfg(gz), Corpus([gz]))
     halt.set()
     threading.Timer(0.2, gate.set).start()  # the count gets going while the wait is being stopped
     with pytest.raises(Interrupted, match="counting the vocabulary"):
-        early.result(halt, _Signals(halt, False))
+        early.result(halt, Signals(halt, False))
     early._thread.join(10)
     assert not early._thread.is_alive()
     assert early._result is None  # stopped between blocks, not counted to the end

@@ -13,16 +13,16 @@ import threading
 import numpy as np
 import pytest
 
+from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
-from w2v_nce.corpus import Corpus
-from w2v_nce.checkpoint import load_checkpoint, saved_replicas
-from w2v_nce.job import resume_training, run_training
-from w2v_nce.distributed.local import LocalBackend
+from w2v_nce.distributed.inprocess import LocalBackend
 from w2v_nce.distributed.replica import ReplicaLost
 from w2v_nce.errors import Interrupted, UsageError
-from w2v_nce.model import Model
+from w2v_nce.run.checkpoint import load_checkpoint, saved_replicas
+from w2v_nce.run.job import resume_training, run_training
+from w2v_nce.text.corpus import Corpus
 from w2v_nce.train import Trainer, init_model
-from w2v_nce.vocab import build_vocab
+from w2v_nce.vocabulary.vocab import build_vocab
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 
@@ -271,8 +271,8 @@ def test_stdin_is_refused(tmp_path):
 
 
 def test_not_enough_memory_for_the_replicas_is_refused_before_training(parts, tmp_path, monkeypatch):
-    from w2v_nce import memory
     from w2v_nce.errors import ResourceError
+    from w2v_nce.run import memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     with pytest.raises(ResourceError, match="needs? about") as exc:

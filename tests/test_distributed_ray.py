@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import ray
 
+from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
-from w2v_nce.corpus import Corpus
-from w2v_nce.job import run_training
 from w2v_nce.distributed.ray_backend import RayBackend
 from w2v_nce.errors import ClusterError
-from w2v_nce.model import Model
+from w2v_nce.run.job import run_training
+from w2v_nce.text.corpus import Corpus
 
 pytestmark = pytest.mark.ray
 
@@ -75,7 +75,7 @@ def test_one_actor_is_the_single_machine_run_byte_for_byte(cluster, parts, singl
 
 
 def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, single, tmp_path, monkeypatch):
-    from w2v_nce import job
+    from w2v_nce.run import job
 
     def driver_counts(*_, **__):
         raise AssertionError("the driver counted: the actors should have")
@@ -151,9 +151,9 @@ def test_an_unreachable_head_is_one_line_before_anything(parts, tmp_path):
 
 def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, monkeypatch):
     """The actor's own checks, run as the plain class it is (Ray wraps it unchanged)."""
-    from w2v_nce.corpus import Corpus
-    from w2v_nce import memory
     from w2v_nce.distributed.ray_backend import ReplicaActor
+    from w2v_nce.run import memory
+    from w2v_nce.text.corpus import Corpus
     from w2v_nce.train import TrainState
 
     cfg = config(parts, tmp_path / "o")
@@ -168,9 +168,9 @@ def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, mon
 
 def test_a_run_interrupted_in_process_resumes_on_ray_exactly(cluster, parts, tmp_path):
     """A checkpoint is every replica's position: it continues on another backend with the same bytes."""
-    from w2v_nce.job import resume_training
-    from w2v_nce.distributed.local import LocalBackend
+    from w2v_nce.distributed.inprocess import LocalBackend
     from w2v_nce.errors import Interrupted
+    from w2v_nce.run.job import resume_training
 
     def at_round_3(action):
         def hook(run):
@@ -190,7 +190,7 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
     and the vocabulary and K = 1 vectors are the single-machine run's, byte for byte."""
     import gzip
 
-    from w2v_nce import job
+    from w2v_nce.run import job
 
     gz = tmp_path / "sample.txt.gz"
     with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:

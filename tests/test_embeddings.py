@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2v_nce.embeddings import Embeddings, top_k, unit_rows
+from w2v_nce.artifact.embeddings import Embeddings, top_k, unit_rows
 from w2v_nce.errors import FormatError, UnknownWordError, UsageError
 
 
@@ -21,7 +21,7 @@ WORDS = [f"w{i}" for i in range(3000)]
 
 
 def test_unit_rows_float64_norms_zero_rows_and_blocks(monkeypatch):
-    import w2v_nce.embeddings as E
+    import w2v_nce.artifact.embeddings as E
 
     monkeypatch.setattr(E, "NORM_BLOCK", 7)  # several blocks and a short last one
     x = _vectors(40, 5) * 1e3
@@ -42,7 +42,9 @@ def test_one_normalisation_everywhere():
     """export --normalize, the evaluation and the queries all use embeddings.unit_rows."""
     import inspect
 
-    from w2v_nce import evaluate, formats, model
+    from w2v_nce.artifact import model
+    from w2v_nce.artifact import word2vec as formats
+    from w2v_nce.evaluation import command as evaluate
 
     assert not hasattr(formats, "normalize_rows") and not hasattr(evaluate, "_unit_rows")
     assert not hasattr(model.Model, "normalized")
@@ -117,7 +119,7 @@ def test_most_similar_equals_plain_numpy():
 
 
 def test_batches_equal_single_queries(monkeypatch):
-    import w2v_nce.embeddings as E
+    import w2v_nce.artifact.embeddings as E
 
     emb = Embeddings(WORDS, _vectors())
     queries = [([WORDS[i]], []) for i in range(0, 300, 7)] + [([WORDS[i], WORDS[i + 1]], [WORDS[i + 2]])
@@ -149,7 +151,7 @@ def _shared_word_queries(rng, n, pool, restrict):
 
 @pytest.mark.parametrize("restrict, tile", [(3000, 256), (1000, 7)])
 def test_shared_word_path_equals_plain_numpy(monkeypatch, restrict, tile):
-    import w2v_nce.cosadd as C
+    import w2v_nce.artifact.cosadd as C
 
     monkeypatch.setattr(C, "TILE", tile)  # 7: many tiles, the last one partial
     vectors = _vectors()
@@ -171,7 +173,7 @@ def test_shared_word_path_equals_plain_numpy(monkeypatch, restrict, tile):
 
 
 def test_shared_word_path_edges():
-    import w2v_nce.cosadd as C
+    import w2v_nce.artifact.cosadd as C
 
     # a query whose words cancel (x - x) scores 0 everywhere: ties, by row; a zero vector too
     vectors = _vectors(50, 6)
@@ -253,8 +255,12 @@ def test_rankings_equal_gensim(gensim_kv):
 
 
 def test_load_embeddings_from_a_model_and_from_word2vec_files(tmp_path):
-    from w2v_nce.formats import select_vectors, write_word2vec_binary, write_word2vec_text
-    from w2v_nce.model import Model, load_embeddings
+    from w2v_nce.artifact.model import Model, load_embeddings
+    from w2v_nce.artifact.word2vec import (
+        select_vectors,
+        write_word2vec_binary,
+        write_word2vec_text,
+    )
 
     words = WORDS[:50]
     model = Model.initial(words, np.arange(50, 0, -1), 8, 0, {})
@@ -280,7 +286,7 @@ def test_load_embeddings_from_a_model_and_from_word2vec_files(tmp_path):
 
 
 def test_model_nearest_delegates():
-    from w2v_nce.model import Model
+    from w2v_nce.artifact.model import Model
 
     model = Model.initial(WORDS[:30], np.ones(30), 6, 1, {})
     emb = Embeddings(model.words, model.w_in)

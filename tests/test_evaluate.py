@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from w2v_nce import evaluate as E
 from w2v_nce.errors import FormatError
-
+from w2v_nce.evaluation import command as E
 
 # --- full losses -----------------------------------------------------------------------------
 
@@ -49,7 +48,7 @@ def test_float32_exp_against_numpy():
     """The full loss's float32 exp over its whole domain [-40, 0] (and a little past it)."""
     from numba import njit
 
-    from w2v_nce.kernels.scalar import exp32_nonpositive
+    from w2v_nce.kernels.numerics import exp32_nonpositive
 
     @njit
     def many(a):
@@ -107,7 +106,7 @@ def test_full_loss_is_the_same_for_any_workers_and_without_blas_control(monkeypa
     """Blocks of pairs go to 1, 2 or 3 workers with single-threaded BLAS, or to one worker on the
     BLAS's own threads where its thread count cannot be set: the losses do not change (beyond the
     last bits of float32 logits, which BLAS may round differently for another number of rows)."""
-    from w2v_nce import blas
+    from w2v_nce.evaluation import blas
 
     w_in, w_out, bias = _model(v=1300, seed=3)  # 3 class tiles, the last one partial
     rng = np.random.default_rng(4)
@@ -125,7 +124,7 @@ def test_full_loss_is_the_same_for_any_workers_and_without_blas_control(monkeypa
 def test_blas_single_threaded_restores_the_setting():
     import sys
 
-    from w2v_nce import blas
+    from w2v_nce.evaluation import blas
 
     control = blas.blas_controls()
     if sys.platform.startswith("linux"):
@@ -212,7 +211,7 @@ def test_analogy_case_variant_of_question_word_is_skipped_like_gensim(tmp_path):
 def test_analogies_through_shared_words_equal_the_query_vector_path(tmp_path, monkeypatch):
     """A questions file big enough for cosadd's path (many questions, few distinct words), with
     case variants and a restricted vocabulary: the same report as the query-vector path."""
-    import w2v_nce.cosadd as C
+    import w2v_nce.artifact.cosadd as C
 
     rng = np.random.default_rng(4)
     words = [f"w{i}" for i in range(300)] + ["W3", "W7", "w1X"]  # rarer case variants of w3, w7
@@ -380,8 +379,8 @@ def test_bundled_similarity_files_pair_counts():
 def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
     import json
 
-    from w2v_nce.formats import write_word2vec_binary
-    from w2v_nce.model import Model
+    from w2v_nce.artifact.model import Model
+    from w2v_nce.artifact.word2vec import write_word2vec_binary
 
     path = _write(tmp_path, "q.txt", ANALOGY_FILE)
     sim = _write(tmp_path, "sim.tsv", LAYOUTS["gensim.tsv"][0])
@@ -406,9 +405,9 @@ def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
 
 
 def test_full_loss_pairs_equal_the_losses_reference_api():
-    """The eval kernel against w2v_nce.losses.full_sigmoid_loss (the TF doc recipe)."""
-    from w2v_nce.evaluate import full_sigmoid_loss_pairs
-    from w2v_nce.losses import full_sigmoid_loss
+    """The eval kernel against w2v_nce.reference.tf_losses.full_sigmoid_loss (the TF doc recipe)."""
+    from w2v_nce.evaluation.command import full_sigmoid_loss_pairs
+    from w2v_nce.reference.tf_losses import full_sigmoid_loss
 
     rng = np.random.default_rng(5)
     V, D, N = 300, 12, 1000
@@ -426,9 +425,9 @@ def test_full_loss_pairs_equal_the_losses_reference_api():
 
 
 def test_heldout_pairs_are_in_corpus_order_and_capped(tmp_path):
-    from w2v_nce.corpus import Corpus
-    from w2v_nce.pairs import heldout_pairs, id_chunks
-    from w2v_nce.vocab import Vocab
+    from w2v_nce.stream import heldout_pairs, id_chunks
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.vocabulary.vocab import Vocab
 
     p = tmp_path / "h.txt"
     p.write_text("a b oov c\nd e\n")

@@ -11,9 +11,9 @@ import struct
 import numpy as np
 import pytest
 
-from w2v_nce import floattext
-from w2v_nce import formats as F
 from w2v_nce import io as io_mod
+from w2v_nce.artifact import floattext
+from w2v_nce.artifact import word2vec as F
 from w2v_nce.errors import FormatError, OutputError
 
 WORDS = ["</s>", "the", "naïve", "東京", "😀", "Zoë"]
@@ -93,11 +93,11 @@ def test_text_layout(tmp_path):
 
 def test_text_blocks_come_in_order_whatever_the_threads(tmp_path, monkeypatch):
     """Blocks formatted by several threads are written in row order: the file is the one-thread file."""
-    from w2v_nce import floattext
+    from w2v_nce.artifact import floattext
     monkeypatch.setattr(F, "BLOCK_ROWS", 7)
     vectors = _matrix(52, 3)  # 7 full blocks and a short one
     words = [f"w{i}" for i in range(52)]
-    texts = {t: b"".join(F._formatted_blocks(floattext.format_rows, vectors, [w.encode() for w in words], t))
+    texts = {t: b"".join(F.formatted_blocks(floattext.format_rows, vectors, [w.encode() for w in words], t))
              for t in (1, 3)}
     assert texts[1] == texts[3]
     assert texts[1] == floattext.format_rows(vectors, [w.encode() for w in words])

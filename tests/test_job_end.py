@@ -14,13 +14,13 @@ from click.testing import CliRunner
 
 from tests.interrupt import run_interrupted
 from tests.test_batch_job import planted_corpus
-from w2v_nce import job, memory
-from w2v_nce.checkpoint import load_checkpoint
+from w2v_nce.artifact.model import Model
 from w2v_nce.cli import main
 from w2v_nce.config import Config
 from w2v_nce.errors import OutputError
-from w2v_nce.job import run_training
-from w2v_nce.model import Model
+from w2v_nce.run import job, memory
+from w2v_nce.run.checkpoint import load_checkpoint
+from w2v_nce.run.job import run_training
 
 
 def _cfg(corpus, out, **kw):
@@ -50,7 +50,7 @@ def test_a_ten_megabyte_token_trains_and_writes_every_output(tmp_path):
 
 def test_a_failure_after_training_keeps_the_model_and_says_what_was_written(tmp_path, monkeypatch):
     corpus = planted_corpus(tmp_path / "p.txt", lines=100)
-    import w2v_nce.evaluate as E
+    import w2v_nce.evaluation.command as E
 
     def broken(*a, **k):
         raise ValueError("eval set went missing")
@@ -72,7 +72,7 @@ def test_a_second_run_into_the_same_directory_is_refused(tmp_path):
     corpus = planted_corpus(tmp_path / "p.txt", lines=50)
     out = tmp_path / "out"
     out.mkdir()
-    hold = subprocess.Popen([sys.executable, "-c", "import sys\nfrom w2v_nce.lock import OutputLock\n"
+    hold = subprocess.Popen([sys.executable, "-c", "import sys\nfrom w2v_nce.run.lock import OutputLock\n"
                              "with OutputLock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n",
                              str(out)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": os.getcwd()})

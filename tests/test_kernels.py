@@ -8,7 +8,12 @@ import pytest
 
 from tests import naive
 from w2v_nce import kernels as K
-from w2v_nce.losses import nce_loss, nce_loss_grad, sampled_softmax_loss, sampled_softmax_loss_grad
+from w2v_nce.reference.tf_losses import (
+    nce_loss,
+    nce_loss_grad,
+    sampled_softmax_loss,
+    sampled_softmax_loss_grad,
+)
 from w2v_nce.sampling import build_alias_table, expected_count, log_uniform_probability
 
 V, D = 40, 8
@@ -121,7 +126,7 @@ def test_no_rejection_uses_p_times_s():
 def test_nce_factors_of_many_terms_and_saturated_logits():
     """NCE's vectorised sigmoid terms: 1,100 logits of 0 (softplus ln 2, sigmoid 1/2: a product of
     2**1100 in one piece would overflow float64), and logits beyond ±80 against float64 math."""
-    from w2v_nce.kernels.batch import nce_sample_factors, nce_true_factors
+    from w2v_nce.kernels.nce import nce_sample_factors, nce_true_factors
 
     u, coef = np.zeros(1100, np.float32), np.full(1100, 3.0, np.float32)
     assert nce_sample_factors(u, coef, 1100, 3.0, False) == pytest.approx(3 * 1100 * np.log(2.0), rel=1e-9)

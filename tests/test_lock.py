@@ -13,11 +13,11 @@ import time
 import pytest
 
 from w2v_nce.errors import OutputError
-from w2v_nce.lock import LOCK_FILE, OutputLock
+from w2v_nce.run.lock import LOCK_FILE, OutputLock
 
 HOLD = """
 import sys, time
-from w2v_nce.lock import OutputLock
+from w2v_nce.run.lock import OutputLock
 with OutputLock(sys.argv[1]):
     print("held", flush=True)
     sys.stdin.read()
@@ -26,7 +26,7 @@ with OutputLock(sys.argv[1]):
 RACE = """
 import sys, time
 from w2v_nce.errors import OutputError
-from w2v_nce.lock import OutputLock
+from w2v_nce.run.lock import OutputLock
 time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
 try:
     with OutputLock(sys.argv[1]):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from w2v_nce.losses import (
+from w2v_nce.reference.tf_losses import (
     FLT_MAX,
     compute_sampled_logits,
     full_sigmoid_loss,
@@ -22,7 +22,7 @@ from w2v_nce.losses import (
     sampled_softmax_loss_grad,
     sigmoid_cross_entropy_with_logits,
 )
-from w2v_nce.sampling import log_uniform_candidate_sampler
+from w2v_nce.reference.tf_samplers import log_uniform_candidate_sampler
 
 
 def softplus(v: float) -> float:

@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from w2v_nce.artifact.model import Model, model_file_bytes, model_save_bytes
+from w2v_nce.artifact.word2vec import pack_words, unpack_words
 from w2v_nce.errors import FormatError
-from w2v_nce.formats import pack_words, unpack_words
-from w2v_nce.model import Model, model_file_bytes, model_save_bytes
 
 
 def _model(words: list[str], dim: int = 4) -> Model:

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 
 from tests.test_count_limits import _mixed_corpus
-from w2v_nce.corpus import Corpus
-from w2v_nce.vocab import Vocab, WordCounter, build_vocab, count_words
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.vocabulary.count import count_words
+from w2v_nce.vocabulary.counter import WordCounter
+from w2v_nce.vocabulary.vocab import Vocab, build_vocab
 
 
 def _words(res) -> list[tuple[bytes, int]]:
@@ -63,7 +65,7 @@ def test_parallel_count_over_files_and_gz(tmp_path):
 def test_a_single_compressed_file_read_ahead_counts_as_serial_and_spills_alike(tmp_path, monkeypatch):
     """One .gz is one part: with threads > 1 it is decompressed on a read-ahead thread (also when
     the count spills), with exactly the serial result."""
-    from w2v_nce import vocab as vocab_module
+    from w2v_nce.vocabulary import count as vocab_module
 
     src = str(tmp_path / "m.txt")
     _mixed_corpus(src)
@@ -76,7 +78,7 @@ def test_a_single_compressed_file_read_ahead_counts_as_serial_and_spills_alike(t
     assert ahead == []
     par = count_words(Corpus([path]), threads=2)
     spilled = count_words(Corpus([path]), threads=2, count_memory=6 << 20, spill_dir=str(tmp_path))
-    assert ahead == [vocab_module._COUNT_READ_AHEAD] * 2
+    assert ahead == [vocab_module.COUNT_READ_AHEAD] * 2
     assert spilled.spill_runs >= 3
     monkeypatch.undo()
     real = count_words(Corpus([path]), threads=2)
@@ -128,7 +130,7 @@ def _first_seen(text: bytes) -> list[tuple[bytes, int]]:
 def test_threaded_merge_is_the_serial_count(monkeypatch, threads, later_words, index):
     """Lookups split over threads, new words appended in part order: the ids and counts of one
     counter over all the text, ties (count 1 and 2) in first-seen order, words only in later parts."""
-    import w2v_nce.vocab as V
+    import w2v_nce.vocabulary.counter as V
 
     monkeypatch.setattr(V, "MIN_RANGE", 1)  # threads even for these few words
     rng = np.random.default_rng(later_words)
@@ -170,8 +172,8 @@ def test_stretches_counted_apart_and_merged_are_the_serial_count(tmp_path, parts
     each) and ships its table; merged in corpus order it is exactly the serial count."""
     import pickle
 
-    from w2v_nce.splits import make_splits
-    from w2v_nce.vocab import count_splits, merge_counted
+    from w2v_nce.text.splits import make_splits
+    from w2v_nce.vocabulary.count import count_splits, merge_counted
 
     path = str(tmp_path / "t.txt")
     _tie_corpus(path)
@@ -190,8 +192,8 @@ def test_stretches_counted_apart_and_merged_are_the_serial_count(tmp_path, parts
 
 
 def test_stretch_counting_stops_at_its_memory_bound_instead_of_spilling(tmp_path):
-    from w2v_nce.splits import make_splits
-    from w2v_nce.vocab import CountBoundReached, count_splits
+    from w2v_nce.text.splits import make_splits
+    from w2v_nce.vocabulary.count import CountBoundReached, count_splits
 
     path = str(tmp_path / "t.txt")
     _tie_corpus(path)

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 
 from tests.test_batch_job import _train_cfg, big_corpus
-from w2v_nce.corpus import Corpus
 from w2v_nce.errors import ResumeError
-from w2v_nce.pairs import id_chunks
-from w2v_nce.splits import make_splits
+from w2v_nce.stream import id_chunks
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.text.splits import make_splits
 from w2v_nce.train import Trainer, TrainState
-from w2v_nce.vocab import build_vocab
+from w2v_nce.vocabulary.vocab import build_vocab
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +126,7 @@ def test_held_out_sentences_are_never_trained_on_with_two_parts(setup, tmp_path)
 
 
 def test_the_job_trains_with_two_workers(setup, tmp_path):
-    from w2v_nce.job import run_training
+    from w2v_nce.run.job import run_training
 
     path, *_ = setup
     res = run_training(_train_cfg(path, tmp_path / "out", epochs=2, threads=2, holdout_fraction=0.1))
@@ -141,9 +141,9 @@ def test_one_compressed_file_still_keeps_every_worker_busy(tmp_path):
 
     from tests.test_batch_job import big_corpus
     from w2v_nce.config import Config
-    from w2v_nce.corpus import Corpus
+    from w2v_nce.text.corpus import Corpus
     from w2v_nce.train import Trainer
-    from w2v_nce.vocab import build_vocab
+    from w2v_nce.vocabulary.vocab import build_vocab
 
     plain = big_corpus(tmp_path / "big.txt", mb=4)
     gz = tmp_path / "big.txt.gz"

@@ -9,9 +9,9 @@ import pytest
 from click.testing import CliRunner
 
 from w2v_nce.cli import main
-from w2v_nce.corpus import Corpus
 from w2v_nce.errors import OutputError
-from w2v_nce.partition import split_corpus
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.text.partition import split_corpus
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 

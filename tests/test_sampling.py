@@ -14,21 +14,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from w2v_nce import sampling
+from w2v_nce.reference import tf_samplers
+from w2v_nce.reference.tf_samplers import (
+    fixed_unigram_candidate_sampler,
+    log_uniform_candidate_sampler,
+    uniform_candidate_sampler,
+)
+from w2v_nce.rng import seed_streams
 from w2v_nce.sampling import (
     build_alias_table,
     expected_count,
-    fixed_unigram_candidate_sampler,
     fixed_unigram_probability,
     keep_probabilities,
-    log_uniform_candidate_sampler,
     log_uniform_probability,
     sample_alias,
-    unigram_weights,
-    uniform_candidate_sampler,
     uniform_probability,
+    unigram_weights,
 )
-from w2v_nce.rng import seed_streams
 
 DRAWS = 10**6
 
@@ -134,7 +136,7 @@ def test_kernel_log_q_tables_give_the_bits_of_the_direct_formula():
     from numba import njit
 
     from w2v_nce import kernels as K
-    from w2v_nce.kernels.scalar import log_q_term
+    from w2v_nce.kernels.numerics import log_q_term
 
     @njit
     def both(prob, log_q_fixed, log1m_prob, S, tries):
@@ -179,7 +181,7 @@ def scripted_draw(values):
 
 def test_unique_draw_keeps_first_appearances_and_counts_every_try():
     seq = [4, 4, 1, 4, 1, 1, 7, 2] + [9] * 200
-    ids, tries = sampling._draw_batch(scripted_draw(seq), 3, True, np.random.default_rng(0))
+    ids, tries = tf_samplers.draw_candidates(scripted_draw(seq), 3, True, np.random.default_rng(0))
     np.testing.assert_array_equal(ids, [4, 1, 7])
     assert tries == 7  # the 7th draw produced the 3rd distinct value
 
@@ -187,13 +189,13 @@ def test_unique_draw_keeps_first_appearances_and_counts_every_try():
 def test_unique_draw_across_chunk_boundaries():
     # S = 2 asks for chunks of 2 S + 16 = 20 draws; the second value appears after 50 repeats.
     seq = [3] * 50 + [5] + [0] * 500
-    ids, tries = sampling._draw_batch(scripted_draw(seq), 2, True, np.random.default_rng(0))
+    ids, tries = tf_samplers.draw_candidates(scripted_draw(seq), 2, True, np.random.default_rng(0))
     np.testing.assert_array_equal(ids, [3, 5])
     assert tries == 51
 
 
 def test_non_unique_draw_has_s_tries():
-    ids, tries = sampling._draw_batch(scripted_draw([2, 2, 2]), 3, False, np.random.default_rng(0))
+    ids, tries = tf_samplers.draw_candidates(scripted_draw([2, 2, 2]), 3, False, np.random.default_rng(0))
     np.testing.assert_array_equal(ids, [2, 2, 2])
     assert tries == 3
 
@@ -296,9 +298,9 @@ def test_unique_sampler_inclusion_frequencies():
     incl = p + np.array([sum(p[j] * p[k] / (1 - p[j]) for j in range(r) if j != k) for k in range(r)])
     counts = np.zeros(r)
     rng = np.random.default_rng(99)
-    draw = sampling._draw_log_uniform(r)
+    draw = tf_samplers.draw_log_uniform(r)
     for _ in range(n):
-        ids, _ = sampling._draw_batch(draw, 2, True, rng)
+        ids, _ = tf_samplers.draw_candidates(draw, 2, True, rng)
         counts[ids] += 1
     z = np.abs(counts - n * incl) / np.sqrt(n * incl * (1 - incl))
     assert np.all(z < 5), z

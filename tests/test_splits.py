@@ -7,8 +7,8 @@ import gzip
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from w2v_nce.corpus import Corpus, Piece, ReadStats
-from w2v_nce.splits import Split, make_splits, split_blocks, split_note
+from w2v_nce.text.corpus import Corpus, Piece, ReadStats
+from w2v_nce.text.splits import Split, make_splits, split_blocks, split_note
 
 BLOCK = 32  # small blocks, so parts span several blocks and cuts land anywhere
 
@@ -106,7 +106,7 @@ def test_stdin_is_spooled_then_cut_like_a_file(tmp_path, monkeypatch):
     import io
     import sys
 
-    from w2v_nce.vocab import count_words
+    from w2v_nce.vocabulary.count import count_words
 
     text = b"".join(b"w%d x y\n" % (i % 50) for i in range(2000))
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(text)))

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 
 from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
+from w2v_nce.artifact.word2vec import write_word2vec_text
 from w2v_nce.cli import main
 from w2v_nce.config import LOSSES, Config, cli_settings, from_saved
-from w2v_nce.corpus import Corpus
-from w2v_nce.events import EpochEnd, EventLog, Progress, read_events
-from w2v_nce.formats import write_word2vec_text
-from w2v_nce.job import run_training
-from w2v_nce.train import Trainer, initial_bias, init_model, learning_rate
-from w2v_nce.vocab import build_vocab
+from w2v_nce.run.events import EpochEnd, EventLog, Progress, read_events
+from w2v_nce.run.job import run_training
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.train import Trainer, init_model, initial_bias, learning_rate
+from w2v_nce.vocabulary.vocab import build_vocab
 
 
 # ---------------------------------------------------------------------------------------
@@ -50,7 +50,7 @@ def test_library_path_and_cli_write_identical_vectors(tmp_path, loss):
 
 
 def test_init_model_bias_follows_bias_init():
-    from w2v_nce.vocab import Vocab
+    from w2v_nce.vocabulary.vocab import Vocab
 
     vocab = Vocab(["a", "b", "c", "d"], np.array([9, 5, 2, 1], np.int64))
     assert np.all(init_model(Config(loss="nce", bias_init="zero", num_sampled=2), vocab).bias == 0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from w2v_nce.utf8 import is_utf8
+from w2v_nce.text.utf8 import is_utf8
 
 
 def _decodes(data: bytes) -> bool:

@@ -10,9 +10,10 @@ from click.testing import CliRunner
 
 from tests.test_batch_job import planted_corpus
 from w2v_nce.cli import main
-from w2v_nce.corpus import Corpus
 from w2v_nce.errors import FormatError
-from w2v_nce.vocab import Vocab, build_vocab, read_vocab_tsv
+from w2v_nce.text.corpus import Corpus
+from w2v_nce.vocabulary.tsv import read_vocab_tsv
+from w2v_nce.vocabulary.vocab import Vocab, build_vocab
 
 FLAGS = ["--dim", "12", "--window", "3", "--epochs", "2", "--threads", "1", "--seed", "7", "--num-sampled", "5",
          "--quiet"]

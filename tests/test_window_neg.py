@@ -11,10 +11,10 @@ from tests import naive
 from tests.interrupt import run_interrupted
 from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
+from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config, validate
 from w2v_nce.errors import ConfigError
-from w2v_nce.job import resume_training, run_training
-from w2v_nce.model import Model
+from w2v_nce.run.job import resume_training, run_training
 from w2v_nce.sampling import build_alias_table
 
 V, D = 40, 7  # D not a multiple of the vector width: the loops' tails are exercised

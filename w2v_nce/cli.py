@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator, NamedTuple
 import click
 
 from . import __version__
+from .artifact.embeddings import METHODS, RESTRICT_VOCAB
+from .artifact.word2vec import FORMATS, WHICH
 from .config import Config, cli_settings, load_yaml, merge
-from .embeddings import METHODS, RESTRICT_VOCAB
-from .formats import FORMATS, WHICH
 from .errors import W2VError
 
 if TYPE_CHECKING:
-    from .embeddings import Embeddings
+    from .artifact.embeddings import Embeddings
 
 
 class _Exit(click.ClickException):
@@ -111,8 +111,8 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
       w2v-nce train corpus.txt.gz --ray auto --replicas 4 --threads 16 -o runs/big
     """
     from .distributed.backends import make_backend
-    from .checkpoint import saved_replicas
-    from .job import resume_training, run_training
+    from .run.checkpoint import saved_replicas
+    from .run.job import resume_training, run_training
 
     given = {k: (list(v) if isinstance(v, tuple) else v) for k, v in flags.items() if v is not None and v != ()}
     if resume_dir is not None:
@@ -172,7 +172,7 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
       w2v-nce vocab data/sample.txt -o runs/vocab.tsv --min-count 1
       w2v-nce train data/sample.txt -c configs/tiny.yaml --vocab runs/vocab.tsv -o runs/sample
     """
-    from .job import write_vocabulary
+    from .run.job import write_vocabulary
 
     cfg = Config()
     if config_file:
@@ -201,8 +201,8 @@ def split(corpus, output, parts, compress) -> None:
       w2v-nce split corpus.txt.gz -o corpus-parts --parts 64
       w2v-nce train corpus-parts --ray auto --replicas 4 --threads 16 -o runs/big
     """
-    from .corpus import Corpus
-    from .partition import split_corpus
+    from .text.corpus import Corpus
+    from .text.partition import split_corpus
 
     paths = split_corpus(Corpus(list(corpus)), output, parts, compress)
     click.echo(f"wrote {len(paths)} parts in {output}")
@@ -231,7 +231,7 @@ def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analog
       w2v-nce eval runs/sample --heldout heldout.txt --json scores.json
       w2v-nce eval --vectors GoogleNews-vectors.bin --binary
     """
-    from .evaluate import format_report, run_evaluation
+    from .evaluation.command import format_report, run_evaluation
 
     if (model_dir is None) == (vectors_file is None):
         raise click.UsageError("give either MODEL_DIR or --vectors FILE")
@@ -267,8 +267,8 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
       w2v-nce export runs/sample -o vectors.bin --format binary
       w2v-nce export runs/sample -o proj --format projector --vectors avg --limit 10000
     """
-    from .formats import export_vectors
-    from .model import Model
+    from .artifact.model import Model
+    from .artifact.word2vec import export_vectors
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be >= 1", param_hint="--limit")
@@ -418,7 +418,7 @@ def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
       w2v-nce similar vectors.bin king queen --json
       printf 'war\\npeace\\n' | w2v-nce similar runs/sample --json > neighbours.jsonl
     """
-    from .model import load_embeddings
+    from .artifact.model import load_embeddings
 
     emb = load_embeddings(source, which)
     _run_queries(emb, source, words, _similar_query, "words> ", key="neighbours", as_json=as_json, topn=topn,
@@ -444,7 +444,7 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json) -> None
       w2v-nce analogy vectors.bin france paris germany --method 3cosmul --topn 3
       printf 'man king woman\\nfrance paris italy\\n' | w2v-nce analogy runs/sample --json
     """
-    from .model import load_embeddings
+    from .artifact.model import load_embeddings
 
     if len(words) not in (0, 3):
         raise click.UsageError(f"give three words A B C (A : B :: C : ?), or none to read them from stdin; got {len(words)}")

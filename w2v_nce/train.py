@@ -3,7 +3,7 @@
 ``Trainer`` is the library core: it trains a budget of words from a given position of the
 (epoch, id stream) and returns its tallies, so a job can be resumed, checkpointed, or split
 across processes. The whole batch job (outputs, vocabulary, checkpoints, signals, the log)
-is ``w2v_nce.job``.
+is ``w2v_nce.run.job``.
 
 Threads: one Python thread per worker. The corpus is cut into parts (``splits``; by default
 replicas x workers, this trainer reading its replica's run of them) and each worker reads its
@@ -30,12 +30,9 @@ from typing import Callable
 import numpy as np
 
 from . import kernels as K
+from .artifact.model import Model
 from .config import Config
-from .corpus import BLOCK_BYTES, Corpus, Position
 from .errors import DivergenceError, ResumeError
-from .model import Model
-from .pairs import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
-from .readahead import ReadAhead
 from .rng import worker_states
 from .sampling import (
     build_alias_table,
@@ -45,8 +42,11 @@ from .sampling import (
     uniform_probability,
     unigram_weights,
 )
-from .splits import Split, make_splits
-from .vocab import Vocab
+from .stream import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
+from .text.corpus import BLOCK_BYTES, Corpus, Position
+from .text.readahead import ReadAhead
+from .text.splits import Split, make_splits
+from .vocabulary.vocab import Vocab
 
 LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
 ARCHS = {"skipgram": K.ARCH_SKIPGRAM, "cbow": K.ARCH_CBOW}

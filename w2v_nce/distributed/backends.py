@@ -4,8 +4,8 @@ before it is needed; ``ray_backend`` is imported only when a Ray address is give
 from __future__ import annotations
 
 from ..errors import UsageError
+from .inprocess import LocalBackend
 from .replica import Backend
-from .local import LocalBackend
 
 IN_PROCESS = "inprocess"
 RAY_MISSING = "--ray needs Ray, which is not installed: pip install 'w2v-nce[ray]'"

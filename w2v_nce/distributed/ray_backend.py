@@ -13,7 +13,7 @@ actors: the corpus is cut into K x T splits, actor k counts splits kT..kT+T-1 (a
 ``vocab.count_splits``) and the driver merges the K stretches in corpus order
 (``vocab.merge_counted``), which gives the single-machine counts and ids exactly. A corpus of
 one part (a single .gz) is counted by the driver while the actors start instead (``counts_remotely``
-tells the driver this backend counts; the driver decides, ``driver._EarlyCount``).
+tells the driver this backend counts; the driver decides, ``driver.EarlyCount``).
 """
 
 from __future__ import annotations
@@ -26,18 +26,38 @@ import time
 
 import numpy as np
 import ray
-from ray.exceptions import GetTimeoutError, ObjectLostError, OwnerDiedError, RayActorError, RayTaskError
+from ray.exceptions import (
+    GetTimeoutError,
+    ObjectLostError,
+    OwnerDiedError,
+    RayActorError,
+    RayTaskError,
+)
 
+from ..artifact.model import Model
 from ..config import Config, from_saved
-from ..corpus import Corpus
 from ..errors import ClusterError, ResourceError, W2VError
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
-from ..memory import check_memory
-from ..model import Model
-from ..splits import make_splits
+from ..run.memory import check_memory
+from ..text.corpus import Corpus
+from ..text.splits import make_splits
 from ..train import Trainer, TrainState, init_model
-from ..vocab import CountBoundReached, CountResult, Vocab, count_splits, merge_counted
-from .replica import ReplicaGone, ReplicaLost, RoundPlan, RoundResult, replica_config, replica_trainer, train_span
+from ..vocabulary.count import (
+    CountBoundReached,
+    CountResult,
+    count_splits,
+    merge_counted,
+)
+from ..vocabulary.vocab import Vocab
+from .replica import (
+    ReplicaGone,
+    ReplicaLost,
+    RoundPlan,
+    RoundResult,
+    replica_config,
+    replica_trainer,
+    train_span,
+)
 from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start

@@ -20,12 +20,13 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from ..artifact.model import Model
 from ..config import Config, resolve
-from ..corpus import BLOCK_BYTES, Corpus
-from ..model import Model
-from ..pairs import ReaderCounts, StreamState
+from ..stream import ReaderCounts, StreamState
+from ..text.corpus import BLOCK_BYTES, Corpus
 from ..train import Tallies, Trainer, TrainState, parts_of
-from ..vocab import CountResult, Vocab
+from ..vocabulary.count import CountResult
+from ..vocabulary.vocab import Vocab
 from .sync import SyncStats
 
 # Text per chunk of a replica of K > 1: a round ends at a chunk boundary, so chunks of ~11k

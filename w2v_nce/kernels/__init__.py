@@ -32,14 +32,51 @@ Losses (per (centre, context) example, T = 1):
 """
 
 from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
-from .batch import batched_sentence, cbow_batched_sentence, draw_and_process, gather_inputs, process_batch  # noqa: F401
-from .cbow import cbow_batch_sentence, cbow_batch_update, cbow_input, cbow_neg_sentence, draw_bag_batch  # noqa: F401
+from .cbow import (  # noqa: F401
+    cbow_batch_sentence,
+    cbow_batch_update,
+    cbow_input,
+    cbow_neg_sentence,
+    draw_bag_batch,
+)
 from .chunk import train_chunk  # noqa: F401
+from .nce import (  # noqa: F401
+    batched_sentence,
+    cbow_batched_sentence,
+    draw_and_process,
+    gather_inputs,
+    process_batch,
+)
 from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
 from .records import (  # noqa: F401
-    ARCH_CBOW, ARCH_SKIPGRAM, FASTMATH, LOSS_NCE, LOSS_NEG, LOSS_SSM, N_TALLIES, PREFETCH_PAIRS, ROW_PAD, SAMPLER_LOG_UNIFORM,
-    SAMPLER_UNIFORM, SAMPLER_UNIGRAM, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS, TOUCHED_IN,
-    TOUCHED_OUT, Params, Scratch, Tables, Weights, make_scratch, make_tables, scratch_bytes, tables_bytes,
+    ARCH_CBOW,
+    ARCH_SKIPGRAM,
+    FASTMATH,
+    LOSS_NCE,
+    LOSS_NEG,
+    LOSS_SSM,
+    N_TALLIES,
+    PREFETCH_PAIRS,
+    ROW_PAD,
+    SAMPLER_LOG_UNIFORM,
+    SAMPLER_UNIFORM,
+    SAMPLER_UNIGRAM,
+    T_BATCHES,
+    T_EXAMPLES,
+    T_KEPT,
+    T_LOSS,
+    T_NONFINITE,
+    T_WORDS,
+    TOUCHED_IN,
+    TOUCHED_OUT,
+    Params,
+    Scratch,
+    Tables,
+    Weights,
+    make_scratch,
+    make_tables,
+    scratch_bytes,
+    tables_bytes,
     window_label_mask,
 )
 from .schedule import learning_rate  # noqa: F401

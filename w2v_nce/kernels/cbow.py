@@ -39,9 +39,9 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_unigram_negatives
+from .numerics import prefetch_row
 from .records import FASTMATH
 from .rowblock import accumulate_rows, row_logits
-from .scalar import prefetch_row
 from .sentence import window_bounds
 from .sgns import neg_update
 

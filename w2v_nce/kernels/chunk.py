@@ -6,9 +6,19 @@ import math
 
 from numba import njit
 
-from .batch import batched_sentence, cbow_batched_sentence, draw_and_process
 from .cbow import cbow_batch_sentence, cbow_neg_sentence
-from .records import ARCH_CBOW, LOSS_NEG, SENTENCE_END, T_BATCHES, T_EXAMPLES, T_KEPT, T_LOSS, T_NONFINITE, T_WORDS
+from .nce import batched_sentence, cbow_batched_sentence, draw_and_process
+from .records import (
+    ARCH_CBOW,
+    LOSS_NEG,
+    SENTENCE_END,
+    T_BATCHES,
+    T_EXAMPLES,
+    T_KEPT,
+    T_LOSS,
+    T_NONFINITE,
+    T_WORDS,
+)
 from .schedule import learning_rate
 from .sentence import subsample
 from .sgns import sgns_sentence

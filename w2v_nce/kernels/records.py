@@ -75,7 +75,7 @@ class Tables(NamedTuple):
 def make_tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx,
                 num_sampled: int) -> Tables:
     """Tables with the log-Q tables of ``sampler_prob`` (float32[V]) for draws of S = num_sampled."""
-    from .scalar import log_q_tables  # scalar imports this module's constants
+    from .numerics import log_q_tables  # scalar imports this module's constants
 
     sampler_prob = np.asarray(sampler_prob, np.float32)
     log_q_fixed, log1m_prob = np.empty_like(sampler_prob), np.empty_like(sampler_prob)

@@ -30,7 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .sampling import log_uniform_candidate_sampler
+from .tf_samplers import log_uniform_candidate_sampler
 
 __all__ = [
     "FLT_MAX",

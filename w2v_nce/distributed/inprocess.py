@@ -19,14 +19,23 @@ from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
+from ..artifact.model import Model
 from ..config import Config, resolve
-from ..corpus import Corpus
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
-from ..memory import check_memory
-from ..model import Model
+from ..run.memory import check_memory
+from ..text.corpus import Corpus
 from ..train import Tallies, Trainer, TrainState
-from ..vocab import Vocab
-from .replica import ReplicaGone, ReplicaLost, RoundPlan, RoundResult, copy_state, replica_config, replica_trainer, train_span
+from ..vocabulary.vocab import Vocab
+from .replica import (
+    ReplicaGone,
+    ReplicaLost,
+    RoundPlan,
+    RoundResult,
+    copy_state,
+    replica_config,
+    replica_trainer,
+    train_span,
+)
 from .sync import SyncStats, average_touched
 
 TICK_SECONDS = 0.5

@@ -20,7 +20,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .errors import UnknownWordError
+from ..errors import UnknownWordError
 
 # Rows normalised per step: bounds unit_rows' float64 temporary to NORM_BLOCK x D x 8 bytes.
 NORM_BLOCK = 8192

@@ -13,11 +13,11 @@ from typing import Iterator
 
 import numpy as np
 
-from .corpus import BLOCK_BYTES, Corpus, Position, ReadStats, continuation_bytes
 from .kernels.records import SENTENCE_END
 from .rng import hash_uniform
-from .splits import Split, split_blocks
-from .vocab import Vocab, encode_block
+from .text.corpus import BLOCK_BYTES, Corpus, Position, ReadStats, continuation_bytes
+from .text.splits import Split, split_blocks
+from .vocabulary.vocab import Vocab, encode_block
 
 
 @dataclass

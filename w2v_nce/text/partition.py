@@ -17,8 +17,8 @@ import shutil
 import tempfile
 from typing import Callable
 
+from ..errors import OutputError
 from .corpus import Corpus
-from .errors import OutputError
 
 PART_BLOCK_BYTES = 1 << 20
 

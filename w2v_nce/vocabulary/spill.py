@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from .errors import OutputError
+from ..errors import OutputError
 
 _WRITE_ENTRIES = 1 << 14  # words written per chunk of a run
 _WRITE_BYTES = 1 << 20  # their bytes are gathered and written this many at a time (plus one word)

@@ -27,18 +27,26 @@ import threading
 import time
 from typing import Callable
 
+from ..artifact.model import Model
+from ..config import Config, resolve
+from ..distributed.replica import (
+    Backend,
+    ReplicaGone,
+    ReplicaLost,
+    RoundPlan,
+    copy_state,
+    regroup,
+)
+from ..distributed.sync import SyncStats, tier_rows
+from ..errors import ClusterError, CorpusError, DivergenceError, Interrupted
+from ..stream import HeldOut, ReaderCounts
+from ..text.corpus import Corpus
+from ..text.splits import make_splits
+from ..train import Tallies, learning_rate, total_clock
+from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
-from .config import Config, resolve
-from .corpus import Corpus
-from .distributed.replica import Backend, ReplicaGone, ReplicaLost, RoundPlan, copy_state, regroup
-from .distributed.sync import SyncStats, tier_rows
-from .errors import ClusterError, CorpusError, DivergenceError, Interrupted
-from .events import EpochEnd, EventLog, Progress, ReplicaLost as ReplicaLostEvent, to_record
-from .model import Model
-from .pairs import HeldOut, ReaderCounts
-from .splits import make_splits
-from .train import Tallies, learning_rate, total_clock
-from .vocab import Vocab
+from .events import EpochEnd, EventLog, Progress, to_record
+from .events import ReplicaLost as ReplicaLostEvent
 
 PROBE_SECONDS = 5.0  # how often the divergence probe reads a few rows of the matrices
 
@@ -363,7 +371,7 @@ def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOu
     """Complete an epoch's record: the held-out full loss (with held-out text), and the log line
     about split lines after the first epoch."""
     if heldout is not None and len(heldout):
-        from .evaluate import full_sigmoid_loss_examples
+        from ..evaluation.command import full_sigmoid_loss_examples
 
         t = time.time()
         mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,

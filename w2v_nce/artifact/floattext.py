@@ -13,7 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .corpus import SPACE_BYTES
+from ..text.corpus import SPACE_BYTES
 
 # Exact float64 powers of ten for k ≤ 22; beyond that correctly rounded (float(10**k)).
 POW10 = np.array([float(10**k) for k in range(64)], dtype=np.float64)

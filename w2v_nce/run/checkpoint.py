@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import Config, from_saved
-from .corpus import Corpus
-from .errors import FormatError, ResumeError
-from .io import atomic_output
-from .model import Model, npz_problem
-from .train import Tallies, TrainState
+from ..artifact.model import Model, npz_problem
+from ..config import Config, from_saved
+from ..errors import FormatError, ResumeError
+from ..io import atomic_output
+from ..text.corpus import Corpus
+from ..train import Tallies, TrainState
 
 CHECKPOINT_FILE = "checkpoint.npz"
 VERSION = 2  # 2: replicas read their own parts (train.parts_of); 1: one stream shared by chunk index

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import FormatError, UsageError
+from ..io import atomic_output
 from .embeddings import Embeddings
-from .errors import FormatError, UsageError
-from .io import atomic_output
-from .formats import load_word2vec, pack_words, select_vectors, unpack_words
+from .word2vec import load_word2vec, pack_words, select_vectors, unpack_words
 
 MODEL_FILE = "model.npz"
 

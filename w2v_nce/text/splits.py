@@ -20,7 +20,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from .corpus import BLOCK_BYTES, WHITESPACE, Block, Corpus, Piece, Position, is_compressed
+from .corpus import (
+    BLOCK_BYTES,
+    WHITESPACE,
+    Block,
+    Corpus,
+    Piece,
+    Position,
+    is_compressed,
+)
 
 _SCAN = 1 << 16  # bytes read at a time while looking for a cut
 

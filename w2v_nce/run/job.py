@@ -25,30 +25,28 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..artifact.model import MODEL_FILE, Model
+from ..config import Config, to_yaml, validate, validate_against_vocab
+from ..distributed.replica import Backend
+from ..errors import CorpusError, Interrupted, OutputError, UsageError, W2VError
+from ..io import atomic_output
+from ..stream import HeldOut, heldout_examples, id_chunks
+from ..text.corpus import Corpus, ReadStats
+from ..text.splits import make_splits, split_note
+from ..train import Tallies, TrainState, build_tables, init_model
+from ..vocabulary.count import (
+    CountBoundReached,
+    CountResult,
+    count_splits,
+    merge_counted,
+)
+from ..vocabulary.tsv import read_vocab_tsv
+from ..vocabulary.vocab import Vocab, build_vocab, vocab_from_count
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
-from .config import Config, to_yaml, validate, validate_against_vocab
-from .corpus import Corpus, ReadStats
-from .distributed.replica import Backend
-from .errors import CorpusError, Interrupted, OutputError, UsageError, W2VError
 from .events import is_terminal
-from .io import atomic_output
 from .lock import OutputLock
 from .loop import Run
 from .memory import check_memory
-from .model import MODEL_FILE, Model
-from .pairs import HeldOut, heldout_examples, id_chunks
-from .splits import make_splits, split_note
-from .train import Tallies, TrainState, build_tables, init_model
-from .vocab import (
-    CountBoundReached,
-    CountResult,
-    Vocab,
-    build_vocab,
-    count_splits,
-    merge_counted,
-    read_vocab_tsv,
-    vocab_from_count,
-)
 
 OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", "train.jsonl",
                 "metrics.json", CHECKPOINT_FILE)
@@ -113,7 +111,7 @@ class JobResult:
     metrics: dict = field(default_factory=dict)
 
 
-class _Signals:
+class Signals:
     """SIGINT/SIGTERM set ``halt`` and remember which signal; restored on exit."""
 
     def __init__(self, halt: threading.Event, enabled: bool):
@@ -154,7 +152,7 @@ def _log_for(cfg: Config, log: Log | None) -> Log:
 
 
 def _backend(backend: Backend | None, replicas: int) -> Backend:
-    from .distributed.backends import make_backend
+    from ..distributed.backends import make_backend
 
     return backend if backend is not None else make_backend(None, replicas)
 
@@ -180,7 +178,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = _log_for(cfg, log)
-    with _Signals(halt, handle_signals) as sig:
+    with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
         early = None
@@ -189,7 +187,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             corpus.check_readable()  # before --force removes anything
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             if given is None and backend.counts_remotely and _one_part(corpus):
-                early = _EarlyCount(cfg, corpus)  # counted here while the cluster starts
+                early = EarlyCount(cfg, corpus)  # counted here while the cluster starts
             seconds = _open(backend, cfg, corpus, log)  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
             with _locked(cfg.output, log):  # before --force removes anything: it may be another run's
@@ -229,8 +227,8 @@ def _one_part(corpus: Corpus) -> bool:
     return sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1
 
 
-def _vocabulary(cfg: Config, corpus: Corpus, backend: Backend, early: "_EarlyCount | None", halt: threading.Event,
-                sig: "_Signals", log: Log) -> tuple[Vocab, CountResult]:
+def _vocabulary(cfg: Config, corpus: Corpus, backend: Backend, early: "EarlyCount | None", halt: threading.Event,
+                sig: "Signals", log: Log) -> tuple[Vocab, CountResult]:
     """The vocabulary: counted early, by the cluster, or here (spilling if it must)."""
     counted = early.result(halt, sig) if early is not None else backend.count(cfg, corpus)
     if counted is not None:
@@ -239,7 +237,7 @@ def _vocabulary(cfg: Config, corpus: Corpus, backend: Backend, early: "_EarlyCou
 
 
 def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,
-                     halt: threading.Event, sig: "_Signals", log: Log, vocabulary: dict | None, seconds: dict,
+                     halt: threading.Event, sig: "Signals", log: Log, vocabulary: dict | None, seconds: dict,
                      on_round, t_start: float) -> JobResult:
     """Train (``loop.Run``), then write every output (the model first) and drop the checkpoint.
     ``seconds`` (the earlier phases) gains "setup" and "train"; metrics.json gets them with
@@ -296,7 +294,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     cfg = resumed_config(ck.cfg, out_dir, threads, quiet, k)
     backend = _backend(backend, k)
     log = _log_for(cfg, log)
-    with _Signals(halt, handle_signals) as sig:
+    with Signals(halt, handle_signals) as sig:
         corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
@@ -323,7 +321,7 @@ def _locked(out: str, log: Log):
         yield lock
 
 
-def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: _Signals,
+def _count_vocabulary(cfg: Config, corpus: Corpus, halt: threading.Event, sig: Signals,
                       log: Log) -> tuple[Vocab, CountResult]:
     """The counting pass (see ``count_corpus``); checks what needs the vocabulary's size."""
     vocab, counted = count_corpus(cfg, corpus, halt, lambda: sig.signum, cfg.output, log)
@@ -504,7 +502,7 @@ def _write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: d
 
 
 def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
-    from .formats import write_word2vec_binary, write_word2vec_text
+    from ..artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
     model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
     write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
@@ -523,7 +521,12 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
 
 def _score_bundled(model: Model) -> dict:
     """Analogy and similarity scores on the bundled evaluation sets (those found)."""
-    from .evaluate import default_analogy_files, default_similarity_files, evaluate_analogies, evaluate_similarity
+    from ..evaluation.command import (
+        default_analogy_files,
+        default_similarity_files,
+        evaluate_analogies,
+        evaluate_similarity,
+    )
 
     scores: dict = {}
     analogy_files = default_analogy_files()
@@ -536,7 +539,7 @@ def _score_bundled(model: Model) -> dict:
     return scores
 
 
-class _EarlyCount:
+class EarlyCount:
     """A corpus of one part (a single compressed file: it cannot be cut) is counted by one
     process wherever that runs, so the driver counts it on a thread while the backend starts
     the cluster, instead of one actor counting it afterwards. The count is the one an actor's
@@ -564,7 +567,7 @@ class _EarlyCount:
         finally:
             self._done.set()
 
-    def result(self, halt: threading.Event, sig: _Signals) -> CountResult | None:
+    def result(self, halt: threading.Event, sig: Signals) -> CountResult | None:
         """The count; None when it reached ``count_memory`` (the driver then counts, spilling).
         ``halt`` stops the wait and the count (``Interrupted``)."""
         while not self._done.wait(0.1):

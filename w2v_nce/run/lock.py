@@ -22,7 +22,7 @@ import sys
 import tempfile
 import time
 
-from .errors import OutputError
+from ..errors import OutputError
 
 LOCK_FILE = ".w2v-nce.lock"
 _ATTEMPTS = 50  # create / check / take over rounds before giving up (each waits at most 0.1 s)

@@ -21,11 +21,11 @@ import numba
 import numpy as np
 from numba import njit
 
+from ..artifact.embeddings import METHODS, RESTRICT_VOCAB, Embeddings, unit_rows
+from ..errors import FormatError, UsageError
+from ..io import json_safe
+from ..kernels.numerics import exp32_nonpositive
 from . import blas
-from .embeddings import METHODS, RESTRICT_VOCAB, Embeddings, unit_rows
-from .errors import FormatError, UsageError
-from .io import json_safe
-from .kernels.scalar import exp32_nonpositive
 
 # Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
 # 'reassoc' lets LLVM vectorise the per-row sums.
@@ -324,7 +324,7 @@ def eval_data_dir() -> Path:
     """Where the bundled evaluation sets are: ``data/eval`` of the checkout holding this package
     (editable install), else ``<prefix>/share/w2v-nce/eval`` (pyproject's data-files, for a
     regular ``pip install``). May not exist."""
-    checkout = Path(__file__).resolve().parent.parent / "data" / "eval"
+    checkout = Path(__file__).resolve().parents[2] / "data" / "eval"
     if checkout.is_dir():
         return checkout
     return Path(sys.prefix) / "share" / "w2v-nce" / "eval"
@@ -695,12 +695,12 @@ def run_evaluation(
     The report is a JSON-ready dict (NaN written as None): ``source``, ``vocab_size``, ``dim``,
     ``heldout`` (optional), ``analogies`` and ``similarity`` (file name -> result).
     """
-    from .formats import load_word2vec
+    from ..artifact.word2vec import load_word2vec
 
     report: dict = {}
     model = None
     if model_dir is not None:
-        from .model import Model
+        from ..artifact.model import Model
 
         model = Model.load(model_dir)
         words, vectors = model.words, model.w_in
@@ -715,7 +715,7 @@ def run_evaluation(
         if model is None:
             raise UsageError("--heldout needs a model directory (its output weights), not a vectors file")
         if max_pairs is None:
-            from .config import Config  # the default's one owner
+            from ..config import Config  # the default's one owner
 
             max_pairs = Config().heldout_max_pairs
         report["heldout"] = _heldout_report(model, heldout, max_pairs, window, threads)
@@ -741,10 +741,10 @@ def run_evaluation(
 def _heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
     """The full loss of a model on held-out text, with the model's own settings (window,
     architecture, lowercasing, sentence length)."""
-    from .config import from_saved
-    from .corpus import Corpus
-    from .pairs import heldout_examples, id_chunks
-    from .vocab import Vocab
+    from ..config import from_saved
+    from ..stream import heldout_examples, id_chunks
+    from ..text.corpus import Corpus
+    from ..vocabulary.vocab import Vocab
 
     cfg = from_saved(model.config or {})
     window = window or cfg.window

@@ -11,11 +11,10 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from .corpus import WHITESPACE
+from ..errors import FormatError, OutputError
+from ..io import atomic_output
+from ..text.corpus import WHITESPACE
 from .embeddings import unit_rows
-from .errors import FormatError, OutputError
-from .io import atomic_output
-
 
 # ---------------------------------------------------------------------------------------------
 # Word lists as UTF-8 bytes + offsets (model.npz, checkpoints)
@@ -129,18 +128,20 @@ def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.n
     ``-1.5e-05``: enough to parse back to the identical float32, so text round-trips exactly.
     Written in blocks of rows through ``atomic_output``; returns ``Path(path)``.
     """
-    from . import floattext  # Numba: imported when first needed (keeps this module light)
+    from . import (
+        floattext,  # Numba: imported when first needed (keeps this module light)
+    )
     encoded = check_words(words)
     vectors = _check_matrix(words, vectors)
     v, d = vectors.shape
     with atomic_output(path, "wb") as fh:
         fh.write(f"{v} {d}\n".encode("ascii"))
-        for text in _formatted_blocks(floattext.format_rows, vectors, encoded, _FORMAT_THREADS):
+        for text in formatted_blocks(floattext.format_rows, vectors, encoded, _FORMAT_THREADS):
             fh.write(text)
     return Path(path)
 
 
-def _formatted_blocks(format_rows, vectors: np.ndarray, encoded: list[bytes], threads: int) -> Iterator[bytes]:
+def formatted_blocks(format_rows, vectors: np.ndarray, encoded: list[bytes], threads: int) -> Iterator[bytes]:
     """``format_rows`` of each block of ``BLOCK_ROWS`` rows, in order, computed by ``threads``
     threads with at most 2 x threads blocks in memory."""
     blocks = range(0, vectors.shape[0], BLOCK_ROWS)
@@ -240,7 +241,9 @@ def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vect
     floats per word, no header; floats as in ``write_word2vec_text``) and ``metadata.tsv`` (one
     word per line, no header: the Projector expects none for a single column).
     Paths as in ``export_paths(out, "projector")``."""
-    from . import floattext  # Numba: imported when first needed (keeps this module light)
+    from . import (
+        floattext,  # Numba: imported when first needed (keeps this module light)
+    )
     check_words(words)
     vectors = _check_matrix(words, vectors)
     paths = export_paths(out_dir_or_prefix, "projector")
@@ -445,7 +448,9 @@ def _read_text(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: st
     (a malformed line, or a number outside its exact fast path) goes through ``_parse_text_line``,
     which gives the same values or the FormatError.
     """
-    from . import floattext  # Numba: imported when first needed (keeps this module light)
+    from . import (
+        floattext,  # Numba: imported when first needed (keeps this module light)
+    )
     words: list[str] = []
     vectors = np.empty((rows, dim), dtype=np.float32)
     word_spans = np.empty((rows, 2), dtype=np.int64)

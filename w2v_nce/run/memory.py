@@ -6,10 +6,10 @@ check with ``check_memory`` (``copies`` replicas in one process multiply it).
 
 from __future__ import annotations
 
-from . import kernels as K
-from .config import Config
-from .errors import ResourceError
-from .model import model_save_bytes
+from .. import kernels as K
+from ..artifact.model import model_save_bytes
+from ..config import Config
+from ..errors import ResourceError
 
 
 def available_memory() -> int | None:

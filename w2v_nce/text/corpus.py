@@ -36,7 +36,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from .errors import CorpusError
+from ..errors import CorpusError
 from .utf8 import is_utf8
 
 BLOCK_BYTES = 1 << 20

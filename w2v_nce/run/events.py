@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable
 
-from .errors import FormatError
-from .io import json_safe
+from ..errors import FormatError
+from ..io import json_safe
 
 Log = Callable[[str], None]
 
@@ -98,7 +98,7 @@ def read_events(path: str) -> list[dict]:
 
 def _drop_records_after(path: str, words: int) -> None:
     """Rewrite ``path`` without the records whose lr clock is past ``words`` (and a torn last line)."""
-    from .io import atomic_output
+    from ..io import atomic_output
 
     try:
         with open(path, encoding="utf-8") as fh:

@@ -1,0 +1,1 @@
+"""⑦ The trained model and its files: model.npz, word2vec text/binary, exports, queries."""

@@ -1,0 +1,1 @@
+"""⑧ Scoring a model: full loss over all classes, analogies, word-pair similarity."""

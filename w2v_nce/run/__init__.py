@@ -1,0 +1,1 @@
+"""⑥ One training job, on one machine or K replicas: preparation, the loop, checkpoints, events."""

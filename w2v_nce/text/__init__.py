@@ -1,0 +1,1 @@
+"""① Bytes to tokens: corpus files and streams, byte-range parts, UTF-8 checks, read-ahead."""

@@ -1,0 +1,1 @@
+"""② Tokens to a counted, ordered vocabulary: exact counting in threads, spilling, vocab.tsv."""
