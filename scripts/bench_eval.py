@@ -27,12 +27,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from w2v_nce.evaluation.command import (  # noqa: E402
-    default_analogy_files,
-    evaluate_analogies,
+from w2v_nce.evaluation.analogies import evaluate_analogies, read_analogies
+from w2v_nce.evaluation.datasets import default_analogy_files
+from w2v_nce.evaluation.full_loss import (
     full_sigmoid_loss_pairs,
     full_softmax_loss_pairs,
-    read_analogies,
 )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from w2v_nce.artifact.word2vec import (  # noqa: E402
+from w2v_nce.artifact.word2vec import (
     load_word2vec,
     write_word2vec_binary,
     write_word2vec_text,

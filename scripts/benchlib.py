@@ -123,7 +123,8 @@ def score_vectors(path: str, restrict_vocab: int = 30000) -> dict:
     WordSim-353 and SimLex-999 Spearman, with our evaluator."""
     sys.path.insert(0, REPO)
     from w2v_nce.artifact.word2vec import load_word2vec
-    from w2v_nce.evaluation.command import evaluate_analogies, evaluate_similarity
+    from w2v_nce.evaluation.analogies import evaluate_analogies
+    from w2v_nce.evaluation.similarity import evaluate_similarity
 
     words, vectors = load_word2vec(path)
     ana = evaluate_analogies(words, vectors, os.path.join(EVAL, "questions-words.txt"), restrict_vocab=restrict_vocab)

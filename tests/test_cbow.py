@@ -268,7 +268,7 @@ def test_cbow_and_skipgram_differ_and_the_mean_matters(tmp_path):
 
 
 def test_cbow_heldout_loss_uses_context_means(tmp_path):
-    from w2v_nce.evaluation.command import full_sigmoid_loss_examples
+    from w2v_nce.evaluation.full_loss import full_sigmoid_loss_examples
     from w2v_nce.stream import heldout_examples, id_chunks
     from w2v_nce.text.corpus import Corpus
     from w2v_nce.vocabulary.vocab import Vocab

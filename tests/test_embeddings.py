@@ -42,13 +42,13 @@ def test_one_normalisation_everywhere():
     """export --normalize, the evaluation and the queries all use embeddings.unit_rows."""
     import inspect
 
-    from w2v_nce.artifact import model
-    from w2v_nce.artifact import word2vec as formats
-    from w2v_nce.evaluation import command as evaluate
+    from w2v_nce.artifact import export, model, word2vec
+    from w2v_nce.evaluation import analogies, similarity
 
-    assert not hasattr(formats, "normalize_rows") and not hasattr(evaluate, "_unit_rows")
+    assert not hasattr(word2vec, "normalize_rows") and not hasattr(analogies, "_unit_rows")
     assert not hasattr(model.Model, "normalized")
-    assert formats.unit_rows is unit_rows and evaluate.unit_rows is unit_rows
+    assert export.unit_rows is unit_rows and similarity.unit_rows is unit_rows
+    assert "linalg.norm" not in inspect.getsource(similarity) + inspect.getsource(analogies)
     assert "linalg.norm" not in inspect.getsource(model)
 
 
@@ -255,12 +255,9 @@ def test_rankings_equal_gensim(gensim_kv):
 
 
 def test_load_embeddings_from_a_model_and_from_word2vec_files(tmp_path):
+    from w2v_nce.artifact.export import select_vectors
     from w2v_nce.artifact.model import Model, load_embeddings
-    from w2v_nce.artifact.word2vec import (
-        select_vectors,
-        write_word2vec_binary,
-        write_word2vec_text,
-    )
+    from w2v_nce.artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
     words = WORDS[:50]
     model = Model.initial(words, np.arange(50, 0, -1), 8, 0, {})

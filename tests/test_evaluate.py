@@ -9,7 +9,11 @@ import numpy as np
 import pytest
 
 from w2v_nce.errors import FormatError
+from w2v_nce.evaluation import analogies as AN
 from w2v_nce.evaluation import command as E
+from w2v_nce.evaluation import datasets as DS
+from w2v_nce.evaluation import full_loss as FL
+from w2v_nce.evaluation import similarity as SIM
 
 # --- full losses -----------------------------------------------------------------------------
 
@@ -33,14 +37,14 @@ def test_full_sigmoid_loss_hand_computed():
     sp = np.log(1 + np.exp(z))  # softplus, written out
     expected_ctx2 = sp.sum() - z[2]
     expected_ctx0 = sp.sum() - z[0]
-    mean, stderr, n = E.full_sigmoid_loss_pairs(w_in, w_out, bias, np.array([0, 0], np.int32), np.array([2, 0], np.int32))
+    mean, stderr, n = FL.full_sigmoid_loss_pairs(w_in, w_out, bias, np.array([0, 0], np.int32), np.array([2, 0], np.int32))
     assert n == 2
     # float32 z and e^-|z| (the float32 exp), float64 sums: the float32 rounding of these inputs
     assert mean == pytest.approx((expected_ctx2 + expected_ctx0) / 2, rel=1e-7)
     per_pair = np.array([expected_ctx2, expected_ctx0])
     assert stderr == pytest.approx(per_pair.std(ddof=1) / math.sqrt(2), rel=1e-6)
     # softmax over the same logits: logsumexp(z) - z_ctx
-    mean_sm, _, _ = E.full_softmax_loss_pairs(w_in, w_out, bias, np.array([0], np.int32), np.array([2], np.int32))
+    mean_sm, _, _ = FL.full_softmax_loss_pairs(w_in, w_out, bias, np.array([0], np.int32), np.array([2], np.int32))
     assert mean_sm == pytest.approx(np.log(np.exp(z).sum()) - z[2], rel=1e-12)
 
 
@@ -75,7 +79,7 @@ def test_full_losses_match_float64_numpy(scale):
     sigmoid = _softplus(z).sum(1) - z[rows, contexts]
     m = z.max(1)
     softmax = m + np.log(np.exp(z - m[:, None]).sum(1)) - z[rows, contexts]
-    for fn, ref in ((E.full_sigmoid_loss_pairs, sigmoid), (E.full_softmax_loss_pairs, softmax)):
+    for fn, ref in ((FL.full_sigmoid_loss_pairs, sigmoid), (FL.full_softmax_loss_pairs, softmax)):
         for block in (None, 7, 1000):
             mean, stderr, n = fn(w_in, w_out, bias, centres, contexts, threads=2, block=block)
             assert n == 150
@@ -89,15 +93,15 @@ def test_full_loss_without_bias_and_argument_checks():
     c, x = np.array([1, 2, 3]), np.array([4, 5, 6])
     z = w_in[c].astype(np.float64) @ w_out.T.astype(np.float64)
     ref = (_softplus(z).sum(1) - z[np.arange(3), x]).mean()
-    assert E.full_sigmoid_loss_pairs(w_in, w_out, None, c, x)[0] == pytest.approx(ref, rel=1e-6)
+    assert FL.full_sigmoid_loss_pairs(w_in, w_out, None, c, x)[0] == pytest.approx(ref, rel=1e-6)
     with pytest.raises(ValueError, match="contexts"):
-        E.full_sigmoid_loss_pairs(w_in, w_out, None, c, np.array([4, 5, 50]))
+        FL.full_sigmoid_loss_pairs(w_in, w_out, None, c, np.array([4, 5, 50]))
     with pytest.raises(ValueError, match="no .* pairs"):
-        E.full_sigmoid_loss_pairs(w_in, w_out, None, c[:0], x[:0])
+        FL.full_sigmoid_loss_pairs(w_in, w_out, None, c[:0], x[:0])
     bad = w_out.copy()
     bad[3, 0] = np.nan
     with pytest.raises(ValueError, match="NaN"):
-        E.full_sigmoid_loss_pairs(w_in, bad, None, c, x)
+        FL.full_sigmoid_loss_pairs(w_in, bad, None, c, x)
 
 
 
@@ -111,7 +115,7 @@ def test_full_loss_is_the_same_for_any_workers_and_without_blas_control(monkeypa
     w_in, w_out, bias = _model(v=1300, seed=3)  # 3 class tiles, the last one partial
     rng = np.random.default_rng(4)
     centres, contexts = rng.integers(0, 1300, 61), rng.integers(0, 1300, 61)
-    fn = E.full_softmax_loss_pairs if softmax else E.full_sigmoid_loss_pairs
+    fn = FL.full_softmax_loss_pairs if softmax else FL.full_sigmoid_loss_pairs
     base = fn(w_in, w_out, bias, centres, contexts, threads=1, block=61)
     for threads, block in ((2, None), (3, 5), (2, 60)):
         got = fn(w_in, w_out, bias, centres, contexts, threads=threads, block=block)
@@ -174,16 +178,16 @@ run running walk walking
 
 def test_analogies_known_answers_groups_and_case(tmp_path):
     path = _write(tmp_path, "q.txt", ANALOGY_FILE)
-    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None)
+    r = AN.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None)
     assert (r["answered"], r["skipped"], r["correct"]) == (4, 1, 4)  # spain/madrid are OOV: skipped
     assert r["accuracy"] == 1.0 and r["semantic"] == 1.0 and r["syntactic"] == 1.0
     assert [(s["section"], s["kind"], s["answered"], s["skipped"]) for s in r["sections"]] == [
         ("capital-common-countries", "semantic", 2, 1), ("family", "semantic", 1, 0), ("gram-verbs", "syntactic", 1, 0)]
     # Case-sensitive: the upper-case question cannot be looked up.
-    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None, case_insensitive=False)
+    r = AN.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=None, case_insensitive=False)
     assert (r["answered"], r["skipped"], r["correct"]) == (3, 2, 3)
     # restrict_vocab=8 drops run..walking: the syntactic question is skipped, its accuracy NaN.
-    r = E.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=8)
+    r = AN.evaluate_analogies(ANALOGY_WORDS, ANALOGY_VECTORS, path, restrict_vocab=8)
     assert r["answered"] == 3 and math.isnan(r["syntactic"])
 
 
@@ -195,7 +199,7 @@ def test_analogy_question_words_are_excluded(tmp_path):
     path = _write(tmp_path, "q.txt", ": x\nman men king queen\n")
     scores = (vectors[1] - vectors[0] + vectors[2]) @ (vectors / np.linalg.norm(vectors, axis=1)[:, None]).T
     assert scores.argmax() == 2  # the raw argmax is "king", a question word
-    assert E.evaluate_analogies(words, vectors, path)["correct"] == 1
+    assert AN.evaluate_analogies(words, vectors, path)["correct"] == 1
 
 
 def test_analogy_case_variant_of_question_word_is_skipped_like_gensim(tmp_path):
@@ -204,8 +208,8 @@ def test_analogy_case_variant_of_question_word_is_skipped_like_gensim(tmp_path):
     words = ["man", "woman", "king", "queen", "Woman"]
     vectors = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 0.3], [0, 1, 1]], np.float32)
     path = _write(tmp_path, "q.txt", ": family\nman king woman queen\n")
-    assert E.evaluate_analogies(words, vectors, path)["correct"] == 1
-    assert E.evaluate_analogies(words, vectors, path, case_insensitive=False)["correct"] == 0
+    assert AN.evaluate_analogies(words, vectors, path)["correct"] == 1
+    assert AN.evaluate_analogies(words, vectors, path, case_insensitive=False)["correct"] == 0
 
 
 def test_analogies_through_shared_words_equal_the_query_vector_path(tmp_path, monkeypatch):
@@ -228,10 +232,10 @@ def test_analogies_through_shared_words_equal_the_query_vector_path(tmp_path, mo
     real = C.cosadd_top_k
     monkeypatch.setattr(C, "cosadd_top_k", lambda *a: calls.append(1) or real(*a))
     for restrict in (None, 200):
-        shared = E.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
+        shared = AN.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
         with monkeypatch.context() as m:
             m.setattr(C, "worth_it", lambda n, t: False)
-            plain = E.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
+            plain = AN.evaluate_analogies(words, vectors, path, restrict_vocab=restrict)
         assert shared == plain
         assert shared["answered"] > 300 and shared["correct"] > 0
     assert len(calls) == 2  # the shared-word path answered both times
@@ -248,26 +252,26 @@ def test_3cosmul_tiny_case(tmp_path):
     mul = shifted[1] * shifted[2] / (shifted[0] + 1e-3)
     add = (unit[1] + unit[2] - unit[0]) @ unit.T
     assert np.argmax(add[3:]) + 3 == 3 and np.argmax(mul[3:]) + 3 == 4  # x by 3CosAdd, y by 3CosMul
-    assert E.evaluate_analogies(words, vectors, path, method="3cosadd")["correct"] == 1
-    r = E.evaluate_analogies(words, vectors, path, method="3cosmul")
+    assert AN.evaluate_analogies(words, vectors, path, method="3cosadd")["correct"] == 1
+    r = AN.evaluate_analogies(words, vectors, path, method="3cosmul")
     assert r["correct"] == 1 and r["method"] == "3cosmul"
     assert r["sections"][0]["correct"] == 1
 
 
 def test_analogy_file_errors(tmp_path):
     with pytest.raises(FormatError, match=r"line 1: question before"):
-        E.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "a.txt", "a b c d\n"))
+        AN.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "a.txt", "a b c d\n"))
     with pytest.raises(FormatError, match="no analogy questions"):
-        E.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "b.txt", ": empty\n"))
+        AN.evaluate_analogies(["a"], np.ones((1, 2), np.float32), _write(tmp_path, "b.txt", ": empty\n"))
 
 
 def test_bundled_analogies_parse():
-    files = E.default_analogy_files()
+    files = DS.default_analogy_files()
     if not files:
         pytest.skip("data/eval not bundled")
-    sections, invalid = E.read_analogies(files[0])
+    sections, invalid = AN.read_analogies(files[0])
     assert invalid == 0 and len(sections) == 14
-    kinds = [sum(len(q) for name, q in sections if E.is_syntactic(name) == syn) for syn in (False, True)]
+    kinds = [sum(len(q) for name, q in sections if AN.is_syntactic(name) == syn) for syn in (False, True)]
     assert kinds == [8869, 10675]
 
 
@@ -290,7 +294,7 @@ def test_analogies_match_gensim(tmp_path):
     kv = gensim_models.KeyedVectors(12)
     kv.add_vectors(words, vectors)
     score, sections = kv.evaluate_word_analogies(str(path), restrict_vocab=450)
-    ours = E.evaluate_analogies(words, vectors, path, restrict_vocab=450)
+    ours = AN.evaluate_analogies(words, vectors, path, restrict_vocab=450)
     assert 0.2 < ours["accuracy"] < 0.95
     assert ours["accuracy"] == pytest.approx(score)
     assert [s["correct"] for s in ours["sections"]] == [len(s["correct"]) for s in sections[:-1]]
@@ -300,16 +304,16 @@ def test_analogies_match_gensim(tmp_path):
 # --- similarity ------------------------------------------------------------------------------
 
 def test_rankdata_and_spearman_with_ties():
-    assert E.rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
+    assert SIM.rankdata([10, 20, 20, 5]).tolist() == [2.0, 3.5, 3.5, 1.0]
     # x ranks (1, 2.5, 2.5, 4), y ranks (1, 3, 2, 4): written out Pearson of the ranks.
     x, y = [1, 2, 2, 3], [10, 30, 20, 40]
     rx, ry = np.array([1, 2.5, 2.5, 4]), np.array([1, 3, 2, 4])
     dx, dy = rx - 2.5, ry - 2.5  # (-1.5, 0, 0, 1.5), (-1.5, 0.5, -0.5, 1.5)
     expected = (dx @ dy) / math.sqrt((dx @ dx) * (dy @ dy))  # 4.5 / sqrt(4.5 * 5) = 0.9486833
     assert expected == pytest.approx(0.9486832980505138)
-    assert E.spearman(x, y) == pytest.approx(expected, rel=1e-12)
-    assert E.pearson([1, 2, 3], [2, 4, 6.5]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1])
-    assert math.isnan(E.spearman([1, 1, 1], [1, 2, 3]))
+    assert SIM.spearman(x, y) == pytest.approx(expected, rel=1e-12)
+    assert SIM.pearson([1, 2, 3], [2, 4, 6.5]) == pytest.approx(np.corrcoef([1, 2, 3], [2, 4, 6.5])[0, 1])
+    assert math.isnan(SIM.spearman([1, 1, 1], [1, 2, 3]))
 
 
 SIM_WORDS = ["cat", "dog", "car", "tiger", "bus", "fruit"]
@@ -332,16 +336,16 @@ LAYOUTS = {
 def test_similarity_layouts(tmp_path, name):
     text, newline = LAYOUTS[name]
     path = _write(tmp_path, name, text, newline)
-    pairs, _ = E.read_similarity_pairs(path)
+    pairs, _ = SIM.read_similarity_pairs(path)
     scale = 5 if name == "MEN_natural" else 1
     assert pairs == [(a, b, s * scale) for a, b, s in PAIRS]
     words = [w.upper() if w == "tiger" else w for w in SIM_WORDS]  # case-insensitive lookup
-    r = E.evaluate_similarity(words[:-1], SIM_VECTORS[:-1], path)  # "fruit" missing: one OOV pair
+    r = SIM.evaluate_similarity(words[:-1], SIM_VECTORS[:-1], path)  # "fruit" missing: one OOV pair
     assert (r["pairs"], r["oov"], r["total"]) == (4, 1, 5)
     unit = SIM_VECTORS / np.linalg.norm(SIM_VECTORS, axis=1)[:, None]
     idx = {w: i for i, w in enumerate(SIM_WORDS)}
     cos = [unit[idx[a]] @ unit[idx[b]] for a, b, _ in PAIRS[:4]]
-    assert r["spearman"] == pytest.approx(E.spearman([s for *_, s in PAIRS[:4]], cos))
+    assert r["spearman"] == pytest.approx(SIM.spearman([s for *_, s in PAIRS[:4]], cos))
     assert r["pearson"] == pytest.approx(np.corrcoef([s * scale for *_, s in PAIRS[:4]], cos)[0, 1], rel=1e-6)
 
 
@@ -355,12 +359,12 @@ def test_similarity_layouts(tmp_path, name):
 def test_similarity_malformed_files(tmp_path, text, message):
     path = _write(tmp_path, "bad.txt", text)
     with pytest.raises(FormatError, match=message) as info:
-        E.evaluate_similarity(["cat"], np.ones((1, 2), np.float32), path)
+        SIM.evaluate_similarity(["cat"], np.ones((1, 2), np.float32), path)
     assert str(path) in str(info.value)
 
 
 def test_bundled_similarity_files_pair_counts():
-    files = {p.name: p for p in E.default_similarity_files()}
+    files = {p.name: p for p in DS.default_similarity_files()}
     if not files:
         pytest.skip("data/eval not bundled")
     expected = {"wordsim353_combined.csv": 353, "SimLex-999.txt": 999, "MEN_dataset_natural_form_full": 3000,
@@ -368,9 +372,9 @@ def test_bundled_similarity_files_pair_counts():
                 "wordsim_relatedness_goldstandard.txt": 252}
     assert set(files) == set(expected)
     for name, count in expected.items():
-        pairs, _ = E.read_similarity_pairs(files[name])
+        pairs, _ = SIM.read_similarity_pairs(files[name])
         assert len(pairs) == count, name
-    simlex, layout = E.read_similarity_pairs(files["SimLex-999.txt"])
+    simlex, layout = SIM.read_similarity_pairs(files["SimLex-999.txt"])
     assert simlex[0] == ("old", "new", 1.58) and "SimLex999" in layout
 
 
@@ -406,7 +410,7 @@ def test_run_evaluation_on_a_vectors_file_and_a_model(tmp_path):
 
 def test_full_loss_pairs_equal_the_losses_reference_api():
     """The eval kernel against w2v_nce.reference.tf_losses.full_sigmoid_loss (the TF doc recipe)."""
-    from w2v_nce.evaluation.command import full_sigmoid_loss_pairs
+    from w2v_nce.evaluation.full_loss import full_sigmoid_loss_pairs
     from w2v_nce.reference.tf_losses import full_sigmoid_loss
 
     rng = np.random.default_rng(5)

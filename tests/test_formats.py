@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from w2v_nce import io as io_mod
+from w2v_nce.artifact import export as X
 from w2v_nce.artifact import floattext
 from w2v_nce.artifact import word2vec as F
 from w2v_nce.errors import FormatError, OutputError
@@ -53,13 +54,13 @@ def test_float_text_nan_and_separator():
 # --- writing --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("which", F.WHICH)
+@pytest.mark.parametrize("which", X.WHICH)
 def test_round_trip_text_and_binary_for_each_choice(tmp_path, which):
     w_in, w_out = _matrix(seed=1), _matrix(seed=2)
-    expected = F.select_vectors(w_in, w_out, which)
+    expected = X.select_vectors(w_in, w_out, which)
     for fmt, binary in (("text", False), ("binary", True)):
         out = tmp_path / f"v.{fmt}"
-        F.export_vectors(out, WORDS, w_in, w_out, fmt=fmt, which=which)
+        X.export_vectors(out, WORDS, w_in, w_out, fmt=fmt, which=which)
         words, vectors = F.load_word2vec(out)
         assert words == WORDS
         assert vectors.dtype == np.float32
@@ -69,12 +70,12 @@ def test_round_trip_text_and_binary_for_each_choice(tmp_path, which):
 
 def test_select_vectors_formulas():
     w_in, w_out = _matrix(seed=1), _matrix(seed=2)
-    assert np.array_equal(F.select_vectors(w_in, w_out, "in"), w_in)
-    assert np.array_equal(F.select_vectors(w_in, w_out, "out"), w_out)
-    assert np.array_equal(F.select_vectors(w_in, w_out, "sum"), w_in + w_out)
-    assert np.array_equal(F.select_vectors(w_in, w_out, "avg"), (w_in + w_out) / np.float32(2))
+    assert np.array_equal(X.select_vectors(w_in, w_out, "in"), w_in)
+    assert np.array_equal(X.select_vectors(w_in, w_out, "out"), w_out)
+    assert np.array_equal(X.select_vectors(w_in, w_out, "sum"), w_in + w_out)
+    assert np.array_equal(X.select_vectors(w_in, w_out, "avg"), (w_in + w_out) / np.float32(2))
     with pytest.raises(ValueError, match="unknown vector choice"):
-        F.select_vectors(w_in, w_out, "both")
+        X.select_vectors(w_in, w_out, "both")
 
 
 def test_binary_layout_byte_for_byte(tmp_path):
@@ -114,11 +115,11 @@ def test_words_with_whitespace_or_empty_are_refused(tmp_path):
 
 def test_npy_and_projector_exports(tmp_path):
     vectors = _matrix()
-    paths = F.export_vectors(str(tmp_path / "np") + os.sep, WORDS, vectors, fmt="npy")  # a new directory
+    paths = X.export_vectors(str(tmp_path / "np") + os.sep, WORDS, vectors, fmt="npy")  # a new directory
     assert paths == [tmp_path / "np" / "vectors.npy", tmp_path / "np" / "words.txt"]
     assert np.array_equal(np.load(paths[0]), vectors)
     assert paths[1].read_text("utf-8").split("\n") == WORDS + [""]
-    prefix = F.export_vectors(tmp_path / "run1", WORDS, vectors, fmt="projector")
+    prefix = X.export_vectors(tmp_path / "run1", WORDS, vectors, fmt="projector")
     assert prefix == [tmp_path / "run1.vectors.tsv", tmp_path / "run1.metadata.tsv"]
     rows = prefix[0].read_text().splitlines()
     assert len(rows) == len(WORDS)
@@ -129,32 +130,32 @@ def test_npy_and_projector_exports(tmp_path):
 def test_limit_and_normalize(tmp_path):
     vectors = _matrix()
     vectors[2] = 0.0
-    F.export_vectors(tmp_path / "v.bin", WORDS, vectors, fmt="binary", limit=4, normalize=True)
+    X.export_vectors(tmp_path / "v.bin", WORDS, vectors, fmt="binary", limit=4, normalize=True)
     words, got = F.load_word2vec(tmp_path / "v.bin")
     assert words == WORDS[:4]
     norms = np.linalg.norm(got.astype(np.float64), axis=1)
     assert np.allclose(norms[[0, 1, 3]], 1.0, atol=1e-6) and norms[2] == 0.0  # zero row stays zero
     assert np.allclose(got[0], vectors[0] / np.linalg.norm(vectors[0]), atol=1e-7)
     with pytest.raises(ValueError):
-        F.limit_rows(WORDS, vectors, 0)
+        X.limit_rows(WORDS, vectors, 0)
 
 
 def test_refuses_to_overwrite_without_force(tmp_path):
     out = tmp_path / "v.txt"
     out.write_text("precious")
     with pytest.raises(OutputError, match=str(out)):
-        F.export_vectors(out, WORDS, _matrix())
+        X.export_vectors(out, WORDS, _matrix())
     assert out.read_text() == "precious"
-    F.export_vectors(out, WORDS, _matrix(), force=True)
+    X.export_vectors(out, WORDS, _matrix(), force=True)
     assert F.load_word2vec(out)[0] == WORDS
     with pytest.raises(OutputError, match="does not exist"):
-        F.export_vectors(tmp_path / "missing" / "v.txt", WORDS, _matrix())
+        X.export_vectors(tmp_path / "missing" / "v.txt", WORDS, _matrix())
     with pytest.raises(OutputError, match="is a directory"):
-        F.export_vectors(tmp_path, WORDS, _matrix())
+        X.export_vectors(tmp_path, WORDS, _matrix())
     (tmp_path / "np").mkdir()
     (tmp_path / "np" / "words.txt").write_text("x")
     with pytest.raises(OutputError, match="words.txt"):
-        F.export_vectors(tmp_path / "np", WORDS, _matrix(), fmt="npy")
+        X.export_vectors(tmp_path / "np", WORDS, _matrix(), fmt="npy")
     assert not (tmp_path / "np" / "vectors.npy").exists()  # checked before writing anything
 
 
@@ -186,7 +187,7 @@ def test_atomic_output_keeps_old_file_when_disk_fills(tmp_path, monkeypatch):
     real_fdopen = os.fdopen
     monkeypatch.setattr(io_mod.os, "fdopen", lambda fd, mode: _FullDisk(real_fdopen(fd, mode), 100))
     with pytest.raises(OutputError, match="disk full"):
-        F.export_vectors(out, WORDS * 50, _matrix(300, 20), force=True)
+        X.export_vectors(out, WORDS * 50, _matrix(300, 20), force=True)
     assert out.read_bytes() == b"old contents"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.txt"]  # no temp file left behind
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from w2v_nce.artifact.model import Model, model_file_bytes, model_save_bytes
-from w2v_nce.artifact.word2vec import pack_words, unpack_words
+from w2v_nce.artifact.words import pack_words, unpack_words
 from w2v_nce.errors import FormatError
 
 

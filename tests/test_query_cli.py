@@ -11,12 +11,9 @@ from click.testing import CliRunner
 
 from w2v_nce import cli
 from w2v_nce.artifact.embeddings import Embeddings
+from w2v_nce.artifact.export import select_vectors
 from w2v_nce.artifact.model import Model
-from w2v_nce.artifact.word2vec import (
-    select_vectors,
-    write_word2vec_binary,
-    write_word2vec_text,
-)
+from w2v_nce.artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
 # man→king is +z, so woman→queen; paris−france+germany = berlin.
 WORDS = ["man", "woman", "king", "queen", "france", "paris", "germany", "berlin", "apple"]

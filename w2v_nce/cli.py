@@ -16,7 +16,7 @@ import click
 
 from . import __version__
 from .artifact.embeddings import METHODS, RESTRICT_VOCAB
-from .artifact.word2vec import FORMATS, WHICH
+from .artifact.export import FORMATS, WHICH
 from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
 
@@ -267,8 +267,8 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
       w2v-nce export runs/sample -o vectors.bin --format binary
       w2v-nce export runs/sample -o proj --format projector --vectors avg --limit 10000
     """
+    from .artifact.export import export_vectors
     from .artifact.model import Model
-    from .artifact.word2vec import export_vectors
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be >= 1", param_hint="--limit")

@@ -13,7 +13,9 @@ import numpy as np
 from ..errors import FormatError, UsageError
 from ..io import atomic_output
 from .embeddings import Embeddings
-from .word2vec import load_word2vec, pack_words, select_vectors, unpack_words
+from .export import select_vectors
+from .word2vec import load_word2vec
+from .words import pack_words, unpack_words
 
 MODEL_FILE = "model.npz"
 

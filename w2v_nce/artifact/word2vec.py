@@ -1,4 +1,5 @@
-"""Vector files: word2vec text/binary, NumPy and Projector exports, readers."""
+"""word2vec text and binary files (word2vec.c, gensim, fastText .vec): writing and strict reading.
+"""
 
 from __future__ import annotations
 
@@ -11,68 +12,9 @@ from typing import IO, Iterator
 
 import numpy as np
 
-from ..errors import FormatError, OutputError
+from ..errors import FormatError
 from ..io import atomic_output
 from ..text.corpus import WHITESPACE
-from .embeddings import unit_rows
-
-# ---------------------------------------------------------------------------------------------
-# Word lists as UTF-8 bytes + offsets (model.npz, checkpoints)
-# ---------------------------------------------------------------------------------------------
-# A fixed-width str array costs V x (longest word) x 4 bytes: one 1 MB token in a 250k
-# vocabulary is 1 TB. Concatenated UTF-8 costs the words' total length plus 8 bytes a word.
-
-_SEPARATOR = 0xFF  # never a byte of valid UTF-8
-
-
-def pack_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """``(data uint8[N], offsets int64[V+1])``: word i is ``data[offsets[i]:offsets[i+1]]`` in UTF-8.
-
-    N is the words' total UTF-8 length. Vectorised (one join, one encode); a word that cannot be
-    encoded (a lone surrogate) raises ``UnicodeEncodeError``.
-    """
-    joined = "".join(words)
-    encoded = joined.encode("utf-8")
-    ascii_only = len(encoded) == len(joined)  # then character counts are byte counts
-    del joined  # peak: the joined str and its UTF-8, at most 2 x the bytes
-    if ascii_only:
-        lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-    else:
-        lengths = np.fromiter((len(w.encode("utf-8")) for w in words), dtype=np.int64, count=len(words))
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    return np.frombuffer(encoded, dtype=np.uint8), offsets
-
-
-def unpack_words(data: np.ndarray, offsets: np.ndarray) -> list[str]:
-    """The words of ``pack_words``; ``ValueError`` if the offsets or the UTF-8 are inconsistent.
-
-    Vectorised: a 0xFF separator (never valid UTF-8) is inserted at each boundary, the whole
-    buffer decoded once and split.
-    """
-    data = np.asarray(data, dtype=np.uint8).ravel()
-    offsets = np.asarray(offsets, dtype=np.int64).ravel()
-    if len(offsets) == 0 or offsets[0] != 0 or offsets[-1] != len(data) or np.any(np.diff(offsets) < 0):
-        raise ValueError(f"word offsets do not describe {len(data)} bytes")
-    if len(offsets) == 1:
-        return []
-    inner = offsets[1:-1]
-    starts = data[inner[inner < len(data)]]
-    if np.any((starts & 0xC0) == 0x80):  # a boundary inside a character
-        raise ValueError("a word boundary falls inside a UTF-8 character")
-    raw = data.tobytes()
-    raw.decode("utf-8")  # strict: raises UnicodeDecodeError (a ValueError) on invalid bytes
-    del raw
-    text = np.insert(data, inner, _SEPARATOR).tobytes().decode("utf-8", "surrogateescape")
-    return text.split(chr(0xDC00 + _SEPARATOR))
-
-
-# ---------------------------------------------------------------------------------------------
-# Exporting vectors: word2vec text/binary (word2vec.c, gensim, fastText readers), .npy, Projector
-# ---------------------------------------------------------------------------------------------
-
-FORMATS = ("text", "binary", "npy", "projector")
-WHICH = ("in", "out", "sum", "avg")
 
 # Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
 BLOCK_ROWS = 1024
@@ -109,7 +51,7 @@ def check_words(words: list[str]) -> list[bytes]:
     return encoded
 
 
-def _check_matrix(words: list, vectors: np.ndarray) -> np.ndarray:
+def check_matrix(words: list, vectors: np.ndarray) -> np.ndarray:
     """Return ``vectors`` as C-contiguous little-endian float32 ``[V, D]``, checking ``V == len(words)``."""
     vectors = np.asarray(vectors)
     if vectors.ndim != 2:
@@ -132,7 +74,7 @@ def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.n
         floattext,  # Numba: imported when first needed (keeps this module light)
     )
     encoded = check_words(words)
-    vectors = _check_matrix(words, vectors)
+    vectors = check_matrix(words, vectors)
     v, d = vectors.shape
     with atomic_output(path, "wb") as fh:
         fh.write(f"{v} {d}\n".encode("ascii"))
@@ -169,7 +111,7 @@ def write_word2vec_binary(path: str | os.PathLike, words: list[str], vectors: np
     vectors: float32 [V, D]. Returns ``Path(path)``.
     """
     encoded = check_words(words)
-    vectors = _check_matrix(words, vectors)
+    vectors = check_matrix(words, vectors)
     v, d = vectors.shape
     row_bytes = 4 * d
     with atomic_output(path, "wb") as fh:
@@ -182,170 +124,6 @@ def write_word2vec_binary(path: str | os.PathLike, words: list[str], vectors: np
                 parts += (word, b" ", block[i * row_bytes:(i + 1) * row_bytes], b"\n")
             fh.write(b"".join(parts))
     return Path(path)
-
-
-def _words_file_bytes(words: list[str]) -> bytes:
-    return "".join(w + "\n" for w in words).encode("utf-8")
-
-
-def export_paths(out: str | os.PathLike, fmt: str) -> list[Path]:
-    """The files ``export_vectors(out, ..., fmt)`` writes, in writing order.
-
-    ``text``/``binary``: ``[out]``. ``npy``: ``vectors.npy`` + ``words.txt``; ``projector``:
-    ``vectors.tsv`` + ``metadata.tsv``. For these two-file formats ``out`` is a directory when it
-    is an existing directory or ends with a path separator (it is then created if missing);
-    otherwise it is a prefix joined with '.', as fastText's ``-output``: ``out.vectors.npy``,
-    ``out.words.txt``.
-    """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
-    names = {"npy": ("vectors.npy", "words.txt"), "projector": ("vectors.tsv", "metadata.tsv")}
-    out_str = os.fspath(out)
-    if fmt not in names:
-        return [Path(out_str)]
-    if _is_directory_target(out_str):
-        return [Path(out_str) / name for name in names[fmt]]
-    return [Path(f"{out_str}.{name}") for name in names[fmt]]
-
-
-def _is_directory_target(out: str) -> bool:
-    return os.path.isdir(out) or out.endswith(os.sep) or bool(os.altsep and out.endswith(os.altsep))
-
-
-def _make_export_dir(out: str | os.PathLike) -> None:
-    """Create a two-file export's directory (directory mode only; its parent must exist)."""
-    out = os.fspath(out)
-    if _is_directory_target(out):
-        try:
-            os.makedirs(out, exist_ok=True)
-        except OSError as exc:
-            raise OutputError(f"{out}: cannot create directory ({exc.strerror or exc})") from exc
-
-
-def write_npy(out_dir_or_prefix: str | os.PathLike, words: list[str], vectors: np.ndarray) -> list[Path]:
-    """Write ``vectors.npy`` (float32 [V, D], ``np.save``, no pickle) and ``words.txt``
-    (UTF-8, one word per line, row order). Paths as in ``export_paths(out, "npy")``."""
-    check_words(words)
-    vectors = _check_matrix(words, vectors)
-    paths = export_paths(out_dir_or_prefix, "npy")
-    _make_export_dir(out_dir_or_prefix)
-    with atomic_output(paths[0], "wb") as fh:
-        np.save(fh, vectors, allow_pickle=False)
-    with atomic_output(paths[1], "wb") as fh:
-        fh.write(_words_file_bytes(words))
-    return paths
-
-
-def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vectors: np.ndarray) -> list[Path]:
-    """Write TensorFlow Embedding Projector files: ``vectors.tsv`` (one row of D tab-separated
-    floats per word, no header; floats as in ``write_word2vec_text``) and ``metadata.tsv`` (one
-    word per line, no header: the Projector expects none for a single column).
-    Paths as in ``export_paths(out, "projector")``."""
-    from . import (
-        floattext,  # Numba: imported when first needed (keeps this module light)
-    )
-    check_words(words)
-    vectors = _check_matrix(words, vectors)
-    paths = export_paths(out_dir_or_prefix, "projector")
-    _make_export_dir(out_dir_or_prefix)
-    with atomic_output(paths[0], "wb") as fh:
-        for start in range(0, vectors.shape[0], BLOCK_ROWS):
-            fh.write(floattext.format_rows(vectors[start:start + BLOCK_ROWS], None, "\t"))
-    with atomic_output(paths[1], "wb") as fh:
-        fh.write(_words_file_bytes(words))
-    return paths
-
-
-def select_vectors(w_in: np.ndarray, w_out: np.ndarray | None, which: str) -> np.ndarray:
-    """The matrix to export, float32 [V, D]: ``in`` = W_in (centre-word rows), ``out`` = W_out
-    (context/class rows), ``sum`` = W_in + W_out, ``avg`` = (W_in + W_out) / 2.
-
-    w2v-nce trains TensorFlow's direction (inputs are W_in rows of centre words, classes are
-    W_out rows of contexts); for the usual "word vectors" export ``in``.
-    """
-    if which not in WHICH:
-        raise ValueError(f"unknown vector choice {which!r}; choose one of {', '.join(WHICH)}")
-    if which == "in":
-        return np.asarray(w_in, dtype=np.float32)
-    if w_out is None:
-        raise ValueError(f"vectors={which!r} needs the output matrix W_out, which was not given")
-    if np.shape(w_in) != np.shape(w_out):
-        raise ValueError(f"W_in {np.shape(w_in)} and W_out {np.shape(w_out)} differ in shape")
-    if which == "out":
-        return np.asarray(w_out, dtype=np.float32)
-    total = np.add(w_in, w_out, dtype=np.float32)
-    if which == "avg":
-        total *= np.float32(0.5)  # exact: halving a float32 only changes its exponent
-    return total
-
-
-def limit_rows(words: list[str], vectors: np.ndarray, limit: int | None) -> tuple[list[str], np.ndarray]:
-    """Keep the first ``limit`` rows (the most frequent words: the vocabulary is frequency-ordered).
-    ``None`` keeps all; a limit above V keeps all; ``limit < 1`` is a ``ValueError``."""
-    if limit is None:
-        return words, vectors
-    if limit < 1:
-        raise ValueError(f"limit must be a positive number of rows, got {limit}")
-    return words[:limit], vectors[:limit]
-
-
-def export_vectors(
-    out_path: str | os.PathLike,
-    words: list[str],
-    w_in: np.ndarray,
-    w_out: np.ndarray | None = None,
-    fmt: str = "text",
-    which: str = "in",
-    limit: int | None = None,
-    normalize: bool = False,
-    force: bool = False,
-) -> list[Path]:
-    """Export a model's vectors: select (``which``), keep the first ``limit`` rows, optionally
-    L2-normalise, and write in ``fmt`` (text | binary | npy | projector). Returns the paths written.
-
-    words: V strings in vocabulary order; w_in, w_out: float32 [V, D].
-    Everything is checked before any work: ``OutputError`` if an output exists and ``force`` is
-    false, or its directory is missing or not writable; ``ValueError`` for a bad choice.
-    Each file is written atomically (a reader never sees half a file).
-    """
-    paths = export_paths(out_path, fmt)
-    if which not in WHICH:
-        raise ValueError(f"unknown vector choice {which!r}; choose one of {', '.join(WHICH)}")
-    if len(words) != np.shape(w_in)[0]:
-        raise ValueError(f"{len(words)} words but W_in has {np.shape(w_in)[0]} rows")
-    creates_dir = fmt in ("npy", "projector") and _is_directory_target(os.fspath(out_path))
-    for path in paths:
-        _check_writable(path, force, creates_dir)
-    words, w_in = limit_rows(words, w_in, limit)
-    if w_out is not None:
-        w_out = w_out[: len(words)]
-    vectors = select_vectors(w_in, w_out, which)
-    if normalize:
-        vectors = unit_rows(vectors)
-    if fmt == "text":
-        return [write_word2vec_text(paths[0], words, vectors)]
-    if fmt == "binary":
-        return [write_word2vec_binary(paths[0], words, vectors)]
-    if fmt == "npy":
-        return write_npy(out_path, words, vectors)
-    return write_projector(out_path, words, vectors)
-
-
-def _check_writable(path: Path, force: bool, creates_dir: bool = False) -> None:
-    """Refuse an existing output (without ``force``), a directory in its place, or a directory
-    that is missing or read-only. With ``creates_dir`` the file's own directory may be missing
-    (the export creates it); then its parent must exist."""
-    if path.is_dir():
-        raise OutputError(f"{path}: is a directory; give a file name")
-    if path.exists() and not force:
-        raise OutputError(f"{path}: already exists; use --force to overwrite it")
-    directory = path.parent
-    if creates_dir and not directory.exists():
-        directory = directory.parent
-    if not directory.is_dir():
-        raise OutputError(f"{path}: directory {directory} does not exist")
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: directory {directory} is not writable")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -521,12 +521,9 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
 
 def _score_bundled(model: Model) -> dict:
     """Analogy and similarity scores on the bundled evaluation sets (those found)."""
-    from ..evaluation.command import (
-        default_analogy_files,
-        default_similarity_files,
-        evaluate_analogies,
-        evaluate_similarity,
-    )
+    from ..evaluation.analogies import evaluate_analogies
+    from ..evaluation.datasets import default_analogy_files, default_similarity_files
+    from ..evaluation.similarity import evaluate_similarity
 
     scores: dict = {}
     analogy_files = default_analogy_files()

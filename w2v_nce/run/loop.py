@@ -371,7 +371,7 @@ def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOu
     """Complete an epoch's record: the held-out full loss (with held-out text), and the log line
     about split lines after the first epoch."""
     if heldout is not None and len(heldout):
-        from ..evaluation.command import full_sigmoid_loss_examples
+        from ..evaluation.full_loss import full_sigmoid_loss_examples
 
         t = time.time()
         mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,

@@ -1,0 +1,144 @@
+"""Word-pair similarity: Spearman/Pearson against human scores (WordSim-353, SimLex-999, MEN, RW,
+MTurk-771, gensim's tab-separated files).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+
+import numpy as np
+
+from ..artifact.embeddings import unit_rows
+from ..errors import FormatError
+from .datasets import read_lines, vocab_lookup
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def read_similarity_pairs(path: str | os.PathLike) -> tuple[list[tuple[str, str, float]], str]:
+    """Read a word-pair similarity file; return ``([(word1, word2, score), ...], layout)``.
+
+    The layout is detected from the first non-comment line:
+    * fields split on TAB if it holds one, else on ',' if it holds one, else on spaces;
+    * it is a header when its third field is not a number: the score column is then
+      ``SimLex999`` if present (SimLex-999), else the third;
+    * ``#`` lines (gensim's files) and blank lines are skipped; CRLF and trailing whitespace
+      (MTurk-771's stray TAB) are ignored.
+    Covers WordSim-353 combined.csv, SimLex-999.txt, MEN, RW (extra rating columns), MTurk-771,
+    the WordSim similarity/relatedness gold standards and gensim's ``word1<TAB>word2<TAB>score``.
+    A line without two words and a numeric score raises FormatError naming file and line.
+    """
+    name = os.fspath(path)
+    lines = [(no, line.strip()) for no, line in enumerate(read_lines(path), start=1)]
+    lines = [(no, line) for no, line in lines if line and not line.startswith("#")]
+    if not lines:
+        raise FormatError(f"{name}: no word pairs found")
+    first = lines[0][1]
+    sep = "\t" if "\t" in first else ("," if "," in first else None)
+    layout = {"\t": "tsv", ",": "csv", None: "space-separated"}[sep]
+    head = [f.strip() for f in first.split(sep)]
+    column = 2
+    if len(head) >= 3 and not _is_number(head[2]):
+        column = head.index("SimLex999") if "SimLex999" in head else 2
+        layout += f" with header (score column {head[column]!r})"
+        lines = lines[1:]
+    pairs = []
+    for line_no, line in lines:
+        fields = [f.strip() for f in line.split(sep)]
+        if len(fields) <= column or not fields[0] or not fields[1]:
+            raise FormatError(
+                f"{name}: line {line_no}: expected 'word1 word2 score' ({layout}), found {line[:60]!r}"
+            )
+        try:
+            score = float(fields[column])
+        except ValueError:
+            raise FormatError(f"{name}: line {line_no}: score {fields[column][:30]!r} is not a number") from None
+        pairs.append((fields[0], fields[1], score))
+    if not pairs:
+        raise FormatError(f"{name}: no word pairs found")
+    return pairs, layout
+
+
+def rankdata(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n (float64) with ties given their average rank (scipy's ``rankdata`` 'average')."""
+    values = np.asarray(values, dtype=np.float64)
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    # Runs of equal values: each gets the mean of the ranks it spans.
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    mean_rank = (starts + ends + 1) / 2.0
+    ranks = np.empty(len(values), dtype=np.float64)
+    ranks[order] = np.repeat(mean_rank, ends - starts)
+    return ranks
+
+
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
+    """Pearson correlation Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²) in float64; NaN when n < 2
+    or either side is constant."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if len(x) < 2:
+        return float("nan")
+    dx = x - x.mean()
+    dy = y - y.mean()
+    denom = math.sqrt(float(dx @ dx) * float(dy @ dy))
+    return float(dx @ dy) / denom if denom > 0 else float("nan")
+
+
+def spearman(x: np.ndarray, y: np.ndarray) -> float:
+    """Spearman's rho: Pearson correlation of the ranks, ties given average ranks."""
+    return pearson(rankdata(x), rankdata(y))
+
+
+def evaluate_similarity(
+    words: list[str],
+    vectors: np.ndarray,
+    path: str | os.PathLike,
+    case_insensitive: bool = True,
+    restrict_vocab: int | None = None,
+) -> dict:
+    """Correlation of cosine similarity with human scores on a word-pair file.
+
+    words: V strings in frequency order; vectors: float32 [V, D]; path: any layout
+    ``read_similarity_pairs`` reads. Lookup as in ``evaluate_analogies`` (upper-cased keys, first
+    row wins, optionally only the first ``restrict_vocab`` words). Pairs with a missing word are
+    skipped and counted in ``oov``. Returns a dict: ``spearman`` (ties: average ranks),
+    ``pearson``, ``pairs`` (used), ``oov`` (skipped), ``total``, ``layout``, ``path``.
+    """
+    vectors = np.asarray(vectors, dtype=np.float32)
+    if vectors.ndim != 2 or vectors.shape[0] != len(words):
+        raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
+    pairs, layout = read_similarity_pairs(path)
+    index, _ = vocab_lookup(words, restrict_vocab, case_insensitive)
+    fold = str.upper if case_insensitive else (lambda w: w)
+    rows1, rows2, human = [], [], []
+    for w1, w2, score in pairs:
+        r1, r2 = index.get(fold(w1), -1), index.get(fold(w2), -1)
+        if r1 >= 0 and r2 >= 0:
+            rows1.append(r1)
+            rows2.append(r2)
+            human.append(score)
+    used = len(human)
+    if used:
+        a = unit_rows(vectors[rows1]).astype(np.float64)
+        b = unit_rows(vectors[rows2]).astype(np.float64)
+        model = np.einsum("ij,ij->i", a, b)
+    else:
+        model = np.zeros(0)
+    return {
+        "spearman": spearman(human, model),
+        "pearson": pearson(human, model),
+        "pairs": used,
+        "oov": len(pairs) - used,
+        "total": len(pairs),
+        "layout": layout,
+        "path": os.fspath(path),
+    }
