@@ -18,7 +18,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from numba import njit
 
-from w2v_nce.kernels.records import FASTMATH
+from w2v_nce.kernels.numerics import FASTMATH
 from w2v_nce.kernels.sgns import neg_update
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..kernels.numerics import FASTMATH
+
 # Candidate columns per tile: [t, TILE] float32 cosines, 0.9 MB at t = 900 words, within a
 # core's L2 (on questions-words and a 30k vocabulary 256 was the fastest of 64 ... 4096 tried;
 # 4096 columns, 7.4 MB, took 4-5x as long in the kernel)
@@ -75,7 +77,7 @@ def _query_scales(term64: np.ndarray, local: np.ndarray, signs: np.ndarray) -> n
     return scale
 
 
-@njit(cache=True, nogil=True, fastmath={"nsz", "arcp", "contract", "reassoc"})
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _tile_top_k(tile, c0, local, signs, rows, scale, best_rows, best_scores, buf):
     """Merge candidates c0 .. c0 + w − 1 into each query's running top k.
 

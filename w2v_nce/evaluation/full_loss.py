@@ -14,12 +14,8 @@ import numba
 import numpy as np
 from numba import njit
 
-from ..kernels.numerics import exp32_nonpositive
+from ..kernels.numerics import FASTMATH_APPROX, exp32_nonpositive, exp64_nonpositive
 from . import blas
-
-# Only the flags the style guide allows: keeps NaN/Inf semantics ('nnan'/'ninf' are left out);
-# 'reassoc' lets LLVM vectorise the per-row sums.
-_FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
 # Tiles: a worker's logits are [rows, _TILE_CLASSES] float32, at most _TILE_ROWS rows (pairs):
 # 512 x 512 x 4 B = 1 MiB, so a tile stays in its core's L2 cache (2 MiB here) between the BLAS
@@ -33,38 +29,7 @@ _TILE_CLASSES = 512
 # ---------------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always", fastmath=_FASTMATH)
-def _exp_nonpositive(a):
-    """e**a for -40 <= a <= 0, branch-free so LLVM vectorises it (libm exp is a scalar call).
-
-    e**a = (e**(a/256))**256: a degree-10 Taylor polynomial on |a/256| <= 0.157 (truncation
-    < 3e-17), then 8 squarings (relative error grows to ~256 ulp ≈ 6e-14): far below the float32
-    rounding of the logits themselves.
-    """
-    y = a * (1.0 / 256.0)
-    p = 1.0 / 3628800.0
-    p = p * y + 1.0 / 362880.0
-    p = p * y + 1.0 / 40320.0
-    p = p * y + 1.0 / 5040.0
-    p = p * y + 1.0 / 720.0
-    p = p * y + 1.0 / 120.0
-    p = p * y + 1.0 / 24.0
-    p = p * y + 1.0 / 6.0
-    p = p * y + 0.5
-    p = p * y + 1.0
-    p = p * y + 1.0
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    p = p * p
-    return p
-
-
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH_APPROX)
 def _sigmoid_tile(tile, bias, targets, v0, acc):
     """Adds one tile of classes to each row's full sigmoid cross-entropy, in float64.
 
@@ -97,7 +62,7 @@ def _sigmoid_tile(tile, bias, targets, v0, acc):
             acc[2, i] = np.float64(row[t]) + np.float64(bias[t])
 
 
-@njit(cache=True, nogil=True, fastmath=_FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH_APPROX)
 def _softmax_tile(tile, bias, targets, v0, acc):
     """Adds one tile of classes to each row's full softmax cross-entropy (online logsumexp).
 
@@ -115,7 +80,7 @@ def _softmax_tile(tile, bias, targets, v0, acc):
         total = 0.0
         for j in range(c):
             d = np.float64(row[j]) + np.float64(bias[j]) - m
-            e = _exp_nonpositive(max(d, -40.0))
+            e = exp64_nonpositive(max(d, -40.0))
             total += e if d >= -40.0 else 0.0
         acc[1, i] = acc[1, i] * math.exp(acc[0, i] - m) + total if acc[0, i] > -np.inf else total
         acc[0, i] = m

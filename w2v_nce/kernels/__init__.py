@@ -48,10 +48,10 @@ from .nce import (  # noqa: F401
     process_batch,
 )
 from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
+from .numerics import FASTMATH  # noqa: F401
 from .records import (  # noqa: F401
     ARCH_CBOW,
     ARCH_SKIPGRAM,
-    FASTMATH,
     LOSS_NCE,
     LOSS_NEG,
     LOSS_SSM,

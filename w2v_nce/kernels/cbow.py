@@ -39,8 +39,7 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_unigram_negatives
-from .numerics import prefetch_row
-from .records import FASTMATH
+from .numerics import FASTMATH, prefetch_row
 from .rowblock import accumulate_rows, row_logits
 from .sentence import window_bounds
 from .sgns import neg_update

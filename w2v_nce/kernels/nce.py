@@ -20,12 +20,13 @@ from numba import njit
 from .negatives import draw_batch
 from .numerics import (
     EXP32_FLOOR,
+    FASTMATH,
     exp32_nonpositive,
     log_q_term,
     scaled_sigmoid32,
     sum_log1p_exp_neg_abs,
 )
-from .records import ARCH_CBOW, FASTMATH, LOSS_NCE, T_BATCHES, TOUCHED_OUT
+from .records import ARCH_CBOW, LOSS_NCE, T_BATCHES, TOUCHED_OUT
 from .rowblock import accumulate_rows
 from .sentence import window_bounds
 

@@ -17,9 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-# Allow re-association (vectorised dot products) but keep NaN/Inf semantics: no 'nnan'/'ninf',
-# so the divergence checks cannot be optimised away.
-FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+from .numerics import log_q_tables
 
 SENTENCE_END = -1  # the id between two sentences in an id stream (vocab.encode_block writes it)
 
@@ -75,8 +73,6 @@ class Tables(NamedTuple):
 def make_tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx,
                 num_sampled: int) -> Tables:
     """Tables with the log-Q tables of ``sampler_prob`` (float32[V]) for draws of S = num_sampled."""
-    from .numerics import log_q_tables  # scalar imports this module's constants
-
     sampler_prob = np.asarray(sampler_prob, np.float32)
     log_q_fixed, log1m_prob = np.empty_like(sampler_prob), np.empty_like(sampler_prob)
     log_q_tables(sampler_prob, num_sampled, log_q_fixed, log1m_prob)

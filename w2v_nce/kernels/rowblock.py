@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .records import FASTMATH
+from .numerics import FASTMATH
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -14,8 +14,8 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_candidate
-from .numerics import prefetch_row
-from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
+from .numerics import FASTMATH, prefetch_row
+from .records import SAMPLER_UNIGRAM, TOUCHED_OUT
 from .sentence import window_bounds
 
 

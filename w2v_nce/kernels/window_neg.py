@@ -22,8 +22,14 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_candidate
-from .numerics import EXP32_FLOOR, prefetch_row, scaled_sigmoid32, sum_log1p_exp_neg_abs
-from .records import FASTMATH, SAMPLER_UNIGRAM, TOUCHED_OUT
+from .numerics import (
+    EXP32_FLOOR,
+    FASTMATH,
+    prefetch_row,
+    scaled_sigmoid32,
+    sum_log1p_exp_neg_abs,
+)
+from .records import SAMPLER_UNIGRAM, TOUCHED_OUT
 from .rowblock import accumulate_rows, row_logits
 from .sentence import window_bounds
 

@@ -17,6 +17,7 @@ from numba import njit
 
 from ..errors import CorpusError
 from ..io import atomic_output
+from ..kernels.records import SENTENCE_END
 from ..text.corpus import (
     Corpus,
 )
@@ -24,8 +25,6 @@ from .count import CountResult, count_words
 from .counter import MAX_TOKEN_BYTES, WordCounter
 from .hashtable import fill_table, is_space, lookup
 from .tsv import VOCAB_HEADER, read_vocab_tsv
-
-SENTENCE_END = -1  # id stream separator between sentences
 
 
 class Vocab:
@@ -163,7 +162,7 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
         c = buf[i]
         if c == 10:
             if emitted:
-                out[k] = -1
+                out[k] = SENTENCE_END
                 k += 1
             emitted = False
             piece = 0
@@ -186,14 +185,14 @@ def encode_block(buf, slots, word_bytes, offsets, max_sentence_len, block_ends_s
         piece += 1
         if piece >= max_sentence_len:
             if emitted:
-                out[k] = -1
+                out[k] = SENTENCE_END
                 k += 1
             emitted = False
             piece = 0
             state[3] += 1
     if block_ends_sentence:
         if emitted:
-            out[k] = -1
+            out[k] = SENTENCE_END
             k += 1
         piece = 0
     state[0] = piece
