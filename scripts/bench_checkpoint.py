@@ -14,7 +14,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from w2v_nce.artifact.model import Model  # noqa: E402
 from w2v_nce.config import Config  # noqa: E402
-from w2v_nce.run.job import save_checkpoint  # noqa: E402
+from w2v_nce.run.job import save_checkpoint
 from w2v_nce.train import Tallies, TrainState  # noqa: E402
 
 

@@ -46,7 +46,7 @@ def _median_time(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _sgemm_rate(n: int = 4096) -> float:
+def sgemm_rate(n: int = 4096) -> float:
     """GFLOP/s of a large square float32 product (the BLAS peak the loss is measured against)."""
     a = np.random.default_rng(0).random((n, n), dtype=np.float32)
     a @ a
@@ -92,7 +92,7 @@ def main() -> None:
     full_sigmoid_loss_pairs(w_in, w_out, bias, [0, 1], [2, 3])  # compile before timing
     full_softmax_loss_pairs(w_in, w_out, bias, [0, 1], [2, 3])
 
-    peak = _sgemm_rate()
+    peak = sgemm_rate()
     print(f"full losses, D={args.dim}, {args.pairs} pairs per run, {threads} threads, median of {args.repeats}; "
           f"sgemm {peak:.0f} GFLOP/s")
     print(f"{'V':>8} {'sigmoid pairs/s':>16} {'GFLOP/s (matmul)':>17} {'of sgemm':>9} {'product alone/s':>15}"

@@ -353,7 +353,7 @@ def test_a_signal_during_counting_exits_with_its_own_code(tmp_path):
     """SIGTERM while counting exits 143 (it was 130: the signal was read before it arrived)."""
     import signal
 
-    from w2v_nce.run.job import count_corpus
+    from w2v_nce.run.vocabulary import count_corpus
     from w2v_nce.text.corpus import Corpus
 
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
@@ -401,7 +401,7 @@ def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     import os
 
     from w2v_nce.errors import OutputError
-    from w2v_nce.run.job import prepare_output_dir
+    from w2v_nce.run.prepare import prepare_output_dir
 
     target = tmp_path / "victim.txt"
     target.write_text("keep me")

@@ -11,7 +11,8 @@ from click.testing import CliRunner
 
 from w2v_nce.cli import main
 from w2v_nce.config import Config, validate
-from w2v_nce.run import job, memory
+from w2v_nce.run import memory, prepare
+from w2v_nce.run import vocabulary as run_vocabulary
 
 SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
@@ -147,7 +148,7 @@ def test_output_checks_happen_before_counting(small_corpus, tmp_path, monkeypatc
     def boom(*a, **k):
         raise AssertionError("counted tokens before checking the output")
 
-    monkeypatch.setattr(job, "build_vocab", boom)
+    monkeypatch.setattr(run_vocabulary, "build_vocab", boom)
     a_file = tmp_path / "file"
     a_file.write_text("x")
     r = run("train", small_corpus, "-o", a_file)
@@ -163,7 +164,7 @@ def test_output_checks_happen_before_counting(small_corpus, tmp_path, monkeypatc
     def denied(*a, **k):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(job.os, "makedirs", denied)
+    monkeypatch.setattr(prepare.os, "makedirs", denied)
     r = run("train", small_corpus, "-o", tmp_path / "ro")
     assert r.exit_code == 1 and "not writable" in r.output
 

@@ -1,4 +1,4 @@
-"""The driver's early count (``job.EarlyCount``): a corpus of one part is counted on a thread
+"""The driver's early count (``run.vocabulary.EarlyCount``): a corpus of one part is counted on a thread
 while the cluster starts. Its result is the single-machine count; it stops on request, gives None
 when the count must spill, and a halt while waiting is ``Interrupted``."""
 
@@ -12,7 +12,8 @@ import pytest
 
 from w2v_nce.config import Config
 from w2v_nce.errors import Interrupted
-from w2v_nce.run.job import EarlyCount, Signals
+from w2v_nce.run.prepare import Signals
+from w2v_nce.run.vocabulary import EarlyCount
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.vocabulary.count import count_words
 from w2v_nce.vocabulary.vocab import build_vocab, vocab_from_count
@@ -53,16 +54,16 @@ def test_a_count_that_must_spill_gives_none(tmp_path):
 
 
 def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch):
-    from w2v_nce.run import job
+    from w2v_nce.run import vocabulary as run_vocabulary
 
     gate = threading.Event()
-    real = job.count_splits
+    real = run_vocabulary.count_splits
 
     def slow(*args, progress=None, **kw):
         gate.wait(10)
         return real(*args, progress=progress, **kw)
 
-    monkeypatch.setattr(job, "count_splits", slow)
+    monkeypatch.setattr(run_vocabulary, "count_splits", slow)
     halt = threading.Event()
     early = EarlyCount(cfg(gz), Corpus([gz]))
     halt.set()

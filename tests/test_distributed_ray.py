@@ -75,12 +75,12 @@ def test_one_actor_is_the_single_machine_run_byte_for_byte(cluster, parts, singl
 
 
 def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, single, tmp_path, monkeypatch):
-    from w2v_nce.run import job
+    from w2v_nce.run import vocabulary as run_vocabulary
 
     def driver_counts(*_, **__):
         raise AssertionError("the driver counted: the actors should have")
 
-    monkeypatch.setattr(job, "count_corpus", driver_counts)  # the actors count, each over its splits
+    monkeypatch.setattr(run_vocabulary, "count_corpus", driver_counts)  # the actors count, each over its splits
     final = Final()
     result = run_training(config(parts, tmp_path / "r2"), backend=RayBackend("auto", 2), on_round=final)
     assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()
@@ -190,7 +190,7 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
     and the vocabulary and K = 1 vectors are the single-machine run's, byte for byte."""
     import gzip
 
-    from w2v_nce.run import job
+    from w2v_nce.run import vocabulary as run_vocabulary
 
     gz = tmp_path / "sample.txt.gz"
     with open(SAMPLE, "rb") as src, gzip.open(gz, "wb") as dst:
@@ -204,7 +204,7 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
         raise AssertionError("the driver's counting pass ran: the early count should have been used")
 
     monkeypatch.setattr(RayBackend, "count", actors_count)
-    monkeypatch.setattr(job, "count_corpus", driver_counts_after)
+    monkeypatch.setattr(run_vocabulary, "count_corpus", driver_counts_after)
     result = run_training(config(str(gz), tmp_path / "r1"), backend=RayBackend("auto", 1))
     for name in ("vocab.tsv", "vectors.txt"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()

@@ -19,6 +19,7 @@ from w2v_nce.cli import main
 from w2v_nce.config import Config
 from w2v_nce.errors import OutputError
 from w2v_nce.run import job, memory
+from w2v_nce.run import vocabulary as run_vocabulary
 from w2v_nce.run.checkpoint import load_checkpoint
 from w2v_nce.run.job import run_training
 
@@ -112,13 +113,13 @@ def test_the_job_counts_under_its_memory_bound_and_reports_the_spill(tmp_path, m
     rng.shuffle(words)
     corpus.write_text("\n".join(" ".join(words[i:i + 50]) for i in range(0, len(words), 50)) + "\n")
     run_training(_cfg(str(corpus), tmp_path / "free", count_memory=0, epochs=1))
-    real, seen = job.build_vocab, {}
+    real, seen = run_vocabulary.build_vocab, {}
 
     def small_bound(*a, **kw):
         seen.update(kw)
         return real(*a, **{**kw, "count_memory": 2 << 20})
 
-    monkeypatch.setattr(job, "build_vocab", small_bound)
+    monkeypatch.setattr(run_vocabulary, "build_vocab", small_bound)
     lines = []
     run_training(_cfg(str(corpus), tmp_path / "bound", count_memory=64 << 20, epochs=1, quiet=False), log=lines.append)
     assert seen["count_memory"] == 64 << 20 and seen["spill_dir"] == str(tmp_path / "bound")

@@ -172,7 +172,7 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
       w2v-nce vocab data/sample.txt -o runs/vocab.tsv --min-count 1
       w2v-nce train data/sample.txt -c configs/tiny.yaml --vocab runs/vocab.tsv -o runs/sample
     """
-    from .run.job import write_vocabulary
+    from .run.vocabulary import write_vocabulary
 
     cfg = Config()
     if config_file:

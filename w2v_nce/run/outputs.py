@@ -1,0 +1,84 @@
+"""A finished run's files: the model first, then vectors, vocab.tsv, config.yaml and metrics.json
+(with the bundled evaluation scores), each written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from ..artifact.model import MODEL_FILE, Model
+from ..config import Config, to_yaml
+from ..errors import OutputError, W2VError
+from ..io import atomic_output
+from ..vocabulary.vocab import Vocab
+from .prepare import Log
+from .vocabulary import vocab_header
+
+
+def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
+                   seconds: dict | None = None) -> None:
+    """The model first (whatever fails later, the trained matrices are on disk), then the rest;
+    a failure after the model is an ``OutputError`` saying what was written (exit 1).
+
+    ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" are
+    added and metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks)."""
+    seconds = dict(seconds or {})
+    t_write = time.time()
+    model.config = cfg.to_dict()
+    model.save(os.path.join(out, MODEL_FILE))
+    written = [MODEL_FILE]
+    step = "writing vectors.txt"
+    try:
+        _write_the_rest(cfg, model, vocab, out, written, metrics)
+        seconds["write"] = time.time() - t_write
+        step = "scoring the bundled evaluation sets"
+        t_eval = time.time()
+        metrics.update(_score_bundled(model))
+        seconds["evaluate"] = time.time() - t_eval
+        metrics["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+        step = "writing metrics.json"
+        with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
+            json.dump(metrics, fh, indent=2)
+    except Exception as exc:  # noqa: BLE001 -- any failure here must still point to the saved model
+        detail = str(exc) if isinstance(exc, W2VError) else f"{type(exc).__name__}: {exc}"
+        raise OutputError(f"{step} failed ({detail}); the trained model is saved: {', '.join(written)} in {out} "
+                          f"(w2v-nce export {out} writes the vectors again)") from None
+    if "analogy" in metrics:
+        log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
+
+
+def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
+    from ..artifact.word2vec import write_word2vec_binary, write_word2vec_text
+
+    model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
+    write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
+    written.append("vectors.txt")
+    if cfg.binary:
+        write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
+        written.append("vectors.bin")
+    counted = metrics.get("vocabulary") or {}
+    tokens = counted.get("tokens", (metrics.get("reader") or {}).get("tokens"))  # a resume: the first epoch's reader
+    vocab.save_tsv(os.path.join(out, "vocab.tsv"), vocab_header(cfg, tokens, counted.get("distinct")))
+    written.append("vocab.tsv")
+    with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
+        fh.write(to_yaml(cfg))
+    written.append("config.yaml")
+
+
+def _score_bundled(model: Model) -> dict:
+    """Analogy and similarity scores on the bundled evaluation sets (those found)."""
+    from ..evaluation.analogies import evaluate_analogies
+    from ..evaluation.datasets import default_analogy_files, default_similarity_files
+    from ..evaluation.similarity import evaluate_similarity
+
+    scores: dict = {}
+    analogy_files = default_analogy_files()
+    if analogy_files:
+        scores["analogy"] = evaluate_analogies(model.words, model.w_in, analogy_files[0])
+    sims = {os.path.splitext(os.path.basename(p))[0]: evaluate_similarity(model.words, model.w_in, p)
+            for p in default_similarity_files()}
+    if sims:
+        scores["similarity"] = sims
+    return scores
