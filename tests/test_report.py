@@ -156,7 +156,7 @@ def test_tolerates_unknown_events_and_missing_optional_files(tmp_path):
 
 @pytest.mark.parametrize("case, message", [
     ("no_log", "train.jsonl: not found; give a training output directory"),
-    ("bad_line", "train.jsonl: line 2: not JSON"),
+    ("bad_line", "train.jsonl:2: not JSON"),
     ("bad_metrics", "metrics.json: malformed JSON"),
     ("bad_config", "config.yaml: malformed YAML"),
 ])

@@ -30,6 +30,7 @@ import yaml
 
 from .errors import FormatError, OutputError, UsageError
 from .io import atomic_output
+from .run.events import read_events
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
 # The charts, in page order; their files are <page stem>-<name>.png beside the page.
@@ -61,7 +62,7 @@ def load_run(path: str | os.PathLike) -> Run:
     log = Path(path) / "train.jsonl"
     if not log.is_file():
         raise FormatError(f"{log}: not found; give a training output directory (the -o DIR of w2v-nce train)")
-    for event in _read_events(log):
+    for event in read_events(log):
         kind = event.get("event")
         if kind == "progress":
             run.progress.append(event)
@@ -74,27 +75,6 @@ def load_run(path: str | os.PathLike) -> Run:
     if config.is_file():
         run.config = _read_mapping(config, yaml.safe_load, "YAML")
     return run
-
-
-def _read_events(log: Path) -> list[dict]:
-    """The JSON objects of train.jsonl; a torn last line (a run being written) is skipped."""
-    try:
-        lines = log.read_text(encoding="utf-8").split("\n")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise FormatError(f"{log}: cannot read ({exc})") from None
-    events = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError as exc:
-            if number == len(lines):  # no newline after it: still being written
-                continue
-            raise FormatError(f"{log}: line {number}: not JSON ({exc.msg}); is this a w2v-nce train.jsonl?") from None
-        if isinstance(event, dict):
-            events.append(event)
-    return events
 
 
 def _read_mapping(path: Path, parse, kind: str) -> dict:

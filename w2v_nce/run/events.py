@@ -79,20 +79,31 @@ def to_record(ev: "Progress | EpochEnd | ReplicaLost") -> dict:
     return json_safe({"event": ev.event, **fields})
 
 
-def read_events(path: str) -> list[dict]:
-    """The records of a train.jsonl (a torn last line, from a killed run, is skipped)."""
+def read_events(path: str | os.PathLike) -> list[dict]:
+    """The JSON objects of a train.jsonl, the package's one reader of it (resume, report).
+
+    A last line without its newline (a run killed or still writing) is skipped; blank lines and
+    records that are not objects are ignored; any other bad line is a ``FormatError`` naming it.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
-            lines = fh.read().splitlines()
+            lines = fh.read().split("\n")
     except FileNotFoundError:
         raise FormatError(f"{path}: no train.jsonl here (is this a w2v-nce run directory?)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FormatError(f"{path}: cannot read ({exc})") from None
     out = []
-    for i, line in enumerate(lines):
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
         try:
-            out.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i != len(lines) - 1:
-                raise FormatError(f"{path}:{i + 1}: not a JSON record") from None
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            if number == len(lines):  # no newline after it: torn, or still being written
+                continue
+            raise FormatError(f"{path}:{number}: not JSON ({exc.msg}); is this a w2v-nce train.jsonl?") from None
+        if isinstance(record, dict):
+            out.append(record)
     return out
 
 
