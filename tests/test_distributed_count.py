@@ -70,6 +70,5 @@ def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch
     threading.Timer(0.2, gate.set).start()  # the count gets going while the wait is being stopped
     with pytest.raises(Interrupted, match="counting the vocabulary"):
         early.result(halt, Signals(halt, False))
-    early._thread.join(10)
-    assert not early._thread.is_alive()
-    assert early._result is None  # stopped between blocks, not counted to the end
+    assert early.ended(10)
+    assert early.counted is None  # stopped between blocks, not counted to the end

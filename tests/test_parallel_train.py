@@ -11,6 +11,7 @@ import pytest
 
 from tests.test_batch_job import _train_cfg, big_corpus
 from w2v_nce.errors import ResumeError
+from w2v_nce.kernels.records import T_WORDS
 from w2v_nce.stream import id_chunks
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.text.splits import make_splits
@@ -157,5 +158,5 @@ def test_one_compressed_file_still_keeps_every_worker_busy(tmp_path):
     assert sum(1 for s in trainer.splits if s.pieces) == 1
     span = trainer.run()
     assert span.epoch_ended and span.tallies.words == vocab.total
-    per_worker = trainer._rows[:, 2]  # T_WORDS of each worker
+    per_worker = trainer.worker_rows()[:, T_WORDS]
     assert np.all(per_worker > 0), per_worker

@@ -46,6 +46,7 @@ from .stream import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunk
 from .text.corpus import BLOCK_BYTES, Corpus, Position
 from .text.readahead import ReadAhead
 from .text.splits import Split, make_splits
+from .threads import ThreadGroup
 from .vocabulary.vocab import Vocab
 
 LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
@@ -412,6 +413,10 @@ class Trainer:
         """Running totals (read without locks: each row is written by one worker only)."""
         return Tallies.from_rows(self._rows)
 
+    def worker_rows(self) -> np.ndarray:
+        """A copy of each worker's float64 tallies, [threads, ROW_PAD] (columns: ``K.T_*``)."""
+        return self._rows.copy()
+
     def touched(self) -> np.ndarray:
         """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
         return np.bitwise_or.reduce([s.touched for s in self._scratch])
@@ -431,24 +436,20 @@ class Trainer:
         K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
                       scratch)
 
-    def _worker(self, t: int, dispatcher: _Dispatcher, errors: list) -> None:
+    def _worker(self, t: int, dispatcher: _Dispatcher) -> None:
         """Train on the chunks of the parts it claims until every part is read or the span closes."""
-        try:
-            scratch = self._scratch[t]
-            while (part := dispatcher.claim()) is not None:
-                while (item := dispatcher.next(part)) is not _PART_END:
-                    if item is None:
-                        return
-                    chunk, clock_start = item
-                    if not chunk.words:
-                        continue
-                    self.train_chunk(scratch, chunk, clock_start)
-                    if self._rows[t, K.T_NONFINITE]:
-                        dispatcher.abort()
-                        return
-        except BaseException as exc:  # surfaced on the calling thread
-            errors[t] = exc
-            dispatcher.abort()
+        scratch = self._scratch[t]
+        while (part := dispatcher.claim()) is not None:
+            while (item := dispatcher.next(part)) is not _PART_END:
+                if item is None:
+                    return
+                chunk, clock_start = item
+                if not chunk.words:
+                    continue
+                self.train_chunk(scratch, chunk, clock_start)
+                if self._rows[t, K.T_NONFINITE]:
+                    dispatcher.abort()
+                    return
 
     def run(
         self,
@@ -473,29 +474,26 @@ class Trainer:
         self._params = kernel_params(self.cfg, self.total_clock, self.prefetch_pairs)
         deadline = None if seconds is None else time.monotonic() + seconds
         dispatcher = _Dispatcher(self, budget_words, deadline, stop)
-        errors: list[BaseException | None] = [None] * self.threads
-        workers = [threading.Thread(target=self._worker, args=(t, dispatcher, errors), daemon=True)
-                   for t in range(self.threads)]
-        for w in workers:
-            w.start()
+        workers = ThreadGroup(self.threads, lambda t: self._worker(t, dispatcher), on_error=dispatcher.abort,
+                              name="w2v-nce-train")
         try:
-            while any(w.is_alive() for w in workers):
-                next(w for w in workers if w.is_alive()).join(tick_seconds)
+            while not workers.wait(tick_seconds):
                 if on_tick is not None and not dispatcher.aborted:
                     on_tick(self)
         except BaseException:
             dispatcher.abort()
-            for w in workers:
-                w.join()
+            workers.join()
             self.close()
             raise
-        return self._span_result(before, dispatcher, errors, stop)
+        return self._span_result(before, dispatcher, workers, stop)
 
-    def _span_result(self, before: Tallies, dispatcher: _Dispatcher, errors: list, stop: threading.Event) -> SpanResult:
-        for exc in errors:
-            if exc is not None:
-                self.close()
-                raise exc
+    def _span_result(self, before: Tallies, dispatcher: _Dispatcher, workers: ThreadGroup,
+                     stop: threading.Event) -> SpanResult:
+        try:
+            workers.raise_error()
+        except BaseException:
+            self.close()
+            raise
         if self._rows[:, K.T_NONFINITE].any():
             self.close()
             raise DivergenceError(

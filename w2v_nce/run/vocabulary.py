@@ -15,6 +15,7 @@ from ..distributed.replica import Backend
 from ..errors import CorpusError, Interrupted, OutputError
 from ..text.corpus import Corpus, ReadStats
 from ..text.splits import make_splits, split_note
+from ..threads import ThreadGroup
 from ..vocabulary.count import (
     CountBoundReached,
     CountResult,
@@ -175,11 +176,9 @@ class EarlyCount:
     would be (``vocab.count_splits`` of the one split, then ``merge_counted``)."""
 
     def __init__(self, cfg: Config, corpus: Corpus):
-        self._stop, self._done = threading.Event(), threading.Event()
+        self._stop = threading.Event()
         self._result: CountResult | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._count, args=(cfg, corpus), name="w2v-nce-count", daemon=True)
-        self._thread.start()
+        self._counter = ThreadGroup(1, lambda _t: self._count(cfg, corpus), name="w2v-nce-early-count")
 
     def _count(self, cfg: Config, corpus: Corpus) -> None:
         def progress(_nbytes: int) -> None:
@@ -191,26 +190,31 @@ class EarlyCount:
                                                        cfg.count_memory, progress=progress)])
         except CountBoundReached:
             self._result = None  # it must spill: the driver's counting pass does that
-        except BaseException as exc:  # raised by ``result`` on the caller's thread
-            self._error = exc
-        finally:
-            self._done.set()
 
     def result(self, halt: threading.Event, sig: Signals) -> CountResult | None:
         """The count; None when it reached ``count_memory`` (the driver then counts, spilling).
         ``halt`` stops the wait and the count (``Interrupted``)."""
-        while not self._done.wait(0.1):
+        while not self._counter.wait(0.1):
             if halt.is_set():
                 self.cancel()
                 raise counting_interrupted(sig.signum)
-        if self._error is not None:
-            raise self._error
+        self._counter.raise_error()
+        return self._result
+
+    def ended(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the counting thread; whether it has ended."""
+        self._counter.join(timeout)
+        return not self._counter.alive()
+
+    @property
+    def counted(self) -> CountResult | None:
+        """The finished count, or None (still counting, cancelled, or it must spill)."""
         return self._result
 
     def cancel(self) -> None:
         """Stop the count (it checks between blocks) and wait a little for its thread."""
         self._stop.set()
-        self._thread.join(timeout=5.0)
+        self._counter.join(timeout=5.0)
 
 
 class _CountCancelled(Exception):

@@ -6,6 +6,8 @@ import queue
 import threading
 from typing import Iterable, Iterator
 
+from ..threads import ThreadGroup
+
 
 class ReadAhead:
     """Produces the items of an iterable on a background thread, up to ``depth`` ahead of the
@@ -20,9 +22,9 @@ class ReadAhead:
     def __init__(self, chunks, depth: int):
         self._q: queue.Queue = queue.Queue(maxsize=depth)
         self._closed = threading.Event()
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._fill, args=(chunks,), daemon=True)
-        self._thread.start()
+        # on an error the producer still ends the stream, after the error is kept for ``get``
+        self._producer = ThreadGroup(1, lambda _t: self._fill(chunks), on_error=lambda: self._put(self._END),
+                                     name="w2v-nce-read-ahead")
 
     def _put(self, item) -> bool:
         """Put unless closed; True if it was put."""
@@ -35,26 +37,22 @@ class ReadAhead:
         return False
 
     def _fill(self, chunks) -> None:
-        try:
-            for chunk in chunks:
-                if not self._put(chunk):
-                    return
-        except BaseException as exc:
-            self._error = exc
+        for chunk in chunks:
+            if not self._put(chunk):
+                return
         self._put(self._END)
 
     def get(self):
         item = self._q.get()
         if item is self._END:
             self._q.put(self._END)  # later callers see the end too
-            if self._error is not None:
-                raise self._error
+            self._producer.raise_error()
             return None
         return item
 
     def close(self) -> None:
         self._closed.set()
-        self._thread.join()
+        self._producer.join()
 
 
 def read_ahead(items: Iterable, depth: int) -> Iterator:

@@ -14,6 +14,7 @@ from ..text.corpus import (
     continuation_bytes,
 )
 from ..text.readahead import read_ahead
+from ..threads import ThreadGroup
 from .counter import MAX_TOKEN_BYTES, WordCounter
 from .spill import SpillRuns
 
@@ -126,31 +127,21 @@ def _count_parts(corpus: Corpus, splits: list, progress, max_token_bytes: int, c
     memory = count_memory // threads if count_memory else 0
     parts = [(WordCounter(max_token_bytes, memory), ReadStats()) for _ in splits]
     lock, halt = threading.Lock(), threading.Event()
-    errors: list[BaseException | None] = [None] * threads
 
     def report(nbytes: int) -> None:
         with lock:
             progress(nbytes)
 
     def count(t: int) -> None:
-        try:
-            blocks = split_blocks(corpus, splits[t], block_bytes=block_bytes)
-            if threads == 1:  # one split (a cluster task's single compressed file): decompressed on a second thread
-                blocks = read_ahead(blocks, COUNT_READ_AHEAD)
-            _count_blocks(blocks, parts[t][0], _PartRuns(runs, t), parts[t][1],
-                          report if progress is not None else None, halt)
-        except BaseException as exc:  # raised on the calling thread
-            errors[t] = exc
-            halt.set()
+        blocks = split_blocks(corpus, splits[t], block_bytes=block_bytes)
+        if threads == 1:  # one split (a cluster task's single compressed file): decompressed on a second thread
+            blocks = read_ahead(blocks, COUNT_READ_AHEAD)
+        _count_blocks(blocks, parts[t][0], _PartRuns(runs, t), parts[t][1],
+                      report if progress is not None else None, halt)
 
-    workers = [threading.Thread(target=count, args=(t,), daemon=True) for t in range(threads)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join()
-    for exc in errors:
-        if exc is not None:
-            raise exc
+    group = ThreadGroup(threads, count, on_error=halt.set, name="w2v-nce-count")
+    group.join()
+    group.raise_error()
     return parts
 
 
