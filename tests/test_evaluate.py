@@ -442,3 +442,16 @@ def test_heldout_pairs_are_in_corpus_order_and_capped(tmp_path):
         (0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1), (3, 4), (4, 3)]
     centres, _ = heldout_pairs(id_chunks(Corpus([str(p)]), vocab, 100), window=2, max_pairs=3)
     assert len(centres) == 3
+
+
+def test_one_cosmul_epsilon_for_eval_analogy_and_the_library():
+    """`eval` and `analogy` score 3CosMul with the same epsilon (they differed: 1e-3 and 1e-6)."""
+    import inspect
+
+    from w2v_nce.artifact.embeddings import COSMUL_EPSILON, Embeddings
+
+    assert COSMUL_EPSILON == 1e-3
+    assert inspect.signature(AN.evaluate_analogies).parameters["cosmul_epsilon"].default == COSMUL_EPSILON
+    for name in ("most_similar_cosmul", "most_similar_batch", "nearest_rows"):
+        params = inspect.signature(getattr(Embeddings, name)).parameters
+        assert [p.default for k, p in params.items() if "epsilon" in k] == [COSMUL_EPSILON], name

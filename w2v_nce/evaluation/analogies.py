@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 
-from ..artifact.embeddings import METHODS, RESTRICT_VOCAB, Embeddings
+from ..artifact.embeddings import COSMUL_EPSILON, METHODS, RESTRICT_VOCAB, Embeddings
 from ..errors import FormatError
 from .datasets import read_lines, vocab_lookup
 
@@ -68,7 +68,7 @@ def evaluate_analogies(
     restrict_vocab: int | None = RESTRICT_VOCAB,
     case_insensitive: bool = True,
     method: str = "3cosadd",
-    cosmul_epsilon: float = 1e-3,
+    cosmul_epsilon: float = COSMUL_EPSILON,
 ) -> dict:
     """Analogy accuracy (a : b :: c : ?) with gensim 4.4 ``evaluate_word_analogies`` semantics.
 
@@ -82,7 +82,7 @@ def evaluate_analogies(
       answer's key equals d's key. Scores: ``3cosadd`` = cos(v, b̂ − â + ĉ) over unit vectors
       (gensim's ``most_similar``); ``3cosmul`` = Levy & Goldberg (2014)'s
       cos'(v,b)·cos'(v,c) / (cos'(v,a) + ε) with cos' = (cos + 1)/2 and ε = ``cosmul_epsilon``
-      (their 1e-3; gensim's ``most_similar_cosmul`` uses 1e-6).
+      (``embeddings.COSMUL_EPSILON``: their 1e-3, for every command).
     Zero vectors have cosine 0 with everything (gensim would produce NaN).
     Scored by ``Embeddings.nearest_rows`` (the package's one nearest-neighbour routine), all
     questions in one call: 3cosadd through the cosines of the distinct question words, 3cosmul in
