@@ -20,6 +20,9 @@ from .errors import ConfigError
 
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
+# Tokens longer than this many UTF-8 bytes are not words: the setting's default, and the library's
+# (vocabulary counting) when no Config is given.
+MAX_TOKEN_BYTES = 1000
 BIAS_INITS = ("log_q", "zero")
 ARCHS = ("skipgram", "cbow")
 CBOW_UPDATES = ("word2vec", "exact")
@@ -98,7 +101,7 @@ class Config:
     max_sentence_len: int = setting(10000, "Split longer lines into pieces of N tokens.")
     lowercase: bool = setting(False, "Lowercase tokens before counting.")
     max_token_bytes: int = setting(
-        1000, "Tokens longer than this many UTF-8 bytes (base64 blobs, data URIs, markup runs) are dropped from "
+        MAX_TOKEN_BYTES, "Tokens longer than this many UTF-8 bytes (base64 blobs, data URIs, markup runs) are dropped from "
         "the vocabulary and counted, never cut (1000 keeps any real word in any script, URLs, unsegmented CJK "
         "clauses of ~300 characters; word2vec.c cuts at 99 bytes, even inside a character).")
     count_memory: int = setting(

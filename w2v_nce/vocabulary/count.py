@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
+from ..config import MAX_TOKEN_BYTES
 from ..text.corpus import (
     BLOCK_BYTES,
     Corpus,
@@ -15,7 +16,7 @@ from ..text.corpus import (
 )
 from ..text.readahead import read_ahead
 from ..threads import ThreadGroup
-from .counter import MAX_TOKEN_BYTES, WordCounter
+from .counter import WordCounter
 from .spill import SpillRuns
 
 COUNT_READ_AHEAD = 4  # decompressed blocks (1 MiB each) held ahead of a single-part count

@@ -14,11 +14,6 @@ from numba import njit
 from .hashtable import fill_table, fnv1a, insert_words, is_space, probe_hashed
 from .spill import run_write_bytes
 
-# Tokens longer than this many UTF-8 bytes are not words (the library's default; the job passes
-# Config.max_token_bytes, the same 1000): URLs and words of any script fit, base64 blobs do not.
-MAX_TOKEN_BYTES = 1000
-
-
 MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
 
 

@@ -15,6 +15,7 @@ from collections import Counter
 import numpy as np
 from numba import njit
 
+from ..config import MAX_TOKEN_BYTES
 from ..errors import CorpusError
 from ..io import atomic_output
 from ..kernels.records import SENTENCE_END
@@ -22,7 +23,7 @@ from ..text.corpus import (
     Corpus,
 )
 from .count import CountResult, count_words
-from .counter import MAX_TOKEN_BYTES, WordCounter
+from .counter import WordCounter
 from .hashtable import fill_table, is_space, lookup
 from .tsv import VOCAB_HEADER, read_vocab_tsv
 
