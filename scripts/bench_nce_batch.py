@@ -53,29 +53,29 @@ def _records(V: int, B: int):
                       1e-3, 1e-3, 1e9, 0)
     scratch = K.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(K.N_TALLIES))
     sizes = run_sizes(B)
-    scratch.run_start[:len(sizes) + 1] = np.concatenate([[0], np.cumsum(sizes)])
-    scratch.bag_start[:len(sizes) + 1] = np.arange(len(sizes) + 1)
+    scratch.batch.run_start[:len(sizes) + 1] = np.concatenate([[0], np.cumsum(sizes)])
+    scratch.batch.bag_start[:len(sizes) + 1] = np.arange(len(sizes) + 1)
     return tables, params, scratch
 
 
 @njit(nogil=True)
 def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_only, tries):
-    """n batch steps (or draws); batch tags continue from scratch.batch_counter, as in training
+    """n batch steps (or draws); batch tags continue from scratch.draw.batch_counter, as in training
     (a reused tag would make the unique draw see stale marks)."""
     total = 0.0
     runs = centres.shape[1]
     for it in range(n):
         j = it % centres.shape[0]
-        scratch.batch_counter[0] += 1
-        tag = scratch.batch_counter[0]
+        scratch.draw.batch_counter[0] += 1
+        tag = scratch.draw.batch_counter[0]
         if draw_only:
-            total += K.draw_batch(scratch.samples, True, scratch.stamp, scratch.pos, tag, params.sampler_kind,
+            total += K.draw_batch(scratch.draw.samples, True, scratch.draw.stamp, scratch.draw.pos, tag, params.sampler_kind,
                                   weights.w_in.shape[0], tables.alias_prob, tables.alias_idx, scratch.rng)
             continue
-        scratch.bag_ids[:runs] = centres[j]
-        scratch.labels[:labels.shape[1]] = labels[j]
-        scratch.samples[:] = samples[j]
-        K.mark_samples(scratch.samples, scratch.stamp, scratch.pos, tag)
+        scratch.batch.bag_ids[:runs] = centres[j]
+        scratch.batch.labels[:labels.shape[1]] = labels[j]
+        scratch.draw.samples[:] = samples[j]
+        K.mark_samples(scratch.draw.samples, scratch.draw.stamp, scratch.draw.pos, tag)
         total += K.process_batch(weights, runs, tries, tag, 1e-3, tables, params, scratch)
     return total
 

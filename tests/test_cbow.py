@@ -64,14 +64,14 @@ def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_h
     lr = 0.1
     tables, params, s = _records(len(BAGS), len(SAMPLES), 3, loss_kind, mean, remove_hits, exact=exact)
     flat = [w for bag in BAGS for w in bag]
-    s.bag_ids[:len(flat)] = flat
-    s.bag_start[:len(BAGS) + 1] = np.cumsum([0] + [len(b) for b in BAGS])
+    s.batch.bag_ids[:len(flat)] = flat
+    s.batch.bag_start[:len(BAGS) + 1] = np.cumsum([0] + [len(b) for b in BAGS])
     scales = [1.0 / len(b) if mean else 1.0 for b in BAGS]
-    s.bag_scale[:len(BAGS)] = scales
-    s.labels[:] = LABELS
-    s.run_start[:len(BAGS) + 1] = np.arange(len(BAGS) + 1)  # one pair per run
-    s.samples[:] = SAMPLES
-    K.mark_samples(SAMPLES, s.stamp, s.pos, 1)
+    s.batch.bag_scale[:len(BAGS)] = scales
+    s.batch.labels[:] = LABELS
+    s.batch.run_start[:len(BAGS) + 1] = np.arange(len(BAGS) + 1)  # one pair per run
+    s.draw.samples[:] = SAMPLES
+    K.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
     inputs = np.stack([naive.cbow_input(w_in, b, mean) for b in BAGS]).astype(np.float32)
     qt = expected_count(log_uniform_probability(LABELS, V), len(SAMPLES), TRIES).reshape(-1, 1)
     qs = expected_count(log_uniform_probability(SAMPLES, V), len(SAMPLES), TRIES)
@@ -104,13 +104,13 @@ def test_cbow_nce_step_is_minus_lr_times_the_finite_difference_gradient():
                               sampled_values=(SAMPLES, qt, qs)).sum())
 
     tables, params, s = _records(2, S, 3, K.LOSS_NCE)
-    s.bag_ids[:6] = [1, 2, 2, 5, 5, 6]
-    s.bag_start[:3] = [0, 4, 6]
-    s.bag_scale[:2] = [0.25, 0.5]
-    s.labels[:2] = labels
-    s.run_start[:3] = [0, 1, 2]
-    s.samples[:] = SAMPLES
-    K.mark_samples(SAMPLES, s.stamp, s.pos, 1)
+    s.batch.bag_ids[:6] = [1, 2, 2, 5, 5, 6]
+    s.batch.bag_start[:3] = [0, 4, 6]
+    s.batch.bag_scale[:2] = [0.25, 0.5]
+    s.batch.labels[:2] = labels
+    s.batch.run_start[:3] = [0, 1, 2]
+    s.draw.samples[:] = SAMPLES
+    K.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
     after = w_in.copy()
     K.process_batch(K.Weights(after, w_out.copy(), bias.copy()), 2, TRIES, 1, lr, tables, params, s)
     wi64 = w_in.astype(np.float64)

@@ -29,11 +29,13 @@ def _batch_update(w_in, w_out, bags, centres, negatives, lr, mean, exact):
     """cbow_batch_update on fresh scratch, the batch laid out as draw_bag_batch writes it."""
     nb, S = len(bags), len(negatives)
     bag_ids = np.array([w for bag in bags for w in bag], np.int32)
-    bag_start = np.cumsum([0] + [len(b) for b in bags]).astype(np.int32)
-    X, dX = np.empty((nb, D), np.float32), np.empty((nb, D), np.float32)
-    U, t = np.empty((nb, S), np.float32), np.empty(nb, np.float32)
-    return K.cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, np.array(centres, np.int32),
-                               np.array(negatives, np.int64), S, mean, exact, lr, X, U, t, dX, np.arange(nb))
+    batch = K.Batch(fill=np.zeros(3, np.int64), labels=np.array(centres, np.int32), run_start=np.zeros(nb + 1, np.int32),
+                    bag_ids=bag_ids, bag_start=np.cumsum([0] + [len(b) for b in bags]).astype(np.int32),
+                    bag_scale=np.ones(nb, np.float32), xin=np.empty((nb, D), np.float32),
+                    u=np.empty((nb, S), np.float32), coef=np.empty((nb, S), np.float32), gt=np.empty(nb, np.float32),
+                    dx=np.empty((nb, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(nb, np.float32))
+    weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
+    return K.cbow_batch_update(weights, nb, S, mean, exact, lr, batch, np.array(negatives, np.int64), np.arange(nb))
 
 
 # 1, 2, 3 and 5 examples (the 2 x 4 logit blocks and their leftovers); repeated bag words, a

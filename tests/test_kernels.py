@@ -55,12 +55,12 @@ def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
     run_start = naive.runs_of(CENTRE_POS)
     tables, params, scratch = _records(len(CENTRES), len(samples), loss_kind=loss_kind, remove_hits=remove_hits)
     n_runs = len(run_start) - 1
-    scratch.labels[:] = CONTEXTS
-    scratch.run_start[:len(run_start)] = run_start
-    scratch.bag_ids[:n_runs] = CENTRES[run_start[:-1]]  # a skip-gram run's input: its centre row
-    scratch.bag_start[:n_runs + 1] = np.arange(n_runs + 1)
-    scratch.samples[:] = samples
-    K.mark_samples(samples, scratch.stamp, scratch.pos, 1)
+    scratch.batch.labels[:] = CONTEXTS
+    scratch.batch.run_start[:len(run_start)] = run_start
+    scratch.batch.bag_ids[:n_runs] = CENTRES[run_start[:-1]]  # a skip-gram run's input: its centre row
+    scratch.batch.bag_start[:n_runs + 1] = np.arange(n_runs + 1)
+    scratch.draw.samples[:] = samples
+    K.mark_samples(samples, scratch.draw.stamp, scratch.draw.pos, 1)
     loss = K.process_batch(K.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)
     return loss, w_in, w_out, bias
 
@@ -456,11 +456,14 @@ def test_tables_bytes_bounds_what_build_tables_allocates():
                                               (50, 16, 3, 4, 8, 20)])
 def test_scratch_bytes_counts_what_make_scratch_allocates(V, D, S, B, W, L):
     """The memory check's estimate of one worker's buffers (all but the caller's rng/tallies
-    views, the distributed trainer's touched mask and win_logits, a view of win_flat) is what
+    views, the distributed trainer's touched mask and window.logits, a view of window.flat) is what
     is allocated, to within 64 bytes."""
     params = K.Params(K.LOSS_NEG, K.ARCH_CBOW, True, False, W, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 2,
                       True)
     scratch = K.make_scratch(V, D, params, L, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
-    allocated = sum(getattr(scratch, f).nbytes for f in scratch._fields if f not in ("rng", "tallies", "touched", "win_logits"))
-    assert scratch.win_logits.base is scratch.win_flat
+    records = (scratch.batch, scratch.draw, scratch.pair, scratch.window)
+    arrays = [scratch.sent, scratch.rows] + [a for r in records for a in r if a is not scratch.window.logits]
+    allocated = sum(a.nbytes for a in arrays)
+    assert scratch.window.logits.base is scratch.window.flat
+    assert set(scratch._fields) == {"rng", "tallies", "sent", "touched", "rows", "batch", "draw", "pair", "window"}
     assert abs(allocated - K.scratch_bytes(V, D, S, B, W, L)) <= 64

@@ -8,7 +8,7 @@ state, buffers, float64 tallies); only the ``Weights`` are shared (Hogwild, no l
 Direction: the centre word's ``w_in`` row predicts each context word as a class of
 ``w_out``/``bias`` (TensorFlow's and fastText's direction; word2vec.c/gensim go the other way).
 
-  records    constants, Weights / Tables / Params / Scratch, make_scratch
+  records    constants, Weights / Tables / Params / Scratch (Batch, Draw, PairStep, WindowStep), make_scratch
   schedule   learning_rate (the one lr formula)
   scalar     TF's log-Q terms, the float32 exp and sigmoid, row prefetch
   negatives  draws from the noise distributions
@@ -69,10 +69,14 @@ from .records import (  # noqa: F401
     T_WORDS,
     TOUCHED_IN,
     TOUCHED_OUT,
+    Batch,
+    Draw,
+    PairStep,
     Params,
     Scratch,
     Tables,
     Weights,
+    WindowStep,
     make_scratch,
     make_tables,
     scratch_bytes,

@@ -82,7 +82,7 @@ def draw_bag(sent, n, i, window, S, neg_alias_prob, neg_alias_idx, rng, bag_out,
 def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     """CBOW-neg over the kept words sent[:n]; returns (summed loss, examples trained).
 
-    The draws run one centre ahead (scratch.ctx_buf/neg_buf rows 0 and 1 hold the current
+    The draws run one centre ahead (scratch.pair.ctx_buf/neg_buf rows 0 and 1 hold the current
     and the next centre's bag and negatives), in the same RNG order as drawing each just
     before its update, so that with ``params.prefetch_pairs`` > 0 the next example's
     w_out rows (its centre and negatives: random rows, the cost of this loop) are on the
@@ -91,8 +91,8 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     w_in, w_out = weights.w_in, weights.w_out
     S, window = params.num_sampled, params.window
     neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
-    rng, touched, ctx_buf, neg_buf = scratch.rng, scratch.touched, scratch.ctx_buf, scratch.neg_buf
-    x, neu1e = scratch.neu1[0], scratch.neu1e
+    rng, touched, ctx_buf, neg_buf = scratch.rng, scratch.touched, scratch.pair.ctx_buf, scratch.pair.neg_buf
+    x, neu1e = scratch.pair.neu1[0], scratch.pair.neu1e
     row_exact = params.cbow_exact
     loss = 0.0
     examples = 0
@@ -113,8 +113,8 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
             bag = ctx_buf[cur]
             scale = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
             cbow_input(w_in, bag, m, scale, x)
-            loss += neg_update(scratch.neu1, 0, w_out, sent[i], neg_buf[cur, 0], S, lr, neu1e, scratch.targets,
-                               scratch.mult, scratch.grads)
+            loss += neg_update(scratch.pair.neu1, 0, w_out, sent[i], neg_buf[cur, 0], S, lr, neu1e, scratch.pair.targets,
+                               scratch.pair.mult, scratch.pair.grads)
             row_scale = scale if row_exact else np.float32(1.0)
             for q in range(m):
                 c = bag[q]
@@ -127,13 +127,13 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
 
 
 @njit(cache=True, nogil=True)
-def draw_bag_batch(sent, n, r, P, window, S, neg_alias_prob, neg_alias_idx, rng, bag_ids, bag_start, centres, negs,
-                   touched):
+def draw_bag_batch(sent, n, r, P, window, S, tables, rng, batch, samples, touched):
     """Draw the reduced windows of centres r, r + P, r + 2P, ... (those < n), in order, then
-    (when any bag is non-empty) the batch's S negatives: example e has the bag bag_ids[
-    bag_start[e]:bag_start[e + 1]] and the class centres[e] (a centre with an empty bag,
-    n = 1, is no example). Returns the number of examples. This is ``negatives: batch``'s
-    RNG order."""
+    (when any bag is non-empty) the batch's S negatives into ``samples``: example e has the bag
+    batch.bag_ids[bag_start[e]:bag_start[e + 1]] and the class batch.labels[e] (a centre with an
+    empty bag, n = 1, is no example). Returns the number of examples. This is ``negatives:
+    batch``'s RNG order."""
+    bag_ids, bag_start, centres = batch.bag_ids, batch.bag_start, batch.labels
     e = 0
     bag_start[0] = 0
     for i in range(r, n, P):
@@ -148,7 +148,7 @@ def draw_bag_batch(sent, n, r, P, window, S, neg_alias_prob, neg_alias_idx, rng,
             e += 1
             bag_start[e] = q
     if e > 0:
-        draw_unigram_negatives(S, neg_alias_prob, neg_alias_idx, rng, negs, touched)
+        draw_unigram_negatives(S, tables.neg_alias_prob, tables.neg_alias_idx, rng, samples, touched)
     return e
 
 
@@ -179,12 +179,16 @@ def _batch_factors(U, t, nb, S, negs, centres, lr):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, centres, negs, S, mean, exact, lr, X, U, t, dX, rows):
-    """One shared-draw batch's step (the module docstring); returns its summed loss (float64).
-
-    Repeated ids (in a bag, among the centres and negatives) are exact: every delta is
-    computed from the rows before the step and added. Scratch: X, dX float32[>= nb, D],
-    U float32[>= nb, >= S], t float32[>= nb], rows int64[>= nb] (0, 1, 2, ...)."""
+def cbow_batch_update(weights, nb, S, mean, exact, lr, batch, negs, rows):
+    """One shared-draw batch's step (the module docstring) on examples e < nb of ``batch``
+    (bags, and the centres as labels) against the S negatives ``negs``; returns its summed loss
+    (float64). Repeated ids (in a bag, among the centres and negatives) are exact: every delta
+    is computed from the rows before the step and added. Buffers: batch.xin (X, the inputs),
+    batch.u (U, logits then factors), batch.gt (t, the centres' logits then factors), batch.dx
+    (dX, the inputs' deltas); rows int64[>= nb] (0, 1, 2, ...)."""
+    w_in, w_out = weights.w_in, weights.w_out
+    bag_ids, bag_start, centres = batch.bag_ids, batch.bag_start, batch.labels
+    X, U, t, dX = batch.xin, batch.u, batch.gt, batch.dx
     D = w_in.shape[1]
     for e in range(nb):
         m = bag_start[e + 1] - bag_start[e]
@@ -225,28 +229,24 @@ def cbow_batch_sentence(sent, n, lr, weights, tables, params, scratch):
     r + P, ... (module docstring), share one draw each. Returns
     (summed loss, examples trained, draws). The batch's w_out rows (its centres and negatives,
     random rows) are prefetched while its inputs are summed (``params.prefetch_pairs`` > 0)."""
-    w_in, w_out = weights.w_in, weights.w_out
+    w_out = weights.w_out
     S, B = params.num_sampled, params.batch_size
-    neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
-    bag_ids, bag_start, centres, negs = scratch.bag_ids, scratch.bag_start, scratch.labels, scratch.samples
+    batch, negs = scratch.batch, scratch.draw.samples
     loss = 0.0
     examples = 0
     draws = 0
     B = max(1, min(B, n // (2 * params.window + 1)))  # so that P >= 2 * window + 1: no shared context word
     P = (n + B - 1) // B  # batches in this sentence; batch r is centres r, r + P, r + 2P, ... (<= B of them)
     for r in range(P):
-        nb = draw_bag_batch(sent, n, r, P, params.window, S, neg_p, neg_a, scratch.rng, bag_ids, bag_start, centres,
-                            negs, scratch.touched)
+        nb = draw_bag_batch(sent, n, r, P, params.window, S, tables, scratch.rng, batch, negs, scratch.touched)
         if nb == 0:
             continue
         if params.prefetch_pairs > 0:
             for k in range(S):
                 prefetch_row(w_out, negs[k])
             for e in range(nb):
-                prefetch_row(w_out, centres[e])
-        loss += cbow_batch_update(w_in, w_out, bag_ids, bag_start, nb, centres, negs, S, params.cbow_mean,
-                                  params.cbow_exact, lr, scratch.xin, scratch.u, scratch.gt, scratch.dx,
-                                  scratch.win_rows)
+                prefetch_row(w_out, batch.labels[e])
+        loss += cbow_batch_update(weights, nb, S, params.cbow_mean, params.cbow_exact, lr, batch, negs, scratch.rows)
         examples += nb
         draws += 1
     return loss, examples, draws

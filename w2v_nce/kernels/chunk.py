@@ -48,8 +48,8 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     n_ids = ids.shape[0]
     batched = params.loss_kind != LOSS_NEG
     cbow = params.arch == ARCH_CBOW
-    scratch.fill[0] = 0
-    scratch.fill[1] = 0
+    scratch.batch.fill[0] = 0
+    scratch.batch.fill[1] = 0
     words = 0.0
     kept = 0.0
     loss = 0.0
@@ -86,7 +86,7 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
         if not math.isfinite(loss):
             tallies[T_NONFINITE] = 1.0
             break
-    if batched and scratch.fill[0] > 0 and tallies[T_NONFINITE] == 0.0:  # the chunk's last, partial batch
+    if batched and scratch.batch.fill[0] > 0 and tallies[T_NONFINITE] == 0.0:  # the chunk's last, partial batch
         loss += draw_and_process(weights, lr, tables, params, scratch)
         if not math.isfinite(loss):
             tallies[T_NONFINITE] = 1.0

@@ -33,8 +33,8 @@ from .sentence import window_bounds
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scratch):
-    """Apply one SGD step on the batch in ``scratch`` sharing ``scratch.samples``; return its
-    summed loss (float64).
+    """Apply one SGD step on the batch in ``scratch.batch`` sharing ``scratch.draw.samples``;
+    return its summed loss (float64).
 
     The batch: runs r < n_runs of pairs run_start[r]..run_start[r+1]-1 with labels[pair] and
     the input bag bag_ids[bag_start[r]:bag_start[r+1]] scaled by bag_scale[r]; samples
@@ -42,66 +42,45 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     the draws that produced them (for TF's expected counts).
     """
     w_in, w_out, bias = weights.w_in, weights.w_out, weights.bias
-    contexts, run_start = scratch.labels, scratch.run_start
-    samples, stamp, pos = scratch.samples, scratch.stamp, scratch.pos
-    u, coef, gt, dx, logq_s, logq_t = scratch.u, scratch.coef, scratch.gt, scratch.dx, scratch.logq_s, scratch.logq_t
-    log_q_fixed, log1m_prob = tables.log_q_fixed, tables.log1m_prob
-    loss_kind, remove_hits = params.loss_kind, params.remove_hits
-    S = samples.shape[0]
-    D = w_in.shape[1]
-    n_pairs = run_start[n_runs]
-    # the input of run r is row xrow(r) of xs: skip-gram reads the centre's w_in row in place (w_in
-    # is not written before step 3), CBOW the bag's mean gathered into scratch.xin
-    bag_ids, bag_start = scratch.bag_ids, scratch.bag_start
+    batch, draw = scratch.batch, scratch.draw
+    contexts, run_start, bag_ids, bag_start = batch.labels, batch.run_start, batch.bag_ids, batch.bag_start
+    u, coef, gt, dx, logq_t = batch.u, batch.coef, batch.gt, batch.dx, batch.logq_t
+    samples, stamp, pos = draw.samples, draw.stamp, draw.pos
+    nce, remove_hits = params.loss_kind == LOSS_NCE, params.remove_hits
+    S, D = samples.shape[0], w_in.shape[1]
+    # the input of run r is row xr of xs: skip-gram reads the centre's w_in row in place (w_in
+    # is not written before step 3), CBOW the bag's mean gathered into batch.xin
     gathered = params.arch == ARCH_CBOW
-    xs = gather_inputs(w_in, bag_ids, bag_start, scratch.bag_scale, n_runs, scratch.xin) if gathered else w_in
-    loss = 0.0
-    for k in range(S):
-        logq_s[k] = log_q_term(log_q_fixed, log1m_prob, samples[k], S, num_tries)
-    for i in range(n_pairs):
-        logq_t[i] = log_q_term(log_q_fixed, log1m_prob, contexts[i], S, num_tries)
+    xs = gather_inputs(w_in, bag_ids, bag_start, batch.bag_scale, n_runs, batch.xin) if gathered else w_in
+    _log_q_terms(tables.log_q_fixed, tables.log1m_prob, num_tries, samples, contexts, run_start[n_runs],
+                 batch.logq_s, logq_t)
 
-    # 1) logits and gradients w.r.t. logits, from the parameters before the batch
+    # 1) logits and gradients w.r.t. logits, from the parameters before the batch. The run's body
+    #    is written here and the helpers are inlined: as calls this cost 6-12% of nce's words/s
+    #    (python scripts/bench_trees.py).
+    loss = 0.0
     for r in range(n_runs):
-        a = run_start[r]
-        b = run_start[r + 1]
+        a, b = run_start[r], run_start[r + 1]
         xr = r if gathered else bag_ids[bag_start[r]]
-        _sampled_logits(xs, xr, w_out, bias, samples, logq_s, u[r])
+        _sampled_logits(xs, xr, w_out, bias, samples, batch.logq_s, u[r])
         for k in range(S):
-            coef[r, k] = 0.0
-        if loss_kind == LOSS_NCE:
-            for k in range(S):
-                coef[r, k] = np.float32(b - a)  # pairs of the run that see this negative
+            coef[r, k] = np.float32(b - a) if nce else np.float32(0.0)  # nce: the run's pairs that see it
         for i in range(a, b):
             ctx = contexts[i]
             acc = np.float32(0.0)
             for d in range(D):
                 acc += xs[xr, d] * w_out[ctx, d]
             t = np.float32(acc + bias[ctx] - logq_t[i])
-            hit = -1
-            if remove_hits and stamp[ctx] == batch_no:
-                hit = pos[ctx]
-            if loss_kind == LOSS_NCE:
+            hit = pos[ctx] if remove_hits and stamp[ctx] == batch_no else -1
+            if nce:
                 gt[i] = t  # the true logit; its factor below
                 if hit >= 0:
                     coef[r, hit] -= 1.0
             else:
-                m = float(t)
-                for k in range(S):
-                    if k != hit and u[r, k] > m:
-                        m = float(u[r, k])
-                z = math.exp(float(t) - m)
-                for k in range(S):
-                    if k != hit:
-                        z += math.exp(float(u[r, k]) - m)
-                loss += math.log(z) + m - float(t)
-                gt[i] = np.float32(math.exp(float(t) - m) / z - 1.0)
-                for k in range(S):
-                    if k != hit:
-                        coef[r, k] += np.float32(math.exp(float(u[r, k]) - m) / z)
-        if loss_kind == LOSS_NCE:
+                loss += _softmax_pair(t, u[r], coef[r], hit, gt, i)
+        if nce:
             loss += nce_true_factors(gt, a, b) + nce_sample_factors(u[r], coef[r], S, b - a, remove_hits)
-        # dx_r = sum_i gt_i w_out[ctx_i] + sum_k coef_rk w_out[s_k]
+        # dx_r = sum_i gt_i w_out[ctx_i], while the run's label rows are in cache
         for d in range(D):
             dx[r, d] = 0.0
         for i in range(a, b):
@@ -109,29 +88,74 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             ctx = contexts[i]
             for d in range(D):
                 dx[r, d] += g * w_out[ctx, d]
-    accumulate_rows(dx, scratch.win_rows, n_runs, w_out, samples, S, coef, False)  # + sum_k coef_rk w_out[s_k]
-
+    accumulate_rows(dx, scratch.rows, n_runs, w_out, samples, S, coef, False)  # + sum_k coef_rk w_out[s_k]
     # 2) output-side updates (from the inputs as they were before the batch)
+    _output_updates(w_out, bias, xs, n_runs, gathered, lr, samples, batch)
+    # 3) input-side updates: every row of the run's bag; times its scale for the exact gradient,
+    #    the whole input gradient for word2vec's CBOW rule (skip-gram bags have scale 1 anyway)
+    _input_updates(w_in, n_runs, lr, params.cbow_exact, batch)
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _log_q_terms(log_q_fixed, log1m_prob, num_tries, samples, labels, n_pairs, logq_s, logq_t):
+    """TF's log expected counts of the batch's samples (logq_s) and of its pairs' labels (logq_t)."""
+    S = samples.shape[0]
     for k in range(S):
+        logq_s[k] = log_q_term(log_q_fixed, log1m_prob, samples[k], S, num_tries)
+    for i in range(n_pairs):
+        logq_t[i] = log_q_term(log_q_fixed, log1m_prob, labels[i], S, num_tries)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _softmax_pair(t, u_r, coef_r, hit, gt, i):
+    """Sampled softmax of one pair: true logit t against the run's samples u_r (sample ``hit``
+    left out, -1: none); gt[i] = p_true - 1 and coef_r[k] += p_k; returns the pair's loss."""
+    S = u_r.shape[0]
+    m = float(t)
+    for k in range(S):
+        if k != hit and u_r[k] > m:
+            m = float(u_r[k])
+    z = math.exp(float(t) - m)
+    for k in range(S):
+        if k != hit:
+            z += math.exp(float(u_r[k]) - m)
+    gt[i] = np.float32(math.exp(float(t) - m) / z - 1.0)
+    for k in range(S):
+        if k != hit:
+            coef_r[k] += np.float32(math.exp(float(u_r[k]) - m) / z)
+    return math.log(z) + m - float(t)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _output_updates(w_out, bias, xs, n_runs, gathered, lr, samples, batch):
+    """The samples' and the labels' w_out rows and biases, from the inputs before the batch."""
+    coef, gt, labels, run_start = batch.coef, batch.gt, batch.labels, batch.run_start
+    bag_ids, bag_start = batch.bag_ids, batch.bag_start
+    D = w_out.shape[1]
+    for k in range(samples.shape[0]):
         _sample_update(w_out, bias, samples[k], k, coef, n_runs, lr, xs, gathered, bag_ids, bag_start)
     for r in range(n_runs):
         xr = r if gathered else bag_ids[bag_start[r]]
         for i in range(run_start[r], run_start[r + 1]):
-            ctx = contexts[i]
+            ctx = labels[i]
             step = np.float32(-lr * gt[i])
             for d in range(D):
                 w_out[ctx, d] += step * xs[xr, d]
             bias[ctx] += step
-    # 3) input-side updates: every row of the run's bag; times its scale for the exact gradient,
-    #    the whole input gradient for word2vec's CBOW rule (skip-gram bags have scale 1 anyway)
-    bag_scale = scratch.bag_scale
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _input_updates(w_in, n_runs, lr, cbow_exact, batch):
+    """w_in rows of each run's bag += step * dx_r (step -lr times the bag's scale when exact)."""
+    bag_scale, bag_ids, bag_start, dx = batch.bag_scale, batch.bag_ids, batch.bag_start, batch.dx
+    D = w_in.shape[1]
     for r in range(n_runs):
-        step = np.float32(-lr * bag_scale[r]) if params.cbow_exact else np.float32(-lr)
+        step = np.float32(-lr * bag_scale[r]) if cbow_exact else np.float32(-lr)
         for q in range(bag_start[r], bag_start[r + 1]):
             c = bag_ids[q]
             for d in range(D):
                 w_in[c, d] += step * dx[r, d]
-    return loss
 
 
 # NCE's sigmoid terms, in branch-free loops LLVM vectorises: the relu terms here, the log terms
@@ -258,17 +282,17 @@ def draw_and_process(weights, lr, tables, params, scratch):
     """Draw the filled batch's shared negatives (a new stamp tag), apply it, empty the batch;
     returns its loss."""
     s = scratch
-    s.batch_counter[0] += 1
-    tag = s.batch_counter[0]
-    tries = draw_batch(s.samples, params.unique, s.stamp, s.pos, tag, params.sampler_kind, weights.w_in.shape[0],
+    s.draw.batch_counter[0] += 1
+    tag = s.draw.batch_counter[0]
+    tries = draw_batch(s.draw.samples, params.unique, s.draw.stamp, s.draw.pos, tag, params.sampler_kind, weights.w_in.shape[0],
                        tables.alias_prob, tables.alias_idx, s.rng)
     if s.touched.shape[0] > 0:
-        for k in range(s.samples.shape[0]):
-            s.touched[s.samples[k]] |= TOUCHED_OUT
+        for k in range(s.draw.samples.shape[0]):
+            s.touched[s.draw.samples[k]] |= TOUCHED_OUT
     s.tallies[T_BATCHES] += 1.0
-    loss = process_batch(weights, s.fill[1], tries, tag, lr, tables, params, s)
-    s.fill[0] = 0
-    s.fill[1] = 0
+    loss = process_batch(weights, s.batch.fill[1], tries, tag, lr, tables, params, s)
+    s.batch.fill[0] = 0
+    s.batch.fill[1] = 0
     return loss
 
 
@@ -281,7 +305,7 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
     Pair order: centre position ascending, then context position ascending, within the
     centre's dynamic window (one draw per centre). A run is a centre: bag [centre], scale 1.
     """
-    fill, bag_ids, bag_start = scratch.fill, scratch.bag_ids, scratch.bag_start
+    fill, bag_ids, bag_start = scratch.batch.fill, scratch.batch.bag_ids, scratch.batch.bag_start
     loss = 0.0
     pairs = 0
     for i in range(n):
@@ -296,10 +320,10 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
                 fill[2] = i
                 bag_ids[bag_start[r]] = sent[i]
                 bag_start[r + 1] = bag_start[r] + 1
-                scratch.bag_scale[r] = 1.0
-            scratch.labels[fill[0]] = sent[j]  # the pair joins the last run
+                scratch.batch.bag_scale[r] = 1.0
+            scratch.batch.labels[fill[0]] = sent[j]  # the pair joins the last run
             fill[0] += 1
-            scratch.run_start[fill[1]] = fill[0]
+            scratch.batch.run_start[fill[1]] = fill[0]
             if fill[0] == params.batch_size:
                 loss += draw_and_process(weights, lr, tables, params, scratch)
     return loss, pairs
@@ -310,7 +334,7 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
     """CBOW: one example per centre with a non-empty window, its input the mean (or sum) of
     the context rows, its label the centre; ``batch_size`` consecutive examples share a draw.
     Returns (loss, examples)."""
-    fill, bag_ids, bag_start = scratch.fill, scratch.bag_ids, scratch.bag_start
+    fill, bag_ids, bag_start = scratch.batch.fill, scratch.batch.bag_ids, scratch.batch.bag_start
     loss = 0.0
     examples = 0
     for i in range(n):
@@ -326,11 +350,11 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
                 bag_ids[q] = sent[j]
                 q += 1
         bag_start[r + 1] = q
-        scratch.bag_scale[r] = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
+        scratch.batch.bag_scale[r] = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
         examples += 1
-        scratch.labels[fill[0]] = sent[i]
+        scratch.batch.labels[fill[0]] = sent[i]
         fill[0] += 1
-        scratch.run_start[fill[1]] = fill[0]
+        scratch.batch.run_start[fill[1]] = fill[0]
         if fill[0] == params.batch_size:
             loss += draw_and_process(weights, lr, tables, params, scratch)
     return loss, examples

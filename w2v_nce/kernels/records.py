@@ -97,15 +97,12 @@ class Params(NamedTuple):
     shared_negatives: bool = False  # neg: one draw per window (skip-gram, window_neg) or per batch_size examples (CBOW)
 
 
-class Scratch(NamedTuple):
-    rng: np.ndarray  # uint64[>=1]: word 0 is this worker's splitmix64 state, advanced in place
-    tallies: np.ndarray  # float64[>=N_TALLIES]: this worker's sums (T_*)
-    sent: np.ndarray  # int32[max_sentence_len]: the kept words of the current sentence
-    touched: np.ndarray  # uint8[V] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
-    # nce/ssm: the batch being filled, and its draw. A batch is a list of (input, label) pairs
-    # in runs: the pairs of run r share one input x_r = bag_scale[r] * sum of the w_in rows of its
-    # bag (skip-gram: a run is one centre with its contexts as labels, its bag that centre, scale
-    # 1; CBOW: a run is one example, its bag the context words, its label the centre).
+class Batch(NamedTuple):
+    """A batch of (input, label) pairs sharing one negative draw: nce/ssm (skip-gram and CBOW) and
+    CBOW's ``negatives: batch``. The pairs come in runs: the pairs of run r share one input
+    x_r = bag_scale[r] * sum of the w_in rows of its bag (skip-gram: a run is one centre with its
+    contexts as labels, its bag that centre, scale 1; CBOW: a run is one example, its bag the
+    context words, its label the centre)."""
     fill: np.ndarray  # int64[3]: pairs in the batch, runs in the batch, centre position of the last run
     labels: np.ndarray  # int32[B]: the class of each pair
     run_start: np.ndarray  # int32[B + 1]: run r is pairs run_start[r]..run_start[r+1]-1
@@ -113,17 +110,25 @@ class Scratch(NamedTuple):
     bag_start: np.ndarray  # int32[B + 1]: run r's bag is bag_ids[bag_start[r]:bag_start[r+1]]
     bag_scale: np.ndarray  # float32[B]: 1 / bag size (CBOW mean) or 1
     xin: np.ndarray  # float32[B, D]: each run's input vector, from the parameters before the batch
+    u: np.ndarray  # float32[B, S]: sampled logits per run, then their gradient factors (CBOW batch)
+    coef: np.ndarray  # float32[B, S]: nce/ssm: the sampled logits' gradient factors
+    gt: np.ndarray  # float32[B]: each pair's true logit, then its gradient factor
+    dx: np.ndarray  # float32[B, D]: input gradient per run
+    logq_s: np.ndarray  # float32[S]: log Q of each sample (nce/ssm)
+    logq_t: np.ndarray  # float32[B]: log Q of each label (nce/ssm)
+
+
+class Draw(NamedTuple):
+    """A batch's S negatives and the marks that find a label among them (accidental hits)."""
     samples: np.ndarray  # int64[S]
     stamp: np.ndarray  # int64[V]: batch number that last drew each id
     pos: np.ndarray  # int32[V]: last position of each id in samples
     batch_counter: np.ndarray  # int64[1]: batches drawn by this worker (the stamp tags)
-    u: np.ndarray  # float32[B, S] sampled logits per run
-    coef: np.ndarray  # float32[B, S] their gradient factors
-    gt: np.ndarray  # float32[B] gradient factor of each true logit
-    dx: np.ndarray  # float32[B, D] input gradient per run
-    logq_s: np.ndarray  # float32[S]
-    logq_t: np.ndarray  # float32[B]
-    # neg: one centre drawn ahead, and one pair's targets
+
+
+class PairStep(NamedTuple):
+    """neg, one (input, class) pair at a time (SGNS, CBOW neg): one centre drawn ahead, and one
+    pair's targets."""
     ctx_buf: np.ndarray  # int64[2, 2 * window]: contexts of the current and next centre
     neg_buf: np.ndarray  # int64[2, 2 * window, S + 1]: their negatives (window_neg: [slot, 0] = centre, negatives)
     targets: np.ndarray  # int64[S + 1]: distinct rows of one pair
@@ -131,12 +136,28 @@ class Scratch(NamedTuple):
     grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
     neu1e: np.ndarray  # float32[D]: the input's accumulated gradient (times lr)
     neu1: np.ndarray  # float32[1, D]: CBOW's input vector (neg), a row as sgns' inputs are
-    # window_neg: one window's step
-    win_logits: np.ndarray  # float32[2 * window, S + 1]: logits, then gradient factors
-    win_flat: np.ndarray  # float32[2 * window * (S + 1)]: win_logits' memory as one row (vector loops)
-    win_label: np.ndarray  # float32[2 * window * (S + 1)]: 1.0 where win_flat holds a label logit (column 0)
-    win_dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
-    win_rows: np.ndarray  # int64[max(2 * window, B)]: 0, 1, 2, ... (rows of win_dx / xin, for the block loops)
+
+
+class WindowStep(NamedTuple):
+    """``negatives: window``: one window's step, its contexts against one shared draw."""
+    logits: np.ndarray  # float32[2 * window, S + 1]: logits, then gradient factors
+    flat: np.ndarray  # float32[2 * window * (S + 1)]: logits' memory as one row (vector loops)
+    label_mask: np.ndarray  # float32[2 * window * (S + 1)]: 1.0 where flat holds a label logit (column 0)
+    dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
+
+
+class Scratch(NamedTuple):
+    """One worker's buffers: its RNG and tallies, then one record per algorithm (each buffer has
+    one name and one meaning)."""
+    rng: np.ndarray  # uint64[>=1]: word 0 is this worker's splitmix64 state, advanced in place
+    tallies: np.ndarray  # float64[>=N_TALLIES]: this worker's sums (T_*)
+    sent: np.ndarray  # int32[max_sentence_len]: the kept words of the current sentence
+    touched: np.ndarray  # uint8[V] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
+    rows: np.ndarray  # int64[max(2 * window, B)]: 0, 1, 2, ... (row lists of the block loops; never written)
+    batch: Batch
+    draw: Draw
+    pair: PairStep
+    window: WindowStep
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
@@ -144,24 +165,29 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
     """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced)."""
     S, B, W = params.num_sampled, params.batch_size, params.window
     win_flat = np.empty(2 * W * (S + 1), np.float32)
-    return Scratch(
-        rng=rng, tallies=tallies,
-        sent=np.empty(max_sentence_len, np.int32),
-        touched=np.zeros(V if track_touched else 0, np.uint8),
+    batch = Batch(
         fill=np.zeros(3, np.int64),
         labels=np.empty(B, np.int32), run_start=np.zeros(B + 1, np.int32),
         bag_ids=np.empty(B * 2 * W, np.int32), bag_start=np.zeros(B + 1, np.int32), bag_scale=np.ones(B, np.float32),
         xin=np.empty((B, D), np.float32),
-        samples=np.empty(S, np.int64), stamp=np.zeros(V, np.int64), pos=np.zeros(V, np.int32),
-        batch_counter=np.zeros(1, np.int64),
         u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
+    )
+    draw = Draw(samples=np.empty(S, np.int64), stamp=np.zeros(V, np.int64), pos=np.zeros(V, np.int32),
+                batch_counter=np.zeros(1, np.int64))
+    pair = PairStep(
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S + 1), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
         neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
-        win_logits=win_flat.reshape(2 * W, S + 1), win_flat=win_flat, win_label=window_label_mask(2 * W, S + 1),
-        win_dx=np.empty((2 * W, D), np.float32),
-        win_rows=np.arange(max(2 * W, B), dtype=np.int64),
+    )
+    window = WindowStep(logits=win_flat.reshape(2 * W, S + 1), flat=win_flat,
+                        label_mask=window_label_mask(2 * W, S + 1), dx=np.empty((2 * W, D), np.float32))
+    return Scratch(
+        rng=rng, tallies=tallies,
+        sent=np.empty(max_sentence_len, np.int32),
+        touched=np.zeros(V if track_touched else 0, np.uint8),
+        rows=np.arange(max(2 * W, B), dtype=np.int64),
+        batch=batch, draw=draw, pair=pair, window=window,
     )
 
 

@@ -137,15 +137,15 @@ def sgns_sentence(sent, n, lr, weights, tables, params, scratch):
     """SGNS over the kept words sent[:n]; returns (summed loss, pairs trained).
 
     Same pairs, negatives, RNG draws and update order as drawing each pair's negatives just
-    before its update; only the draws run one centre ahead (scratch.ctx_buf/neg_buf hold the
+    before its update; only the draws run one centre ahead (scratch.pair.ctx_buf/neg_buf hold the
     current and the next centre) so that the rows of the pair ``params.prefetch_pairs`` ahead
     (0: none, at most 2 * window) can be prefetched.
     """
     w_in, w_out = weights.w_in, weights.w_out
     window, S, ahead_pairs = params.window, params.num_sampled, params.prefetch_pairs
     neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
-    rng, touched, ctx_buf, neg_buf = scratch.rng, scratch.touched, scratch.ctx_buf, scratch.neg_buf
-    neu1e, targets, mult, grads = scratch.neu1e, scratch.targets, scratch.mult, scratch.grads
+    rng, touched, ctx_buf, neg_buf = scratch.rng, scratch.touched, scratch.pair.ctx_buf, scratch.pair.neg_buf
+    neu1e, targets, mult, grads = scratch.pair.neu1e, scratch.pair.targets, scratch.pair.mult, scratch.pair.grads
     loss = 0.0
     pairs = 0
     if n == 0:

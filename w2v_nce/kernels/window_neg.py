@@ -119,16 +119,16 @@ def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, flat, label, dx, dx_r
 def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     """``negatives: window`` over the kept words sent[:n]; returns (summed loss, pairs trained).
 
-    The draws run one window ahead (slots 0/1 of scratch.ctx_buf and scratch.neg_buf[:, 0]),
+    The draws run one window ahead (slots 0/1 of scratch.pair.ctx_buf and scratch.pair.neg_buf[:, 0]),
     in the same RNG order as drawing each window just before its step, so that the next
     window's rows are prefetched while this one computes (``params.prefetch_pairs`` > 0).
     """
     w_in, w_out = weights.w_in, weights.w_out
     window, S = params.window, params.num_sampled
     neg_p, neg_a = tables.neg_alias_prob, tables.neg_alias_idx
-    rng, touched, ctx_buf, out_buf = scratch.rng, scratch.touched, scratch.ctx_buf, scratch.neg_buf
-    G, flat, label = scratch.win_logits, scratch.win_flat, scratch.win_label
-    dx, dx_rows = scratch.win_dx, scratch.win_rows
+    rng, touched, ctx_buf, out_buf = scratch.rng, scratch.touched, scratch.pair.ctx_buf, scratch.pair.neg_buf
+    G, flat, label = scratch.window.logits, scratch.window.flat, scratch.window.label_mask
+    dx, dx_rows = scratch.window.dx, scratch.rows
     loss = 0.0
     pairs = 0
     if n == 0:
