@@ -7,19 +7,15 @@ import os
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from w2v_nce.cli import main
+from tests.conftest import run_cli as run
 from w2v_nce.config import Config, validate
 from w2v_nce.run import memory, prepare
 from w2v_nce.run import vocabulary as run_vocabulary
 
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture

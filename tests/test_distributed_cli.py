@@ -8,30 +8,18 @@ import os
 import sys
 
 import pytest
-from click.testing import CliRunner
 
-from w2v_nce.cli import main
+from tests.conftest import SAMPLE
+from tests.conftest import run_cli as run
 from w2v_nce.config import Config
 from w2v_nce.distributed.inprocess import LocalBackend
 from w2v_nce.errors import Interrupted
 from w2v_nce.run.job import run_training
 
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 FLAGS = ["--dim", "16", "--window", "3", "--min-count", "2", "--epochs", "2", "--num-sampled", "5", "--batch-size",
          "16", "--threads", "1", "--quiet", "--checkpoint-every", "0", "--round-words", "5000"]
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    d = tmp_path_factory.mktemp("parts")
-    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
-    for i in range(6):
-        (d / f"part{i}.txt").write_text("\n".join(lines[i::6]) + "\n", encoding="utf-8")
-    return str(d)
 
 
 def test_replicas_without_ray_train_in_process(parts, tmp_path):

@@ -5,11 +5,11 @@ when the count must spill, and a halt while waiting is ``Interrupted``."""
 from __future__ import annotations
 
 import gzip
-import os
 import threading
 
 import pytest
 
+from tests.conftest import SAMPLE
 from w2v_nce.config import Config
 from w2v_nce.errors import Interrupted
 from w2v_nce.run.prepare import Signals
@@ -17,8 +17,6 @@ from w2v_nce.run.vocabulary import EarlyCount
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.vocabulary.count import count_words
 from w2v_nce.vocabulary.vocab import build_vocab, vocab_from_count
-
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 
 
 @pytest.fixture()

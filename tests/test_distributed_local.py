@@ -13,6 +13,7 @@ import threading
 import numpy as np
 import pytest
 
+from tests.conftest import SAMPLE
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
 from w2v_nce.distributed.inprocess import LocalBackend
@@ -23,18 +24,6 @@ from w2v_nce.run.job import resume_training, run_training
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.train import Trainer, init_model
 from w2v_nce.vocabulary.vocab import build_vocab
-
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    """The bundled sample as 6 files: one chunk of the id stream per file, so replicas get shares."""
-    d = tmp_path_factory.mktemp("parts")
-    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
-    for i in range(6):
-        (d / f"part{i}.txt").write_text("\n".join(lines[i::6]) + "\n", encoding="utf-8")
-    return str(d)
 
 
 def config(corpus: str, out, **kw) -> Config:

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import ray
 
+from tests.conftest import SAMPLE
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
 from w2v_nce.distributed.ray_backend import RayBackend
@@ -24,7 +25,6 @@ from w2v_nce.text.corpus import Corpus
 
 pytestmark = pytest.mark.ray
 
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +32,6 @@ def cluster():
     ray.init(num_cpus=2, include_dashboard=False, object_store_memory=256 << 20, log_to_driver=False)
     yield
     ray.shutdown()
-
-
-@pytest.fixture(scope="module")
-def parts(tmp_path_factory):
-    d = tmp_path_factory.mktemp("parts")
-    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
-    for i in range(6):
-        (d / f"part{i}.txt").write_text("\n".join(lines[i::6]) + "\n", encoding="utf-8")
-    return str(d)
 
 
 @pytest.fixture(scope="module")

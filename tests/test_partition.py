@@ -8,12 +8,11 @@ import os
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import SAMPLE
 from w2v_nce.cli import main
 from w2v_nce.errors import OutputError
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.text.partition import split_corpus
-
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
 
 
 def lines_of(paths) -> list[bytes]:

@@ -7,8 +7,8 @@ import json
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
+from tests.conftest import run_cli as run
 from w2v_nce import cli
 from w2v_nce.artifact.embeddings import Embeddings
 from w2v_nce.artifact.export import select_vectors
@@ -21,8 +21,6 @@ W_IN = np.array([[1, 0, 0], [0, 1, 0], [1, 0, 1], [0, 1, 1], [1, 1, 0], [1, 1, 1
                  [0.3, -1, 0.2]], np.float32)
 
 
-def run(*args, input=None):
-    return CliRunner().invoke(cli.main, [str(a) for a in args], input=input, catch_exceptions=False)
 
 
 @pytest.fixture

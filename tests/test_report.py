@@ -16,16 +16,13 @@ import sys
 import numpy as np
 import pytest
 import yaml
-from click.testing import CliRunner
 
+from tests.conftest import run_cli as run
 from w2v_nce import report as R
-from w2v_nce.cli import main
 
 pytest.importorskip("matplotlib")  # the report extra; CI installs it ('.[test,report]')
 
 
-def run(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 def _events(loss_scale: float, heldout: bool) -> list[dict]:
