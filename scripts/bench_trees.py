@@ -9,6 +9,10 @@ of words/s and the ratio new/old.
 
     git worktree add /tmp/w2v-old HEAD~1     # the tree before the change
     python scripts/bench_trees.py --old /tmp/w2v-old --new . --rounds 5
+    python scripts/bench_trees.py --old /tmp/w2v-old --contenders format   # export's float formatting
+
+``format`` times ``artifact.floattext.format_rows`` on a fixed 20000 x 100 float32 matrix
+(values/s: the word2vec text export's main cost) instead of training.
 """
 
 from __future__ import annotations
@@ -49,7 +53,18 @@ def config(name):
     cfg = merge(Config(), load_yaml(os.path.join(tree, "configs", preset)), preset)
     return merge(cfg, {**extra, "epochs": 1, "threads": threads, "corpus": [corpus_path]}, "bench_trees")
 
+def format_rate(values):
+    from w2v_nce.artifact.floattext import format_rows
+    t = time.perf_counter()
+    format_rows(values)
+    return values.size / (time.perf_counter() - t)
+
+import numpy as np
+matrix = (np.random.default_rng(0).standard_normal((20000, 100)) * 0.3).astype(np.float32)
+
 def rate(name, budget):
+    if name == "format":  # export: float32 -> word2vec text, values/s
+        return format_rate(matrix)
     trainer = Trainer(config(name), corpus, vocab)
     t = time.perf_counter()
     span = trainer.run(budget_words=budget)
@@ -57,6 +72,7 @@ def rate(name, budget):
 
 for name in presets:  # compile, or load the cached kernels, outside the timed runs
     rate(name, 100_000)
+format_rate(matrix[:10])
 print(json.dumps({"ready": True}), flush=True)
 for line in sys.stdin:
     print(json.dumps({"rate": rate(line.strip(), words)}), flush=True)
@@ -101,7 +117,7 @@ def main() -> None:
         proc.stdin.close()
         proc.wait()
     print(f"\n{args.corpus}, {args.words:,} words a run, {args.threads} thread(s), median of {args.rounds} rounds")
-    print(f"{'contender':10} {'old words/s':>12} {'new words/s':>12} {'new/old':>8}")
+    print(f"{'contender':10} {'old /s':>12} {'new /s':>12} {'new/old':>8}  (words/s; format: values/s)")
     for name in names:
         old, new = statistics.median(rates[("old", name)]), statistics.median(rates[("new", name)])
         print(f"{name:10} {old / 1e3:11.0f}k {new / 1e3:11.0f}k {new / old:8.3f}")

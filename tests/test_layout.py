@@ -91,3 +91,26 @@ def test_every_package_is_listed_for_installation():
         if "__init__.py" in files
     }
     assert found == listed - {""}
+
+
+def _functions():
+    for path in _package_modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                yield path, node
+
+
+def test_functions_are_short_enough_to_read_at_once():
+    long = [f"{p.name}:{n.lineno} {n.name} {n.end_lineno - n.lineno + 1} lines" for p, n in _functions()
+            if n.end_lineno - n.lineno + 1 > 80]
+    assert long == []
+
+
+def test_no_signature_over_twelve_parameters():
+    def count(n):
+        a = n.args
+        names = [x.arg for x in a.posonlyargs + a.args + a.kwonlyargs]
+        return len([x for x in names if x not in ("self", "cls")])
+
+    wide = [f"{p.name}:{n.lineno} {n.name} {count(n)}" for p, n in _functions() if count(n) > 12]
+    assert wide == []

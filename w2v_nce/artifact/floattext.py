@@ -92,6 +92,14 @@ def _write_float32(x, bits, out, pos, pow10, e10_lo, e10_thr):
     if f == 0.0:
         out[pos] = 48
         return pos + 1
+    n, e = _nine_digits(f, biased, pow10, e10_lo, e10_thr)
+    return _write_digits(n, e, out, pos)
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _nine_digits(f, biased, pow10, e10_lo, e10_thr):
+    """(N, e) for float64 f > 0 (a float32's value, biased its exponent field): the 9 digits
+    N = round_half_even(f * 10**(8 - e)), 10**8 <= N < 10**9, and e = floor(log10 f)."""
     if biased > 0:
         e = e10_lo[biased] + (1 if f >= e10_thr[biased] else 0)
     else:  # subnormal: rare, use log10 and fix it below
@@ -112,6 +120,13 @@ def _write_float32(x, bits, out, pos, pow10, e10_lo, e10_thr):
     if n >= np.uint64(1000000000):  # rounded up to 10 digits: 999999999.5 -> 1.00000000e(e+1)
         n = np.uint64(100000000)
         e += 1
+    return n, e
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _write_digits(n, e, out, pos):
+    """Write digits N (9 of them) and exponent e in ``%.9g``'s layout at out[pos:], trailing zeros
+    dropped; return the new position."""
     positional = -4 <= e < 9
     if positional and e < 0:
         out[pos] = 48
