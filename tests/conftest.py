@@ -7,7 +7,8 @@ import os
 import pytest
 from click.testing import CliRunner
 
-SAMPLE = os.path.join(os.path.dirname(__file__), "..", "data", "sample.txt")
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the checkout
+SAMPLE = os.path.join(REPO, "data", "sample.txt")
 
 
 @pytest.fixture(scope="session")

@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.conftest import run_cli as run
 from w2v_nce.config import Config, validate
 from w2v_nce.run import memory, prepare
 from w2v_nce.run import vocabulary as run_vocabulary
 
-TINY = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
+TINY = os.path.join(REPO, "configs", "tiny.yaml")
 
 
 
@@ -187,7 +188,7 @@ def test_resume_rejects_extra_settings(tmp_path):
 
 
 def test_default_config_file_lists_every_setting():
-    path = os.path.join(os.path.dirname(__file__), "..", "configs", "default.yaml")
+    path = os.path.join(REPO, "configs", "default.yaml")
     data = yaml.safe_load(open(path))
     assert set(data) == set(Config().to_dict())
     cfg = Config(**data)

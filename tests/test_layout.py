@@ -57,7 +57,7 @@ def test_no_module_takes_a_private_name_from_another():
 
 
 def test_no_test_or_script_takes_a_private_name_from_the_package():
-    files = sorted((REPO / "tests").glob("*.py")) + sorted((REPO / "scripts").glob("*.py"))
+    files = sorted((REPO / "tests").rglob("*.py")) + sorted((REPO / "scripts").glob("*.py"))
     found = [hit for path in files for hit in private_crossings(path)]
     assert found == []
 
@@ -65,7 +65,7 @@ def test_no_test_or_script_takes_a_private_name_from_the_package():
 def test_no_test_patches_a_private_name():
     patch = re.compile(r"""monkeypatch\.setattr\(\s*[\w.]+\s*,\s*["'](_\w+)["']""")
     found = []
-    for path in sorted((REPO / "tests").glob("*.py")):
+    for path in sorted((REPO / "tests").rglob("*.py")):
         for lineno, line in enumerate(path.read_text().splitlines(), 1):
             m = patch.search(line)
             if m and not m.group(1).startswith("__"):

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
+from tests.conftest import REPO
 from tests.conftest import run_cli as run
 from w2v_nce import report as R
 
@@ -206,7 +207,7 @@ def test_missing_matplotlib_names_the_extra(two_runs, tmp_path, monkeypatch):
 def test_the_core_package_never_imports_matplotlib():
     code = ("import sys, w2v_nce.cli, w2v_nce.report, w2v_nce.artifact.embeddings, w2v_nce.artifact.model, w2v_nce.evaluation.command, "
             "w2v_nce.run.job; sys.exit(any(m.split('.')[0] == 'matplotlib' for m in sys.modules))")
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    root = REPO
     assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": root}).returncode == 0
 
 
@@ -214,7 +215,7 @@ def test_report_on_real_training_runs(tmp_path):
     corpus = tmp_path / "c.txt"
     words = ("the cat sat on the mat while the dog ran in the park and the bird sang " * 40).split()
     corpus.write_text("\n".join(" ".join(words[i:i + 30]) for i in range(0, len(words), 30)) + "\n")
-    tiny = os.path.join(os.path.dirname(__file__), "..", "configs", "tiny.yaml")
+    tiny = os.path.join(REPO, "configs", "tiny.yaml")
     for name, flags in (("a", ["--holdout-fraction", "0.3"]), ("b", ["--loss", "neg", "--dim", "16"])):
         r = run("train", corpus, "-c", tiny, "-o", tmp_path / name, "--quiet", "--threads", "1", *flags)
         assert r.exit_code == 0, r.output

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.test_batch_job import big_corpus, planted_corpus
+from tests.corpora import big_corpus, planted_corpus
 from w2v_nce import kernels as K
 from w2v_nce.artifact.word2vec import write_word2vec_text
 from w2v_nce.cli import main

@@ -102,7 +102,7 @@ def exp32_nonpositive(a):
 
     a = n ln 2 + r with n = round(a / ln 2), |r| <= ln 2 / 2 (Cody-Waite, two-part ln 2); e**r by
     its degree-7 Taylor polynomial (truncation < 5.2e-9); e**a = e**r * 2**n, 2**n built from its
-    exponent bits. Relative error < 8e-8 (measured over [-86, 0], tests/test_evaluate.py): the
+    exponent bits. Relative error < 8e-8 (measured over [-86, 0], tests/evaluation/test_evaluation.py): the
     float32 rounding of a itself moves e**a by up to |a| * 6e-8.
     """
     n = np.floor(a * _LOG2_E + np.float32(0.5))

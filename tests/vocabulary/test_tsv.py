@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.test_batch_job import planted_corpus
+from tests.corpora import planted_corpus
 from w2v_nce.cli import main
 from w2v_nce.errors import FormatError
 from w2v_nce.text.corpus import Corpus

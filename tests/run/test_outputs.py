@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.corpora import planted_corpus
 from tests.interrupt import run_interrupted
-from tests.test_batch_job import planted_corpus
 from w2v_nce.artifact.model import Model
 from w2v_nce.cli import main
 from w2v_nce.config import Config
@@ -106,7 +106,7 @@ def test_a_killed_counts_spill_directory_is_removed_by_the_next_run(tmp_path):
 def test_the_job_counts_under_its_memory_bound_and_reports_the_spill(tmp_path, monkeypatch):
     """The job passes count_memory and a spill directory inside -o to the counter; the spilled
     count gives the same vectors, is logged, and leaves no spill behind. (The bound is forced
-    small here: the exactness of spilling itself is tests/test_count_limits.py's.)"""
+    small here: the exactness of spilling itself is tests/vocabulary/test_spill.py's.)"""
     rng = np.random.default_rng(0)
     corpus = tmp_path / "c.txt"
     words = [f"{rng.integers(1 << 40):x}" for _ in range(60_000)] + ["common"] * 1000

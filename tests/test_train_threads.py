@@ -9,7 +9,7 @@ import threading
 import numpy as np
 import pytest
 
-from tests.test_batch_job import _train_cfg, big_corpus
+from tests.corpora import big_corpus, train_cfg
 from w2v_nce.errors import ResumeError
 from w2v_nce.kernels.records import T_WORDS
 from w2v_nce.stream import id_chunks
@@ -34,7 +34,7 @@ def _roundtrip(state: TrainState) -> TrainState:
 
 def test_two_workers_train_every_word_once_an_epoch(setup, tmp_path):
     path, c, vocab, counted = setup
-    tr = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
+    tr = Trainer(train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
     assert len(tr.splits) == 2 and tr.state.parts == 2
     for epoch in (1, 2):
         span = tr.run()
@@ -49,7 +49,7 @@ def test_parts_read_by_one_worker_resume_exactly_mid_epoch(setup, tmp_path):
     """One worker over two given parts is deterministic: spans and a JSON round trip of the
     state (as a checkpoint stores it) continue each other bit for bit."""
     path, c, vocab, _ = setup
-    cfg = _train_cfg(path, tmp_path, epochs=1, threads=1)
+    cfg = train_cfg(path, tmp_path, epochs=1, threads=1)
     splits = make_splits(c, 2)
     whole = Trainer(cfg, c, vocab, splits=splits)
     full = whole.run()
@@ -67,10 +67,10 @@ def test_a_parallel_checkpoint_resumes_with_another_thread_count(setup, tmp_path
     """A state saved by two workers mid-epoch: one worker finishes both parts' remainders (no
     word lost or repeated), and the next epoch is cut for one thread."""
     path, c, vocab, counted = setup
-    two = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
+    two = Trainer(train_cfg(path, tmp_path, epochs=2, threads=2), c, vocab)
     first = two.run(budget_words=vocab.total // 3)
     assert not first.epoch_ended and len(two.state.streams) == 2
-    one = Trainer(_train_cfg(path, tmp_path, epochs=2, threads=1), c, vocab, model=two.model,
+    one = Trainer(train_cfg(path, tmp_path, epochs=2, threads=1), c, vocab, model=two.model,
                   state=_roundtrip(two.state))
     assert len(one.splits) == 2  # the epoch in progress keeps its parts
     rest = one.run()
@@ -83,7 +83,7 @@ def test_a_parallel_checkpoint_resumes_with_another_thread_count(setup, tmp_path
 def test_a_trainer_given_one_split_trains_only_that_part(setup, tmp_path):
     path, c, vocab, _ = setup
     splits = make_splits(c, 3)
-    cfg = _train_cfg(path, tmp_path, epochs=1, threads=2)
+    cfg = train_cfg(path, tmp_path, epochs=1, threads=2)
     tr = Trainer(cfg, c, vocab, splits=[splits[1]])
     span = tr.run()
     words = sum(ch.words for ch in id_chunks(c, vocab, cfg.max_sentence_len, split=splits[1]))
@@ -98,7 +98,7 @@ def test_spans_with_two_workers_keep_the_state_exact_and_the_readers_open(setup,
     """A span stopped mid-epoch (as for a checkpoint) leaves state and tallies in agreement; the
     next span continues with the same readers: the epoch reads the corpus once in all."""
     path, c, vocab, counted = setup
-    tr = Trainer(_train_cfg(path, tmp_path, epochs=1, threads=2), c, vocab)
+    tr = Trainer(train_cfg(path, tmp_path, epochs=1, threads=2), c, vocab)
     stop, read_before = threading.Event(), c.bytes_read
 
     def on_tick(t):
@@ -117,7 +117,7 @@ def test_held_out_sentences_are_never_trained_on_with_two_parts(setup, tmp_path)
     """Each part chooses its held-out sentences by their place in the part; the job's held-out
     side is read the same way, so the two sides are complementary."""
     path, c, vocab, counted = setup
-    cfg = _train_cfg(path, tmp_path, epochs=1, threads=2, holdout_fraction=0.2)
+    cfg = train_cfg(path, tmp_path, epochs=1, threads=2, holdout_fraction=0.2)
     tr = Trainer(cfg, c, vocab)
     trained = tr.run().tallies.words
     held = sum(ch.words for s in tr.splits
@@ -130,7 +130,7 @@ def test_the_job_trains_with_two_workers(setup, tmp_path):
     from w2v_nce.run.job import run_training
 
     path, *_ = setup
-    res = run_training(_train_cfg(path, tmp_path / "out", epochs=2, threads=2, holdout_fraction=0.1))
+    res = run_training(train_cfg(path, tmp_path / "out", epochs=2, threads=2, holdout_fraction=0.1))
     epochs = res.metrics["epochs"]
     assert [e["epoch"] for e in epochs] == [1, 2] and all("heldout_loss" in e for e in epochs)
     assert epochs[0]["reader"]["tokens"] == epochs[1]["reader"]["tokens"] == res.metrics["vocabulary"]["tokens"]
@@ -140,7 +140,7 @@ def test_one_compressed_file_still_keeps_every_worker_busy(tmp_path):
     """A single .gz cannot be cut: it is one part, and the workers share its chunks."""
     import gzip
 
-    from tests.test_batch_job import big_corpus
+    from tests.corpora import big_corpus
     from w2v_nce.config import Config
     from w2v_nce.text.corpus import Corpus
     from w2v_nce.train import Trainer

@@ -1,6 +1,6 @@
 """Parity with TensorFlow itself (spec reference: TF 2.21, CPU). Skipped when TF is not installed.
 
-Run in an environment with ``tensorflow-cpu``:  ``PYTHONPATH=. python -m pytest tests/test_tf_parity.py``.
+Run in an environment with ``tensorflow-cpu``:  ``PYTHONPATH=. python -m pytest tests/reference/test_tf_parity.py``.
 
 Given explicit ``sampled_values`` the losses and gradients must agree with TF to float rounding:
 TF sums dot products with Eigen's matmul and uses Eigen's float32 ``log``/``exp``, NumPy

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.corpora import big_corpus, planted_corpus, train_cfg
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
 from w2v_nce.errors import DivergenceError, Interrupted, OutputError, ResumeError
@@ -23,29 +24,6 @@ from w2v_nce.run import loop
 from w2v_nce.run.checkpoint import load_checkpoint
 from w2v_nce.run.job import resume_training, run_training
 from w2v_nce.train import Trainer
-
-
-def planted_corpus(path, lines=1500, seed=0):
-    """Two topics that never share a sentence: a0..a9 and b0..b9, plus shared glue words."""
-    rng = np.random.default_rng(seed)
-    with open(path, "w") as fh:
-        for i in range(lines):
-            topic = "a" if i % 2 else "b"
-            words = [f"{topic}{rng.integers(10)}" if rng.random() < 0.7 else str(rng.choice(["x", "y", "z"]))
-                     for _ in range(20)]
-            fh.write(" ".join(words) + "\n")
-    return str(path)
-
-
-def big_corpus(path, mb=6, seed=1):
-    rng = np.random.default_rng(seed)
-    vocab = np.array([f"w{i}" for i in range(2000)])
-    ranks = np.minimum(rng.zipf(1.3, size=mb * 200_000), 2000) - 1
-    words = vocab[ranks]
-    with open(path, "w") as fh:
-        for i in range(0, len(words), 50):
-            fh.write(" ".join(words[i:i + 50]) + "\n")
-    return str(path)
 
 
 @pytest.mark.parametrize("loss", ["nce", "neg", "sampled_softmax"])
@@ -61,16 +39,9 @@ def test_planted_topics_are_recovered(tmp_path, loss):
         assert all(w[0] == probe[0] for w in neighbours[:5]), (probe, neighbours)
 
 
-def _train_cfg(corpus, out, **kw):
-    base = dict(corpus=[corpus], output=str(out), dim=16, window=3, min_count=1, epochs=3, threads=1, seed=5,
-                quiet=True, checkpoint_every=0, loss="nce")
-    base.update(kw)
-    return Config(**base)
-
-
 def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatch):
     corpus = big_corpus(tmp_path / "big.txt", mb=3)
-    run_training(_train_cfg(corpus, tmp_path / "full"))
+    run_training(train_cfg(corpus, tmp_path / "full"))
 
     halt = threading.Event()
     calls = {"n": 0}
@@ -84,7 +55,7 @@ def test_library_interrupt_and_resume_writes_the_same_bytes(tmp_path, monkeypatc
 
     monkeypatch.setattr(Trainer, "train_chunk", counting_kernel)
     with pytest.raises(Interrupted) as info:
-        run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
+        run_training(train_cfg(corpus, tmp_path / "cut"), halt=halt)
     assert info.value.exit_code == 130
     assert "--resume" in str(info.value)
     ck = load_checkpoint(str(tmp_path / "cut"))
@@ -107,7 +78,7 @@ def test_resume_refuses_a_changed_corpus(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
     with pytest.raises(Interrupted):
-        run_training(_train_cfg(corpus, tmp_path / "cut"), halt=halt)
+        run_training(train_cfg(corpus, tmp_path / "cut"), halt=halt)
     with open(corpus, "a") as fh:
         fh.write("more words\n")
     with pytest.raises(ResumeError, match="big.txt: corpus file changed"):
@@ -165,7 +136,7 @@ def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
     """Checkpoints end a round at a chunk boundary (the readers stay open): same bytes as a run without them,
     every epoch recorded, and a checkpoint readable at every save."""
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
-    run_training(_train_cfg(corpus, tmp_path / "plain"))
+    run_training(train_cfg(corpus, tmp_path / "plain"))
     saved = []
     original = loop.save_checkpoint
 
@@ -176,7 +147,7 @@ def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "save_checkpoint", spy)
     # 0.0001 minutes: a checkpoint at (almost) every tick
-    run_training(_train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001))
+    run_training(train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001))
     assert saved and all(c > 0 for c in saved)
     assert saved == sorted(saved)
     assert not (tmp_path / "out" / "checkpoint.npz").exists()  # removed once outputs exist
@@ -187,11 +158,11 @@ def test_periodic_checkpoints_do_not_change_the_result(tmp_path, monkeypatch):
 
 def test_metrics_say_what_the_null_settings_resolved_to(tmp_path):
     corpus = planted_corpus(tmp_path / "planted.txt", lines=200)
-    run_training(_train_cfg(corpus, tmp_path / "out", epochs=1, num_sampled=5))
+    run_training(train_cfg(corpus, tmp_path / "out", epochs=1, num_sampled=5))
     resolved = json.loads((tmp_path / "out" / "metrics.json").read_text())["resolved"]
     assert resolved == {"threads": 1, "batch_size": 128, "remove_accidental_hits": False, "replicas": 1,
                         "sync_seconds": None, "round_words": None, "lr_factor": 1.0}
-    run_training(_train_cfg(corpus, tmp_path / "ssm", epochs=1, num_sampled=5, loss="sampled_softmax", threads=None))
+    run_training(train_cfg(corpus, tmp_path / "ssm", epochs=1, num_sampled=5, loss="sampled_softmax", threads=None))
     resolved = json.loads((tmp_path / "ssm" / "metrics.json").read_text())["resolved"]
     assert resolved == {"threads": os.cpu_count(), "batch_size": 32, "remove_accidental_hits": True, "replicas": 1,
                         "sync_seconds": None, "round_words": None, "lr_factor": 1.0}
@@ -203,7 +174,7 @@ def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):
     from w2v_nce.vocabulary.vocab import build_vocab
 
     corpus_path = big_corpus(tmp_path / "big.txt", mb=3)
-    cfg = _train_cfg(corpus_path, tmp_path / "unused", epochs=1)
+    cfg = train_cfg(corpus_path, tmp_path / "unused", epochs=1)
     c = Corpus([corpus_path])
     vocab, _ = build_vocab(c, 1)
 
@@ -225,7 +196,7 @@ def test_trainer_runs_a_budget_of_words_from_a_position(tmp_path):
 
 def test_divergence_is_a_typed_error_and_writes_no_vectors(tmp_path):
     corpus = big_corpus(tmp_path / "big.txt", mb=1)
-    cfg = _train_cfg(corpus, tmp_path / "out", alpha=1e30, min_alpha=1e30, loss="neg")
+    cfg = train_cfg(corpus, tmp_path / "out", alpha=1e30, min_alpha=1e30, loss="neg")
     with pytest.raises(DivergenceError, match=r"epoch 1 .*lr .*smaller --alpha"):
         run_training(cfg)
     assert not (tmp_path / "out" / "vectors.txt").exists()
@@ -339,7 +310,7 @@ def test_progress_inside_an_epoch_reports_the_lr_of_its_position(tmp_path):
     """One machine trains an epoch in one round: progress records written during it carry the lr
     of the words trained so far (linear decay), not the lr at the round's start."""
     corpus = big_corpus(tmp_path / "big.txt", mb=6)
-    cfg = _train_cfg(corpus, tmp_path / "out", epochs=1, progress_every=0.01, alpha=0.05, min_alpha=0.001)
+    cfg = train_cfg(corpus, tmp_path / "out", epochs=1, progress_every=0.01, alpha=0.05, min_alpha=0.001)
     result = run_training(cfg)
     records = [json.loads(x) for x in open(tmp_path / "out" / "train.jsonl", encoding="utf-8")]
     inside = [r for r in records if r["event"] == "progress" and 0 < r["words"] < result.totals.words]
@@ -361,7 +332,7 @@ def test_a_signal_during_counting_exits_with_its_own_code(tmp_path):
     halt.set()
     arrived = []  # the signal arrives after counting started: the handler sets it then
     with pytest.raises(Interrupted) as info:
-        count_corpus(_train_cfg(corpus, tmp_path / "o"), Corpus([corpus]), halt,
+        count_corpus(train_cfg(corpus, tmp_path / "o"), Corpus([corpus]), halt,
                      lambda: arrived.append(1) or signal.SIGTERM, None, lambda m: None)
     assert info.value.exit_code == 143 and arrived
 
@@ -372,7 +343,7 @@ def test_records_written_after_the_last_checkpoint_are_not_kept_twice(tmp_path, 
     from tests.interrupt import run_interrupted
 
     corpus = big_corpus(tmp_path / "big.txt", mb=3)
-    cfg = _train_cfg(corpus, tmp_path / "cut")
+    cfg = train_cfg(corpus, tmp_path / "cut")
     run_interrupted(cfg, monkeypatch, after_calls=4)
     clock = load_checkpoint(str(tmp_path / "cut")).states[0].clock
     with open(tmp_path / "cut" / "train.jsonl", "a", encoding="utf-8") as fh:
@@ -393,7 +364,7 @@ def test_the_output_may_not_be_the_corpus_directory_nor_inside_it(tmp_path):
     (d / "vocab.tsv").write_text("not an output: a corpus file\n")
     for out in (d, d / "run"):
         with pytest.raises(UsageError, match="inside the corpus directory"):
-            run_training(_train_cfg(str(d), out), force=True)
+            run_training(train_cfg(str(d), out), force=True)
     assert (d / "vocab.tsv").read_text() == "not an output: a corpus file\n" and not (d / "run").exists()
 
 
@@ -426,7 +397,7 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
             fh.write("more text\n")
 
     with pytest.raises(CorpusError, match="big.txt: corpus file changed during training"):
-        run_training(_train_cfg(corpus, tmp_path / "o"), on_round=grow)
+        run_training(train_cfg(corpus, tmp_path / "o"), on_round=grow)
 
 
 @pytest.mark.parametrize("corrupt", ["carry_id_past_v", "negative_epoch", "dim"])
@@ -439,7 +410,7 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
     from w2v_nce.errors import ResumeError
 
     corpus = big_corpus(tmp_path / "big.txt", mb=3)
-    run_interrupted(_train_cfg(corpus, tmp_path / "cut"), monkeypatch, after_calls=2)
+    run_interrupted(train_cfg(corpus, tmp_path / "cut"), monkeypatch, after_calls=2)
     path = tmp_path / "cut" / "checkpoint.npz"
     with np.load(path, allow_pickle=False) as z:
         arrays = {k: z[k] for k in z.files}

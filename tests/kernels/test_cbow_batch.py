@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tests import naive
+from tests.corpora import big_corpus, planted_corpus
 from tests.interrupt import run_interrupted
-from tests.test_batch_job import big_corpus, planted_corpus
 from w2v_nce import kernels as K
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config, validate

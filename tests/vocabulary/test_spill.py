@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.corpora import mixed_corpus
 from w2v_nce.config import Config, validate
 from w2v_nce.errors import ConfigError, OutputError
 from w2v_nce.stream import id_chunks
@@ -116,23 +117,9 @@ def test_max_token_bytes_and_count_memory_are_checked_settings():
 
 
 # -- counting under a memory bound -----------------------------------------------------------
-def _mixed_corpus(path, seed: int = 0, tokens: int = 400_000) -> list[bytes]:
-    """Rare and frequent words, many ties, shared 8-byte prefixes, NUL bytes and prefixes of each other."""
-    rng = np.random.default_rng(seed)
-    ids = np.concatenate([rng.integers(0, 150_000, tokens // 2), rng.zipf(1.3, tokens // 2) % 20_000])
-    rng.shuffle(ids)
-    forms = (b"w%x", b"https://example.org/%d", b"pre\x00%d", b"%d", b"https://example.org/")
-    words = [forms[i % len(forms)] % i if i % len(forms) != 4 else forms[4] for i in ids.tolist()]
-    words += [b"pre", b"pre\x00", b"pre\x00\x00", b"\xc3\xa9t\xc3\xa9", b"\x7f"]
-    with open(path, "wb") as fh:
-        for k in range(0, len(words), 1000):
-            fh.write(b" ".join(words[k:k + 1000]) + b"\n")
-    return words
-
-
 def test_spilled_count_is_identical_to_the_unbounded_one(tmp_path):
     path = str(tmp_path / "m.txt")
-    _mixed_corpus(path)
+    mixed_corpus(path)
     spill = tmp_path / "spill"
     spill.mkdir()
     free = count_words(Corpus([path]))
@@ -150,7 +137,7 @@ def test_spilled_count_is_identical_to_the_unbounded_one(tmp_path):
 
 def test_spill_directory_is_removed_on_error(tmp_path):
     path = str(tmp_path / "m.txt")
-    _mixed_corpus(path, tokens=200_000)
+    mixed_corpus(path, tokens=200_000)
     spill = tmp_path / "spill"
     spill.mkdir()
     seen = []

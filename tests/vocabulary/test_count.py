@@ -9,7 +9,7 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from tests.test_count_limits import _mixed_corpus
+from tests.corpora import mixed_corpus
 from w2v_nce.text.corpus import Corpus
 from w2v_nce.vocabulary.count import count_words
 from w2v_nce.vocabulary.counter import WordCounter
@@ -68,7 +68,7 @@ def test_a_single_compressed_file_read_ahead_counts_as_serial_and_spills_alike(t
     from w2v_nce.vocabulary import count as vocab_module
 
     src = str(tmp_path / "m.txt")
-    _mixed_corpus(src)
+    mixed_corpus(src)
     path = src + ".gz"
     with open(path, "wb") as fh:
         fh.write(gzip.compress(open(src, "rb").read()))
@@ -89,7 +89,7 @@ def test_a_single_compressed_file_read_ahead_counts_as_serial_and_spills_alike(t
 
 def test_parallel_count_with_spilling_is_the_unbounded_one(tmp_path):
     path = str(tmp_path / "m.txt")
-    _mixed_corpus(path)
+    mixed_corpus(path)
     spill = tmp_path / "spill"
     spill.mkdir()
     free = count_words(Corpus([path]))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.conftest import SAMPLE
+from tests.conftest import REPO, SAMPLE
 from tests.conftest import run_cli as run
 from w2v_nce.config import Config
 from w2v_nce.distributed.inprocess import LocalBackend
@@ -71,7 +71,7 @@ def test_the_core_package_does_not_import_ray(parts, tmp_path):
     code = ("import sys; import w2v_nce.cli, w2v_nce.run.job, w2v_nce.run.loop, w2v_nce.distributed.inprocess, "
             "w2v_nce.distributed.backends; print('ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "PYTHONPATH": os.path.join(os.path.dirname(__file__), "..")})
+                         env={**os.environ, "PYTHONPATH": REPO})
     assert out.stdout.strip() == "False"
 
 
