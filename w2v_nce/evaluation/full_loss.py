@@ -242,15 +242,7 @@ def full_sigmoid_loss_pairs(
     return _pair_losses(_SIGMOID, w_in, w_out, bias, centres, contexts, threads, block)
 
 
-def full_softmax_loss_pairs(
-    w_in: np.ndarray,
-    w_out: np.ndarray,
-    bias: np.ndarray | None,
-    centres: np.ndarray,
-    contexts: np.ndarray,
-    threads: int | None = None,
-    block: int | None = None,
-) -> tuple[float, float, int]:
+def full_softmax_loss_pairs(w_in, w_out, bias, centres, contexts, threads=None, block=None) -> tuple[float, float, int]:
     """Mean full softmax cross-entropy over (centre, context) pairs (for sampled-softmax models).
 
     Same inputs, blocking and return value as ``full_sigmoid_loss_pairs``; per pair

@@ -6,19 +6,10 @@ import math
 
 from numba import njit
 
+# R: the tallies' columns (T_*), the id stream's SENTENCE_END, the loss and architecture codes
+from . import records as R
 from .cbow import cbow_batch_sentence, cbow_neg_sentence
 from .nce import batched_sentence, cbow_batched_sentence, draw_and_process
-from .records import (
-    ARCH_CBOW,
-    LOSS_NEG,
-    SENTENCE_END,
-    T_BATCHES,
-    T_EXAMPLES,
-    T_KEPT,
-    T_LOSS,
-    T_NONFINITE,
-    T_WORDS,
-)
 from .schedule import learning_rate
 from .sentence import subsample
 from .sgns import sgns_sentence
@@ -46,8 +37,8 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     """
     tallies = scratch.tallies
     n_ids = ids.shape[0]
-    batched = params.loss_kind != LOSS_NEG
-    cbow = params.arch == ARCH_CBOW
+    batched = params.loss_kind != R.LOSS_NEG
+    cbow = params.arch == R.ARCH_CBOW
     scratch.batch.fill[0] = 0
     scratch.batch.fill[1] = 0
     words = 0.0
@@ -58,7 +49,7 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     start = 0
     while start < n_ids:
         end = start
-        while end < n_ids and ids[end] != SENTENCE_END:
+        while end < n_ids and ids[end] != R.SENTENCE_END:
             end += 1
         lr = learning_rate(word_offset + words, params.total_words, params.alpha, params.min_alpha)
         n = subsample(ids, start, end, tables.keep_prob, scratch.rng, scratch.sent, scratch.touched)
@@ -70,27 +61,27 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
             sent_loss, sent_pairs = batched_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
         elif cbow and params.shared_negatives:
             sent_loss, sent_pairs, draws = cbow_batch_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
-            tallies[T_BATCHES] += draws
+            tallies[R.T_BATCHES] += draws
         elif cbow:
             sent_loss, sent_pairs = cbow_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
-            tallies[T_BATCHES] += sent_pairs
+            tallies[R.T_BATCHES] += sent_pairs
         elif params.shared_negatives:
             sent_loss, sent_pairs = window_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
-            tallies[T_BATCHES] += n
+            tallies[R.T_BATCHES] += n
         else:
             sent_loss, sent_pairs = sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
-            tallies[T_BATCHES] += sent_pairs
+            tallies[R.T_BATCHES] += sent_pairs
         loss += sent_loss
         examples += sent_pairs
         start = end + 1
         if not math.isfinite(loss):
-            tallies[T_NONFINITE] = 1.0
+            tallies[R.T_NONFINITE] = 1.0
             break
-    if batched and scratch.batch.fill[0] > 0 and tallies[T_NONFINITE] == 0.0:  # the chunk's last, partial batch
+    if batched and scratch.batch.fill[0] > 0 and tallies[R.T_NONFINITE] == 0.0:  # the chunk's last, partial batch
         loss += draw_and_process(weights, lr, tables, params, scratch)
         if not math.isfinite(loss):
-            tallies[T_NONFINITE] = 1.0
-    tallies[T_LOSS] += loss
-    tallies[T_EXAMPLES] += examples
-    tallies[T_WORDS] += words
-    tallies[T_KEPT] += kept
+            tallies[R.T_NONFINITE] = 1.0
+    tallies[R.T_LOSS] += loss
+    tallies[R.T_EXAMPLES] += examples
+    tallies[R.T_WORDS] += words
+    tallies[R.T_KEPT] += kept
