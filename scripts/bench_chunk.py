@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 tree = sys.argv[1]; sys.path.insert(0, tree)
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.sampling import (
     build_alias_table,
     fixed_unigram_probability,
@@ -34,24 +34,24 @@ ids[999::1000] = -1; ids[-1] = -1
 keep = keep_probabilities(counts, 1e-3).astype(np.float32)
 neg_p, neg_a = build_alias_table(unigram_weights(counts, 0.75))
 prob = fixed_unigram_probability(np.arange(V), counts, 0.75).astype(np.float32)
-loss = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG}[sys.argv[2]]
+loss = {"nce": kern.LOSS_NCE, "neg": kern.LOSS_NEG}[sys.argv[2]]
 arch = {"sg": 0, "cbow": 1}[sys.argv[4] if len(sys.argv) > 4 else "sg"]
 prefetch = int(sys.argv[5]) if len(sys.argv) > 5 else 2
 w_in = ((rng.random((V, D), dtype=np.float32) - 0.5) / D); w_out = np.zeros((V, D), np.float32); bias = np.zeros(V, np.float32)
 def run_new():
     vals = dict(loss_kind=loss, arch=arch, cbow_mean=True, cbow_exact=False, window=W, num_sampled=S, batch_size=B, remove_hits=False,
-                unique=True, sampler_kind=K.SAMPLER_UNIGRAM, alpha=0.025, min_alpha=0.0001, total_words=1e8, prefetch_pairs=prefetch)
-    params = K.Params(**{k: vals[k] for k in K.Params._fields})
-    tables = K.make_tables(keep, prob, neg_p, neg_a, neg_p, neg_a, S)
-    s = K.make_scratch(V, D, params, 10000, np.array([1], np.uint64), np.zeros(16))
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
+                unique=True, sampler_kind=kern.SAMPLER_UNIGRAM, alpha=0.025, min_alpha=0.0001, total_words=1e8, prefetch_pairs=prefetch)
+    params = kern.Params(**{k: vals[k] for k in kern.Params._fields})
+    tables = kern.make_tables(keep, prob, neg_p, neg_a, neg_p, neg_a, S)
+    s = kern.make_scratch(V, D, params, 10000, np.array([1], np.uint64), np.zeros(16))
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, bias), tables, params, s)
 def run_old():
     rngs = np.array([1], np.uint64); t = np.zeros(16)
-    K.train_chunk(ids, w_in, w_out, bias, keep, loss, W, S, B, False, True, K.SAMPLER_UNIGRAM, prob, neg_p, neg_a, neg_p, neg_a,
+    kern.train_chunk(ids, w_in, w_out, bias, keep, loss, W, S, B, False, True, kern.SAMPLER_UNIGRAM, prob, neg_p, neg_a, neg_p, neg_a,
         0.025, 0.0001, 0.0, 1e8, 2, rngs, np.empty(10000, np.int32), np.empty(B, np.int32), np.empty(B, np.int32), np.zeros(B+1, np.int32),
         np.empty(S, np.int64), np.zeros(V, np.int64), np.zeros(V, np.int32), np.empty((B,S),np.float32), np.empty((B,S),np.float32),
         np.empty(B,np.float32), np.empty((B,D),np.float32), np.empty(S,np.float32), np.empty(B,np.float32), np.empty(D,np.float32), np.zeros(1,np.int64), t)
-f = run_new if hasattr(K, "Params") else run_old
+f = run_new if hasattr(kern, "Params") else run_old
 f()
 best = 1e9
 for _ in range(5):

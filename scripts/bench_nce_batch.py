@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from bench_window_update import _fma_rate_one_thread, _timed  # noqa: E402
 
-from w2v_nce import kernels as K  # noqa: E402
+from w2v_nce import kernels as kern  # noqa: E402
 from w2v_nce.config import Config  # noqa: E402
 from w2v_nce.sampling import log_uniform_probability  # noqa: E402
 
@@ -47,11 +47,11 @@ def run_sizes(B: int) -> list[int]:
 
 def _records(V: int, B: int):
     prob = log_uniform_probability(np.arange(V), V).astype(np.float32)
-    tables = K.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
+    tables = kern.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(V),
                            np.arange(V, dtype=np.int32), S)
-    params = K.Params(K.LOSS_NCE, K.ARCH_SKIPGRAM, True, True, 5, S, B, False, True, K.SAMPLER_LOG_UNIFORM,
+    params = kern.Params(kern.LOSS_NCE, kern.ARCH_SKIPGRAM, True, True, 5, S, B, False, True, kern.SAMPLER_LOG_UNIFORM,
                       1e-3, 1e-3, 1e9, 0)
-    scratch = K.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(K.N_TALLIES))
+    scratch = kern.make_scratch(V, D, params, 100, np.array([1], np.uint64), np.zeros(kern.N_TALLIES))
     sizes = run_sizes(B)
     scratch.batch.run_start[:len(sizes) + 1] = np.concatenate([[0], np.cumsum(sizes)])
     scratch.batch.bag_start[:len(sizes) + 1] = np.arange(len(sizes) + 1)
@@ -69,14 +69,14 @@ def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_o
         scratch.draw.batch_counter[0] += 1
         tag = scratch.draw.batch_counter[0]
         if draw_only:
-            total += K.draw_batch(scratch.draw.samples, True, scratch.draw.stamp, scratch.draw.pos, tag, params.sampler_kind,
+            total += kern.draw_batch(scratch.draw.samples, True, scratch.draw.stamp, scratch.draw.pos, tag, params.sampler_kind,
                                   weights.w_in.shape[0], tables.alias_prob, tables.alias_idx, scratch.rng)
             continue
         scratch.batch.bag_ids[:runs] = centres[j]
         scratch.batch.labels[:labels.shape[1]] = labels[j]
         scratch.draw.samples[:] = samples[j]
-        K.mark_samples(scratch.draw.samples, scratch.draw.stamp, scratch.draw.pos, tag)
-        total += K.process_batch(weights, runs, tries, tag, 1e-3, tables, params, scratch)
+        kern.mark_samples(scratch.draw.samples, scratch.draw.stamp, scratch.draw.pos, tag)
+        total += kern.process_batch(weights, runs, tries, tag, 1e-3, tables, params, scratch)
     return total
 
 
@@ -98,7 +98,7 @@ def main() -> None:
         for V in (200, 70_000):
             w_in = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
             w_out = ((rng.random((V, D)) - 0.5) / D).astype(np.float32)
-            weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
+            weights = kern.Weights(w_in, w_out, np.zeros(V, np.float32))
             tables, params, scratch = _records(V, B)
             centres = rng.integers(0, V, (1000, runs)).astype(np.int32)
             labels = rng.integers(0, V, (1000, B)).astype(np.int32)

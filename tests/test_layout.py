@@ -21,7 +21,7 @@ def _package_modules():
 
 
 def _imported_module_aliases(tree: ast.AST) -> set[str]:
-    """Names bound to one of our modules: ``from . import kernels as K``, ``import w2v_nce.x as y``."""
+    """Names bound to one of our modules: ``from . import kernels as kern``, ``import w2v_nce.x as y``."""
     out = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("w2v_nce")):

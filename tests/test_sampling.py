@@ -135,7 +135,7 @@ def test_kernel_log_q_tables_give_the_bits_of_the_direct_formula():
     # kernels computed it before the tables (ExpectedCountHelper, then log)
     from numba import njit
 
-    from w2v_nce import kernels as K
+    from w2v_nce import kernels as kern
     from w2v_nce.kernels.numerics import log_q_term
 
     @njit
@@ -155,7 +155,7 @@ def test_kernel_log_q_tables_give_the_bits_of_the_direct_formula():
     rng = np.random.default_rng(3)
     prob = np.concatenate([rng.random(2000) ** 8, [1e-9, 1e-5, 0.3, 0.999]]).astype(np.float32)
     S = 25
-    t = K.make_tables(np.ones(1, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(1),
+    t = kern.make_tables(np.ones(1, np.float32), prob, np.ones(1), np.zeros(1, np.int32), np.ones(1),
                       np.zeros(1, np.int32), S)
     for tries in (S, S + 1, S + 7, 400):
         direct, table = both(prob, t.log_q_fixed, t.log1m_prob, S, tries)

@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.corpora import big_corpus, planted_corpus
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.artifact.word2vec import write_word2vec_text
 from w2v_nce.cli import main
 from w2v_nce.config import LOSSES, Config, cli_settings, from_saved
@@ -65,7 +65,7 @@ def test_init_model_bias_follows_bias_init():
 @pytest.mark.parametrize("clock, expect", [(0, 0.025), (500, 0.025 - 0.0249 * 0.5), (1000, 0.0001), (5000, 0.0001)])
 def test_learning_rate_is_linear_and_floored(clock, expect):
     assert learning_rate(clock, 1000, 0.025, 0.0001) == pytest.approx(expect, rel=1e-12)
-    assert K.learning_rate(float(clock), 1000.0, 0.025, 0.0001) == learning_rate(clock, 1000, 0.025, 0.0001)
+    assert kern.learning_rate(float(clock), 1000.0, 0.025, 0.0001) == learning_rate(clock, 1000, 0.025, 0.0001)
 
 
 def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
@@ -78,11 +78,11 @@ def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
 
     def step(word_offset, alpha, min_alpha, total):
         w_in, w_out, bias = w_in0.copy(), w_out0.copy(), np.zeros(V, np.float32)
-        params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, 1, 1, 4, False, True, K.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
-        tables = K.make_tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1),
+        params = kern.Params(kern.LOSS_NEG, kern.ARCH_SKIPGRAM, True, True, 1, 1, 4, False, True, kern.SAMPLER_UNIFORM, alpha, min_alpha, total, 0)
+        tables = kern.make_tables(np.ones(V, np.float32), np.full(V, 1 / V, np.float32), np.ones(1),
                                np.zeros(1, np.int32), np.ones(V), np.arange(V, dtype=np.int32), 1)
-        s = K.make_scratch(V, D, params, 10, np.array([3], np.uint64), np.zeros(K.N_TALLIES))
-        K.train_chunk(ids, word_offset, K.Weights(w_in, w_out, bias), tables, params, s)
+        s = kern.make_scratch(V, D, params, 10, np.array([3], np.uint64), np.zeros(kern.N_TALLIES))
+        kern.train_chunk(ids, word_offset, kern.Weights(w_in, w_out, bias), tables, params, s)
         return w_in - w_in0
 
     lr = learning_rate(300, 1000, 0.5, 0.01)
@@ -92,7 +92,7 @@ def test_the_kernel_trains_each_sentence_at_the_schedules_lr():
 # ---------------------------------------------------------------------------------------
 # touched rows (what a replica has to sync)
 # ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_NEG, K.LOSS_SSM])
+@pytest.mark.parametrize("loss_kind", [kern.LOSS_NCE, kern.LOSS_NEG, kern.LOSS_SSM])
 def test_every_changed_row_is_marked_touched(loss_kind):
     V, D, S, B = 50, 6, 4, 5
     rng = np.random.default_rng(1)
@@ -103,13 +103,13 @@ def test_every_changed_row_is_marked_touched(loss_kind):
     ids = np.array([1, 2, 3, 4, -1, 7, 8, 9, -1, 11, -1], np.int32)
     keep = np.ones(V, np.float32)
     keep[8] = 0.0  # never kept: never a centre, so its w_in row may not move
-    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, True, 2, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
-    tables = K.make_tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
+    params = kern.Params(loss_kind, kern.ARCH_SKIPGRAM, True, True, 2, S, B, False, True, kern.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    tables = kern.make_tables(keep, np.full(V, 1 / V, np.float32), np.ones(1), np.zeros(1, np.int32), np.ones(V),
                            np.arange(V, dtype=np.int32), S)
-    s = K.make_scratch(V, D, params, 20, np.array([5], np.uint64), np.zeros(K.N_TALLIES), track_touched=True)
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
-    marked_in = (s.touched & K.TOUCHED_IN) != 0
-    marked_out = (s.touched & K.TOUCHED_OUT) != 0
+    s = kern.make_scratch(V, D, params, 20, np.array([5], np.uint64), np.zeros(kern.N_TALLIES), track_touched=True)
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, bias), tables, params, s)
+    marked_in = (s.touched & kern.TOUCHED_IN) != 0
+    marked_out = (s.touched & kern.TOUCHED_OUT) != 0
     changed_in = np.any(w_in != before[0], axis=1)
     changed_out = np.any(w_out != before[1], axis=1) | (bias != before[2])
     assert changed_in.any() and changed_out.any()
@@ -117,12 +117,12 @@ def test_every_changed_row_is_marked_touched(loss_kind):
     assert not np.any(changed_out & ~marked_out)
     assert set(np.flatnonzero(marked_in)) == {1, 2, 3, 4, 7, 9, 11}  # the kept words
     assert marked_out.sum() > marked_in.sum()  # negatives too
-    assert not changed_in[8] and not s.touched[8] & K.TOUCHED_IN  # (its w_out row may be a negative)
+    assert not changed_in[8] and not s.touched[8] & kern.TOUCHED_IN  # (its w_out row may be a negative)
 
 
 def test_touched_is_not_tracked_by_default():
-    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, 2, 3, 4, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
-    s = K.make_scratch(10, 4, params, 20, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
+    params = kern.Params(kern.LOSS_NEG, kern.ARCH_SKIPGRAM, True, True, 2, 3, 4, False, True, kern.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 0)
+    s = kern.make_scratch(10, 4, params, 20, np.zeros(1, np.uint64), np.zeros(kern.N_TALLIES))
     assert s.touched.shape == (0,)
 
 

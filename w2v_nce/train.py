@@ -29,7 +29,7 @@ from typing import Callable
 
 import numpy as np
 
-from . import kernels as K
+from . import kernels as kern
 from .artifact.model import Model
 from .config import Config
 from .errors import DivergenceError, ResumeError
@@ -49,20 +49,20 @@ from .text.splits import Split, make_splits
 from .threads import ThreadGroup
 from .vocabulary.vocab import Vocab
 
-LOSS_KINDS = {"nce": K.LOSS_NCE, "neg": K.LOSS_NEG, "sampled_softmax": K.LOSS_SSM}
-ARCHS = {"skipgram": K.ARCH_SKIPGRAM, "cbow": K.ARCH_CBOW}
-SAMPLER_KINDS = {"log_uniform": K.SAMPLER_LOG_UNIFORM, "unigram": K.SAMPLER_UNIGRAM, "uniform": K.SAMPLER_UNIFORM}
+LOSS_KINDS = {"nce": kern.LOSS_NCE, "neg": kern.LOSS_NEG, "sampled_softmax": kern.LOSS_SSM}
+ARCHS = {"skipgram": kern.ARCH_SKIPGRAM, "cbow": kern.ARCH_CBOW}
+SAMPLER_KINDS = {"log_uniform": kern.SAMPLER_LOG_UNIFORM, "unigram": kern.SAMPLER_UNIGRAM, "uniform": kern.SAMPLER_UNIFORM}
 
 
 def learning_rate(clock: float, total: float, alpha: float, min_alpha: float) -> float:
     """The schedule, from Python: ``kernels.learning_rate`` (one definition for both sides)."""
-    return float(K.learning_rate(float(clock), float(total), float(alpha), float(min_alpha)))
+    return float(kern.learning_rate(float(clock), float(total), float(alpha), float(min_alpha)))
 
 
 # ---------------------------------------------------------------------------------------
 # what the kernels need, built once per run
 # ---------------------------------------------------------------------------------------
-def build_tables(counts: np.ndarray, cfg: Config) -> K.Tables:
+def build_tables(counts: np.ndarray, cfg: Config) -> kern.Tables:
     """Subsampling keep-probabilities and the noise distributions of the run's sampler."""
     V = len(counts)
     ids = np.arange(V)
@@ -74,7 +74,7 @@ def build_tables(counts: np.ndarray, cfg: Config) -> K.Tables:
     else:
         prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
         ap, ai = np.ones(1), np.zeros(1, np.int32)
-    return K.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled)  # make_tables casts P to float32
+    return kern.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled)  # make_tables casts P to float32
 
 
 def total_clock(cfg: Config, vocab_total: int) -> int:
@@ -83,9 +83,9 @@ def total_clock(cfg: Config, vocab_total: int) -> int:
     return max(1, round(cfg.epochs * vocab_total * (1.0 - cfg.holdout_fraction)))
 
 
-def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETCH_PAIRS) -> K.Params:
-    """The kernels' scalars for a run (the one mapping from settings to ``K.Params``)."""
-    return K.Params(
+def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = kern.PREFETCH_PAIRS) -> kern.Params:
+    """The kernels' scalars for a run (the one mapping from settings to ``kern.Params``)."""
+    return kern.Params(
         loss_kind=LOSS_KINDS[cfg.loss], arch=ARCHS[cfg.arch], cbow_mean=cfg.cbow_mean,
         cbow_exact=cfg.cbow_update == "exact", window=cfg.window, num_sampled=cfg.num_sampled,
         batch_size=cfg.resolved_batch_size(), remove_hits=cfg.resolved_remove_hits(), unique=cfg.unique,
@@ -93,7 +93,7 @@ def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = K.PREFETC
         total_words=float(clock_total), prefetch_pairs=prefetch_pairs, shared_negatives=cfg.negatives != "pair")
 
 
-def initial_bias(counts: np.ndarray, cfg: Config, tables: K.Tables | None = None) -> np.ndarray:
+def initial_bias(counts: np.ndarray, cfg: Config, tables: kern.Tables | None = None) -> np.ndarray:
     """log(S * P(k)) under the run's sampler: the -log Q term of the logits starts cancelled, so
     NCE starts from SGNS's logits (x.w) instead of x.w - log Q (measured: +3.6 analogy points on
     mix8, 1 epoch; scripts/bench_quality.py --nce-flags '--bias-init zero' reproduces the other)."""
@@ -101,7 +101,7 @@ def initial_bias(counts: np.ndarray, cfg: Config, tables: K.Tables | None = None
     return np.log(tables.sampler_prob.astype(np.float64) * cfg.num_sampled).astype(np.float32)
 
 
-def init_model(cfg: Config, vocab: Vocab, tables: K.Tables | None = None) -> Model:
+def init_model(cfg: Config, vocab: Vocab, tables: kern.Tables | None = None) -> Model:
     """The one initialisation of a run's model (the job, the library, benchmarks and tests):
     word2vec.c's w_in and w_out (``Model.initial``), and the class bias of ``cfg.bias_init``."""
     model = Model.initial(vocab.words, vocab.counts, cfg.dim, cfg.seed, cfg.to_dict())
@@ -161,8 +161,8 @@ class Tallies:
     @classmethod
     def from_rows(cls, rows: np.ndarray) -> "Tallies":
         s = rows.sum(axis=0)
-        return cls(float(s[K.T_LOSS]), float(s[K.T_EXAMPLES]), float(s[K.T_WORDS]), float(s[K.T_KEPT]),
-                   float(s[K.T_BATCHES]))
+        return cls(float(s[kern.T_LOSS]), float(s[kern.T_EXAMPLES]), float(s[kern.T_WORDS]), float(s[kern.T_KEPT]),
+                   float(s[kern.T_BATCHES]))
 
     def minus(self, other: "Tallies") -> "Tallies":
         return Tallies(**{k: v - getattr(other, k) for k, v in self.__dict__.items()})
@@ -291,7 +291,7 @@ class Trainer:
     """
 
     def __init__(self, cfg: Config, corpus: Corpus, vocab: Vocab, model: Model | None = None,
-                 state: TrainState | None = None, prefetch_pairs: int = K.PREFETCH_PAIRS,
+                 state: TrainState | None = None, prefetch_pairs: int = kern.PREFETCH_PAIRS,
                  splits: list[Split] | None = None, track_touched: bool = False,
                  replica: tuple[int, int] = (0, 1), clock_scale: int = 1, block_bytes: int = BLOCK_BYTES):
         self.cfg = cfg
@@ -310,10 +310,10 @@ class Trainer:
         self._given_splits = splits is not None
         self._readers: dict[int, ReadAhead] = {}
         self._use_splits(list(splits) if splits is not None else self._cut(self.state.parts or self._parts_wanted()))
-        self._rows = np.zeros((self.threads, K.ROW_PAD), np.float64)
+        self._rows = np.zeros((self.threads, kern.ROW_PAD), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
-        self._scratch = [K.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
+        self._scratch = [kern.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
                                         track_touched=track_touched) for t in range(self.threads)]
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
@@ -322,7 +322,7 @@ class Trainer:
         fresh run: the seed; a resume with another thread count or onto another K: new streams)."""
         if state.rng is not None and state.rng.shape[0] == self.threads:
             return state.rng
-        rng = np.zeros((self.threads, K.ROW_PAD), np.uint64)
+        rng = np.zeros((self.threads, kern.ROW_PAD), np.uint64)
         base = self.cfg.seed + self.replica[0] + state.clock
         rng[:, 0] = worker_states(base, self.threads)
         return rng
@@ -414,7 +414,7 @@ class Trainer:
         return Tallies.from_rows(self._rows)
 
     def worker_rows(self) -> np.ndarray:
-        """A copy of each worker's float64 tallies, [threads, ROW_PAD] (columns: ``K.T_*``)."""
+        """A copy of each worker's float64 tallies, [threads, ROW_PAD] (columns: ``kern.T_*``)."""
         return self._rows.copy()
 
     def touched(self) -> np.ndarray:
@@ -430,10 +430,10 @@ class Trainer:
     def finished(self) -> bool:
         return self.state.epoch >= self.cfg.epochs
 
-    def train_chunk(self, scratch: K.Scratch, chunk: IdChunk, clock_start: int) -> None:
+    def train_chunk(self, scratch: kern.Scratch, chunk: IdChunk, clock_start: int) -> None:
         """One kernel call: ``chunk``'s ids from lr clock ``clock_start`` (runs without the GIL)."""
         m = self.model
-        K.train_chunk(chunk.ids, float(clock_start), K.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
+        kern.train_chunk(chunk.ids, float(clock_start), kern.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
                       scratch)
 
     def _worker(self, t: int, dispatcher: _Dispatcher) -> None:
@@ -447,7 +447,7 @@ class Trainer:
                 if not chunk.words:
                     continue
                 self.train_chunk(scratch, chunk, clock_start)
-                if self._rows[t, K.T_NONFINITE]:
+                if self._rows[t, kern.T_NONFINITE]:
                     dispatcher.abort()
                     return
 
@@ -494,7 +494,7 @@ class Trainer:
         except BaseException:
             self.close()
             raise
-        if self._rows[:, K.T_NONFINITE].any():
+        if self._rows[:, kern.T_NONFINITE].any():
             self.close()
             raise DivergenceError(
                 f"training diverged (non-finite loss) in epoch {self.state.epoch + 1} after "
@@ -508,7 +508,7 @@ class Trainer:
 
     def check_finite(self, rows: int = 256) -> bool:
         """Cheap divergence probe: loss tallies and a few random rows of each matrix."""
-        if not math.isfinite(float(self._rows[:, K.T_LOSS].sum())):
+        if not math.isfinite(float(self._rows[:, kern.T_LOSS].sum())):
             return False
         V = self.model.w_in.shape[0]
         pick = self._probe_rng.integers(0, V, size=min(rows, V))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.distributed.sync import (
     average_touched,
     extract_piece,
@@ -36,7 +36,7 @@ def _replicas(K_: int, V: int, D: int, seed: int):
     for _ in range(K_):
         w_in, w_out, bias = (a.copy() for a in base)
         t = rng.integers(0, 4, V).astype(np.uint8)  # any mix of TOUCHED_IN / TOUCHED_OUT
-        i, o = (t & K.TOUCHED_IN) != 0, (t & K.TOUCHED_OUT) != 0
+        i, o = (t & kern.TOUCHED_IN) != 0, (t & kern.TOUCHED_OUT) != 0
         w_in[i] += rng.normal(size=(i.sum(), D)).astype(np.float32)
         w_out[o] += rng.normal(size=(o.sum(), D)).astype(np.float32)
         bias[o] += rng.normal(size=o.sum()).astype(np.float32)
@@ -50,12 +50,12 @@ def test_average_touched_matches_the_naive_average(K_, parts, rows):
     V, D = 40, 5
     base, reps, masks = _replicas(K_, V, D, seed=K_ * 10 + parts)
     # the cases by name: rows touched by one, some, all and no replicas all occur
-    n_in = sum(((m & K.TOUCHED_IN) != 0).astype(int) for m in masks)
+    n_in = sum(((m & kern.TOUCHED_IN) != 0).astype(int) for m in masks)
     if K_ >= 3 and rows >= 25:
         assert {0, 1, K_} <= set(n_in[:rows].tolist())
-    want_in = naive_average([r[0] for r in reps], [(m & K.TOUCHED_IN) != 0 for m in masks], rows)
-    want_out = naive_average([r[1] for r in reps], [(m & K.TOUCHED_OUT) != 0 for m in masks], rows)
-    want_b = naive_average([r[2] for r in reps], [(m & K.TOUCHED_OUT) != 0 for m in masks], rows)
+    want_in = naive_average([r[0] for r in reps], [(m & kern.TOUCHED_IN) != 0 for m in masks], rows)
+    want_out = naive_average([r[1] for r in reps], [(m & kern.TOUCHED_OUT) != 0 for m in masks], rows)
+    want_b = naive_average([r[2] for r in reps], [(m & kern.TOUCHED_OUT) != 0 for m in masks], rows)
     before = [tuple(a.copy() for a in r) for r in reps]
     masks_before = [m.copy() for m in masks]
     stats = average_touched(reps, masks, rows, parts)
@@ -78,10 +78,10 @@ def test_a_row_touched_by_one_replica_takes_its_value_whole():
     reps = [(np.zeros((V, D), np.float32), np.zeros((V, D), np.float32), np.zeros(V, np.float32)) for _ in range(4)]
     masks = [np.zeros(V, np.uint8) for _ in range(4)]
     reps[2][0][5] = [1.0, 2.0, 3.0]
-    masks[2][5] = K.TOUCHED_IN
+    masks[2][5] = kern.TOUCHED_IN
     reps[0][1][1], reps[3][1][1] = 2.0, 4.0
     reps[0][2][1], reps[3][2][1] = 1.0, 0.0
-    masks[0][1] = masks[3][1] = K.TOUCHED_OUT
+    masks[0][1] = masks[3][1] = kern.TOUCHED_OUT
     average_touched(reps, masks, V)
     for w_in, w_out, bias in reps:
         np.testing.assert_array_equal(w_in[5], [1.0, 2.0, 3.0])
@@ -106,8 +106,8 @@ def test_payload_counts_only_touched_rows():
     V, D = 100, 8
     reps = [(np.zeros((V, D), np.float32), np.zeros((V, D), np.float32), np.zeros(V, np.float32)) for _ in range(2)]
     masks = [np.zeros(V, np.uint8) for _ in range(2)]
-    masks[0][[1, 2]] = K.TOUCHED_IN | K.TOUCHED_OUT
-    masks[1][[2, 3]] = K.TOUCHED_IN
+    masks[0][[1, 2]] = kern.TOUCHED_IN | kern.TOUCHED_OUT
+    masks[1][[2, 3]] = kern.TOUCHED_IN
     stats = average_touched(reps, masks, V)
     row_in, row_out = 4 + D * 4, 4 + D * 4 + 4  # id + values (+ bias)
     up = (2 * row_in + 2 * row_out) + 2 * row_in

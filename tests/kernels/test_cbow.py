@@ -11,7 +11,7 @@ import pytest
 from tests import naive
 from tests.corpora import big_corpus, planted_corpus
 from tests.interrupt import run_interrupted
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
 from w2v_nce.reference.tf_losses import (
@@ -37,10 +37,10 @@ def _params(seed=0):
 def _records(B, S, window, loss_kind, mean=True, remove_hits=False, lr=0.0, seed=7, keep=None, exact=True, prefetch=0):
     prob = log_uniform_probability(np.arange(V), V)
     keep = np.ones(V, np.float32) if keep is None else keep
-    tables = K.make_tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, S)
-    params = K.Params(loss_kind, K.ARCH_CBOW, mean, exact, window, S, B, remove_hits, True, K.SAMPLER_LOG_UNIFORM, lr, lr,
+    tables = kern.make_tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, S)
+    params = kern.Params(loss_kind, kern.ARCH_CBOW, mean, exact, window, S, B, remove_hits, True, kern.SAMPLER_LOG_UNIFORM, lr, lr,
                       1e9, prefetch)
-    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))
+    scratch = kern.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(kern.N_TALLIES, np.float64))
     return tables, params, scratch
 
 
@@ -53,10 +53,10 @@ SAMPLES = np.array([4, 11, 0, 13, 20], np.int64)
 TRIES = 7
 
 
-@pytest.mark.parametrize("loss_kind, remove_hits, mean, exact", [(K.LOSS_NCE, False, True, True),
-                                                                 (K.LOSS_NCE, True, False, True),
-                                                                 (K.LOSS_SSM, True, True, True),
-                                                                 (K.LOSS_NCE, False, True, False)])
+@pytest.mark.parametrize("loss_kind, remove_hits, mean, exact", [(kern.LOSS_NCE, False, True, True),
+                                                                 (kern.LOSS_NCE, True, False, True),
+                                                                 (kern.LOSS_SSM, True, True, True),
+                                                                 (kern.LOSS_NCE, False, True, False)])
 def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_hits, mean, exact):
     """Loss and w_out/bias steps as TF's with inputs = context means; each context row takes
     scale x the input's gradient (exact) or all of it (word2vec's rule)."""
@@ -71,18 +71,18 @@ def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_h
     s.batch.labels[:] = LABELS
     s.batch.run_start[:len(BAGS) + 1] = np.arange(len(BAGS) + 1)  # one pair per run
     s.draw.samples[:] = SAMPLES
-    K.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
+    kern.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
     inputs = np.stack([naive.cbow_input(w_in, b, mean) for b in BAGS]).astype(np.float32)
     qt = expected_count(log_uniform_probability(LABELS, V), len(SAMPLES), TRIES).reshape(-1, 1)
     qs = expected_count(log_uniform_probability(SAMPLES, V), len(SAMPLES), TRIES)
-    fn, gn = (nce_loss, nce_loss_grad) if loss_kind == K.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
+    fn, gn = (nce_loss, nce_loss_grad) if loss_kind == kern.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
     args = (w_out, bias, LABELS.reshape(-1, 1), inputs, len(SAMPLES), V)
     kw = dict(sampled_values=(SAMPLES, qt, qs), remove_accidental_hits=remove_hits)
     exp_loss = fn(*args, **kw).astype(np.float64).sum()
     row_scales = scales if exact else [1.0] * len(BAGS)
     exp_in, exp_out, exp_b = naive.bag_update(w_in, w_out, bias, BAGS, row_scales, gn(*args, **kw), lr)
 
-    loss = K.process_batch(K.Weights(w_in, w_out, bias), len(BAGS), TRIES, 1, lr, tables, params, s)
+    loss = kern.process_batch(kern.Weights(w_in, w_out, bias), len(BAGS), TRIES, 1, lr, tables, params, s)
     assert loss == pytest.approx(exp_loss, rel=1e-5)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-5, atol=1e-6)
@@ -103,16 +103,16 @@ def test_cbow_nce_step_is_minus_lr_times_the_finite_difference_gradient():
         return float(nce_loss(w_out.astype(np.float64), bias.astype(np.float64), labels.reshape(-1, 1), x, S, V,
                               sampled_values=(SAMPLES, qt, qs)).sum())
 
-    tables, params, s = _records(2, S, 3, K.LOSS_NCE)
+    tables, params, s = _records(2, S, 3, kern.LOSS_NCE)
     s.batch.bag_ids[:6] = [1, 2, 2, 5, 5, 6]
     s.batch.bag_start[:3] = [0, 4, 6]
     s.batch.bag_scale[:2] = [0.25, 0.5]
     s.batch.labels[:2] = labels
     s.batch.run_start[:3] = [0, 1, 2]
     s.draw.samples[:] = SAMPLES
-    K.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
+    kern.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
     after = w_in.copy()
-    K.process_batch(K.Weights(after, w_out.copy(), bias.copy()), 2, TRIES, 1, lr, tables, params, s)
+    kern.process_batch(kern.Weights(after, w_out.copy(), bias.copy()), 2, TRIES, 1, lr, tables, params, s)
     wi64 = w_in.astype(np.float64)
     for row in (1, 2, 5, 6, 0):  # 2 repeats in a bag, 5 is in both bags, 0 in none
         for col in range(D):
@@ -133,8 +133,8 @@ def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
     got_in, got_out = w_in.copy(), w_out.copy()
     x, neu1e = np.empty((1, D), np.float32), np.empty(D, np.float32)
     scale = np.float32(1.0 / len(bag)) if mean else np.float32(1.0)
-    K.cbow_input(got_in, bag, len(bag), scale, x[0])
-    loss = K.neg_update(x, 0, got_out, centre, negatives, len(negatives), lr, neu1e, np.empty(8, np.int64),
+    kern.cbow_input(got_in, bag, len(bag), scale, x[0])
+    loss = kern.neg_update(x, 0, got_out, centre, negatives, len(negatives), lr, neu1e, np.empty(8, np.int64),
                         np.empty(8, np.int64), np.empty(8, np.float32))
     for c in bag:
         got_in[c] += scale * neu1e
@@ -164,15 +164,15 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
         nonlocal total, w_in, w_out, bias
         samples = np.empty(S, np.int64)
         batch_no[0] += 1
-        tries = K.draw_batch(samples, True, stamp, pos, batch_no[0], K.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        tries = kern.draw_batch(samples, True, stamp, pos, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
         bags = [b for b, _ in batch]
         labels = np.array([c for _, c in batch], np.int32)
         inputs = np.stack([naive.cbow_input(w_in, b, mean) for b in bags]).astype(np.float32)
         qt = expected_count(log_uniform_probability(labels, V), S, tries).reshape(-1, 1)
         qs = expected_count(log_uniform_probability(samples, V), S, tries)
-        fn, gn = (nce_loss, nce_loss_grad) if loss_kind == K.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
+        fn, gn = (nce_loss, nce_loss_grad) if loss_kind == kern.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
         args = (w_out, bias, labels.reshape(-1, 1), inputs, S, V)
-        remove = loss_kind == K.LOSS_SSM
+        remove = loss_kind == kern.LOSS_SSM
         total += fn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove).astype(np.float64).sum()
         grads = gn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove)
         scales = [1.0 / len(b) if mean and exact else 1.0 for b in bags]
@@ -180,14 +180,14 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
         batch.clear()
 
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
-        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(rng))]
         for i, c in enumerate(kept):
-            span = window - K.rng_below(rng, window)
+            span = window - kern.rng_below(rng, window)
             bag = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
             if not bag:
                 continue
-            if loss_kind == K.LOSS_NEG:
-                neg = np.array([K.draw_candidate(K.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, rng) for _ in range(S)])
+            if loss_kind == kern.LOSS_NEG:
+                neg = np.array([kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, rng) for _ in range(S)])
                 w_in, w_out, loss = naive.cbow_neg_step(w_in, w_out, bag, c, neg, lr, mean, exact)
                 w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
                 total += loss
@@ -201,9 +201,9 @@ def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mea
 
 
 @pytest.mark.parametrize("loss_kind, mean, exact, prefetch", [
-    (K.LOSS_NEG, True, True, 0), (K.LOSS_NEG, True, False, 0), (K.LOSS_NEG, False, True, 0),
-    (K.LOSS_NEG, True, False, K.PREFETCH_PAIRS),  # CBOW-neg draws a centre ahead to prefetch: same results
-    (K.LOSS_NCE, True, True, 0), (K.LOSS_NCE, True, False, 0), (K.LOSS_SSM, False, True, 0)])
+    (kern.LOSS_NEG, True, True, 0), (kern.LOSS_NEG, True, False, 0), (kern.LOSS_NEG, False, True, 0),
+    (kern.LOSS_NEG, True, False, kern.PREFETCH_PAIRS),  # CBOW-neg draws a centre ahead to prefetch: same results
+    (kern.LOSS_NCE, True, True, 0), (kern.LOSS_NCE, True, False, 0), (kern.LOSS_SSM, False, True, 0)])
 def test_cbow_chunk_equals_the_naive_replay(loss_kind, mean, exact, prefetch):
     rng = np.random.default_rng(8)
     sentences = [rng.integers(0, V, rng.integers(1, 12)).tolist() for _ in range(7)]
@@ -213,13 +213,13 @@ def test_cbow_chunk_equals_the_naive_replay(loss_kind, mean, exact, prefetch):
     w_in, w_out, bias = _params(2)
     exp = _naive_cbow_chunk(ids, w_in.copy(), w_out.copy(), bias.copy(), keep, loss_kind, window, S, B, mean, lr, seed,
                             exact)
-    tables, params, s = _records(B, S, window, loss_kind, mean, loss_kind == K.LOSS_SSM, lr, seed, keep, exact, prefetch)
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, s)
-    assert s.tallies[K.T_LOSS] == pytest.approx(exp[3], rel=1e-4)
+    tables, params, s = _records(B, S, window, loss_kind, mean, loss_kind == kern.LOSS_SSM, lr, seed, keep, exact, prefetch)
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, bias), tables, params, s)
+    assert s.tallies[kern.T_LOSS] == pytest.approx(exp[3], rel=1e-4)
     np.testing.assert_allclose(w_in, exp[0], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp[1], rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bias, exp[2], rtol=1e-4, atol=1e-5)
-    assert s.tallies[K.T_EXAMPLES] > 0
+    assert s.tallies[kern.T_EXAMPLES] > 0
 
 
 # ---------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pytest
 from tests import naive
 from tests.corpora import big_corpus, planted_corpus
 from tests.interrupt import run_interrupted
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config, validate
 from w2v_nce.errors import ConfigError
@@ -29,13 +29,13 @@ def _batch_update(w_in, w_out, bags, centres, negatives, lr, mean, exact):
     """cbow_batch_update on fresh scratch, the batch laid out as draw_bag_batch writes it."""
     nb, S = len(bags), len(negatives)
     bag_ids = np.array([w for bag in bags for w in bag], np.int32)
-    batch = K.Batch(fill=np.zeros(3, np.int64), labels=np.array(centres, np.int32), run_start=np.zeros(nb + 1, np.int32),
+    batch = kern.Batch(fill=np.zeros(3, np.int64), labels=np.array(centres, np.int32), run_start=np.zeros(nb + 1, np.int32),
                     bag_ids=bag_ids, bag_start=np.cumsum([0] + [len(b) for b in bags]).astype(np.int32),
                     bag_scale=np.ones(nb, np.float32), xin=np.empty((nb, D), np.float32),
                     u=np.empty((nb, S), np.float32), coef=np.empty((nb, S), np.float32), gt=np.empty(nb, np.float32),
                     dx=np.empty((nb, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(nb, np.float32))
-    weights = K.Weights(w_in, w_out, np.zeros(V, np.float32))
-    return K.cbow_batch_update(weights, nb, S, mean, exact, lr, batch, np.array(negatives, np.int64), np.arange(nb))
+    weights = kern.Weights(w_in, w_out, np.zeros(V, np.float32))
+    return kern.cbow_batch_update(weights, nb, S, mean, exact, lr, batch, np.array(negatives, np.int64), np.arange(nb))
 
 
 # 1, 2, 3 and 5 examples (the 2 x 4 logit blocks and their leftovers); repeated bag words, a
@@ -89,17 +89,17 @@ def test_exact_batch_step_is_minus_lr_times_the_finite_difference_gradient(mean)
 # ---------------------------------------------------------------------------------------
 # whole chunks
 # ---------------------------------------------------------------------------------------
-def _records(window, S, B, lr, seed, keep, neg_p, neg_a, mean=True, exact=False, prefetch=K.PREFETCH_PAIRS):
-    tables = K.make_tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
-    params = K.Params(K.LOSS_NEG, K.ARCH_CBOW, mean, exact, window, S, B, False, True, K.SAMPLER_UNIFORM, lr, lr,
+def _records(window, S, B, lr, seed, keep, neg_p, neg_a, mean=True, exact=False, prefetch=kern.PREFETCH_PAIRS):
+    tables = kern.make_tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
+    params = kern.Params(kern.LOSS_NEG, kern.ARCH_CBOW, mean, exact, window, S, B, False, True, kern.SAMPLER_UNIFORM, lr, lr,
                       1e9, prefetch, True)
-    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))
+    scratch = kern.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(kern.N_TALLIES, np.float64))
     return tables, params, scratch
 
 
 def _train_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a, **kw):
     tables, params, scratch = _records(window, S, B, lr, seed, keep, neg_p, neg_a, **kw)
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
     return scratch.tallies, scratch.rng
 
 
@@ -111,20 +111,20 @@ def _naive_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a):
     rng = np.array([seed], np.uint64)
     total, examples, draws = 0.0, 0, 0
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
-        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(rng))]
         size = max(1, min(B, len(kept) // (2 * window + 1)))
         P = -(-len(kept) // size)
         for r in range(P):
             bags, centres = [], []
             for i in range(r, len(kept), P):
-                span = window - K.rng_below(rng, window)
+                span = window - kern.rng_below(rng, window)
                 bag = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
                 if bag:
                     bags.append(bag)
                     centres.append(kept[i])
             if not bags:
                 continue
-            negatives = [K.draw_candidate(K.SAMPLER_UNIGRAM, V, neg_p, neg_a, rng) for _ in range(S)]
+            negatives = [kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, neg_p, neg_a, rng) for _ in range(S)]
             w_in, w_out, loss = naive.cbow_batch_step(w_in, w_out, bags, centres, negatives, lr, True, False)
             w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
             total += loss
@@ -149,9 +149,9 @@ def test_train_chunk_equals_the_naive_replay():
                                                                       B, lr, seed, neg_p, neg_a)
     tallies, _ = _train_chunk(ids, w_in, w_out, keep, window, S, B, lr, seed, neg_p, neg_a)
     assert exp_examples > 30 and exp_draws > 8
-    assert tallies[K.T_EXAMPLES] == exp_examples
-    assert tallies[K.T_BATCHES] == exp_draws
-    assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
+    assert tallies[kern.T_EXAMPLES] == exp_examples
+    assert tallies[kern.T_BATCHES] == exp_draws
+    assert tallies[kern.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
 
@@ -181,12 +181,12 @@ def test_batch_and_pair_negatives_train_the_same_examples_with_fewer_draws():
         w_in, w_out = _params(1)
         tables, params, scratch = _records(2, 5, 16, 0.05, 3, np.ones(V, np.float32), neg_p, neg_a)
         params = params._replace(shared_negatives=shared)
-        K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
+        kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
         tallies[shared] = scratch.tallies.copy()
-    assert tallies[True][K.T_EXAMPLES] == tallies[False][K.T_EXAMPLES] == 40  # every centre has a context
-    assert tallies[True][K.T_BATCHES] == 5  # batches of min(16, 40 // 5) = 8 centres, 5 apart: 5 draws
-    assert tallies[False][K.T_BATCHES] == 40  # one per example
-    assert tallies[True][K.T_LOSS] != tallies[False][K.T_LOSS]
+    assert tallies[True][kern.T_EXAMPLES] == tallies[False][kern.T_EXAMPLES] == 40  # every centre has a context
+    assert tallies[True][kern.T_BATCHES] == 5  # batches of min(16, 40 // 5) = 8 centres, 5 apart: 5 draws
+    assert tallies[False][kern.T_BATCHES] == 40  # one per example
+    assert tallies[True][kern.T_LOSS] != tallies[False][kern.T_LOSS]
 
 
 def test_a_sentence_too_short_to_share_trains_as_cbow_neg():
@@ -199,12 +199,12 @@ def test_a_sentence_too_short_to_share_trains_as_cbow_neg():
     for shared in (True, False):
         w_in, w_out = _params(9)
         tables, params, scratch = _records(5, 4, 16, 0.05, 3, np.ones(V, np.float32), neg_p, neg_a)
-        K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables,
+        kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, np.zeros(V, np.float32)), tables,
                       params._replace(shared_negatives=shared), scratch)
         out[shared] = (scratch.tallies.copy(), w_in, w_out, scratch.rng[0])
-    np.testing.assert_array_equal(out[True][0][[K.T_EXAMPLES, K.T_BATCHES, K.T_WORDS]],
-                                  out[False][0][[K.T_EXAMPLES, K.T_BATCHES, K.T_WORDS]])
-    assert out[True][0][K.T_LOSS] == pytest.approx(out[False][0][K.T_LOSS], rel=1e-6)
+    np.testing.assert_array_equal(out[True][0][[kern.T_EXAMPLES, kern.T_BATCHES, kern.T_WORDS]],
+                                  out[False][0][[kern.T_EXAMPLES, kern.T_BATCHES, kern.T_WORDS]])
+    assert out[True][0][kern.T_LOSS] == pytest.approx(out[False][0][kern.T_LOSS], rel=1e-6)
     np.testing.assert_allclose(out[True][1], out[False][1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(out[True][2], out[False][2], rtol=1e-5, atol=1e-6)
     assert out[True][3] == out[False][3]  # the same draws

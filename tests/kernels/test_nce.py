@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests import naive
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.reference.tf_losses import (
     nce_loss,
     nce_loss_grad,
@@ -27,15 +27,15 @@ def _params(seed=0):
     return w_in, w_out, bias
 
 
-def _records(B, S, window=1, loss_kind=K.LOSS_NCE, remove_hits=False, unique=True, lr=0.0, prefetch=0,
+def _records(B, S, window=1, loss_kind=kern.LOSS_NCE, remove_hits=False, unique=True, lr=0.0, prefetch=0,
              neg_p=None, neg_a=None, seed=7, track_touched=False):
     """Fresh Tables (log-uniform sampler), Params (constant lr) and Scratch for the kernels."""
     prob = log_uniform_probability(np.arange(V), V)
     neg_p = np.full(V, 1.0) if neg_p is None else neg_p
     neg_a = np.arange(V, dtype=np.int32) if neg_a is None else neg_a
-    tables = K.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
-    params = K.Params(loss_kind, K.ARCH_SKIPGRAM, True, True, window, S, B, remove_hits, unique, K.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
-    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64),
+    tables = kern.make_tables(np.ones(V, np.float32), prob, np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
+    params = kern.Params(loss_kind, kern.ARCH_SKIPGRAM, True, True, window, S, B, remove_hits, unique, kern.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, prefetch)
+    scratch = kern.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(kern.N_TALLIES, np.float64),
                              track_touched)
     return tables, params, scratch
 
@@ -60,8 +60,8 @@ def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
     scratch.batch.bag_ids[:n_runs] = CENTRES[run_start[:-1]]  # a skip-gram run's input: its centre row
     scratch.batch.bag_start[:n_runs + 1] = np.arange(n_runs + 1)
     scratch.draw.samples[:] = samples
-    K.mark_samples(samples, scratch.draw.stamp, scratch.draw.pos, 1)
-    loss = K.process_batch(K.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)
+    kern.mark_samples(samples, scratch.draw.stamp, scratch.draw.pos, 1)
+    loss = kern.process_batch(kern.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)
     return loss, w_in, w_out, bias
 
 
@@ -81,7 +81,7 @@ def test_nce_batch_matches_numpy_api(remove_hits):
     ref_loss = nce_loss(*args, sampled_values=sv, remove_accidental_hits=remove_hits).astype(np.float64).sum()
     grads = nce_loss_grad(*args, sampled_values=sv, remove_accidental_hits=remove_hits)
     exp_in, exp_out, exp_b = naive.batch_update(w_in, w_out, bias, CENTRES, CONTEXTS, grads, lr)
-    loss, got_in, got_out, got_b = _kernel_batch(K.LOSS_NCE, remove_hits, lr)
+    loss, got_in, got_out, got_b = _kernel_batch(kern.LOSS_NCE, remove_hits, lr)
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     np.testing.assert_allclose(got_in, exp_in, rtol=1e-5, atol=2e-6)
     np.testing.assert_allclose(got_out, exp_out, rtol=1e-5, atol=2e-6)
@@ -90,8 +90,8 @@ def test_nce_batch_matches_numpy_api(remove_hits):
 
 def test_hit_removal_changes_the_update():
     """The batch has hits, so the two settings must differ (guards against an ignored flag)."""
-    a = _kernel_batch(K.LOSS_NCE, False)
-    b = _kernel_batch(K.LOSS_NCE, True)
+    a = _kernel_batch(kern.LOSS_NCE, False)
+    b = _kernel_batch(kern.LOSS_NCE, True)
     assert a[0] > b[0]
     assert not np.allclose(a[2], b[2])
 
@@ -105,7 +105,7 @@ def test_sampled_softmax_batch_matches_numpy_api(remove_hits):
     ref_loss = sampled_softmax_loss(*args, sampled_values=sv, remove_accidental_hits=remove_hits).astype(np.float64).sum()
     grads = sampled_softmax_loss_grad(*args, sampled_values=sv, remove_accidental_hits=remove_hits)
     exp_in, exp_out, exp_b = naive.batch_update(w_in, w_out, bias, CENTRES, CONTEXTS, grads, lr)
-    loss, got_in, got_out, got_b = _kernel_batch(K.LOSS_SSM, remove_hits, lr)
+    loss, got_in, got_out, got_b = _kernel_batch(kern.LOSS_SSM, remove_hits, lr)
     assert loss == pytest.approx(ref_loss, rel=1e-5)
     np.testing.assert_allclose(got_in, exp_in, rtol=1e-5, atol=2e-6)
     np.testing.assert_allclose(got_out, exp_out, rtol=1e-5, atol=2e-6)
@@ -119,7 +119,7 @@ def test_no_rejection_uses_p_times_s():
     args = (w_out, bias, CONTEXTS.reshape(-1, 1), w_in[CENTRES], len(samples), V)
     sv = _sampled_values(samples=samples, tries=4)
     ref = nce_loss(*args, sampled_values=sv).astype(np.float64).sum()
-    loss, *_ = _kernel_batch(K.LOSS_NCE, False, samples=samples, tries=4)
+    loss, *_ = _kernel_batch(kern.LOSS_NCE, False, samples=samples, tries=4)
     assert loss == pytest.approx(ref, rel=1e-5)
 
 
@@ -149,13 +149,13 @@ def test_nce_factors_of_many_terms_and_saturated_logits():
     assert gt[0] == logits[0] and gt[6] == logits[6]  # outside a..b: untouched
 
 
-@pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_SSM])
+@pytest.mark.parametrize("loss_kind", [kern.LOSS_NCE, kern.LOSS_SSM])
 def test_kernel_update_is_minus_lr_times_finite_difference_gradient(loss_kind):
     """Central differences of the float64 reference loss w.r.t. w_in[3], w_out[9] and bias[4]."""
     lr = 1e-3
     w_in, w_out, bias = (p.astype(np.float64) for p in _params())
-    fn = nce_loss if loss_kind == K.LOSS_NCE else sampled_softmax_loss
-    remove = loss_kind == K.LOSS_SSM
+    fn = nce_loss if loss_kind == kern.LOSS_NCE else sampled_softmax_loss
+    remove = loss_kind == kern.LOSS_SSM
     sv = _sampled_values(np.float64)
 
     def total(wi, wo, b):
@@ -189,7 +189,7 @@ def _sgns_pair(w_in, w_out, c, ctx, negatives, lr):
     targets = np.full(len(negatives) + 1, -1, np.int64)
     mult = np.empty(len(negatives) + 1, np.int64)
     grads = np.empty(len(negatives) + 1, np.float32)
-    return K.sgns_pair(w_in, w_out, c, ctx, negatives, len(negatives), lr, neu1e, targets, mult, grads)
+    return kern.sgns_pair(w_in, w_out, c, ctx, negatives, len(negatives), lr, neu1e, targets, mult, grads)
 
 
 @pytest.mark.parametrize("negatives", [[5, 7, 9, 7, 2], [7, 7, 7, 7, 7], [9, 9, 9, 9, 9], [3, 4, 5, 6, 8]])
@@ -230,17 +230,17 @@ def test_sgns_pair_update_is_minus_lr_times_finite_difference_gradient():
 # whole chunks
 # ---------------------------------------------------------------------------------------
 def _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed, neg_p, neg_a,
-                 prefetch_pairs=K.PREFETCH_PAIRS, shared=False):
+                 prefetch_pairs=kern.PREFETCH_PAIRS, shared=False):
     """train_chunk with fresh scratch, log-uniform sampler, constant lr; returns (tallies, rng)."""
     tables, params, scratch = _records(B, S, window, loss_kind, remove_hits, True, lr, prefetch_pairs, neg_p, neg_a,
                                        seed)
     params = params._replace(shared_negatives=shared)
     tables = tables._replace(keep_prob=keep)
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, bias), tables, params, scratch)
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, bias), tables, params, scratch)
     return scratch.tallies, scratch.rng
 
 
-def _chunk_call(ids, loss_kind=K.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0):
+def _chunk_call(ids, loss_kind=kern.LOSS_NCE, window=1, sample_keep=None, S=3, B=4, seed=7, lr=0.0):
     w_in, w_out, bias = _params()
     keep = np.ones(V, np.float32) if sample_keep is None else sample_keep
     tallies, rng = _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, False, lr, seed,
@@ -252,10 +252,10 @@ def test_window_one_gives_all_adjacent_pairs():
     """window=1 leaves no randomness in the window: 2(n-1) examples per sentence of n words."""
     ids = np.array([1, 2, 3, 4, -1, 5, 6, -1, 7, -1], np.int32)
     tallies, *_ = _chunk_call(ids, window=1)
-    assert tallies[K.T_EXAMPLES] == 2 * 3 + 2 * 1 + 0
-    assert tallies[K.T_WORDS] == 7
-    assert tallies[K.T_KEPT] == 7
-    assert tallies[K.T_BATCHES] == 2  # 8 pairs in batches of 4
+    assert tallies[kern.T_EXAMPLES] == 2 * 3 + 2 * 1 + 0
+    assert tallies[kern.T_WORDS] == 7
+    assert tallies[kern.T_KEPT] == 7
+    assert tallies[kern.T_BATCHES] == 2  # 8 pairs in batches of 4
 
 
 def test_subsampling_drops_words_with_keep_zero():
@@ -263,9 +263,9 @@ def test_subsampling_drops_words_with_keep_zero():
     keep = np.ones(V, np.float32)
     keep[1] = 0.0
     tallies, *_ = _chunk_call(ids, window=1, sample_keep=keep)
-    assert tallies[K.T_KEPT] == 2
-    assert tallies[K.T_WORDS] == 5
-    assert tallies[K.T_EXAMPLES] == 2  # the two kept '2's are now adjacent
+    assert tallies[kern.T_KEPT] == 2
+    assert tallies[kern.T_WORDS] == 5
+    assert tallies[kern.T_EXAMPLES] == 2  # the two kept '2's are now adjacent
 
 
 def test_dynamic_window_pair_count_is_within_bounds_and_seeded():
@@ -274,17 +274,17 @@ def test_dynamic_window_pair_count_is_within_bounds_and_seeded():
     a, _, _ = _chunk_call(ids, window=5, seed=11)
     b, _, _ = _chunk_call(ids, window=5, seed=11)
     c, _, _ = _chunk_call(ids, window=5, seed=12)
-    assert 2 * 29 <= a[K.T_EXAMPLES] <= full
-    assert a[K.T_EXAMPLES] == b[K.T_EXAMPLES]
+    assert 2 * 29 <= a[kern.T_EXAMPLES] <= full
+    assert a[kern.T_EXAMPLES] == b[kern.T_EXAMPLES]
     assert (a != c).any()
 
 
-@pytest.mark.parametrize("loss_kind", [K.LOSS_NCE, K.LOSS_NEG, K.LOSS_SSM])
+@pytest.mark.parametrize("loss_kind", [kern.LOSS_NCE, kern.LOSS_NEG, kern.LOSS_SSM])
 def test_chunk_is_deterministic_for_a_seed_and_loss_is_finite(loss_kind):
     ids = np.array([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, -1, 3, 4, 5, -1], np.int32)
     t1, p1, r1 = _chunk_call(ids, loss_kind, window=2, lr=0.05)
     t2, p2, r2 = _chunk_call(ids, loss_kind, window=2, lr=0.05)
-    assert np.isfinite(t1[K.T_LOSS]) and t1[K.T_LOSS] > 0
+    assert np.isfinite(t1[kern.T_LOSS]) and t1[kern.T_LOSS] > 0
     np.testing.assert_array_equal(t1, t2)
     for a, b in zip(p1, p2):
         np.testing.assert_array_equal(a, b)
@@ -299,10 +299,10 @@ def test_sgns_results_do_not_depend_on_the_prefetch_distance():
     results = []
     for prefetch in (0, 1, 2, 10):
         w_in, w_out, bias = _params(6)
-        tallies, rng = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), K.LOSS_NEG, 5, 5, 4, False,
+        tallies, rng = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), kern.LOSS_NEG, 5, 5, 4, False,
                                     0.05, 3, neg_p, neg_a, prefetch_pairs=prefetch)
         results.append((tallies, w_in, w_out, rng))
-    assert results[0][0][K.T_EXAMPLES] > 100
+    assert results[0][0][kern.T_EXAMPLES] > 100
     for tallies, w_in, w_out, rng in results[1:]:
         np.testing.assert_array_equal(tallies, results[0][0])
         np.testing.assert_array_equal(w_in, results[0][1])
@@ -310,7 +310,7 @@ def test_sgns_results_do_not_depend_on_the_prefetch_distance():
         assert rng[0] == results[0][3][0]
 
 
-@pytest.mark.parametrize("loss_kind, shared", [(K.LOSS_NEG, False), (K.LOSS_NEG, True), (K.LOSS_NCE, False)])
+@pytest.mark.parametrize("loss_kind, shared", [(kern.LOSS_NEG, False), (kern.LOSS_NEG, True), (kern.LOSS_NCE, False)])
 def test_nonfinite_loss_stops_the_kernel(loss_kind, shared):
     """A NaN row makes the loss NaN (the vectorised sigmoid terms keep it) and the kernel stops;
     per-pair SGNS, window negatives and NCE (a batch of 1 pair: it is trained in the sentence)."""
@@ -318,10 +318,10 @@ def test_nonfinite_loss_stops_the_kernel(loss_kind, shared):
     w_in, w_out, bias = _params()
     w_in[2] = np.nan
     tallies, _ = _train_chunk(ids, w_in, w_out, bias, np.ones(V, np.float32), loss_kind, 1, 3,
-                              1 if loss_kind == K.LOSS_NCE else 4, False, 0.1, 1, np.ones(V),
+                              1 if loss_kind == kern.LOSS_NCE else 4, False, 0.1, 1, np.ones(V),
                               np.arange(V, dtype=np.int32), shared=shared)
-    assert tallies[K.T_NONFINITE] == 1.0
-    assert tallies[K.T_WORDS] == 3  # stopped after the first sentence
+    assert tallies[kern.T_NONFINITE] == 1.0
+    assert tallies[kern.T_WORDS] == 3  # stopped after the first sentence
 
 
 def test_draw_batch_unique_and_counts_tries():
@@ -329,7 +329,7 @@ def test_draw_batch_unique_and_counts_tries():
     stamp = np.zeros(V, np.int64)
     pos = np.zeros(V, np.int32)
     samples = np.empty(30, np.int64)
-    tries = K.draw_batch(samples, True, stamp, pos, 1, K.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng)
+    tries = kern.draw_batch(samples, True, stamp, pos, 1, kern.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng)
     assert len(set(samples.tolist())) == 30
     assert tries >= 30  # log-uniform on 40 classes rejects often for 30 distinct ids
     assert all(pos[s] == k for k, s in enumerate(samples))
@@ -338,7 +338,7 @@ def test_draw_batch_unique_and_counts_tries():
 def test_log_uniform_kernel_draws_follow_the_distribution():
     rng = np.array([123], np.uint64)
     n = 200_000
-    draws = np.array([K.draw_candidate(K.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng) for _ in range(n)])
+    draws = np.array([kern.draw_candidate(kern.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng) for _ in range(n)])
     freq = np.bincount(draws, minlength=V)
     expected = log_uniform_probability(np.arange(V), V).astype(np.float64) * n
     chi2 = ((freq - expected) ** 2 / expected).sum()
@@ -361,12 +361,12 @@ def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
         nonlocal total, w_in, w_out, bias
         samples = np.empty(S, np.int64)
         batch_no[0] += 1  # the kernel's stamps tag each batch with a new number
-        tries = K.draw_batch(samples, True, stamp, pos, batch_no[0], K.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        tries = kern.draw_batch(samples, True, stamp, pos, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
         c = np.array([p[0] for p in batch], np.int32)
         x = np.array([p[1] for p in batch], np.int32)
         qt = expected_count(log_uniform_probability(x, V), S, tries).reshape(-1, 1)
         qs = expected_count(log_uniform_probability(samples, V), S, tries)
-        fn, gn = (nce_loss, nce_loss_grad) if loss_kind == K.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
+        fn, gn = (nce_loss, nce_loss_grad) if loss_kind == kern.LOSS_NCE else (sampled_softmax_loss, sampled_softmax_loss_grad)
         args = (w_out, bias, x.reshape(-1, 1), w_in[c], S, V)
         total += fn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove_hits).astype(np.float64).sum()
         grads = gn(*args, sampled_values=(samples, qt, qs), remove_accidental_hits=remove_hits)
@@ -374,14 +374,14 @@ def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
         batch.clear()
 
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
-        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(rng))]
         for i, c in enumerate(kept):
-            span = window - K.rng_below(rng, window)
+            span = window - kern.rng_below(rng, window)
             for j in range(max(0, i - span), min(len(kept), i + span + 1)):
                 if j == i:
                     continue
-                if loss_kind == K.LOSS_NEG:
-                    neg = np.array([K.draw_candidate(K.SAMPLER_UNIGRAM, V, ones * 0 + _NEG_P, _NEG_A, rng)
+                if loss_kind == kern.LOSS_NEG:
+                    neg = np.array([kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, ones * 0 + _NEG_P, _NEG_A, rng)
                                     for _ in range(S)], np.int64)
                     w_in, w_out, loss = naive.sgns_pair(w_in, w_out, c, kept[j], neg, lr)
                     w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
@@ -399,8 +399,8 @@ _NEG_P = np.full(V, 1.0)  # alias tables of the uniform distribution: column k, 
 _NEG_A = np.arange(V, dtype=np.int32)
 
 
-@pytest.mark.parametrize("loss_kind, remove_hits", [(K.LOSS_NCE, False), (K.LOSS_NCE, True), (K.LOSS_SSM, True),
-                                                    (K.LOSS_NEG, False)])
+@pytest.mark.parametrize("loss_kind, remove_hits", [(kern.LOSS_NCE, False), (kern.LOSS_NCE, True), (kern.LOSS_SSM, True),
+                                                    (kern.LOSS_NEG, False)])
 def test_train_chunk_equals_the_naive_replay(loss_kind, remove_hits):
     """Windows, subsampling, batches that split runs, the final partial batch: all as the
     plain-Python definition with the NumPy loss API (same RNG stream)."""
@@ -414,22 +414,22 @@ def test_train_chunk_equals_the_naive_replay(loss_kind, remove_hits):
                                                     window, S, B, remove_hits, lr, seed)
     tallies, _ = _train_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_hits, lr, seed,
                               _NEG_P, _NEG_A)
-    assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
+    assert tallies[kern.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(bias, exp_b, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", [K.SAMPLER_UNIGRAM, K.SAMPLER_UNIFORM])
+@pytest.mark.parametrize("kind", [kern.SAMPLER_UNIGRAM, kern.SAMPLER_UNIFORM])
 def test_alias_and_uniform_kernel_draws_follow_their_distributions(kind):
     from w2v_nce.sampling import build_alias_table, unigram_weights
 
     counts = np.arange(V, 0, -1, dtype=np.int64) ** 2
-    target = unigram_weights(counts, 0.75) if kind == K.SAMPLER_UNIGRAM else np.full(V, 1.0 / V)
+    target = unigram_weights(counts, 0.75) if kind == kern.SAMPLER_UNIGRAM else np.full(V, 1.0 / V)
     prob, alias = build_alias_table(target)
     rng = np.array([99], np.uint64)
     n = 200_000
-    draws = np.array([K.draw_candidate(kind, V, prob, alias, rng) for _ in range(n)])
+    draws = np.array([kern.draw_candidate(kind, V, prob, alias, rng) for _ in range(n)])
     expected = target * n
     chi2 = ((np.bincount(draws, minlength=V) - expected) ** 2 / expected).sum()
     df = V - 1
@@ -447,9 +447,9 @@ def test_tables_bytes_bounds_what_build_tables_allocates():
     for sampler in ("unigram", "log_uniform", "uniform"):
         tables = build_tables(counts, Config(sampler=sampler))
         allocated = sum(getattr(tables, f).nbytes for f in tables._fields)
-        assert allocated <= K.tables_bytes(len(counts))
+        assert allocated <= kern.tables_bytes(len(counts))
         if sampler == "unigram":
-            assert allocated == K.tables_bytes(len(counts))
+            assert allocated == kern.tables_bytes(len(counts))
 
 
 @pytest.mark.parametrize("V, D, S, B, W, L", [(1000, 100, 25, 32, 5, 10000), (500, 7, 5, 64, 2, 100),
@@ -458,12 +458,12 @@ def test_scratch_bytes_counts_what_make_scratch_allocates(V, D, S, B, W, L):
     """The memory check's estimate of one worker's buffers (all but the caller's rng/tallies
     views, the distributed trainer's touched mask and window.logits, a view of window.flat) is what
     is allocated, to within 64 bytes."""
-    params = K.Params(K.LOSS_NEG, K.ARCH_CBOW, True, False, W, S, B, False, True, K.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 2,
+    params = kern.Params(kern.LOSS_NEG, kern.ARCH_CBOW, True, False, W, S, B, False, True, kern.SAMPLER_UNIFORM, 0.1, 0.1, 1e9, 2,
                       True)
-    scratch = K.make_scratch(V, D, params, L, np.zeros(1, np.uint64), np.zeros(K.N_TALLIES))
+    scratch = kern.make_scratch(V, D, params, L, np.zeros(1, np.uint64), np.zeros(kern.N_TALLIES))
     records = (scratch.batch, scratch.draw, scratch.pair, scratch.window)
     arrays = [scratch.sent, scratch.rows] + [a for r in records for a in r if a is not scratch.window.logits]
     allocated = sum(a.nbytes for a in arrays)
     assert scratch.window.logits.base is scratch.window.flat
     assert set(scratch._fields) == {"rng", "tallies", "sent", "touched", "rows", "batch", "draw", "pair", "window"}
-    assert abs(allocated - K.scratch_bytes(V, D, S, B, W, L)) <= 64
+    assert abs(allocated - kern.scratch_bytes(V, D, S, B, W, L)) <= 64

@@ -10,7 +10,7 @@ import pytest
 from tests import naive
 from tests.corpora import big_corpus, planted_corpus
 from tests.interrupt import run_interrupted
-from w2v_nce import kernels as K
+from w2v_nce import kernels as kern
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config, validate
 from w2v_nce.errors import ConfigError
@@ -32,9 +32,9 @@ def _window_update(w_in, w_out, contexts, rows, lr, spare=1):
     out_rows = np.array(rows, np.int64)
     flat = np.full(len(ctx) * (len(out_rows) + spare), np.nan, np.float32)
     G = flat.reshape(len(ctx), len(out_rows) + spare)
-    label = K.window_label_mask(len(ctx), len(out_rows) + spare)
+    label = kern.window_label_mask(len(ctx), len(out_rows) + spare)
     dx = np.empty((len(ctx), D), np.float32)
-    return K.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, flat, label, dx,
+    return kern.window_update(w_in, w_out, ctx, len(ctx), out_rows, len(out_rows), lr, G, flat, label, dx,
                            np.arange(len(ctx)))
 
 
@@ -92,17 +92,17 @@ def test_window_step_is_minus_lr_times_the_finite_difference_gradient():
 # ---------------------------------------------------------------------------------------
 # whole chunks
 # ---------------------------------------------------------------------------------------
-def _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch=K.PREFETCH_PAIRS):
-    tables = K.make_tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
-    params = K.Params(K.LOSS_NEG, K.ARCH_SKIPGRAM, True, True, window, S, 4, False, True, K.SAMPLER_UNIFORM, lr, lr,
+def _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch=kern.PREFETCH_PAIRS):
+    tables = kern.make_tables(keep, np.full(V, 1.0 / V, np.float32), np.ones(1), np.zeros(1, np.int32), neg_p, neg_a, S)
+    params = kern.Params(kern.LOSS_NEG, kern.ARCH_SKIPGRAM, True, True, window, S, 4, False, True, kern.SAMPLER_UNIFORM, lr, lr,
                       1e9, prefetch, True)
-    scratch = K.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(K.N_TALLIES, np.float64))
+    scratch = kern.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(kern.N_TALLIES, np.float64))
     return tables, params, scratch
 
 
-def _train_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a, prefetch=K.PREFETCH_PAIRS):
+def _train_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a, prefetch=kern.PREFETCH_PAIRS):
     tables, params, scratch = _records(window, S, lr, seed, keep, neg_p, neg_a, prefetch)
-    K.train_chunk(ids, 0.0, K.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
+    kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, np.zeros(V, np.float32)), tables, params, scratch)
     return scratch.tallies, scratch.rng
 
 
@@ -112,11 +112,11 @@ def _naive_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a):
     rng = np.array([seed], np.uint64)
     total, pairs = 0.0, 0
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
-        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < K.rng_uniform(rng))]
+        kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(rng))]
         for i, c in enumerate(kept):
-            span = window - K.rng_below(rng, window)
+            span = window - kern.rng_below(rng, window)
             contexts = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
-            negatives = [K.draw_candidate(K.SAMPLER_UNIGRAM, V, neg_p, neg_a, rng) for _ in range(S)]
+            negatives = [kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, neg_p, neg_a, rng) for _ in range(S)]
             if contexts:
                 w_in, w_out, loss = naive.window_neg_step(w_in, w_out, contexts, c, negatives, lr)
                 w_in, w_out = w_in.astype(np.float32), w_out.astype(np.float32)
@@ -138,8 +138,8 @@ def test_train_chunk_equals_the_naive_replay():
                                                         neg_p, neg_a)
     tallies, _ = _train_chunk(ids, w_in, w_out, keep, window, S, lr, seed, neg_p, neg_a)
     assert exp_pairs > 50
-    assert tallies[K.T_EXAMPLES] == exp_pairs
-    assert tallies[K.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
+    assert tallies[kern.T_EXAMPLES] == exp_pairs
+    assert tallies[kern.T_LOSS] == pytest.approx(exp_loss, rel=1e-4)
     np.testing.assert_allclose(w_in, exp_in, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(w_out, exp_out, rtol=1e-4, atol=1e-5)
 
@@ -166,8 +166,8 @@ def test_window_and_pair_negatives_train_the_same_pairs_differently():
     neg_p, neg_a = build_alias_table(np.ones(V))
     w_in, w_out = _params(1)
     tallies, _ = _train_chunk(ids, w_in, w_out, np.ones(V, np.float32), 1, 5, 0.05, 3, neg_p, neg_a)
-    assert tallies[K.T_EXAMPLES] == 2 * 39  # window 1: every adjacent pair, both ways
-    assert tallies[K.T_BATCHES] == 40  # one draw per centre
+    assert tallies[kern.T_EXAMPLES] == 2 * 39  # window 1: every adjacent pair, both ways
+    assert tallies[kern.T_BATCHES] == 40  # one draw per centre
 
 
 # ---------------------------------------------------------------------------------------

@@ -13,7 +13,6 @@ from .tf_losses import (  # noqa: F401
     sampled_softmax_loss,
     sampled_softmax_loss_grad,
     sigmoid_cross_entropy_with_logits,
-    softmax_cross_entropy_with_logits,
 )
 from .tf_samplers import (  # noqa: F401
     fixed_unigram_candidate_sampler,

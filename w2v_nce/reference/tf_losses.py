@@ -36,7 +36,6 @@ __all__ = [
     "FLT_MAX",
     "compute_sampled_logits",
     "sigmoid_cross_entropy_with_logits",
-    "softmax_cross_entropy_with_logits",
     "nce_loss",
     "nce_loss_grad",
     "sampled_softmax_loss",
@@ -251,14 +250,6 @@ def _sigmoid_xent_grad(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
     return np.where(pos, (1 - z) - r, r - z)
 
 
-def softmax_cross_entropy_with_logits(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax cross-entropy ``[B]``, as TF's ``XentEigenImpl`` computes it (§3).
-
-    ``sh = logits - max_j logits``; ``loss_i = Σ_j labels_ij · (log Σ_j' exp(sh_ij') - sh_ij)``.
-    """
-    return _softmax_xent(np.asarray(labels, dtype=np.asarray(logits).dtype), np.asarray(logits))[0]
-
-
 def _softmax_xent(labels: np.ndarray, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(loss [B], backprop [B, N])`` with ``backprop = softmax(logits) - labels``."""
     sh = logits - logits.max(axis=1, keepdims=True)
@@ -386,7 +377,7 @@ def sampled_softmax_loss(
 
     ``loss_i = logsumexp([t_i, u_i]) - (1/T) Σ_j t_ij`` over the log-Q-corrected logits of
     :func:`compute_sampled_logits`, computed as TF's softmax kernel does
-    (:func:`softmax_cross_entropy_with_logits`). Default ``remove_accidental_hits=True``
+    (TF's ``softmax_cross_entropy_with_logits``, ``_softmax_xent`` here). Default ``remove_accidental_hits=True``
     (the opposite of :func:`nce_loss`). ``seed`` seeds the default sampler.
 
     Args: as :func:`compute_sampled_logits`.

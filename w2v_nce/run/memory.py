@@ -6,7 +6,7 @@ check with ``check_memory`` (``copies`` replicas in one process multiply it).
 
 from __future__ import annotations
 
-from .. import kernels as K
+from .. import kernels as kern
 from ..artifact.model import model_save_bytes
 from ..config import Config
 from ..errors import ResourceError
@@ -29,8 +29,8 @@ def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
     checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
-    tables = K.tables_bytes(V)
-    scratch = cfg.resolved_threads() * K.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
+    tables = kern.tables_bytes(V)
+    scratch = cfg.resolved_threads() * kern.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
                                                          cfg.window, cfg.max_sentence_len)
     return matrices + tables + scratch + model_save_bytes(V, cfg.dim, word_bytes)
 

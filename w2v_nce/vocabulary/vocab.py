@@ -10,8 +10,6 @@ table of ``hashtable.py``.
 
 from __future__ import annotations
 
-from collections import Counter
-
 import numpy as np
 from numba import njit
 
@@ -45,15 +43,10 @@ class Vocab:
         return int(self.counts.sum())
 
     @classmethod
-    def build(cls, counter: "WordCounter | Counter", min_count: int, max_vocab: int = 0) -> "Vocab":
+    def build(cls, counter: WordCounter, min_count: int, max_vocab: int = 0) -> "Vocab":
         """Keep words with count >= min_count, most frequent first (ties: first seen first)."""
-        if isinstance(counter, Counter):  # bytes -> count, insertion order = first seen
-            keys = list(counter)
-            counts = np.fromiter((counter[k] for k in keys), dtype=np.int64, count=len(keys))
-            word_of = keys.__getitem__
-        else:
-            counts = counter.counts[: counter.distinct]
-            word_of = counter.word
+        counts = counter.counts[: counter.distinct]
+        word_of = counter.word
         kept = np.flatnonzero(counts >= min_count)
         kept = kept[np.argsort(-counts[kept], kind="stable")]  # ids are first-seen order: ties stay so
         if max_vocab and len(kept) > max_vocab:
