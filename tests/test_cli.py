@@ -321,3 +321,11 @@ def test_a_config_that_is_not_utf8_or_a_yaml_bomb_is_one_short_line(small_corpus
     r = run("train", small_corpus, "-c", bomb, "-o", tmp_path / "out")
     assert r.exit_code == 2 and len(r.output) < 500 and "Traceback" not in r.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_number_beyond_a_float_in_a_config_is_a_usage_error(small_corpus, tmp_path):
+    huge = tmp_path / "huge.yaml"
+    huge.write_text("alpha: " + "9" * 400 + "\n")
+    r = run("train", small_corpus, "-c", huge, "-o", tmp_path / "out")
+    assert r.exit_code == 2 and "'alpha' must be a finite number" in r.output and "huge.yaml" in r.output
+    assert "Traceback" not in r.output and len(r.output) < 300

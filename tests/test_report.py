@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import REPO
+from tests.conftest import REPO, run_cli
 from tests.conftest import run_cli as run
 from w2v_nce import report as R
 
@@ -293,3 +293,24 @@ def test_page_renders_in_headless_chromium(two_runs, tmp_path):
     taken = _browse(chromium, tmp_path / "p3", "--window-size=1200,3000", f"--screenshot={shot}", url)
     assert taken.returncode == 0 and shot.read_bytes().startswith(b"\x89PNG")
     assert shot.stat().st_size > 50_000  # text, tables and charts, not a blank page
+
+
+def test_numbers_beyond_a_float_and_infinity_in_the_files_are_drawn_as_gaps(tmp_path):
+    """A damaged train.jsonl or metrics.json (a 400-digit number, Infinity) is still a report."""
+    from w2v_nce.report import load_run, make_charts, render_page
+
+    run_dir = make_run(tmp_path / "r")
+    lines = (run_dir / "train.jsonl").read_text().splitlines()
+    lines[1] = lines[1].replace('"words": ', '"words": ' + "9" * 400 + ", \"was\": ", 1)
+    lines.insert(2, '{"event": "progress", "words": Infinity, "loss": -Infinity, "lr": NaN}')
+    (run_dir / "train.jsonl").write_text("\n".join(lines) + "\n")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["analogy"]["accuracy"] = int("9" * 400)
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    run = load_run(run_dir)
+    run.name = "r"
+    charts = make_charts([run])
+    page = render_page([run], charts, {name: name + ".png" for name in charts})
+    assert "<table" in page and "—" in page  # the unreadable accuracy shown as a gap
+    r = run_cli("report", run_dir, "-o", tmp_path / "report.html")
+    assert r.exit_code == 0, r.output

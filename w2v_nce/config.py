@@ -240,7 +240,10 @@ def _check_type(key: str, value: Any, where: str) -> Any:
             return [value]
         raise ConfigError(f"{where}: '{key}' must be {kind}, got {_shown(value)}")
     if kind == "float":
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise ConfigError(f"{where}: '{key}' must be a finite number, got {_shown(value)}") from None
     if kind == "list[str]":
         if not all(isinstance(v, str) for v in value):
             raise ConfigError(f"{where}: '{key}' must be a list of strings, got {_shown(value)}")

@@ -8,7 +8,7 @@ import os
 import tempfile
 from typing import IO, Iterator
 
-from .errors import OutputError
+from .errors import FormatError, OutputError
 
 
 def _read_umask() -> int:
@@ -59,3 +59,43 @@ def json_safe(value):
     if isinstance(value, (list, tuple)):
         return [json_safe(v) for v in value]
     return value
+
+
+# deflate cannot expand data more than about 1032 times: a member declaring more is forged
+_DEFLATE_MAX_RATIO = 1032
+
+
+def checked_npz(path: str):
+    """``np.load`` of an .npz archive (no pickles), once every member's .npy header agrees with
+    the member's size: a header claiming more data than the member holds (10^11 rows in a few
+    bytes), an object dtype or an impossible compression ratio is a ``FormatError`` naming the
+    file and member, before anything is allocated. Not-a-zip files raise as ``np.load`` does."""
+    import math
+    import tokenize
+    import zipfile
+
+    import numpy as np
+    from numpy.lib import format as npy
+
+    readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
+    with zipfile.ZipFile(path) as archive:
+        for info in archive.infolist():
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1):
+                raise FormatError(f"{path}: member {info.filename} claims {info.file_size} bytes from "
+                                  f"{info.compress_size} compressed: the file is damaged")
+            with archive.open(info) as fh:
+                try:
+                    version = npy.read_magic(fh)
+                    shape, _, dtype = readers[version](fh) if version in readers else (None, None, None)
+                except (ValueError, KeyError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile) as exc:
+                    raise FormatError(f"{path}: member {info.filename} is not a NumPy array ({exc})") from None
+                if shape is None:
+                    raise FormatError(f"{path}: member {info.filename}: unsupported .npy version {version}")
+                held = info.file_size - fh.tell()
+            if dtype.hasobject:
+                raise FormatError(f"{path}: member {info.filename} holds Python objects; only plain arrays are read")
+            claimed = dtype.itemsize * math.prod(shape)
+            if claimed != held:
+                raise FormatError(f"{path}: member {info.filename} claims shape {shape} ({claimed} bytes) but "
+                                  f"holds {held} bytes: the file is damaged or not written by w2v-nce")
+    return np.load(path, allow_pickle=False)

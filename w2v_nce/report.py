@@ -111,8 +111,13 @@ def _matplotlib():
 
 
 def _value(x: Any) -> float:
-    """A number from an event, NaN for null/missing (matplotlib leaves a gap)."""
-    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else math.nan
+    """A number from an event, NaN for null/missing or beyond a float (matplotlib leaves a gap)."""
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        return math.nan
+    try:
+        return float(x)
+    except OverflowError:  # an integer of hundreds of digits in a damaged file
+        return math.nan
 
 
 def _points(events: Iterable[dict], xkey: str, ykey: str) -> tuple[list[float], list[float]]:
@@ -221,7 +226,8 @@ def _fmt(value: Any) -> str:
 
 
 def _pct(value: Any) -> str:
-    return "—" if not isinstance(value, (int, float)) or math.isnan(value) else f"{100 * value:.1f}%"
+    value = _value(value)
+    return "—" if math.isnan(value) else f"{100 * value:.1f}%"
 
 
 def _table(header: list[str], rows: list[list[str]], classes: list[str] | None = None, cls: str = "") -> str:

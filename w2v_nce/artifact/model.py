@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import FormatError, UsageError
-from ..io import atomic_output
+from ..io import atomic_output, checked_npz
 from .embeddings import Embeddings
 from .export import select_vectors
 from .word2vec import load_word2vec
@@ -119,7 +119,7 @@ class Model:
         if not os.path.exists(path):
             raise FormatError(f"{path}: no model here (expected a training output directory or model.npz)")
         try:
-            with np.load(path, allow_pickle=False) as z:
+            with checked_npz(path) as z:
                 return cls.from_npz(z, path)
         except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
             raise FormatError(f"{path}: not a w2v-nce model ({npz_problem(exc)})") from None

@@ -23,7 +23,7 @@ import numpy as np
 from ..artifact.model import Model, npz_problem
 from ..config import Config, from_saved
 from ..errors import FormatError, ResumeError
-from ..io import atomic_output
+from ..io import atomic_output, checked_npz
 from ..text.corpus import Corpus
 from ..train import Tallies, TrainState
 
@@ -65,7 +65,7 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
     if not os.path.exists(path):
         raise ResumeError(f"{path}: no checkpoint to resume from (did the run finish, or was it started elsewhere?)")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        with checked_npz(path) as z:
             cfg = from_saved(json.loads(str(z["config"])))
             model = Model.from_npz(z, path)  # words as bytes + offsets, or an old fixed-width array
             model.config = cfg.to_dict()
@@ -84,9 +84,9 @@ def saved_replicas(out_dir: str) -> int:
     """The replica count of the checkpoint in ``out_dir`` (its positions: fewer than the run
     started with if one was lost for good; 1 if unreadable: the resume then reports what is wrong)."""
     try:
-        with np.load(os.path.join(out_dir, CHECKPOINT_FILE), allow_pickle=False) as z:
+        with checked_npz(os.path.join(out_dir, CHECKPOINT_FILE)) as z:
             return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
-    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile):
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, FormatError):
         return 1
 
 
