@@ -444,3 +444,43 @@ def test_an_empty_or_random_model_or_checkpoint_is_one_clear_line(tmp_path, cont
         r = CliRunner().invoke(main, args + [str(d)])
         assert r.exit_code == 1 and "Aborted" not in r.output and "pickle" not in r.output, r.output
         assert name in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_a_periodic_checkpoint_on_a_full_disk_is_a_warning_and_training_goes_on(tmp_path, monkeypatch):
+    """The previous checkpoint stays (atomic replace) and the run ends with its outputs, the same
+    bytes as a run without checkpoints; a later checkpoint that can be written is."""
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    run_training(train_cfg(corpus, tmp_path / "plain"))
+    original, calls = loop.save_checkpoint, []
+
+    def full_once(out, ck):
+        calls.append(ck.states[0].clock)
+        if len(calls) == 1:
+            raise OutputError(f"{out}/checkpoint.npz: cannot write (disk full); previous file left unchanged")
+        return original(out, ck)
+
+    monkeypatch.setattr(loop, "save_checkpoint", full_once)
+    logs = []
+    run_training(train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001), log=logs.append)
+    assert len(calls) >= 2  # tried again after the failure
+    warnings = [line for line in logs if line.startswith("warning:") and "disk full" in line]
+    assert len(warnings) == 1 and "training goes on" in warnings[0]
+    assert (tmp_path / "out" / "vectors.txt").read_bytes() == (tmp_path / "plain" / "vectors.txt").read_bytes()
+
+
+def test_a_checkpoint_on_a_signal_that_cannot_be_written_ends_the_run(tmp_path, monkeypatch):
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    halt = threading.Event()
+    original = Trainer.train_chunk
+
+    def stop_after_one(self, *a):
+        original(self, *a)
+        halt.set()
+
+    def full(out, ck):
+        raise OutputError(f"{out}/checkpoint.npz: cannot write (disk full); previous file left unchanged")
+
+    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
+    monkeypatch.setattr(loop, "save_checkpoint", full)
+    with pytest.raises(OutputError, match="disk full"):
+        run_training(train_cfg(corpus, tmp_path / "out"), halt=halt)

@@ -38,7 +38,13 @@ from ..distributed.replica import (
     regroup,
 )
 from ..distributed.sync import SyncStats, tier_rows
-from ..errors import ClusterError, CorpusError, DivergenceError, Interrupted
+from ..errors import (
+    ClusterError,
+    CorpusError,
+    DivergenceError,
+    Interrupted,
+    OutputError,
+)
 from ..stream import HeldOut, ReaderCounts
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
@@ -172,7 +178,10 @@ class Run:
                 more: list[ReplicaLost] = []
                 self._account(0.0, self._sync_survivors(True, more, list(self.states)), rounds=0)
                 self._recover(more)
-            self.save_checkpoint()
+            if self.halt.is_set():
+                self.save_checkpoint()  # the resume depends on it: a failure ends the run
+            else:
+                self._periodic_checkpoint()
             self.checkpoint_request.clear()
             if self.halt.is_set() and self.epoch < cfg.epochs:
                 self._interrupt()
@@ -335,6 +344,17 @@ class Run:
                                                     self.totals(), self.history, self.syncs, dict(self.sync_totals)))
         self._last_ckpt = time.time()
         return path
+
+    def _periodic_checkpoint(self) -> None:
+        """A checkpoint nobody is waiting on: one that cannot be written (a full disk) is a warning,
+        the previous checkpoint stays intact (atomic replace), and training goes on; the next try
+        is ``checkpoint_every`` minutes later. A checkpoint on a signal is not this: it raises."""
+        try:
+            self.save_checkpoint()
+        except OutputError as exc:
+            self._last_ckpt = time.time()
+            self.log(f"warning: {exc}; training goes on, the next checkpoint is tried in "
+                     f"{self.cfg.checkpoint_every:g} minutes")
 
     def _interrupt(self) -> None:
         signum = self.signum() or signal.SIGINT
