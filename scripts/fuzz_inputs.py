@@ -44,6 +44,8 @@ EDGE_NUMBERS = [b"1e300", b"-1", b"nan", b"inf", b"-inf", b"10000000000000000000
 # mutations
 # --------------------------------------------------------------------------------------------
 def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
+    if rng.random() < 0.05 and b"\n" in data[:64]:  # a binary file's text header: edge numbers
+        return mutate_text(data, rng) if rng.random() < 0.5 else rng.choice(EDGE_NUMBERS) + b" 8" + data[data.index(b"\n"):]
     b = bytearray(data)
     kind = rng.randrange(7)
     if kind == 0 and b:  # bit flips
@@ -72,6 +74,10 @@ def mutate_bytes(data: bytes, rng: random.Random) -> bytes:
 
 
 def mutate_text(data: bytes, rng: random.Random) -> bytes:
+    if rng.random() < 0.1:  # the first line (a header: counts, sizes) gets edge numbers
+        head, _, rest = data.partition(b"\n")
+        fields = [rng.choice(EDGE_NUMBERS) if re.fullmatch(rb"-?\d+", f) else f for f in head.split(b" ")]
+        return b" ".join(fields) + b"\n" + rest
     numbers = list(re.finditer(rb"-?\d+(\.\d+)?(e-?\d+)?", data))
     if numbers and rng.random() < 0.5:
         out = data

@@ -339,3 +339,20 @@ def test_unicode_spaces_inside_a_token_are_written_and_read_back(tmp_path):
         got_words, got = F.load_word2vec(path)
         assert got_words == words
         np.testing.assert_array_equal(got, vectors)
+
+
+@pytest.mark.parametrize("header, binary, message", [
+    (b"100000000000 100\n", False, "header says 100000000000 rows of 100 values"),
+    (b"100000000000 100\n", True, "header says 100000000000 rows of 100 values"),
+    (b"3 1000000000000000000000000000000\n", None, "bad header"),
+    (b"10000000000000000 8\n", None, "bad header"),
+])
+def test_a_header_the_file_cannot_hold_is_refused_before_allocating(tmp_path, header, binary, message):
+    """A lying header is one line naming the file, not a multi-terabyte allocation (MemoryError)."""
+    for name in ("v.vec", "v.vec.gz"):
+        path = tmp_path / name
+        body = header + b"the 0.1 0.2\n"
+        path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+        with pytest.raises(FormatError, match=message) as info:
+            F.load_word2vec(path, binary=binary)
+        assert str(path) in str(info.value)

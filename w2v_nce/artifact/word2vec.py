@@ -169,6 +169,7 @@ def load_word2vec(
                 start = fh.tell()
                 binary = not _looks_like_text(fh, dim) if rows else False
                 fh.seek(start)
+            _check_fits(fh, name, rows, dim, binary)
             if binary:
                 return _read_binary(fh, name, rows, dim, unicode_errors)
             return _read_text(fh, name, rows, dim, unicode_errors)
@@ -188,9 +189,36 @@ def _read_header(fh: IO[bytes], name: str) -> tuple[int, int]:
             f"{name}: line 1: expected a header 'VOCAB_SIZE DIM', found {shown!r}"
             " (files without a header, such as GloVe's, are not supported)"
         ) from None
-    if count < 0 or dim < 1:
-        raise FormatError(f"{name}: line 1: bad header '{count} {dim}' (need VOCAB_SIZE >= 0, DIM >= 1)")
+    if not (0 <= count <= _MAX_HEADER_ROWS and 1 <= dim <= _MAX_HEADER_DIM):
+        raise FormatError(f"{name}: line 1: bad header '{count} {dim}' (need 0 <= VOCAB_SIZE <= 2^40 and "
+                          f"1 <= DIM <= 2^24)")
     return count, dim
+
+
+# deflate expands data at most about 1032 times: the bound on a .gz file's text
+_DEFLATE_MAX_RATIO = 1032
+# A header beyond these is not a vector file's (word2vec files have up to ~10^8 rows, 10^4 dims).
+_MAX_HEADER_ROWS = 1 << 40
+_MAX_HEADER_DIM = 1 << 24
+# matrices above this many bytes are allocated only when the file can hold their rows
+_CHECKED_ALLOCATION = 64 << 20
+
+
+def _check_fits(fh: IO[bytes], name: str, rows: int, dim: int, binary: bool) -> None:
+    """Before a [rows, dim] matrix over 64 MiB is allocated: the file must be able to hold that many
+    rows (a header of 10^11 rows on a few bytes is a damaged file, not a 37 TB allocation). A row
+    is at least a 1-byte word, a separator and ``dim`` float32s (binary) or ``dim`` 2-byte fields
+    (text)."""
+    size = os.fstat(fh.fileno()).st_size if not isinstance(fh, gzip.GzipFile) else None
+    if size is None:  # .gz: at most _DEFLATE_MAX_RATIO times the compressed bytes
+        size = _DEFLATE_MAX_RATIO * os.fstat(fh.fileobj.fileno()).st_size
+    else:
+        size -= fh.tell()
+    per_row = 2 + (4 * dim if binary else 2 * dim)
+    # a small matrix is allocated anyway: the reader then names the line or record where the file ends
+    if rows * per_row > size and rows * dim * 4 > _CHECKED_ALLOCATION:
+        raise FormatError(f"{name}: the header says {rows} rows of {dim} values but the file holds at most "
+                          f"{size // per_row}: it is truncated or its header is wrong")
 
 
 def _looks_like_text(fh: IO[bytes], dim: int) -> bool:
