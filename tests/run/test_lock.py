@@ -137,3 +137,22 @@ def test_of_runs_started_together_exactly_one_writes(tmp_path, stale):
 def test_the_lock_file_is_readable_by_other_users(tmp_path):
     with OutputLock(str(tmp_path)):
         assert os.stat(tmp_path / LOCK_FILE).st_mode & 0o044 == 0o044
+
+
+def test_a_lock_naming_a_pid_no_process_can_have_is_taken_over(tmp_path):
+    """pid 2^70 (a damaged or forged file) is an unreadable lock: taken over, not an OverflowError."""
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(json.dumps({"pid": 2**70, "host": socket.gethostname(), "started": "x"}))
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with OutputLock(str(tmp_path)) as held:
+        assert held.took_over == {} and "unreadable" in held.note
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_a_lock_path_that_is_a_directory_is_one_line_and_left_alone(tmp_path):
+    (tmp_path / LOCK_FILE).mkdir()
+    (tmp_path / LOCK_FILE / "keep").write_text("x")
+    with pytest.raises(OutputError, match="is a directory, not a w2v-nce lock file"):
+        OutputLock(str(tmp_path)).acquire()
+    assert (tmp_path / LOCK_FILE / "keep").read_text() == "x"

@@ -30,6 +30,7 @@ _WAIT = 0.05  # seconds between rounds while another run is writing or breaking 
 _FRESH = 5.0  # seconds: an unreadable lock younger than this may still be being written
 _BREAK_STALE = 10.0  # seconds: a break file older than this was left by a run that died mid-takeover
 _REUSE_MARGIN = 60.0  # seconds a process may seem younger than its lock (clock steps) and still own it
+_MAX_PID = 1 << 31  # pids are C ints; Linux's pid_max is at most 2^22
 
 
 class OutputLock:
@@ -66,6 +67,8 @@ class OutputLock:
         record = {"pid": os.getpid(), "host": socket.gethostname(),
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(now)), "started_unix": now,
                   "argv": self.argv, "boot": _boot_id(), "token": secrets.token_hex(8)}
+        if os.path.isdir(self.path):
+            raise OutputError(f"{self.path} is a directory, not a w2v-nce lock file; remove it, or choose another -o")
         for _ in range(_ATTEMPTS):
             if self._create(json.dumps(record).encode()):
                 self._token = record["token"]
@@ -171,6 +174,8 @@ def _read(path: str) -> tuple[bytes | None, dict | None]:
     except ValueError:
         return raw, None
     if not isinstance(held, dict) or not isinstance(held.get("pid"), int) or not isinstance(held.get("host"), str):
+        return raw, None
+    if not 0 < held["pid"] < _MAX_PID:  # no process has it: a damaged or forged file
         return raw, None
     return raw, held
 
