@@ -28,25 +28,46 @@ def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     never sees a half-written file (a SIGKILL leaves at worst a stray ``.tmp-*`` file).
     ``OSError(ENOSPC)`` and other OS errors become ``OutputError`` naming the path.
     """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    with atomic_outputs([path], mode) as (fh,):
+        yield fh
+
+
+@contextlib.contextmanager
+def atomic_outputs(paths: list, mode: str = "wb") -> Iterator[tuple]:
+    """``atomic_output`` for files that belong together (vectors and their words): every one is
+    written and fsynced before any is renamed, so an error while writing (a full disk) leaves all
+    the previous files in place, none replaced."""
+    paths = [os.fspath(p) for p in paths]
+    temps: list[str] = []
+    current = paths[0]
     try:
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".tmp-", dir=directory)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
-    try:
-        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
-        with os.fdopen(fd, mode) as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        handles = []
+        for current in paths:
+            try:
+                fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(current) + ".tmp-",
+                                           dir=os.path.dirname(os.path.abspath(current)))
+            except OSError as exc:  # no such directory, not writable, no inodes left
+                raise OutputError(f"{current}: cannot write ({exc.strerror or exc})") from None
+            temps.append(tmp)
+            os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual mode
+            handles.append(os.fdopen(fd, mode))
+        with contextlib.ExitStack() as stack:
+            for fh in handles:
+                stack.enter_context(fh)
+            yield tuple(handles)
+            for current, fh in zip(paths, handles):
+                fh.flush()
+                os.fsync(fh.fileno())
+        for current, tmp in zip(paths, temps):
+            os.replace(tmp, current)
     except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        for tmp in temps:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError):
             reason = "disk full" if exc.errno == errno.ENOSPC else (exc.strerror or str(exc))
-            raise OutputError(f"{path}: cannot write ({reason}); previous file left unchanged") from exc
+            kept = "previous file left unchanged" if len(paths) == 1 else "previous files left unchanged"
+            raise OutputError(f"{current}: cannot write ({reason}); {kept}") from exc
         raise
 
 

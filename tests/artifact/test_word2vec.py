@@ -356,3 +356,23 @@ def test_a_header_the_file_cannot_hold_is_refused_before_allocating(tmp_path, he
         with pytest.raises(FormatError, match=message) as info:
             F.load_word2vec(path, binary=binary)
         assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("fmt", ["npy", "projector"])
+def test_a_two_file_export_that_fails_on_its_second_file_replaces_neither(tmp_path, monkeypatch, fmt):
+    """vectors and words belong together: a full disk while writing the words file leaves both
+    previous files as they were (the vectors file used to be replaced already)."""
+    out = tmp_path / "e"
+    out.mkdir()  # a directory: the export's files go inside it
+    X.export_vectors(out, WORDS, _matrix(len(WORDS), 4), fmt=fmt, force=True)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real_fdopen, opened = os.fdopen, []
+
+    def second_is_full(fd, mode):
+        opened.append(fd)
+        return _FullDisk(real_fdopen(fd, mode), 0 if len(opened) == 2 else 1 << 30)
+
+    monkeypatch.setattr(io_mod.os, "fdopen", second_is_full)
+    with pytest.raises(OutputError, match="disk full"):
+        X.export_vectors(out, WORDS[::-1], _matrix(len(WORDS), 4, seed=9), fmt=fmt, force=True)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # both kept, no temp files

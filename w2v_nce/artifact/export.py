@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import OutputError
-from ..io import atomic_output
+from ..io import atomic_outputs
 from .embeddings import unit_rows
 from .word2vec import (
     BLOCK_ROWS,
@@ -69,10 +69,9 @@ def write_npy(out_dir_or_prefix: str | os.PathLike, words: list[str], vectors: n
     vectors = check_matrix(words, vectors)
     paths = export_paths(out_dir_or_prefix, "npy")
     _make_export_dir(out_dir_or_prefix)
-    with atomic_output(paths[0], "wb") as fh:
-        np.save(fh, vectors, allow_pickle=False)
-    with atomic_output(paths[1], "wb") as fh:
-        fh.write(_words_file_bytes(words))
+    with atomic_outputs(paths) as (vectors_fh, words_fh):  # both replaced, or neither
+        np.save(vectors_fh, vectors, allow_pickle=False)
+        words_fh.write(_words_file_bytes(words))
     return paths
 
 
@@ -88,11 +87,10 @@ def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vect
     vectors = check_matrix(words, vectors)
     paths = export_paths(out_dir_or_prefix, "projector")
     _make_export_dir(out_dir_or_prefix)
-    with atomic_output(paths[0], "wb") as fh:
+    with atomic_outputs(paths) as (vectors_fh, words_fh):  # both replaced, or neither
         for start in range(0, vectors.shape[0], BLOCK_ROWS):
-            fh.write(floattext.format_rows(vectors[start:start + BLOCK_ROWS], None, "\t"))
-    with atomic_output(paths[1], "wb") as fh:
-        fh.write(_words_file_bytes(words))
+            vectors_fh.write(floattext.format_rows(vectors[start:start + BLOCK_ROWS], None, "\t"))
+        words_fh.write(_words_file_bytes(words))
     return paths
 
 
