@@ -484,3 +484,26 @@ def test_a_checkpoint_on_a_signal_that_cannot_be_written_ends_the_run(tmp_path, 
     monkeypatch.setattr(loop, "save_checkpoint", full)
     with pytest.raises(OutputError, match="disk full"):
         run_training(train_cfg(corpus, tmp_path / "out"), halt=halt)
+
+
+def test_a_model_that_cannot_be_saved_says_how_much_room_and_how_to_resume(tmp_path, monkeypatch):
+    """A full disk at the end: the message gives the model's size, the free space and the way out
+    (the kept checkpoint and the resume command); the resume then finishes the run."""
+    from w2v_nce.artifact import model as model_mod
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    real_save = model_mod.Model.save
+
+    def full_disk(self, path):
+        raise OutputError(f"{path}: cannot write (disk full); previous file left unchanged")
+
+    monkeypatch.setattr(model_mod.Model, "save", full_disk)
+    with pytest.raises(OutputError) as info:
+        run_training(train_cfg(corpus, tmp_path / "out", checkpoint_every=0.0001))
+    message = str(info.value)
+    assert "disk full" in message and "the model needs about" in message and "MB are free there" in message
+    assert f"w2v-nce train --resume {tmp_path / 'out'}" in message and "\n" not in message
+    assert (tmp_path / "out" / "checkpoint.npz").exists()
+    monkeypatch.setattr(model_mod.Model, "save", real_save)
+    resume_training(str(tmp_path / "out"))
+    assert (tmp_path / "out" / "model.npz").exists() and not (tmp_path / "out" / "checkpoint.npz").exists()

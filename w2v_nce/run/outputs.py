@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 
 from ..artifact.model import MODEL_FILE, Model
@@ -13,6 +14,7 @@ from ..config import Config, to_yaml
 from ..errors import OutputError, W2VError
 from ..io import atomic_output
 from ..vocabulary.vocab import Vocab
+from .checkpoint import CHECKPOINT_FILE
 from .prepare import Log
 from .vocabulary import vocab_header
 
@@ -27,7 +29,10 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
     seconds = dict(seconds or {})
     t_write = time.time()
     model.config = cfg.to_dict()
-    model.save(os.path.join(out, MODEL_FILE))
+    try:
+        model.save(os.path.join(out, MODEL_FILE))
+    except OutputError as exc:
+        raise OutputError(_model_not_saved(str(exc), model, out)) from None
     written = [MODEL_FILE]
     step = "writing vectors.txt"
     try:
@@ -47,6 +52,24 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
                           f"(w2v-nce export {out} writes the vectors again)") from None
     if "analogy" in metrics:
         log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
+
+
+def _model_not_saved(reason: str, model: Model, out: str) -> str:
+    """The way out when model.npz cannot be written (a full disk): how much room it needs, how
+    much there is, and the checkpoint to resume from once there is room."""
+    need = sum(a.nbytes for a in model.npz_arrays().values())
+    try:
+        free = f"{shutil.disk_usage(out).free / 1e6:,.0f} MB are free there"
+    except OSError:
+        free = "the free space is unknown"
+    checkpoint = os.path.join(out, CHECKPOINT_FILE)
+    if os.path.exists(checkpoint):
+        saved = time.strftime("%H:%M", time.localtime(os.path.getmtime(checkpoint)))
+        way_out = (f"the checkpoint of {saved} is kept: make room and run 'w2v-nce train --resume {out}' "
+                   "(it repeats only the training after that checkpoint)")
+    else:
+        way_out = "no checkpoint was written (--checkpoint-every 0, or a short run): make room and train again"
+    return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}; {way_out}"
 
 
 def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
