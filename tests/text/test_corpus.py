@@ -6,6 +6,7 @@ import bz2
 import gzip
 import io
 import lzma
+import os
 import sys
 from collections import Counter
 
@@ -280,3 +281,25 @@ def test_utf16_and_corrupt_compressed_files_are_refused_before_any_output(tmp_pa
         r = CliRunner().invoke(main, ["train", str(path), "-o", str(out), "--force"])
         assert r.exit_code == 1 and needle in r.output and len(r.output.strip().splitlines()) == 1, r.output
         assert (out / "vectors.txt").read_text() == "a previous run's vectors\n"
+
+
+def test_a_signal_while_stdin_is_spooled_ends_the_wait(tmp_path, monkeypatch):
+    """A pipe that stays open (a producer that hangs) must not outlast SIGINT/SIGTERM: the spool
+    polls ``stop`` and ends with Interrupted, its temp file removed."""
+    import io
+    import time
+
+    from w2v_nce.errors import Interrupted
+
+    r, w = os.pipe()
+    os.write(w, b"some words\n")  # then nothing more, and never closed while we wait
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(os.fdopen(r, "rb")))
+    t0 = time.monotonic()
+    corpus = Corpus(["-"], spool_dir=str(tmp_path), stop=lambda: 15 if time.monotonic() > t0 + 0.3 else 0)
+    try:
+        with pytest.raises(Interrupted, match="reading standard input") as info:
+            corpus.open_source(0)
+    finally:
+        os.close(w)
+    assert info.value.exit_code == 143 and time.monotonic() - t0 < 5
+    assert os.listdir(tmp_path) == []

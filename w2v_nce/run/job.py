@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -95,7 +96,8 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     log = _log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
-        corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output)
+        corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output,
+                        stop=lambda: (sig.signum or signal.SIGINT) if halt.is_set() else 0)
         early = None
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None

@@ -21,22 +21,24 @@ Rules (word2vec.c's, made explicit):
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import io
 import lzma
 import os
 import re
+import select
 import shutil
 import stat
 import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from ..errors import CorpusError
+from ..errors import CorpusError, Interrupted
 from .utf8 import is_utf8
 
 BLOCK_BYTES = 1 << 20
@@ -147,6 +149,27 @@ def _expand(path: str) -> list[str]:
     return [path]
 
 
+def _copy_stdin(out: BinaryIO, stop: Callable[[], int] | None) -> None:
+    """Copy standard input to ``out`` until its end, polling ``stop`` every 0.2 s while the pipe
+    is quiet (a blocked read would be restarted after a signal: PEP 475)."""
+    try:
+        src = sys.stdin.buffer.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's in-memory stdin)
+        shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        return
+    while True:
+        signum = stop() if stop is not None else 0
+        if signum:
+            raise Interrupted("stopped while reading standard input; nothing was trained, start the run again",
+                              signum)
+        ready, _, _ = select.select([src], [], [], 0.2)
+        if ready:
+            data = os.read(src, 1 << 20)
+            if not data:
+                return
+            out.write(data)
+
+
 class Corpus:
     """A re-iterable sequence of text sources read in blocks.
 
@@ -154,12 +177,16 @@ class Corpus:
     and is readable, so a typo fails before any work is done.
     """
 
-    def __init__(self, paths: list[str], lowercase: bool = False, spool_dir: str | None = None):
+    def __init__(self, paths: list[str], lowercase: bool = False, spool_dir: str | None = None,
+                 stop: Callable[[], int] | None = None):
+        """``stop``: polled while stdin is spooled; a signal number (not 0) ends the spooling with
+        ``Interrupted`` (a pipe that stays open must not outlast a SIGINT)."""
         if not paths:
             raise CorpusError("no corpus given: pass one or more files, directories or '-' for stdin")
         self.paths = list(paths)
         self.lowercase = lowercase
         self._spool_dir = spool_dir
+        self._stop = stop
         self._stdin_spool: str | None = None
         self._read_lock = threading.Lock()
         self.bytes_read = 0  # uncompressed bytes read or skipped through by decompressing, all readers
@@ -207,8 +234,13 @@ class Corpus:
 
     def _spool_stdin(self) -> None:
         fd, tmp = tempfile.mkstemp(prefix="w2v-nce-stdin-", dir=self._spool_dir)
-        with os.fdopen(fd, "wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        try:
+            with os.fdopen(fd, "wb") as out:
+                _copy_stdin(out, self._stop)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
         self._stdin_spool = tmp
 
     def close(self) -> None:
