@@ -335,6 +335,22 @@ def test_draw_batch_unique_and_counts_tries():
     assert all(pos[s] == k for k, s in enumerate(samples))
 
 
+def test_a_unique_draw_from_a_degenerate_distribution_ends():
+    """All the mass on one id of 10 and S = 5 distinct wanted: rejection alone never ends (a
+    vocab.tsv or checkpoint with forged counts); after MAX_UNIQUE_TRIES draws the batch is
+    completed with the smallest ids not drawn, each once."""
+    from w2v_nce.kernels.negatives import MAX_UNIQUE_TRIES
+
+    weights = np.zeros(10)
+    weights[7] = 1.0
+    prob, alias = build_alias_table(weights)
+    stamp, pos, samples = np.zeros(10, np.int64), np.zeros(10, np.int32), np.empty(5, np.int64)
+    tries = kern.draw_batch(samples, True, stamp, pos, 1, kern.SAMPLER_UNIGRAM, 10, prob, alias,
+                            np.array([3], np.uint64))
+    assert samples.tolist() == [7, 0, 1, 2, 3] and tries == MAX_UNIQUE_TRIES + 3
+    assert all(pos[s] == k for k, s in enumerate(samples))
+
+
 def test_log_uniform_kernel_draws_follow_the_distribution():
     rng = np.array([123], np.uint64)
     n = 200_000
