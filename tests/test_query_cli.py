@@ -149,3 +149,18 @@ def test_bad_inputs_name_the_file(tmp_path, model_dir):
     write_word2vec_text(tmp_path / "v.txt", WORDS, W_IN)
     r = run("similar", tmp_path / "v.txt", "king", "--vectors", "out")
     assert r.exit_code == 2 and "needs a model" in r.output and "Traceback" not in r.output
+
+
+def test_unicode_errors_is_the_flag_the_message_names(tmp_path):
+    """A word cut inside a UTF-8 character (word2vec.c does it): the error names --unicode-errors,
+    and the flag reads the file (similar, analogy and eval --vectors)."""
+    path = tmp_path / "cut.vec"
+    path.write_bytes(b"3 2\ncaf\xc3 0.1 0.2\nthe 0.3 0.4\nend 0.2 0.9\n")
+    r = run("similar", path, "the")
+    assert r.exit_code == 1 and "--unicode-errors replace or ignore" in r.output
+    r = run("similar", path, "the", "--topn", "1", "--unicode-errors", "replace")
+    assert r.exit_code == 0 and "caf\ufffd" in r.output
+    r = run("analogy", path, "the", "end", "caf", "--unicode-errors", "ignore", "--topn", "1")
+    assert r.exit_code == 0, r.output
+    r = run("eval", "--vectors", path, "--unicode-errors", "ignore")
+    assert r.exit_code == 0, r.output

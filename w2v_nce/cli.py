@@ -208,6 +208,13 @@ def split(corpus, output, parts, compress) -> None:
     click.echo(f"wrote {len(paths)} parts in {output}")
 
 
+def _unicode_errors_option(fn: Callable) -> Callable:
+    """--unicode-errors, for the commands that read word2vec files (gensim's ``unicode_errors``)."""
+    return click.option("--unicode-errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
+                        show_default=True, help="Words of a word2vec file that are not valid UTF-8 (word2vec.c "
+                        "cuts long words inside a character): an error, U+FFFD, or dropped bytes.")(fn)
+
+
 @main.command("eval")
 @click.argument("model_dir", required=False)
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), help="Score a word2vec-format file instead of a model.")
@@ -221,9 +228,10 @@ def split(corpus, output, parts, compress) -> None:
 @click.option("--similarity", multiple=True, help="Word-pair similarity files [bundled sets].")
 @click.option("--json", "json_file", help="Also write the results as JSON here.")
 @click.option("--threads", type=int, help="Threads for the full loss [all cores].")
+@_unicode_errors_option
 @_library_errors
 def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analogies, restrict_vocab, method,
-             similarity, json_file, threads) -> None:
+             similarity, json_file, threads, unicode_errors) -> None:
     """Score a trained model: full sigmoid loss on held-out text, analogies, word similarity.
 
     \b
@@ -240,7 +248,7 @@ def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analog
     report = run_evaluation(model_dir=model_dir, vectors_file=vectors_file, binary=binary, heldout=list(heldout),
                             max_pairs=max_pairs, window=window, analogies=list(analogies),
                             restrict_vocab=restrict_vocab, method=method, similarity=list(similarity),
-                            threads=threads)
+                            threads=threads, unicode_errors=unicode_errors)
     click.echo(format_report(report))
     if json_file:
         from .io import atomic_output
@@ -286,7 +294,8 @@ STDIN_BATCH = 256
 
 
 def _query_options(fn: Callable) -> Callable:
-    """--topn, --vectors, --restrict-vocab and --json, shared by `similar` and `analogy`."""
+    """--topn, --vectors, --restrict-vocab, --json and --unicode-errors, shared by `similar` and `analogy`."""
+    fn = _unicode_errors_option(fn)
     fn = click.option("--json", "as_json", is_flag=True, help="One JSON object per query (JSON Lines).")(fn)
     fn = click.option("--restrict-vocab", type=click.IntRange(min=1),
                       help="Answer among the N most frequent words [all].")(fn)
@@ -404,7 +413,7 @@ def _analogy_query(line: str) -> _Query:
 @click.argument("words", nargs=-1)
 @_query_options
 @_library_errors
-def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
+def similar(source, words, topn, which, restrict_vocab, as_json, unicode_errors) -> None:
     """Nearest neighbours by cosine of WORD (of the mean of several), the query words excluded.
 
     MODEL_OR_VECTORS is a training output directory, a model.npz, or a word2vec .txt/.bin file.
@@ -420,7 +429,7 @@ def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
     """
     from .artifact.model import load_embeddings
 
-    emb = load_embeddings(source, which)
+    emb = load_embeddings(source, which, unicode_errors)
     _run_queries(emb, source, words, _similar_query, "words> ", key="neighbours", as_json=as_json, topn=topn,
                  restrict_vocab=restrict_vocab)
 
@@ -432,7 +441,7 @@ def similar(source, words, topn, which, restrict_vocab, as_json) -> None:
               help="3cosadd: cosine with B - A + C; 3cosmul: Levy & Goldberg's multiplicative form.")
 @_query_options
 @_library_errors
-def analogy(source, words, method, topn, which, restrict_vocab, as_json) -> None:
+def analogy(source, words, method, topn, which, restrict_vocab, as_json, unicode_errors) -> None:
     """A is to B as C is to ?: the words nearest to B - A + C, the three query words excluded.
 
     As gensim's most_similar(positive=[B, C], negative=[A]) (or most_similar_cosmul). With no
@@ -448,7 +457,7 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json) -> None
 
     if len(words) not in (0, 3):
         raise click.UsageError(f"give three words A B C (A : B :: C : ?), or none to read them from stdin; got {len(words)}")
-    emb = load_embeddings(source, which)
+    emb = load_embeddings(source, which, unicode_errors)
     _run_queries(emb, source, words, _analogy_query, "A B C> ", key="answers", as_json=as_json, topn=topn,
                  restrict_vocab=restrict_vocab, method=method)
 

@@ -130,10 +130,11 @@ class Model:
         return Embeddings(self.words, self.w_in).most_similar([word], topn=topn)
 
 
-def load_embeddings(source: str | os.PathLike, which: str = "in") -> Embeddings:
+def load_embeddings(source: str | os.PathLike, which: str = "in", unicode_errors: str = "strict") -> Embeddings:
     """The vectors to query from ``source``: a training output directory or ``model.npz``
     (``which``: in | out | sum | avg, as ``formats.select_vectors``), or a word2vec text/binary
-    file (``formats.load_word2vec``; it holds one matrix, so only ``which="in"``).
+    file (``word2vec.load_word2vec``, decoding words with ``unicode_errors``; it holds one matrix,
+    so only ``which="in"``).
 
     Raises ``FormatError`` naming the path when there is nothing readable there, ``UsageError``
     for ``which != "in"`` with a word2vec file.
@@ -148,5 +149,5 @@ def load_embeddings(source: str | os.PathLike, which: str = "in") -> Embeddings:
     if which != "in":
         raise UsageError(f"{path}: a word2vec file holds one matrix; --vectors {which} needs a model "
                          "(a training output directory or model.npz)")
-    words, vectors = load_word2vec(path)
+    words, vectors = load_word2vec(path, unicode_errors=unicode_errors)
     return Embeddings(words, vectors)

@@ -243,7 +243,7 @@ def _decode_word(raw: bytes, name: str, where: str, unicode_errors: str) -> str:
     except UnicodeDecodeError as exc:
         raise FormatError(
             f"{name}: {where}: word {raw!r} is not valid UTF-8 ({exc.reason}); "
-            "pass unicode_errors='replace' or 'ignore' to read it anyway"
+            "pass --unicode-errors replace or ignore (unicode_errors= in Python) to read it anyway"
         ) from None
 
 

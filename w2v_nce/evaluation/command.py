@@ -33,6 +33,7 @@ def run_evaluation(
     method: str = "3cosadd",
     similarity: list[str] | None = None,
     threads: int | None = None,
+    unicode_errors: str = "strict",
 ) -> dict:
     """Score a trained model (``model_dir``) or a word2vec file (``vectors_file``); return a report.
 
@@ -55,7 +56,7 @@ def run_evaluation(
         words, vectors = model.words, model.w_in
         report["source"] = os.fspath(model_dir)
     elif vectors_file is not None:
-        words, vectors = load_word2vec(vectors_file, binary=binary)
+        words, vectors = load_word2vec(vectors_file, binary=binary, unicode_errors=unicode_errors)
         report["source"] = os.fspath(vectors_file)
     else:
         raise UsageError("give a model directory or --vectors FILE")
