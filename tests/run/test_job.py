@@ -507,3 +507,27 @@ def test_a_model_that_cannot_be_saved_says_how_much_room_and_how_to_resume(tmp_p
     monkeypatch.setattr(model_mod.Model, "save", real_save)
     resume_training(str(tmp_path / "out"))
     assert (tmp_path / "out" / "model.npz").exists() and not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+def test_resume_refuses_a_train_jsonl_that_is_a_symlink_and_leaves_its_target(tmp_path, monkeypatch):
+    """A symlink planted in a shared output directory must not make us write to its target."""
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    halt = threading.Event()
+    original = Trainer.train_chunk
+
+    def stop_after_one(self, *a):
+        original(self, *a)
+        halt.set()
+
+    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
+    with pytest.raises(Interrupted):
+        run_training(train_cfg(corpus, tmp_path / "out"), halt=halt)
+    monkeypatch.setattr(Trainer, "train_chunk", original)
+    target = tmp_path / "precious.txt"
+    target.write_text("not yours\n")
+    log = tmp_path / "out" / "train.jsonl"
+    log.unlink()
+    log.symlink_to(target)
+    with pytest.raises(OutputError, match="train.jsonl is a symbolic link"):
+        resume_training(str(tmp_path / "out"))
+    assert target.read_text() == "not yours\n" and log.is_symlink()

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import IO, Callable
 
-from ..errors import FormatError
+from ..errors import FormatError, OutputError
 from ..io import json_safe
 
 Log = Callable[[str], None]
@@ -107,6 +107,22 @@ def read_events(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+_LINK_REFUSED = "{path} is a symbolic link; w2v-nce writes only files it creates: remove it and run again"
+
+
+def _open_log(path: str, append: bool) -> IO:
+    """train.jsonl for writing, never through a symbolic link (one planted in a shared output
+    directory would have us append to its target): ``OutputError`` naming it."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC) | getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise OutputError(_LINK_REFUSED.format(path=path)) from None
+        raise OutputError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    return os.fdopen(fd, "a" if append else "w", encoding="utf-8")
+
+
 def _drop_records_after(path: str, words: int) -> None:
     """Rewrite ``path`` without the records whose lr clock is past ``words`` (and a torn last line)."""
     from ..io import atomic_output
@@ -147,9 +163,11 @@ class EventLog:
 
     def __init__(self, path: str, append: bool, total_words: int, start_words: int, epochs: int, quiet: bool,
                  log: Log, stream: IO | None = None):
+        if os.path.islink(path):  # checked first: the resume's rewrite would read through it too
+            raise OutputError(_LINK_REFUSED.format(path=path))
         if append:
             _drop_records_after(path, start_words)
-        self._fh = open(path, "a" if append else "w", encoding="utf-8")
+        self._fh = _open_log(path, append)
         self._total, self._start_words, self._epochs, self._log = total_words, start_words, epochs, log
         self._t0 = time.time()
         stream = stream or sys.stderr
