@@ -230,8 +230,7 @@ def _unicode_errors_option(fn: Callable) -> Callable:
 @click.option("--threads", type=int, help="Threads for the full loss [all cores].")
 @_unicode_errors_option
 @_library_errors
-def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analogies, restrict_vocab, method,
-             similarity, json_file, threads, unicode_errors) -> None:
+def eval_cmd(model_dir, vectors_file, heldout, analogies, similarity, json_file, **scoring) -> None:
     """Score a trained model: full sigmoid loss on held-out text, analogies, word similarity.
 
     \b
@@ -245,10 +244,9 @@ def eval_cmd(model_dir, vectors_file, binary, heldout, max_pairs, window, analog
         raise click.UsageError("give either MODEL_DIR or --vectors FILE")
     if vectors_file and heldout:
         raise click.UsageError("--heldout needs a model (MODEL_DIR): a vectors file has no output weights")
-    report = run_evaluation(model_dir=model_dir, vectors_file=vectors_file, binary=binary, heldout=list(heldout),
-                            max_pairs=max_pairs, window=window, analogies=list(analogies),
-                            restrict_vocab=restrict_vocab, method=method, similarity=list(similarity),
-                            threads=threads, unicode_errors=unicode_errors)
+    # scoring: binary, max_pairs, window, restrict_vocab, method, threads, unicode_errors, as run_evaluation names them
+    report = run_evaluation(model_dir=model_dir, vectors_file=vectors_file, heldout=list(heldout),
+                            analogies=list(analogies), similarity=list(similarity), **scoring)
     click.echo(format_report(report))
     if json_file:
         from .io import atomic_output
