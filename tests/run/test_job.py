@@ -470,17 +470,11 @@ def test_a_periodic_checkpoint_on_a_full_disk_is_a_warning_and_training_goes_on(
 
 def test_a_checkpoint_on_a_signal_that_cannot_be_written_ends_the_run(tmp_path, monkeypatch):
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
-    halt = threading.Event()
-    original = Trainer.train_chunk
-
-    def stop_after_one(self, *a):
-        original(self, *a)
-        halt.set()
+    halt = _halt_after_first_chunk(monkeypatch)
 
     def full(out, ck):
         raise OutputError(f"{out}/checkpoint.npz: cannot write (disk full); previous file left unchanged")
 
-    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
     monkeypatch.setattr(loop, "save_checkpoint", full)
     with pytest.raises(OutputError, match="disk full"):
         run_training(train_cfg(corpus, tmp_path / "out"), halt=halt)
@@ -512,17 +506,10 @@ def test_a_model_that_cannot_be_saved_says_how_much_room_and_how_to_resume(tmp_p
 def test_resume_refuses_a_train_jsonl_that_is_a_symlink_and_leaves_its_target(tmp_path, monkeypatch):
     """A symlink planted in a shared output directory must not make us write to its target."""
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
-    halt = threading.Event()
-    original = Trainer.train_chunk
-
-    def stop_after_one(self, *a):
-        original(self, *a)
-        halt.set()
-
-    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
+    halt = _halt_after_first_chunk(monkeypatch)
     with pytest.raises(Interrupted):
         run_training(train_cfg(corpus, tmp_path / "out"), halt=halt)
-    monkeypatch.setattr(Trainer, "train_chunk", original)
+    monkeypatch.undo()
     target = tmp_path / "precious.txt"
     target.write_text("not yours\n")
     log = tmp_path / "out" / "train.jsonl"
@@ -531,3 +518,15 @@ def test_resume_refuses_a_train_jsonl_that_is_a_symlink_and_leaves_its_target(tm
     with pytest.raises(OutputError, match="train.jsonl is a symbolic link"):
         resume_training(str(tmp_path / "out"))
     assert target.read_text() == "not yours\n" and log.is_symlink()
+
+
+def _halt_after_first_chunk(monkeypatch) -> threading.Event:
+    """An event the trainer sets after its first chunk: a run given it as ``halt`` stops there."""
+    halt, original = threading.Event(), Trainer.train_chunk
+
+    def stop_after_one(self, *a):
+        original(self, *a)
+        halt.set()
+
+    monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
+    return halt
