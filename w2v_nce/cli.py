@@ -19,6 +19,7 @@ from .artifact.embeddings import METHODS, RESTRICT_VOCAB
 from .artifact.export import FORMATS, WHICH
 from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
+from .evaluation.compare import ALIGN_WORDS, OVERLAP_K, OVERLAP_WORDS
 
 if TYPE_CHECKING:
     from .artifact.embeddings import Embeddings
@@ -458,6 +459,44 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json, unicode
     emb = load_embeddings(source, which, unicode_errors)
     _run_queries(emb, source, words, _analogy_query, "A B C> ", key="answers", as_json=as_json, topn=topn,
                  restrict_vocab=restrict_vocab, method=method)
+
+
+@main.command()
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@click.option("--align-words", type=click.IntRange(min=2), default=ALIGN_WORDS, show_default=True,
+              help="Most frequent shared words the rotation of B onto A is fitted on.")
+@click.option("--overlap-words", type=click.IntRange(min=1), default=OVERLAP_WORDS, show_default=True,
+              help="Most frequent shared words whose nearest neighbours are compared.")
+@click.option("-k", "k", type=click.IntRange(min=1), default=OVERLAP_K, show_default=True,
+              help="Neighbours per word for the overlap.")
+@click.option("--no-eval", is_flag=True, help="Skip the bundled analogy and similarity scores.")
+@click.option("--json", "json_file", help="Also write the comparison as JSON here.")
+@_unicode_errors_option
+@_library_errors
+def compare(a, b, align_words, overlap_words, k, no_eval, json_file, unicode_errors) -> None:
+    """What changed from model A to model B: drift, neighbours, words gained and lost, scores.
+
+    A and B are run directories, model.npz files or word2vec .txt/.bin files of the same
+    dimension. B is rotated onto A (orthogonal Procrustes over their most frequent shared words,
+    weighted by frequency); drift is 1 - cosine between a word's vector in A and in aligned B.
+
+    \b
+    Example:
+      w2v-nce compare runs/2026-11 runs/2026-12
+      w2v-nce compare old.bin runs/new --json drift.json --no-eval
+    """
+    from .evaluation.compare import compare as compare_models
+    from .evaluation.compare import format_comparison, load_vectors
+
+    result = compare_models(load_vectors(a, unicode_errors), load_vectors(b, unicode_errors), align_words,
+                            overlap_words, k, evaluate=not no_eval)
+    click.echo(format_comparison(result))
+    if json_file:
+        from .io import atomic_output, json_safe
+
+        with atomic_output(json_file, "w") as fh:
+            json.dump(json_safe(result), fh, indent=2)
 
 
 @main.command()
