@@ -63,6 +63,9 @@ class Config:
     window: int = setting(5, "Maximum context distance; each centre draws its window from 1..window.")
     vocab: str | None = setting(None, "Train with this vocab.tsv (from `w2v-nce vocab` or a run) instead of counting "
                                 "the corpus; --min-count and --max-vocab still apply to its counts.")
+    init: str | None = setting(None, "Continue from a finished run (its directory or model.npz: its words keep their "
+                               "vectors, output rows and biases; new words that pass --min-count are added) or start "
+                               "from a word2vec text/binary file's vectors; the lr restarts from --alpha.")
     min_count: int = setting(5, "Ignore words seen fewer times.")
     max_vocab: int = setting(0, "Keep only the N most frequent words (0 = no limit).")
     sample: float = setting(1e-3, "Subsampling threshold t (word2vec.c's formula); 0 = off.")

@@ -28,9 +28,10 @@ from ..errors import UsageError
 from ..stream import HeldOut, heldout_examples, id_chunks
 from ..text.corpus import Corpus
 from ..text.splits import make_splits, split_note
-from ..train import Tallies, TrainState, build_tables, init_model
+from ..train import Tallies, TrainState
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
+from .init import check_init, initial_model, lineage_of
 from .loop import Run
 from .outputs import write_outputs
 from .prepare import (
@@ -102,6 +103,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
         try:
             heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
             corpus.check_readable()  # before --force removes anything
+            check_init(cfg)
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             if given is None and backend.counts_remotely and _one_part(corpus):
                 early = EarlyCount(cfg, corpus)  # counted here while the cluster starts
@@ -113,7 +115,9 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                 t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 seconds["vocabulary"] = time.time() - t_count
-                model = init_model(cfg, vocab, build_tables(vocab.counts, cfg))
+                vocab, model, note = initial_model(cfg, vocab)  # --init: an earlier model's rows
+                if note:
+                    log(note)
                 start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
                                    Tallies(), [])
                 return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,
@@ -160,6 +164,8 @@ def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldou
     seconds["setup"] = time.time() - t
     t = time.time()
     metrics = run.train()
+    if cfg.init:  # lineage: where the model started
+        metrics["init"] = lineage_of(cfg)
     seconds["train"] = time.time() - t
     model = run.model()
     # The replicas are no longer needed: stopping them (Ray's shutdown takes ~1 s) overlaps with

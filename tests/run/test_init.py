@@ -1,0 +1,88 @@
+"""--init: continued training from a finished run, or a start from a word2vec file's vectors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, run_cli
+from tests.corpora import planted_corpus
+from w2v_nce.artifact.model import Model
+from w2v_nce.config import Config
+from w2v_nce.run.init import initial_model, merge_vocab
+from w2v_nce.vocabulary.vocab import Vocab
+
+TINY = f"{REPO}/configs/tiny.yaml"
+
+
+def test_merge_keeps_old_words_sums_counts_and_applies_min_count_to_new_ones():
+    merged = merge_vocab(["the", "cat", "sat"], np.array([50, 10, 3]), ["cat", "dog", "emu", "the"],
+                         np.array([45, 7, 1, 2]), min_count=2)
+    assert merged.words == ["cat", "the", "dog", "sat"]  # by combined count: 55, 52, 7, 3
+    assert merged.counts.tolist() == [55, 52, 7, 3]  # emu: 1 < min_count in the new text, dropped
+    tie = merge_vocab(["a", "b"], np.array([5, 5]), ["c", "a"], np.array([5, 0]), min_count=1)
+    assert tie.words == ["a", "b", "c"]  # ties: old words first, in their order, then new ones
+
+
+def _run(tmp_path, name, corpus, *extra):
+    r = run_cli("train", corpus, "-c", TINY, "-o", tmp_path / name, "--min-count", "1", "--seed", "1",
+                "--threads", "1", "--quiet", *extra)
+    assert r.exit_code == 0, r.output
+    return tmp_path / name
+
+
+def test_a_continued_run_starts_from_the_old_rows(tmp_path):
+    old = Model.load(str(_run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=200, seed=1))))
+    new_text = tmp_path / "b.txt"
+    new_text.write_text("a1 a2 zebra zebra quagga\n" * 20)
+    cfg = Config(corpus=[str(new_text)], dim=old.w_in.shape[1], min_count=2, init=str(tmp_path / "old"))
+    vocab, model, note = initial_model(cfg, Vocab(["a1", "zebra", "a2", "quagga"], np.array([20, 40, 20, 20])))
+    assert set(model.words) == set(old.words) | {"zebra", "quagga"} and "from scratch" in note
+    for w in ("a1", "b3", "x"):
+        i, j = model.words.index(w), old.words.index(w)
+        np.testing.assert_array_equal(model.w_in[i], old.w_in[j])
+        np.testing.assert_array_equal(model.w_out[i], old.w_out[j])
+        assert model.bias[i] == old.bias[j]
+    assert list(vocab.counts) == sorted(vocab.counts, reverse=True)  # frequency order kept
+
+
+def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
+    from tests.corpora import big_corpus
+    from tests.run.test_job import _halt_after_first_chunk
+    from w2v_nce.errors import Interrupted
+    from w2v_nce.run.job import resume_training, run_training
+
+    old = _run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=300, seed=1))
+    corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    full = _run(tmp_path, "full", corpus, "--init", old)
+    metrics = json.loads((full / "metrics.json").read_text())
+    assert metrics["init"]["path"] == str(old) and len(metrics["init"]["sha256"]) == 64
+    assert "init:" in (full / "config.yaml").read_text()
+    mp = pytest.MonkeyPatch()
+    try:
+        halt = _halt_after_first_chunk(mp)
+        cfg = Config(corpus=[corpus], output=str(tmp_path / "cut"), dim=8, window=2, min_count=1, epochs=3,
+                     threads=1, seed=1, quiet=True, init=str(old), checkpoint_every=0)
+        from w2v_nce.config import load_yaml, merge
+        cfg = merge(merge(Config(), load_yaml(TINY), TINY), {k: v for k, v in cfg.to_dict().items()
+                                                              if k in ("corpus", "output", "min_count", "threads",
+                                                                       "seed", "quiet", "init", "checkpoint_every")},
+                    "test")
+        with pytest.raises(Interrupted):
+            run_training(cfg, halt=halt)
+    finally:
+        mp.undo()
+    resume_training(str(tmp_path / "cut"))
+    assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (full / "vectors.txt").read_bytes()
+
+
+def test_init_from_a_word2vec_file_and_bad_inits_are_one_line(tmp_path):
+    old = _run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=200, seed=1))
+    assert run_cli("export", old, "-o", tmp_path / "v.txt").exit_code == 0
+    run = _run(tmp_path, "w2v", planted_corpus(tmp_path / "b.txt", lines=200, seed=2), "--init", tmp_path / "v.txt")
+    assert json.loads((run / "metrics.json").read_text())["init"]["path"] == str(tmp_path / "v.txt")
+    r = run_cli("train", tmp_path / "b.txt", "-c", TINY, "-o", tmp_path / "x", "--init", old, "--dim", "12")
+    assert r.exit_code == 2 and "pass --dim" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # checked before any work
+    r = run_cli("train", tmp_path / "b.txt", "-c", TINY, "-o", tmp_path / "y", "--init", tmp_path / "none.bin")
+    assert r.exit_code == 1 and "none.bin" in r.output and "Traceback" not in r.output

@@ -1,0 +1,128 @@
+"""``--init``: a run that starts from an earlier model instead of random vectors.
+
+From a finished run (its directory or model.npz): the vocabulary is the old one plus the new
+corpus's words that pass ``min_count`` on the new counts; a kept word's count is old + new; the
+words are ordered by that combined count (the samplers and ``restrict_vocab`` assume frequency
+order), and each old word keeps its own input vector, output row and bias; new words start as
+any run starts them. From a word2vec text/binary file (gensim's ``intersect_word2vec_format``,
+fastText's ``-pretrainedVectors``): the vocabulary is the new corpus's, and the words the file
+has start from its vectors (input side only). In both cases the lr schedule restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+
+from ..artifact.model import MODEL_FILE, Model
+from ..config import Config
+from ..errors import UsageError
+from ..train import build_tables, init_model
+from ..vocabulary.vocab import Vocab
+
+
+def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
+    """(vocabulary, model to start from, a log line saying what ``--init`` carried, or None)."""
+    if not cfg.init:
+        return vocab, init_model(cfg, vocab, build_tables(vocab.counts, cfg)), None
+    path = cfg.init
+    if os.path.isdir(path) or path.endswith(".npz"):
+        old = Model.load(path)
+        _check_dim(cfg, old.w_in.shape[1], path)
+        merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count)
+        model = init_model(cfg, merged, build_tables(merged.counts, cfg))
+        carried = _carry_rows(old, model)
+        kind = "model"
+    else:
+        from ..artifact.word2vec import load_word2vec
+
+        words, vectors = load_word2vec(path)
+        _check_dim(cfg, vectors.shape[1], path)
+        merged = vocab
+        model = init_model(cfg, merged, build_tables(merged.counts, cfg))
+        rows = {w: i for i, w in enumerate(words)}
+        mine = [(i, rows[w]) for i, w in enumerate(model.words) if w in rows]
+        if mine:
+            to, frm = (np.array(x, np.int64) for x in zip(*mine))
+            model.w_in[to] = vectors[frm]
+        carried = len(mine)
+        kind = "word2vec"
+    return merged, model, (f"init: {carried:,} of {len(merged):,} words start from {path} ({kind}), "
+                           f"{len(merged) - carried:,} from scratch")
+
+
+def check_init(cfg: Config) -> None:
+    """Before any work: ``--init`` names a readable model or word2vec file of the run's dimension."""
+    if not cfg.init:
+        return
+    path = cfg.init
+    if os.path.isdir(path) or path.endswith(".npz"):
+        from ..errors import FormatError
+        from ..io import checked_npz
+
+        file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+        if not os.path.isfile(file):
+            raise FormatError(f"--init {path}: no model here (expected a finished run's directory or model.npz)")
+        try:
+            with checked_npz(file) as z:
+                dim = int(z["w_in"].shape[1])
+        except (KeyError, ValueError, OSError, EOFError, IndexError) as exc:
+            raise FormatError(f"--init {file}: not a w2v-nce model ({exc})") from None
+    else:
+        from ..artifact.word2vec import load_word2vec
+
+        dim = load_word2vec(path, limit=0)[1].shape[1]
+    _check_dim(cfg, dim, path)
+
+
+def lineage_of(cfg: Config) -> dict | None:
+    """metrics.json's ``init``: the model or vectors file the run started from, and its SHA-256
+    (read when the run ends; None if the file is gone by then)."""
+    if not cfg.init:
+        return None
+    try:
+        digest = _digest(cfg.init)
+    except OSError:
+        digest = None
+    return {"path": os.path.abspath(cfg.init), "sha256": digest}
+
+
+def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,
+                min_count: int) -> Vocab:
+    """Old words (count old + new) and the new words counted at least ``min_count`` times in the
+    new text, by decreasing combined count; ties keep old words first, in their old order, then
+    new words in theirs."""
+    new = dict(zip(new_words, (int(c) for c in new_counts)))
+    known = set(old_words)
+    words = list(old_words) + [w for w in new_words if w not in known and new[w] >= min_count]
+    counts = np.array([int(c) + new.get(w, 0) for w, c in zip(old_words, old_counts)]
+                      + [new[w] for w in words[len(old_words):]], dtype=np.int64)
+    order = np.argsort(-counts, kind="stable")
+    return Vocab([words[i] for i in order], counts[order])
+
+
+def _carry_rows(old: Model, model: Model) -> int:
+    """Copy the old model's rows (input, output, bias) to its words' rows in ``model``."""
+    rows = {w: i for i, w in enumerate(old.words)}
+    pairs = [(i, rows[w]) for i, w in enumerate(model.words) if w in rows]
+    to, frm = (np.array(x, np.int64) for x in zip(*pairs))
+    model.w_in[to], model.w_out[to], model.bias[to] = old.w_in[frm], old.w_out[frm], old.bias[frm]
+    return len(pairs)
+
+
+def _check_dim(cfg: Config, dim: int, path: str) -> None:
+    if dim != cfg.dim:
+        raise UsageError(f"--init {path}: its vectors have {dim} dimensions, the run {cfg.dim}; pass --dim {dim}")
+
+
+def _digest(path: str) -> str:
+    """SHA-256 of the file the run starts from (model.npz for a run directory)."""
+    if os.path.isdir(path):
+        path = os.path.join(path, MODEL_FILE)
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
