@@ -471,10 +471,13 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json, unicode
 @click.option("-k", "k", type=click.IntRange(min=1), default=OVERLAP_K, show_default=True,
               help="Neighbours per word for the overlap.")
 @click.option("--no-eval", is_flag=True, help="Skip the bundled analogy and similarity scores.")
+@click.option("--heldout", multiple=True, help="Held-out text: both models' full sigmoid loss on it (models only).")
+@click.option("--max-pairs", type=int, default=Config().heldout_max_pairs, show_default=True,
+              help="Held-out pairs scored.")
 @click.option("--json", "json_file", help="Also write the comparison as JSON here.")
 @_unicode_errors_option
 @_library_errors
-def compare(a, b, align_words, overlap_words, k, no_eval, json_file, unicode_errors) -> None:
+def compare(a, b, align_words, overlap_words, k, no_eval, heldout, max_pairs, json_file, unicode_errors) -> None:
     """What changed from model A to model B: drift, neighbours, words gained and lost, scores.
 
     A and B are run directories, model.npz files or word2vec .txt/.bin files of the same
@@ -490,7 +493,7 @@ def compare(a, b, align_words, overlap_words, k, no_eval, json_file, unicode_err
     from .evaluation.compare import format_comparison, load_vectors
 
     result = compare_models(load_vectors(a, unicode_errors), load_vectors(b, unicode_errors), align_words,
-                            overlap_words, k, evaluate=not no_eval)
+                            overlap_words, k, evaluate=not no_eval, heldout=list(heldout), max_pairs=max_pairs)
     click.echo(format_comparison(result))
     if json_file:
         from .io import atomic_output, json_safe

@@ -85,3 +85,20 @@ def test_models_of_different_dimensions_or_a_missing_file_are_one_line(tmp_path)
     assert r.exit_code == 2 and "different sizes" in r.output and len(r.output.strip().splitlines()) == 1
     r = run_cli("compare", tmp_path / "a", tmp_path / "nothing.bin")
     assert r.exit_code == 1 and "nothing.bin: not found" in r.output
+
+
+def test_heldout_loss_of_both_models_and_its_delta(tmp_path):
+    for seed, epochs in (("1", "1"), ("2", "3")):
+        r = run_cli("train", SAMPLE, "-c", TINY, "-o", tmp_path / seed, "--seed", seed, "--epochs", epochs,
+                    "--quiet")
+        assert r.exit_code == 0, r.output
+    r = run_cli("compare", tmp_path / "1", tmp_path / "2", "--no-eval", "--heldout", SAMPLE, "--max-pairs", "2000",
+                "--json", tmp_path / "c.json")
+    assert r.exit_code == 0, r.output
+    held = json.loads((tmp_path / "c.json").read_text())["heldout"]
+    la, lb = held["a"]["full_sigmoid"]["mean"], held["b"]["full_sigmoid"]["mean"]
+    assert held["a"]["pairs"] == held["b"]["pairs"] == 2000 and la > 0 and lb > 0
+    assert f"B - A {lb - la:+.4f}" in r.output
+    run_cli("export", tmp_path / "1", "-o", tmp_path / "1.txt")
+    r = run_cli("compare", tmp_path / "1", tmp_path / "1.txt", "--heldout", SAMPLE)
+    assert r.exit_code == 2 and "--heldout needs two models" in r.output

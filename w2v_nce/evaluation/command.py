@@ -68,7 +68,7 @@ def run_evaluation(
             from ..config import Config  # the default's one owner
 
             max_pairs = Config().heldout_max_pairs
-        report["heldout"] = _heldout_report(model, heldout, max_pairs, window, threads)
+        report["heldout"] = heldout_report(model, heldout, max_pairs, window, threads)
     analogy_files = [Path(p) for p in analogies] if analogies else default_analogy_files()
     report["analogies"] = {
         p.name: evaluate_analogies(words, vectors, p, restrict_vocab=restrict_vocab, method=method)
@@ -88,7 +88,7 @@ def run_evaluation(
     return json_safe(report)
 
 
-def _heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
+def heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
     """The full loss of a model on held-out text, with the model's own settings (window,
     architecture, lowercasing, sentence length)."""
     from ..config import from_saved

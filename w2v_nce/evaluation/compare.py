@@ -34,6 +34,7 @@ class Vectors:
     words: list[str]
     unit: np.ndarray
     counts: np.ndarray | None
+    model: object = None  # the Model of a run directory or model.npz (its output side: held-out loss)
 
 
 def load_vectors(source: str, unicode_errors: str = "strict") -> Vectors:
@@ -44,7 +45,7 @@ def load_vectors(source: str, unicode_errors: str = "strict") -> Vectors:
     path = os.fspath(source)
     if os.path.isdir(path) or path.endswith(".npz"):
         model = Model.load(path)
-        return Vectors(path, list(model.words), unit_rows(model.w_in), np.asarray(model.counts, np.int64))
+        return Vectors(path, list(model.words), unit_rows(model.w_in), np.asarray(model.counts, np.int64), model)
     if not os.path.exists(path):
         raise FormatError(f"{path}: not found (give a run directory, model.npz or a word2vec .txt/.bin file)")
     words, vectors = load_word2vec(path, unicode_errors=unicode_errors)
@@ -60,8 +61,13 @@ def procrustes(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
 
 def compare(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS, overlap_words: int = OVERLAP_WORDS,
-            k: int = OVERLAP_K, evaluate: bool = True) -> dict:
-    """The comparison as a JSON-ready dict (see the module docstring)."""
+            k: int = OVERLAP_K, evaluate: bool = True, heldout: list[str] | None = None,
+            max_pairs: int = 100_000) -> dict:
+    """The comparison as a JSON-ready dict (see the module docstring); ``heldout``: text files
+    whose full sigmoid loss both models get (each with its own vocabulary and window)."""
+    if heldout and (a.model is None or b.model is None):
+        raise UsageError("--heldout needs two models (run directories or model.npz): a word2vec file has no "
+                         "output weights")
     if a.unit.shape[1] != b.unit.shape[1]:
         raise UsageError(f"{a.source} has {a.unit.shape[1]} dimensions and {b.source} {b.unit.shape[1]}: "
                          "models of different sizes cannot be aligned")
@@ -87,6 +93,11 @@ def compare(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS, overlap_word
     }
     if evaluate:
         report["evaluation"] = {"a": _bundled_scores(a), "b": _bundled_scores(b)}
+    if heldout:
+        from .command import heldout_report
+
+        report["heldout"] = {"a": heldout_report(a.model, heldout, max_pairs, None, None),
+                             "b": heldout_report(b.model, heldout, max_pairs, None, None)}
     return report
 
 
@@ -156,6 +167,10 @@ def format_comparison(r: dict) -> str:
         f"gained {r['gained']['count']:,}: " + " ".join(r["gained"]["most_frequent"]),
         f"lost {r['lost']['count']:,}: " + " ".join(r["lost"]["most_frequent"]),
     ]
+    if "heldout" in r:
+        la, lb = (r["heldout"][x].get("full_sigmoid", {}).get("mean") for x in ("a", "b"))
+        lines.append(f"held-out full sigmoid loss: A {_score(la)} ({r['heldout']['a']['pairs']:,} pairs), "
+                     f"B {_score(lb)} ({r['heldout']['b']['pairs']:,} pairs), B - A {_delta(la, lb)}")
     for name, a in r.get("evaluation", {}).get("a", {}).items():
         b = r["evaluation"]["b"].get(name)
         lines.append(f"{name}: A {_score(a)}, B {_score(b)}, B - A {_delta(a, b)}")
