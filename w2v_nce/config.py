@@ -36,6 +36,7 @@ NCE_SKIPGRAM_BATCH = 128
 # more threads (or replicas) than any machine runs: each thread allocates its scratch up front
 MAX_THREADS = 4096
 REPLICA_RULES = ("scale", "mean")
+VOCAB_UPDATES = ("merge", "keep", "replace")
 # The scale rule's lr factor is min(K, REPLICA_LR_MAX): K x alpha diverged at K = 16 (alpha 0.4,
 # en-mix, word2vec-window.yaml), 4 x did not (docs/distributed.md, the replica-rule sweep)
 REPLICA_LR_MAX = 4
@@ -66,6 +67,9 @@ class Config:
     init: str | None = setting(None, "Continue from a finished run (its directory or model.npz: its words keep their "
                                "vectors, output rows and biases; new words that pass --min-count are added) or start "
                                "from a word2vec text/binary file's vectors; the lr restarts from --alpha.")
+    vocab_update: str = setting("merge", "With --init from a run: merge = the old words plus the new text's "
+                                "(min_count on the new counts), keep = the old words only, replace = the new "
+                                "text's words only; counts of kept old words are old + new.", choices=VOCAB_UPDATES)
     min_count: int = setting(5, "Ignore words seen fewer times.")
     max_vocab: int = setting(0, "Keep only the N most frequent words (0 = no limit).")
     sample: float = setting(1e-3, "Subsampling threshold t (word2vec.c's formula); 0 = off.")

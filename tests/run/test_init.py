@@ -86,3 +86,22 @@ def test_init_from_a_word2vec_file_and_bad_inits_are_one_line(tmp_path):
     assert not (tmp_path / "x").exists()  # checked before any work
     r = run_cli("train", tmp_path / "b.txt", "-c", TINY, "-o", tmp_path / "y", "--init", tmp_path / "none.bin")
     assert r.exit_code == 1 and "none.bin" in r.output and "Traceback" not in r.output
+
+
+def test_keep_and_replace_policies():
+    old_w, old_c = ["the", "cat", "sat"], np.array([50, 10, 3])
+    new_w, new_c = ["cat", "dog", "the"], np.array([45, 7, 2])
+    keep = merge_vocab(old_w, old_c, new_w, new_c, 1, "keep")
+    assert keep.words == ["cat", "the", "sat"] and keep.counts.tolist() == [55, 52, 3]  # no dog
+    replace = merge_vocab(old_w, old_c, new_w, new_c, 1, "replace")
+    assert replace.words == ["cat", "the", "dog"] and replace.counts.tolist() == [55, 52, 7]  # no sat
+
+
+def test_replace_with_no_word_in_common_starts_from_scratch(tmp_path):
+    old = _run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=100, seed=1))
+    new_text = tmp_path / "b.txt"
+    new_text.write_text("zebra quagga okapi\n" * 30)
+    cfg = Config(corpus=[str(new_text)], dim=Model.load(str(old)).w_in.shape[1], min_count=1, init=str(old),
+                 vocab_update="replace")
+    vocab, model, note = initial_model(cfg, Vocab(["zebra", "quagga", "okapi"], np.array([30, 30, 30])))
+    assert vocab.words == ["zebra", "quagga", "okapi"] and note.startswith("init: 0 of 3 words")

@@ -31,7 +31,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
     if os.path.isdir(path) or path.endswith(".npz"):
         old = Model.load(path)
         _check_dim(cfg, old.w_in.shape[1], path)
-        merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count)
+        merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count, cfg.vocab_update)
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
         carried = _carry_rows(old, model)
         kind = "model"
@@ -90,13 +90,21 @@ def lineage_of(cfg: Config) -> dict | None:
 
 
 def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,
-                min_count: int) -> Vocab:
-    """Old words (count old + new) and the new words counted at least ``min_count`` times in the
-    new text, by decreasing combined count; ties keep old words first, in their old order, then
-    new words in theirs."""
+                min_count: int, policy: str = "merge") -> Vocab:
+    """The vocabulary of a continued run, by decreasing combined count (ties: old words first,
+    in their old order, then new words in theirs). ``policy`` merge: old words (count old + new)
+    and the new words counted at least ``min_count`` times in the new text (``new_words`` are the
+    new vocabulary, already pruned); keep: the old words only; replace: the new words only (an
+    old one among them counts old + new)."""
+    if policy == "replace":
+        old_count = dict(zip(old_words, (int(c) for c in old_counts)))
+        counts = np.array([int(c) + old_count.get(w, 0) for w, c in zip(new_words, new_counts)], dtype=np.int64)
+        order = np.argsort(-counts, kind="stable")
+        return Vocab([new_words[i] for i in order], counts[order])
     new = dict(zip(new_words, (int(c) for c in new_counts)))
     known = set(old_words)
-    words = list(old_words) + [w for w in new_words if w not in known and new[w] >= min_count]
+    added = [] if policy == "keep" else [w for w in new_words if w not in known and new[w] >= min_count]
+    words = list(old_words) + added
     counts = np.array([int(c) + new.get(w, 0) for w, c in zip(old_words, old_counts)]
                       + [new[w] for w in words[len(old_words):]], dtype=np.int64)
     order = np.argsort(-counts, kind="stable")
@@ -107,6 +115,8 @@ def _carry_rows(old: Model, model: Model) -> int:
     """Copy the old model's rows (input, output, bias) to its words' rows in ``model``."""
     rows = {w: i for i, w in enumerate(old.words)}
     pairs = [(i, rows[w]) for i, w in enumerate(model.words) if w in rows]
+    if not pairs:  # replace with no word in common
+        return 0
     to, frm = (np.array(x, np.int64) for x in zip(*pairs))
     model.w_in[to], model.w_out[to], model.bias[to] = old.w_in[frm], old.w_out[frm], old.bias[frm]
     return len(pairs)
