@@ -82,8 +82,8 @@ def json_safe(value):
     return value
 
 
-# deflate cannot expand data more than about 1032 times: a member declaring more is forged
-_DEFLATE_MAX_RATIO = 1032
+# deflate cannot expand data more than about 1032 times: a member (or .gz) claiming more is forged
+DEFLATE_MAX_RATIO = 1032
 
 
 def checked_npz(path: str):
@@ -101,7 +101,7 @@ def checked_npz(path: str):
     readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
-            if info.compress_type != zipfile.ZIP_STORED and info.file_size > _DEFLATE_MAX_RATIO * max(info.compress_size, 1):
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1):
                 raise FormatError(f"{path}: member {info.filename} claims {info.file_size} bytes from "
                                   f"{info.compress_size} compressed: the file is damaged")
             with archive.open(info) as fh:

@@ -13,7 +13,7 @@ from typing import IO, Iterator
 import numpy as np
 
 from ..errors import FormatError
-from ..io import atomic_output
+from ..io import DEFLATE_MAX_RATIO, atomic_output
 from ..text.corpus import WHITESPACE
 
 # Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
@@ -195,8 +195,6 @@ def _read_header(fh: IO[bytes], name: str) -> tuple[int, int]:
     return count, dim
 
 
-# deflate expands data at most about 1032 times: the bound on a .gz file's text
-_DEFLATE_MAX_RATIO = 1032
 # A header beyond these is not a vector file's (word2vec files have up to ~10^8 rows, 10^4 dims).
 _MAX_HEADER_ROWS = 1 << 40
 _MAX_HEADER_DIM = 1 << 24
@@ -210,8 +208,8 @@ def _check_fits(fh: IO[bytes], name: str, rows: int, dim: int, binary: bool) -> 
     is at least a 1-byte word, a separator and ``dim`` float32s (binary) or ``dim`` 2-byte fields
     (text)."""
     size = os.fstat(fh.fileno()).st_size if not isinstance(fh, gzip.GzipFile) else None
-    if size is None:  # .gz: at most _DEFLATE_MAX_RATIO times the compressed bytes
-        size = _DEFLATE_MAX_RATIO * os.fstat(fh.fileobj.fileno()).st_size
+    if size is None:  # .gz: at most DEFLATE_MAX_RATIO times the compressed bytes
+        size = DEFLATE_MAX_RATIO * os.fstat(fh.fileobj.fileno()).st_size
     else:
         size -= fh.tell()
     per_row = 2 + (4 * dim if binary else 2 * dim)

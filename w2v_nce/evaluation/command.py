@@ -88,6 +88,19 @@ def run_evaluation(
     return json_safe(report)
 
 
+def bundled_scores(words: list[str], vectors) -> dict:
+    """``analogy`` (the first bundled analogy set's report) and ``similarity`` ({file stem:
+    report}) on the bundled evaluation sets found; a key is absent when no set is."""
+    scores: dict = {}
+    analogy_files = default_analogy_files()
+    if analogy_files:
+        scores["analogy"] = evaluate_analogies(words, vectors, analogy_files[0])
+    sims = {Path(p).stem: evaluate_similarity(words, vectors, p) for p in default_similarity_files()}
+    if sims:
+        scores["similarity"] = sims
+    return scores
+
+
 def heldout_report(model, heldout: list[str], max_pairs: int, window: int | None, threads: int | None) -> dict:
     """The full loss of a model on held-out text, with the model's own settings (window,
     architecture, lowercasing, sentence length)."""

@@ -140,15 +140,11 @@ def _missing(words: list[str], other: set) -> dict:
 
 def _bundled_scores(v: Vectors) -> dict:
     """Analogy accuracy and similarity Spearman of the bundled sets (as ``eval`` reports them)."""
-    from .analogies import evaluate_analogies
-    from .datasets import default_analogy_files, default_similarity_files
-    from .similarity import evaluate_similarity
+    from .command import bundled_scores
 
-    out: dict = {}
-    for path in default_analogy_files():
-        out["analogy"] = evaluate_analogies(v.words, v.unit, path)["accuracy"]
-    for path in default_similarity_files():
-        out[path.stem] = evaluate_similarity(v.words, v.unit, path)["spearman"]
+    scores = bundled_scores(v.words, v.unit)
+    out = {"analogy": scores["analogy"]["accuracy"]} if "analogy" in scores else {}
+    out.update({name: r["spearman"] for name, r in scores.get("similarity", {}).items()})
     return out
 
 

@@ -92,16 +92,6 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
 
 def _score_bundled(model: Model) -> dict:
     """Analogy and similarity scores on the bundled evaluation sets (those found)."""
-    from ..evaluation.analogies import evaluate_analogies
-    from ..evaluation.datasets import default_analogy_files, default_similarity_files
-    from ..evaluation.similarity import evaluate_similarity
+    from ..evaluation.command import bundled_scores
 
-    scores: dict = {}
-    analogy_files = default_analogy_files()
-    if analogy_files:
-        scores["analogy"] = evaluate_analogies(model.words, model.w_in, analogy_files[0])
-    sims = {os.path.splitext(os.path.basename(p))[0]: evaluate_similarity(model.words, model.w_in, p)
-            for p in default_similarity_files()}
-    if sims:
-        scores["similarity"] = sims
-    return scores
+    return bundled_scores(model.words, model.w_in)
