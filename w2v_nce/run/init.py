@@ -42,12 +42,9 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
         _check_dim(cfg, vectors.shape[1], path)
         merged = vocab
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
-        rows = {w: i for i, w in enumerate(words)}
-        mine = [(i, rows[w]) for i, w in enumerate(model.words) if w in rows]
-        if mine:
-            to, frm = (np.array(x, np.int64) for x in zip(*mine))
-            model.w_in[to] = vectors[frm]
-        carried = len(mine)
+        to, frm = _matching_rows(model.words, words)
+        model.w_in[to] = vectors[frm]
+        carried = len(to)
         kind = "word2vec"
     return merged, model, (f"init: {carried:,} of {len(merged):,} words start from {path} ({kind}), "
                            f"{len(merged) - carried:,} from scratch")
@@ -113,13 +110,17 @@ def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[st
 
 def _carry_rows(old: Model, model: Model) -> int:
     """Copy the old model's rows (input, output, bias) to its words' rows in ``model``."""
-    rows = {w: i for i, w in enumerate(old.words)}
-    pairs = [(i, rows[w]) for i, w in enumerate(model.words) if w in rows]
-    if not pairs:  # replace with no word in common
-        return 0
-    to, frm = (np.array(x, np.int64) for x in zip(*pairs))
+    to, frm = _matching_rows(model.words, old.words)
     model.w_in[to], model.w_out[to], model.bias[to] = old.w_in[frm], old.w_out[frm], old.bias[frm]
-    return len(pairs)
+    return len(to)
+
+
+def _matching_rows(words: list[str], source_words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(rows in ``words``, rows in ``source_words``) of the words both hold, int64 (may be empty)."""
+    rows = {w: i for i, w in enumerate(source_words)}
+    pairs = [(i, rows[w]) for i, w in enumerate(words) if w in rows]
+    to = np.array([i for i, _ in pairs], np.int64)
+    return to, np.array([j for _, j in pairs], np.int64)
 
 
 def _check_dim(cfg: Config, dim: int, path: str) -> None:
