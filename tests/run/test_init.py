@@ -1,6 +1,8 @@
 """--init: continued training from a finished run, or a start from a word2vec file's vectors."""
 
+import hashlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -24,6 +26,10 @@ def test_merge_keeps_old_words_sums_counts_and_applies_min_count_to_new_ones():
     assert tie.words == ["a", "b", "c"]  # ties: old words first, in their order, then new ones
 
 
+def _sha256(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def _run(tmp_path, name, corpus, *extra):
     r = run_cli("train", corpus, "-c", TINY, "-o", tmp_path / name, "--min-count", "1", "--seed", "1",
                 "--threads", "1", "--quiet", *extra)
@@ -36,8 +42,9 @@ def test_a_continued_run_starts_from_the_old_rows(tmp_path):
     new_text = tmp_path / "b.txt"
     new_text.write_text("a1 a2 zebra zebra quagga\n" * 20)
     cfg = Config(corpus=[str(new_text)], dim=old.w_in.shape[1], min_count=2, init=str(tmp_path / "old"))
-    vocab, model, note = initial_model(cfg, Vocab(["a1", "zebra", "a2", "quagga"], np.array([20, 40, 20, 20])))
+    vocab, model, note, lineage = initial_model(cfg, Vocab(["a1", "zebra", "a2", "quagga"], np.array([20, 40, 20, 20])))
     assert set(model.words) == set(old.words) | {"zebra", "quagga"} and "from scratch" in note
+    assert lineage == {"path": str(tmp_path / "old"), "sha256": _sha256(tmp_path / "old" / "model.npz")}
     for w in ("a1", "b3", "x"):
         i, j = model.words.index(w), old.words.index(w)
         np.testing.assert_array_equal(model.w_in[i], old.w_in[j])
@@ -54,9 +61,10 @@ def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
 
     old = _run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=300, seed=1))
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
+    read = _sha256(old / "model.npz")
     full = _run(tmp_path, "full", corpus, "--init", old)
     metrics = json.loads((full / "metrics.json").read_text())
-    assert metrics["init"]["path"] == str(old) and len(metrics["init"]["sha256"]) == 64
+    assert metrics["init"] == {"path": str(old), "sha256": read}
     assert "init:" in (full / "config.yaml").read_text()
     mp = pytest.MonkeyPatch()
     try:
@@ -72,8 +80,10 @@ def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
             run_training(cfg, halt=halt)
     finally:
         mp.undo()
+    (old / "model.npz").write_bytes(b"replaced after the run read it")  # the lineage is what was read
     resume_training(str(tmp_path / "cut"))
     assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (full / "vectors.txt").read_bytes()
+    assert json.loads((tmp_path / "cut" / "metrics.json").read_text())["init"]["sha256"] == read
 
 
 def test_init_from_a_word2vec_file_and_bad_inits_are_one_line(tmp_path):
@@ -103,5 +113,39 @@ def test_replace_with_no_word_in_common_starts_from_scratch(tmp_path):
     new_text.write_text("zebra quagga okapi\n" * 30)
     cfg = Config(corpus=[str(new_text)], dim=Model.load(str(old)).w_in.shape[1], min_count=1, init=str(old),
                  vocab_update="replace")
-    vocab, model, note = initial_model(cfg, Vocab(["zebra", "quagga", "okapi"], np.array([30, 30, 30])))
+    vocab, model, note, _ = initial_model(cfg, Vocab(["zebra", "quagga", "okapi"], np.array([30, 30, 30])))
     assert vocab.words == ["zebra", "quagga", "okapi"] and note.startswith("init: 0 of 3 words")
+
+
+def test_the_lineage_hash_is_of_the_file_as_read_at_the_start(tmp_path):
+    """A model replaced while the run trains leaves the lineage naming the bytes loaded; one
+    replaced while it is being loaded is a one-line error (the hash would not be its bytes)."""
+    from w2v_nce.errors import FormatError
+    from w2v_nce.run.init import read_once
+    from w2v_nce.run.job import run_training
+
+    old = _run(tmp_path, "old", planted_corpus(tmp_path / "a.txt", lines=200, seed=1))
+    read = _sha256(old / "model.npz")
+    other = _run(tmp_path, "other", planted_corpus(tmp_path / "c.txt", lines=200, seed=3))
+    assert _sha256(other / "model.npz") != read
+
+    def replace(run):  # after the first round: the run has read the old model long before
+        if (other / "model.npz").exists():
+            os.replace(other / "model.npz", old / "model.npz")
+
+    from w2v_nce.config import load_yaml, merge
+
+    cfg = merge(merge(Config(), load_yaml(TINY), TINY),
+                {"corpus": [planted_corpus(tmp_path / "b.txt", lines=200, seed=2)], "output": str(tmp_path / "new"),
+                 "min_count": 1, "threads": 1, "seed": 1, "quiet": True, "init": str(old)}, "test")
+    result = run_training(cfg, on_round=replace)
+    assert not (other / "model.npz").exists()  # replaced during the run
+    assert result.metrics["init"] == {"path": str(old), "sha256": read}
+
+    def load_while_replaced(path):
+        (tmp_path / "v.txt").write_text("1 2\nx 0.5 0.5\n")
+        return None
+
+    (tmp_path / "v.txt").write_text("1 2\nx 1.0 0.0\n")
+    with pytest.raises(FormatError, match="changed while it was read"):
+        read_once(str(tmp_path / "v.txt"), load_while_replaced)

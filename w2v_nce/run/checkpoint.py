@@ -43,13 +43,14 @@ class Checkpoint:
     history: list  # the epoch records so far
     syncs: int = 0  # syncs done (the tier schedule's counter)
     sync_totals: dict = field(default_factory=dict)  # rounds, full_syncs, bytes, seconds, replicas_lost so far
+    init: dict | None = None  # --init's lineage {path, sha256}, hashed when the run first read it
 
 
 def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
     path = os.path.join(out_dir, CHECKPOINT_FILE)
     state = {"replicas": [s.to_json() for s in ck.states], "fingerprint": ck.fingerprint,
              "totals": ck.totals.__dict__, "history": ck.history, "version": VERSION, "syncs": ck.syncs,
-             "sync_totals": ck.sync_totals}
+             "sync_totals": ck.sync_totals, "init": ck.init}
     arrays = {**ck.model.npz_arrays(), "config": np.array(json.dumps(ck.cfg.to_dict())),
               "state": np.array(json.dumps(state))}
     # a position without worker RNG rows yet (a fresh or regrouped one): an empty array, read back as None
@@ -77,7 +78,7 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
     except (KeyError, ValueError, OSError, TypeError, EOFError, zipfile.BadZipFile) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({npz_problem(exc)}); start a new run") from None
     return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
-                      int(st.get("syncs", 0)), dict(st.get("sync_totals", {})))
+                      int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
 
 
 def saved_replicas(out_dir: str) -> int:

@@ -13,23 +13,28 @@ from __future__ import annotations
 
 import hashlib
 import os
+from typing import Callable, TypeVar
 
 import numpy as np
 
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config
-from ..errors import UsageError
+from ..errors import FormatError, UsageError
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
 
+T = TypeVar("T")
 
-def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
-    """(vocabulary, model to start from, a log line saying what ``--init`` carried, or None)."""
+
+def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, dict | None]:
+    """(vocabulary, model to start from, a log line saying what ``--init`` carried, lineage):
+    the lineage, metrics.json's ``init``, is ``{path, sha256}`` of the file as it was read here
+    (None without ``--init``)."""
     if not cfg.init:
-        return vocab, init_model(cfg, vocab, build_tables(vocab.counts, cfg)), None
+        return vocab, init_model(cfg, vocab, build_tables(vocab.counts, cfg)), None, None
     path = cfg.init
     if os.path.isdir(path) or path.endswith(".npz"):
-        old = Model.load(path)
+        old, lineage = read_once(path, Model.load)
         _check_dim(cfg, old.w_in.shape[1], path)
         merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count, cfg.vocab_update)
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
@@ -38,7 +43,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
     else:
         from ..artifact.word2vec import load_word2vec
 
-        words, vectors = load_word2vec(path)
+        (words, vectors), lineage = read_once(path, load_word2vec)
         _check_dim(cfg, vectors.shape[1], path)
         merged = vocab
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
@@ -47,7 +52,21 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None]:
         carried = len(to)
         kind = "word2vec"
     return merged, model, (f"init: {carried:,} of {len(merged):,} words start from {path} ({kind}), "
-                           f"{len(merged) - carried:,} from scratch")
+                           f"{len(merged) - carried:,} from scratch"), lineage
+
+
+def read_once(path: str, load: Callable[[str], T]) -> tuple[T, dict]:
+    """``load(path)`` and its lineage ``{path, sha256}``: the SHA-256 is taken just before the
+    load, and the file (model.npz for a run directory) must be the same one after it (device,
+    inode, size, mtime), so the hash is that of the bytes loaded; a file replaced or rewritten
+    meanwhile is a ``FormatError`` (run again once it is complete)."""
+    file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+    before = _identity(file)
+    digest = _digest(file)
+    loaded = load(path)
+    if _identity(file) != before:
+        raise FormatError(f"--init {path}: the file changed while it was read; run again once it is complete")
+    return loaded, {"path": os.path.abspath(path), "sha256": digest}
 
 
 def check_init(cfg: Config) -> None:
@@ -56,7 +75,6 @@ def check_init(cfg: Config) -> None:
         return
     path = cfg.init
     if os.path.isdir(path) or path.endswith(".npz"):
-        from ..errors import FormatError
         from ..io import checked_npz
 
         file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
@@ -72,18 +90,6 @@ def check_init(cfg: Config) -> None:
 
         dim = load_word2vec(path, limit=0)[1].shape[1]
     _check_dim(cfg, dim, path)
-
-
-def lineage_of(cfg: Config) -> dict | None:
-    """metrics.json's ``init``: the model or vectors file the run started from, and its SHA-256
-    (read when the run ends; None if the file is gone by then)."""
-    if not cfg.init:
-        return None
-    try:
-        digest = _digest(cfg.init)
-    except OSError:
-        digest = None
-    return {"path": os.path.abspath(cfg.init), "sha256": digest}
 
 
 def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,
@@ -128,12 +134,21 @@ def _check_dim(cfg: Config, dim: int, path: str) -> None:
         raise UsageError(f"--init {path}: its vectors have {dim} dimensions, the run {cfg.dim}; pass --dim {dim}")
 
 
-def _digest(path: str) -> str:
-    """SHA-256 of the file the run starts from (model.npz for a run directory)."""
-    if os.path.isdir(path):
-        path = os.path.join(path, MODEL_FILE)
+def _identity(file: str) -> tuple | None:
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None  # the loader then says what is wrong
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def _digest(file: str) -> str | None:
+    """SHA-256 of ``file`` (None if it cannot be read: the loader then says why)."""
     h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
+    try:
+        with open(file, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    except OSError:
+        return None
     return h.hexdigest()

@@ -31,7 +31,7 @@ from ..text.splits import make_splits, split_note
 from ..train import Tallies, TrainState
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
-from .init import check_init, initial_model, lineage_of
+from .init import check_init, initial_model
 from .loop import Run
 from .outputs import write_outputs
 from .prepare import (
@@ -115,11 +115,11 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                 t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 seconds["vocabulary"] = time.time() - t_count
-                vocab, model, note = initial_model(cfg, vocab)  # --init: an earlier model's rows
+                vocab, model, note, lineage = initial_model(cfg, vocab)  # --init: an earlier model's rows
                 if note:
                     log(note)
                 start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
-                                   Tallies(), [])
+                                   Tallies(), [], init=lineage)
                 return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,
                                         vocabulary_counts(vocab, counted), seconds, on_round, t_start)
         finally:
@@ -164,8 +164,8 @@ def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldou
     seconds["setup"] = time.time() - t
     t = time.time()
     metrics = run.train()
-    if cfg.init:  # lineage: where the model started
-        metrics["init"] = lineage_of(cfg)
+    if cfg.init:  # lineage: the file the model started from, as the run read it (a resume does not reread it)
+        metrics["init"] = start.init or {"path": os.path.abspath(cfg.init), "sha256": None}
     seconds["train"] = time.time() - t
     model = run.model()
     # The replicas are no longer needed: stopping them (Ray's shutdown takes ~1 s) overlaps with

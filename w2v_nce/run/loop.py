@@ -86,7 +86,7 @@ class Run:
         self.base, self.done = start.totals, Tallies()  # before this process / trained by it
         self.states = regroup([copy_state(s) for s in start.states], self.K)
         self.clock = self.states[0].clock  # the global lr clock: tokens every replica has trained, summed
-        self.syncs = start.syncs
+        self.syncs, self.init = start.syncs, start.init
         self.sync_totals = {"rounds": 0, "syncs": 0, "full_syncs": 0, "bytes": 0, "seconds": 0.0, "round_seconds": 0.0,
                             "replicas_lost": 0, **start.sync_totals}
         self.vocabulary = vocabulary
@@ -341,7 +341,8 @@ class Run:
     def save_checkpoint(self) -> str:
         """Between rounds, after a full sync when K > 1: every replica holds the model stored."""
         path = save_checkpoint(self.out, Checkpoint(self.cfg, self.model(), self.states, self.fingerprint,
-                                                    self.totals(), self.history, self.syncs, dict(self.sync_totals)))
+                                                    self.totals(), self.history, self.syncs, dict(self.sync_totals),
+                                                    self.init))
         self._last_ckpt = time.time()
         return path
 
