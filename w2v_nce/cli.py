@@ -20,6 +20,8 @@ from .artifact.export import FORMATS, WHICH
 from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
 from .evaluation.compare import ALIGN_WORDS, OVERLAP_K, OVERLAP_WORDS
+from .phrases.kernels import SCORINGS
+from .phrases.table import DEFAULT_THRESHOLDS, MAX_PASSES, PhraseSettings
 
 if TYPE_CHECKING:
     from .artifact.embeddings import Embeddings
@@ -141,7 +143,7 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
 
 def _count_options(fn: Callable) -> Callable:
     """The counting settings of ``train``, with the config's help and defaults."""
-    keep = ("threads", "min_count", "max_vocab", "lowercase", "max_token_bytes", "count_memory")
+    keep = ("threads", "min_count", "max_vocab", "lowercase", "phrases", "max_token_bytes", "count_memory")
     specs = {name: (kind, default, text, flag) for name, kind, default, text, _, flag in cli_settings()}
     for name in reversed(keep):
         kind, default, text, flag = specs[name]
@@ -182,6 +184,52 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
     cfg.corpus = list(corpus)
     words, counted = write_vocabulary(cfg, output, force)
     click.echo(f"wrote {output} ({len(words):,} words of {counted.distinct:,} distinct, {counted.tokens:,} tokens)")
+
+
+@main.command()
+@click.argument("corpus", nargs=-1, required=True)
+@click.option("-o", "--output", required=True, help="The phrase table to write (or, with --apply, the joined text).")
+@click.option("--apply", "apply_table", type=click.Path(dir_okay=False),
+              help="Write CORPUS with this table's phrases joined to -o instead of building a table.")
+@click.option("--min-count", type=click.IntRange(1), default=PhraseSettings.min_count, show_default=True,
+              help="Ignore words and candidates counted fewer times.")
+@click.option("--threshold", type=float, help="Keep candidates scoring above this [word2vec 100, gensim 10, npmi 0.5].")
+@click.option("--scoring", type=click.Choice(SCORINGS), default=PhraseSettings.scoring, show_default=True,
+              help="word2vec: word2phrase's (c(ab) - min_count) / (c(a) c(b)) * words; gensim: the same times the "
+                   "number of distinct entries instead of words; npmi: normalised PMI.")
+@click.option("--connectors", default="none", show_default=True,
+              help="english (gensim's ENGLISH_CONNECTOR_WORDS: bank_of_america), none, or a file of words that may "
+                   "sit inside a phrase but never start or end one.")
+@click.option("--passes", type=click.IntRange(1, MAX_PASSES), default=1, show_default=True,
+              help="2 or more find longer phrases on the joined text of the pass before (word2phrase run again).")
+@click.option("--delimiter", default=PhraseSettings.delimiter, show_default=True, help="Joins a phrase's words.")
+@click.option("--lowercase/--no-lowercase", default=False, show_default=True, help="Lowercase before counting.")
+@click.option("--threads", type=click.IntRange(1), help="Counting threads [all cores].")
+@click.option("--count-memory", type=click.IntRange(0), default=Config().count_memory, show_default=True,
+              help="Bytes the counting tables may use; beyond it sorted runs spill beside -o: the same counts.")
+@click.option("--force", is_flag=True, help="Overwrite an existing output file.")
+@_library_errors
+def phrases(corpus, output, apply_table, threshold, connectors, threads, count_memory, force, **kw) -> None:
+    """Find phrases (new_york) in CORPUS by exact counts and write the phrase table,
+    which `train --phrases` and `vocab --phrases` join while reading.
+
+    \b
+    Example:
+      w2v-nce phrases data/sample.txt -o runs/phrases.tsv --min-count 3 --threshold 10
+      w2v-nce train data/sample.txt --phrases runs/phrases.tsv -o runs/sample
+      w2v-nce phrases data/sample.txt --apply runs/phrases.tsv -o runs/joined.txt
+    """
+    from .phrases.command import connector_words, write_joined, write_table
+
+    if apply_table:
+        nbytes = write_joined(list(corpus), apply_table, output, force)
+        click.echo(f"wrote {output} ({nbytes:,} bytes)")
+        return
+    threshold = DEFAULT_THRESHOLDS[kw["scoring"]] if threshold is None else threshold
+    settings = PhraseSettings(threshold=threshold, connectors=connector_words(connectors), **kw)
+    table = write_table(list(corpus), output, settings, threads or Config().resolved_threads(), count_memory,
+                        force, lambda line: click.echo(line, err=True))
+    click.echo(f"wrote {output} ({len(table.phrases):,} phrases)")
 
 
 @main.command("split")

@@ -107,6 +107,8 @@ class Config:
     seed: int = setting(1, "Random seed; --threads 1 with a fixed seed is bit-reproducible.")
     max_sentence_len: int = setting(10000, "Split longer lines into pieces of N tokens.")
     lowercase: bool = setting(False, "Lowercase tokens before counting.")
+    phrases: str | None = setting(None, "Join the phrases of this table (from `w2v-nce phrases`) while reading the "
+                                  "corpus and held-out text: new_york becomes one word, no joined copy is written.")
     max_token_bytes: int = setting(
         MAX_TOKEN_BYTES, "Tokens longer than this many UTF-8 bytes (base64 blobs, data URIs, markup runs) are dropped from "
         "the vocabulary and counted, never cut (1000 keeps any real word in any script, URLs, unsegmented CJK "

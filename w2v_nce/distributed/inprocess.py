@@ -22,6 +22,7 @@ import numpy as np
 from ..artifact.model import Model
 from ..config import Config, resolve
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..phrases.join import open_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..train import Tallies, Trainer, TrainState
@@ -80,7 +81,7 @@ class LocalBackend:
 
     def _new_corpus(self) -> Corpus:
         """A reader of its own for a replica of K > 1, as on a cluster."""
-        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
         self._corpora.append(corpus)
         return corpus
 

@@ -38,6 +38,7 @@ from ..artifact.model import Model
 from ..config import Config, from_saved
 from ..errors import ClusterError, ResourceError, W2VError
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..phrases.join import open_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
@@ -85,7 +86,7 @@ class ReplicaActor:
     def check_corpus(self, fingerprint: list) -> str | None:
         """None if this node reads the corpus the driver counted; else a one-line reason."""
         try:
-            corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+            corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
             now = corpus.fingerprint()
             corpus.close()
         except (W2VError, OSError) as exc:
@@ -97,7 +98,7 @@ class ReplicaActor:
     def count(self, splits: list, count_memory: int) -> tuple | None:
         """Count these consecutive corpus splits, a thread each, in ``count_memory`` bytes:
         (WordCounter, ReadStats), or None when the tables reached the bound."""
-        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
         try:
             return count_splits(corpus, splits, self.cfg.max_token_bytes, count_memory)
         except CountBoundReached:
@@ -127,7 +128,7 @@ class ReplicaActor:
             model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
         rng = None if rng is None else np.array(rng, copy=True)
         self.trainer = None
-        corpus = Corpus(self.cfg.corpus, lowercase=self.cfg.lowercase)
+        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
         self.trainer = replica_trainer(self.cfg, corpus, vocab_, model, TrainState.from_json(state, rng), self.k,
                                        self.K)
         return None

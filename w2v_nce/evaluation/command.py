@@ -11,6 +11,7 @@ from pathlib import Path
 from ..artifact.embeddings import RESTRICT_VOCAB
 from ..errors import UsageError
 from ..io import json_safe
+from ..phrases.join import open_corpus
 from .analogies import evaluate_analogies
 from .datasets import default_analogy_files, default_similarity_files
 from .full_loss import full_sigmoid_loss_examples
@@ -106,12 +107,11 @@ def heldout_report(model, heldout: list[str], max_pairs: int, window: int | None
     architecture, lowercasing, sentence length)."""
     from ..config import from_saved
     from ..stream import heldout_examples, id_chunks
-    from ..text.corpus import Corpus
     from ..vocabulary.vocab import Vocab
 
     cfg = from_saved(model.config or {})
     window = window or cfg.window
-    corpus = Corpus(list(heldout), lowercase=cfg.lowercase)
+    corpus = open_corpus(list(heldout), cfg.lowercase, cfg.phrases)
     vocab = Vocab(model.words, model.counts)
     ex = heldout_examples(id_chunks(corpus, vocab, cfg.max_sentence_len), window, max_pairs, cfg.arch)
     result: dict = {"files": list(heldout), "window": window, "pairs": len(ex)}

@@ -25,6 +25,7 @@ from typing import Callable
 from ..config import Config, validate
 from ..distributed.replica import Backend
 from ..errors import UsageError
+from ..phrases.join import open_corpus
 from ..stream import HeldOut, heldout_examples, id_chunks
 from ..text.corpus import Corpus
 from ..text.splits import make_splits, split_note
@@ -97,11 +98,11 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     log = _log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
-        corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase, spool_dir=cfg.output,
+        corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases, spool_dir=cfg.output,
                         stop=lambda: (sig.signum or signal.SIGINT) if halt.is_set() else 0)
         early = None
         try:
-            heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            heldout_corpus = open_corpus(cfg.heldout, cfg.lowercase, cfg.phrases) if cfg.heldout else None
             corpus.check_readable()  # before --force removes anything
             check_init(cfg)
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
@@ -209,9 +210,9 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     backend = _backend(backend, k)
     log = _log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
-        corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
+        corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
         try:
-            heldout_corpus = Corpus(cfg.heldout, lowercase=cfg.lowercase) if cfg.heldout else None
+            heldout_corpus = open_corpus(cfg.heldout, cfg.lowercase, cfg.phrases) if cfg.heldout else None
             check_fingerprint(ck.fingerprint, corpus)
             seconds = _open(backend, cfg, corpus, log)
             with locked_output(out_dir, log):

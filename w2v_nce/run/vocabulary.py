@@ -13,6 +13,7 @@ from typing import Callable
 from ..config import Config, validate, validate_against_vocab
 from ..distributed.replica import Backend
 from ..errors import CorpusError, Interrupted, OutputError
+from ..phrases.join import open_corpus
 from ..text.corpus import Corpus, ReadStats
 from ..text.splits import make_splits, split_note
 from ..threads import ThreadGroup
@@ -106,7 +107,7 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
     writes, with its header), atomically; spill files, if any, go beside it."""
     validate(cfg)
     log = log or stderr_log
-    corpus = Corpus(cfg.corpus, lowercase=cfg.lowercase)
+    corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
     try:
         if os.path.isdir(output):
             raise OutputError(f"{output}: is a directory; give the vocabulary file's name with -o")

@@ -178,9 +178,14 @@ class Corpus:
     """
 
     def __init__(self, paths: list[str], lowercase: bool = False, spool_dir: str | None = None,
-                 stop: Callable[[], int] | None = None):
+                 stop: Callable[[], int] | None = None, transform: Callable[[bytes], bytes] | None = None):
         """``stop``: polled while stdin is spooled; a signal number (not 0) ends the spooling with
-        ``Interrupted`` (a pipe that stays open must not outlast a SIGINT)."""
+        ``Interrupted`` (a pipe that stays open must not outlast a SIGINT).
+
+        ``transform`` (e.g. phrase joining) rewrites each block's cleaned text; blocks are then
+        cut at their last line break (a sentence end) when they hold one, so that a transform
+        that works within sentences sees each sentence whole (a line longer than a block is cut
+        at its last whitespace). Blocks holding part of a token longer than a block pass as read."""
         if not paths:
             raise CorpusError("no corpus given: pass one or more files, directories or '-' for stdin")
         self.paths = list(paths)
@@ -188,6 +193,7 @@ class Corpus:
         self._spool_dir = spool_dir
         self._stop = stop
         self._stdin_spool: str | None = None
+        self.transform = transform
         self._read_lock = threading.Lock()
         self.bytes_read = 0  # uncompressed bytes read or skipped through by decompressing, all readers
         self.sources: list[str] = []
@@ -293,7 +299,7 @@ class Corpus:
                     if at_end:
                         data, carry = buf, b""
                     else:
-                        cut = _last_whitespace(buf)
+                        cut = self._block_cut(buf)
                         if cut < 0:  # one token longer than a block: split it, and say so,
                             # between two characters (a cut inside one would become two U+FFFD)
                             cut = _last_char_start(buf)
@@ -302,12 +308,22 @@ class Corpus:
                         else:
                             data, carry = buf[: cut + 1], buf[cut + 1 :]
                     data = self._clean(data, stats)
+                    if self.transform is not None and not (split or continues):
+                        data = self.transform(data)
                     after = Position(index + 1, 0, b"") if at_end else Position(index, k, carry, split)
                     yield Block(data, after, at_end, stats, continues)
                     if at_end:
                         return
             except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
                 raise CorpusError(f"{path}: cannot read corpus ({exc}); is the file complete?") from None
+
+    def _block_cut(self, buf: bytes) -> int:
+        """Index of the last byte of a block's text in ``buf`` (-1: no whitespace at all)."""
+        if self.transform is not None:
+            line_end = buf.rfind(b"\n")
+            if line_end >= 0:
+                return line_end
+        return _last_whitespace(buf)
 
     def _count(self, nbytes: int) -> None:
         with self._read_lock:

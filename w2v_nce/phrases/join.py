@@ -1,0 +1,97 @@
+"""Phrases applied while reading: the block transforms of phrase counting and phrase joining,
+and the corpus a run reads (its paths, lowercasing and phrase table in one place).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..text.corpus import Corpus
+from ..vocabulary.hashtable import fill_table
+from .kernels import SEP, emit_bound, emit_candidates, join_bound, join_phrases
+from .table import PhraseTable
+
+WordTable = tuple[np.ndarray, np.ndarray, np.ndarray]  # (slots, arena, offsets) of hashtable.py
+
+
+def word_table(words: list[bytes]) -> WordTable:
+    """A hash table of distinct byte strings (ids in list order)."""
+    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    arena = np.frombuffer(b"".join(words), dtype=np.uint8) if words else np.zeros(1, dtype=np.uint8)
+    slots = np.full(max(2, 1 << (2 * len(words)).bit_length()), -1, dtype=np.int32)
+    fill_table(slots, arena, offsets)
+    return slots, arena, offsets
+
+
+def phrase_key(tokens: tuple[str, ...]) -> bytes:
+    """A phrase's key in the kernels' tables: its tokens joined by the SEP byte."""
+    return bytes([SEP]).join(t.encode("utf-8") for t in tokens)
+
+
+class PhraseJoiner:
+    """bytes -> bytes: the table's phrases joined, pass after pass (each greedy, left to right)."""
+
+    def __init__(self, table: PhraseTable):
+        s = table.settings
+        self.connectors = word_table([w.encode("utf-8") for w in s.connectors])
+        self.passes = [word_table([phrase_key(p.tokens) for p in table.of_pass(i)]) for i in range(1, s.passes + 1)]
+        self.passes = [t for t in self.passes if t[2].shape[0] > 1]  # a pass that found nothing changes nothing
+        self.delimiter = np.frombuffer(s.delimiter.encode("utf-8"), dtype=np.uint8)
+
+    def __call__(self, data: bytes) -> bytes:
+        for phrases in self.passes:
+            buf = np.frombuffer(data, dtype=np.uint8)
+            out = np.empty(join_bound(len(buf), len(self.delimiter)), dtype=np.uint8)
+            key = np.empty(len(buf) + 1, dtype=np.uint8)
+            n = join_phrases(buf, out, key, *phrases, *self.connectors, self.delimiter)
+            data = out[:n].tobytes()
+        return data
+
+
+class CandidateEmitter:
+    """bytes -> bytes: the words and candidate keys phrase counting counts (after ``before``,
+    the joining of earlier passes), with the token and candidate totals of every call
+    (called from several counting threads at once)."""
+
+    def __init__(self, connectors: tuple[str, ...], before: Callable[[bytes], bytes] | None = None):
+        self.connectors = word_table([w.encode("utf-8") for w in connectors])
+        self.before = before
+        self.words = 0
+        self.candidates = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, data: bytes) -> bytes:
+        if self.before is not None:
+            data = self.before(data)
+        buf = np.frombuffer(data, dtype=np.uint8)
+        out = np.empty(emit_bound(len(buf)), dtype=np.uint8)
+        tally = np.zeros(2, dtype=np.int64)
+        n = emit_candidates(buf, out, *self.connectors, tally)
+        with self._lock:
+            self.words += int(tally[0])
+            self.candidates += int(tally[1])
+        return out[:n].tobytes()
+
+
+def read_for_run(path: str, lowercase: bool) -> PhraseTable:
+    """The phrase table a run joins with; ConfigError when it was built for other text
+    (lowercased where the run is not, or the reverse)."""
+    table = PhraseTable.read(path)
+    if table.settings.lowercase != lowercase:
+        built = "with" if table.settings.lowercase else "without"
+        raise ConfigError(f"phrases: {path} was built {built} --lowercase but this run has lowercase: "
+                          f"{str(lowercase).lower()}; use the same setting, or rebuild the table")
+    return table
+
+
+def open_corpus(paths: list[str], lowercase: bool = False, phrases: str | None = None, **kw) -> Corpus:
+    """The corpus a run reads: ``paths`` with its lowercasing and, given a phrase table, its
+    phrases joined on the fly. ``kw``: Corpus's other arguments."""
+    transform = PhraseJoiner(read_for_run(phrases, lowercase)) if phrases else None
+    return Corpus(paths, lowercase=lowercase, transform=transform, **kw)

@@ -1,0 +1,221 @@
+"""The Numba kernels of phrase detection: candidate emission for counting, greedy joining, scoring.
+
+Text is UTF-8 bytes; tokens are split on ``text.corpus.WHITESPACE`` and a line feed ends a
+sentence. A phrase *candidate* is a non-connector word, the connector words after it (none
+without ``--connectors``) and the next non-connector word, all in one sentence (gensim 4's
+rule). Its *key* is those tokens joined by ``SEP`` (0xFF, a byte valid UTF-8 never holds, so a
+key can never equal a token of the text, whatever the delimiter: counting is exact). A
+token holding 0xFF (not valid UTF-8; the reader never yields one) breaks a candidate chain.
+
+Word tables (connectors, a pass's phrase keys) are the vocabulary's hash tables:
+``slots`` (int32, power of two, -1 = empty), ``arena`` (uint8) and ``offsets`` (int64[n+1]).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from ..vocabulary.hashtable import fnv1a, is_space, lookup, probe_hashed
+
+SEP = 0xFF
+SCORINGS = ("word2vec", "gensim", "npmi")  # codes 0, 1, 2 in score_candidates
+_LF = 10
+_SPACE = 32
+
+
+@njit(cache=True, nogil=True)
+def _next_token(buf, i, n):
+    """(start, end, line feeds before it) of the first token at or after i; start == n when none."""
+    lf = 0
+    while i < n and is_space(buf[i]):
+        if buf[i] == _LF:
+            lf += 1
+        i += 1
+    s = i
+    while i < n and not is_space(buf[i]):
+        i += 1
+    return s, i, lf
+
+
+@njit(cache=True, nogil=True)
+def _has_sep(buf, s, e):
+    for i in range(s, e):
+        if buf[i] == SEP:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def _put(out, o, buf, s, e):
+    """Copy buf[s:e] to out[o:]; returns the new end of out."""
+    for i in range(s, e):
+        out[o] = buf[i]
+        o += 1
+    return o
+
+
+@njit(cache=True, nogil=True)
+def _put_key(out, o, buf, a_s, a_e, mids, nmid, b_s, b_e, sep):
+    """Write the candidate a, mids[:nmid] (start, end rows), b joined by ``sep`` (bytes)."""
+    o = _put(out, o, buf, a_s, a_e)
+    for k in range(nmid):
+        o = _put(out, o, sep, 0, sep.shape[0])
+        o = _put(out, o, buf, mids[k, 0], mids[k, 1])
+    o = _put(out, o, sep, 0, sep.shape[0])
+    return _put(out, o, buf, b_s, b_e)
+
+
+def emit_bound(nbytes: int) -> int:
+    """Bytes ``emit_candidates`` may write for ``nbytes`` of text: every token twice as a word
+    and at most twice more inside candidates, each with a separator byte."""
+    return 5 * nbytes + 16
+
+
+@njit(cache=True, nogil=True)
+def emit_candidates(buf, out, c_slots, c_arena, c_offsets, tally):
+    """Write, space-separated into ``out``, what phrase counting counts: every non-connector
+    word, and the key of every candidate (a word, the connectors after it, the next word).
+    Returns the bytes written. tally[0] += tokens read (connectors included: gensim's
+    corpus_word_count), tally[1] += candidates written."""
+    n = buf.shape[0]
+    sep = np.full(1, SEP, dtype=np.uint8)
+    mids = np.empty((n // 2 + 1, 2), dtype=np.int64)  # the connectors since the last word
+    o, i, nmid = 0, 0, 0
+    a_s, a_e = -1, -1  # the last word of this sentence (-1: none)
+    while True:
+        s, e, lf = _next_token(buf, i, n)
+        if lf:
+            a_s, nmid = -1, 0
+        if s >= n:
+            return o
+        i = e
+        tally[0] += 1
+        if lookup(buf, s, e, c_slots, c_arena, c_offsets) >= 0:
+            if a_s >= 0:
+                mids[nmid, 0], mids[nmid, 1] = s, e
+                nmid += 1
+            continue
+        if _has_sep(buf, s, e):
+            a_s, nmid = -1, 0
+            continue
+        o = _put(out, o, buf, s, e)
+        out[o] = _SPACE
+        o += 1
+        if a_s >= 0:
+            o = _put_key(out, o, buf, a_s, a_e, mids, nmid, s, e, sep)
+            out[o] = _SPACE
+            o += 1
+            tally[1] += 1
+        a_s, a_e, nmid = s, e, 0
+
+
+@njit(cache=True, nogil=True)
+def _flush(out, o, buf, a_s, a_e, mids, nmid):
+    """Write a pending word and the connectors after it as single tokens."""
+    if a_s >= 0:
+        o = _put(out, o, buf, a_s, a_e)
+        out[o] = _SPACE
+        o += 1
+    for k in range(nmid):
+        o = _put(out, o, buf, mids[k, 0], mids[k, 1])
+        out[o] = _SPACE
+        o += 1
+    return o
+
+
+def join_bound(nbytes: int, delimiter_bytes: int) -> int:
+    """Bytes ``join_phrases`` may write for ``nbytes`` of text (every separator may become the
+    delimiter, or one byte, and a line feed may follow a space)."""
+    return nbytes * (2 + delimiter_bytes) + 16
+
+
+@njit(cache=True, nogil=True)
+def join_phrases(buf, out, key, p_slots, p_arena, p_offsets, c_slots, c_arena, c_offsets, delim):
+    """Join the phrases of one pass greedily left to right (gensim's ``analyze_sentence``):
+    a word, the connectors after it and the next word become one token joined by ``delim``
+    when their key is in the phrase table; the word that ends a rejected candidate starts the
+    next one. Tokens are written space-separated, with the source's line feeds; returns the
+    bytes written. ``key``: scratch of at least len(buf) bytes."""
+    n = buf.shape[0]
+    sep = np.full(1, SEP, dtype=np.uint8)
+    mids = np.empty((n // 2 + 1, 2), dtype=np.int64)
+    o, i, nmid = 0, 0, 0
+    a_s, a_e = -1, -1
+    while True:
+        s, e, lf = _next_token(buf, i, n)
+        if lf:  # every line feed kept: the joined text has the source's lines
+            o = _flush(out, o, buf, a_s, a_e, mids, nmid)
+            for _ in range(lf):
+                out[o] = _LF
+                o += 1
+            a_s, nmid = -1, 0
+        if s >= n:
+            return _flush(out, o, buf, a_s, a_e, mids, nmid)
+        i = e
+        if lookup(buf, s, e, c_slots, c_arena, c_offsets) >= 0:
+            if a_s >= 0:
+                mids[nmid, 0], mids[nmid, 1] = s, e
+                nmid += 1
+            else:
+                o = _put(out, o, buf, s, e)
+                out[o] = _SPACE
+                o += 1
+            continue
+        if _has_sep(buf, s, e):  # never part of a phrase
+            o = _flush(out, o, buf, a_s, a_e, mids, nmid)
+            o = _put(out, o, buf, s, e)
+            out[o] = _SPACE
+            o += 1
+            a_s, nmid = -1, 0
+            continue
+        if a_s >= 0:
+            k = _put_key(key, 0, buf, a_s, a_e, mids, nmid, s, e, sep)
+            if p_slots[probe_hashed(fnv1a(key, 0, k), key, 0, k, p_slots, p_arena, p_offsets)] >= 0:
+                o = _put_key(out, o, buf, a_s, a_e, mids, nmid, s, e, delim)
+                out[o] = _SPACE
+                o += 1
+                a_s, nmid = -1, 0
+                continue
+            o = _flush(out, o, buf, a_s, a_e, mids, nmid)
+        a_s, a_e, nmid = s, e, 0
+
+
+@njit(cache=True, nogil=True)
+def _score(scoring, ca, cb, cab, min_count, words, entries):
+    """A candidate's score (-inf: never a phrase), by scoring code (see SCORINGS)."""
+    if scoring == 0:  # word2vec.c's word2phrase: both words must be counted min_count times
+        if ca < min_count or cb < min_count:
+            return -math.inf
+        return (cab - min_count) / ca / cb * words
+    if scoring == 1:  # gensim's original_scorer: its vocabulary's size where word2phrase has the word total
+        return (cab - min_count) / (ca * cb) * entries
+    if cab < min_count or cab >= words:  # gensim's npmi_scorer (pab = 1 has no NPMI)
+        return -math.inf
+    pa, pb, pab = ca / words, cb / words, cab / words
+    return math.log(pab / (pa * pb)) / -math.log(pab)
+
+
+@njit(cache=True, nogil=True)
+def score_candidates(arena, offsets, counts, slots, scoring, min_count, words, entries, scores):
+    """scores[w] = the score of entry w when it is a candidate key whose first and last words
+    are in the table, else -inf. ``slots`` index every entry; ``words`` is the token total,
+    ``entries`` the number of distinct entries counted (words and candidates)."""
+    for w in range(offsets.shape[0] - 1):
+        scores[w] = -math.inf
+        s, e = offsets[w], offsets[w + 1]
+        first, last = -1, -1
+        for i in range(s, e):
+            if arena[i] == SEP:
+                if first < 0:
+                    first = i
+                last = i
+        if first < 0:
+            continue
+        a = lookup(arena, s, first, slots, arena, offsets)
+        b = lookup(arena, last + 1, e, slots, arena, offsets)
+        if a >= 0 and b >= 0:
+            scores[w] = _score(scoring, float(counts[a]), float(counts[b]), float(counts[w]), float(min_count),
+                               float(words), float(entries))
