@@ -71,7 +71,7 @@ def test_cbow_batch_matches_the_numpy_api_with_context_means(loss_kind, remove_h
     s.batch.labels[:] = LABELS
     s.batch.run_start[:len(BAGS) + 1] = np.arange(len(BAGS) + 1)  # one pair per run
     s.draw.samples[:] = SAMPLES
-    kern.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
+    kern.mark_samples(s.draw, 1)
     inputs = np.stack([naive.cbow_input(w_in, b, mean) for b in BAGS]).astype(np.float32)
     qt = expected_count(log_uniform_probability(LABELS, V), len(SAMPLES), TRIES).reshape(-1, 1)
     qs = expected_count(log_uniform_probability(SAMPLES, V), len(SAMPLES), TRIES)
@@ -110,7 +110,7 @@ def test_cbow_nce_step_is_minus_lr_times_the_finite_difference_gradient():
     s.batch.labels[:2] = labels
     s.batch.run_start[:3] = [0, 1, 2]
     s.draw.samples[:] = SAMPLES
-    kern.mark_samples(SAMPLES, s.draw.stamp, s.draw.pos, 1)
+    kern.mark_samples(s.draw, 1)
     after = w_in.copy()
     kern.process_batch(kern.Weights(after, w_out.copy(), bias.copy()), 2, TRIES, 1, lr, tables, params, s)
     wi64 = w_in.astype(np.float64)
@@ -156,15 +156,15 @@ def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
 # ---------------------------------------------------------------------------------------
 def _naive_cbow_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, mean, lr, seed, exact):
     rng = np.array([seed], np.uint64)
-    stamp, pos = np.zeros(V, np.int64), np.zeros(V, np.int32)
+    draw = kern.make_draw(S)
     ones, idx = np.ones(1), np.zeros(1, np.int32)
     total, batch, batch_no = 0.0, [], [0]
 
     def flush():
         nonlocal total, w_in, w_out, bias
-        samples = np.empty(S, np.int64)
         batch_no[0] += 1
-        tries = kern.draw_batch(samples, True, stamp, pos, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        tries = kern.draw_batch(draw, True, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        samples = draw.samples.copy()
         bags = [b for b, _ in batch]
         labels = np.array([c for _, c in batch], np.int32)
         inputs = np.stack([naive.cbow_input(w_in, b, mean) for b in bags]).astype(np.float32)

@@ -60,7 +60,7 @@ def _kernel_batch(loss_kind, remove_hits, lr=0.1, samples=SAMPLES, tries=TRIES):
     scratch.batch.bag_ids[:n_runs] = CENTRES[run_start[:-1]]  # a skip-gram run's input: its centre row
     scratch.batch.bag_start[:n_runs + 1] = np.arange(n_runs + 1)
     scratch.draw.samples[:] = samples
-    kern.mark_samples(samples, scratch.draw.stamp, scratch.draw.pos, 1)
+    kern.mark_samples(scratch.draw, 1)
     loss = kern.process_batch(kern.Weights(w_in, w_out, bias), len(run_start) - 1, tries, 1, lr, tables, params, scratch)
     return loss, w_in, w_out, bias
 
@@ -326,13 +326,14 @@ def test_nonfinite_loss_stops_the_kernel(loss_kind, shared):
 
 def test_draw_batch_unique_and_counts_tries():
     rng = np.array([5], np.uint64)
-    stamp = np.zeros(V, np.int64)
-    pos = np.zeros(V, np.int32)
-    samples = np.empty(30, np.int64)
-    tries = kern.draw_batch(samples, True, stamp, pos, 1, kern.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng)
+    draw = kern.make_draw(30)
+    tries = kern.draw_batch(draw, True, 1, kern.SAMPLER_LOG_UNIFORM, V, np.ones(1), np.zeros(1, np.int32), rng)
+    samples = draw.samples
     assert len(set(samples.tolist())) == 30
     assert tries >= 30  # log-uniform on 40 classes rejects often for 30 distinct ids
-    assert all(pos[s] == k for k, s in enumerate(samples))
+    assert all(kern.marked_pos(draw, s, 1) == k for k, s in enumerate(samples))
+    assert all(kern.marked_pos(draw, c, 1) == -1 for c in set(range(V)) - set(samples.tolist()))
+    assert all(kern.marked_pos(draw, s, 2) == -1 for s in samples)  # the next batch starts empty
 
 
 def test_a_unique_draw_from_a_degenerate_distribution_ends():
@@ -344,11 +345,10 @@ def test_a_unique_draw_from_a_degenerate_distribution_ends():
     weights = np.zeros(10)
     weights[7] = 1.0
     prob, alias = build_alias_table(weights)
-    stamp, pos, samples = np.zeros(10, np.int64), np.zeros(10, np.int32), np.empty(5, np.int64)
-    tries = kern.draw_batch(samples, True, stamp, pos, 1, kern.SAMPLER_UNIGRAM, 10, prob, alias,
-                            np.array([3], np.uint64))
-    assert samples.tolist() == [7, 0, 1, 2, 3] and tries == MAX_UNIQUE_TRIES + 3
-    assert all(pos[s] == k for k, s in enumerate(samples))
+    draw = kern.make_draw(5)
+    tries = kern.draw_batch(draw, True, 1, kern.SAMPLER_UNIGRAM, 10, prob, alias, np.array([3], np.uint64))
+    assert draw.samples.tolist() == [7, 0, 1, 2, 3] and tries == MAX_UNIQUE_TRIES + 3
+    assert all(kern.marked_pos(draw, s, 1) == k for k, s in enumerate(draw.samples))
 
 
 def test_log_uniform_kernel_draws_follow_the_distribution():
@@ -367,7 +367,7 @@ def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
     (nce/ssm) or naive.sgns_pair (neg). Returns (w_in, w_out, bias, summed loss)."""
     V = w_in.shape[0]
     rng = np.array([seed], np.uint64)
-    stamp, pos = np.zeros(V, np.int64), np.zeros(V, np.int32)
+    draw = kern.make_draw(S)
     ones, idx = np.ones(1), np.zeros(1, np.int32)
     total = 0.0
     batch = []
@@ -375,9 +375,9 @@ def _naive_chunk(ids, w_in, w_out, bias, keep, loss_kind, window, S, B, remove_h
 
     def flush():
         nonlocal total, w_in, w_out, bias
-        samples = np.empty(S, np.int64)
-        batch_no[0] += 1  # the kernel's stamps tag each batch with a new number
-        tries = kern.draw_batch(samples, True, stamp, pos, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        batch_no[0] += 1  # the kernel tags each batch's marks with a new number
+        tries = kern.draw_batch(draw, True, batch_no[0], kern.SAMPLER_LOG_UNIFORM, V, ones, idx, rng)
+        samples = draw.samples.copy()
         c = np.array([p[0] for p in batch], np.int32)
         x = np.array([p[1] for p in batch], np.int32)
         qt = expected_count(log_uniform_probability(x, V), S, tries).reshape(-1, 1)
@@ -483,3 +483,25 @@ def test_scratch_bytes_counts_what_make_scratch_allocates(V, D, S, B, W, L):
     assert scratch.window.logits.base is scratch.window.flat
     assert set(scratch._fields) == {"rng", "tallies", "sent", "touched", "rows", "batch", "draw", "pair", "window"}
     assert abs(allocated - kern.scratch_bytes(V, D, S, B, W, L)) <= 64
+
+
+def test_a_workers_scratch_does_not_grow_with_the_vocabulary():
+    """Issue 33: per-thread scratch independent of V (the draw marks are a small hashed set);
+    at V = 1.5M, the default settings' scratch stays far below 8 MB."""
+    sizes = {V: kern.scratch_bytes(V, 300, 25, 128, 5, 10000) for V in (1000, 1_500_000, 10_000_000)}
+    assert len(set(sizes.values())) == 1 and sizes[1_500_000] < 8 << 20
+    assert kern.marks_capacity(25) == 128 and kern.marks_capacity(1) == 16 and kern.marks_capacity(32) == 128
+
+
+def test_draw_marks_find_every_id_of_a_batch_and_nothing_else():
+    """The hashed marks against a Python set over many batches of ids from a large range
+    (colliding slots, ids repeated within a batch: last position wins)."""
+    rng = np.random.default_rng(4)
+    draw = kern.make_draw(25)
+    for batch_no in range(1, 200):
+        ids = rng.integers(0, 3_000_000, 25) if batch_no % 2 else rng.integers(0, 30, 25)
+        draw.samples[:] = ids
+        kern.mark_samples(draw, batch_no)
+        last = {int(c): k for k, c in enumerate(ids)}
+        probes = set(rng.integers(0, 3_000_000, 50).tolist()) | set(last) | set(range(30))
+        assert {c: kern.marked_pos(draw, c, batch_no) for c in probes} == {c: last.get(c, -1) for c in probes}

@@ -47,7 +47,7 @@ from .nce import (  # noqa: F401
     gather_inputs,
     process_batch,
 )
-from .negatives import draw_batch, draw_candidate, mark_samples  # noqa: F401
+from .negatives import draw_batch, draw_candidate, mark_samples, marked_pos  # noqa: F401
 from .numerics import FASTMATH  # noqa: F401
 from .records import (  # noqa: F401
     ARCH_CBOW,
@@ -77,8 +77,10 @@ from .records import (  # noqa: F401
     Tables,
     Weights,
     WindowStep,
+    make_draw,
     make_scratch,
     make_tables,
+    marks_capacity,
     scratch_bytes,
     tables_bytes,
     window_label_mask,

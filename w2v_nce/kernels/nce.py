@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .negatives import draw_batch
+from .negatives import draw_batch, marked_pos
 from .numerics import (
     EXP32_FLOOR,
     FASTMATH,
@@ -38,14 +38,14 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
 
     The batch: runs r < n_runs of pairs run_start[r]..run_start[r+1]-1 with labels[pair] and
     the input bag bag_ids[bag_start[r]:bag_start[r+1]] scaled by bag_scale[r]; samples
-    int64[S] with stamp/pos marked for ``batch_no`` (draw_batch or mark_samples); num_tries:
+    int64[S] marked for ``batch_no`` in scratch.draw (draw_batch or mark_samples); num_tries:
     the draws that produced them (for TF's expected counts).
     """
     w_in, w_out, bias = weights.w_in, weights.w_out, weights.bias
     batch, draw = scratch.batch, scratch.draw
     contexts, run_start, bag_ids, bag_start = batch.labels, batch.run_start, batch.bag_ids, batch.bag_start
     u, coef, gt, dx, logq_t = batch.u, batch.coef, batch.gt, batch.dx, batch.logq_t
-    samples, stamp, pos = draw.samples, draw.stamp, draw.pos
+    samples = draw.samples
     nce, remove_hits = params.loss_kind == LOSS_NCE, params.remove_hits
     S, D = samples.shape[0], w_in.shape[1]
     # the input of run r is row xr of xs: skip-gram reads the centre's w_in row in place (w_in
@@ -71,7 +71,7 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
             for d in range(D):
                 acc += xs[xr, d] * w_out[ctx, d]
             t = np.float32(acc + bias[ctx] - logq_t[i])
-            hit = pos[ctx] if remove_hits and stamp[ctx] == batch_no else -1
+            hit = marked_pos(draw, ctx, batch_no) if remove_hits else -1
             if nce:
                 gt[i] = t  # the true logit; its factor below
                 if hit >= 0:
@@ -279,13 +279,13 @@ def gather_inputs(w_in, bag_ids, bag_start, bag_scale, n_runs, xin):
 
 @njit(cache=True, nogil=True)
 def draw_and_process(weights, lr, tables, params, scratch):
-    """Draw the filled batch's shared negatives (a new stamp tag), apply it, empty the batch;
+    """Draw the filled batch's shared negatives (a new batch tag), apply it, empty the batch;
     returns its loss."""
     s = scratch
     s.draw.batch_counter[0] += 1
     tag = s.draw.batch_counter[0]
-    tries = draw_batch(s.draw.samples, params.unique, s.draw.stamp, s.draw.pos, tag, params.sampler_kind, weights.w_in.shape[0],
-                       tables.alias_prob, tables.alias_idx, s.rng)
+    tries = draw_batch(s.draw, params.unique, tag, params.sampler_kind, weights.w_in.shape[0], tables.alias_prob,
+                       tables.alias_idx, s.rng)
     if s.touched.shape[0] > 0:
         for k in range(s.draw.samples.shape[0]):
             s.touched[s.draw.samples[k]] |= TOUCHED_OUT

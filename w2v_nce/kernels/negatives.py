@@ -34,47 +34,76 @@ def draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng):
 MAX_UNIQUE_TRIES = 1 << 24
 
 
+_MARK_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2^64 / golden ratio
+
+
 @njit(cache=True, nogil=True)
-def draw_batch(samples, unique, stamp, pos, batch_no, sampler_kind, range_max, alias_prob, alias_idx, rng):
-    """Fill samples[S]; mark stamp[id] = batch_no and pos[id] = last position of id.
+def mark_slot(draw, c, batch_no):
+    """The slot of id c in this batch's marks: the one marking it, else the empty slot where it
+    would go (linear probing; the set is at most a quarter full, so one exists)."""
+    mask = draw.keys.shape[0] - 1
+    slot = np.int64((np.uint64(c) * _MARK_HASH) >> np.uint64(32)) & mask
+    while draw.tags[slot] == batch_no and draw.keys[slot] != c:
+        slot = (slot + 1) & mask
+    return slot
+
+
+@njit(cache=True, nogil=True)
+def marked_pos(draw, c, batch_no):
+    """The last position of id c among this batch's samples, or -1 (not drawn)."""
+    slot = mark_slot(draw, c, batch_no)
+    return draw.pos[slot] if draw.tags[slot] == batch_no else -1
+
+
+@njit(cache=True, nogil=True)
+def _mark(draw, c, k, batch_no):
+    slot = mark_slot(draw, c, batch_no)
+    draw.keys[slot] = c
+    draw.tags[slot] = batch_no
+    draw.pos[slot] = k
+
+
+@njit(cache=True, nogil=True)
+def draw_batch(draw, unique, batch_no, sampler_kind, range_max, alias_prob, alias_idx, rng):
+    """Fill draw.samples[S]; mark each id for ``batch_no`` (>= 1, above every earlier batch's)
+    with its last position.
 
     unique: rejection until S distinct ids (TF semantics). Returns num_tries (all draws). After
     MAX_UNIQUE_TRIES draws the rest of the batch is the smallest ids not drawn yet (a documented
     fallback for degenerate distributions; a normal one never gets there).
     """
+    samples = draw.samples
     S = samples.shape[0]
     k = 0
     tries = 0
     while k < S:
         c = draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng)
         tries += 1
-        if unique and stamp[c] == batch_no:
+        if unique and marked_pos(draw, c, batch_no) >= 0:
             if tries >= MAX_UNIQUE_TRIES:
-                c = _first_not_drawn(stamp, batch_no, range_max)
+                c = _first_not_drawn(draw, batch_no, range_max)
             else:
                 continue
-        stamp[c] = batch_no
-        pos[c] = k
+        _mark(draw, c, k, batch_no)
         samples[k] = c
         k += 1
     return tries
 
 
 @njit(cache=True, nogil=True)
-def _first_not_drawn(stamp, batch_no, range_max):
+def _first_not_drawn(draw, batch_no, range_max):
     """The smallest id below range_max not marked for this batch (range_max >= S: one exists)."""
     for c in range(range_max):
-        if stamp[c] != batch_no:
+        if marked_pos(draw, c, batch_no) < 0:
             return c
     return 0
 
 
 @njit(cache=True, nogil=True)
-def mark_samples(samples, stamp, pos, batch_no):
-    """Set stamp/pos for given samples (last copy wins), as draw_batch does."""
-    for k in range(samples.shape[0]):
-        stamp[samples[k]] = batch_no
-        pos[samples[k]] = k
+def mark_samples(draw, batch_no):
+    """Mark draw.samples for ``batch_no`` (last copy wins), as draw_batch does."""
+    for k in range(draw.samples.shape[0]):
+        _mark(draw, draw.samples[k], k, batch_no)
 
 
 @njit(cache=True, nogil=True)

@@ -119,11 +119,28 @@ class Batch(NamedTuple):
 
 
 class Draw(NamedTuple):
-    """A batch's S negatives and the marks that find a label among them (accidental hits)."""
+    """A batch's S negatives and the marks that find a label among them (accidental hits).
+
+    The marks are a small open-addressing set of the batch's ids (C = ``marks_capacity(S)``
+    slots, at most S used), not V-sized arrays: a worker's scratch does not grow with the
+    vocabulary (12 bytes per word per thread before: 18 MB at V = 1.5M), and the set stays in
+    L1 where a V-sized array misses the cache. A slot is empty unless its tag is this batch's."""
     samples: np.ndarray  # int64[S]
-    stamp: np.ndarray  # int64[V]: batch number that last drew each id
-    pos: np.ndarray  # int32[V]: last position of each id in samples
-    batch_counter: np.ndarray  # int64[1]: batches drawn by this worker (the stamp tags)
+    keys: np.ndarray  # int64[C]: the id marked in each slot
+    tags: np.ndarray  # int64[C]: the batch number that marked the slot (batch numbers start at 1)
+    pos: np.ndarray  # int32[C]: the last position of the slot's id in samples
+    batch_counter: np.ndarray  # int64[1]: batches drawn by this worker (the tags)
+
+
+def marks_capacity(S: int) -> int:
+    """Slots of a Draw's marks: a power of two >= 4 S (a quarter full at most), at least 16."""
+    return max(16, 1 << (4 * S - 1).bit_length())
+
+
+def make_draw(S: int) -> Draw:
+    C = marks_capacity(S)
+    return Draw(samples=np.empty(S, np.int64), keys=np.zeros(C, np.int64), tags=np.zeros(C, np.int64),
+                pos=np.zeros(C, np.int32), batch_counter=np.zeros(1, np.int64))
 
 
 class PairStep(NamedTuple):
@@ -173,8 +190,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
     )
-    draw = Draw(samples=np.empty(S, np.int64), stamp=np.zeros(V, np.int64), pos=np.zeros(V, np.int32),
-                batch_counter=np.zeros(1, np.int64))
+    draw = make_draw(S)
     pair = PairStep(
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S + 1), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
@@ -207,7 +223,7 @@ def tables_bytes(V: int) -> int:
 
 def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
     """Bytes ``make_scratch`` allocates (for the memory check before training)."""
-    per_v = 8 + 4  # stamp, pos (touched is only tracked by the distributed trainer: +1)
-    return V * per_v + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
+    # nothing per word: touched (1 byte per word) is only tracked by the distributed trainer
+    return marks_capacity(S) * (8 + 8 + 4) + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
         + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
         + 2 * window * (2 * (S + 1) + D) * 4 + max(2 * window, B) * 8
