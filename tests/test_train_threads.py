@@ -160,3 +160,19 @@ def test_one_compressed_file_still_keeps_every_worker_busy(tmp_path):
     assert span.epoch_ended and span.tallies.words == vocab.total
     per_worker = trainer.worker_rows()[:, T_WORDS]
     assert np.all(per_worker > 0), per_worker
+
+
+def test_worker_seconds_split_each_workers_time(setup, tmp_path):
+    """Each worker's wall time in run() holds its kernel and dispatcher time; the kernels take
+    most of it (the serial share is what docs/benchmarks.md projects to many threads)."""
+    path, c, vocab, _ = setup
+    tr = Trainer(train_cfg(path, tmp_path, epochs=1, threads=2), c, vocab)
+    assert not tr.worker_seconds().any()
+    tr.run()
+    secs = tr.worker_seconds()
+    wall, kernel, dispatch = secs[:, 0], secs[:, 1], secs[:, 2]
+    assert secs.shape == (2, 3) and (kernel > 0).all() and (dispatch > 0).all()
+    assert (kernel + dispatch <= wall + 1e-6).all()
+    assert kernel.sum() > 0.5 * wall.sum()
+    tr.run()  # a span of a fresh epoch adds to the sums
+    assert (tr.worker_seconds()[:, 0] > wall).all()

@@ -275,6 +275,11 @@ class _Dispatcher:
         self.aborted = True  # read by the other workers at their next chunk
 
 
+# Columns of Trainer.worker_seconds(): wall - kernel is time a worker holds or waits for the GIL
+# or the dispatcher: the serial fraction that bounds how far threads scale (docs/benchmarks.md).
+WORKER_SECONDS = ("wall", "kernel", "dispatch")
+
+
 class Trainer:
     """Trains ``model`` in place on ``corpus``; owns the position (``state``).
 
@@ -311,6 +316,7 @@ class Trainer:
         self._readers: dict[int, ReadAhead] = {}
         self._use_splits(list(splits) if splits is not None else self._cut(self.state.parts or self._parts_wanted()))
         self._rows = np.zeros((self.threads, kern.ROW_PAD), np.float64)
+        self._seconds = np.zeros((self.threads, len(WORKER_SECONDS)), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
         self._scratch = [kern.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
@@ -417,6 +423,13 @@ class Trainer:
         """A copy of each worker's float64 tallies, [threads, ROW_PAD] (columns: ``kern.T_*``)."""
         return self._rows.copy()
 
+    def worker_seconds(self) -> np.ndarray:
+        """float64[threads, 3], summed over spans: each worker's wall time in ``run``, the part of
+        it inside kernel calls (without the GIL, Numba's argument checks included), and the part
+        in the dispatcher (its lock, the read-ahead's hand-off, a wait for the next block). The
+        rest is the worker's own Python between calls: its serial share (see WORKER_SECONDS)."""
+        return self._seconds.copy()
+
     def touched(self) -> np.ndarray:
         """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
         return np.bitwise_or.reduce([s.touched for s in self._scratch])
@@ -437,19 +450,31 @@ class Trainer:
                       scratch)
 
     def _worker(self, t: int, dispatcher: _Dispatcher) -> None:
-        """Train on the chunks of the parts it claims until every part is read or the span closes."""
-        scratch = self._scratch[t]
-        while (part := dispatcher.claim()) is not None:
-            while (item := dispatcher.next(part)) is not _PART_END:
-                if item is None:
-                    return
-                chunk, clock_start = item
-                if not chunk.words:
-                    continue
-                self.train_chunk(scratch, chunk, clock_start)
-                if self._rows[t, kern.T_NONFINITE]:
-                    dispatcher.abort()
-                    return
+        """Train on the chunks of the parts it claims until every part is read or the span closes;
+        adds its wall, kernel and dispatch seconds to ``worker_seconds`` (a few clock reads a chunk)."""
+        scratch, clock = self._scratch[t], time.perf_counter
+        start, kernel, dispatch = clock(), 0.0, 0.0
+        try:
+            while (part := dispatcher.claim()) is not None:
+                while True:
+                    asked = clock()
+                    item = dispatcher.next(part)
+                    handed = clock()
+                    dispatch += handed - asked
+                    if item is _PART_END:
+                        break
+                    if item is None:
+                        return
+                    chunk, clock_start = item
+                    if not chunk.words:
+                        continue
+                    self.train_chunk(scratch, chunk, clock_start)
+                    kernel += clock() - handed
+                    if self._rows[t, kern.T_NONFINITE]:
+                        dispatcher.abort()
+                        return
+        finally:
+            self._seconds[t] += (clock() - start, kernel, dispatch)
 
     def run(
         self,
