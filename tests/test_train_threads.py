@@ -170,8 +170,8 @@ def test_worker_seconds_split_each_workers_time(setup, tmp_path):
     assert not tr.worker_seconds().any()
     tr.run()
     secs = tr.worker_seconds()
-    wall, kernel, dispatch = secs[:, 0], secs[:, 1], secs[:, 2]
-    assert secs.shape == (2, 3) and (kernel > 0).all() and (dispatch > 0).all()
+    wall, kernel, dispatch, dispatch_cpu = secs.T
+    assert secs.shape == (2, 4) and (kernel > 0).all() and (dispatch > 0).all() and (dispatch_cpu > 0).all()
     assert (kernel + dispatch <= wall + 1e-6).all()
     assert kernel.sum() > 0.5 * wall.sum()
     tr.run()  # a span of a fresh epoch adds to the sums

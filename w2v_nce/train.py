@@ -206,10 +206,13 @@ class _Dispatcher:
     worker ``claim``s the next part nobody reads yet; when every part is claimed, it joins the
     lowest part still being read, so a corpus of fewer parts than workers (one big .gz is one
     part) keeps every worker busy, its chunks shared among them as by a single reader. ``next``
-    takes a part's next chunk and counts it as handed out in one step under the lock, so a
-    part's position always follows the chunks handed out in order; it returns None when the
-    budget (tokens or a deadline) is spent or the span is stopped or aborted. The epoch has
-    ended when every part has been read to its end.
+    takes a part's next chunk under that part's lock (so a part's position follows its chunks
+    handed out in order) and counts it as handed out under the shared lock, which is never held
+    while a reader is waited for: a worker whose part's text is not ready yet holds up no other
+    part. It returns None when the budget (tokens or a deadline) is spent or the span is
+    stopped or aborted, checked before the wait: a chunk waited for is handed out, so a span may
+    run up to one chunk per part past its budget or stop. The epoch has ended when every part
+    has been read to its end.
 
     The lr clock advances by ``clock_scale`` x a chunk's tokens: a replica of K counts its
     tokens K times, so its clock estimates the global position (pWord2Vec's local count x ranks).
@@ -218,7 +221,8 @@ class _Dispatcher:
     def __init__(self, trainer: "Trainer", budget_words: int | None, deadline: float | None, stop: threading.Event):
         self._tr, self._state, self._budget, self._deadline = trainer, trainer.state, budget_words, deadline
         self._stop = stop
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the shared state: claims, the budget, the clock, the reader counts
+        self._part_locks = [threading.Lock() for _ in trainer.splits]  # each part's reader and position
         self._handed = 0
         self.aborted = False
         n = len(trainer.splits)
@@ -252,32 +256,35 @@ class _Dispatcher:
 
     def next(self, part: int):
         """(chunk, lr clock at its start) of ``part``, ``_PART_END``, or None (span closed)."""
-        with self._lock:
-            if self._closed() or self._spent():
-                return None
-            if self._done[part]:
-                return _PART_END
-            chunk = self._tr._reader(part).get()
-            if chunk is None:
-                self._done[part] = True
-                if self._tr.parts_in_state:
-                    self._state.done[part] = True
-                return _PART_END
-            st = self._state
-            clock_start = st.clock
-            st.clock += chunk.words * self._tr.clock_scale
-            self._tr._set_stream(part, chunk.state_after)
-            st.reader.add(chunk)
-            self._handed += chunk.words
-            return chunk, clock_start
+        with self._part_locks[part]:
+            with self._lock:
+                if self._closed() or self._spent():
+                    return None
+                if self._done[part]:
+                    return _PART_END
+            chunk = self._tr._reader(part).get()  # the one wait, under this part's lock only
+            with self._lock:
+                if chunk is None:
+                    self._done[part] = True
+                    if self._tr.parts_in_state:
+                        self._state.done[part] = True
+                    return _PART_END
+                st = self._state
+                clock_start = st.clock
+                st.clock += chunk.words * self._tr.clock_scale
+                self._tr._set_stream(part, chunk.state_after)
+                st.reader.add(chunk)
+                self._handed += chunk.words
+                return chunk, clock_start
 
     def abort(self) -> None:
         self.aborted = True  # read by the other workers at their next chunk
 
 
-# Columns of Trainer.worker_seconds(): wall - kernel is time a worker holds or waits for the GIL
-# or the dispatcher: the serial fraction that bounds how far threads scale (docs/benchmarks.md).
-WORKER_SECONDS = ("wall", "kernel", "dispatch")
+# Columns of Trainer.worker_seconds(). A worker holds the GIL for dispatch_cpu plus its own Python
+# between calls (wall - kernel - dispatch): the serial fraction that bounds how far threads scale
+# (docs/benchmarks.md); waiting for text (dispatch - dispatch_cpu) is not serial: each part has its reader.
+WORKER_SECONDS = ("wall", "kernel", "dispatch", "dispatch_cpu")
 
 
 class Trainer:
@@ -424,10 +431,11 @@ class Trainer:
         return self._rows.copy()
 
     def worker_seconds(self) -> np.ndarray:
-        """float64[threads, 3], summed over spans: each worker's wall time in ``run``, the part of
-        it inside kernel calls (without the GIL, Numba's argument checks included), and the part
-        in the dispatcher (its lock, the read-ahead's hand-off, a wait for the next block). The
-        rest is the worker's own Python between calls: its serial share (see WORKER_SECONDS)."""
+        """float64[threads, 4], summed over spans (columns: WORKER_SECONDS): each worker's wall time
+        in ``run``; the part of it inside kernel calls (without the GIL, Numba's argument checks
+        included); the part in the dispatcher (its locks, the read-ahead's hand-off, waiting for
+        the next block of text); and the CPU time the thread spent in the dispatcher (Python,
+        under the GIL: waiting costs none)."""
         return self._seconds.copy()
 
     def touched(self) -> np.ndarray:
@@ -452,15 +460,16 @@ class Trainer:
     def _worker(self, t: int, dispatcher: _Dispatcher) -> None:
         """Train on the chunks of the parts it claims until every part is read or the span closes;
         adds its wall, kernel and dispatch seconds to ``worker_seconds`` (a few clock reads a chunk)."""
-        scratch, clock = self._scratch[t], time.perf_counter
-        start, kernel, dispatch = clock(), 0.0, 0.0
+        scratch, clock, cpu = self._scratch[t], time.perf_counter, time.thread_time
+        start, kernel, dispatch, dispatch_cpu = clock(), 0.0, 0.0, 0.0
         try:
             while (part := dispatcher.claim()) is not None:
                 while True:
-                    asked = clock()
+                    asked, asked_cpu = clock(), cpu()
                     item = dispatcher.next(part)
                     handed = clock()
                     dispatch += handed - asked
+                    dispatch_cpu += cpu() - asked_cpu
                     if item is _PART_END:
                         break
                     if item is None:
@@ -474,7 +483,7 @@ class Trainer:
                         dispatcher.abort()
                         return
         finally:
-            self._seconds[t] += (clock() - start, kernel, dispatch)
+            self._seconds[t] += (clock() - start, kernel, dispatch, dispatch_cpu)
 
     def run(
         self,
