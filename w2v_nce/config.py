@@ -120,6 +120,11 @@ class Config:
     holdout_fraction: float = setting(0.0, "Keep this fraction of sentences out of training and score them.")
     heldout_max_pairs: int = setting(4096, "Held-out pairs scored per epoch (and by eval): the first N, the same every epoch.")
     binary: bool = setting(False, "Also write vectors.bin (word2vec.c's binary layout).")
+    text_vectors: bool = setting(True, "Write vectors.txt (word2vec text). At a large vocabulary it is most of the "
+                                 "writing time (about 10 bytes a value: 4.5 GB at 1.5M words x 300); model.npz "
+                                 "and --binary hold the same vectors, and w2v-nce export writes the text later.")
+    evaluate: bool = setting(True, "Score the bundled analogy and similarity sets at the end (metrics.json), "
+                             "while the outputs are written.")
     quiet: bool = setting(False, "No progress bar or log lines.")
     checkpoint_every: float = setting(10.0, "Minutes between checkpoints (0 = only on interrupt).")
     progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")

@@ -168,3 +168,30 @@ def test_metrics_report_the_seconds_of_each_phase(tmp_path, monkeypatch):
     job.resume_training(str(tmp_path / "cut"))
     resumed = json.loads((tmp_path / "cut" / "metrics.json").read_text())["seconds"]
     assert set(resumed) == {"setup", "train", "write", "evaluate"}
+
+
+def test_outputs_a_user_does_not_need_can_be_skipped(tmp_path):
+    """--no-text-vectors writes no vectors.txt (vectors.bin with --binary holds the rows);
+    --no-evaluate leaves the scores out of metrics.json; the bundled scores otherwise match
+    what `w2v-nce eval` computes (they run beside the writing, on w_in)."""
+    from tests.conftest import SAMPLE
+
+    corpus = SAMPLE
+    run_training(_cfg(corpus, tmp_path / "all"))
+    run_training(_cfg(corpus, tmp_path / "lean", text_vectors=False, evaluate=False, binary=True))
+    lean = os.listdir(tmp_path / "lean")
+    assert "vectors.txt" not in lean and "vectors.bin" in lean and "model.npz" in lean
+    metrics = json.loads((tmp_path / "lean" / "metrics.json").read_text())
+    assert "analogy" not in metrics and "similarity" not in metrics and "evaluate" in metrics["seconds"]
+    from w2v_nce.artifact.word2vec import load_word2vec
+
+    words, vectors = load_word2vec(str(tmp_path / "lean" / "vectors.bin"))
+    assert np.array_equal(vectors, Model.load(str(tmp_path / "all")).w_in)  # the same seeded run
+    full = json.loads((tmp_path / "all" / "metrics.json").read_text())
+    r = CliRunner().invoke(main, ["eval", str(tmp_path / "all"), "--json", str(tmp_path / "e.json")])
+    assert r.exit_code == 0, r.output
+    scored = json.loads((tmp_path / "e.json").read_text())
+    assert full["analogy"]["answered"] == scored["analogy"]["answered"] > 0
+    assert full["similarity"]["wordsim353_combined"]["pairs"] > 50
+    assert {k: (v["pairs"], v["spearman"]) for k, v in full["similarity"].items()} == \
+        {k: (v["pairs"], v["spearman"]) for k, v in scored["similarity"].items()}

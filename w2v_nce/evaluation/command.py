@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..io import json_safe
 from ..phrases.join import open_corpus
 from .analogies import evaluate_analogies
-from .datasets import default_analogy_files, default_similarity_files
+from .datasets import default_analogy_files, default_similarity_files, vocab_lookup
 from .full_loss import full_sigmoid_loss_examples
 from .similarity import evaluate_similarity
 
@@ -76,7 +76,7 @@ def run_evaluation(
         for p in analogy_files
     }
     similarity_files = [Path(p) for p in similarity] if similarity else default_similarity_files()
-    report["similarity"] = {p.stem: evaluate_similarity(words, vectors, p) for p in similarity_files}
+    report["similarity"] = similarity_scores(words, vectors, similarity_files)
     # The documented JSON schema: full_sigmoid_loss {mean, stderr, pairs}; analogy = the first
     # analogy file's result (all of them stay under "analogies"); similarity keyed by file stem.
     held = report.get("heldout")
@@ -89,6 +89,13 @@ def run_evaluation(
     return json_safe(report)
 
 
+def similarity_scores(words: list[str], vectors, files: list[Path]) -> dict:
+    """{file stem: ``evaluate_similarity`` report} over the whole vocabulary, case-insensitive;
+    the word lookup (O(V)) is built once for all the files."""
+    lookup = vocab_lookup(words, None, True)[0] if files else None
+    return {Path(p).stem: evaluate_similarity(words, vectors, p, lookup=lookup) for p in files}
+
+
 def bundled_scores(words: list[str], vectors) -> dict:
     """``analogy`` (the first bundled analogy set's report) and ``similarity`` ({file stem:
     report}) on the bundled evaluation sets found; a key is absent when no set is."""
@@ -96,7 +103,7 @@ def bundled_scores(words: list[str], vectors) -> dict:
     analogy_files = default_analogy_files()
     if analogy_files:
         scores["analogy"] = evaluate_analogies(words, vectors, analogy_files[0])
-    sims = {Path(p).stem: evaluate_similarity(words, vectors, p) for p in default_similarity_files()}
+    sims = similarity_scores(words, vectors, default_similarity_files())
     if sims:
         scores["similarity"] = sims
     return scores

@@ -104,20 +104,23 @@ def evaluate_similarity(
     path: str | os.PathLike,
     case_insensitive: bool = True,
     restrict_vocab: int | None = None,
+    lookup: dict[str, int] | None = None,
 ) -> dict:
     """Correlation of cosine similarity with human scores on a word-pair file.
 
     words: V strings in frequency order; vectors: float32 [V, D]; path: any layout
     ``read_similarity_pairs`` reads. Lookup as in ``evaluate_analogies`` (upper-cased keys, first
     row wins, optionally only the first ``restrict_vocab`` words). Pairs with a missing word are
-    skipped and counted in ``oov``. Returns a dict: ``spearman`` (ties: average ranks),
+    skipped and counted in ``oov``. ``lookup``: ``vocab_lookup(words, restrict_vocab,
+    case_insensitive)``'s index when the caller scores several files (it is O(V) to build: 0.6 s
+    at V = 1.5M). Returns a dict: ``spearman`` (ties: average ranks),
     ``pearson``, ``pairs`` (used), ``oov`` (skipped), ``total``, ``layout``, ``path``.
     """
     vectors = np.asarray(vectors, dtype=np.float32)
     if vectors.ndim != 2 or vectors.shape[0] != len(words):
         raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
     pairs, layout = read_similarity_pairs(path)
-    index, _ = vocab_lookup(words, restrict_vocab, case_insensitive)
+    index = lookup if lookup is not None else vocab_lookup(words, restrict_vocab, case_insensitive)[0]
     fold = str.upper if case_insensitive else (lambda w: w)
     rows1, rows2, human = [], [], []
     for w1, w2, score in pairs:

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, to_yaml
@@ -22,34 +23,39 @@ from .vocabulary import vocab_header
 def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
                    seconds: dict | None = None) -> None:
     """The model first (whatever fails later, the trained matrices are on disk), then the rest;
-    a failure after the model is an ``OutputError`` saying what was written (exit 1).
+    a failure after the model is an ``OutputError`` saying what was written (exit 1). The
+    bundled evaluation (``cfg.evaluate``) runs on a second thread meanwhile (it reads w_in only).
 
-    ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" are
-    added and metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks)."""
+    ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" (the
+    evaluation's time after the writing ended: the part not overlapped) are added, and
+    metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks)."""
     seconds = dict(seconds or {})
     t_write = time.time()
     model.config = cfg.to_dict()
-    try:
-        model.save(os.path.join(out, MODEL_FILE))
-    except OutputError as exc:
-        raise OutputError(_model_not_saved(str(exc), model, out)) from None
-    written = [MODEL_FILE]
-    step = "writing vectors.txt"
-    try:
-        _write_the_rest(cfg, model, vocab, out, written, metrics)
-        seconds["write"] = time.time() - t_write
-        step = "scoring the bundled evaluation sets"
-        t_eval = time.time()
-        metrics.update(_score_bundled(model))
-        seconds["evaluate"] = time.time() - t_eval
-        metrics["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
-        step = "writing metrics.json"
-        with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
-            json.dump(metrics, fh, indent=2)
-    except Exception as exc:  # noqa: BLE001 -- any failure here must still point to the saved model
-        detail = str(exc) if isinstance(exc, W2VError) else f"{type(exc).__name__}: {exc}"
-        raise OutputError(f"{step} failed ({detail}); the trained model is saved: {', '.join(written)} in {out} "
-                          f"(w2v-nce export {out} writes the vectors again)") from None
+    with ThreadPoolExecutor(1, thread_name_prefix="w2v-nce-evaluate") as pool:
+        scoring = pool.submit(_score_bundled, model.words, model.w_in) if cfg.evaluate else None
+        try:
+            model.save(os.path.join(out, MODEL_FILE))
+        except OutputError as exc:
+            raise OutputError(_model_not_saved(str(exc), model, out)) from None
+        written = [MODEL_FILE]
+        step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
+        try:
+            _write_the_rest(cfg, model, vocab, out, written, metrics)
+            seconds["write"] = time.time() - t_write
+            step = "scoring the bundled evaluation sets"
+            t_eval = time.time()
+            if scoring is not None:
+                metrics.update(scoring.result())
+            seconds["evaluate"] = time.time() - t_eval
+            metrics["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+            step = "writing metrics.json"
+            with atomic_output(os.path.join(out, "metrics.json"), "w") as fh:
+                json.dump(metrics, fh, indent=2)
+        except Exception as exc:  # noqa: BLE001 -- any failure here must still point to the saved model
+            detail = str(exc) if isinstance(exc, W2VError) else f"{type(exc).__name__}: {exc}"
+            raise OutputError(f"{step} failed ({detail}); the trained model is saved: {', '.join(written)} in {out} "
+                              f"(w2v-nce export {out} writes the vectors again)") from None
     if "analogy" in metrics:
         log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
 
@@ -76,8 +82,9 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
     from ..artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
     model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
-    write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
-    written.append("vectors.txt")
+    if cfg.text_vectors:
+        write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
+        written.append("vectors.txt")
     if cfg.binary:
         write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
         written.append("vectors.bin")
@@ -90,8 +97,8 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
     written.append("config.yaml")
 
 
-def _score_bundled(model: Model) -> dict:
+def _score_bundled(words: list[str], w_in) -> dict:
     """Analogy and similarity scores on the bundled evaluation sets (those found)."""
     from ..evaluation.command import bundled_scores
 
-    return bundled_scores(model.words, model.w_in)
+    return bundled_scores(words, w_in)
