@@ -20,6 +20,7 @@ with a file that reproduces each (``--keep DIR``); exit status 1 if any case fai
 from __future__ import annotations
 
 import argparse
+import copy
 import io
 import json
 import os
@@ -122,11 +123,45 @@ def mutate_npz(data: bytes, rng: random.Random) -> bytes:
     return out.getvalue()
 
 
+JSON_EDGES = [-1, 0, 2**31, 2**63, 10**30, -(10**18), 1e300, float("nan"), 0.5, "", "x" * 1000, None, [], {},
+              [1, 2, 3], True]
+
+
+def mutate_json(text: str, rng: random.Random) -> str:
+    """The JSON document with one to three leaves (numbers, strings, lists' items) replaced by
+    edge values: what reaches the code past the parser (positions, ids, counts, epochs)."""
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text
+    for _ in range(rng.randint(1, 3)):
+        leaves: list = []
+
+        def walk(node, parent, key):
+            if isinstance(node, dict):
+                for k, v in node.items():
+                    walk(v, node, k)
+            elif isinstance(node, list):
+                for i, v in enumerate(node):
+                    walk(v, node, i)
+            if parent is not None:
+                leaves.append((parent, key))
+
+        walk(doc, None, None)
+        if not leaves:
+            break
+        parent, key = rng.choice(leaves)
+        parent[key] = copy.deepcopy(rng.choice(JSON_EDGES))
+    return json.dumps(doc)
+
+
 def _mutant_array(raw: bytes, rng: random.Random) -> bytes:
     import numpy as np
 
     a = np.load(io.BytesIO(raw), allow_pickle=False)
-    if a.ndim == 0:  # a scalar record (config, state): its bytes are mutated
+    if a.ndim == 0 and a.dtype.kind == "U" and rng.random() < 0.6:  # a JSON record (config, state)
+        return npy_bytes(np.array(mutate_json(str(a), rng)))
+    if a.ndim == 0:  # its bytes are mutated
         return mutate_bytes(raw, rng)
     kind = rng.randrange(8)
     if kind == 0:
@@ -169,6 +204,20 @@ def read_checkpoint(d):
     load_checkpoint(d)
 
 
+def read_resume(d):
+    """Resume training from the mutated checkpoint (the kernels see what it carries), in a copy
+    of the run directory: the resumed run writes its outputs there."""
+    from w2v_nce.run.job import resume_training
+
+    work = tempfile.mkdtemp(prefix="fuzz-resume-")
+    try:
+        for f in os.listdir(d):
+            shutil.copy(os.path.join(d, f), work)
+        resume_training(work, quiet=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def read_vocab(d):
     from w2v_nce.vocabulary.vocab import Vocab
 
@@ -207,6 +256,7 @@ def read_report(d):
 READERS = {
     "model": ("model.npz", mutate_npz, read_model),
     "checkpoint": ("checkpoint.npz", mutate_npz, read_checkpoint),
+    "resume": ("checkpoint.npz", mutate_npz, read_resume),
     "vocab": ("vocab.tsv", mutate_text, read_vocab),
     "vectors": ("vectors.txt", mutate_text, read_vectors_text),
     "binary": ("vectors.bin", mutate_bytes, read_vectors_binary),

@@ -329,3 +329,11 @@ def test_a_number_beyond_a_float_in_a_config_is_a_usage_error(small_corpus, tmp_
     r = run("train", small_corpus, "-c", huge, "-o", tmp_path / "out")
     assert r.exit_code == 2 and "'alpha' must be a finite number" in r.output and "huge.yaml" in r.output
     assert "Traceback" not in r.output and len(r.output) < 300
+
+
+@pytest.mark.parametrize("flag,value", [("--window", "10001"), ("--num-sampled", "9223372036854775808"),
+                                        ("--batch-size", "2000000"), ("--epochs", "10000000")])
+def test_values_that_would_size_a_huge_buffer_are_usage_errors(small_corpus, tmp_path, flag, value):
+    r = run("train", small_corpus, "-o", tmp_path / "out", flag, value)
+    assert r.exit_code == 2 and f"{flag} must be at most" in r.output and len(r.output.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()

@@ -13,4 +13,4 @@ def test_mutated_inputs_never_escape_as_tracebacks():
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
-    assert len(rows) == 8 and all(row[1] == "25" and row[4:] == ["0", "0", "0"] for row in rows), r.stdout
+    assert len(rows) == 9 and all(row[1] == "25" and row[4:] == ["0", "0", "0"] for row in rows), r.stdout

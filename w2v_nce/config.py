@@ -41,6 +41,10 @@ VOCAB_UPDATES = ("merge", "keep", "replace")
 # en-mix, word2vec-window.yaml), 4 x did not (docs/distributed.md, the replica-rule sweep)
 REPLICA_LR_MAX = 4
 DEFAULT_BATCH = 32
+# Bounds far past any real run, so that a forged value is an error before it sizes a buffer
+# (the per-thread scratch is O(batch_size x num_sampled + window x num_sampled + max_sentence_len)).
+UPPER_BOUNDS = {"window": 10_000, "num_sampled": 1_000_000, "batch_size": 1_000_000, "max_sentence_len": 1 << 30,
+                "epochs": 1_000_000}
 
 
 def setting(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, cli: bool = True):
@@ -371,6 +375,10 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); {hint}")
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
+    for key, most in UPPER_BOUNDS.items():
+        value = getattr(cfg, key)
+        if value is not None and value > most:
+            bad(key, f"must be at most {most:,}, got {_shown(value)}")
     return cfg
 
 

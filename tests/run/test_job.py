@@ -400,10 +400,16 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
         run_training(train_cfg(corpus, tmp_path / "o"), on_round=grow)
 
 
-@pytest.mark.parametrize("corrupt", ["carry_id_past_v", "negative_epoch", "dim"])
-def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt):
+@pytest.mark.parametrize("corrupt,match", [
+    ("carry_id_past_v", "out of range"), ("negative_epoch", "out of range"), ("dim", "contradicts itself"),
+    ("alpha_null", "'alpha' must be float"), ("init_int", "'init' must be str"),
+    ("num_sampled_huge", "num-sampled must be at most"), ("sync_totals", "'sync_totals' holds"),
+    ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts")])
+def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
-    that is not the matrices' resumed without a word. Each is a one-line ResumeError now."""
+    that is not the matrices' resumed without a word; a config or state record of the wrong types
+    (found by scripts/fuzz_inputs.py's resume reader) ended in a traceback. Each is a one-line
+    ResumeError now."""
     import numpy as np
 
     from tests.interrupt import run_interrupted
@@ -420,12 +426,26 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
         rep["stream"]["carry_ids"] = [10**9]
     elif corrupt == "negative_epoch":
         rep["epoch"] = -3
-    else:
+    elif corrupt == "dim":
         cfg["dim"] = 999
+    elif corrupt == "alpha_null":
+        cfg["alpha"] = None
+    elif corrupt == "init_int":
+        cfg["init"] = -1
+    elif corrupt == "num_sampled_huge":
+        cfg["num_sampled"] = 2**63
+    elif corrupt == "sync_totals":
+        state["sync_totals"] = {"rounds": {}}
+    elif corrupt == "fingerprint":
+        state["fingerprint"] = [1.5]
+    elif corrupt == "syncs":
+        state["syncs"] = [1]
+    else:
+        arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))
     with open(path, "wb") as fh:
         np.savez(fh, **arrays)
-    with pytest.raises(ResumeError, match="contradicts itself|out of range") as info:
+    with pytest.raises(ResumeError, match=match) as info:
         resume_training(str(tmp_path / "cut"))
     assert "\n" not in str(info.value)
 

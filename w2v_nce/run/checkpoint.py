@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..artifact.model import Model, npz_problem
-from ..config import Config, from_saved
-from ..errors import FormatError, ResumeError
+from ..config import Config, merge, validate
+from ..errors import ConfigError, FormatError, ResumeError
 from ..io import atomic_output, checked_npz
 from ..text.corpus import Corpus
 from ..train import Tallies, TrainState
@@ -62,23 +62,64 @@ def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
 
 
 def load_checkpoint(out_dir: str) -> Checkpoint:
+    """The checkpoint in ``out_dir``, every part of it checked (types, shapes, ranges and their
+    agreement) before anything is used: ``ResumeError`` naming the file otherwise."""
     path = os.path.join(out_dir, CHECKPOINT_FILE)
     if not os.path.exists(path):
         raise ResumeError(f"{path}: no checkpoint to resume from (did the run finish, or was it started elsewhere?)")
     try:
         with checked_npz(path) as z:
-            cfg = from_saved(json.loads(str(z["config"])))
+            cfg = _saved_config(json.loads(str(z["config"])), path)
             model = Model.from_npz(z, path)  # words as bytes + offsets, or an old fixed-width array
             model.config = cfg.to_dict()
             st = json.loads(str(z["state"]))
+            _check_record(st, path)
             states = _states(st, z, path)
         _check(cfg, model, states, path)
+        return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
+                          int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
-    except (KeyError, ValueError, OSError, TypeError, EOFError, zipfile.BadZipFile) as exc:
+    except (KeyError, ValueError, OSError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({npz_problem(exc)}); start a new run") from None
-    return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
-                      int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
+
+
+def _saved_config(values, path: str) -> Config:
+    """The checkpoint's config with the checks of a config file (types, then ranges); keys this
+    version does not know are ignored, as ``from_saved`` does."""
+    if not isinstance(values, dict):
+        raise ResumeError(f"{path}: the checkpoint's config is not a mapping; start a new run")
+    try:
+        known = {k: v for k, v in values.items() if k in Config.__dataclass_fields__}
+        return validate(merge(Config(), known, f"{path} (config)"), f"{path} (config)")
+    except ConfigError as exc:
+        raise ResumeError(f"{exc}; the checkpoint is corrupt: start a new run") from None
+
+
+_RECORD_TYPES = {"fingerprint": list, "totals": dict, "history": list, "syncs": int, "sync_totals": dict,
+                 "init": (dict, type(None))}
+
+
+def _check_record(st, path: str) -> None:
+    """The checkpoint's state record has the shape ``save_checkpoint`` writes."""
+    problem = None
+    if not isinstance(st, dict):
+        problem = "the state record is not a mapping"
+    else:
+        for key, kind in _RECORD_TYPES.items():
+            if (key in st or key in ("fingerprint", "totals", "history")) and not isinstance(st.get(key), kind):
+                problem = f"'{key}' has the wrong type"
+                break
+        else:
+            entries = st["fingerprint"] + st["history"]
+            if not all(isinstance(e, dict) for e in entries) or not all(
+                    isinstance(e.get("path"), str) for e in st["fingerprint"]):
+                problem = "'fingerprint' or 'history' holds a malformed entry"
+            elif not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                         for v in [*st["totals"].values(), *st.get("sync_totals", {}).values()]):
+                problem = "'totals' or 'sync_totals' holds a value that is not a number"
+    if problem:
+        raise ResumeError(f"{path}: checkpoint is unreadable ({problem}); start a new run")
 
 
 def saved_replicas(out_dir: str) -> int:
@@ -95,6 +136,9 @@ def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> No
     """A checkpoint must agree with itself before any kernel sees an index from it: the config's
     dim with the matrices, every carried id within the vocabulary, positions and epochs in range."""
     V, D = model.w_in.shape
+    if model.counts.shape != (V,) or not (model.counts >= 1).all():
+        raise ResumeError(f"{path}: the checkpoint's word counts are not one count >= 1 per word; the checkpoint is "
+                          "corrupt: start a new run")
     if cfg.dim != D or model.w_out.shape != (V, D) or model.bias.shape != (V,):
         raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.w_in.shape}, "
                           f"{model.w_out.shape}, {model.bias.shape}); start a new run")

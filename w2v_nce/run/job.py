@@ -34,6 +34,7 @@ from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
 from .init import check_init, initial_model
 from .loop import Run
+from .memory import check_memory
 from .outputs import write_outputs
 from .prepare import (
     Log,
@@ -207,6 +208,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     ck = load_checkpoint(out_dir)
     k = backend.replicas if backend is not None else replicas or len(ck.states)
     cfg = resumed_config(ck.cfg, out_dir, threads, quiet, k)
+    check_memory(len(ck.model.words), cfg)  # what the checkpoint's settings allocate (with this thread count)
     backend = _backend(backend, k)
     log = _log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
