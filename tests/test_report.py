@@ -314,3 +314,82 @@ def test_numbers_beyond_a_float_and_infinity_in_the_files_are_drawn_as_gaps(tmp_
     assert "<table" in page and "—" in page  # the unreadable accuracy shown as a gap
     r = run_cli("report", run_dir, "-o", tmp_path / "report.html")
     assert r.exit_code == 0, r.output
+
+
+# --- "What changed": a run and the run it was initialised from ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def lineage(tmp_path_factory):
+    """old (trained on a), new (b, --init old), other (b from scratch): real, tiny runs."""
+    from tests.corpora import planted_corpus
+
+    tmp = tmp_path_factory.mktemp("lineage")
+    a = planted_corpus(tmp / "a.txt", lines=300, seed=1)
+    b = tmp / "b.txt"
+    b.write_text(open(planted_corpus(tmp / "b0.txt", lines=300, seed=2)).read() + "c1 c2 c3 a1 x c1\n" * 20)
+    tiny = os.path.join(REPO, "configs", "tiny.yaml")
+    for name, corpus, flags in (("old", a, []), ("new", b, ["--init", tmp / "old"]), ("other", b, [])):
+        r = run("train", corpus, "-c", tiny, "-o", tmp / name, "--min-count", "1", "--seed", "1", "--threads", "1",
+                "--quiet", *flags)
+        assert r.exit_code == 0, r.output
+    return tmp
+
+
+def _what_changed(page: str) -> str:
+    start = page.index("<h2>What changed</h2>")
+    return page[start:page.index("<h2>", start + 1)]
+
+
+def test_report_of_a_lineage_pair_has_what_changed(lineage, tmp_path):
+    from w2v_nce.artifact.model import Model
+    from w2v_nce.evaluation.compare import compare, load_vectors
+
+    out = tmp_path / "r.html"
+    r = run("report", lineage / "old", lineage / "new", "-o", out)
+    assert r.exit_code == 0, r.output
+    assert "r-drift.png" in r.output and (tmp_path / "r-drift.png").read_bytes().startswith(b"\x89PNG")
+    section = _what_changed(out.read_text("utf-8"))
+    assert "<th>old → new</th>" in section and '<figure id="chart-drift">' in section
+    expected = compare(load_vectors(str(lineage / "old")), load_vectors(str(lineage / "new")), evaluate=False)
+    assert f"<td>mean drift</td><td>{expected['drift']['mean']:.4f}</td>" in section
+    assert expected["drift"]["mean"] > 0.01  # training on b moved the old words
+    old, new = (set(Model.load(str(lineage / n)).words) for n in ("old", "new"))
+    assert new - old == {"c1", "c2", "c3"}
+    assert re.search(r"<td>words gained</td><td>3: c1 c\d c\d</td>", section)
+    assert "<td>words lost</td><td>0: </td>" in section
+    assert "<td>analogy accuracy</td><td>—</td>" in section  # no question answered on the tiny corpus
+
+
+def test_score_changes_from_two_runs_metrics():
+    def metrics(accuracy, ws):
+        return {"analogy": {"accuracy": accuracy}, "similarity": {"wordsim353_combined": {"spearman": ws},
+                                                                 "rw": {"spearman": 0.2}}}
+
+    old, new = metrics(0.25, 0.41), metrics(0.3, 0.455)
+    del new["similarity"]["rw"]  # a set only one run has: no row
+    assert R.score_changes(old, new) == [("analogy accuracy", "25.0% → 30.0% (+5.0 pt)"),
+                                         ("wordsim353_combined Spearman", "0.4100 → 0.4550 (+0.0450)")]
+    assert R.score_changes(metrics(None, 0.4), metrics(0.1, None)) == [("analogy accuracy", "—"),
+                                                                        ("wordsim353_combined Spearman", "—"),
+                                                                        ("rw Spearman", "0.2000 → 0.2000 (+0.0000)")]
+
+
+def test_a_moved_run_is_matched_by_its_model_hash_and_unrelated_runs_get_no_section(lineage, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(lineage / "old", moved)  # metrics.json's init.path no longer names it
+    out = tmp_path / "r.html"
+    assert run("report", moved, lineage / "new", "-o", out).exit_code == 0
+    assert "<th>moved → new</th>" in _what_changed(out.read_text("utf-8"))
+    for pair in ((lineage / "old", lineage / "other"), (lineage / "new", lineage / "other")):
+        out = tmp_path / "u.html"
+        r = run("report", *pair, "-o", out)
+        assert r.exit_code == 0, r.output
+        assert "What changed" not in out.read_text("utf-8") and not (tmp_path / "u-drift.png").exists()
+
+
+def test_drift_by_frequency_bins_counts_on_a_log_scale():
+    rows = R.drift_by_frequency(np.array([1, 2, 200, 300, 10_000]), np.array([0.5, 0.3, 0.1, 0.2, 0.01]), bins=2)
+    assert [(round(x), n) for x, _, _, _, n in rows] == [(10, 2), (1000, 3)]  # edges 1, 100, 10,000
+    assert rows[0][2] == pytest.approx(0.4) and rows[1][2] == pytest.approx(0.1)  # the medians
+    assert rows[1][1] == pytest.approx(0.028) and rows[1][3] == pytest.approx(0.18)  # p10, p90 of 0.01, 0.1, 0.2

@@ -82,6 +82,17 @@ def json_safe(value):
     return value
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a file's bytes, hex (read in 1 MiB blocks); ``OSError`` as ``open`` raises it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 # deflate cannot expand data more than about 1032 times: a member (or .gz) claiming more is forged
 DEFLATE_MAX_RATIO = 1032
 

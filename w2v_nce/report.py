@@ -6,7 +6,10 @@ which are skipped), ``metrics.json`` and ``config.yaml`` (both optional: a run s
 has no metrics yet). Charts overlay every run: training loss per progress interval and per epoch,
 held-out full loss per epoch, learning rate and words/s against words trained. Tables: a summary,
 analogy accuracy by section, every similarity set, vocabulary/reader counts, the settings (rows
-that differ between runs highlighted).
+that differ between runs highlighted). When one given run was initialised from another
+(``--init``: metrics.json's ``init`` names its directory or model.npz, or its model.npz's
+SHA-256), a section "What changed" compares the two models (``evaluation.compare``): drift,
+neighbour overlap, words gained and lost, score deltas, and a chart of drift against frequency.
 
 The charts are drawn by matplotlib (the optional extra ``w2v-nce[report]``), imported only when a
 report is made, through its Agg canvas (no pyplot, no display). The page embeds them as base64
@@ -26,15 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import numpy as np
 import yaml
 
+from .artifact.model import MODEL_FILE
 from .errors import FormatError, OutputError, UsageError
-from .io import atomic_output
+from .io import atomic_output, file_sha256
 from .run.events import read_events
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
 # The charts, in page order; their files are <page stem>-<name>.png beside the page.
-CHARTS = ("loss", "heldout", "lr", "speed")
+CHARTS = ("loss", "heldout", "lr", "speed", "drift")
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 
 
@@ -92,6 +97,60 @@ def _names(paths: list[str]) -> list[str]:
     """Chart labels: the directories' base names, or their paths when base names repeat."""
     names = [os.path.basename(os.path.normpath(p)) or p for p in paths]
     return names if len(set(names)) == len(names) else [os.path.normpath(p) for p in paths]
+
+
+# ---------------------------------------------------------------------------------------------
+# What changed: a run and the run it was initialised from (--init)
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Change:
+    """Run ``new`` started from run ``old`` (``--init``): ``compare``'s dict of the two models,
+    and every shared word's drift with its count in ``old`` (in ``old``'s frequency order)."""
+
+    old: Run
+    new: Run
+    comparison: dict
+    counts: np.ndarray  # int64 [n]
+    drift: np.ndarray  # float64 [n]
+
+
+def initialised_from(new: Run, old: Run, digest=file_sha256) -> bool:
+    """Whether ``new``'s metrics.json ``init`` names run ``old``: its directory or model.npz
+    (links resolved) or, for a run moved since, the SHA-256 of its model.npz (``digest``)."""
+    init = new.metrics.get("init")
+    if new is old or not isinstance(init, dict):
+        return False
+    model = os.path.join(old.path, MODEL_FILE)
+    path = init.get("path")
+    if isinstance(path, str) and os.path.realpath(path) in (os.path.realpath(old.path), os.path.realpath(model)):
+        return True
+    sha = init.get("sha256")
+    if not isinstance(sha, str) or not os.path.isfile(model):
+        return False
+    try:
+        return digest(model) == sha
+    except OSError:
+        return False
+
+
+def lineage_changes(runs: list[Run]) -> list[Change]:
+    """A ``Change`` for each given run initialised from another given run, both with a model.npz."""
+    from functools import lru_cache
+
+    from .evaluation.compare import align, compare, load_vectors
+
+    digest = lru_cache(maxsize=None)(file_sha256)  # each model hashed once at most
+    changes = []
+    for new in runs:
+        old = next((r for r in runs if initialised_from(new, r, digest)), None)
+        if old is None or not all(os.path.isfile(os.path.join(r.path, MODEL_FILE)) for r in (old, new)):
+            continue
+        a, b = load_vectors(old.path), load_vectors(new.path)
+        al = align(a, b)
+        changes.append(Change(old, new, compare(a, b, evaluate=False, alignment=al), a.counts[al.rows_a], al.drift))
+    return changes
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,13 +250,42 @@ def _heldout_chart(runs: list[Run]) -> bytes | None:
     return figure_png(fig, ax)
 
 
-def make_charts(runs: list[Run]) -> dict[str, bytes]:
-    """PNG bytes by chart name (``CHARTS``); ``heldout`` only when some run has a held-out loss."""
+def drift_by_frequency(counts: np.ndarray, drift: np.ndarray, bins: int = 16) -> list[tuple[float, ...]]:
+    """(geometric bin centre, p10, median, p90 of drift, words) per non-empty bin of ``counts``
+    on a log scale: how far words moved as a function of how often the old run saw them."""
+    counts = np.maximum(np.asarray(counts, np.float64), 1.0)
+    edges = np.geomspace(counts.min(), counts.max(), bins + 1)
+    which = np.clip(np.searchsorted(edges, counts, side="right") - 1, 0, bins - 1)  # the largest: the last bin
+    rows = []
+    for i in range(bins):
+        d = drift[which == i]
+        if len(d):
+            p10, p50, p90 = np.quantile(d, [0.1, 0.5, 0.9])
+            rows.append((math.sqrt(edges[i] * edges[i + 1]), float(p10), float(p50), float(p90), len(d)))
+    return rows
+
+
+def _drift_chart(changes: list[Change]) -> bytes | None:
+    if not changes:
+        return None
+    fig, ax = _new_axes("Drift against frequency", "count in the run initialised from (log)", "drift (1 − cosine)")
+    for i, ch in enumerate(changes):
+        x, p10, p50, p90, _ = zip(*drift_by_frequency(ch.counts, ch.drift))
+        ax.plot(x, p50, color=f"C{i % 10}", marker="o", label=f"{ch.old.name} → {ch.new.name} (median)")
+        ax.fill_between(x, p10, p90, color=f"C{i % 10}", alpha=0.2, label=f"{ch.old.name} → {ch.new.name} (p10–p90)")
+    ax.set_xscale("log")
+    return figure_png(fig, ax, auto_log=False)
+
+
+def make_charts(runs: list[Run], changes: list[Change] = ()) -> dict[str, bytes]:
+    """PNG bytes by chart name (``CHARTS``); ``heldout`` only when some run has a held-out loss,
+    ``drift`` only with ``changes`` (``lineage_changes``)."""
     charts = {
         "loss": _series_chart(runs, "loss", "Training loss", "mean loss per example"),
         "heldout": _heldout_chart(runs),
         "lr": _series_chart(runs, "lr", "Learning rate", "learning rate", auto_log=False),  # linear decay
         "speed": _series_chart(runs, "words_per_sec", "Training speed", "words/s"),
+        "drift": _drift_chart(list(changes)),
     }
     return {name: png for name, png in charts.items() if png is not None}
 
@@ -327,6 +415,52 @@ def counts_table(runs: list[Run], groups: tuple[str, ...] = ("vocabulary", "read
     return _table(["count"] + [html.escape(r.name) for r in runs], rows, cls="numbers")
 
 
+def _score_change(old: Any, new: Any, pct: bool) -> str:
+    a, b = _value(old), _value(new)
+    if math.isnan(a) or math.isnan(b):
+        return "—"
+    if pct:
+        return f"{_pct(a)} → {_pct(b)} ({100 * (b - a):+.1f} pt)"
+    return f"{a:.4f} → {b:.4f} ({b - a:+.4f})"
+
+
+def score_changes(old: dict, new: dict) -> list[tuple[str, str]]:
+    """(name, "old → new (delta)") for analogy accuracy and each similarity set in both runs."""
+    def accuracy(m: dict) -> Any:
+        return m["analogy"].get("accuracy") if isinstance(m.get("analogy"), dict) else None
+
+    rows = [("analogy accuracy", _score_change(accuracy(old), accuracy(new), pct=True))]
+    sims = [m.get("similarity") if isinstance(m.get("similarity"), dict) else {} for m in (old, new)]
+    for name in (n for n in sims[0] if n in sims[1]):
+        a, b = (s[name].get("spearman") if isinstance(s[name], dict) else None for s in sims)
+        rows.append((f"{name} Spearman", _score_change(a, b, pct=False)))
+    return rows
+
+
+def changes_table(changes: list[Change]) -> str:
+    """One column per lineage pair: compare's summary and the score deltas from metrics.json."""
+    def words(items: list[dict]) -> str:
+        return ", ".join(f"{m['word']} {m['drift']:.3f}" for m in items[:5])
+
+    columns = []
+    for ch in changes:
+        r = ch.comparison
+        d, o = r["drift"], r["overlap"]
+        columns.append({
+            "shared words (aligned on)": f"{r['shared']:,} ({r['aligned_on']:,})",
+            "mean drift": f"{d['mean']:.4f}",
+            "median drift (p10–p90)": f"{d['median']:.4f} ({d['p10']:.4f}–{d['p90']:.4f})",
+            f"neighbour overlap@{o['k']} ({o['words']:,} most frequent)": _fmt(o["mean"]),
+            "moved most": words(r["moved_most"]), "moved least": words(r["moved_least"]),
+            "words gained": f"{r['gained']['count']:,}: " + " ".join(r["gained"]["most_frequent"][:5]),
+            "words lost": f"{r['lost']['count']:,}: " + " ".join(r["lost"]["most_frequent"][:5]),
+            **dict(score_changes(ch.old.metrics, ch.new.metrics)),
+        })
+    keys = list(dict.fromkeys(k for c in columns for k in c))
+    rows = [[html.escape(k)] + [html.escape(c.get(k, "—")) for c in columns] for k in keys]
+    return _table([""] + [html.escape(f"{ch.old.name} → {ch.new.name}") for ch in changes], rows)
+
+
 def settings_table(runs: list[Run]) -> str | None:
     keys = list(dict.fromkeys(k for run in runs for k in run.config))
     if not keys:
@@ -364,13 +498,17 @@ def _figure(name: str, png: bytes, caption: str, file_name: str) -> str:
             "</figcaption></figure>")
 
 
-def render_page(runs: list[Run], charts: dict[str, bytes], chart_files: dict[str, str]) -> str:
-    """The HTML page: charts embedded as data: URIs, every text escaped."""
+def render_page(runs: list[Run], charts: dict[str, bytes], chart_files: dict[str, str],
+                changes: list[Change] = ()) -> str:
+    """The HTML page: charts embedded as data: URIs, every text escaped; "What changed" with
+    ``changes`` (``lineage_changes``)."""
     captions = {
         "loss": "Training loss against words trained: lines are progress intervals, dots epoch means.",
         "heldout": "Held-out full sigmoid loss after each epoch (error bars: ± one standard error).",
         "lr": "Learning rate against words trained (linear decay from alpha to min_alpha).",
         "speed": "Words per second: lines are progress intervals, dots epoch means.",
+        "drift": "Drift (1 − cosine between a word's vector before and after, aligned) against the word's count "
+                 "in the run initialised from: median per frequency bin, band p10–p90.",
     }
     parts = [f"<h2>Summary</h2>{summary_table(runs)}"]
     parts.append("<h2>Training loss</h2>" + _figure("loss", charts["loss"], captions["loss"], chart_files["loss"]))
@@ -380,6 +518,12 @@ def render_page(runs: list[Run], charts: dict[str, bytes], chart_files: dict[str
     parts.append("<h2>Learning rate and speed</h2>"
                  + _figure("lr", charts["lr"], captions["lr"], chart_files["lr"])
                  + _figure("speed", charts["speed"], captions["speed"], chart_files["speed"]))
+    if changes:
+        parts.append("<h2>What changed</h2><p class=\"note\">A run continued from another (<code>--init</code>): the "
+                     "later model rotated onto the earlier one by orthogonal Procrustes over their most frequent "
+                     "shared words, as <code>w2v-nce compare</code> does; scores from each run's metrics.json.</p>"
+                     + changes_table(list(changes))
+                     + _figure("drift", charts["drift"], captions["drift"], chart_files["drift"]))
     settings = settings_table(runs)
     if settings and len(runs) > 1:
         settings += '<p class="note">Highlighted settings differ between runs.</p>'
@@ -435,9 +579,10 @@ def write_report(run_dirs: list[str], out: str | os.PathLike = "report.html") ->
         run.name = name
     out = Path(out)
     _check_output(out)
-    charts = make_charts(runs)
+    changes = lineage_changes(runs) if len(runs) > 1 else []
+    charts = make_charts(runs, changes)
     files = chart_paths(out)
-    page = render_page(runs, charts, {name: path.name for name, path in files.items()})
+    page = render_page(runs, charts, {name: path.name for name, path in files.items()}, changes)
     written = []
     for name, png in charts.items():
         with atomic_output(files[name], "wb") as fh:

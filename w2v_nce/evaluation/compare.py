@@ -60,14 +60,21 @@ def procrustes(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def compare(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS, overlap_words: int = OVERLAP_WORDS,
-            k: int = OVERLAP_K, evaluate: bool = True, heldout: list[str] | None = None,
-            max_pairs: int = 100_000) -> dict:
-    """The comparison as a JSON-ready dict (see the module docstring); ``heldout``: text files
-    whose full sigmoid loss both models get (each with its own vocabulary and window)."""
-    if heldout and (a.model is None or b.model is None):
-        raise UsageError("--heldout needs two models (run directories or model.npz): a word2vec file has no "
-                         "output weights")
+@dataclass
+class Alignment:
+    """B aligned onto A: the shared words' rows (in A's frequency order), how many of the most
+    frequent of them the rotation was fitted on, and each shared word's drift (1 − cosine)."""
+
+    rows_a: np.ndarray  # int64 [n]
+    rows_b: np.ndarray  # int64 [n]
+    aligned_on: int
+    drift: np.ndarray  # float64 [n]
+
+
+def align(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS) -> Alignment:
+    """Rotate B onto A (``procrustes`` over their ``align_words`` most frequent shared words,
+    weighted by frequency) and measure every shared word's drift. ``UsageError`` for models of
+    different dimensions or with fewer than two shared words."""
     if a.unit.shape[1] != b.unit.shape[1]:
         raise UsageError(f"{a.source} has {a.unit.shape[1]} dimensions and {b.source} {b.unit.shape[1]}: "
                          "models of different sizes cannot be aligned")
@@ -77,18 +84,30 @@ def compare(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS, overlap_word
         raise UsageError(f"{a.source} and {b.source} share {len(shared)} words: nothing to compare")
     ia, ib = (np.array(x, np.int64) for x in zip(*shared))
     n = min(align_words, len(shared))
-    weights = _frequency_weights(a, ia[:n])
-    rotation = procrustes(a.unit[ia[:n]], b.unit[ib[:n]], weights)
+    rotation = procrustes(a.unit[ia[:n]], b.unit[ib[:n]], _frequency_weights(a, ia[:n]))
     aligned = (b.unit[ib].astype(np.float64) @ rotation)
     cosine = np.einsum("nd,nd->n", a.unit[ia].astype(np.float64), aligned)
-    drift = 1.0 - cosine
+    return Alignment(ia, ib, n, 1.0 - cosine)
+
+
+def compare(a: Vectors, b: Vectors, align_words: int = ALIGN_WORDS, overlap_words: int = OVERLAP_WORDS,
+            k: int = OVERLAP_K, evaluate: bool = True, heldout: list[str] | None = None,
+            max_pairs: int = 100_000, alignment: Alignment | None = None) -> dict:
+    """The comparison as a JSON-ready dict (see the module docstring); ``heldout``: text files
+    whose full sigmoid loss both models get (each with its own vocabulary and window);
+    ``alignment``: ``align(a, b, align_words)`` when the caller has it already."""
+    if heldout and (a.model is None or b.model is None):
+        raise UsageError("--heldout needs two models (run directories or model.npz): a word2vec file has no "
+                         "output weights")
+    al = alignment or align(a, b, align_words)
+    ia, ib, n, drift = al.rows_a, al.rows_b, al.aligned_on, al.drift
     report = {
-        "a": a.source, "b": b.source, "words_a": len(a.words), "words_b": len(b.words), "shared": len(shared),
+        "a": a.source, "b": b.source, "words_a": len(a.words), "words_b": len(b.words), "shared": len(ia),
         "aligned_on": n,
         "drift": _summary(drift), "drift_aligned_words": _summary(drift[:n]),
         "moved_most": _ranked(a.words, ia[:n], drift[:n], descending=True),
         "moved_least": _ranked(a.words, ia[:n], drift[:n], descending=False),
-        "overlap": _neighbour_overlap(a, b, ia, ib, min(overlap_words, len(shared)), k),
+        "overlap": _neighbour_overlap(a, b, ia, ib, min(overlap_words, len(ia)), k),
         "gained": _missing(b.words, set(a.words)), "lost": _missing(a.words, set(b.words)),
     }
     if evaluate:

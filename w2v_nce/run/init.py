@@ -11,7 +11,6 @@ has start from its vectors (input side only). In both cases the lr schedule rest
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Callable, TypeVar
 
@@ -20,6 +19,7 @@ import numpy as np
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config
 from ..errors import FormatError, UsageError
+from ..io import file_sha256
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
 
@@ -144,11 +144,7 @@ def _identity(file: str) -> tuple | None:
 
 def _digest(file: str) -> str | None:
     """SHA-256 of ``file`` (None if it cannot be read: the loader then says why)."""
-    h = hashlib.sha256()
     try:
-        with open(file, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        return file_sha256(file)
     except OSError:
         return None
-    return h.hexdigest()
