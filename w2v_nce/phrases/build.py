@@ -8,9 +8,8 @@ import numpy as np
 
 from ..text.corpus import Corpus
 from ..vocabulary.count import CountResult, count_words
-from ..vocabulary.hashtable import fill_table
 from .join import CandidateEmitter, PhraseJoiner
-from .kernels import SCORINGS, SEP, score_candidates
+from .kernels import SCORINGS, SEP, index_words, score_candidates
 from .table import Phrase, PhraseSettings, PhraseTable
 
 # Longest candidate key counted (bytes): keys are two words and the connectors between them.
@@ -46,8 +45,9 @@ def scored_phrases(counted: CountResult, settings: PhraseSettings, words: int, p
     c = counted.counter
     n = c.distinct
     offsets, counts = c.offsets[: n + 1], c.counts[:n]
-    slots = np.full(max(2, 1 << (2 * n).bit_length()), -1, dtype=np.int32)
-    fill_table(slots, c.arena, offsets)
+    frequent = int(np.count_nonzero(counts >= settings.min_count))  # the words among them are indexed
+    slots = np.full(max(2, 1 << (2 * frequent).bit_length()), -1, dtype=np.int32)
+    index_words(c.arena, offsets, counts, settings.min_count, slots)
     scores = np.empty(n, dtype=np.float64)
     score_candidates(c.arena, offsets, counts, slots, SCORINGS.index(settings.scoring), settings.min_count,
                      words, counted.distinct, scores)

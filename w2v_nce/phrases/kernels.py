@@ -199,12 +199,38 @@ def _score(scoring, ca, cb, cab, min_count, words, entries):
 
 
 @njit(cache=True, nogil=True)
+def _has_sep_entry(arena, s, e):
+    for i in range(s, e):
+        if arena[i] == SEP:
+            return True
+    return False
+
+
+@njit(cache=True, nogil=True)
+def index_words(arena, offsets, counts, min_count, slots):
+    """Put the entries that are words (no SEP) counted >= min_count in the empty hash ``slots``:
+    the only words a candidate that can score is made of (c(a), c(b) >= c(ab) >= min_count)."""
+    mask = np.uint64(slots.shape[0] - 1)
+    for w in range(offsets.shape[0] - 1):
+        s, e = offsets[w], offsets[w + 1]
+        if counts[w] < min_count or _has_sep_entry(arena, s, e):
+            continue
+        slot = fnv1a(arena, s, e) & mask
+        while slots[slot] != -1:
+            slot = (slot + np.uint64(1)) & mask
+        slots[slot] = w
+
+
+@njit(cache=True, nogil=True)
 def score_candidates(arena, offsets, counts, slots, scoring, min_count, words, entries, scores):
-    """scores[w] = the score of entry w when it is a candidate key whose first and last words
-    are in the table, else -inf. ``slots`` index every entry; ``words`` is the token total,
+    """scores[w] = the score of entry w when it is a candidate key counted >= min_count (no
+    scoring keeps one counted less: each subtracts min_count or needs it) whose first and last
+    words are in ``slots`` (``index_words``), else -inf. ``words`` is the token total,
     ``entries`` the number of distinct entries counted (words and candidates)."""
     for w in range(offsets.shape[0] - 1):
         scores[w] = -math.inf
+        if counts[w] < min_count:
+            continue
         s, e = offsets[w], offsets[w + 1]
         first, last = -1, -1
         for i in range(s, e):
