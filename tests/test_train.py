@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from tests.corpora import big_corpus, planted_corpus
+from tests.corpora import big_corpus, planted_corpus, train_cfg
 from w2v_nce import kernels as kern
 from w2v_nce.artifact.word2vec import write_word2vec_text
 from w2v_nce.cli import main
@@ -258,3 +258,23 @@ def test_numba_cache_is_dropped_when_any_numba_source_changes(tmp_path):
     (pkg / "sub" / "deep" / "b.py").write_text("from numba import njit  # changed\n")
     numba_cache.invalidate_if_changed(str(pkg))
     assert not any(p.exists() for p in cached)
+
+
+def test_the_divergence_probe_catches_weights_that_grow_before_they_overflow(tmp_path):
+    """A run whose weights exploded but stayed finite (loss 5e33, exit 0, garbage vectors:
+    lines of one token repeated thousands of times) is a DivergenceError now, before any output."""
+    from tests.conftest import SAMPLE
+
+    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
+    text = [row for i, line in enumerate(lines) for row in ([line, " ".join(["\u2550" * 3] * 9000)] if i % 500 == 0
+                                                           else [line])]
+    corpus = tmp_path / "tables.txt"
+    corpus.write_text("\n".join(text) + "\n", encoding="utf-8")
+    r = CliRunner().invoke(main, ["train", str(corpus), "-o", str(tmp_path / "out"), "--threads", "1", "--epochs", "1",
+                                  "--quiet"])
+    assert r.exit_code == 1 and "training diverged (weights NaN, Inf or past 10000)" in r.output
+    assert "repeated thousands of times" in r.output and not (tmp_path / "out" / "vectors.txt").exists()
+    tr = Trainer(train_cfg(SAMPLE, tmp_path / "probe", epochs=1), Corpus([SAMPLE]), build_vocab(Corpus([SAMPLE]), 5)[0])
+    assert tr.check_finite()
+    tr.model.w_out[:] = 2e4
+    assert not tr.check_finite()

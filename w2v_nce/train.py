@@ -281,6 +281,12 @@ class _Dispatcher:
         self.aborted = True  # read by the other workers at their next chunk
 
 
+# Weights past this magnitude mean a diverged run: trained rows stay within a few units (biases
+# within ~30 of log Q), so 1e4 is never reached by a healthy run and always by an exploding one.
+MAX_WEIGHT = 1e4
+# Nor does a healthy run's mean loss per example (a few units: softplus terms of bounded logits).
+MAX_MEAN_LOSS = 1e4
+
 # Columns of Trainer.worker_seconds(). A worker holds the GIL for dispatch_cpu plus its own Python
 # between calls (wall - kernel - dispatch): the serial fraction that bounds how far threads scale
 # (docs/benchmarks.md); waiting for text (dispatch - dispatch_cpu) is not serial: each part has its reader.
@@ -541,10 +547,13 @@ class Trainer:
         return SpanResult(self.tallies().minus(before), self.state, dispatcher.epoch_ended, stop.is_set(), ended)
 
     def check_finite(self, rows: int = 256) -> bool:
-        """Cheap divergence probe: loss tallies and a few random rows of each matrix."""
-        if not math.isfinite(float(self._rows[:, kern.T_LOSS].sum())):
+        """Cheap divergence probe: loss tallies and a few random rows of each matrix, finite and
+        below MAX_WEIGHT in magnitude (a diverged run's weights grow for a while before they
+        overflow; the probe catches them then, not after the outputs are written)."""
+        loss, examples = float(self._rows[:, kern.T_LOSS].sum()), float(self._rows[:, kern.T_EXAMPLES].sum())
+        if not math.isfinite(loss) or loss > MAX_MEAN_LOSS * max(examples, 1.0):  # exploded rows the probe missed
             return False
         V = self.model.w_in.shape[0]
         pick = self._probe_rng.integers(0, V, size=min(rows, V))
-        return bool(np.isfinite(self.model.w_in[pick]).all() and np.isfinite(self.model.w_out[pick]).all()
-                    and np.isfinite(self.model.bias[pick]).all())
+        return all(bool(np.all(np.abs(a) < MAX_WEIGHT))  # False for NaN too
+                   for a in (self.model.w_in[pick], self.model.w_out[pick], self.model.bias[pick]))

@@ -48,7 +48,7 @@ from ..errors import (
 from ..stream import HeldOut, ReaderCounts
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
-from ..train import Tallies, learning_rate, total_clock
+from ..train import MAX_WEIGHT, Tallies, learning_rate, total_clock
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
 from .events import EpochEnd, EventLog, Progress, to_record
@@ -138,6 +138,7 @@ class Run:
             self._last_ckpt = self._last_probe = now
             while self.epoch < cfg.epochs:
                 self._round()
+            self._probe()  # a short run may end between probes: nothing diverged is written
         return self._metrics()
 
     def _round(self) -> None:
@@ -215,16 +216,21 @@ class Run:
         self.events.advance(self.clock + (int(live.words) if live is not None else 0))
         if now - self._last_probe >= PROBE_SECONDS:
             self._last_probe = now
-            if not self.backend.check_finite():
-                self._round_stop.set()
-                raise DivergenceError(
-                    f"training diverged (NaN/Inf in the weights) in epoch {self.epoch + 1} after "
-                    f"{self.clock:,} words at lr {self.lr():.6g}; try a smaller --alpha")
+            self._probe()
         if live is not None:
             self._maybe_progress(live)
         self._note_checkpoint_due(now)
         if self.checkpoint_request.is_set() or self.halt.is_set():
             self._round_stop.set()
+
+    def _probe(self) -> None:
+        """DivergenceError when a few rows of the weights are NaN, Inf or past MAX_WEIGHT."""
+        if not self.backend.check_finite():
+            self._round_stop.set()
+            raise DivergenceError(
+                f"training diverged (weights NaN, Inf or past {MAX_WEIGHT:g}) in epoch {min(self.epoch + 1, self.cfg.epochs)} "
+                f"after {self.clock:,} words at lr {self.lr():.6g}; try a smaller --alpha (or look for lines of one "
+                "token repeated thousands of times: tables, separators)")
 
     def _sync_survivors(self, full: bool, lost: list[ReplicaLost], before: list) -> SyncStats:
         """The round's sync among the replicas alive; one that dies during it is lost too (its
