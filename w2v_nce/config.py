@@ -71,6 +71,10 @@ class Config:
     init: str | None = setting(None, "Continue from a finished run (its directory or model.npz: its words keep their "
                                "vectors, output rows and biases; new words that pass --min-count are added) or start "
                                "from a word2vec text/binary file's vectors; the lr restarts from --alpha.")
+    init_lr_scale: float = setting(0.5, "With --init from a run (its directory or model.npz), alpha and min_alpha "
+                                   "are scaled by this: 0.5 kept most of what the earlier run learnt and learnt the "
+                                   "new text (27.0% analogies against 17.4% at 1.0, docs/training.md); 1 restarts "
+                                   "the schedule at --alpha. Not applied with --init from a vectors file.")
     vocab_update: str = setting("merge", "With --init from a run: merge = the old words plus the new text's "
                                 "(min_count on the new counts), keep = the old words only, replace = the new "
                                 "text's words only; counts of kept old words are old + new.", choices=VOCAB_UPDATES)
@@ -186,7 +190,8 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
-    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, else 1.
+    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, else 1; times
+      ``init_lr_scale`` when the run continues an earlier run (``--init`` a directory or .npz).
     """
     k = cfg.replicas if replicas is None else replicas
     threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
@@ -199,7 +204,17 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     return Resolved(replicas=k, threads=threads, batch_size=batch, remove_accidental_hits=hits,
                     sync_seconds=cfg.sync_seconds if k > 1 and not by_words else None,
                     round_words=cfg.round_words if by_words else None,
-                    lr_factor=float(min(k, REPLICA_LR_MAX)) if cfg.replica_rule == "scale" else 1.0)
+                    lr_factor=_lr_factor(cfg, k))
+
+
+def continues_run(cfg: Config) -> bool:
+    """Whether --init names an earlier run (its directory or model.npz), not a vectors file."""
+    return cfg.init is not None and (cfg.init.endswith(".npz") or os.path.isdir(cfg.init))
+
+
+def _lr_factor(cfg: Config, k: int) -> float:
+    replicas = float(min(k, REPLICA_LR_MAX)) if cfg.replica_rule == "scale" else 1.0
+    return replicas * (cfg.init_lr_scale if continues_run(cfg) else 1.0)
 
 
 _FIELDS = {f.name: f for f in fields(Config)}
@@ -344,6 +359,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("max_vocab", f"must be >= 0 (0 = no limit), got {cfg.max_vocab}")
     if cfg.sample < 0:
         bad("sample", f"must be >= 0, got {cfg.sample}")
+    if not 0 < cfg.init_lr_scale <= 1:
+        bad("init_lr_scale", f"must be in (0, 1], got {cfg.init_lr_scale}")
     if not cfg.alpha > 0:
         bad("alpha", f"must be > 0, got {cfg.alpha}")
     if cfg.min_alpha < 0 or cfg.min_alpha > cfg.alpha:

@@ -66,6 +66,9 @@ def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
     metrics = json.loads((full / "metrics.json").read_text())
     assert metrics["init"] == {"path": str(old), "sha256": read}
     assert "init:" in (full / "config.yaml").read_text()
+    assert metrics["resolved"]["lr_factor"] == 0.5  # the lr restarts at init_lr_scale x alpha
+    first = json.loads((full / "train.jsonl").read_text().splitlines()[0])
+    assert first["lr"] <= 0.5 * 0.025
     mp = pytest.MonkeyPatch()
     try:
         halt = _halt_after_first_chunk(mp)
@@ -149,3 +152,20 @@ def test_the_lineage_hash_is_of_the_file_as_read_at_the_start(tmp_path):
     (tmp_path / "v.txt").write_text("1 2\nx 1.0 0.0\n")
     with pytest.raises(FormatError, match="changed while it was read"):
         read_once(str(tmp_path / "v.txt"), load_while_replaced)
+
+
+def test_a_continued_run_starts_at_init_lr_scale_times_alpha(tmp_path):
+    """Measured (docs/training.md): a continued run does best from half the lr; resolve's lr
+    factor is the one owner, for a run directory or model.npz, not for a vectors file."""
+    from w2v_nce.config import Config, resolve
+
+    run = tmp_path / "run"
+    run.mkdir()
+    vec = tmp_path / "v.txt"
+    vec.write_text("1 2\nx 0.1 0.2\n")
+    assert resolve(Config(init=str(run))).lr_factor == 0.5
+    assert resolve(Config(init=str(run / "model.npz"))).lr_factor == 0.5
+    assert resolve(Config(init=str(run), init_lr_scale=1.0)).lr_factor == 1.0
+    assert resolve(Config(init=str(vec))).lr_factor == 1.0
+    assert resolve(Config(init=str(run), replicas=2)).lr_factor == 1.0  # the scale rule's 2 x 0.5
+    assert resolve(Config()).lr_factor == 1.0

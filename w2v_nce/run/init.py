@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 import numpy as np
 
 from ..artifact.model import MODEL_FILE, Model
-from ..config import Config
+from ..config import Config, continues_run
 from ..errors import FormatError, UsageError
 from ..io import file_sha256
 from ..train import build_tables, init_model
@@ -33,7 +33,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
     if not cfg.init:
         return vocab, init_model(cfg, vocab, build_tables(vocab.counts, cfg)), None, None
     path = cfg.init
-    if os.path.isdir(path) or path.endswith(".npz"):
+    if continues_run(cfg):
         old, lineage = read_once(path, Model.load)
         _check_dim(cfg, old.w_in.shape[1], path)
         merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count, cfg.vocab_update)
@@ -74,7 +74,7 @@ def check_init(cfg: Config) -> None:
     if not cfg.init:
         return
     path = cfg.init
-    if os.path.isdir(path) or path.endswith(".npz"):
+    if continues_run(cfg):
         from ..io import checked_npz
 
         file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
