@@ -1,7 +1,7 @@
 """Phrases against gensim 4.4's ``Phrases``: the same table, its speed, joining's cost, quality.
 
     python scripts/bench_phrases.py agree --corpora mix8,en-mix      # tables, speed, peak RSS vs gensim
-    python scripts/bench_phrases.py join                             # joining on the fly vs a training epoch
+    python scripts/bench_phrases.py join --rounds 5                  # joining on the fly vs a training epoch
     python scripts/bench_phrases.py quality --seeds 1,2,3 --epochs 3 # mix8 with and without phrases
 
 ``agree``: each corpus as one plain-text file of lines (mix8: lines of 10,000 tokens, what
@@ -133,24 +133,28 @@ def join(args, workdir: str) -> None:
     table = mix8_table(workdir)
     joiner = PhraseJoiner(PhraseTable.read(table))
     joiner(b"warm up the kernels\n")
-    seconds = {}
-    for label, transform in (("plain", None), ("joined", joiner)):
-        t = time.perf_counter()
-        for _ in Corpus([path], transform=transform).blocks():
-            pass
-        seconds[label] = time.perf_counter() - t
-    train = {}
-    for label, extra in (("plain", []), ("phrases", ["--phrases", table])):
-        out = os.path.join(workdir, f"join-{label}")
-        run = B.run_child(label, W2V + ["train", path, "-o", out, "--force", "--epochs", "1", "--threads", "2",
-                                        "--quiet"] + extra)
-        train[label] = B.job_phases(out, run.wall)["train"]
-    cost = seconds["joined"] - seconds["plain"]
-    print(f"reading mix8: plain {seconds['plain']:.2f} s, joined {seconds['joined']:.2f} s (one thread): joining "
-          f"costs {cost:.2f} s")
-    print(f"one training epoch (train phase, 2 threads): plain {train['plain']:.1f} s, with --phrases "
-          f"{train['phrases']:.1f} s ({train['phrases'] / train['plain'] - 1:+.1%})")
-    print(f"joining / epoch: {cost / train['plain']:.1%} (all of joining counted, on one thread)")
+    seconds: dict[str, list[float]] = {"plain": [], "joined": []}
+    train: dict[str, list[float]] = {"plain": [], "phrases": []}
+    for r in range(args.rounds):
+        for label, transform in (("plain", None), ("joined", joiner))[:: 1 if r % 2 == 0 else -1]:
+            t = time.perf_counter()
+            for _ in Corpus([path], transform=transform).blocks():
+                pass
+            seconds[label].append(time.perf_counter() - t)
+        for label, extra in (("plain", []), ("phrases", ["--phrases", table]))[:: 1 if r % 2 == 0 else -1]:
+            out = os.path.join(workdir, f"join-{label}")
+            run = B.run_child(label, W2V + ["train", path, "-o", out, "--force", "--epochs", "1", "--threads", "2",
+                                            "--quiet"] + extra)
+            train[label].append(B.job_phases(out, run.wall)["train"])
+    read = {k: statistics.median(v) for k, v in seconds.items()}
+    epoch = {k: statistics.median(v) for k, v in train.items()}
+    cost = read["joined"] - read["plain"]
+    print(f"medians of {args.rounds} rounds. Reading mix8: plain {read['plain']:.2f} s, joined {read['joined']:.2f} s "
+          f"(one thread): joining costs {cost:.2f} s")
+    print(f"one training epoch (train phase, 2 threads): plain {epoch['plain']:.1f} s, with --phrases "
+          f"{epoch['phrases']:.1f} s ({epoch['phrases'] / epoch['plain'] - 1:+.1%}; rounds: "
+          + ", ".join(f"{a / b - 1:+.0%}" for a, b in zip(train["phrases"], train["plain"])) + ")")
+    print(f"joining / epoch: {cost / epoch['plain']:.1%} (all of joining counted, on one thread)")
 
 
 def quality(args, workdir: str) -> None:
@@ -196,6 +200,7 @@ def main() -> None:
     ap.add_argument("--spill-memory", type=int, default=256 << 20, help="--count-memory of the spill check (0: none)")
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="join: alternating rounds (medians)")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "w2v-bench-phrases"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)

@@ -12,21 +12,26 @@ import numpy as np
 from ..errors import ConfigError
 from ..text.corpus import Corpus
 from ..vocabulary.hashtable import fill_table
-from .kernels import SEP, emit_bound, emit_candidates, join_bound, join_phrases
+from .kernels import (
+    SEP,
+    WordTable,
+    emit_bound,
+    emit_candidates,
+    join_bound,
+    join_phrases,
+)
 from .table import PhraseTable
-
-WordTable = tuple[np.ndarray, np.ndarray, np.ndarray]  # (slots, arena, offsets) of hashtable.py
 
 
 def word_table(words: list[bytes]) -> WordTable:
-    """A hash table of distinct byte strings (ids in list order)."""
+    """The set of distinct byte strings ``words`` (ids in list order), for the kernels."""
     lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     arena = np.frombuffer(b"".join(words), dtype=np.uint8) if words else np.zeros(1, dtype=np.uint8)
     slots = np.full(max(2, 1 << (2 * len(words)).bit_length()), -1, dtype=np.int32)
     fill_table(slots, arena, offsets)
-    return slots, arena, offsets
+    return WordTable(slots, arena, offsets)
 
 
 def phrase_key(tokens: tuple[str, ...]) -> bytes:
@@ -40,16 +45,20 @@ class PhraseJoiner:
     def __init__(self, table: PhraseTable):
         s = table.settings
         self.connectors = word_table([w.encode("utf-8") for w in s.connectors])
-        self.passes = [word_table([phrase_key(p.tokens) for p in table.of_pass(i)]) for i in range(1, s.passes + 1)]
-        self.passes = [t for t in self.passes if t[2].shape[0] > 1]  # a pass that found nothing changes nothing
+        self.passes = []  # (phrase keys, their first words) of each pass that found any (the others change nothing)
+        for i in range(1, s.passes + 1):
+            found = table.of_pass(i)
+            if found:
+                firsts = list(dict.fromkeys(p.tokens[0].encode("utf-8") for p in found))
+                self.passes.append((word_table([phrase_key(p.tokens) for p in found]), word_table(firsts)))
         self.delimiter = np.frombuffer(s.delimiter.encode("utf-8"), dtype=np.uint8)
 
     def __call__(self, data: bytes) -> bytes:
-        for phrases in self.passes:
+        for phrases, firsts in self.passes:
             buf = np.frombuffer(data, dtype=np.uint8)
             out = np.empty(join_bound(len(buf), len(self.delimiter)), dtype=np.uint8)
             key = np.empty(len(buf) + 1, dtype=np.uint8)
-            n = join_phrases(buf, out, key, *phrases, *self.connectors, self.delimiter)
+            n = join_phrases(buf, out, key, phrases, firsts, self.connectors, self.delimiter)
             data = out[:n].tobytes()
         return data
 
@@ -72,7 +81,7 @@ class CandidateEmitter:
         buf = np.frombuffer(data, dtype=np.uint8)
         out = np.empty(emit_bound(len(buf)), dtype=np.uint8)
         tally = np.zeros(2, dtype=np.int64)
-        n = emit_candidates(buf, out, *self.connectors, tally)
+        n = emit_candidates(buf, out, self.connectors, tally)
         with self._lock:
             self.words += int(tally[0])
             self.candidates += int(tally[1])

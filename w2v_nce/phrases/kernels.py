@@ -14,11 +14,21 @@ Word tables (connectors, a pass's phrase keys) are the vocabulary's hash tables:
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
-from ..vocabulary.hashtable import fnv1a, is_space, lookup, probe_hashed
+from ..vocabulary.hashtable import fnv1a, lookup, next_token_hashed, probe_hashed
+
+
+class WordTable(NamedTuple):
+    """A set of byte strings in the vocabulary's hash-table layout (``vocabulary.hashtable``)."""
+
+    slots: np.ndarray  # int32, a power of two long, -1 = empty
+    arena: np.ndarray  # uint8: the strings end to end
+    offsets: np.ndarray  # int64[n + 1]: string i is arena[offsets[i]:offsets[i + 1]]
+
 
 SEP = 0xFF
 SCORINGS = ("word2vec", "gensim", "npmi")  # codes 0, 1, 2 in score_candidates
@@ -27,25 +37,11 @@ _SPACE = 32
 
 
 @njit(cache=True, nogil=True)
-def _next_token(buf, i, n):
-    """(start, end, line feeds before it) of the first token at or after i; start == n when none."""
-    lf = 0
-    while i < n and is_space(buf[i]):
-        if buf[i] == _LF:
-            lf += 1
-        i += 1
-    s = i
-    while i < n and not is_space(buf[i]):
-        i += 1
-    return s, i, lf
-
-
-@njit(cache=True, nogil=True)
-def _has_sep(buf, s, e):
-    for i in range(s, e):
-        if buf[i] == SEP:
-            return True
-    return False
+def _member(table, h, buf, s, e):
+    """Whether buf[s:e] (FNV-1a hash h) is in ``table`` (an empty table: no probe at all)."""
+    if table.offsets.shape[0] == 1:
+        return False
+    return table.slots[probe_hashed(h, buf, s, e, table.slots, table.arena, table.offsets)] >= 0
 
 
 @njit(cache=True, nogil=True)
@@ -75,7 +71,7 @@ def emit_bound(nbytes: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def emit_candidates(buf, out, c_slots, c_arena, c_offsets, tally):
+def emit_candidates(buf, out, connectors, tally):
     """Write, space-separated into ``out``, what phrase counting counts: every non-connector
     word, and the key of every candidate (a word, the connectors after it, the next word).
     Returns the bytes written. tally[0] += tokens read (connectors included: gensim's
@@ -86,19 +82,19 @@ def emit_candidates(buf, out, c_slots, c_arena, c_offsets, tally):
     o, i, nmid = 0, 0, 0
     a_s, a_e = -1, -1  # the last word of this sentence (-1: none)
     while True:
-        s, e, lf = _next_token(buf, i, n)
+        s, e, lf, h, has_sep = next_token_hashed(buf, i, n, SEP)
         if lf:
             a_s, nmid = -1, 0
         if s >= n:
             return o
         i = e
         tally[0] += 1
-        if lookup(buf, s, e, c_slots, c_arena, c_offsets) >= 0:
+        if _member(connectors, h, buf, s, e):
             if a_s >= 0:
                 mids[nmid, 0], mids[nmid, 1] = s, e
                 nmid += 1
             continue
-        if _has_sep(buf, s, e):
+        if has_sep:
             a_s, nmid = -1, 0
             continue
         o = _put(out, o, buf, s, e)
@@ -133,19 +129,20 @@ def join_bound(nbytes: int, delimiter_bytes: int) -> int:
 
 
 @njit(cache=True, nogil=True)
-def join_phrases(buf, out, key, p_slots, p_arena, p_offsets, c_slots, c_arena, c_offsets, delim):
+def join_phrases(buf, out, key, phrases, firsts, connectors, delim):
     """Join the phrases of one pass greedily left to right (gensim's ``analyze_sentence``):
     a word, the connectors after it and the next word become one token joined by ``delim``
-    when their key is in the phrase table; the word that ends a rejected candidate starts the
-    next one. Tokens are written space-separated, with the source's line feeds; returns the
-    bytes written. ``key``: scratch of at least len(buf) bytes."""
+    when their key is in ``phrases``; the word that ends a rejected candidate starts the next
+    one. ``firsts`` holds the phrases' first words: a candidate whose first word is not one is
+    rejected without building its key (most are). Tokens are written space-separated, with the
+    source's line feeds; returns the bytes written. ``key``: scratch of at least len(buf) bytes."""
     n = buf.shape[0]
     sep = np.full(1, SEP, dtype=np.uint8)
     mids = np.empty((n // 2 + 1, 2), dtype=np.int64)
     o, i, nmid = 0, 0, 0
-    a_s, a_e = -1, -1
+    a_s, a_e, a_first = -1, -1, False
     while True:
-        s, e, lf = _next_token(buf, i, n)
+        s, e, lf, h, has_sep = next_token_hashed(buf, i, n, SEP)
         if lf:  # every line feed kept: the joined text has the source's lines
             o = _flush(out, o, buf, a_s, a_e, mids, nmid)
             for _ in range(lf):
@@ -155,7 +152,7 @@ def join_phrases(buf, out, key, p_slots, p_arena, p_offsets, c_slots, c_arena, c
         if s >= n:
             return _flush(out, o, buf, a_s, a_e, mids, nmid)
         i = e
-        if lookup(buf, s, e, c_slots, c_arena, c_offsets) >= 0:
+        if _member(connectors, h, buf, s, e):
             if a_s >= 0:
                 mids[nmid, 0], mids[nmid, 1] = s, e
                 nmid += 1
@@ -164,7 +161,7 @@ def join_phrases(buf, out, key, p_slots, p_arena, p_offsets, c_slots, c_arena, c
                 out[o] = _SPACE
                 o += 1
             continue
-        if _has_sep(buf, s, e):  # never part of a phrase
+        if has_sep:  # never part of a phrase
             o = _flush(out, o, buf, a_s, a_e, mids, nmid)
             o = _put(out, o, buf, s, e)
             out[o] = _SPACE
@@ -172,15 +169,16 @@ def join_phrases(buf, out, key, p_slots, p_arena, p_offsets, c_slots, c_arena, c
             a_s, nmid = -1, 0
             continue
         if a_s >= 0:
-            k = _put_key(key, 0, buf, a_s, a_e, mids, nmid, s, e, sep)
-            if p_slots[probe_hashed(fnv1a(key, 0, k), key, 0, k, p_slots, p_arena, p_offsets)] >= 0:
-                o = _put_key(out, o, buf, a_s, a_e, mids, nmid, s, e, delim)
-                out[o] = _SPACE
-                o += 1
-                a_s, nmid = -1, 0
-                continue
+            if a_first:
+                k = _put_key(key, 0, buf, a_s, a_e, mids, nmid, s, e, sep)
+                if _member(phrases, fnv1a(key, 0, k), key, 0, k):
+                    o = _put_key(out, o, buf, a_s, a_e, mids, nmid, s, e, delim)
+                    out[o] = _SPACE
+                    o += 1
+                    a_s, nmid = -1, 0
+                    continue
             o = _flush(out, o, buf, a_s, a_e, mids, nmid)
-        a_s, a_e, nmid = s, e, 0
+        a_s, a_e, nmid, a_first = s, e, 0, _member(firsts, h, buf, s, e)
 
 
 @njit(cache=True, nogil=True)

@@ -24,6 +24,28 @@ def fnv1a(buf, start, end):
 
 
 @njit(cache=True, nogil=True)
+def next_token_hashed(buf, i, n, byte):
+    """The first token at or after i, read once: (start, end, line feeds before it, its fnv1a,
+    whether ``byte`` occurs in it); start == n when there is none."""
+    lf = 0
+    while i < n and is_space(buf[i]):
+        if buf[i] == 10:
+            lf += 1
+        i += 1
+    s = i
+    h = _FNV_OFFSET
+    found = False
+    while i < n:
+        c = buf[i]
+        if is_space(c):
+            break
+        found |= c == byte
+        h = (h ^ np.uint64(c)) * _FNV_PRIME
+        i += 1
+    return s, i, lf, h, found
+
+
+@njit(cache=True, nogil=True)
 def fill_table(slots, word_bytes, offsets):
     """Put every word of offsets (int64[V+1]) in the empty hash slots."""
     insert_words(slots, word_bytes, offsets, 0, offsets.shape[0] - 1)
