@@ -99,7 +99,9 @@ def _agree_row(name: str, conn: str, table: str, res: str, ours: B.Run, peer: B.
     theirs = g["phrases"]
     common = set(mine) & set(theirs)
     diff = max((abs(mine[k] - theirs[k]) / abs(theirs[k]) for k in common), default=0.0)
-    pruned = f"yes (min_reduce {g['min_reduce']})" if g["min_reduce"] > 1 else "no"
+    # gensim 4.4 leaves min_reduce at 1 when it pruned its only vocabulary: its final size tells
+    entries = t.passes[0]["entries"]
+    pruned = (f"yes: {g['entries']:,} entries kept of {entries:,}" if g["entries"] < 0.999 * entries else "no")
     return (f"| {name} | {conn} | {len(mine):,} | {len(theirs):,} | {len(set(mine) - set(theirs)):,} | "
             f"{len(set(theirs) - set(mine)):,} | {diff:.1e} | {ours.wall:.1f} | {peer.wall:.1f} | "
             f"{peer.wall / ours.wall:.1f}x | {ours.peak_rss_mb:,.0f} | {peer.peak_rss_mb:,.0f} | {pruned} |")

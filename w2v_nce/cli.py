@@ -20,6 +20,7 @@ from .artifact.export import FORMATS, WHICH
 from .config import Config, cli_settings, load_yaml, merge
 from .errors import W2VError
 from .evaluation.compare import ALIGN_WORDS, OVERLAP_K, OVERLAP_WORDS
+from .phrases.build import PHRASE_COUNT_MEMORY
 from .phrases.kernels import SCORINGS
 from .phrases.table import DEFAULT_THRESHOLDS, MAX_PASSES, PhraseSettings
 
@@ -205,7 +206,7 @@ def vocab(corpus, output, config_file, force, **flags) -> None:
 @click.option("--delimiter", default=PhraseSettings.delimiter, show_default=True, help="Joins a phrase's words.")
 @click.option("--lowercase/--no-lowercase", default=False, show_default=True, help="Lowercase before counting.")
 @click.option("--threads", type=click.IntRange(1), help="Counting threads [all cores].")
-@click.option("--count-memory", type=click.IntRange(0), default=Config().count_memory, show_default=True,
+@click.option("--count-memory", type=click.IntRange(0), default=PHRASE_COUNT_MEMORY, show_default=True,
               help="Bytes the counting tables may use; beyond it sorted runs spill beside -o: the same counts.")
 @click.option("--force", is_flag=True, help="Overwrite an existing output file.")
 @_library_errors
