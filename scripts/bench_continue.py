@@ -163,8 +163,9 @@ def train_all(args, files: dict[str, str], seeds: list[int], alphas: list[float]
     runs: dict[str, list[dict]] = {}
     for i, seed in enumerate(seeds):
         jobs = [("A", [files["A"]], []), ("B", [files["B"]], [])]
-        jobs += [(f"A>B a={f:g}", [files["B"]], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f)])
-                 for f in alphas]
+        # --init-lr-scale 1: the lr is exactly alpha0 x f (the default scale, 0.5, was chosen from these runs)
+        jobs += [(f"A>B a={f:g}", [files["B"]], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f),
+                                                 "--init-lr-scale", "1"]) for f in alphas]
         jobs += [("A+B", [files["A"], files["B"]], [])]
         if i % 2:  # alternate the order of the independent jobs (A first: the continued runs need it)
             jobs = jobs[:1] + jobs[1:][::-1]

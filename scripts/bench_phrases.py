@@ -117,11 +117,12 @@ def _spill_check(path: str, table: str, settings: list[str], memory: int, workdi
           f"{run.peak_rss_mb:,.0f} MB | | | | | | | | | | | |", flush=True)
 
 
-def mix8_table(workdir: str) -> str:
-    """mix8's table with word2phrase's settings (word2vec scoring, min_count 5, threshold 100)."""
-    table = os.path.join(workdir, "mix8.word2phrase.tsv")
+def mix8_table(workdir: str, threshold: float = 100.0) -> str:
+    """mix8's table with word2phrase's settings (word2vec scoring, min_count 5, ``threshold``)."""
+    table = os.path.join(workdir, "mix8.word2phrase.tsv" if threshold == 100.0 else f"mix8.word2phrase.{threshold:g}.tsv")
     if not os.path.exists(table):
-        B.run_child("table", W2V + ["phrases", os.path.join(B.SHARED, "mix8.gz"), "-o", table, "--threads", "2"])
+        B.run_child("table", W2V + ["phrases", os.path.join(B.SHARED, "mix8.gz"), "-o", table, "--threads", "2",
+                                    "--threshold", str(threshold)])
     return table
 
 
@@ -161,20 +162,22 @@ def join(args, workdir: str) -> None:
 
 def quality(args, workdir: str) -> None:
     corpus = os.path.join(B.SHARED, "mix8.gz")
-    table = mix8_table(workdir)
+    table = mix8_table(workdir, args.table_threshold)
     rows: dict[str, list[dict]] = {"plain": [], "phrases": []}
+    contenders = (("plain", []), ("phrases", ["--phrases", table]))[1 if args.phrases_only else 0:]
     for seed in args.seeds.split(","):
-        for label, extra in (("plain", []), ("phrases", ["--phrases", table])):
-            out = os.path.join(workdir, f"q-{label}-{seed}")
+        for label, extra in contenders:
+            out = os.path.join(workdir, f"q-{label}-{seed}" + (f"-t{args.table_threshold:g}" if label == "phrases" else ""))
             B.run_child(label, W2V + ["train", corpus, "-o", out, "--force", "--epochs", str(args.epochs),
                                       "--threads", "2", "--seed", seed, "--quiet"] + extra)
             rows[label].append(B.score_vectors(os.path.join(out, "vectors.txt")))
             print(label, seed, rows[label][-1], flush=True)
     print("| model | analogy | WS353 | SimLex-999 |\n|---|---|---|---|")
-    for label, scores in rows.items():
+    print(f"table: {table}")
+    for label, scores in ((k, v) for k, v in rows.items() if v):
         cells = [f"{statistics.mean(s[k] for s in scores):.3f}" for k in ("analogy", "ws353", "simlex")]
         print(f"| {label} | " + " | ".join(cells) + " |")
-    first = os.path.join(workdir, f"q-phrases-{args.seeds.split(',')[0]}")
+    first = os.path.join(workdir, f"q-phrases-{args.seeds.split(',')[0]}-t{args.table_threshold:g}")
     for word in PHRASE_WORDS:
         r = subprocess.run(W2V + ["similar", first, word, "--topn", "5"], capture_output=True, text=True)
         print(f"{word}: " + (" ".join(r.stdout.split()) if r.returncode == 0 else r.stdout.strip() + r.stderr.strip()))
@@ -203,6 +206,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--rounds", type=int, default=3, help="join: alternating rounds (medians)")
+    ap.add_argument("--table-threshold", type=float, default=100.0, help="quality: the mix8 table's threshold")
+    ap.add_argument("--phrases-only", action="store_true", help="quality: only the runs with phrases")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "w2v-bench-phrases"))
     args = ap.parse_args()
     os.makedirs(args.workdir, exist_ok=True)
