@@ -23,8 +23,9 @@ from .vocabulary import vocab_header
 def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
                    seconds: dict | None = None) -> None:
     """The model first (whatever fails later, the trained matrices are on disk), then the rest;
-    a failure after the model is an ``OutputError`` saying what was written (exit 1). The
-    bundled evaluation (``cfg.evaluate``) runs on a second thread meanwhile (it reads w_in only).
+    a failure after the model is an ``OutputError`` saying what was written (exit 1). Once the
+    model is saved, the bundled evaluation (``cfg.evaluate``) runs on a second thread beside the
+    writing of the rest (it reads w_in only; w_out and the bias are dropped first: peak RSS).
 
     ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" (the
     evaluation's time after the writing ended: the part not overlapped) are added, and
@@ -33,12 +34,13 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
     t_write = time.time()
     model.config = cfg.to_dict()
     with ThreadPoolExecutor(1, thread_name_prefix="w2v-nce-evaluate") as pool:
-        scoring = pool.submit(_score_bundled, model.words, model.w_in) if cfg.evaluate else None
         try:
             model.save(os.path.join(out, MODEL_FILE))
         except OutputError as exc:
             raise OutputError(_model_not_saved(str(exc), model, out)) from None
         written = [MODEL_FILE]
+        model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
+        scoring = pool.submit(_score_bundled, model.words, model.w_in) if cfg.evaluate else None
         step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
         try:
             _write_the_rest(cfg, model, vocab, out, written, metrics)
@@ -81,7 +83,6 @@ def _model_not_saved(reason: str, model: Model, out: str) -> str:
 def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
     from ..artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
-    model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
     if cfg.text_vectors:
         write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
         written.append("vectors.txt")
