@@ -337,3 +337,13 @@ def test_values_that_would_size_a_huge_buffer_are_usage_errors(small_corpus, tmp
     r = run("train", small_corpus, "-o", tmp_path / "out", flag, value)
     assert r.exit_code == 2 and f"{flag} must be at most" in r.output and len(r.output.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_vocab_never_writes_over_its_corpus(small_corpus, tmp_path):
+    """`vocab CORPUS -o CORPUS --force` would have replaced the corpus with its counts."""
+    before = open(small_corpus, "rb").read()
+    r = run("vocab", small_corpus, "-o", small_corpus, "--force")
+    assert r.exit_code == 1 and "is also an input" in r.output and len(r.output.strip().splitlines()) == 1
+    assert open(small_corpus, "rb").read() == before
+    r = run("vocab", small_corpus, "-o", tmp_path)
+    assert r.exit_code == 1 and "is a directory" in r.output

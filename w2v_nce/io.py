@@ -71,6 +71,20 @@ def atomic_outputs(paths: list, mode: str = "wb") -> Iterator[tuple]:
         raise
 
 
+def check_output_file(output: str, force: bool, inputs: list[str] = ()) -> None:
+    """Before any work: ``output`` (one file a command writes) is not a directory, not one of
+    ``inputs``, does not exist unless ``force``, and its directory is writable; else OutputError."""
+    if os.path.isdir(output):
+        raise OutputError(f"{output}: is a directory; give the file to write with -o")
+    if os.path.exists(output) and any(p != "-" and os.path.exists(p) and os.path.samefile(p, output) for p in inputs):
+        raise OutputError(f"{output}: is also an input; write to another file")
+    if os.path.exists(output) and not force:
+        raise OutputError(f"{output}: already exists; pass --force to overwrite it")
+    parent = os.path.dirname(os.path.abspath(output))
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
+
+
 def json_safe(value):
     """NaN -> None, recursively, so records and reports are strict JSON (NaN is not JSON)."""
     if isinstance(value, float) and value != value:

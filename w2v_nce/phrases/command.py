@@ -6,8 +6,8 @@ import os
 import time
 from typing import Callable
 
-from ..errors import ConfigError, OutputError
-from ..io import atomic_output
+from ..errors import ConfigError
+from ..io import atomic_output, check_output_file
 from ..text.corpus import Corpus
 from .build import build_table
 from .join import PhraseJoiner
@@ -30,18 +30,6 @@ def connector_words(spec: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(words))  # once each, in file order
 
 
-def _check_output(output: str, inputs: list[str], force: bool) -> None:
-    if os.path.isdir(output):
-        raise OutputError(f"{output}: is a directory; give the file to write with -o")
-    if os.path.exists(output) and any(p != "-" and os.path.samefile(p, output) for p in inputs):
-        raise OutputError(f"{output}: is also an input; write to another file")
-    if os.path.exists(output) and not force:
-        raise OutputError(f"{output}: already exists; pass --force to overwrite it")
-    parent = os.path.dirname(os.path.abspath(output))
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
-
-
 def write_table(paths: list[str], output: str, settings: PhraseSettings, threads: int, count_memory: int,
                 force: bool, log: Log) -> PhraseTable:
     """Build the phrase table of ``paths`` and write it to ``output`` (atomically); spill files,
@@ -49,7 +37,7 @@ def write_table(paths: list[str], output: str, settings: PhraseSettings, threads
     settings.check()
     corpus = Corpus(paths, lowercase=settings.lowercase)
     try:
-        _check_output(output, corpus.sources, force)
+        check_output_file(output, force, corpus.sources)
         corpus.check_readable()
         t = time.time()
         table = build_table(corpus, settings, threads, count_memory, os.path.dirname(os.path.abspath(output)))
@@ -70,7 +58,7 @@ def write_joined(paths: list[str], table_path: str, output: str, force: bool) ->
     corpus = Corpus(paths, lowercase=table.settings.lowercase, transform=PhraseJoiner(table))
     written = 0
     try:
-        _check_output(output, corpus.sources + [table_path], force)
+        check_output_file(output, force, corpus.sources + [table_path])
         corpus.check_readable()
         with atomic_output(output) as fh:
             for block in corpus.blocks():

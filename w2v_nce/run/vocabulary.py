@@ -12,7 +12,8 @@ from typing import Callable
 
 from ..config import Config, validate, validate_against_vocab
 from ..distributed.replica import Backend
-from ..errors import CorpusError, Interrupted, OutputError
+from ..errors import CorpusError, Interrupted
+from ..io import check_output_file
 from ..phrases.join import open_corpus
 from ..text.corpus import Corpus, ReadStats
 from ..text.splits import make_splits, split_note
@@ -109,13 +110,8 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
     log = log or stderr_log
     corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
     try:
-        if os.path.isdir(output):
-            raise OutputError(f"{output}: is a directory; give the vocabulary file's name with -o")
-        if os.path.exists(output) and not force:
-            raise OutputError(f"{output}: already exists; pass --force to overwrite it")
+        check_output_file(output, force, corpus.sources)
         parent = os.path.dirname(os.path.abspath(output))
-        if not os.access(parent, os.W_OK):
-            raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
         vocab, counted = count_corpus(cfg, corpus, threading.Event(), lambda: 0, parent, log)
         vocab.save_tsv(output, vocab_header(cfg, counted.tokens, counted.distinct))
         return vocab, counted
