@@ -36,7 +36,7 @@ _LF = 10
 _SPACE = 32
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _member(table, h, buf, s, e):
     """Whether buf[s:e] (FNV-1a hash h) is in ``table`` (an empty table: no probe at all)."""
     if table.offsets.shape[0] == 1:
@@ -44,7 +44,7 @@ def _member(table, h, buf, s, e):
     return table.slots[probe_hashed(h, buf, s, e, table.slots, table.arena, table.offsets)] >= 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _put(out, o, buf, s, e):
     """Copy buf[s:e] to out[o:]; returns the new end of out."""
     for i in range(s, e):
@@ -53,7 +53,7 @@ def _put(out, o, buf, s, e):
     return o
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _put_key(out, o, buf, a_s, a_e, mids, nmid, b_s, b_e, sep):
     """Write the candidate a, mids[:nmid] (start, end rows), b joined by ``sep`` (bytes)."""
     o = _put(out, o, buf, a_s, a_e)
@@ -108,7 +108,7 @@ def emit_candidates(buf, out, connectors, tally):
         a_s, a_e, nmid = s, e, 0
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def _flush(out, o, buf, a_s, a_e, mids, nmid):
     """Write a pending word and the connectors after it as single tokens."""
     if a_s >= 0:

@@ -23,7 +23,7 @@ def fnv1a(buf, start, end):
     return h
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=True, nogil=True, inline="always")
 def next_token_hashed(buf, i, n, byte):
     """The first token at or after i, read once: (start, end, line feeds before it, its fnv1a,
     whether ``byte`` occurs in it); start == n when there is none."""
