@@ -248,3 +248,20 @@ def test_a_full_sync_streams_in_stretches_with_the_same_result(cluster, parts, t
     monkeypatch.setattr(ray_backend, "SYNC_STREAM_BYTES", 100 * (2 * 16 + 1) * 4)
     run_training(config(parts, tmp_path / "many"), backend=RayBackend("auto", 2))
     assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "many" / "vectors.txt").read_bytes()
+
+
+def test_a_replica_whose_weights_explode_stops_the_job(cluster, tmp_path):
+    """The driver cannot probe an actor's rows: the actor does, after each span, so a run that
+    explodes without overflowing (lines of one token repeated thousands of times) is a
+    DivergenceError on Ray too, not vectors written from a loss of 1e33."""
+    from w2v_nce.errors import DivergenceError
+
+    lines = open(SAMPLE, encoding="utf-8").read().splitlines()
+    text = [row for i, line in enumerate(lines) for row in ([line, " ".join(["\u2550" * 3] * 9000)] if i % 500 == 0
+                                                           else [line])]
+    corpus = tmp_path / "tables.txt"
+    corpus.write_text("\n".join(text) + "\n", encoding="utf-8")
+    cfg = Config(corpus=[str(corpus)], output=str(tmp_path / "out"), threads=1, epochs=1, quiet=True, checkpoint_every=0)
+    with pytest.raises(DivergenceError, match="diverged on replica 0"):
+        run_training(cfg, backend=RayBackend("auto", 1))
+    assert not (tmp_path / "out" / "vectors.txt").exists()

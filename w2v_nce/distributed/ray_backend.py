@@ -36,13 +36,13 @@ from ray.exceptions import (
 
 from ..artifact.model import Model
 from ..config import Config, from_saved
-from ..errors import ClusterError, ResourceError, W2VError
+from ..errors import ClusterError, DivergenceError, ResourceError, W2VError
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
-from ..train import Trainer, TrainState, init_model
+from ..train import MAX_WEIGHT, Trainer, TrainState, init_model
 from ..vocabulary.count import (
     CountBoundReached,
     CountResult,
@@ -148,6 +148,10 @@ class ReplicaActor:
         """Train a span; ``fault`` (fault injection, tests): "die" kills this process after it,
         before answering, "hang" stops it (SIGSTOP) as a hung node would."""
         r = train_span(self.trainer, plan)
+        if not self.trainer.check_finite():  # the driver cannot probe an actor's rows between rounds
+            raise DivergenceError(f"training diverged on replica {self.k} (weights NaN, Inf or past {MAX_WEIGHT:g}) "
+                                  f"in epoch {r.state.epoch + 1}; try a smaller --alpha (or look for lines of one "
+                                  "token repeated thousands of times: tables, separators)")
         if fault:
             os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
         return r
@@ -335,7 +339,7 @@ class RayBackend:
         return None  # the actors report at the round's end
 
     def check_finite(self) -> bool:
-        return True  # each actor's span raises DivergenceError on a non-finite loss
+        return True  # each actor probes its own rows after its span (Actor.run) and raises DivergenceError
 
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
         """Rows [0, rows) averaged among the actors not in ``skip``, a stretch of at most
