@@ -8,6 +8,7 @@ import numpy as np
 
 from ..text.corpus import Corpus
 from ..vocabulary.count import CountResult, count_words
+from ..vocabulary.hashtable import empty_slots
 from .join import CandidateEmitter, PhraseJoiner
 from .kernels import SCORINGS, SEP, index_words, score_candidates
 from .table import Phrase, PhraseSettings, PhraseTable
@@ -50,7 +51,7 @@ def scored_phrases(counted: CountResult, settings: PhraseSettings, words: int, p
     n = c.distinct
     offsets, counts = c.offsets[: n + 1], c.counts[:n]
     frequent = int(np.count_nonzero(counts >= settings.min_count))  # the words among them are indexed
-    slots = np.full(max(2, 1 << (2 * frequent).bit_length()), -1, dtype=np.int32)
+    slots = empty_slots(frequent)
     index_words(c.arena, offsets, counts, settings.min_count, slots)
     scores = np.empty(n, dtype=np.float64)
     score_candidates(c.arena, offsets, counts, slots, SCORINGS.index(settings.scoring), settings.min_count,

@@ -11,27 +11,15 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..text.corpus import Corpus
-from ..vocabulary.hashtable import fill_table
+from ..vocabulary.hashtable import word_table
 from .kernels import (
     SEP,
-    WordTable,
     emit_bound,
     emit_candidates,
     join_bound,
     join_phrases,
 )
 from .table import PhraseTable
-
-
-def word_table(words: list[bytes]) -> WordTable:
-    """The set of distinct byte strings ``words`` (ids in list order), for the kernels."""
-    lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
-    offsets = np.zeros(len(words) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    arena = np.frombuffer(b"".join(words), dtype=np.uint8) if words else np.zeros(1, dtype=np.uint8)
-    slots = np.full(max(2, 1 << (2 * len(words)).bit_length()), -1, dtype=np.int32)
-    fill_table(slots, arena, offsets)
-    return WordTable(slots, arena, offsets)
 
 
 def phrase_key(tokens: tuple[str, ...]) -> bytes:
@@ -65,14 +53,13 @@ class PhraseJoiner:
 
 class CandidateEmitter:
     """bytes -> bytes: the words and candidate keys phrase counting counts (after ``before``,
-    the joining of earlier passes), with the token and candidate totals of every call
-    (called from several counting threads at once)."""
+    the joining of earlier passes), with the token total of every call (``words``; called from
+    several counting threads at once)."""
 
     def __init__(self, connectors: tuple[str, ...], before: Callable[[bytes], bytes] | None = None):
         self.connectors = word_table([w.encode("utf-8") for w in connectors])
         self.before = before
         self.words = 0
-        self.candidates = 0
         self._lock = threading.Lock()
 
     def __call__(self, data: bytes) -> bytes:
@@ -80,11 +67,10 @@ class CandidateEmitter:
             data = self.before(data)
         buf = np.frombuffer(data, dtype=np.uint8)
         out = np.empty(emit_bound(len(buf)), dtype=np.uint8)
-        tally = np.zeros(2, dtype=np.int64)
+        tally = np.zeros(1, dtype=np.int64)
         n = emit_candidates(buf, out, self.connectors, tally)
         with self._lock:
             self.words += int(tally[0])
-            self.candidates += int(tally[1])
         return out[:n].tobytes()
 
 

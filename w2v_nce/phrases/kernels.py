@@ -14,21 +14,11 @@ Word tables (connectors, a pass's phrase keys) are the vocabulary's hash tables:
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 from numba import njit
 
 from ..vocabulary.hashtable import fnv1a, lookup, next_token_hashed, probe_hashed
-
-
-class WordTable(NamedTuple):
-    """A set of byte strings in the vocabulary's hash-table layout (``vocabulary.hashtable``)."""
-
-    slots: np.ndarray  # int32, a power of two long, -1 = empty
-    arena: np.ndarray  # uint8: the strings end to end
-    offsets: np.ndarray  # int64[n + 1]: string i is arena[offsets[i]:offsets[i + 1]]
-
 
 SEP = 0xFF
 SCORINGS = ("word2vec", "gensim", "npmi")  # codes 0, 1, 2 in score_candidates
@@ -75,7 +65,7 @@ def emit_candidates(buf, out, connectors, tally):
     """Write, space-separated into ``out``, what phrase counting counts: every non-connector
     word, and the key of every candidate (a word, the connectors after it, the next word).
     Returns the bytes written. tally[0] += tokens read (connectors included: gensim's
-    corpus_word_count), tally[1] += candidates written."""
+    corpus_word_count)."""
     n = buf.shape[0]
     sep = np.full(1, SEP, dtype=np.uint8)
     mids = np.empty((n // 2 + 1, 2), dtype=np.int64)  # the connectors since the last word
@@ -104,7 +94,6 @@ def emit_candidates(buf, out, connectors, tally):
             o = _put_key(out, o, buf, a_s, a_e, mids, nmid, s, e, sep)
             out[o] = _SPACE
             o += 1
-            tally[1] += 1
         a_s, a_e, nmid = s, e, 0
 
 

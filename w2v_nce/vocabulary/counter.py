@@ -11,7 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
 
-from .hashtable import fill_table, fnv1a, insert_words, is_space, probe_hashed
+from .hashtable import (
+    empty_slots,
+    fill_table,
+    fnv1a,
+    insert_words,
+    is_space,
+    probe_hashed,
+)
 from .spill import run_write_bytes
 
 MIN_RANGE = 1 << 14  # words per thread below which a merge's lookups run on one (threads cost more)
@@ -110,7 +117,7 @@ class WordCounter:
         two that keeps the load under 1/2 with one more word (what ``add`` needs)."""
         if self.slots is None:
             n = self.distinct
-            self.slots = np.full(1 << max(4, (2 * (n + 1) - 1).bit_length()), -1, dtype=np.int32)
+            self.slots = empty_slots(n + 1)
             insert_words(self.slots, self.arena, self.offsets, 0, n)
 
     def add_tallies(self, other: "WordCounter") -> None:

@@ -4,12 +4,38 @@ bytes, open addressing with linear probing, in Numba.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
 from ..text.corpus import (
     SPACE_BYTES,
 )
+
+
+class WordTable(NamedTuple):
+    """A set of byte strings in this module's layout (what the lookups take)."""
+
+    slots: np.ndarray  # int32, a power of two long, -1 = empty
+    arena: np.ndarray  # uint8: the strings end to end
+    offsets: np.ndarray  # int64[n + 1]: string i is arena[offsets[i]:offsets[i + 1]]
+
+
+def empty_slots(n: int) -> np.ndarray:
+    """Hash slots for n strings: the smallest power of two >= 2n (load <= 1/2), at least 16."""
+    return np.full(1 << max(4, (2 * max(n, 1) - 1).bit_length()), -1, dtype=np.int32)
+
+
+def word_table(words: list[bytes]) -> WordTable:
+    """The table of distinct byte strings ``words`` (ids in list order)."""
+    offsets = np.zeros(len(words) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in words], out=offsets[1:])
+    arena = np.frombuffer(b"".join(words), dtype=np.uint8).copy()
+    slots = empty_slots(len(words))
+    fill_table(slots, arena, offsets)
+    return WordTable(slots, arena, offsets)
+
 
 _FNV_OFFSET = np.uint64(14695981039346656037)
 _FNV_PRIME = np.uint64(1099511628211)

@@ -22,7 +22,7 @@ from ..text.corpus import (
 )
 from .count import CountResult, count_words
 from .counter import WordCounter
-from .hashtable import fill_table, is_space, lookup
+from .hashtable import is_space, lookup, word_table
 from .tsv import VOCAB_HEADER, read_vocab_tsv
 
 
@@ -58,14 +58,7 @@ class Vocab:
     def table(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(slots int32[M], word_bytes uint8[N], offsets int64[V+1]) for ``encode_block``."""
         if self._table is None:
-            encoded = [w.encode("utf-8") for w in self.words]
-            offsets = np.zeros(len(encoded) + 1, dtype=np.int64)
-            np.cumsum([len(b) for b in encoded], out=offsets[1:])
-            word_bytes = np.frombuffer(b"".join(encoded), dtype=np.uint8).copy()
-            size = 1 << max(4, int(2 * max(len(encoded), 1) - 1).bit_length())
-            slots = np.full(size, -1, dtype=np.int32)
-            fill_table(slots, word_bytes, offsets)
-            self._table = (slots, word_bytes, offsets)
+            self._table = tuple(word_table([w.encode("utf-8") for w in self.words]))
         return self._table
 
     def encode(self, data: bytes, max_sentence_len: int) -> np.ndarray:
