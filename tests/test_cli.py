@@ -285,14 +285,17 @@ def test_resume_works_from_another_directory(small_corpus, tmp_path, monkeypatch
     from w2v_nce.config import load_yaml, merge
     from w2v_nce.errors import Interrupted
 
+    assert run("phrases", "c.txt", "-o", "t.tsv", "--min-count", "1", "--threshold", "0.5").exit_code == 0
     cfg = merge(Config(), load_yaml(TINY), "tiny")
     cfg.corpus, cfg.output, cfg.quiet, cfg.threads = ["c.txt"], str(tmp_path / "out"), True, 1
+    cfg.phrases = "t.tsv"  # relative paths of every kind: a resume elsewhere must still find them
     with pytest.raises(Interrupted):
         run_training(cfg, halt=halt)
     monkeypatch.setattr(Trainer, "train_chunk", original)
     monkeypatch.chdir(tmp_path)
     r = run("train", "--resume", tmp_path / "out", "--quiet")
     assert r.exit_code == 0, r.output
+    assert f"phrases: {rel_dir / 't.tsv'}" in (tmp_path / "out" / "config.yaml").read_text()
 
 
 def test_train_jsonl_is_strict_json_with_interval_means(small_corpus, tmp_path):

@@ -92,7 +92,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.replicas = backend.replicas
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
-    cfg.vocab = os.path.abspath(cfg.vocab) if cfg.vocab else None
+    cfg.vocab, cfg.init, cfg.phrases = (os.path.abspath(p) if p else None for p in (cfg.vocab, cfg.init, cfg.phrases))
     refuse_output_in_corpus(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
