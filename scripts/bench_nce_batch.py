@@ -69,13 +69,13 @@ def _steps(weights, tables, params, scratch, centres, labels, samples, n, draw_o
         scratch.draw.batch_counter[0] += 1
         tag = scratch.draw.batch_counter[0]
         if draw_only:
-            total += kern.draw_batch(scratch.draw.samples, True, scratch.draw.stamp, scratch.draw.pos, tag, params.sampler_kind,
-                                  weights.w_in.shape[0], tables.alias_prob, tables.alias_idx, scratch.rng)
+            total += kern.draw_batch(scratch.draw, True, tag, params.sampler_kind, weights.w_in.shape[0],
+                                     tables.alias_prob, tables.alias_idx, scratch.rng)
             continue
         scratch.batch.bag_ids[:runs] = centres[j]
         scratch.batch.labels[:labels.shape[1]] = labels[j]
         scratch.draw.samples[:] = samples[j]
-        kern.mark_samples(scratch.draw.samples, scratch.draw.stamp, scratch.draw.pos, tag)
+        kern.mark_samples(scratch.draw, tag)
         total += kern.process_batch(weights, runs, tries, tag, 1e-3, tables, params, scratch)
     return total
 

@@ -79,12 +79,13 @@ def draw_batch(draw, unique, batch_no, sampler_kind, range_max, alias_prob, alia
     while k < S:
         c = draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng)
         tries += 1
-        if unique and marked_pos(draw, c, batch_no) >= 0:
-            if tries >= MAX_UNIQUE_TRIES:
-                c = _first_not_drawn(draw, batch_no, range_max)
-            else:
+        slot = mark_slot(draw, c, batch_no)
+        if unique and draw.tags[slot] == batch_no:  # drawn already in this batch
+            if tries < MAX_UNIQUE_TRIES:
                 continue
-        _mark(draw, c, k, batch_no)
+            c = _first_not_drawn(draw, batch_no, range_max)
+            slot = mark_slot(draw, c, batch_no)
+        draw.keys[slot], draw.tags[slot], draw.pos[slot] = c, batch_no, k
         samples[k] = c
         k += 1
     return tries

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, to_yaml
 from ..errors import OutputError, W2VError
+from ..evaluation.command import bundled_scores
 from ..io import atomic_output
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE
@@ -40,7 +41,7 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
             raise OutputError(_model_not_saved(str(exc), model, out)) from None
         written = [MODEL_FILE]
         model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
-        scoring = pool.submit(_score_bundled, model.words, model.w_in) if cfg.evaluate else None
+        scoring = pool.submit(bundled_scores, model.words, model.w_in) if cfg.evaluate else None
         step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
         try:
             _write_the_rest(cfg, model, vocab, out, written, metrics)
@@ -96,10 +97,3 @@ def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: 
     with atomic_output(os.path.join(out, "config.yaml"), "w") as fh:
         fh.write(to_yaml(cfg))
     written.append("config.yaml")
-
-
-def _score_bundled(words: list[str], w_in) -> dict:
-    """Analogy and similarity scores on the bundled evaluation sets (those found)."""
-    from ..evaluation.command import bundled_scores
-
-    return bundled_scores(words, w_in)
