@@ -286,6 +286,9 @@ class _Dispatcher:
 MAX_WEIGHT = 1e4
 # Nor does a healthy run's mean loss per example (a few units: softplus terms of bounded logits).
 MAX_MEAN_LOSS = 1e4
+# What a divergence error suggests (one text for every place that raises it).
+DIVERGED_HINT = ("try a smaller --alpha (or look for lines of one token repeated thousands of times: tables, "
+                 "separators)")
 
 # Columns of Trainer.worker_seconds(). A worker holds the GIL for dispatch_cpu plus its own Python
 # between calls (wall - kernel - dispatch): the serial fraction that bounds how far threads scale

@@ -42,7 +42,7 @@ from ..phrases.join import open_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
-from ..train import MAX_WEIGHT, Trainer, TrainState, init_model
+from ..train import DIVERGED_HINT, MAX_WEIGHT, Trainer, TrainState, init_model
 from ..vocabulary.count import (
     CountBoundReached,
     CountResult,
@@ -150,8 +150,7 @@ class ReplicaActor:
         r = train_span(self.trainer, plan)
         if not self.trainer.check_finite():  # the driver cannot probe an actor's rows between rounds
             raise DivergenceError(f"training diverged on replica {self.k} (weights NaN, Inf or past {MAX_WEIGHT:g}) "
-                                  f"in epoch {r.state.epoch + 1}; try a smaller --alpha (or look for lines of one "
-                                  "token repeated thousands of times: tables, separators)")
+                                  f"in epoch {r.state.epoch + 1}; {DIVERGED_HINT}")
         if fault:
             os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
         return r

@@ -48,7 +48,7 @@ from ..errors import (
 from ..stream import HeldOut, ReaderCounts
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
-from ..train import MAX_WEIGHT, Tallies, learning_rate, total_clock
+from ..train import DIVERGED_HINT, MAX_WEIGHT, Tallies, learning_rate, total_clock
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
 from .events import EpochEnd, EventLog, Progress, to_record
@@ -229,8 +229,7 @@ class Run:
             self._round_stop.set()
             raise DivergenceError(
                 f"training diverged (weights NaN, Inf or past {MAX_WEIGHT:g}) in epoch {min(self.epoch + 1, self.cfg.epochs)} "
-                f"after {self.clock:,} words at lr {self.lr():.6g}; try a smaller --alpha (or look for lines of one "
-                "token repeated thousands of times: tables, separators)")
+                f"after {self.clock:,} words at lr {self.lr():.6g}; {DIVERGED_HINT}")
 
     def _sync_survivors(self, full: bool, lost: list[ReplicaLost], before: list) -> SyncStats:
         """The round's sync among the replicas alive; one that dies during it is lost too (its
