@@ -1,0 +1,106 @@
+"""fastText's character n-grams and their hash, over words packed as UTF-8 bytes + offsets.
+
+A word w contributes the n-grams of ``<w>`` of n = minn..maxn characters (UTF-8 characters, not
+bytes; the one-character n-grams "<" and ">" are never taken), each hashed with 32-bit FNV-1a
+where every byte is first sign-extended (fastText hashes ``int8_t(c)``, so bytes >= 0x80 differ
+from textbook FNV-1a), and its bucket is ``hash % buckets``. Repeated n-grams are kept, as
+fastText keeps them (each counts once more in the mean). Matching fastText bucket for bucket is
+what lets its tools read our .bin and our model read its n-gram rows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+FNV_OFFSET = 2166136261
+FNV_PRIME = 16777619
+BOW = ord("<")  # fastText's begin-of-word and end-of-word markers
+EOW = ord(">")
+
+
+@njit(cache=True, nogil=True)
+def _sign_extended(b):
+    """A byte as fastText's ``uint32_t(int8_t(c))``: bytes >= 0x80 get their high 24 bits set."""
+    return np.uint64(b) | np.uint64(0xFFFFFF00) if b >= 128 else np.uint64(b)
+
+
+@njit(cache=True, nogil=True)
+def _step(h, b):
+    """One FNV-1a step on a uint32 value held in a uint64 (Numba widens uint32 products)."""
+    return ((h ^ _sign_extended(b)) * np.uint64(FNV_PRIME)) & np.uint64(0xFFFFFFFF)
+
+
+@njit(cache=True, nogil=True)
+def fnv1a_hash(data):
+    """fastText's hash of the bytes ``data`` (uint8[:]): the uint32 FNV-1a over sign-extended bytes."""
+    h = np.uint64(FNV_OFFSET)
+    for b in data:
+        h = _step(h, b)
+    return h
+
+
+@njit(cache=True, nogil=True)
+def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, scratch):
+    """Buckets of the n-grams of ``<`` + data[a:b] + ``>`` written to out[at:] (when ``out`` has
+    room, else only counted); returns how many. ``scratch``: uint8[>= b - a + 2]."""
+    L = b - a + 2
+    scratch[0] = BOW
+    scratch[1:L - 1] = data[a:b]
+    scratch[L - 1] = EOW
+    count = 0
+    for i in range(L):
+        if (scratch[i] & 0xC0) == 0x80:  # a continuation byte does not start a character
+            continue
+        h = np.uint64(FNV_OFFSET)
+        j = i
+        n = 1
+        while j < L and n <= maxn:
+            h = _step(h, scratch[j])
+            j += 1
+            while j < L and (scratch[j] & 0xC0) == 0x80:
+                h = _step(h, scratch[j])
+                j += 1
+            if n >= minn and not (n == 1 and (i == 0 or j == L)):
+                if at + count < out.shape[0]:
+                    out[at + count] = np.int64(h % np.uint64(buckets))
+                count += 1
+            n += 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def ngram_counts(data, offsets, minn, maxn, buckets):
+    """int64[V]: how many n-grams each packed word has (the CSR's row lengths, less the word's own row)."""
+    V = offsets.shape[0] - 1
+    counts = np.zeros(V, np.int64)
+    longest = 0
+    for w in range(V):
+        longest = max(longest, offsets[w + 1] - offsets[w])
+    scratch = np.empty(longest + 2, np.uint8)
+    none = np.empty(0, np.int64)
+    for w in range(V):
+        counts[w] = _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, none, 0, scratch)
+    return counts
+
+
+@njit(cache=True, nogil=True)
+def fill_rows(data, offsets, minn, maxn, buckets, start, rows):
+    """The CSR rows: for word w, rows[start[w]] = w (its own row), then V + bucket of each of
+    its n-grams in fastText's order; ``start`` int64[V+1] from ``ngram_counts`` + 1 per word."""
+    V = offsets.shape[0] - 1
+    longest = 0
+    for w in range(V):
+        longest = max(longest, offsets[w + 1] - offsets[w])
+    scratch = np.empty(longest + 2, np.uint8)
+    tmp = np.empty(start.shape[0] and 1, np.int64)
+    for w in range(V):
+        s = start[w]
+        rows[s] = w
+        k = s + 1
+        n = start[w + 1] - k
+        if tmp.shape[0] < n:
+            tmp = np.empty(n, np.int64)
+        _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, tmp, 0, scratch)
+        for q in range(n):
+            rows[k + q] = V + tmp[q]
