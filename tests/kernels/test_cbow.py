@@ -133,7 +133,7 @@ def test_cbow_neg_example_matches_the_naive_step_and_finite_differences(mean):
     got_in, got_out = w_in.copy(), w_out.copy()
     x, neu1e = np.empty((1, D), np.float32), np.empty(D, np.float32)
     scale = np.float32(1.0 / len(bag)) if mean else np.float32(1.0)
-    kern.cbow_input(got_in, bag, len(bag), scale, x[0])
+    kern.bag_input(got_in, bag, len(bag), scale, x[0])
     loss = kern.neg_update(x, 0, got_out, centre, negatives, len(negatives), lr, neu1e, np.empty(8, np.int64),
                         np.empty(8, np.int64), np.empty(8, np.float32))
     for c in bag:

@@ -13,6 +13,7 @@ Direction: the centre word's ``w_in`` row predicts each context word as a class 
   scalar     TF's log-Q terms, the float32 exp and sigmoid, row prefetch
   negatives  draws from the noise distributions
   sentence   subsampling, the dynamic window
+  bags       an input's rows (a word's own, or with subwords its n-grams' too) and their mean
   batch      nce (tf.nn.nce_loss) and sampled softmax: batches sharing one draw (skip-gram, CBOW)
   sgns       word2vec SGNS: fresh negatives per pair
   window_neg SGNS with one draw per window, each window's step a small matrix product (HogBatch)
@@ -32,10 +33,10 @@ Losses (per (centre, context) example, T = 1):
 """
 
 from ..rng import rng_below, rng_next, rng_uniform  # noqa: F401  (the kernels' RNG, for replays)
+from .bags import add_to_rows, append_rows, bag_input, words_bag  # noqa: F401
 from .cbow import (  # noqa: F401
     cbow_batch_sentence,
     cbow_batch_update,
-    cbow_input,
     cbow_neg_sentence,
     draw_bag_batch,
 )
@@ -87,5 +88,11 @@ from .records import (  # noqa: F401
 )
 from .schedule import learning_rate  # noqa: F401
 from .sentence import subsample, window_bounds  # noqa: F401
-from .sgns import draw_centre, neg_update, sgns_pair, sgns_sentence  # noqa: F401
+from .sgns import (  # noqa: F401
+    draw_centre,
+    neg_update,
+    sgns_pair,
+    sgns_sentence,
+    subword_sgns_sentence,
+)
 from .window_neg import draw_window, window_neg_sentence, window_update  # noqa: F401

@@ -38,27 +38,12 @@ import math
 import numpy as np
 from numba import njit
 
+from .bags import add_to_rows, bag_input, words_bag
 from .negatives import draw_unigram_negatives
 from .numerics import FASTMATH, prefetch_row
 from .rowblock import accumulate_rows, row_logits
 from .sentence import window_bounds
 from .sgns import neg_update
-
-
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
-def cbow_input(w_in, bag, m, scale, x):
-    """x = scale * sum of w_in[bag[:m]] (float32[D]); returns x."""
-    D = w_in.shape[1]
-    for d in range(D):
-        x[d] = w_in[bag[0], d]
-    for q in range(1, m):
-        c = bag[q]
-        for d in range(D):
-            x[d] += w_in[c, d]
-    if scale != 1.0:
-        for d in range(D):
-            x[d] *= scale
-    return x
 
 
 @njit(cache=True, nogil=True)
@@ -111,15 +96,14 @@ def cbow_neg_sentence(sent, n, lr, weights, tables, params, scratch):
                     prefetch_row(w_out, neg_buf[nxt, 0, k])
         if m > 0:
             bag = ctx_buf[cur]
+            if tables.sub_start.shape[0] > 0:  # subwords: the context words' rows, concatenated
+                bag = scratch.pair.bag
+                m = words_bag(ctx_buf[cur], m, tables.sub_start, tables.sub_rows, bag)
             scale = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
-            cbow_input(w_in, bag, m, scale, x)
+            bag_input(w_in, bag, m, scale, x)
             loss += neg_update(scratch.pair.neu1, 0, w_out, sent[i], neg_buf[cur, 0], S, lr, neu1e, scratch.pair.targets,
                                scratch.pair.mult, scratch.pair.grads)
-            row_scale = scale if row_exact else np.float32(1.0)
-            for q in range(m):
-                c = bag[q]
-                for d in range(w_in.shape[1]):
-                    w_in[c, d] += row_scale * neu1e[d]
+            add_to_rows(w_in, bag, m, scale if row_exact else np.float32(1.0), neu1e)
             examples += 1
         m = m_next
         cur = nxt
@@ -192,7 +176,7 @@ def cbow_batch_update(weights, nb, S, mean, exact, lr, batch, negs, rows):
     D = w_in.shape[1]
     for e in range(nb):
         m = bag_start[e + 1] - bag_start[e]
-        cbow_input(w_in, bag_ids[bag_start[e]:], m, np.float32(1.0 / m) if mean else np.float32(1.0), X[e])
+        bag_input(w_in, bag_ids[bag_start[e]:], m, np.float32(1.0 / m) if mean else np.float32(1.0), X[e])
     row_logits(X, w_out, rows, nb, negs, S, U)
     for e in range(nb):
         c = centres[e]

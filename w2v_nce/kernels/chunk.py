@@ -12,7 +12,7 @@ from .cbow import cbow_batch_sentence, cbow_neg_sentence
 from .nce import batched_sentence, cbow_batched_sentence, draw_and_process
 from .schedule import learning_rate
 from .sentence import subsample
-from .sgns import sgns_sentence
+from .sgns import sgns_sentence, subword_sgns_sentence
 from .window_neg import window_neg_sentence
 
 
@@ -26,7 +26,8 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
     so far in this chunk), subsampling, then the pairs of each centre's dynamic window, in
     corpus order, trained by the (architecture, loss)'s algorithm:
       skip-gram neg      sgns_sentence: fresh negatives per pair, the pair's step before the next
-                         (window_neg_sentence with params.shared_negatives: one draw per window)
+                         (window_neg_sentence with params.shared_negatives: one draw per window;
+                         subword_sgns_sentence with subwords: the bag's step once per centre)
       skip-gram nce/ssm  batched_sentence: batches of ``batch_size`` pairs share one draw
       CBOW neg           cbow_neg_sentence: fresh negatives per (context bag, centre) example
                          (cbow_batch_sentence with params.shared_negatives: one draw per batch)
@@ -68,6 +69,9 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
         elif params.shared_negatives:
             sent_loss, sent_pairs = window_neg_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[R.T_BATCHES] += n
+        elif tables.sub_start.shape[0] > 0:
+            sent_loss, sent_pairs = subword_sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
+            tallies[R.T_BATCHES] += sent_pairs
         else:
             sent_loss, sent_pairs = sgns_sentence(scratch.sent, n, lr, weights, tables, params, scratch)
             tallies[R.T_BATCHES] += sent_pairs

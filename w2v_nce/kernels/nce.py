@@ -17,6 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .bags import append_rows
 from .negatives import draw_batch, marked_pos
 from .numerics import (
     EXP32_FLOOR,
@@ -48,9 +49,9 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     samples = draw.samples
     nce, remove_hits = params.loss_kind == LOSS_NCE, params.remove_hits
     S, D = samples.shape[0], w_in.shape[1]
-    # the input of run r is row xr of xs: skip-gram reads the centre's w_in row in place (w_in
-    # is not written before step 3), CBOW the bag's mean gathered into batch.xin
-    gathered = params.arch == ARCH_CBOW
+    # the input of run r is row xr of xs: word-only skip-gram reads the centre's w_in row in place
+    # (w_in is not written before step 3), CBOW and subwords the bag's mean gathered into batch.xin
+    gathered = params.arch == ARCH_CBOW or tables.sub_start.shape[0] > 0
     xs = gather_inputs(w_in, bag_ids, bag_start, batch.bag_scale, n_runs, batch.xin) if gathered else w_in
     _log_q_terms(tables.log_q_fixed, tables.log1m_prob, num_tries, samples, contexts, run_start[n_runs],
                  batch.logq_s, logq_t)
@@ -92,7 +93,8 @@ def process_batch(weights, n_runs, num_tries, batch_no, lr, tables, params, scra
     # 2) output-side updates (from the inputs as they were before the batch)
     _output_updates(w_out, bias, xs, n_runs, gathered, lr, samples, batch)
     # 3) input-side updates: every row of the run's bag; times its scale for the exact gradient,
-    #    the whole input gradient for word2vec's CBOW rule (skip-gram bags have scale 1 anyway)
+    #    the whole input gradient for word2vec's and fastText's rule (word-only skip-gram bags
+    #    have scale 1 anyway)
     _input_updates(w_in, n_runs, lr, params.cbow_exact, batch)
     return loss
 
@@ -284,7 +286,7 @@ def draw_and_process(weights, lr, tables, params, scratch):
     s = scratch
     s.draw.batch_counter[0] += 1
     tag = s.draw.batch_counter[0]
-    tries = draw_batch(s.draw, params.unique, tag, params.sampler_kind, weights.w_in.shape[0], tables.alias_prob,
+    tries = draw_batch(s.draw, params.unique, tag, params.sampler_kind, weights.w_out.shape[0], tables.alias_prob,
                        tables.alias_idx, s.rng)
     if s.touched.shape[0] > 0:
         for k in range(s.draw.samples.shape[0]):
@@ -303,7 +305,8 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
     (loss, pairs).
 
     Pair order: centre position ascending, then context position ascending, within the
-    centre's dynamic window (one draw per centre). A run is a centre: bag [centre], scale 1.
+    centre's dynamic window (one draw per centre). A run is a centre: its bag the centre's
+    input rows (``bags.append_rows``: [centre], or with subwords its n-grams' too), their mean.
     """
     fill, bag_ids, bag_start = scratch.batch.fill, scratch.batch.bag_ids, scratch.batch.bag_start
     loss = 0.0
@@ -318,9 +321,9 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
                 r = fill[1]
                 fill[1] += 1
                 fill[2] = i
-                bag_ids[bag_start[r]] = sent[i]
-                bag_start[r + 1] = bag_start[r] + 1
-                scratch.batch.bag_scale[r] = 1.0
+                q = append_rows(sent[i], tables.sub_start, tables.sub_rows, bag_ids, bag_start[r])
+                bag_start[r + 1] = q
+                scratch.batch.bag_scale[r] = np.float32(1.0 / (q - bag_start[r]))
             scratch.batch.labels[fill[0]] = sent[j]  # the pair joins the last run
             fill[0] += 1
             scratch.batch.run_start[fill[1]] = fill[0]
@@ -332,7 +335,8 @@ def batched_sentence(sent, n, lr, weights, tables, params, scratch):
 @njit(cache=True, nogil=True)
 def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
     """CBOW: one example per centre with a non-empty window, its input the mean (or sum) of
-    the context rows, its label the centre; ``batch_size`` consecutive examples share a draw.
+    the context words' input rows (with subwords, all their n-grams' rows too, as fastText's
+    CBOW), its label the centre; ``batch_size`` consecutive examples share a draw.
     Returns (loss, examples)."""
     fill, bag_ids, bag_start = scratch.batch.fill, scratch.batch.bag_ids, scratch.batch.bag_start
     loss = 0.0
@@ -347,10 +351,9 @@ def cbow_batched_sentence(sent, n, lr, weights, tables, params, scratch):
         q = bag_start[r]
         for j in range(lo, hi):
             if j != i:
-                bag_ids[q] = sent[j]
-                q += 1
+                q = append_rows(sent[j], tables.sub_start, tables.sub_rows, bag_ids, q)
         bag_start[r + 1] = q
-        scratch.batch.bag_scale[r] = np.float32(1.0 / m) if params.cbow_mean else np.float32(1.0)
+        scratch.batch.bag_scale[r] = np.float32(1.0 / (q - bag_start[r])) if params.cbow_mean else np.float32(1.0)
         examples += 1
         scratch.batch.labels[fill[0]] = sent[i]
         fill[0] += 1

@@ -3,8 +3,10 @@
 Records are ``NamedTuple``s, which Numba passes by value and resolves field by field at
 compile time (no runtime lookup). One call of ``train_chunk`` sees:
 
-  Weights  the shared matrices (the Hogwild race we intend): w_in, w_out float32[V, D], bias float32[V]
-  Tables   read-only distributions from the counts (subsampling, noise samplers)
+  Weights  the shared matrices (the Hogwild race we intend): w_in float32[V, D] (float32[V + buckets, D]
+           with subwords: the words' rows, then the n-gram buckets'), w_out float32[V, D], bias float32[V]
+  Tables   read-only distributions from the counts (subsampling, noise samplers), and each word's
+           input rows when a word's input is the mean of its subword rows
   Params   the hyper-parameters of the run (scalars)
   Scratch  one worker's private state: its RNG, its float64 tallies, its buffers
 
@@ -68,15 +70,23 @@ class Tables(NamedTuple):
     # the log-Q terms' tables for the nce/ssm sampler (make_tables fills them from sampler_prob)
     log_q_fixed: np.ndarray  # float32[V] log Q_k when no draw was rejected (log of S * P(k))
     log1m_prob: np.ndarray  # float32[V] log(1 - P(k)), for the count after rejections
+    # subwords (``subwords.SubwordRows``): word w's input is the mean of w_in[sub_rows[sub_start[w]:sub_start[w+1]]];
+    # sub_start int64[0] for a word-only run (the input is w_in[w]), which is how kernels tell the two apart
+    sub_start: np.ndarray  # int64[V + 1] or int64[0]
+    sub_rows: np.ndarray  # int32[sub_start[V]] or int32[0]
 
 
 def make_tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx,
-                num_sampled: int) -> Tables:
-    """Tables with the log-Q tables of ``sampler_prob`` (float32[V]) for draws of S = num_sampled."""
+                num_sampled: int, sub_start=None, sub_rows=None) -> Tables:
+    """Tables with the log-Q tables of ``sampler_prob`` (float32[V]) for draws of S = num_sampled;
+    ``sub_start``/``sub_rows``: each word's input rows for a subword run (None: word-only)."""
     sampler_prob = np.asarray(sampler_prob, np.float32)
     log_q_fixed, log1m_prob = np.empty_like(sampler_prob), np.empty_like(sampler_prob)
     log_q_tables(sampler_prob, num_sampled, log_q_fixed, log1m_prob)
-    return Tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx, log_q_fixed, log1m_prob)
+    sub_start = np.zeros(0, np.int64) if sub_start is None else np.asarray(sub_start, np.int64)
+    sub_rows = np.zeros(0, np.int32) if sub_rows is None else np.asarray(sub_rows, np.int32)
+    return Tables(keep_prob, sampler_prob, alias_prob, alias_idx, neg_alias_prob, neg_alias_idx, log_q_fixed, log1m_prob,
+                  sub_start, sub_rows)
 
 
 class Params(NamedTuple):
@@ -106,7 +116,7 @@ class Batch(NamedTuple):
     fill: np.ndarray  # int64[3]: pairs in the batch, runs in the batch, centre position of the last run
     labels: np.ndarray  # int32[B]: the class of each pair
     run_start: np.ndarray  # int32[B + 1]: run r is pairs run_start[r]..run_start[r+1]-1
-    bag_ids: np.ndarray  # int32[B * 2 * window]: the input rows of each run, run after run
+    bag_ids: np.ndarray  # int32[B * 2 * window * bag_width]: the input rows of each run, run after run
     bag_start: np.ndarray  # int32[B + 1]: run r's bag is bag_ids[bag_start[r]:bag_start[r+1]]
     bag_scale: np.ndarray  # float32[B]: 1 / bag size (CBOW mean) or 1
     xin: np.ndarray  # float32[B, D]: each run's input vector, from the parameters before the batch
@@ -153,6 +163,8 @@ class PairStep(NamedTuple):
     grads: np.ndarray  # float32[S + 1]: logits, then gradient factors
     neu1e: np.ndarray  # float32[D]: the input's accumulated gradient (times lr)
     neu1: np.ndarray  # float32[1, D]: CBOW's input vector (neg), a row as sgns' inputs are
+    bag: np.ndarray  # int64[2 * window * bag_width]: a subword example's input rows (neg)
+    acc: np.ndarray  # float32[D]: a subword centre's input gradient over its window (skip-gram neg)
 
 
 class WindowStep(NamedTuple):
@@ -178,14 +190,15 @@ class Scratch(NamedTuple):
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
-                 track_touched: bool = False) -> Scratch:
-    """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced)."""
+                 track_touched: bool = False, bag_width: int = 1) -> Scratch:
+    """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced);
+    ``bag_width``: the most input rows one word has (``SubwordRows.longest``; 1 word-only)."""
     S, B, W = params.num_sampled, params.batch_size, params.window
     win_flat = np.empty(2 * W * (S + 1), np.float32)
     batch = Batch(
         fill=np.zeros(3, np.int64),
         labels=np.empty(B, np.int32), run_start=np.zeros(B + 1, np.int32),
-        bag_ids=np.empty(B * 2 * W, np.int32), bag_start=np.zeros(B + 1, np.int32), bag_scale=np.ones(B, np.float32),
+        bag_ids=np.empty(B * 2 * W * bag_width, np.int32), bag_start=np.zeros(B + 1, np.int32), bag_scale=np.ones(B, np.float32),
         xin=np.empty((B, D), np.float32),
         u=np.empty((B, S), np.float32), coef=np.empty((B, S), np.float32), gt=np.empty(B, np.float32),
         dx=np.empty((B, D), np.float32), logq_s=np.empty(S, np.float32), logq_t=np.empty(B, np.float32),
@@ -195,6 +208,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         ctx_buf=np.empty((2, 2 * W), np.int64), neg_buf=np.empty((2, 2 * W, S + 1), np.int64),
         targets=np.empty(S + 1, np.int64), mult=np.empty(S + 1, np.int64), grads=np.empty(S + 1, np.float32),
         neu1e=np.empty(D, np.float32), neu1=np.empty((1, D), np.float32),
+        bag=np.empty(2 * W * bag_width, np.int64), acc=np.empty(D, np.float32),
     )
     window = WindowStep(logits=win_flat.reshape(2 * W, S + 1), flat=win_flat,
                         label_mask=window_label_mask(2 * W, S + 1), dx=np.empty((2 * W, D), np.float32))
@@ -221,9 +235,10 @@ def tables_bytes(V: int) -> int:
     return V * (4 * 4 + 2 * (8 + 4))
 
 
-def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int) -> int:
+def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len: int, bag_width: int = 1) -> int:
     """Bytes ``make_scratch`` allocates (for the memory check before training)."""
     # nothing per word: touched (1 byte per word) is only tracked by the distributed trainer
-    return marks_capacity(S) * (8 + 8 + 4) + B * (4 + 4 + 4 + 4 + 4 + 4) + B * 2 * window * 4 + 2 * B * S * 4 + 2 * B * D * 4 \
+    bags = B * 2 * window * bag_width * 4 + 2 * window * bag_width * 8 + D * 4
+    return bags + marks_capacity(S) * (8 + 8 + 4) + B * (4 + 4 + 4 + 4 + 4 + 4) + 2 * B * S * 4 + 2 * B * D * 4 \
         + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
         + 2 * window * (2 * (S + 1) + D) * 4 + max(2 * window, B) * 8

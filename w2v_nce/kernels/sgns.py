@@ -13,6 +13,7 @@ import math
 import numpy as np
 from numba import njit
 
+from .bags import add_to_rows, append_rows, bag_input
 from .negatives import draw_candidate
 from .numerics import FASTMATH, prefetch_row
 from .records import SAMPLER_UNIGRAM, TOUCHED_OUT
@@ -172,4 +173,39 @@ def sgns_sentence(sent, n, lr, weights, tables, params, scratch):
         pairs += m
         m = m_next
         cur = nxt
+    return loss, pairs
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def subword_sgns_sentence(sent, n, lr, weights, tables, params, scratch):
+    """SGNS with subwords over the kept words sent[:n]; returns (summed loss, pairs trained).
+
+    A centre's input x is the mean of its bag (its own row and its n-grams' rows), gathered
+    once per centre; each of its pairs takes its neg step against x as it was at the centre's
+    start (w_out rows change pair by pair, as in ``sgns_sentence``), and the bag's rows take the
+    window's summed input gradient once, after its last pair: a bag of ~20-40 rows is read and
+    written once per centre, not once per pair (fastText re-reads it per pair). RNG order as
+    ``sgns_sentence``'s (``draw_centre``)."""
+    w_in, w_out = weights.w_in, weights.w_out
+    pair = scratch.pair
+    x, acc, bag = pair.neu1[0], pair.acc, pair.bag
+    loss = 0.0
+    pairs = 0
+    for i in range(n):
+        m = draw_centre(sent, n, i, params.window, params.num_sampled, tables.neg_alias_prob, tables.neg_alias_idx,
+                        scratch.rng, pair.ctx_buf[0], pair.neg_buf[0], scratch.touched)
+        if m == 0:
+            continue
+        nb = append_rows(sent[i], tables.sub_start, tables.sub_rows, bag, 0)
+        scale = np.float32(1.0 / nb)
+        bag_input(w_in, bag, nb, scale, x)
+        for d in range(w_in.shape[1]):
+            acc[d] = 0.0
+        for q in range(m):
+            loss += neg_update(pair.neu1, 0, w_out, pair.ctx_buf[0, q], pair.neg_buf[0, q], params.num_sampled, lr,
+                               pair.neu1e, pair.targets, pair.mult, pair.grads)
+            for d in range(w_in.shape[1]):
+                acc[d] += pair.neu1e[d]
+        add_to_rows(w_in, bag, nb, scale if params.cbow_exact else np.float32(1.0), acc)
+        pairs += m
     return loss, pairs
