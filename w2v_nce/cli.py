@@ -138,6 +138,8 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
             cfg.output = output
         if not cfg.corpus:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
+        if cfg.subwords and ray_address:
+            raise click.UsageError("--ray is not implemented with --subwords yet; train on one machine")
         result = run_training(cfg, force=force, handle_signals=True, backend=make_backend(ray_address, cfg.replicas))
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
 
@@ -308,14 +310,17 @@ def eval_cmd(model_dir, vectors_file, heldout, analogies, similarity, json_file,
 @main.command()
 @click.argument("model_dir")
 @click.option("-o", "--output", required=True, help="Output file (text/binary) or prefix (npy/projector).")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default=FORMATS[0], show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS + ("fasttext",)), default=FORMATS[0], show_default=True,
+              help="fasttext: a .bin that fastText and gensim's load_facebook_model read (--subwords models).")
+@click.option("--words", "words_file", help="Only these words (one a line; with --subwords also words outside "
+              "the vocabulary), in this order.")
 @click.option("--vectors", "which", type=click.Choice(WHICH), default=WHICH[0], show_default=True,
               help="in = centre-word embeddings, out = context/NCE weights, sum/avg of both.")
 @click.option("--limit", type=int, help="Keep the N most frequent words.")
 @click.option("--normalize", is_flag=True, help="Write unit-length rows.")
 @click.option("--force", is_flag=True, help="Overwrite existing output.")
 @_library_errors
-def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
+def export(model_dir, output, fmt, which, limit, normalize, force, words_file) -> None:
     """Write a trained model's vectors as word2vec text/binary, NumPy or Projector files.
 
     \b
@@ -329,8 +334,82 @@ def export(model_dir, output, fmt, which, limit, normalize, force) -> None:
     if limit is not None and limit < 1:
         raise click.BadParameter("must be >= 1", param_hint="--limit")
     model = Model.load(model_dir)
-    written = export_vectors(output, model.words, model.w_in, model.w_out, fmt, which, limit, normalize, force)
+    if fmt == "fasttext":
+        from .subwords.fasttext_bin import export_fasttext
+
+        if words_file or limit or normalize or which != "in":
+            raise click.UsageError("--format fasttext writes the whole model: no --words, --limit, --normalize, --vectors")
+        export_fasttext(output, model, force)
+        click.echo(f"wrote {output}")
+        return
+    words, vectors, w_out = model.words, model.word_vectors(), model.w_out
+    if words_file is not None:
+        if which != "in":
+            raise click.UsageError("--words exports input vectors only (--vectors in)")
+        words = _read_word_list(words_file)
+        vectors, w_out = _vectors_of(model, words, words_file), None
+    written = export_vectors(output, words, vectors, w_out, fmt, which, limit, normalize, force)
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _read_word_list(path: str) -> list[str]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            words = list(dict.fromkeys(w for line in fh for w in line.split()))
+    except OSError as exc:
+        raise _Exit(f"{path}: cannot read the word list ({exc.strerror or exc})", 1) from None
+    except UnicodeDecodeError:
+        raise _Exit(f"{path}: the word list is not UTF-8 text", 1) from None
+    if not words:
+        raise _Exit(f"{path}: the word list is empty", 1)
+    return words
+
+
+def _vectors_of(model, words: list[str], where: str):
+    """float32[len(words), D]: each word's vector (unseen ones from a subword model's n-grams);
+    ``_Exit`` naming the words a word-only model lacks."""
+    from .artifact.embeddings import Embeddings
+
+    emb = Embeddings(model.words, model.word_vectors(), model.unseen_vectors()).with_unseen(words)
+    unknown = emb.missing(words)
+    if unknown:
+        shown = " ".join(unknown[:10]) + (" ..." if len(unknown) > 10 else "")
+        raise _Exit(f"{where}: {len(unknown):,} words not in the vocabulary (train with --subwords for vectors of "
+                    f"unseen words): {shown}", 1)
+    return emb.vectors[[emb.ids[w] for w in words]]
+
+
+@main.command("vectors")
+@click.argument("model_dir")
+@_library_errors
+def print_vectors(model_dir) -> None:
+    """Print the vector of each word read from stdin (whitespace-separated), one "word v1 ... vD"
+    line each, as fastText's print-word-vectors; a --subwords model gives words outside its
+    vocabulary their n-grams' mean. Exit status 1 if a word had no vector (word-only model).
+
+    \b
+    Example:
+      echo "physics physicists unphysicsy" | w2v-nce vectors runs/sub
+    """
+    from .artifact.embeddings import Embeddings
+    from .artifact.model import Model
+
+    model = Model.load(model_dir)
+    emb, unseen = Embeddings(model.words, model.word_vectors()), model.unseen_vectors()
+    missing = 0
+    for line in _stdin_lines(""):
+        for word in line.split():
+            if word in emb:
+                vec = emb.vectors[emb.ids[word]]
+            elif unseen is not None:
+                vec = unseen(word)
+            else:
+                click.echo(f"{model_dir}: not in the vocabulary: {word}", err=True)
+                missing += 1
+                continue
+            click.echo(word + " " + " ".join(f"{v:.6g}" for v in vec.tolist()))
+    if missing:
+        raise _Exit(f"{missing:,} words without a vector (see above)", 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -405,6 +484,7 @@ def _query_error(emb: Embeddings, q: _Query) -> str | None:
 
 
 def _answer_block(emb: Embeddings, source: str, block: list[_Query], key: str, as_json: bool, **search) -> int:
+    emb = emb.with_unseen(w for q in block for w in (*q.positive, *q.negative))  # subwords: vectors of unseen words
     errors = [_query_error(emb, q) for q in block]
     answered = [(q.positive, q.negative) for q, e in zip(block, errors) if e is None]
     answers = iter(emb.most_similar_batch(answered, **search) if answered else [])
@@ -430,7 +510,7 @@ def _run_queries(emb: Embeddings, source: str, words: tuple, parse: Callable[[st
     Exit status 1 when a query went unanswered (not at the prompt, where the user saw it)."""
     if words:
         query = parse(" ".join(words))
-        error = _query_error(emb, query)
+        error = _query_error(emb.with_unseen([*query.positive, *query.negative]), query)
         if error:
             raise _Exit(f"{source}: {error}", 1)
         _answer(emb, source, [query], 1, **options)

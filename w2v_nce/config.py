@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
+from .subwords.table import DEFAULT_BUCKETS, DEFAULT_MAXN, DEFAULT_MINN
 
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
@@ -43,7 +44,7 @@ REPLICA_LR_MAX = 4
 DEFAULT_BATCH = 32
 # Bounds far past any real run, so that a forged value is an error before it sizes a buffer
 # (the per-thread scratch is O(batch_size x num_sampled + window x num_sampled + max_sentence_len)).
-UPPER_BOUNDS = {"window": 10_000, "num_sampled": 1_000_000, "batch_size": 1_000_000, "max_sentence_len": 1 << 30,
+UPPER_BOUNDS = {"buckets": 1 << 30, "maxn": 1000, "window": 10_000, "num_sampled": 1_000_000, "batch_size": 1_000_000, "max_sentence_len": 1 << 30,
                 "epochs": 1_000_000}
 
 
@@ -88,9 +89,16 @@ class Config:
     arch: str = setting("skipgram", "Architecture: skipgram (the centre predicts each context word) or cbow (the "
                         "mean of the context words predicts the centre).", choices=ARCHS)
     cbow_mean: bool = setting(True, "CBOW input: the mean of the context rows (off: their sum, gensim's cbow_mean=0).")
-    cbow_update: str = setting("word2vec", "How the CBOW mean's gradient reaches each context row: word2vec = all of it "
-                               "(word2vec.c, gensim, fastText); exact = 1/n of it, the exact gradient of the mean.",
+    cbow_update: str = setting("word2vec", "How a mean input's gradient reaches each of its rows (CBOW's context rows, "
+                               "a word's subword rows): word2vec = all of it (word2vec.c, gensim, fastText); "
+                               "exact = 1/n of it, the exact gradient of the mean.",
                                choices=CBOW_UPDATES)
+    subwords: bool = setting(False, "fastText's model: a word's input vector is the mean of its own row and the rows "
+                             "of its character n-grams of <word>, hashed into --buckets rows with fastText's hash, "
+                             "so words outside the vocabulary get vectors too.")
+    minn: int = setting(DEFAULT_MINN, "With --subwords: shortest character n-gram.")
+    maxn: int = setting(DEFAULT_MAXN, "With --subwords: longest character n-gram (0 = none: words only).")
+    buckets: int = setting(DEFAULT_BUCKETS, "With --subwords: rows the n-grams are hashed into (D x 4 bytes each).")
     loss: str = setting("nce", "Training loss: nce (tf.nn.nce_loss), neg (word2vec SGNS), sampled_softmax.",
                         choices=LOSSES)
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)
@@ -390,6 +398,7 @@ def validate(cfg: Config, where: str = "config") -> Config:
         hint = ("nce and sampled_softmax already share one draw per batch" if cfg.loss != "neg"
                 else "skip-gram's shared draw is --negatives window")
         bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); {hint}")
+    _check_subwords(cfg, bad)
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     for key, most in UPPER_BOUNDS.items():
@@ -397,6 +406,21 @@ def validate(cfg: Config, where: str = "config") -> Config:
         if value is not None and value > most:
             bad(key, f"must be at most {most:,}, got {_shown(value)}")
     return cfg
+
+
+def _check_subwords(cfg: Config, bad) -> None:
+    if not cfg.subwords:
+        return
+    if cfg.minn < 1:
+        bad("minn", f"must be >= 1, got {cfg.minn}")
+    if cfg.maxn != 0 and cfg.maxn < cfg.minn:
+        bad("maxn", f"must be 0 (no n-grams) or >= --minn {cfg.minn}, got {cfg.maxn}")
+    if cfg.buckets < 1:
+        bad("buckets", f"must be >= 1, got {cfg.buckets}")
+    if cfg.negatives != "pair":
+        bad("negatives", f"{cfg.negatives} is not implemented with --subwords; use pair (neg) or --loss nce")
+    if cfg.replicas > 1:
+        bad("replicas", f"> 1 is not implemented with --subwords yet (got {cfg.replicas}); train on one machine")
 
 
 def validate_against_vocab(cfg: Config, vocab_size: int) -> None:

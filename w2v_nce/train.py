@@ -43,6 +43,7 @@ from .sampling import (
     unigram_weights,
 )
 from .stream import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
+from .subwords import SubwordSettings, subword_rows
 from .text.corpus import BLOCK_BYTES, Corpus, Position
 from .text.readahead import ReadAhead
 from .text.splits import Split, make_splits
@@ -62,8 +63,9 @@ def learning_rate(clock: float, total: float, alpha: float, min_alpha: float) ->
 # ---------------------------------------------------------------------------------------
 # what the kernels need, built once per run
 # ---------------------------------------------------------------------------------------
-def build_tables(counts: np.ndarray, cfg: Config) -> kern.Tables:
-    """Subsampling keep-probabilities and the noise distributions of the run's sampler."""
+def build_tables(counts: np.ndarray, cfg: Config, words: list[str] | None = None) -> kern.Tables:
+    """Subsampling keep-probabilities and the noise distributions of the run's sampler; with
+    ``words`` and ``cfg.subwords``, each word's input rows (``subwords.subword_rows``)."""
     V = len(counts)
     ids = np.arange(V)
     keep = keep_probabilities(counts, cfg.sample)
@@ -74,7 +76,9 @@ def build_tables(counts: np.ndarray, cfg: Config) -> kern.Tables:
     else:
         prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
         ap, ai = np.ones(1), np.zeros(1, np.int32)
-    return kern.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled)  # make_tables casts P to float32
+    sub = subword_rows(words, SubwordSettings(cfg.minn, cfg.maxn, cfg.buckets)) if cfg.subwords and words else None
+    return kern.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled,  # make_tables casts P to float32
+                            *(sub if sub is not None else ()))
 
 
 def total_clock(cfg: Config, vocab_total: int) -> int:
@@ -319,7 +323,7 @@ class Trainer:
         self.corpus = corpus
         self.vocab = vocab
         self.threads = cfg.resolved_threads()
-        self.tables = build_tables(vocab.counts, cfg)
+        self.tables = build_tables(vocab.counts, cfg, vocab.words)
         self.model = model if model is not None else init_model(cfg, vocab, self.tables)
         self.total_clock = total_clock(cfg, vocab.total)
         self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
@@ -335,8 +339,9 @@ class Trainer:
         self._seconds = np.zeros((self.threads, len(WORKER_SECONDS)), np.float64)
         params = kernel_params(cfg, self.total_clock)
         V, D = self.model.w_in.shape
+        width = int(np.diff(self.tables.sub_start).max(initial=1))  # the most input rows of a word
         self._scratch = [kern.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
-                                        track_touched=track_touched) for t in range(self.threads)]
+                                        track_touched=track_touched, bag_width=width) for t in range(self.threads)]
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
@@ -463,7 +468,7 @@ class Trainer:
     def train_chunk(self, scratch: kern.Scratch, chunk: IdChunk, clock_start: int) -> None:
         """One kernel call: ``chunk``'s ids from lr clock ``clock_start`` (runs without the GIL)."""
         m = self.model
-        kern.train_chunk(chunk.ids, float(clock_start), kern.Weights(m.w_in, m.w_out, m.bias), self.tables, self._params,
+        kern.train_chunk(chunk.ids, float(clock_start), kern.Weights(m.input_table(), m.w_out, m.bias), self.tables, self._params,
                       scratch)
 
     def _worker(self, t: int, dispatcher: _Dispatcher) -> None:

@@ -16,7 +16,7 @@ all R scores.
 from __future__ import annotations
 
 from functools import cached_property
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -123,12 +123,25 @@ class Embeddings:
     ``unit`` is the unit-length rows (``unit_rows``), computed once on first use.
     """
 
-    def __init__(self, words: Sequence[str], vectors: np.ndarray):
+    def __init__(self, words: Sequence[str], vectors: np.ndarray, unseen: Callable[[str], np.ndarray] | None = None,
+                 known: int | None = None):
         vectors = np.asarray(vectors, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(words):
             raise ValueError(f"{len(words)} words but vectors have shape {vectors.shape}")
         self.words = list(words)
         self.vectors = vectors
+        self.unseen = unseen  # a subword model's vector for a word outside the vocabulary (else None)
+        self.known = len(self.words) if known is None else known  # rows that are answers; rows after are unseen words
+
+    def with_unseen(self, words: Iterable[str]) -> "Embeddings":
+        """These embeddings, plus a row for each of ``words`` outside the vocabulary when they
+        can be built (a subword model: the mean of its n-grams' rows). Those rows can be query
+        words but never answers. Copies the matrix once (only when there is such a word)."""
+        new = [w for w in self.missing(words)] if self.unseen is not None else []
+        if not new:
+            return self
+        extra = np.stack([self.unseen(w) for w in new]).astype(np.float32)
+        return Embeddings(self.words + new, np.vstack([self.vectors, extra]), self.unseen, self.known)
 
     def __len__(self) -> int:
         return len(self.words)
@@ -213,12 +226,13 @@ class Embeddings:
         first): ``UnknownWordError`` names the unknown words of the whole batch.
         """
         queries = [(list(p), list(n)) for p, n in queries]
-        unknown = self.missing(w for p, n in queries for w in (*p, *n))
+        emb = self.with_unseen(w for p, n in queries for w in (*p, *n))
+        unknown = emb.missing(w for p, n in queries for w in (*p, *n))
         if unknown:
             raise UnknownWordError(unknown)
-        rows = [([self.ids[w] for w in p], [self.ids[w] for w in n]) for p, n in queries]
-        cols, values = self.nearest_rows(rows, topn, restrict_vocab, method, epsilon)
-        return [[(self.words[c], float(v)) for c, v in zip(cr, vr) if c >= 0] for cr, vr in zip(cols, values)]
+        rows = [([emb.ids[w] for w in p], [emb.ids[w] for w in n]) for p, n in queries]
+        cols, values = emb.nearest_rows(rows, topn, restrict_vocab, method, epsilon)
+        return [[(emb.words[c], float(v)) for c, v in zip(cr, vr) if c >= 0] for cr, vr in zip(cols, values)]
 
     # -- row-level queries (evaluation uses these) ------------------------------------------
 
@@ -247,7 +261,7 @@ class Embeddings:
                 raise ValueError("cannot compute similarity with no input words")
             if method == "3cosmul" and not len(positive):
                 raise ValueError("3cosmul needs at least one positive word")
-        n_rows = len(self) if restrict_vocab is None else min(restrict_vocab, len(self))
+        n_rows = self.known if restrict_vocab is None else min(restrict_vocab, self.known)
         k = min(max(int(topn), 0), n_rows)
         out_rows = np.full((len(queries), k), -1, dtype=np.int64)
         out_scores = np.full((len(queries), k), -np.inf, dtype=np.float32)

@@ -7,11 +7,13 @@ import json
 import os
 import zipfile
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
 from ..errors import FormatError, UsageError
 from ..io import atomic_output, checked_npz
+from ..subwords import SubwordSettings, subword_rows, unseen_vector, word_vectors
 from .embeddings import Embeddings
 from .export import select_vectors
 from .word2vec import load_word2vec
@@ -49,7 +51,11 @@ def npz_problem(exc: BaseException) -> str:
 
 @dataclass
 class Model:
-    """words [V] str, counts int64[V], w_in/w_out float32[V, D], bias float32[V], config dict."""
+    """words [V] str, counts int64[V], w_in/w_out float32[V, D], bias float32[V], config dict.
+
+    A subword model (config ``subwords``) also has ``table`` float32[V + buckets, D], the input
+    table the kernels train: w_in is its first V rows (a view), its n-gram buckets the rest; a
+    word's vector is then the mean of its rows (``word_vectors``), not its w_in row."""
 
     words: list[str]
     counts: np.ndarray
@@ -57,6 +63,7 @@ class Model:
     w_out: np.ndarray
     bias: np.ndarray
     config: dict
+    table: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -65,24 +72,57 @@ class Model:
     def __len__(self) -> int:
         return len(self.words)
 
+    @property
+    def subwords(self) -> SubwordSettings | None:
+        return SubwordSettings.from_config(self.config)
+
+    def input_table(self) -> np.ndarray:
+        """The matrix the kernels' w_in is: ``table`` for a subword model, else w_in."""
+        return self.table if self.table is not None else self.w_in
+
+    def word_vectors(self) -> np.ndarray:
+        """float32[V, D]: the words' input vectors (w_in, or each word's mean of its subword rows)."""
+        if self.table is None:
+            return self.w_in
+        return word_vectors(self.table, subword_rows(self.words, self.subwords))
+
+    def unseen_vectors(self) -> Callable[[str], np.ndarray] | None:
+        """A subword model's vector for a word outside its vocabulary (its n-grams' mean), else None."""
+        if self.table is None:
+            return None
+        table, V, settings = self.table, len(self.words), self.subwords
+        return lambda word: unseen_vector(table, V, word, settings)
+
+    @classmethod
+    def from_arrays(cls, words: list[str], counts: np.ndarray, inputs: np.ndarray, w_out: np.ndarray,
+                    bias: np.ndarray, config: dict) -> "Model":
+        """A model of trained matrices: ``inputs`` is w_in, or a subword model's table (``input_table``)."""
+        table = inputs if SubwordSettings.from_config(config) else None
+        return cls(words, counts, inputs[:len(words)], w_out, bias, config, table)
+
     @classmethod
     def initial(cls, words: list[str], counts: np.ndarray, dim: int, seed: int, config: dict) -> "Model":
-        """word2vec.c's initialisation: w_in uniform in [-0.5/D, 0.5/D), w_out and bias zero."""
+        """word2vec.c's initialisation: w_in (and a subword model's n-gram rows) uniform in
+        [-0.5/D, 0.5/D), w_out and bias zero."""
         rng = np.random.default_rng(seed)
         V = len(words)
-        w_in = rng.random((V, dim), dtype=np.float32)
-        w_in -= np.float32(0.5)  # in place: no temporary V x D copies
-        w_in /= np.float32(dim)
-        return cls(list(words), np.asarray(counts, np.int64), w_in, np.zeros((V, dim), np.float32),
-                   np.zeros(V, np.float32), dict(config))
+        sub = SubwordSettings.from_config(config)
+        table = rng.random((V + (sub.buckets if sub else 0), dim), dtype=np.float32)
+        table -= np.float32(0.5)  # in place: no temporary copies of the table
+        table /= np.float32(dim)
+        return cls(list(words), np.asarray(counts, np.int64), table[:V], np.zeros((V, dim), np.float32),
+                   np.zeros(V, np.float32), dict(config), table if sub else None)
 
     def npz_arrays(self) -> dict[str, np.ndarray]:
         """What model.npz holds (a checkpoint adds its own keys): w_in, w_out float32[V, D], bias
         float32[V], word_bytes uint8[N] + word_offsets int64[V+1] (see ``formats.pack_words``),
         counts int64[V], config (0-d str, JSON)."""
         word_bytes, word_offsets = pack_words(self.words)
-        return {"w_in": self.w_in, "w_out": self.w_out, "bias": self.bias, "word_bytes": word_bytes,
-                "word_offsets": word_offsets, "counts": self.counts, "config": np.array(json.dumps(self.config))}
+        arrays = {"w_in": self.w_in, "w_out": self.w_out, "bias": self.bias, "word_bytes": word_bytes,
+                  "word_offsets": word_offsets, "counts": self.counts, "config": np.array(json.dumps(self.config))}
+        if self.table is not None:
+            arrays["ngrams"] = self.table[len(self.words):]
+        return arrays
 
     @classmethod
     def from_npz(cls, z: "np.lib.npyio.NpzFile", path: str) -> "Model":
@@ -104,6 +144,13 @@ class Model:
         V = len(words)
         if m.w_in.shape != m.w_out.shape or m.w_in.shape[0] != V or m.bias.shape != (V,) or m.counts.shape != (V,):
             raise FormatError(f"{path}: inconsistent shapes in model")
+        try:
+            settings = m.subwords
+        except (KeyError, ValueError, TypeError):
+            raise FormatError(f"{path}: a subword model without valid minn/maxn/buckets in its config") from None
+        if settings is not None:
+            m.table = _subword_table(z, m, path)
+            m.w_in = m.table[:V]
         return m
 
     def save(self, path: str) -> None:
@@ -127,7 +174,22 @@ class Model:
     def nearest(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
         """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded);
         ``UnknownWordError`` (a KeyError) when it has no row."""
-        return Embeddings(self.words, self.w_in).most_similar([word], topn=topn)
+        return Embeddings(self.words, self.word_vectors()).most_similar([word], topn=topn)
+
+
+def _subword_table(z, m: Model, path: str) -> np.ndarray:
+    """A subword model's input table: its w_in, then its ``ngrams`` rows float32[buckets, D]."""
+    try:
+        ngrams = z["ngrams"]
+    except KeyError:
+        raise FormatError(f"{path}: a subword model without its n-gram rows (ngrams)") from None
+    V, D = m.w_in.shape
+    if ngrams.shape != (m.subwords.buckets, D):
+        raise FormatError(f"{path}: inconsistent shapes in model (ngrams {ngrams.shape}, "
+                          f"buckets {m.subwords.buckets}, dim {D})")
+    table = np.empty((V + ngrams.shape[0], D), np.float32)
+    table[:V], table[V:] = m.w_in, ngrams
+    return table
 
 
 def load_embeddings(source: str | os.PathLike, which: str = "in", unicode_errors: str = "strict") -> Embeddings:
@@ -142,7 +204,8 @@ def load_embeddings(source: str | os.PathLike, which: str = "in", unicode_errors
     path = os.fspath(source)
     if os.path.isdir(path) or path.endswith(".npz"):
         model = Model.load(path)
-        return Embeddings(model.words, select_vectors(model.w_in, model.w_out, which))
+        return Embeddings(model.words, select_vectors(model.word_vectors(), model.w_out, which),
+                          model.unseen_vectors() if which == "in" else None)
     if not os.path.exists(path):
         raise FormatError(f"{path}: not found (give a training output directory, model.npz, "
                           "or a word2vec .txt/.bin file)")

@@ -157,7 +157,7 @@ class LocalBackend:
 
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.trainers[replica].model
-        return m.w_in, m.w_out, m.bias
+        return m.input_table(), m.w_out, m.bias
 
     def close(self) -> None:
         """Stop the replicas' readers and close their corpora; idempotent and thread-safe."""

@@ -54,10 +54,11 @@ def run_evaluation(
         from ..artifact.model import Model
 
         model = Model.load(model_dir)
-        words, vectors = model.words, model.w_in
+        words, vectors, unseen = model.words, model.word_vectors(), model.unseen_vectors()
         report["source"] = os.fspath(model_dir)
     elif vectors_file is not None:
         words, vectors = load_word2vec(vectors_file, binary=binary, unicode_errors=unicode_errors)
+        unseen = None
         report["source"] = os.fspath(vectors_file)
     else:
         raise UsageError("give a model directory or --vectors FILE")
@@ -76,7 +77,7 @@ def run_evaluation(
         for p in analogy_files
     }
     similarity_files = [Path(p) for p in similarity] if similarity else default_similarity_files()
-    report["similarity"] = similarity_scores(words, vectors, similarity_files)
+    report["similarity"] = similarity_scores(words, vectors, similarity_files, unseen)
     # The documented JSON schema: full_sigmoid_loss {mean, stderr, pairs}; analogy = the first
     # analogy file's result (all of them stay under "analogies"); similarity keyed by file stem.
     held = report.get("heldout")
@@ -89,21 +90,22 @@ def run_evaluation(
     return json_safe(report)
 
 
-def similarity_scores(words: list[str], vectors, files: list[Path]) -> dict:
+def similarity_scores(words: list[str], vectors, files: list[Path], unseen=None) -> dict:
     """{file stem: ``evaluate_similarity`` report} over the whole vocabulary, case-insensitive;
-    the word lookup (O(V)) is built once for all the files."""
+    the word lookup (O(V)) is built once for all the files. ``unseen``: a subword model's
+    vectors for words outside the vocabulary (``Model.unseen_vectors``)."""
     lookup = vocab_lookup(words, None, True)[0] if files else None
-    return {Path(p).stem: evaluate_similarity(words, vectors, p, lookup=lookup) for p in files}
+    return {Path(p).stem: evaluate_similarity(words, vectors, p, lookup=lookup, unseen=unseen) for p in files}
 
 
-def bundled_scores(words: list[str], vectors) -> dict:
+def bundled_scores(words: list[str], vectors, unseen=None) -> dict:
     """``analogy`` (the first bundled analogy set's report) and ``similarity`` ({file stem:
     report}) on the bundled evaluation sets found; a key is absent when no set is."""
     scores: dict = {}
     analogy_files = default_analogy_files()
     if analogy_files:
         scores["analogy"] = evaluate_analogies(words, vectors, analogy_files[0])
-    sims = similarity_scores(words, vectors, default_similarity_files())
+    sims = similarity_scores(words, vectors, default_similarity_files(), unseen)
     if sims:
         scores["similarity"] = sims
     return scores
@@ -124,10 +126,11 @@ def heldout_report(model, heldout: list[str], max_pairs: int, window: int | None
     result: dict = {"files": list(heldout), "window": window, "pairs": len(ex)}
     if len(ex) == 0:
         return result
-    mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, ex, cfg.cbow_mean, threads)
+    vectors = model.word_vectors()  # with subwords, each word's mean of its rows (CBOW: a mean of those means)
+    mean, stderr, n = full_sigmoid_loss_examples(vectors, model.w_out, model.bias, ex, cfg.cbow_mean, threads)
     result["full_sigmoid"] = {"mean": mean, "stderr": stderr}
     if cfg.loss == "sampled_softmax":
-        mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, ex, cfg.cbow_mean, threads,
+        mean, stderr, n = full_sigmoid_loss_examples(vectors, model.w_out, model.bias, ex, cfg.cbow_mean, threads,
                                                      softmax=True)
         result["full_softmax"] = {"mean": mean, "stderr": stderr}
     return result

@@ -45,7 +45,7 @@ def load_vectors(source: str, unicode_errors: str = "strict") -> Vectors:
     path = os.fspath(source)
     if os.path.isdir(path) or path.endswith(".npz"):
         model = Model.load(path)
-        return Vectors(path, list(model.words), unit_rows(model.w_in), np.asarray(model.counts, np.int64), model)
+        return Vectors(path, list(model.words), unit_rows(model.word_vectors()), np.asarray(model.counts, np.int64), model)
     if not os.path.exists(path):
         raise FormatError(f"{path}: not found (give a run directory, model.npz or a word2vec .txt/.bin file)")
     words, vectors = load_word2vec(path, unicode_errors=unicode_errors)

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, continues_run
-from ..errors import FormatError, UsageError
+from ..errors import ConfigError, FormatError, UsageError
 from ..io import file_sha256
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
@@ -38,7 +38,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
         _check_dim(cfg, old.w_in.shape[1], path)
         merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count, cfg.vocab_update)
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
-        carried = _carry_rows(old, model)
+        carried = _carry_rows(old, model, path)
         kind = "model"
     else:
         from ..artifact.word2vec import load_word2vec
@@ -114,11 +114,22 @@ def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[st
     return Vocab([words[i] for i in order], counts[order])
 
 
-def _carry_rows(old: Model, model: Model) -> int:
-    """Copy the old model's rows (input, output, bias) to its words' rows in ``model``."""
+def _carry_rows(old: Model, model: Model, path: str) -> int:
+    """Copy the old model's rows (input, output, bias) to its words' rows in ``model``, and a
+    subword model's n-gram rows (both models must hash n-grams alike)."""
+    if old.subwords != model.subwords:
+        raise ConfigError(f"{path}: --init needs the same subword settings as that run "
+                          f"(it has {_subword_flags(old)}, this run {_subword_flags(model)})")
     to, frm = _matching_rows(model.words, old.words)
     model.w_in[to], model.w_out[to], model.bias[to] = old.w_in[frm], old.w_out[frm], old.bias[frm]
+    if model.table is not None:
+        model.table[len(model.words):] = old.table[len(old.words):]
     return len(to)
+
+
+def _subword_flags(model: Model) -> str:
+    s = model.subwords
+    return "no --subwords" if s is None else f"--subwords --minn {s.minn} --maxn {s.maxn} --buckets {s.buckets}"
 
 
 def _matching_rows(words: list[str], source_words: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -121,8 +121,8 @@ class Run:
 
     def model(self) -> Model:
         """Replica 0's matrices as a Model (after a full sync: every replica's)."""
-        w_in, w_out, bias = self.backend.arrays(0)
-        return Model(list(self._words), self._counts, w_in, w_out, bias, self.cfg.to_dict())
+        inputs, w_out, bias = self.backend.arrays(0)
+        return Model.from_arrays(list(self._words), self._counts, inputs, w_out, bias, self.cfg.to_dict())
 
     # -- the loop -----------------------------------------------------------------------
     def train(self) -> dict:
@@ -400,7 +400,7 @@ def finish_epoch_record(ev: EpochEnd, cfg: Config, model: Model, heldout: HeldOu
         from ..evaluation.full_loss import full_sigmoid_loss_examples
 
         t = time.time()
-        mean, stderr, n = full_sigmoid_loss_examples(model.w_in, model.w_out, model.bias, heldout, cfg.cbow_mean,
+        mean, stderr, n = full_sigmoid_loss_examples(model.word_vectors(), model.w_out, model.bias, heldout, cfg.cbow_mean,
                                                      threads=threads)
         ev.heldout_loss = {"mean": mean, "stderr": stderr, "pairs": n, "seconds": round(time.time() - t, 3)}
     if ev.reader and ev.reader["split_sentences"] and ev.epoch == 1:

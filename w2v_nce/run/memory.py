@@ -27,8 +27,14 @@ def available_memory() -> int | None:
 def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     """Bytes the training allocates: w_in, w_out [V, D] float32, bias, noise tables, per-worker
     scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
-    checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest)."""
+    checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest).
+    With subwords: the n-gram rows (buckets x D float32, and their piece of the npz writer) and
+    each word's rows (at most (maxn - minn + 1) per character of <word>; int64 while built, then
+    int32)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
+    if cfg.subwords:
+        rows = V + max(cfg.maxn - cfg.minn + 1, 0) * (word_bytes + 2 * V)
+        matrices += cfg.buckets * cfg.dim * 4 + rows * (8 + 4) + 8 * (V + 1)
     tables = kern.tables_bytes(V)
     scratch = cfg.resolved_threads() * kern.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
                                                          cfg.window, cfg.max_sentence_len)

@@ -40,11 +40,13 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         except OutputError as exc:
             raise OutputError(_model_not_saved(str(exc), model, out)) from None
         written = [MODEL_FILE]
-        model.w_out = model.bias = None  # saved; only w_in is written and scored below (peak RSS)
-        scoring = pool.submit(bundled_scores, model.words, model.w_in) if cfg.evaluate else None
+        vectors = model.word_vectors()  # w_in, or with subwords each word's mean of its rows
+        unseen = model.unseen_vectors()  # subwords: the scores' unseen words (it keeps the n-gram rows)
+        model.w_out = model.bias = model.table = None  # saved; only the vectors are written and scored (peak RSS)
+        scoring = pool.submit(bundled_scores, model.words, vectors, unseen) if cfg.evaluate else None
         step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
         try:
-            _write_the_rest(cfg, model, vocab, out, written, metrics)
+            _write_the_rest(cfg, model.words, vectors, vocab, out, written, metrics)
             seconds["write"] = time.time() - t_write
             step = "scoring the bundled evaluation sets"
             t_eval = time.time()
@@ -81,14 +83,15 @@ def _model_not_saved(reason: str, model: Model, out: str) -> str:
     return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}; {way_out}"
 
 
-def _write_the_rest(cfg: Config, model: Model, vocab: Vocab, out: str, written: list[str], metrics: dict) -> None:
+def _write_the_rest(cfg: Config, words: list[str], vectors, vocab: Vocab, out: str, written: list[str],
+                    metrics: dict) -> None:
     from ..artifact.word2vec import write_word2vec_binary, write_word2vec_text
 
     if cfg.text_vectors:
-        write_word2vec_text(os.path.join(out, "vectors.txt"), model.words, model.w_in)
+        write_word2vec_text(os.path.join(out, "vectors.txt"), words, vectors)
         written.append("vectors.txt")
     if cfg.binary:
-        write_word2vec_binary(os.path.join(out, "vectors.bin"), model.words, model.w_in)
+        write_word2vec_binary(os.path.join(out, "vectors.bin"), words, vectors)
         written.append("vectors.bin")
     counted = metrics.get("vocabulary") or {}
     tokens = counted.get("tokens", (metrics.get("reader") or {}).get("tokens"))  # a resume: the first epoch's reader

@@ -36,7 +36,10 @@ class SubwordSettings:
         """The settings a model's (or a run's) config dict names, None for a word-only model."""
         if not config.get("subwords"):
             return None
-        return cls(int(config["minn"]), int(config["maxn"]), int(config["buckets"]))
+        settings = cls(int(config["minn"]), int(config["maxn"]), int(config["buckets"]))
+        if settings.minn < 1 or settings.maxn < 0 or settings.buckets < 1:
+            raise ValueError(f"invalid subword settings {settings}")
+        return settings
 
 
 class SubwordRows(NamedTuple):
