@@ -160,11 +160,14 @@ class LocalBackend:
         return m.input_table(), m.w_out, m.bias
 
     def close(self) -> None:
-        """Stop the replicas' readers and close their corpora; idempotent and thread-safe."""
+        """Stop the replicas' readers and close their corpora, and let go of their models (the
+        job's outputs hold the one they write: the matrices are freed when it drops them);
+        idempotent and thread-safe."""
         with self._closing:
             for t in self.trainers:
                 if t is not None:
                     t.close()
+                    t.model = None
             for c in self._corpora:
                 c.close()
             self._corpora = []

@@ -7,6 +7,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
+from typing import Callable
+
+import numpy as np
 
 from ..artifact.embeddings import RESTRICT_VOCAB
 from ..errors import UsageError
@@ -15,7 +18,7 @@ from ..phrases.join import open_corpus
 from .analogies import evaluate_analogies
 from .datasets import default_analogy_files, default_similarity_files, vocab_lookup
 from .full_loss import full_sigmoid_loss_examples
-from .similarity import evaluate_similarity
+from .similarity import evaluate_similarity, read_similarity_pairs
 
 # ---------------------------------------------------------------------------------------------
 # The `w2v-nce eval` command's library side: score a model directory or a vectors file
@@ -96,6 +99,13 @@ def similarity_scores(words: list[str], vectors, files: list[Path], unseen=None)
     vectors for words outside the vocabulary (``Model.unseen_vectors``)."""
     lookup = vocab_lookup(words, None, True)[0] if files else None
     return {Path(p).stem: evaluate_similarity(words, vectors, p, lookup=lookup, unseen=unseen) for p in files}
+
+
+def bundled_unseen(unseen: Callable[[str], np.ndarray]) -> Callable[[str], np.ndarray]:
+    """``unseen`` for the words of the bundled similarity sets, computed now: the evaluation
+    then runs without the model's n-gram rows (the job frees them before it writes the rest)."""
+    words = {w for path in default_similarity_files() for a, b, _ in read_similarity_pairs(path)[0] for w in (a, b)}
+    return {w: unseen(w) for w in words}.__getitem__
 
 
 def bundled_scores(words: list[str], vectors, unseen=None) -> dict:

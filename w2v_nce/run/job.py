@@ -122,6 +122,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                     log(note)
                 start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
                                    Tallies(), [], init=lineage)
+                del model  # ``start`` holds it; the outputs free its matrices when they are written (peak RSS)
                 return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,
                                         vocabulary_counts(vocab, counted), seconds, on_round, t_start)
         finally:
@@ -170,6 +171,7 @@ def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldou
         metrics["init"] = start.init or {"path": os.path.abspath(cfg.init), "sha256": None}
     seconds["train"] = time.time() - t
     model = run.model()
+    start.model = None  # the outputs hold the model now (K = 1: the same matrices): they free them (peak RSS)
     # The replicas are no longer needed: stopping them (Ray's shutdown takes ~1 s) overlaps with
     # writing and evaluating. The caller's ``backend.close()`` waits for it (idempotent, thread-safe).
     closing = threading.Thread(target=backend.close, name="w2v-nce-close-backend", daemon=True)

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, to_yaml
 from ..errors import OutputError, W2VError
-from ..evaluation.command import bundled_scores
+from ..evaluation.command import bundled_scores, bundled_unseen
 from ..io import atomic_output
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE
@@ -40,9 +40,13 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         except OutputError as exc:
             raise OutputError(_model_not_saved(str(exc), model, out)) from None
         written = [MODEL_FILE]
+        model.w_out = model.bias = None  # saved (peak RSS: gone before the vectors below are made)
         vectors = model.word_vectors()  # w_in, or with subwords each word's mean of its rows
-        unseen = model.unseen_vectors()  # subwords: the scores' unseen words (it keeps the n-gram rows)
-        model.w_out = model.bias = model.table = None  # saved; only the vectors are written and scored (peak RSS)
+        unseen = model.unseen_vectors()  # subwords: vectors of the bundled sets' unseen words, taken now
+        if unseen is not None and cfg.evaluate:
+            unseen = bundled_unseen(unseen)
+        # saved: only the vectors are written and scored (with subwords w_in is a view of the table: both go)
+        model.w_in = model.table = None
         scoring = pool.submit(bundled_scores, model.words, vectors, unseen) if cfg.evaluate else None
         step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
         try:

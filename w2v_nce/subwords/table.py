@@ -70,7 +70,7 @@ def word_vectors(table: np.ndarray, sub: SubwordRows) -> np.ndarray:
     (float32[V + buckets, D]), summed in float32 in CSR order, as fastText sums them."""
     V = len(sub.start) - 1
     out = np.empty((V, table.shape[1]), np.float32)
-    block = 4096  # words per gather: bounds the temporary to block x longest x D floats
+    block = 1024  # words per gather: bounds the temporary to block x (rows a word) x D floats (~12 MB at D = 100)
     for a in range(0, V, block):
         b = min(V, a + block)
         lo, hi = sub.start[a], sub.start[b]
