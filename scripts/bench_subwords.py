@@ -57,18 +57,22 @@ def score_fasttext(path: str) -> dict:
     return score(words, vectors, ft.get_word_vector)
 
 
-def run_pair(lines: str, work: str, epochs: int, threads: int, seed: int, flags: list[str], buckets: int) -> dict:
+def run_pair(lines: str, work: str, epochs: int, threads: int, seed: int, flags: list[str], buckets: int,
+             peer: bool = True) -> dict:
     ours_dir = os.path.join(work, f"ours-{seed}")
     argv = B.w2v_argv(lines, ours_dir, None, ["--subwords", "--buckets", str(buckets), "--epochs", str(epochs),
                                               "--threads", str(threads), "--seed", str(seed), *flags])
     ours = B.run_child("ours", argv)
+    with open(os.path.join(ours_dir, "metrics.json")) as fh:
+        trained = json.load(fh)["seconds"]["train"]
+    row = {"seed": seed, "ours": {"wall": ours.wall, "rss_mb": ours.peak_rss_mb, "train_s": trained, **score_ours(ours_dir)}}
+    if not peer:
+        print(json.dumps(row), flush=True)
+        return row
     ft_bin = os.path.join(work, f"fasttext-{seed}.bin")
     ft = B.run_child("fasttext", [sys.executable, os.path.join(B.HERE, "peer_fasttext_subwords.py"), lines, ft_bin,
                                   str(epochs), str(threads), str(buckets)])
-    with open(os.path.join(ours_dir, "metrics.json")) as fh:
-        trained = json.load(fh)["seconds"]["train"]
-    row = {"seed": seed, "ours": {"wall": ours.wall, "rss_mb": ours.peak_rss_mb, "train_s": trained, **score_ours(ours_dir)},
-           "fasttext": {"wall": ft.wall, "rss_mb": ft.peak_rss_mb, **score_fasttext(ft_bin)}}
+    row["fasttext"] = {"wall": ft.wall, "rss_mb": ft.peak_rss_mb, **score_fasttext(ft_bin)}
     row["speedup"] = ft.wall / ours.wall
     print(json.dumps(row), flush=True)
     return row
@@ -112,6 +116,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1")
     ap.add_argument("--buckets", type=int, default=2_000_000)
     ap.add_argument("--flags", default="", help="extra flags for our run, e.g. '--loss neg'")
+    ap.add_argument("--no-peer", action="store_true", help="our runs only (variants of our settings)")
     ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out"))
     ap.add_argument("--interop", metavar="RUN_DIR", help="only check our .bin of this run against fastText and gensim")
     ap.add_argument("--json", help="write the results here")
@@ -124,10 +129,12 @@ def main() -> None:
     if args.max_mb:
         src = B.corpus_slice(src, os.path.join(args.workdir, f"slice-{args.max_mb:g}MB.txt"), int(args.max_mb * 1e6))
     lines = B.lines_of_tokens(src, B.lines_path(args.workdir, src))
-    rows = [run_pair(lines, args.workdir, args.epochs, args.threads, int(s), args.flags.split(), args.buckets)
-            for s in args.seeds.split(",")]
-    summary = {side: {k: float(np.mean([r[side][k] for r in rows])) for k in rows[0][side]} for side in ("ours", "fasttext")}
-    summary["speedup"] = float(np.mean([r["speedup"] for r in rows]))
+    rows = [run_pair(lines, args.workdir, args.epochs, args.threads, int(s), args.flags.split(), args.buckets,
+                     not args.no_peer) for s in args.seeds.split(",")]
+    sides = ("ours",) if args.no_peer else ("ours", "fasttext")
+    summary = {side: {k: float(np.mean([r[side][k] for r in rows])) for k in rows[0][side]} for side in sides}
+    if not args.no_peer:
+        summary["speedup"] = float(np.mean([r["speedup"] for r in rows]))
     print("mean over seeds:", json.dumps(summary))
     if args.json:
         with open(args.json, "w") as fh:

@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -32,19 +33,44 @@ class Run:
     output: str
 
 
+def _hwm_kib(pid: int) -> int:
+    """VmHWM of a live process (KiB; 0 once it is gone): the peak RSS of its own memory map."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return next((int(line.split()[1]) for line in fh if line.startswith("VmHWM:")), 0)
+    except (OSError, ValueError):
+        return 0
+
+
 def run_child(name: str, argv: list[str], env: dict | None = None) -> Run:
-    """Run argv; wall time and the child's own peak RSS (ru_maxrss of wait4, KiB on Linux)."""
+    """Run argv; wall time and the child's own peak RSS (KiB -> MB).
+
+    The peak is the child's VmHWM, read every 20 ms while it runs (the last reading before it
+    exits), not wait4's ru_maxrss alone: Linux carries a forked child's maxrss over from the
+    parent's memory at the fork, so after the parent has held a large model (say, scoring one),
+    every later child reported the parent's size (seen: 1,707 MB for both contenders). wait4's
+    figure is used only when /proc gave nothing."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, **(env or {})})
-    out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
+    chunks: list[str] = []
+    reader = threading.Thread(target=lambda: chunks.append(proc.stdout.read()), daemon=True)
+    reader.start()
+    peak = 0
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        peak = max(peak, _hwm_kib(proc.pid))
+        time.sleep(0.02)
     wall = time.perf_counter() - t0
+    reader.join()
+    out = "".join(chunks)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         print(out[-3000:], file=sys.stderr)
         raise SystemExit(f"{name} failed with exit status {proc.returncode}")
-    return Run(name, wall, usage.ru_maxrss / 1024.0, proc.returncode, out)
+    return Run(name, wall, (peak or usage.ru_maxrss) / 1024.0, proc.returncode, out)
 
 
 def job_phases(out: str, wall: float) -> dict[str, float] | None:
