@@ -76,3 +76,23 @@ def test_model_and_checkpoint_readers_use_it(tmp_path):
     _npz(tmp_path / "checkpoint.npz", lying)
     with pytest.raises(ResumeError, match="claims shape"):
         load_checkpoint(str(tmp_path))
+
+
+def test_write_npz_writes_what_np_savez_writes(tmp_path):
+    import numpy as np
+
+    from w2v_nce.io import NPZ_PIECE_BYTES, write_npz
+
+    rng = np.random.default_rng(0)
+    arrays = {"big": rng.random((NPZ_PIECE_BYTES // 400 + 7, 100), dtype=np.float32),  # several pieces
+              "ids": np.arange(11, dtype=np.int64), "empty": np.zeros((0, 3), np.float32),
+              "strided": np.arange(20)[::3], "fortran": np.asfortranarray(rng.random((4, 5))),
+              "config": np.array('{"dim": 100}'), "bytes": np.frombuffer("naïve".encode(), np.uint8)}
+    with open(tmp_path / "ours.npz", "wb") as fh:
+        write_npz(fh, arrays)
+    np.savez(tmp_path / "numpy.npz", **arrays)
+    with np.load(tmp_path / "ours.npz", allow_pickle=False) as ours, np.load(tmp_path / "numpy.npz") as ref:
+        assert ours.files == ref.files
+        for name in ref.files:
+            assert ours[name].dtype == ref[name].dtype and ours[name].shape == ref[name].shape
+            np.testing.assert_array_equal(ours[name], ref[name])

@@ -20,6 +20,33 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
+# bytes of an array written to a .npz at a time: numpy's own writer copies 16 MiB pieces, which
+# the allocator keeps after the save (+18 MB of peak RSS measured at the job's end)
+NPZ_PIECE_BYTES = 1 << 20
+
+
+def write_npz(fh: IO, arrays: dict) -> None:
+    """``np.savez(fh, **arrays)`` (the same archive: stored .npy members, ``np.load`` reads it),
+    writing each C-contiguous array straight from its memory ``NPZ_PIECE_BYTES`` at a time
+    instead of through copies."""
+    import zipfile
+
+    import numpy as np
+    from numpy.lib import format as npy
+
+    with zipfile.ZipFile(fh, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name, value in arrays.items():
+            arr = np.asanyarray(value)
+            with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                if not arr.flags.c_contiguous or arr.dtype.hasobject or arr.ndim == 0:
+                    npy.write_array(member, arr, allow_pickle=False)
+                    continue
+                npy.write_array_header_1_0(member, npy.header_data_from_array_1_0(arr))
+                raw = memoryview(arr.reshape(-1)).cast("B")
+                for start in range(0, len(raw), NPZ_PIECE_BYTES):
+                    member.write(raw[start:start + NPZ_PIECE_BYTES])
+
+
 @contextlib.contextmanager
 def atomic_output(path: str | os.PathLike, mode: str = "wb") -> Iterator[IO]:
     """Open a temp file beside ``path``; on success fsync and rename it over ``path``.

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FormatError, UsageError
-from ..io import atomic_output, checked_npz
+from ..io import NPZ_PIECE_BYTES, atomic_output, checked_npz, write_npz
 from ..subwords import SubwordSettings, subword_rows, unseen_vector, word_vectors
 from .embeddings import Embeddings
 from .export import select_vectors
@@ -21,7 +21,6 @@ from .words import pack_words, unpack_words
 
 MODEL_FILE = "model.npz"
 
-_WRITE_CHUNK = 16 << 20  # numpy's npz writer copies an array out in pieces of at most this many bytes
 _NPZ_OVERHEAD = 16 << 10  # zip and .npy headers of the 7 members, plus the config JSON (bytes)
 
 
@@ -34,9 +33,9 @@ def model_file_bytes(V: int, D: int, word_bytes: int) -> int:
 def model_save_bytes(V: int, D: int, word_bytes: int) -> int:
     """Peak memory (bytes) that ``Model.save`` (or a checkpoint built on ``npz_arrays``) allocates
     on top of the model itself: the words joined as one str and its UTF-8 (2 x ``word_bytes`` at
-    most), lengths and offsets (16 bytes a word), and the npz writer's copy of one array piece.
+    most), lengths and offsets (16 bytes a word), and a piece of the npz writer (``io.write_npz``).
     Independent of the longest word (``Model.save`` used to need V x longest x 4 bytes)."""
-    return 2 * word_bytes + 16 * (V + 1) + min(max(4 * V * D, 8 * (V + 1), word_bytes), _WRITE_CHUNK) + (1 << 20)
+    return 2 * word_bytes + 16 * (V + 1) + NPZ_PIECE_BYTES + (1 << 20)
 
 
 def npz_problem(exc: BaseException) -> str:
@@ -80,11 +79,12 @@ class Model:
         """The matrix the kernels' w_in is: ``table`` for a subword model, else w_in."""
         return self.table if self.table is not None else self.w_in
 
-    def word_vectors(self) -> np.ndarray:
-        """float32[V, D]: the words' input vectors (w_in, or each word's mean of its subword rows)."""
+    def word_vectors(self, out: np.ndarray | None = None) -> np.ndarray:
+        """float32[V, D]: the words' input vectors (w_in, or each word's mean of its subword rows,
+        written into ``out`` when given)."""
         if self.table is None:
             return self.w_in
-        return word_vectors(self.table, subword_rows(self.words, self.subwords))
+        return word_vectors(self.table, subword_rows(self.words, self.subwords), out)
 
     def unseen_vectors(self) -> Callable[[str], np.ndarray] | None:
         """A subword model's vector for a word outside its vocabulary (its n-grams' mean), else None."""
@@ -156,7 +156,7 @@ class Model:
     def save(self, path: str) -> None:
         """Write model.npz (``npz_arrays``), atomically."""
         with atomic_output(path, "wb") as fh:
-            np.savez(fh, **self.npz_arrays())
+            write_npz(fh, self.npz_arrays())
 
     @classmethod
     def load(cls, path: str) -> "Model":

@@ -160,14 +160,15 @@ class LocalBackend:
         return m.input_table(), m.w_out, m.bias
 
     def close(self) -> None:
-        """Stop the replicas' readers and close their corpora, and let go of their models (the
-        job's outputs hold the one they write: the matrices are freed when it drops them);
-        idempotent and thread-safe."""
+        """Stop the replicas' readers and close their corpora; idempotent and thread-safe. One
+        replica lets go of its model: the job's outputs hold the same matrices and free them once
+        written (peak RSS); K replicas keep theirs (``arrays`` reads them after the run)."""
         with self._closing:
             for t in self.trainers:
                 if t is not None:
                     t.close()
-                    t.model = None
+                    if self.replicas == 1:
+                        t.model = None
             for c in self._corpora:
                 c.close()
             self._corpora = []

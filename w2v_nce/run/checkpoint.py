@@ -23,7 +23,7 @@ import numpy as np
 from ..artifact.model import Model, npz_problem
 from ..config import Config, merge, validate
 from ..errors import ConfigError, FormatError, ResumeError
-from ..io import atomic_output, checked_npz
+from ..io import atomic_output, checked_npz, write_npz
 from ..text.corpus import Corpus
 from ..train import Tallies, TrainState
 
@@ -57,7 +57,7 @@ def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
     arrays.update({f"rng_{k}": s.rng if s.rng is not None else np.zeros((0, 0), np.uint64)
                    for k, s in enumerate(ck.states)})
     with atomic_output(path, "wb") as fh:
-        np.savez(fh, **arrays)
+        write_npz(fh, arrays)
     return path
 
 

@@ -34,7 +34,7 @@ from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
 from .init import check_init, initial_model
 from .loop import Run
-from .memory import check_memory
+from .memory import check_memory, one_malloc_arena
 from .outputs import write_outputs
 from .prepare import (
     Log,
@@ -86,6 +86,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     pass has begun, a checkpoint is written and ``Interrupted`` raised (exit 130/143).
     """
     t_start = time.time()
+    one_malloc_arena()
     halt = halt or threading.Event()
     validate(cfg)
     backend = _backend(backend, cfg.replicas)
@@ -206,6 +207,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     from it; the thread count, quietness and the number of replicas may change: each part of
     the corpus keeps its position, and the parts are handed out to the replicas anew)."""
     t_start = time.time()
+    one_malloc_arena()
     halt = halt or threading.Event()
     ck = load_checkpoint(out_dir)
     k = backend.replicas if backend is not None else replicas or len(ck.states)

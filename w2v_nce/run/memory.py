@@ -11,6 +11,23 @@ from ..artifact.model import model_save_bytes
 from ..config import Config
 from ..errors import ResourceError
 
+# glibc's mallopt parameter: how many malloc arenas threads may use
+_M_ARENA_MAX = -8
+
+
+def one_malloc_arena() -> None:
+    """Ask glibc for one malloc arena, before the job starts its threads. By default each new
+    thread (the counting, reading and training threads, again every epoch) may get an arena of
+    its own whose freed memory is kept: peak RSS of a 5-epoch mix8 subword run 1,094 MB, 1,056
+    with one arena, at the same speed (the kernels do not allocate; readers allocate a chunk at
+    a time). A no-op where the C library has no mallopt."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(_M_ARENA_MAX, 1)
+    except (OSError, AttributeError):
+        pass
+
 
 def available_memory() -> int | None:
     """MemAvailable of /proc/meminfo in bytes (None where there is none)."""

@@ -40,8 +40,9 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         except OutputError as exc:
             raise OutputError(_model_not_saved(str(exc), model, out)) from None
         written = [MODEL_FILE]
-        model.w_out = model.bias = None  # saved (peak RSS: gone before the vectors below are made)
-        vectors = model.word_vectors()  # w_in, or with subwords each word's mean of its rows
+        spare = model.w_out if model.table is not None else None  # saved: its memory takes the vectors (peak RSS)
+        model.w_out = model.bias = None
+        vectors = model.word_vectors(out=spare)  # w_in, or with subwords each word's mean of its rows
         unseen = model.unseen_vectors()  # subwords: vectors of the bundled sets' unseen words, taken now
         if unseen is not None and cfg.evaluate:
             unseen = bundled_unseen(unseen)

@@ -60,17 +60,18 @@ def subword_rows(words: Sequence[str], settings: SubwordSettings) -> SubwordRows
     counts = ngram_counts(data, offsets, settings.minn, settings.maxn, settings.buckets)
     start = np.zeros(len(words) + 1, np.int64)
     np.cumsum(counts + 1, out=start[1:])
-    rows = np.empty(int(start[-1]), np.int64)
+    rows = np.empty(int(start[-1]), np.int32)  # row ids < V + buckets: buckets <= 2^30 (config.UPPER_BOUNDS), V far less
     fill_rows(data, offsets, settings.minn, settings.maxn, settings.buckets, start, rows)
-    return SubwordRows(start, rows.astype(np.int32))
+    return SubwordRows(start, rows)
 
 
-def word_vectors(table: np.ndarray, sub: SubwordRows) -> np.ndarray:
+def word_vectors(table: np.ndarray, sub: SubwordRows, out: np.ndarray | None = None) -> np.ndarray:
     """float32[V, D]: each vocabulary word's vector, the mean of its rows of ``table``
-    (float32[V + buckets, D]), summed in float32 in CSR order, as fastText sums them."""
+    (float32[V + buckets, D]), summed in float32 in CSR order, as fastText sums them; written
+    into ``out`` (float32[V, D], not part of ``table``) when given."""
     V = len(sub.start) - 1
-    out = np.empty((V, table.shape[1]), np.float32)
-    block = 1024  # words per gather: bounds the temporary to block x (rows a word) x D floats (~12 MB at D = 100)
+    out = np.empty((V, table.shape[1]), np.float32) if out is None else out
+    block = 256  # words per gather: bounds the temporary to block x (rows a word) x D floats (~3 MB at D = 100)
     for a in range(0, V, block):
         b = min(V, a + block)
         lo, hi = sub.start[a], sub.start[b]
