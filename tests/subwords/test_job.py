@@ -164,3 +164,19 @@ def test_init_from_a_subword_run_carries_its_ngram_rows(sub_run, tmp_path):
     other = from_saved({**old.config, "init": str(sub_run), "buckets": 4000})
     with pytest.raises(ConfigError, match="--buckets 5000"):
         init.initial_model(other, Vocab(old.words[:5], old.counts[:5]))
+
+
+def test_report_and_compare_read_a_subword_run(sub_run, tmp_path):
+    r = run("report", sub_run, "-o", str(tmp_path / "r.html"))
+    assert r.exit_code == 0, r.output
+    assert "subwords" in (tmp_path / "r.html").read_text(encoding="utf-8")  # the settings table
+    r = run("compare", sub_run, sub_run, "--no-eval", "--json", str(tmp_path / "c.json"))
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "c.json").read_text())
+    m = Model.load(str(sub_run))
+    assert report["shared"] == len(m.words) and abs(report["drift"]["mean"]) < 1e-6
+    # compare reads each word's mean vector, not its own row
+    from w2v_nce.artifact.embeddings import unit_rows
+    from w2v_nce.evaluation.compare import load_vectors
+
+    np.testing.assert_allclose(load_vectors(str(sub_run)).unit, unit_rows(m.word_vectors()), atol=1e-6)
