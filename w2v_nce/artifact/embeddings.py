@@ -137,7 +137,7 @@ class Embeddings:
         """These embeddings, plus a row for each of ``words`` outside the vocabulary when they
         can be built (a subword model: the mean of its n-grams' rows). Those rows can be query
         words but never answers. Copies the matrix once (only when there is such a word)."""
-        new = [w for w in self.missing(words)] if self.unseen is not None else []
+        new = self.missing(words) if self.unseen is not None else []
         if not new:
             return self
         extra = np.stack([self.unseen(w) for w in new]).astype(np.float32)

@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bags import append_rows
+from .bags import append_rows, bag_input
 from .negatives import draw_batch, marked_pos
 from .numerics import (
     EXP32_FLOOR,
@@ -262,20 +262,9 @@ def _sample_update(w_out, bias, s, k, coef, n_runs, lr, xs, gathered, bag_ids, b
 def gather_inputs(w_in, bag_ids, bag_start, bag_scale, n_runs, xin):
     """xin[r] = bag_scale[r] * sum of w_in[bag_ids[bag_start[r]:bag_start[r+1]]] for r < n_runs
     (a one-row bag of scale 1 is copied exactly); returns xin."""
-    D = w_in.shape[1]
     for r in range(n_runs):
         a = bag_start[r]
-        b = bag_start[r + 1]
-        c = bag_ids[a]
-        for d in range(D):
-            xin[r, d] = w_in[c, d]
-        for q in range(a + 1, b):
-            c = bag_ids[q]
-            for d in range(D):
-                xin[r, d] += w_in[c, d]
-        if bag_scale[r] != 1.0:
-            for d in range(D):
-                xin[r, d] *= bag_scale[r]
+        bag_input(w_in, bag_ids[a:], bag_start[r + 1] - a, bag_scale[r], xin[r])
     return xin
 
 

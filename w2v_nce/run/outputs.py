@@ -43,8 +43,9 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         spare = model.w_out if model.table is not None else None  # saved: its memory takes the vectors (peak RSS)
         model.w_out = model.bias = None
         vectors = model.word_vectors(out=spare)  # w_in, or with subwords each word's mean of its rows
-        unseen = model.unseen_vectors()  # subwords: vectors of the bundled sets' unseen words, taken now
-        if unseen is not None and cfg.evaluate:
+        # subwords: the bundled sets' unseen words' vectors, taken now (no reference to the table is kept)
+        unseen = model.unseen_vectors() if cfg.evaluate else None
+        if unseen is not None:
             unseen = bundled_unseen(unseen)
         # saved: only the vectors are written and scored (with subwords w_in is a view of the table: both go)
         model.w_in = model.table = None

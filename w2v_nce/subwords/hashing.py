@@ -41,9 +41,9 @@ def fnv1a_hash(data):
 
 
 @njit(cache=True, nogil=True)
-def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, scratch):
-    """Buckets of the n-grams of ``<`` + data[a:b] + ``>`` written to out[at:] (when ``out`` has
-    room, else only counted); returns how many. ``scratch``: uint8[>= b - a + 2]."""
+def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, offset, scratch):
+    """``offset`` + the bucket of each n-gram of ``<`` + data[a:b] + ``>``, written to out[at:]
+    (when ``out`` has room, else only counted); returns how many. ``scratch``: uint8[>= b - a + 2]."""
     L = b - a + 2
     scratch[0] = BOW
     scratch[1:L - 1] = data[a:b]
@@ -63,10 +63,19 @@ def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, scratch):
                 j += 1
             if n >= minn and not (n == 1 and (i == 0 or j == L)):
                 if at + count < out.shape[0]:
-                    out[at + count] = np.int64(h % np.uint64(buckets))
+                    out[at + count] = offset + np.int64(h % np.uint64(buckets))
                 count += 1
             n += 1
     return count
+
+
+@njit(cache=True, nogil=True)
+def _word_scratch(offsets):
+    """uint8[longest word + 2]: room for any packed word with its two markers."""
+    longest = 0
+    for w in range(offsets.shape[0] - 1):
+        longest = max(longest, offsets[w + 1] - offsets[w])
+    return np.empty(longest + 2, np.uint8)
 
 
 @njit(cache=True, nogil=True)
@@ -74,13 +83,10 @@ def ngram_counts(data, offsets, minn, maxn, buckets):
     """int64[V]: how many n-grams each packed word has (the CSR's row lengths, less the word's own row)."""
     V = offsets.shape[0] - 1
     counts = np.zeros(V, np.int64)
-    longest = 0
-    for w in range(V):
-        longest = max(longest, offsets[w + 1] - offsets[w])
-    scratch = np.empty(longest + 2, np.uint8)
+    scratch = _word_scratch(offsets)
     none = np.empty(0, np.int64)
     for w in range(V):
-        counts[w] = _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, none, 0, scratch)
+        counts[w] = _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, none, 0, 0, scratch)
     return counts
 
 
@@ -89,18 +95,8 @@ def fill_rows(data, offsets, minn, maxn, buckets, start, rows):
     """The CSR rows: for word w, rows[start[w]] = w (its own row), then V + bucket of each of
     its n-grams in fastText's order; ``start`` int64[V+1] from ``ngram_counts`` + 1 per word."""
     V = offsets.shape[0] - 1
-    longest = 0
+    scratch = _word_scratch(offsets)
     for w in range(V):
-        longest = max(longest, offsets[w + 1] - offsets[w])
-    scratch = np.empty(longest + 2, np.uint8)
-    tmp = np.empty(start.shape[0] and 1, np.int64)
-    for w in range(V):
-        s = start[w]
-        rows[s] = w
-        k = s + 1
-        n = start[w + 1] - k
-        if tmp.shape[0] < n:
-            tmp = np.empty(n, np.int64)
-        _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, tmp, 0, scratch)
-        for q in range(n):
-            rows[k + q] = V + tmp[q]
+        rows[start[w]] = w
+        _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, rows[:start[w + 1]], start[w] + 1, V,
+                     scratch)
