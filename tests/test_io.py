@@ -66,6 +66,18 @@ def test_an_impossible_compression_ratio_is_refused(tmp_path):
         checked_npz(path)
 
 
+def test_an_unknown_compression_method_is_a_format_error(tmp_path):
+    """A damaged method field in the central directory (the fuzz found method 20) made zipfile
+    raise NotImplementedError, which no reader caught."""
+    path = _npz(tmp_path / "c.npz", {"x.npy": _npy(np.zeros(3))})
+    data = bytearray(open(path, "rb").read())
+    central = data.rfind(b"PK\x01\x02")
+    data[central + 10:central + 12] = (20).to_bytes(2, "little")
+    open(path, "wb").write(bytes(data))
+    with pytest.raises(FormatError, match="compression method 20"):
+        checked_npz(path)
+
+
 def test_model_and_checkpoint_readers_use_it(tmp_path):
     from w2v_nce.artifact.model import Model
     from w2v_nce.run.checkpoint import load_checkpoint

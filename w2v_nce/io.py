@@ -153,6 +153,9 @@ def checked_npz(path: str):
     readers = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}
     with zipfile.ZipFile(path) as archive:
         for info in archive.infolist():
+            if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):  # NumPy writes only these
+                raise FormatError(f"{path}: member {info.filename} uses zip compression method "
+                                  f"{info.compress_type}, which NumPy never writes: the file is damaged")
             if info.compress_type != zipfile.ZIP_STORED and info.file_size > DEFLATE_MAX_RATIO * max(info.compress_size, 1):
                 raise FormatError(f"{path}: member {info.filename} claims {info.file_size} bytes from "
                                   f"{info.compress_size} compressed: the file is damaged")
