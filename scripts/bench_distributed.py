@@ -5,6 +5,7 @@
     python scripts/bench_distributed.py --replicas 1,4 --round-words 1000000,250000 --seeds 1,2,3
     python scripts/bench_distributed.py --corpus ../shared/data/en-mix.txt.gz --epochs 3 --replicas 1,4,16 \
         --round-words 1000000 --rules mean,scale --seeds 1,2          # the replica-rule sweep (docs/distributed.md)
+    python scripts/bench_distributed.py --epochs 3 --replicas 1,4 --round-words 250000 --flags "--full-sync end"
 
 Each K trains configs/word2vec.yaml (SGNS, dim 100, window 5) with ``--threads`` threads per
 replica; K = 1 is the plain single-machine run (one loop: K = 1 is that run byte for byte, tested).
@@ -63,6 +64,8 @@ def main() -> None:
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
     ap.add_argument("--out", default=os.path.join(B.REPO, "bench-out", "distributed"))
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--flags", default="", help="extra train flags for every K > 1 run, e.g. '--full-sync end' "
+                    "(runs with flags get their own output directories)")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     corpus = args.corpus
@@ -102,13 +105,15 @@ def main() -> None:
 
 def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str = "scale") -> dict:
     """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
-    out = os.path.join(args.out, f"k{K}-{rule}-r{words or 'time'}-s{seed}")
+    flags = args.flags.split() if K > 1 else []
+    tag = "".join(f.strip("-") for f in flags)
+    out = os.path.join(args.out, f"k{K}-{rule}-r{words or 'time'}-s{seed}" + (f"-{tag}" if tag else ""))
     extra = ["--epochs", str(args.epochs), "--threads", str(args.threads),
              "--sync-base", str(args.sync_base), "--checkpoint-every", "0", "--seed", str(seed)]
     if words is not None:
         extra += ["--round-words", str(words)]
     if K > 1:
-        extra += ["--replicas", str(K), "--replica-rule", rule]
+        extra += ["--replicas", str(K), "--replica-rule", rule, *flags]
     done = os.path.exists(os.path.join(out, "metrics.json")) and os.path.exists(os.path.join(out, "vectors.txt"))
     if done and not args.retrain:
         wall = json.load(open(os.path.join(out, "metrics.json")))["seconds"]

@@ -37,6 +37,7 @@ NCE_SKIPGRAM_BATCH = 128
 # more threads (or replicas) than any machine runs: each thread allocates its scratch up front
 MAX_THREADS = 4096
 REPLICA_RULES = ("scale", "mean")
+FULL_SYNCS = ("epoch", "end")
 VOCAB_UPDATES = ("merge", "keep", "replace")
 # The scale rule's lr factor is min(K, REPLICA_LR_MAX): K x alpha diverged at K = 16 (alpha 0.4,
 # en-mix, word2vec-window.yaml), 4 x did not (docs/distributed.md, the replica-rule sweep)
@@ -153,7 +154,13 @@ class Config:
         None, "Instead of --sync-seconds: in-vocabulary tokens each replica trains between two syncs (whole chunks, so "
         "at least this many); with one thread per replica a seeded run is then reproducible.")
     sync_base: int = setting(1024, "Rows averaged at every sync: sync n averages the base * 2^tz(n) most frequent "
-                             "words (pWord2Vec's schedule); all rows at each epoch end and before each checkpoint.")
+                             "words (pWord2Vec's schedule); all rows before each checkpoint, at the end, and "
+                             "(--full-sync epoch) at each epoch's end.")
+    full_sync: str = setting(
+        "epoch", "When replicas average every row besides the tier schedule, checkpoints and a lost replica: epoch = "
+        "at each epoch's end; end = only before the outputs (a full sync moves the whole model: at V = 1.5M, d = 300 "
+        "it was most of the sync time in scripts/scale_model.py). A held-out loss needs it each epoch.",
+        choices=FULL_SYNCS)
     replica_rule: str = setting(
         "scale", "How K replicas' updates combine at a sync: scale = every replica trains at min(K, 4) x alpha and "
         "each touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "

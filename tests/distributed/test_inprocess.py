@@ -73,6 +73,21 @@ def test_two_replicas_are_identical_after_the_final_sync(parts, tmp_path):
     assert seconds["train"] > 0 and all(v >= 0 for v in seconds.values())
 
 
+@pytest.mark.parametrize("full_sync, expected", [("epoch", 3), ("end", 1)])
+def test_full_sync_end_averages_every_row_only_before_the_outputs(parts, tmp_path, full_sync, expected):
+    """3 epochs with a tier base of 1 (the tiers never reach V in this run): --full-sync epoch
+    averages every row at each epoch's end, end only after the last; either way the replicas end
+    identical and the outputs are that model."""
+    backend = LocalBackend(2)
+    result = run_training(config(parts, tmp_path / full_sync, epochs=3, sync_base=1, full_sync=full_sync),
+                          backend=backend)
+    dist = result.metrics["distributed"]
+    assert dist["rounds"] < 2 ** 10 and dist["full_syncs"] == expected
+    assert same_arrays(backend.arrays(0), backend.arrays(1))
+    m = Model.load(str(tmp_path / full_sync))
+    assert same_arrays(backend.arrays(0), (m.w_in, m.w_out, m.bias))
+
+
 def test_each_replica_reads_only_its_own_parts_and_counts_the_clock_k_times(parts, tmp_path):
     """Replica k of 2 reads its half of the corpus (bytes), trains it, and its lr clock advances
     2 per token (the global position's estimate); together they train what one machine does."""

@@ -3,7 +3,8 @@
 Rows are vocabulary ids, and ids are sorted by decreasing frequency, so "the top n rows" are
 the n most frequent words. At sync number n (1-based) the top ``base * 2**tz(n)`` rows are
 averaged (tz = trailing zeros of n; pWord2Vec's schedule): the hottest rows every sync, rarer
-ones exponentially less often; all rows at each epoch end and before each checkpoint.
+ones exponentially less often; all rows before each checkpoint and the outputs, and at each
+epoch's end unless ``full_sync`` is end.
 
 A replica's ``touched`` mask (uint8[V], ``kernels.TOUCHED_IN`` / ``TOUCHED_OUT`` bits) marks the
 rows it may have changed since that row's last sync; it is cleared only for the rows synced.

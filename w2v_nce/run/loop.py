@@ -160,7 +160,7 @@ class Run:
                 self._epoch_reader.merge(res.epoch_reader)
         t1 = time.time()
         self._note_checkpoint_due(t1)
-        full = self._epoch_over(epoch) or bool(lost) or self.checkpoint_request.is_set() or self.halt.is_set()
+        full = self._full_sync_due(epoch) or bool(lost) or self.checkpoint_request.is_set() or self.halt.is_set()
         stats = self._sync_survivors(full, lost, before) if self.K > 1 else SyncStats(0, 0)
         gone = {x.replica for x in lost}
         self._advance_clock({k: t for k, t in spans.items() if k not in gone})
@@ -194,6 +194,13 @@ class Run:
             if was != now:
                 raise CorpusError(f"{was['path']}: corpus file changed during training (size or mtime); the model "
                                   "is not saved; start the run again on a corpus that stays put")
+
+    def _full_sync_due(self, epoch: int) -> bool:
+        """Every row is averaged when the last epoch ends (the outputs are replica 0's model), and
+        at every epoch's end with ``full_sync`` epoch or a held-out loss (scored on replica 0)."""
+        if not self._epoch_over(epoch):
+            return False
+        return self.cfg.full_sync == "epoch" or self.heldout is not None or epoch + 1 >= self.cfg.epochs
 
     def _epoch_over(self, epoch: int) -> bool:
         return all(s.epoch > epoch for s in self.states)
