@@ -83,13 +83,15 @@ def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, singl
     assert dist["backend"] == "ray" and dist["replicas"] == 2 and dist["bytes"] > 0 and dist["full_syncs"] >= 2
 
 
-@pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds", "hung_in_a_span"])
+@pytest.mark.parametrize("how", ["in_a_span", "in_a_sync", "between_rounds", "hung_in_a_span", "hung_in_a_sync"])
 def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
-    """The process is SIGKILLed: at the end of its span (before answering), when a sync asks for its
-    rows, or by the test between two rounds; or it stops (SIGSTOP, a hung node) after its span:
-    the round's timeout makes it a lost replica, killed and restarted, not a hang."""
+    """The process is SIGKILLed: at the end of its span (before answering), as a sync starts (its
+    peers wait for its rows among themselves: the driver aborts them), or by the test between two
+    rounds; or it stops (SIGSTOP, a hung node) after its span or in a sync: the timeout makes it a
+    lost replica, killed and restarted, not a hang."""
     final = Final()
-    fail = {"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}, "hung_in_a_span": {3: (1, "hang")}}.get(how)
+    fail = {"in_a_span": {3: (1, "run")}, "in_a_sync": {4: (1, "sync")}, "hung_in_a_span": {3: (1, "hang")},
+            "hung_in_a_sync": {4: (1, "sync_hang")}}.get(how)
     backend = RayBackend("auto", 2, fail=fail, round_timeout=15.0)
 
     def kill_between(run):
@@ -105,6 +107,7 @@ def test_a_killed_actor_does_not_end_the_job(cluster, parts, tmp_path, how):
     assert len(lost) == 1 and lost[0]["replica"] == (0 if how == "between_rounds" else 1)
     assert any("lost" in line for line in logs)
     assert ("round timeout" in lost[0]["reason"]) == (how == "hung_in_a_span")
+    assert ("stopped answering" in lost[0]["reason"]) == (how == "hung_in_a_sync")
     assert result.metrics["distributed"]["replicas_lost"] == 1
     a, b = final.arrays
     assert all(np.array_equal(x, y) for x, y in zip(a, b))

@@ -4,11 +4,13 @@ Only this module imports Ray. Every actor reserves T CPUs (its Hogwild threads) 
 restarted by Ray if its process dies; a restarted actor comes back empty (its constructor runs
 again), so the driver refills it from a healthy peer through the object store.
 
-The sync never routes the replicas' rows through the driver: rows [0, n) are cut into K
-blocks; every actor puts its touched rows of each block in the object store (``pieces``),
-actor j fetches the K pieces of block j and averages them (``reduce``), and every actor
-fetches the K averaged blocks (``apply``). The driver handles only object references, so
-each node's traffic is about 2 x the payload whatever K is. The vocabulary is counted by the
+The sync runs among the actors: the driver makes one call per actor (``sync``) and waits.
+Rows [0, n) are cut into K blocks; every actor puts its touched rows of each block in its
+object store and sends the reference to block j's reducer, actor j (``take``); actor j averages
+the K pieces of block j and sends the averaged block's reference to every actor, which applies
+the K averaged blocks. No row and no per-block reference passes through the driver, and each
+node's traffic is about 2 x the payload whatever K is. An actor that dies or stops in a sync
+makes the driver abort the others' waits (``abort``) and report it lost. The vocabulary is counted by the
 actors: the corpus is cut into K x T splits, actor k counts splits kT..kT+T-1 (a thread each,
 ``vocab.count_splits``) and the driver merges the K stretches in corpus order
 (``vocab.merge_counted``), which gives the single-machine counts and ids exactly. A corpus of
@@ -65,7 +67,14 @@ READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
 ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then (or 4 x its seconds) is lost
 TICK_SECONDS = 0.5
+# Calls an actor serves at once: a sync waits inside ``sync`` while its peers' ``take`` and the
+# driver's ``abort`` arrive; ``run`` and ``sync`` never overlap (the driver calls them in turn).
+ACTOR_CONCURRENCY = 4
 SYNC_STREAM_BYTES = 256 << 20  # rows of w_in + w_out + bias synced at a time (a full sync in stretches)
+
+
+class SyncAborted(Exception):
+    """A sync an actor gave up: a peer was lost (the driver aborted it) or never sent its part."""
 
 
 class ReplicaActor:
@@ -76,6 +85,9 @@ class ReplicaActor:
         self.cfg = from_saved(cfg)
         self.cfg.threads = threads
         self.trainer: Trainer | None = None
+        self._mail = threading.Condition()
+        self._inbox: dict[tuple[int, str], dict[int, object]] = {}  # (sync, "piece" | "mean") -> {sender: ref}
+        self._aborted: set[int] = set()
 
     def where(self) -> str:
         return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, pid {os.getpid()})"
@@ -159,26 +171,53 @@ class ReplicaActor:
         m = self.trainer.model
         return m.w_in, m.w_out, m.bias
 
-    def pieces(self, blocks: list[tuple[int, int]], every_row: bool = False, die: bool = False) -> list:
-        """Refs to this replica's touched rows (``every_row``: all rows) of each block, in this
-        node's object store. ``die``: fault injection (tests), killed instead of answering."""
-        if die:
-            os.kill(os.getpid(), signal.SIGKILL)
+    def sync(self, peers: list, me: int, blocks: list[tuple[int, int]], seq: int, every_row: bool = False,
+             fault: str = "", timeout: float = ROUND_TIMEOUT_SECONDS) -> tuple[int, int]:
+        """Sync ``seq`` among ``peers`` (actor handles; this actor is ``peers[me]`` and reduces
+        ``blocks[me]``): send my touched rows (``every_row``: all) of block j to peer j, average
+        the pieces of my block and send the mean to every peer, apply every peer's mean, clear
+        the synced rows' marks. Returns (bytes of the pieces I reduced, bytes of my mean).
+        ``fault`` (tests): "die" kills this process, "hang" stops it, instead of syncing."""
+        if fault:
+            os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
         touched = self.trainer.touched()
         if every_row:
             touched = np.full_like(touched, TOUCHED_IN | TOUCHED_OUT)
-        return [ray.put(extract_piece(*self._matrices(), touched, lo, hi)) for lo, hi in blocks]
-
-    def reduce(self, refs: list) -> tuple:
-        """Average one block's pieces (one per replica) -> (ref to the averaged block, bytes in, bytes out)."""
-        pieces = ray.get(refs)
-        reduced = reduce_pieces(pieces)
-        return ray.put(reduced), sum(p.nbytes for p in pieces), reduced.nbytes
-
-    def apply(self, refs: list, lo: int, hi: int) -> None:
-        for piece in ray.get(refs):
+        for peer, (lo, hi) in zip(peers, blocks):  # a ref inside a list travels as a ref (Ray fetches none)
+            peer.take.remote(seq, "piece", me, [ray.put(extract_piece(*self._matrices(), touched, lo, hi))])
+        pieces = ray.get(self._wait_for(seq, "piece", len(peers), timeout))
+        mean = reduce_pieces(pieces)
+        mean_ref = ray.put(mean)
+        for peer in peers:
+            peer.take.remote(seq, "mean", me, [mean_ref])
+        for piece in ray.get(self._wait_for(seq, "mean", len(peers), timeout)):
             apply_piece(*self._matrices(), piece)
-        self.trainer.clear_touched(hi, lo)
+        self.trainer.clear_touched(blocks[-1][1], blocks[0][0])
+        with self._mail:
+            self._inbox = {key: v for key, v in self._inbox.items() if key[0] > seq}
+        return sum(p.nbytes for p in pieces), mean.nbytes
+
+    def take(self, seq: int, kind: str, sender: int, ref: list) -> None:
+        """A peer's piece of my block, or its mean block, for sync ``seq``."""
+        with self._mail:
+            self._inbox.setdefault((seq, kind), {})[sender] = ref[0]
+            self._mail.notify_all()
+
+    def abort(self, seq: int) -> None:
+        """A peer was lost in sync ``seq``: stop waiting for it (the driver redoes the sync)."""
+        with self._mail:
+            self._aborted.add(seq)
+            self._mail.notify_all()
+
+    def _wait_for(self, seq: int, kind: str, n: int, timeout: float) -> list:
+        """The n refs of ``kind`` for sync ``seq``, in sender order; SyncAborted if the driver aborts it."""
+        with self._mail:
+            done = self._mail.wait_for(lambda: seq in self._aborted or len(self._inbox.get((seq, kind), {})) == n,
+                                       timeout)
+            if seq in self._aborted or not done:
+                raise SyncAborted(f"sync {seq} on replica {self.k}: " + ("aborted" if done else "timed out"))
+            got = self._inbox[(seq, kind)]
+            return [got[i] for i in range(n)]
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
@@ -205,10 +244,12 @@ class RayBackend:
                  fail: dict[int, tuple[int, str]] | None = None, round_timeout: float = ROUND_TIMEOUT_SECONDS):
         self.address, self.replicas, self.round_timeout = address, replicas, round_timeout
         self.init_kwargs = dict(init_kwargs or {})
-        # fault injection (tests): {round: (replica, "run" | "hang" | "sync")} kills that replica's process
-        # at the end of its span in that round, stops it there, or kills it when the sync asks for its pieces
+        # fault injection (tests): {round: (replica, "run" | "hang" | "sync" | "sync_hang")} kills that
+        # replica's process at the end of its span in that round, stops it there, or kills / stops it as
+        # that round's sync starts
         self.fail = dict(fail or {})
         self.rounds = 0
+        self._seq = 0  # syncs (stretches) started: the actors' mail is keyed by it
         self.actors: list = []
         self._owns_ray = False
         self._closing = threading.Lock()
@@ -220,7 +261,7 @@ class RayBackend:
         self.threads = self._threads(cfg)
         self._cfg_t = cfg_t = replica_config(cfg, self.replicas, self.threads).to_dict()
         self._actor_class = ray.remote(ReplicaActor).options(
-            num_cpus=self.threads, max_restarts=-1, max_task_retries=0,
+            num_cpus=self.threads, max_restarts=-1, max_task_retries=0, max_concurrency=ACTOR_CONCURRENCY,
             **self._runtime_env())
         self.actors = [self._actor_class.remote(k, self.replicas, cfg_t, self.threads) for k in range(self.replicas)]
         self._placed()
@@ -355,30 +396,58 @@ class RayBackend:
         return SyncStats(rows, sent)
 
     def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed) -> int:
-        """Rows [lo, hi): pieces up, block j reduced on actor j, the averaged blocks down; bytes moved."""
+        """Rows [lo, hi) averaged by the live actors among themselves (``ReplicaActor.sync``):
+        one call each; returns the bytes moved (pieces up + every mean to every actor)."""
         n = len(live)
         blocks = [(lo + a, lo + b) for a, b in row_blocks(hi - lo, n)]
-        pieces = self._each({k: self.actors[k].pieces.remote(blocks, every_row, doomed == (k, "sync"))
-                             for k in live})  # n lists of n refs
-        reduced = self._each({k: self.actors[k].reduce.remote([pieces[i][j] for i in live])
-                              for j, k in enumerate(live)})
-        self._each({k: self.actors[k].apply.remote([reduced[i][0] for i in live], lo, hi) for k in live})
-        return sum(r[1] for r in reduced.values()) + n * sum(r[2] for r in reduced.values())
+        peers = [self.actors[k] for k in live]
+        self._seq += 1
+        faults = {"sync": "die", "sync_hang": "hang"}
+        refs = {k: self.actors[k].sync.remote(peers, j, blocks, self._seq, every_row,
+                                              faults.get(doomed[1], "") if doomed[0] == k else "", self.round_timeout)
+                for j, k in enumerate(live)}
+        got = self._await_sync(refs)
+        return sum(b for b, _ in got.values()) + n * sum(m for _, m in got.values())
 
-    def _each(self, refs: dict) -> dict:
-        """{replica: result}; the first replica whose actor died (or whose inputs' owner died) is raised."""
-        out = {}
-        for k, ref in refs.items():
-            try:
-                out[k] = ray.get(ref)
-            except (RayActorError, OwnerDiedError, ObjectLostError) as exc:
-                raise ReplicaLost(k, f"lost during a sync ({type(exc).__name__})") from None
-            except RayTaskError as exc:  # its inputs' owner died: find which actor is gone
-                dead = self._first_dead(refs)
-                if dead is None:
-                    raise
-                raise ReplicaLost(dead, f"lost during a sync ({type(exc.cause).__name__} on replica {k})") from None
-        return out
+    def _await_sync(self, refs: dict) -> dict:
+        """{replica: result} of one sync's calls. An actor that died, or did not answer within the
+        round timeout, is raised as ``ReplicaLost`` once the others have given the sync up."""
+        by_ref = {ref: k for k, ref in refs.items()}
+        out, pending = {}, list(refs.values())
+        deadline = time.monotonic() + self.round_timeout + 30.0  # the actors' own waits time out first
+        while pending and time.monotonic() < deadline:
+            done, pending = ray.wait(pending, num_returns=1, timeout=TICK_SECONDS)
+            for ref in done:
+                try:
+                    out[by_ref[ref]] = ray.get(ref)
+                except RayActorError:
+                    raise self._give_up(refs, by_ref[ref], "its process died") from None
+                except RayTaskError as exc:
+                    if not isinstance(exc.cause, SyncAborted):
+                        raise
+                    dead = self._first_dead(refs)
+                    if dead is None:
+                        raise ClusterError(f"a sync failed with every replica alive ({exc.cause}); resume the run "
+                                           "with w2v-nce train --resume") from None
+                    raise self._give_up(refs, dead, "it stopped answering") from None
+        if not pending:
+            return out
+        dead = self._first_dead(refs)
+        if dead is None:
+            raise ClusterError(f"a sync took longer than {self.round_timeout + 30:.0f} s with every replica alive; "
+                               "resume the run with w2v-nce train --resume (a slow network: raise --sync-seconds)")
+        raise self._give_up(refs, dead, "it stopped answering")
+
+    def _give_up(self, refs: dict, lost: int, why: str) -> ReplicaLost:
+        """Abort sync ``self._seq`` on the other actors, wait until they have left it (none is still
+        applying rows when the sync is redone), make Ray restart ``lost``; the ReplicaLost to raise."""
+        ray.kill(self.actors[lost], no_restart=False)
+        others = [ref for k, ref in refs.items() if k != lost]
+        for k in refs:
+            if k != lost:
+                self.actors[k].abort.remote(self._seq)
+        ray.wait(others, num_returns=len(others), timeout=60.0)
+        return ReplicaLost(lost, f"lost during a sync ({why})")
 
     def _first_dead(self, replicas) -> int | None:
         for k in replicas:
