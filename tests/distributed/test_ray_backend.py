@@ -72,6 +72,12 @@ def test_two_actors_end_identical_with_the_same_vocabulary(cluster, parts, singl
         raise AssertionError("the driver counted: the actors should have")
 
     monkeypatch.setattr(run_vocabulary, "count_corpus", driver_counts)  # the actors count, each over its splits
+    monkeypatch.setattr(run_vocabulary, "EARLY_COUNT_BYTES", 0)  # as they do a corpus past the early-count size
+
+    def no_early_count(*a, **kw):
+        raise AssertionError("the driver counted early: the actors should have")
+
+    monkeypatch.setattr(run_vocabulary.EarlyCount, "__init__", no_early_count)
     final = Final()
     result = run_training(config(parts, tmp_path / "r2"), backend=RayBackend("auto", 2), on_round=final)
     assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()
@@ -203,6 +209,21 @@ def test_a_single_compressed_file_is_counted_by_the_driver_while_the_cluster_sta
     for name in ("vocab.tsv", "vectors.txt"):
         assert (tmp_path / "single" / name).read_bytes() == (tmp_path / "r1" / name).read_bytes()
     assert result.metrics["vocabulary"]["tokens"] == json.load(open(tmp_path / "single" / "metrics.json"))["vocabulary"]["tokens"]
+
+
+def test_a_small_split_corpus_is_counted_by_the_driver_while_the_cluster_starts(cluster, parts, single, tmp_path,
+                                                                               monkeypatch):
+    """Up to ``EARLY_COUNT_BYTES`` a corpus the actors could share is counted by the driver during
+    ``open`` (hidden by the cluster's start), with the single-machine vocabulary."""
+    from w2v_nce.run import vocabulary as run_vocabulary
+
+    def actors_count(*_, **__):
+        raise AssertionError("the actors counted a small corpus: the driver should have, during open")
+
+    monkeypatch.setattr(RayBackend, "count", actors_count)
+    assert run_vocabulary.counts_early(Corpus([parts]))
+    run_training(config(parts, tmp_path / "r2"), backend=RayBackend("auto", 2))
+    assert (single / "vocab.tsv").read_bytes() == (tmp_path / "r2" / "vocab.tsv").read_bytes()
 
 
 def test_a_cluster_error_stops_the_early_count(tmp_path):

@@ -48,6 +48,7 @@ from .prepare import (
 )
 from .vocabulary import (
     EarlyCount,
+    counts_early,
     vocabulary_counts,
     vocabulary_for_run,
     vocabulary_from_file,
@@ -108,7 +109,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             corpus.check_readable()  # before --force removes anything
             check_init(cfg)
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
-            if given is None and backend.counts_remotely and _one_part(corpus):
+            if given is None and backend.counts_remotely and counts_early(corpus):
                 early = EarlyCount(cfg, corpus)  # counted here while the cluster starts
             seconds = _open(backend, cfg, corpus, log)  # metrics.json "seconds": this process's phases
             prepare_output_dir(cfg.output, force)
@@ -145,11 +146,6 @@ def _open(backend: Backend, cfg: Config, corpus: Corpus, log: Log) -> dict[str, 
     if note:
         log(f"replicas: {note}")
     return {"cluster": time.time() - t}
-
-
-def _one_part(corpus: Corpus) -> bool:
-    """Whether the corpus cannot be cut (e.g. a single .gz)."""
-    return sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1
 
 
 def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldout_corpus: Corpus | None, vocab: Vocab,

@@ -166,10 +166,24 @@ def vocabulary_counts(vocab: Vocab, counted: CountResult) -> dict:
             "spill_bytes": counted.spill_bytes}
 
 
+# A corpus up to this size is counted by the driver while the cluster starts: one thread counts
+# it in a few seconds, hidden by the start (Ray's took 4.9 s on mix8, docs/distributed.md),
+# where the actors would count it after they start
+EARLY_COUNT_BYTES = 256 << 20
+
+
+def counts_early(corpus: Corpus) -> bool:
+    """Whether the driver counts the corpus (``EarlyCount``) while a cluster starts: a corpus that
+    cannot be cut (a single .gz: one process counts it wherever it runs) or a small one."""
+    if sum(1 for s in make_splits(corpus, 2) if s.pieces) == 1:
+        return True
+    return sum(os.path.getsize(p) for p in corpus.sources) <= EARLY_COUNT_BYTES
+
+
 class EarlyCount:
     """A corpus of one part (a single compressed file: it cannot be cut) is counted by one
-    process wherever that runs, so the driver counts it on a thread while the backend starts
-    the cluster, instead of one actor counting it afterwards. The count is the one an actor's
+    process wherever that runs, and a small one in seconds, so the driver counts it on a thread
+    while the backend starts the cluster (``counts_early``), instead of the actors afterwards. The count is the one an actor's
     would be (``vocab.count_splits`` of the one split, then ``merge_counted``)."""
 
     def __init__(self, cfg: Config, corpus: Corpus):
