@@ -89,7 +89,7 @@ def write_projector(out_dir_or_prefix: str | os.PathLike, words: list[str], vect
     _make_export_dir(out_dir_or_prefix)
     with atomic_outputs(paths) as (vectors_fh, words_fh):  # both replaced, or neither
         for start in range(0, vectors.shape[0], BLOCK_ROWS):
-            vectors_fh.write(floattext.format_rows(vectors[start:start + BLOCK_ROWS], None, "\t"))
+            vectors_fh.write(floattext.format_rows_array(vectors[start:start + BLOCK_ROWS], None, "\t"))
         words_fh.write(_words_file_bytes(words))
     return paths
 

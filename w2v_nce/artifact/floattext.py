@@ -175,24 +175,22 @@ def _write_digits(n, e, out, pos):
 
 
 # Serial on purpose: Numba's parallel runtime costs ~60 MB of RSS on first use, more than a
-# training job's peak can spare (issue: RSS <= 1.5x gensim); one core formats ~10M values/s.
+# training job's peak can spare (issue: RSS <= 1.5x gensim); the writer runs blocks on threads.
 @njit(cache=True, nogil=True)
-def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_thr, slots, lengths):
-    """Format row i as a text line into ``slots[i]``; its length goes to ``lengths[i]``.
+def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_thr, out):
+    """Format the rows as text lines, one after another, into ``out``; return the bytes written.
 
     values float32 [n, D] and bits (the same memory viewed as uint32); word_bytes uint8 [*]
     (the words' UTF-8 concatenated); word_starts int64 [n+1] (row i's word is
-    ``word_bytes[word_starts[i]:word_starts[i+1]]``, may be empty);
-    sep uint8 (field separator); pow10 float64 [64]; e10_lo int64 [256], e10_thr float64 [256]
-    (``_decimal_exponent_tables``); slots uint8 [n, >= 16*D + 1 + longest word + 1];
-    lengths int64 [n]. Line = ``word sep v1 sep ... sep vD '\n'`` (``word sep`` left out for an
-    empty word). Rows are independent and written into fixed-size slots, one after another
-    (serial on purpose: Numba's parallel runtime costs ~60 MB of RSS for little gain here).
+    ``word_bytes[word_starts[i]:word_starts[i+1]]``, may be empty); sep uint8 (field separator);
+    pow10 float64 [64]; e10_lo int64 [256], e10_thr float64 [256] (``_decimal_exponent_tables``);
+    out uint8 [>= n * (16 * D + 1) + len(word_bytes)] (a value takes at most 15 bytes and its
+    separator, a word its bytes and one). Line = ``word sep v1 sep ... sep vD '\n'`` (``word
+    sep`` left out for an empty word).
     """
     n, d = values.shape
+    pos = 0
     for i in range(n):
-        out = slots[i]
-        pos = 0
         w0 = word_starts[i]
         w1 = word_starts[i + 1]
         if w1 > w0:
@@ -207,46 +205,33 @@ def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_
                 pos += 1
             pos = _write_float32(values[i, j], bits[i, j], out, pos, pow10, e10_lo, e10_thr)
         out[pos] = 10
-        lengths[i] = pos + 1
+        pos += 1
+    return pos
 
 
-@njit(cache=True, nogil=True)
-def _pack_rows(slots, lengths, starts, out):
-    """Concatenate ``slots[i, :lengths[i]]`` into ``out`` at ``starts[i]`` (uint8 buffers)."""
-    for i in range(slots.shape[0]):
-        s = starts[i]
-        for k in range(lengths[i]):
-            out[s + k] = slots[i, k]
+def format_rows_array(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: str = " ") -> np.ndarray:
+    """``format_rows`` as a uint8 array (no copy into bytes: a file's ``write`` takes it as it is)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    n, d = values.shape
+    starts = np.zeros(n + 1, dtype=np.int64)
+    if words_utf8 is None:
+        word_bytes = np.zeros(0, dtype=np.uint8)
+    else:
+        # bytearray: a writable buffer, so the kernel sees one array type (no second compile)
+        word_bytes = np.frombuffer(bytearray(b"".join(words_utf8)), dtype=np.uint8)
+        np.cumsum(np.fromiter((len(w) for w in words_utf8), dtype=np.int64, count=n), out=starts[1:])
+    out = np.empty(n * (16 * d + 1) + word_bytes.size + n, dtype=np.uint8)
+    end = _format_rows(values, values.view(np.uint32), word_bytes, starts, ord(sep), POW10, _E10_LO, _E10_THR, out)
+    return out[:end]
 
 
 def format_rows(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: str = " ") -> bytes:
     """Format ``values`` (float32 [n, D]) as text lines, optionally prefixed by words.
 
     Each value is written with 9 significant digits (see ``_write_float32``): it parses back to
-    the identical float32. Returns the lines as bytes, each ending in ``\\n``.
+    the identical float32. Returns the lines as bytes, each ending in ``\n``.
     """
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    n, d = values.shape
-    starts = np.zeros(n + 1, dtype=np.int64)
-    if words_utf8 is None:
-        word_bytes = np.zeros(0, dtype=np.uint8)
-        longest = 0
-    else:
-        # bytearray: a writable buffer, so the kernel sees one array type (no second compile)
-        word_bytes = np.frombuffer(bytearray(b"".join(words_utf8)), dtype=np.uint8)
-        lens = np.fromiter((len(w) for w in words_utf8), dtype=np.int64, count=n)
-        np.cumsum(lens, out=starts[1:])
-        longest = int(lens.max(initial=0))
-    slots = np.empty((n, 16 * d + longest + 2), dtype=np.uint8)
-    lengths = np.empty(n, dtype=np.int64)
-    _format_rows(
-        values, values.view(np.uint32), word_bytes, starts, ord(sep), POW10, _E10_LO, _E10_THR, slots, lengths
-    )
-    offsets = np.zeros(n, dtype=np.int64)
-    np.cumsum(lengths[:-1], out=offsets[1:])
-    out = np.empty(int(lengths.sum()), dtype=np.uint8)
-    _pack_rows(slots, lengths, offsets, out)
-    return out.tobytes()
+    return format_rows_array(values, words_utf8, sep).tobytes()
 
 
 @njit(cache=True, inline="always")

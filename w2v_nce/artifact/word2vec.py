@@ -78,7 +78,7 @@ def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.n
     v, d = vectors.shape
     with atomic_output(path, "wb") as fh:
         fh.write(f"{v} {d}\n".encode("ascii"))
-        for text in formatted_blocks(floattext.format_rows, vectors, encoded, _FORMAT_THREADS):
+        for text in formatted_blocks(floattext.format_rows_array, vectors, encoded, _FORMAT_THREADS):
             fh.write(text)
     return Path(path)
 
