@@ -144,6 +144,10 @@ class Config:
                              "while the outputs are written.")
     quiet: bool = setting(False, "No progress bar or log lines.")
     checkpoint_every: float = setting(10.0, "Minutes between checkpoints (0 = only on interrupt).")
+    save_wait_minutes: float = setting(
+        10.0, "When model.npz cannot be saved for want of room (a full disk or quota), keep the trained model in "
+        "memory and try again every 30 s for this long, saying how much room it needs (0 = give up at once; "
+        "Ctrl-C gives up).")
     progress_every: float = setting(5.0, "Seconds between progress records (train.jsonl, log lines).")
     replicas: int = setting(1, "Model replicas trained in parallel and averaged every round (with --ray: one Ray "
                             "actor each; without it and > 1: in-process replicas).")
@@ -392,6 +396,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("heldout_max_pairs", f"must be >= 1, got {cfg.heldout_max_pairs}")
     if cfg.checkpoint_every < 0:
         bad("checkpoint_every", f"must be >= 0 minutes, got {cfg.checkpoint_every}")
+    if not 0 <= cfg.save_wait_minutes <= 24 * 60:
+        bad("save_wait_minutes", f"must be in [0, 1440] minutes, got {cfg.save_wait_minutes}")
     if cfg.progress_every <= 0:
         bad("progress_every", f"must be > 0 seconds, got {cfg.progress_every}")
     if not 1 <= cfg.max_token_bytes < 1 << 20:  # the reader splits tokens of 1 MiB (its block) anyway

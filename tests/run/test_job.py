@@ -222,14 +222,67 @@ def test_disk_full_during_outputs_is_exit_1(tmp_path, monkeypatch):
 
     corpus = planted_corpus(tmp_path / "p.txt", lines=100)
 
-    def full_disk(*a, **k):
-        raise OutputError(f"{tmp_path}/out/model.npz: cannot write (disk full); previous file left unchanged")
-
-    monkeypatch.setattr(model_mod.Model, "save", full_disk)
+    monkeypatch.setattr(model_mod.Model, "save", _full_disk(tmp_path, times=10**9))
     r = CliRunner().invoke(main, ["train", corpus, "-o", str(tmp_path / "out"), "--min-count", "1", "--quiet",
-                                  "--epochs", "1", "--num-sampled", "5"])
+                                  "--epochs", "1", "--num-sampled", "5", "--save-wait-minutes", "0"])
     assert r.exit_code == 1
-    assert "disk full" in r.output
+    assert "disk full" in r.output and "the model needs about" in r.output
+
+
+def _full_disk(tmp_path, times: int):
+    """A Model.save that finds the disk full ``times`` times (as atomic_output reports it), then saves."""
+    from w2v_nce.artifact import model as model_mod
+
+    real, calls = model_mod.Model.save, []
+
+    def save(self, path):
+        calls.append(path)
+        if len(calls) <= times:
+            raise OutputError(f"{path}: cannot write (disk full); previous file left unchanged") from OSError(
+                errno.ENOSPC, "No space left on device")
+        return real(self, path)
+
+    save.calls = calls
+    return save
+
+
+def test_a_full_disk_at_the_models_save_keeps_the_model_until_there_is_room(tmp_path, monkeypatch):
+    """ENOSPC twice, then room: the job says how much room the model needs, waits, saves, exit 0."""
+    from w2v_nce.artifact import model as model_mod
+    from w2v_nce.run import outputs
+
+    save = _full_disk(tmp_path, times=2)
+    monkeypatch.setattr(model_mod.Model, "save", save)
+    monkeypatch.setattr(outputs, "SAVE_RETRY_SECONDS", 0.01)
+    logs: list[str] = []
+    cfg = Config(corpus=[planted_corpus(tmp_path / "p.txt", lines=100)], output=str(tmp_path / "out"), min_count=1,
+                 epochs=1, num_sampled=5, quiet=True, evaluate=False)
+    run_training(cfg, log=logs.append)
+    assert len(save.calls) == 3 and (tmp_path / "out" / "model.npz").exists()
+    assert (tmp_path / "out" / "vectors.txt").exists()
+    waits = [line for line in logs if "kept in memory" in line]
+    assert len(waits) == 2 and "the model needs about" in waits[0] and "disk full" in waits[0]
+
+
+def test_a_signal_while_waiting_for_room_gives_up_with_the_way_out(tmp_path, monkeypatch):
+    from w2v_nce.artifact import model as model_mod
+    from w2v_nce.run import outputs
+
+    monkeypatch.setattr(model_mod.Model, "save", _full_disk(tmp_path, times=10**9))
+    halt = threading.Event()
+    logs: list[str] = []
+
+    def log(line):
+        logs.append(line)
+        if "kept in memory" in line:
+            halt.set()  # as SIGINT does
+
+    cfg = Config(corpus=[planted_corpus(tmp_path / "p.txt", lines=100)], output=str(tmp_path / "out"), min_count=1,
+                 epochs=1, num_sampled=5, quiet=True, evaluate=False)
+    with pytest.raises(OutputError, match="needs about .* MB .*train again"):
+        run_training(cfg, log=log, halt=halt)
+    assert outputs.SAVE_RETRY_SECONDS == 30.0 and len([x for x in logs if "kept in memory" in x]) == 1
+    assert not (tmp_path / "out" / "model.npz").exists()
 
 
 def test_initial_bias_is_log_expected_count_of_the_sampler():

@@ -173,7 +173,7 @@ def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldou
     # writing and evaluating. The caller's ``backend.close()`` waits for it (idempotent, thread-safe).
     closing = threading.Thread(target=backend.close, name="w2v-nce-close-backend", daemon=True)
     closing.start()
-    write_outputs(cfg, model, vocab, cfg.output, metrics, log, seconds)
+    write_outputs(cfg, model, vocab, cfg.output, metrics, log, seconds, halt)
     closing.join()
     try:
         os.unlink(os.path.join(cfg.output, CHECKPOINT_FILE))

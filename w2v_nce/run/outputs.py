@@ -4,9 +4,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,11 +20,14 @@ from ..io import atomic_output
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE
 from .prepare import Log
+
+# A model that cannot be saved for want of room is tried again this often (seconds)
+SAVE_RETRY_SECONDS = 30.0
 from .vocabulary import vocab_header
 
 
 def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: dict, log: Log,
-                   seconds: dict | None = None) -> None:
+                   seconds: dict | None = None, halt: threading.Event | None = None) -> None:
     """The model first (whatever fails later, the trained matrices are on disk), then the rest;
     a failure after the model is an ``OutputError`` saying what was written (exit 1). Once the
     model is saved, the bundled evaluation (``cfg.evaluate``) runs on a second thread beside the
@@ -30,15 +35,13 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
 
     ``seconds``: wall seconds of this process's earlier phases; "write" and "evaluate" (the
     evaluation's time after the writing ended: the part not overlapped) are added, and
-    metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks)."""
+    metrics.json gets them all as "seconds" (the job's fixed costs, for benchmarks). ``halt``
+    (a signal) ends a wait for room to save the model (``save_model``)."""
     seconds = dict(seconds or {})
     t_write = time.time()
     model.config = cfg.to_dict()
     with ThreadPoolExecutor(1, thread_name_prefix="w2v-nce-evaluate") as pool:
-        try:
-            model.save(os.path.join(out, MODEL_FILE))
-        except OutputError as exc:
-            raise OutputError(_model_not_saved(str(exc), model, out)) from None
+        save_model(model, out, cfg.save_wait_minutes, halt or threading.Event(), log)
         written = [MODEL_FILE]
         spare = model.w_out if model.table is not None else None  # saved: its memory takes the vectors (peak RSS)
         model.w_out = model.bias = None
@@ -71,7 +74,28 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         log(f"analogy accuracy {metrics['analogy']['accuracy']:.4f} ({metrics['analogy']['answered']} answered)")
 
 
-def _model_not_saved(reason: str, model: Model, out: str) -> str:
+def save_model(model: Model, out: str, wait_minutes: float, halt: threading.Event, log: Log) -> None:
+    """model.npz in ``out``. For want of room (ENOSPC, EDQUOT) the model stays in memory and the
+    save is tried again every ``SAVE_RETRY_SECONDS`` for ``wait_minutes`` (room an operator can
+    make at 3 a.m. saves the run); then, on any other error, or on ``halt``, an ``OutputError``
+    saying how much room it needs and the way out."""
+    deadline = time.monotonic() + 60.0 * wait_minutes
+    while True:
+        try:
+            model.save(os.path.join(out, MODEL_FILE))
+            return
+        except OutputError as exc:
+            cause = exc.__cause__
+            no_room = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
+            left = deadline - time.monotonic()
+            if not no_room or left <= 0 or halt.is_set():
+                raise OutputError(_model_not_saved(str(exc), model, out)) from None
+            log(f"{_model_not_saved(str(exc), model, out, way_out=False)}; the trained model is kept in memory: "
+                f"trying again every {SAVE_RETRY_SECONDS:.0f} s for {left / 60:.0f} more minutes (Ctrl-C gives up)")
+            halt.wait(min(SAVE_RETRY_SECONDS, left))
+
+
+def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True) -> str:
     """The way out when model.npz cannot be written (a full disk): how much room it needs, how
     much there is, and the checkpoint to resume from once there is room."""
     need = sum(a.nbytes for a in model.npz_arrays().values())
@@ -79,6 +103,8 @@ def _model_not_saved(reason: str, model: Model, out: str) -> str:
         free = f"{shutil.disk_usage(out).free / 1e6:,.0f} MB are free there"
     except OSError:
         free = "the free space is unknown"
+    if not way_out:
+        return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}"
     checkpoint = os.path.join(out, CHECKPOINT_FILE)
     if os.path.exists(checkpoint):
         saved = time.strftime("%H:%M", time.localtime(os.path.getmtime(checkpoint)))
