@@ -457,7 +457,8 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("carry_id_past_v", "out of range"), ("negative_epoch", "out of range"), ("dim", "contradicts itself"),
     ("alpha_null", "'alpha' must be float"), ("init_int", "'init' must be str"),
     ("num_sampled_huge", "num-sampled must be at most"), ("sync_totals", "'sync_totals' holds"),
-    ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts")])
+    ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts"),
+    ("carry_id_past_int32", "out of bounds for int32")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -477,6 +478,8 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
     rep = state["replicas"][0]
     if corrupt == "carry_id_past_v":
         rep["stream"]["carry_ids"] = [10**9]
+    elif corrupt == "carry_id_past_int32":  # an OverflowError, not a ValueError (the fuzz's case 383)
+        rep["stream"]["carry_ids"] = [2**31]
     elif corrupt == "negative_epoch":
         rep["epoch"] = -3
     elif corrupt == "dim":

@@ -168,7 +168,7 @@ class Model:
         try:
             with checked_npz(path) as z:
                 return cls.from_npz(z, path)
-        except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
+        except (ValueError, OverflowError, OSError, EOFError, zipfile.BadZipFile) as exc:  # not a zip/npz at all
             raise FormatError(f"{path}: not a w2v-nce model ({npz_problem(exc)})") from None
 
     def nearest(self, word: str, topn: int = 10) -> list[tuple[str, float]]:

@@ -80,7 +80,8 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
                           int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
-    except (KeyError, ValueError, OSError, TypeError, AttributeError, EOFError, zipfile.BadZipFile) as exc:
+    except (KeyError, ValueError, OverflowError, OSError, TypeError, AttributeError, EOFError,
+            zipfile.BadZipFile) as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({npz_problem(exc)}); start a new run") from None
 
 
@@ -128,7 +129,7 @@ def saved_replicas(out_dir: str) -> int:
     try:
         with checked_npz(os.path.join(out_dir, CHECKPOINT_FILE)) as z:
             return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
-    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile, FormatError):
+    except (OSError, KeyError, ValueError, OverflowError, TypeError, EOFError, zipfile.BadZipFile, FormatError):
         return 1
 
 
