@@ -4,7 +4,8 @@
     python scripts/fuzz_inputs.py --cases 200 --readers vocab,vectors --seed 3
 
 Builds small valid inputs once (a trained model directory of the bundled sample with a
-checkpoint, its vocab.tsv, word2vec text and binary files, a config, a report's run directory),
+checkpoint, its vocab.tsv, word2vec text and binary files, a config, a report's run directory,
+the lock file of a run that was killed),
 then for each reader feeds ``--cases`` mutants: bit flips, byte overwrites with edge values,
 truncations, insertions, repeated chunks, random bytes; for text files also numbers replaced by
 extreme ones (1e300, -1, nan, 10^30, ...); for .npz files also structure-aware mutants (arrays
@@ -253,6 +254,19 @@ def read_report(d):
     render_page(runs, charts, {name: name + ".png" for name in charts})
 
 
+def read_lock(d):
+    """Take the output directory's lock over a mutated lock file, left (as by a run that died) a
+    minute ago; a damaged one is taken over, a live holder refused."""
+    import time
+
+    from w2v_nce.run.lock import LOCK_FILE, OutputLock
+
+    then = time.time() - 60
+    os.utime(os.path.join(d, LOCK_FILE), (then, then))
+    with OutputLock(d, ["w2v-nce", "train"]):
+        pass
+
+
 READERS = {
     "model": ("model.npz", mutate_npz, read_model),
     "checkpoint": ("checkpoint.npz", mutate_npz, read_checkpoint),
@@ -263,6 +277,7 @@ READERS = {
     "config": ("config.yaml", mutate_text, read_config),
     "report_jsonl": ("train.jsonl", mutate_text, read_report),
     "report_metrics": ("metrics.json", mutate_text, read_report),
+    "lock": (".w2v-nce.lock", mutate_text, read_lock),
 }
 
 
@@ -279,7 +294,22 @@ def build_originals(work: str) -> str:
     keep = os.path.join(work, "ck")
     _checkpointed_run(cfg, keep)
     shutil.copy(os.path.join(keep, CHECKPOINT_FILE), os.path.join(run, CHECKPOINT_FILE))
+    _stale_lock(run)
     return run
+
+
+def _stale_lock(directory: str) -> None:
+    """The lock file a run leaves when it is SIGKILLed: its record, its process gone."""
+    from w2v_nce.run.lock import LOCK_FILE, OutputLock
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    lock = OutputLock(directory, ["w2v-nce", "train", "corpus.txt"])
+    lock.acquire()  # written by this process; the record then names the child that has exited
+    path = os.path.join(directory, LOCK_FILE)
+    record = json.loads(open(path, encoding="utf-8").read())
+    record["pid"] = int(child.stdout)
+    with open(path, "w", encoding="utf-8") as fh:
+        json.dump(record, fh)
 
 
 def _checkpointed_run(cfg, out: str) -> None:
