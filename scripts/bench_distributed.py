@@ -15,7 +15,9 @@ directory already holds its metrics.json and vectors.txt is scored again, not re
 (``--retrain`` to train it anyway). Scores come from benchlib.score_vectors on each vectors.txt
 (questions-words restricted to 30k words, WS353, SimLex); the sync figures from metrics.json.
 Target (issue 13): analogy for K = 2, 4, 8 within 1 point of K = 1, WS353 within 0.02.
-``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine).
+``--corpus-mb N`` trains on the first N MB of the corpus's text (a quick run on a small machine);
+a .gz corpus is always trained as plain text (all of it without ``--corpus-mb``): a single .gz
+is one part, which one replica alone would train.
 ``--seeds`` trains each K once per seed and reports the means (and the analogy's range): single
 runs differ by about a point from seed to seed here, so targets are judged on means of >= 3.
 """
@@ -69,6 +71,9 @@ def main() -> None:
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     corpus = args.corpus
+    if corpus.endswith(".gz") and not args.corpus_mb:
+        # one .gz is one part (it cannot be cut): with K > 1 only one replica would train it
+        args.corpus_mb = (os.path.getsize(corpus) >> 20) * 20 + 1  # all of its text, as plain text
     if args.corpus_mb:
         corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{args.corpus_mb}mb.txt"))
     round_words = [int(w) if w else None for w in str(args.round_words).split(",")]
