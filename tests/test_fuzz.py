@@ -13,4 +13,7 @@ def test_mutated_inputs_never_escape_as_tracebacks():
                        capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stdout + r.stderr[-2000:]
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
-    assert len(rows) == 9 and all(row[1] == "25" and row[4:] == ["0", "0", "0"] for row in rows), r.stdout
+    readers = {"model", "checkpoint", "resume", "vocab", "vectors", "binary", "config", "report_jsonl",
+               "report_metrics", "lock"}
+    assert {row[0] for row in rows} == readers, r.stdout  # every reader ran: a dropped one fails here
+    assert all(row[1] == "25" and row[4:] == ["0", "0", "0"] for row in rows), r.stdout
