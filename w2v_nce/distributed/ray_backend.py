@@ -164,7 +164,7 @@ class ReplicaActor:
             raise DivergenceError(f"training diverged on replica {self.k} (weights NaN, Inf or past {MAX_WEIGHT:g}) "
                                   f"in epoch {r.state.epoch + 1}; {DIVERGED_HINT}")
         if fault:
-            os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
+            _inject(fault)
         return r
 
     def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -179,7 +179,7 @@ class ReplicaActor:
         the synced rows' marks. Returns (bytes of the pieces I reduced, bytes of my mean).
         ``fault`` (tests): "die" kills this process, "hang" stops it, instead of syncing."""
         if fault:
-            os.kill(os.getpid(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
+            _inject(fault)
         touched = self.trainer.touched()
         if every_row:
             touched = np.full_like(touched, TOUCHED_IN | TOUCHED_OUT)
@@ -221,6 +221,14 @@ class ReplicaActor:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
+
+
+def _inject(fault: str) -> None:
+    """Fault injection (tests): "die" kills this process, "hang" stops it, before the caller
+    answers. The signal goes to this thread: sent to the process (os.kill) it may be taken by
+    another thread while this one returns and Ray sends its answer (CI saw a "hung" span answered)."""
+    signal.pthread_kill(threading.get_ident(), signal.SIGKILL if fault == "die" else signal.SIGSTOP)
+    time.sleep(3600)  # not reached: the signal is taken on the way out of the call above
 
 
 def _reachable(address: str) -> None:
