@@ -31,12 +31,12 @@ def _subword_rows(seed=3):
     return start, np.array([r for x in lists for r in x], np.int32), lists
 
 
-def _records(arch, loss_kind, S, B, window, lr, seed, keep, exact):
+def _records(arch, loss_kind, S, B, window, lr, seed, keep, exact, shared=False):
     start, rows, lists = _subword_rows()
     prob = log_uniform_probability(np.arange(V), V)
     tables = kern.make_tables(keep, prob, np.ones(1), np.zeros(1, np.int32), _NEG_P, _NEG_A, S, start, rows)
     params = kern.Params(loss_kind, arch, True, exact, window, S, B, loss_kind == kern.LOSS_SSM, True,
-                         kern.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, 0)
+                         kern.SAMPLER_LOG_UNIFORM, lr, lr, 1e9, 0, shared)
     width = max(len(x) for x in lists)
     scratch = kern.make_scratch(V, D, params, 100, np.array([seed], np.uint64), np.zeros(kern.N_TALLIES, np.float64),
                                 bag_width=width)
@@ -103,6 +103,26 @@ class _Replay:
         np.add.at(w_in, bag, -self.lr * (1.0 / len(bag) if self.exact else 1.0) * acc)
         self.w_in, self.w_out = w_in.astype(np.float32), w_out.astype(np.float32)
 
+    def window_centre(self, centre, contexts, negatives):
+        """Skip-gram neg with one draw per window (``negatives: window``): each context's bag
+        mean against the centre and the shared negatives, every delta from the parameters before
+        the window, each bag's rows stepped with its context's delta (1/n of it when exact)."""
+        w_in, w_out = self.w_in.astype(np.float64), self.w_out.astype(np.float64)
+        classes = [(centre, 1.0)] + [(int(n), 0.0) for n in negatives if n != centre]
+        d_in, d_out = np.zeros_like(w_in), np.zeros_like(w_out)
+        for ctx in contexts:
+            bag = self.bag([ctx])
+            x = naive.cbow_input(w_in, bag, True)
+            dx = np.zeros(D)
+            for t, label in classes:
+                f = x @ w_out[t]
+                self.total += float(naive.softplus(-f if label else f))
+                g = naive.sigmoid(f) - label
+                dx += g * w_out[t]
+                d_out[t] += g * x
+            np.add.at(d_in, bag, (1.0 / len(bag) if self.exact else 1.0) * dx)
+        self.w_in, self.w_out = (w_in - self.lr * d_in).astype(np.float32), (w_out - self.lr * d_out).astype(np.float32)
+
     def cbow_neg(self, centre, contexts):
         neg = np.array([kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, self.rng) for _ in range(self.S)])
         w_in, w_out, loss = naive.cbow_neg_step(self.w_in, self.w_out, self.bag(contexts), centre, neg, self.lr, True,
@@ -110,12 +130,17 @@ class _Replay:
         self.w_in, self.w_out, self.total = w_in.astype(np.float32), w_out.astype(np.float32), self.total + loss
 
 
-def _replay_chunk(ids, keep, arch, window, r):
+def _replay_chunk(ids, keep, arch, window, r, shared=False):
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
         kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(r.rng))]
         for i, c in enumerate(kept):
             span = window - kern.rng_below(r.rng, window)
             contexts = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
+            if shared:  # the window's draw is made whether or not it has contexts
+                negatives = [kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, r.rng) for _ in range(r.S)]
+                if contexts:
+                    r.window_centre(c, contexts, negatives)
+                continue
             if not contexts:
                 continue
             if r.loss_kind == kern.LOSS_NEG:
@@ -129,21 +154,22 @@ def _replay_chunk(ids, keep, arch, window, r):
     return r
 
 
-@pytest.mark.parametrize("arch, loss_kind, exact", [
-    (kern.ARCH_SKIPGRAM, kern.LOSS_NCE, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NCE, True),
-    (kern.ARCH_SKIPGRAM, kern.LOSS_SSM, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, False),
-    (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, True), (kern.ARCH_CBOW, kern.LOSS_NCE, False),
-    (kern.ARCH_CBOW, kern.LOSS_NEG, False), (kern.ARCH_CBOW, kern.LOSS_NEG, True)])
-def test_subword_chunk_equals_the_naive_replay(arch, loss_kind, exact):
+@pytest.mark.parametrize("arch, loss_kind, exact, shared", [
+    (kern.ARCH_SKIPGRAM, kern.LOSS_NCE, False, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NCE, True, False),
+    (kern.ARCH_SKIPGRAM, kern.LOSS_SSM, False, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, False, False),
+    (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, True, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, False, True),
+    (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, True, True), (kern.ARCH_CBOW, kern.LOSS_NCE, False, False),
+    (kern.ARCH_CBOW, kern.LOSS_NEG, False, False), (kern.ARCH_CBOW, kern.LOSS_NEG, True, False)])
+def test_subword_chunk_equals_the_naive_replay(arch, loss_kind, exact, shared):
     rng = np.random.default_rng(8)
     ids = np.array([w for _ in range(7) for w in rng.integers(0, V, rng.integers(1, 12)).tolist() + [-1]], np.int32)
     keep = np.where(np.arange(V) % 4 == 0, 0.5, 1.0).astype(np.float32)
     S, B, lr, seed, window = 4, 5, 0.05, 21, 3
     w_in = rng.normal(0, 0.3, (V + NB, D)).astype(np.float32)
     w_out, bias = rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.1, V).astype(np.float32)
-    tables, params, s, lists = _records(arch, loss_kind, S, B, window, lr, seed, keep, exact)
+    tables, params, s, lists = _records(arch, loss_kind, S, B, window, lr, seed, keep, exact, shared)
     exp = _replay_chunk(ids, keep, arch, window, _Replay(w_in.copy(), w_out.copy(), bias.copy(), lists, loss_kind, S, B,
-                                                         lr, seed, exact))
+                                                         lr, seed, exact), shared)
     before = w_in.copy()
     kern.train_chunk(ids, 0.0, kern.Weights(w_in, w_out, bias), tables, params, s)
     assert s.tallies[kern.T_EXAMPLES] > 0
@@ -154,10 +180,12 @@ def test_subword_chunk_equals_the_naive_replay(arch, loss_kind, exact):
     assert np.any(w_in[V:] != before[V:])  # the n-gram rows learnt
 
 
-def test_the_bucket_rows_take_minus_lr_times_the_finite_difference_gradient():
-    """One skip-gram nce batch of two centres with the exact rule: each row of the first centre's
-    bag (its own and its n-grams', one of them twice) moves by -lr times d(loss)/d(row), by
-    central differences; bucket rows of neither bag do not move."""
+@pytest.mark.parametrize("loss_kind, shared", [(kern.LOSS_NCE, False), (kern.LOSS_NEG, True)])
+def test_the_bucket_rows_take_minus_lr_times_the_finite_difference_gradient(loss_kind, shared):
+    """Two centres with the exact rule, as one skip-gram nce batch or as two windows of
+    ``negatives: window`` (the second window's step sees the first's w_out changes: O(lr)):
+    each row of the first word's bag (its own and its n-grams', one of them twice) moves by -lr
+    times d(loss)/d(row), by central differences; bucket rows of neither bag do not move."""
     rng = np.random.default_rng(4)
     S, B, lr, window = 3, 64, 1e-3, 1
     start, rows, lists = _subword_rows()
@@ -166,12 +194,12 @@ def test_the_bucket_rows_take_minus_lr_times_the_finite_difference_gradient():
     w_in = rng.normal(0, 0.3, (V + NB, D)).astype(np.float32)
     w_out, bias = rng.normal(0, 0.3, (V, D)).astype(np.float32), rng.normal(0, 0.1, V).astype(np.float32)
     keep = np.ones(V, np.float32)
-    tables, params, s, _ = _records(kern.ARCH_SKIPGRAM, kern.LOSS_NCE, S, B, window, lr, 9, keep, True)
+    tables, params, s, _ = _records(kern.ARCH_SKIPGRAM, loss_kind, S, B, window, lr, 9, keep, True, shared)
     got = w_in.copy()
     kern.train_chunk(ids, 0.0, kern.Weights(got, w_out.copy(), bias.copy()), tables, params, s)
     # the loss of the chunk as a function of the input table, with the kernel's own draw replayed
     def loss(table):
-        tables2, params2, s2, _ = _records(kern.ARCH_SKIPGRAM, kern.LOSS_NCE, S, B, window, 0.0, 9, keep, True)
+        tables2, params2, s2, _ = _records(kern.ARCH_SKIPGRAM, loss_kind, S, B, window, 0.0, 9, keep, True, shared)
         kern.train_chunk(ids, 0.0, kern.Weights(table.copy(), w_out.copy(), bias.copy()), tables2, params2, s2)
         return s2.tallies[kern.T_LOSS]
     moved = 0

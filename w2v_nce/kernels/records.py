@@ -173,6 +173,7 @@ class WindowStep(NamedTuple):
     flat: np.ndarray  # float32[2 * window * (S + 1)]: logits' memory as one row (vector loops)
     label_mask: np.ndarray  # float32[2 * window * (S + 1)]: 1.0 where flat holds a label logit (column 0)
     dx: np.ndarray  # float32[2 * window, D]: the input rows' deltas
+    x: np.ndarray  # float32[2 * window, D]: with subwords, the contexts' bag means (the window's inputs)
 
 
 class Scratch(NamedTuple):
@@ -211,7 +212,8 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
         bag=np.empty(2 * W * bag_width, np.int64), acc=np.empty(D, np.float32),
     )
     window = WindowStep(logits=win_flat.reshape(2 * W, S + 1), flat=win_flat,
-                        label_mask=window_label_mask(2 * W, S + 1), dx=np.empty((2 * W, D), np.float32))
+                        label_mask=window_label_mask(2 * W, S + 1), dx=np.empty((2 * W, D), np.float32),
+                        x=np.empty((2 * W, D), np.float32))
     return Scratch(
         rng=rng, tallies=tallies,
         sent=np.empty(max_sentence_len, np.int32),
@@ -241,4 +243,4 @@ def scratch_bytes(V: int, D: int, S: int, B: int, window: int, max_sentence_len:
     bags = B * 2 * window * bag_width * 4 + 2 * window * bag_width * 8 + D * 4
     return bags + marks_capacity(S) * (8 + 8 + 4) + B * (4 + 4 + 4 + 4 + 4 + 4) + 2 * B * S * 4 + 2 * B * D * 4 \
         + S * (8 + 4) + max_sentence_len * 4 + 2 * 2 * window * (2 + S) * 8 + (S + 1) * 20 + 2 * D * 4 \
-        + 2 * window * (2 * (S + 1) + D) * 4 + max(2 * window, B) * 8
+        + 2 * window * (2 * (S + 1) + 2 * D) * 4 + max(2 * window, B) * 8

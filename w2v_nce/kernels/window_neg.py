@@ -14,6 +14,11 @@ gradient step of the window's summed loss at the parameters before the window:
 Why: per pair, SGNS fetches 1 + S random w_out rows; here a window fetches M + 1 + S rows for
 its M pairs (about 12 instead of 36 at window 5, S = 5), and the loops are over rows already
 in L1. The pairs and their count are SGNS's; only which negatives each pair meets changes.
+
+With subwords (``Tables.sub_start`` non-empty) x_a is the mean of context a's bag (its own row
+and its n-grams' rows, ``bags``) and its delta goes to every row of the bag, whole (fastText's
+rule) or 1/n of it (``cbow_update: exact``: then the step is the exact gradient step of the
+window's loss as a function of the table's rows).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import numpy as np
 from numba import njit
 
 from .negatives import draw_candidate
+from .bags import add_to_rows, bag_input
 from .numerics import (
     EXP32_FLOOR,
     FASTMATH,
@@ -116,6 +122,28 @@ def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, flat, label, dx, dx_r
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
+def subword_window_update(w_in, w_out, ctx, M, out_rows, m, lr, sub_start, sub_rows, exact, X, G, flat, label, dx,
+                          dx_rows):
+    """``window_update`` where each context's input is its bag's mean: X[a] (float32[>= M, D]
+    scratch) = mean of the w_in rows sub_rows[sub_start[ctx[a]]:sub_start[ctx[a] + 1]]; the
+    logits and both deltas come from X and the class rows before the step, then every row of
+    bag a takes dx[a] (times 1/n with ``exact``). Rows shared by bags (an n-gram of two contexts,
+    a context twice) sum their deltas. Returns the window's summed loss (float64)."""
+    for a in range(M):
+        lo, hi = sub_start[ctx[a]], sub_start[ctx[a] + 1]
+        bag_input(w_in, sub_rows[lo:hi], hi - lo, np.float32(1.0 / (hi - lo)), X[a])
+    row_logits(X, w_out, dx_rows, M, out_rows, m, G)  # dx_rows = 0, 1, 2, ...: X's rows in order
+    loss = _gradient_factors(G, flat, label, M, m, lr)
+    dx[:M] = 0.0
+    accumulate_rows(dx, dx_rows, M, w_out, out_rows, m, G, False)  # input deltas, from the old class rows
+    accumulate_rows(w_out, out_rows, m, X, dx_rows, M, G, True)  # class rows, from the inputs before the step
+    for a in range(M):
+        lo, hi = sub_start[ctx[a]], sub_start[ctx[a] + 1]
+        add_to_rows(w_in, sub_rows[lo:hi], hi - lo, np.float32(1.0 / (hi - lo)) if exact else np.float32(1.0), dx[a])
+    return loss
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     """``negatives: window`` over the kept words sent[:n]; returns (summed loss, pairs trained).
 
@@ -129,6 +157,7 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
     rng, touched, ctx_buf, out_buf = scratch.rng, scratch.touched, scratch.pair.ctx_buf, scratch.pair.neg_buf
     G, flat, label = scratch.window.logits, scratch.window.flat, scratch.window.label_mask
     dx, dx_rows = scratch.window.dx, scratch.rows
+    subwords = tables.sub_start.shape[0] > 0
     loss = 0.0
     pairs = 0
     if n == 0:
@@ -144,9 +173,15 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
             if params.prefetch_pairs > 0:
                 for b in range(m_next):
                     prefetch_row(w_out, out_buf[nxt, 0, b])
-                for a in range(M_next):
-                    prefetch_row(w_in, ctx_buf[nxt, a])
-        if M > 0:
+                if not subwords:
+                    for a in range(M_next):
+                        prefetch_row(w_in, ctx_buf[nxt, a])
+        if M > 0 and subwords:
+            loss += subword_window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, tables.sub_start,
+                                          tables.sub_rows, params.cbow_exact, scratch.window.x, G, flat, label, dx,
+                                          dx_rows)
+            pairs += M
+        elif M > 0:
             loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx, dx_rows)
             pairs += M
         M, m = M_next, m_next
