@@ -26,8 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .negatives import draw_candidate
 from .bags import add_to_rows, bag_input
+from .negatives import draw_candidate
 from .numerics import (
     EXP32_FLOOR,
     FASTMATH,
