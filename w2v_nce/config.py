@@ -430,8 +430,6 @@ def _check_subwords(cfg: Config, bad) -> None:
         bad("maxn", f"must be 0 (no n-grams) or >= --minn {cfg.minn}, got {cfg.maxn}")
     if cfg.buckets < 1:
         bad("buckets", f"must be >= 1, got {cfg.buckets}")
-    if cfg.negatives == "batch":
-        bad("negatives", "batch is not implemented with --subwords; use pair or, with skip-gram, window")
     if cfg.replicas > 1:
         bad("replicas", f"> 1 is not implemented with --subwords yet (got {cfg.replicas}); train on one machine")
 

@@ -130,9 +130,32 @@ class _Replay:
         self.w_in, self.w_out, self.total = w_in.astype(np.float32), w_out.astype(np.float32), self.total + loss
 
 
+def _replay_cbow_batches(kept, window, r):
+    """CBOW's ``negatives: batch`` over one sentence: batch j of P = ceil(n / B') holds centres
+    j, j + P, ... (B' = min(B, n // (2 * window + 1)) or 1), each centre's window drawn in turn,
+    then S negatives if any bag is non-empty; a bag is its contexts' rows, concatenated."""
+    size = max(1, min(r.B, len(kept) // (2 * window + 1)))
+    P = -(-len(kept) // size)
+    for j in range(P):
+        bags, centres = [], []
+        for i in range(j, len(kept), P):
+            span = window - kern.rng_below(r.rng, window)
+            contexts = [kept[k] for k in range(max(0, i - span), min(len(kept), i + span + 1)) if k != i]
+            if contexts:
+                bags.append(r.bag(contexts))
+                centres.append(kept[i])
+        if bags:
+            negatives = [kern.draw_candidate(kern.SAMPLER_UNIGRAM, V, _NEG_P, _NEG_A, r.rng) for _ in range(r.S)]
+            w_in, w_out, loss = naive.cbow_batch_step(r.w_in, r.w_out, bags, centres, negatives, r.lr, True, r.exact)
+            r.w_in, r.w_out, r.total = w_in.astype(np.float32), w_out.astype(np.float32), r.total + loss
+
+
 def _replay_chunk(ids, keep, arch, window, r, shared=False):
     for sent in [s.tolist() for s in np.split(ids, np.flatnonzero(ids == -1) + 1) if len(s) > 1]:
         kept = [w for w in sent[:-1] if not (keep[w] < 1.0 and keep[w] < kern.rng_uniform(r.rng))]
+        if shared and arch == kern.ARCH_CBOW:
+            _replay_cbow_batches(kept, window, r)
+            continue
         for i, c in enumerate(kept):
             span = window - kern.rng_below(r.rng, window)
             contexts = [kept[j] for j in range(max(0, i - span), min(len(kept), i + span + 1)) if j != i]
@@ -159,10 +182,12 @@ def _replay_chunk(ids, keep, arch, window, r, shared=False):
     (kern.ARCH_SKIPGRAM, kern.LOSS_SSM, False, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, False, False),
     (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, True, False), (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, False, True),
     (kern.ARCH_SKIPGRAM, kern.LOSS_NEG, True, True), (kern.ARCH_CBOW, kern.LOSS_NCE, False, False),
-    (kern.ARCH_CBOW, kern.LOSS_NEG, False, False), (kern.ARCH_CBOW, kern.LOSS_NEG, True, False)])
+    (kern.ARCH_CBOW, kern.LOSS_NEG, False, False), (kern.ARCH_CBOW, kern.LOSS_NEG, True, False),
+    (kern.ARCH_CBOW, kern.LOSS_NEG, False, True), (kern.ARCH_CBOW, kern.LOSS_NEG, True, True)])
 def test_subword_chunk_equals_the_naive_replay(arch, loss_kind, exact, shared):
     rng = np.random.default_rng(8)
-    ids = np.array([w for _ in range(7) for w in rng.integers(0, V, rng.integers(1, 12)).tolist() + [-1]], np.int32)
+    # sentences of up to 21 words: CBOW's shared draws hold up to 3 examples at window 3
+    ids = np.array([w for _ in range(7) for w in rng.integers(0, V, rng.integers(1, 22)).tolist() + [-1]], np.int32)
     keep = np.where(np.arange(V) % 4 == 0, 0.5, 1.0).astype(np.float32)
     S, B, lr, seed, window = 4, 5, 0.05, 21, 3
     w_in = rng.normal(0, 0.3, (V + NB, D)).astype(np.float32)

@@ -38,7 +38,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .bags import add_to_rows, bag_input, words_bag
+from .bags import add_to_rows, append_rows, bag_input, words_bag
 from .negatives import draw_unigram_negatives
 from .numerics import FASTMATH, prefetch_row
 from .rowblock import accumulate_rows, row_logits
@@ -125,8 +125,7 @@ def draw_bag_batch(sent, n, r, P, window, S, tables, rng, batch, samples, touche
         q = bag_start[e]
         for j in range(lo, hi):
             if j != i:
-                bag_ids[q] = sent[j]
-                q += 1
+                q = append_rows(sent[j], tables.sub_start, tables.sub_rows, bag_ids, q)  # word-only: sent[j]
         if q > bag_start[e]:
             centres[e] = sent[i]
             e += 1
