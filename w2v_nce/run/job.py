@@ -119,6 +119,8 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                 t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 seconds["vocabulary"] = time.time() - t_count
+                figures = vocabulary_counts(vocab, counted)
+                del counted, given  # the counter's tables are not needed past the vocabulary (peak RSS)
                 vocab, model, note, lineage = initial_model(cfg, vocab)  # --init: an earlier model's rows
                 if note:
                     log(note)
@@ -126,7 +128,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                                    Tallies(), [], init=lineage)
                 del model  # ``start`` holds it; the outputs free its matrices when they are written (peak RSS)
                 return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,
-                                        vocabulary_counts(vocab, counted), seconds, on_round, t_start)
+                                        figures, seconds, on_round, t_start)
         finally:
             if early is not None:  # an error before its result was taken: stop it (a no-op once it ended)
                 early.cancel()
