@@ -122,13 +122,15 @@ def window_update(w_in, w_out, ctx, M, out_rows, m, lr, G, flat, label, dx, dx_r
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def subword_window_update(w_in, w_out, ctx, M, out_rows, m, lr, sub_start, sub_rows, exact, X, G, flat, label, dx,
-                          dx_rows):
-    """``window_update`` where each context's input is its bag's mean: X[a] (float32[>= M, D]
-    scratch) = mean of the w_in rows sub_rows[sub_start[ctx[a]]:sub_start[ctx[a] + 1]]; the
-    logits and both deltas come from X and the class rows before the step, then every row of
-    bag a takes dx[a] (times 1/n with ``exact``). Rows shared by bags (an n-gram of two contexts,
-    a context twice) sum their deltas. Returns the window's summed loss (float64)."""
+def subword_window_update(w_in, w_out, ctx, M, out_rows, m, lr, tables, exact, win, dx_rows):
+    """``window_update`` where each context's input is its bag's mean: X[a] (``win.x``) = mean
+    of the w_in rows sub_rows[sub_start[ctx[a]]:sub_start[ctx[a] + 1]] (``tables``); the logits
+    and both deltas come from X and the class rows before the step, then every row of bag a
+    takes dx[a] (times 1/n with ``exact``). Rows shared by bags (an n-gram of two contexts, a
+    context twice) sum their deltas. ``win``: the WindowStep scratch. Returns the window's summed
+    loss (float64)."""
+    sub_start, sub_rows = tables.sub_start, tables.sub_rows
+    X, G, flat, label, dx = win.x, win.logits, win.flat, win.label_mask, win.dx
     for a in range(M):
         lo, hi = sub_start[ctx[a]], sub_start[ctx[a] + 1]
         bag_input(w_in, sub_rows[lo:hi], hi - lo, np.float32(1.0 / (hi - lo)), X[a])
@@ -177,9 +179,8 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
                     for a in range(M_next):
                         prefetch_row(w_in, ctx_buf[nxt, a])
         if M > 0 and subwords:
-            loss += subword_window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, tables.sub_start,
-                                          tables.sub_rows, params.cbow_exact, scratch.window.x, G, flat, label, dx,
-                                          dx_rows)
+            loss += subword_window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, tables,
+                                          params.cbow_exact, scratch.window, dx_rows)
             pairs += M
         elif M > 0:
             loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx, dx_rows)
