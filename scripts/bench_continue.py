@@ -11,6 +11,8 @@ whole ``w2v-nce train`` jobs (default settings, ``--epochs``, ``--threads``):
   B        B alone
   A>B      B continued from A's run (``--init runA``), at ``--alpha`` times each of ``--alphas``
   A+B      A then B from scratch (one run over both files)
+With ``--replay R`` the continued runs read B and then every (1/R)-th line of A (an evenly spread
+share R of A, "A~R"): rehearsal, what a continued run costs to keep more of A.
 Each is scored on the bundled sets (its metrics.json: analogy accuracy on questions-words.txt,
 30k most frequent, and WordSim-353 Spearman), by the full sigmoid loss on heldout_A (what is kept
 of A) and heldout_B (what is learned of B) with the run's own vocabulary (the first
@@ -89,6 +91,19 @@ def cut_halves(src: str, work: str, max_lines: int, heldout_fraction: float, dro
     return files
 
 
+def replay_file(a: str, share: float) -> str:
+    """Every (1/share)-th line of ``a`` (share in (0, 1]) as a file beside it."""
+    path = f"{a}.replay-{share:g}.txt"
+    if not os.path.exists(path):
+        step = max(1, round(1 / share))
+        with open(a, "rb") as src, open(path + ".tmp", "wb") as dst:
+            for i, line in enumerate(src):
+                if i % step == 0:
+                    dst.write(line)
+        os.replace(path + ".tmp", path)
+    return path
+
+
 def train(name: str, corpora: list[str], out: str, seed: int, args, extra: list[str]) -> dict | None:
     """One whole training job: its wall time, training loss and bundled scores (metrics.json);
     None when it diverged (a non-finite loss stops a run with exit status 1)."""
@@ -164,8 +179,9 @@ def train_all(args, files: dict[str, str], seeds: list[int], alphas: list[float]
     for i, seed in enumerate(seeds):
         jobs = [("A", [files["A"]], []), ("B", [files["B"]], [])]
         # --init-lr-scale 1: the lr is exactly alpha0 x f (the default scale, 0.5, was chosen from these runs)
-        jobs += [(f"A>B a={f:g}", [files["B"]], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f),
-                                                 "--init-lr-scale", "1"]) for f in alphas]
+        tail = [files["replay"]] if "replay" in files else []  # rehearsal: a share of A after B
+        jobs += [(f"A>B a={f:g}", [files["B"], *tail], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f),
+                                                        "--init-lr-scale", "1"]) for f in alphas]
         jobs += [("A+B", [files["A"], files["B"]], [])]
         if i % 2:  # alternate the order of the independent jobs (A first: the continued runs need it)
             jobs = jobs[:1] + jobs[1:][::-1]
@@ -241,6 +257,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--alphas", default="1,0.5,0.25", help="continued runs' --alpha as multiples of the default")
+    ap.add_argument("--replay", type=float, default=0.0,
+                    help="continued runs also read this share of A's lines, evenly spread (0: none)")
     ap.add_argument("--max-pairs", type=int, default=8192, help="held-out pairs scored per file")
     ap.add_argument("--workdir", default=None, help="where the halves and runs go [a new temporary directory]")
     args = ap.parse_args()
@@ -256,10 +274,13 @@ def main() -> None:
     files = cut_halves(args.corpus, args.workdir, args.max_lines, args.heldout_fraction, not args.keep_tables)
     with open(files.pop("dropped")) as fh:
         dropped = fh.read().split()
+    if args.replay:
+        files["replay"] = replay_file(files["A"], args.replay)
     sizes = {k: os.path.getsize(f) for k, f in files.items()}
     note = (f"{os.path.basename(args.corpus)}" + (f", first {args.max_lines:,} lines" if args.max_lines else ", all of it")
             + (f" less {len(dropped)} box-drawing table lines ({', '.join(dropped)})" if dropped else "")
-            + ", halves A/B by bytes in corpus order: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
+            + ", halves A/B by bytes in corpus order: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items())
+            + (f"; A>B runs read B, then every {round(1 / args.replay)}th line of A (replay)" if args.replay else ""))
     print(f"workdir {args.workdir}\n{note}", flush=True)
     warm_up(args, files)
     runs = train_all(args, files, seeds, alphas, alpha0)
