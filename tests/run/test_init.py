@@ -65,6 +65,8 @@ def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
     full = _run(tmp_path, "full", corpus, "--init", old)
     metrics = json.loads((full / "metrics.json").read_text())
     assert metrics["init"] == {"path": str(old), "sha256": read}
+    merged = len(Model.load(str(full)).words)  # the old words and the new: more than the new text's alone
+    assert metrics["vocabulary"]["words"] == merged > len(Model.load(str(old)).words)
     assert "init:" in (full / "config.yaml").read_text()
     assert metrics["resolved"]["lr_factor"] == 0.5  # the lr restarts at init_lr_scale x alpha
     first = json.loads((full / "train.jsonl").read_text().splitlines()[0])

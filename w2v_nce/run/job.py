@@ -119,9 +119,9 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                 t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 seconds["vocabulary"] = time.time() - t_count
-                figures = vocabulary_counts(vocab, counted)
-                del counted, given  # the counter's tables are not needed past the vocabulary (peak RSS)
                 vocab, model, note, lineage = initial_model(cfg, vocab)  # --init: an earlier model's rows
+                figures = vocabulary_counts(vocab, counted)  # of the vocabulary trained (--init: merged)
+                del counted, given  # the counter's tables are not needed past here (peak RSS)
                 if note:
                     log(note)
                 start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
