@@ -178,12 +178,13 @@ def window_neg_sentence(sent, n, lr, weights, tables, params, scratch):
                 if not subwords:
                     for a in range(M_next):
                         prefetch_row(w_in, ctx_buf[nxt, a])
-        if M > 0 and subwords:
-            loss += subword_window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, tables,
-                                          params.cbow_exact, scratch.window, dx_rows)
-            pairs += M
-        elif M > 0:
-            loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx, dx_rows)
+        if M > 0:
+            if subwords:
+                loss += subword_window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, tables,
+                                              params.cbow_exact, scratch.window, dx_rows)
+            else:
+                loss += window_update(w_in, w_out, ctx_buf[cur], M, out_buf[cur, 0], m, lr, G, flat, label, dx,
+                                      dx_rows)
             pairs += M
         M, m = M_next, m_next
         cur = nxt
