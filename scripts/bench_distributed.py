@@ -36,12 +36,12 @@ import benchlib as B  # noqa: E402
 
 
 def corpus_prefix(src: str, mb: int, dst: str) -> str:
-    """The first ``mb`` MB of ``src``'s text, cut at a space."""
+    """The first ``mb`` MB of ``src``'s text (0: all of it), cut at a space."""
     if os.path.exists(dst):
         return dst
     opener = gzip.open if src.endswith(".gz") else open
     with opener(src, "rb") as fh:
-        data = fh.read(mb << 20)
+        data = fh.read(mb << 20 if mb else -1)
     cut = data.rfind(b" ")
     with open(dst + ".tmp", "wb") as out:
         out.write(data[:cut if cut > 0 else len(data)] + b"\n")
@@ -71,11 +71,9 @@ def main() -> None:
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     corpus = args.corpus
-    if corpus.endswith(".gz") and not args.corpus_mb:
-        # one .gz is one part (it cannot be cut): with K > 1 only one replica would train it
-        args.corpus_mb = (os.path.getsize(corpus) >> 20) * 20 + 1  # all of its text, as plain text
-    if args.corpus_mb:
-        corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{args.corpus_mb}mb.txt"))
+    if args.corpus_mb or corpus.endswith(".gz"):  # one .gz is one part: with K > 1 one replica alone would train it
+        tag = f"{args.corpus_mb}mb" if args.corpus_mb else "all"
+        corpus = corpus_prefix(corpus, args.corpus_mb, os.path.join(args.out, f"corpus-{tag}.txt"))
     round_words = [int(w) if w else None for w in str(args.round_words).split(",")]
     replicas = [int(k) for k in args.replicas.split(",")]
     if len(round_words) not in (1, len(replicas)):
