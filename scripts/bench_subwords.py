@@ -48,6 +48,14 @@ def score_ours(run_dir: str) -> dict:
     return score(model.words, model.word_vectors(), model.unseen_vectors())
 
 
+def input_mb(run_dir: str) -> float:
+    """MB of the input side a user needs for word vectors: the subword table (fastText's layout:
+    word rows + buckets; compact: buckets only), float32."""
+    from w2v_nce.artifact.model import Model
+
+    return Model.load(run_dir).input_table().nbytes / 1e6
+
+
 def score_fasttext(path: str) -> dict:
     import fasttext
 
@@ -65,7 +73,9 @@ def run_pair(lines: str, work: str, epochs: int, threads: int, seed: int, flags:
     ours = B.run_child("ours", argv)
     with open(os.path.join(ours_dir, "metrics.json")) as fh:
         trained = json.load(fh)["seconds"]["train"]
-    row = {"seed": seed, "ours": {"wall": ours.wall, "rss_mb": ours.peak_rss_mb, "train_s": trained, **score_ours(ours_dir)}}
+    sizes = {"model_mb": os.path.getsize(os.path.join(ours_dir, "model.npz")) / 1e6, "input_mb": input_mb(ours_dir)}
+    row = {"seed": seed, "ours": {"wall": ours.wall, "rss_mb": ours.peak_rss_mb, "train_s": trained, **sizes,
+                                  **score_ours(ours_dir)}}
     if not peer:
         print(json.dumps(row), flush=True)
         return row

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .subwords.table import DEFAULT_BUCKETS, DEFAULT_MAXN, DEFAULT_MINN
+from .subwords.table import DEFAULT_BUCKETS, DEFAULT_MAXN, DEFAULT_MINN, MAX_HASH_COUNT
 
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
@@ -100,6 +100,9 @@ class Config:
     minn: int = setting(DEFAULT_MINN, "With --subwords: shortest character n-gram.")
     maxn: int = setting(DEFAULT_MAXN, "With --subwords: longest character n-gram (0 = none: words only).")
     buckets: int = setting(DEFAULT_BUCKETS, "With --subwords: rows the n-grams are hashed into (D x 4 bytes each).")
+    hash_count: int = setting(0, "With --subwords: 0 = fastText's table (a row per word, then the buckets); 1..4 = "
+                              "floret's compact one: no word rows, the word and each n-gram hashed to this many of "
+                              "--buckets rows (use with --buckets 50000..200000).")
     loss: str = setting("nce", "Training loss: nce (tf.nn.nce_loss), neg (word2vec SGNS), sampled_softmax.",
                         choices=LOSSES)
     sampler: str = setting("unigram", "Negative sampler for nce/sampled_softmax.", choices=SAMPLERS)
@@ -423,6 +426,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
 
 def _check_subwords(cfg: Config, bad) -> None:
     if not cfg.subwords:
+        if cfg.hash_count:
+            bad("hash_count", f"is a --subwords setting (got {cfg.hash_count} without it); add --subwords")
         return
     if cfg.minn < 1:
         bad("minn", f"must be >= 1, got {cfg.minn}")
@@ -430,6 +435,8 @@ def _check_subwords(cfg: Config, bad) -> None:
         bad("maxn", f"must be 0 (no n-grams) or >= --minn {cfg.minn}, got {cfg.maxn}")
     if cfg.buckets < 1:
         bad("buckets", f"must be >= 1, got {cfg.buckets}")
+    if not 0 <= cfg.hash_count <= MAX_HASH_COUNT:
+        bad("hash_count", f"must be 0 (fastText's layout) or 1..{MAX_HASH_COUNT} (compact), got {cfg.hash_count}")
     if cfg.replicas > 1:
         bad("replicas", f"> 1 is not implemented with --subwords yet (got {cfg.replicas}); train on one machine")
 

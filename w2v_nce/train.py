@@ -76,7 +76,7 @@ def build_tables(counts: np.ndarray, cfg: Config, words: list[str] | None = None
     else:
         prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
         ap, ai = np.ones(1), np.zeros(1, np.int32)
-    sub = subword_rows(words, SubwordSettings(cfg.minn, cfg.maxn, cfg.buckets)) if cfg.subwords and words else None
+    sub = subword_rows(words, SubwordSettings.from_config(cfg.to_dict())) if cfg.subwords and words else None
     return kern.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled,  # make_tables casts P to float32
                             *(sub if sub is not None else ()))
 
@@ -338,7 +338,7 @@ class Trainer:
         self._rows = np.zeros((self.threads, kern.ROW_PAD), np.float64)
         self._seconds = np.zeros((self.threads, len(WORKER_SECONDS)), np.float64)
         params = kernel_params(cfg, self.total_clock)
-        V, D = self.model.w_in.shape
+        V, D = len(self.model), self.model.dim
         width = int(np.diff(self.tables.sub_start).max(initial=1))  # the most input rows of a word
         self._scratch = [kern.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
                                         track_touched=track_touched, bag_width=width) for t in range(self.threads)]
@@ -561,7 +561,8 @@ class Trainer:
         loss, examples = float(self._rows[:, kern.T_LOSS].sum()), float(self._rows[:, kern.T_EXAMPLES].sum())
         if not math.isfinite(loss) or loss > MAX_MEAN_LOSS * max(examples, 1.0):  # exploded rows the probe missed
             return False
-        V = self.model.w_in.shape[0]
+        V, inputs = len(self.model), self.model.input_table()
         pick = self._probe_rng.integers(0, V, size=min(rows, V))
+        in_pick = pick if len(inputs) == V else self._probe_rng.integers(0, len(inputs), size=len(pick))
         return all(bool(np.all(np.abs(a) < MAX_WEIGHT))  # False for NaN too
-                   for a in (self.model.w_in[pick], self.model.w_out[pick], self.model.bias[pick]))
+                   for a in (inputs[in_pick], self.model.w_out[pick], self.model.bias[pick]))

@@ -49,7 +49,7 @@ def test_the_model_holds_its_ngram_rows_and_writes_mean_vectors(sub_run):
 
 @pytest.mark.parametrize("kw", [dict(loss="nce"), dict(loss="neg"), dict(loss="neg", negatives="window"),
                                 dict(arch="cbow", loss="neg"), dict(arch="cbow", loss="neg", negatives="batch"),
-                                dict(arch="cbow", loss="sampled_softmax")])
+                                dict(arch="cbow", loss="sampled_softmax"), dict(loss="nce", hash_count=2)])
 def test_subword_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch, kw):
     corpus = big_corpus(tmp_path / "big.txt", mb=2)
     run_training(train_cfg(corpus, tmp_path / "one", **SUB, **kw))

@@ -54,11 +54,12 @@ class Model:
 
     A subword model (config ``subwords``) also has ``table`` float32[V + buckets, D], the input
     table the kernels train: w_in is its first V rows (a view), its n-gram buckets the rest; a
-    word's vector is then the mean of its rows (``word_vectors``), not its w_in row."""
+    word's vector is then the mean of its rows (``word_vectors``), not its w_in row. In the
+    compact layout (``hash_count`` >= 1) the table is float32[buckets, D] and w_in is None."""
 
     words: list[str]
     counts: np.ndarray
-    w_in: np.ndarray
+    w_in: np.ndarray | None
     w_out: np.ndarray
     bias: np.ndarray
     config: dict
@@ -66,7 +67,7 @@ class Model:
 
     @property
     def dim(self) -> int:
-        return int(self.w_in.shape[1])
+        return int(self.w_out.shape[1])
 
     def __len__(self) -> int:
         return len(self.words)
@@ -97,8 +98,9 @@ class Model:
     def from_arrays(cls, words: list[str], counts: np.ndarray, inputs: np.ndarray, w_out: np.ndarray,
                     bias: np.ndarray, config: dict) -> "Model":
         """A model of trained matrices: ``inputs`` is w_in, or a subword model's table (``input_table``)."""
-        table = inputs if SubwordSettings.from_config(config) else None
-        return cls(words, counts, inputs[:len(words)], w_out, bias, config, table)
+        sub = SubwordSettings.from_config(config)
+        w_in = inputs[:len(words)] if sub is None or sub.word_rows else None
+        return cls(words, counts, w_in, w_out, bias, config, inputs if sub else None)
 
     @classmethod
     def initial(cls, words: list[str], counts: np.ndarray, dim: int, seed: int, config: dict) -> "Model":
@@ -107,21 +109,24 @@ class Model:
         rng = np.random.default_rng(seed)
         V = len(words)
         sub = SubwordSettings.from_config(config)
-        table = rng.random((V + (sub.buckets if sub else 0), dim), dtype=np.float32)
+        table = rng.random((sub.table_rows(V) if sub else V, dim), dtype=np.float32)
         table -= np.float32(0.5)  # in place: no temporary copies of the table
         table /= np.float32(dim)
-        return cls(list(words), np.asarray(counts, np.int64), table[:V], np.zeros((V, dim), np.float32),
-                   np.zeros(V, np.float32), dict(config), table if sub else None)
+        return cls.from_arrays(list(words), np.asarray(counts, np.int64), table, np.zeros((V, dim), np.float32),
+                               np.zeros(V, np.float32), dict(config))
 
     def npz_arrays(self) -> dict[str, np.ndarray]:
         """What model.npz holds (a checkpoint adds its own keys): w_in, w_out float32[V, D], bias
         float32[V], word_bytes uint8[N] + word_offsets int64[V+1] (see ``formats.pack_words``),
-        counts int64[V], config (0-d str, JSON)."""
+        counts int64[V], config (0-d str, JSON); a subword model's n-gram rows ``ngrams``
+        float32[buckets, D] (compact: no w_in)."""
         word_bytes, word_offsets = pack_words(self.words)
         arrays = {"w_in": self.w_in, "w_out": self.w_out, "bias": self.bias, "word_bytes": word_bytes,
                   "word_offsets": word_offsets, "counts": self.counts, "config": np.array(json.dumps(self.config))}
         if self.table is not None:
-            arrays["ngrams"] = self.table[len(self.words):]
+            arrays["ngrams"] = self.table[len(self.table) - self.subwords.buckets:]
+        if self.w_in is None:
+            del arrays["w_in"]
         return arrays
 
     @classmethod
@@ -137,20 +142,25 @@ class Model:
                 words = unpack_words(z["word_bytes"], z["word_offsets"])
             else:
                 words = [str(w) for w in z["words"].tolist()]
-            m = cls(words, z["counts"].astype(np.int64), z["w_in"], z["w_out"], z["bias"],
-                    json.loads(str(z["config"])))
+            m = cls(words, z["counts"].astype(np.int64), None, z["w_out"], z["bias"], json.loads(str(z["config"])))
         except (KeyError, ValueError, OSError) as exc:
             raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
-        V = len(words)
-        if m.w_in.shape != m.w_out.shape or m.w_in.shape[0] != V or m.bias.shape != (V,) or m.counts.shape != (V,):
-            raise FormatError(f"{path}: inconsistent shapes in model")
         try:
             settings = m.subwords
-        except (KeyError, ValueError, TypeError):
-            raise FormatError(f"{path}: a subword model without valid minn/maxn/buckets in its config") from None
+        except (KeyError, ValueError, TypeError, AttributeError):
+            raise FormatError(f"{path}: a subword model without valid minn/maxn/buckets/hash_count in its config") from None
+        if settings is None or settings.word_rows:
+            try:
+                m.w_in = z["w_in"]
+            except (KeyError, ValueError, OSError) as exc:
+                raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
+        V = len(words)
+        w_in_shape = m.w_out.shape if m.w_in is None else m.w_in.shape
+        if w_in_shape != m.w_out.shape or m.w_out.ndim != 2 or m.w_out.shape[0] != V or m.bias.shape != (V,) or m.counts.shape != (V,):
+            raise FormatError(f"{path}: inconsistent shapes in model")
         if settings is not None:
             m.table = _subword_table(z, m, path)
-            m.w_in = m.table[:V]
+            m.w_in = m.table[:V] if settings.word_rows else None
         return m
 
     def save(self, path: str) -> None:
@@ -178,15 +188,18 @@ class Model:
 
 
 def _subword_table(z, m: Model, path: str) -> np.ndarray:
-    """A subword model's input table: its w_in, then its ``ngrams`` rows float32[buckets, D]."""
+    """A subword model's input table: its w_in (none in the compact layout), then its ``ngrams``
+    rows float32[buckets, D]."""
     try:
         ngrams = z["ngrams"]
     except KeyError:
         raise FormatError(f"{path}: a subword model without its n-gram rows (ngrams)") from None
-    V, D = m.w_in.shape
+    V, D = m.w_out.shape
     if ngrams.shape != (m.subwords.buckets, D):
         raise FormatError(f"{path}: inconsistent shapes in model (ngrams {ngrams.shape}, "
                           f"buckets {m.subwords.buckets}, dim {D})")
+    if m.w_in is None:
+        return np.ascontiguousarray(ngrams, np.float32)
     table = np.empty((V + ngrams.shape[0], D), np.float32)
     table[:V], table[V:] = m.w_in, ngrams
     return table

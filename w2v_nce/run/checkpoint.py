@@ -136,12 +136,12 @@ def saved_replicas(out_dir: str) -> int:
 def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> None:
     """A checkpoint must agree with itself before any kernel sees an index from it: the config's
     dim with the matrices, every carried id within the vocabulary, positions and epochs in range."""
-    V, D = model.w_in.shape
+    V, D = len(model), model.dim
     if model.counts.shape != (V,) or not (model.counts >= 1).all():
         raise ResumeError(f"{path}: the checkpoint's word counts are not one count >= 1 per word; the checkpoint is "
                           "corrupt: start a new run")
     if cfg.dim != D or model.w_out.shape != (V, D) or model.bias.shape != (V,):
-        raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.w_in.shape}, "
+        raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.input_table().shape}, "
                           f"{model.w_out.shape}, {model.bias.shape}); start a new run")
     for k, s in enumerate(states):
         streams = [s.stream, *s.streams]

@@ -35,7 +35,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
     path = cfg.init
     if continues_run(cfg):
         old, lineage = read_once(path, Model.load)
-        _check_dim(cfg, old.w_in.shape[1], path)
+        _check_dim(cfg, old.dim, path)
         merged = merge_vocab(old.words, old.counts, vocab.words, vocab.counts, cfg.min_count, cfg.vocab_update)
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
         carried = _carry_rows(old, model, path)
@@ -47,6 +47,9 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
         _check_dim(cfg, vectors.shape[1], path)
         merged = vocab
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
+        if model.w_in is None:
+            raise ConfigError(f"{path}: --init from word vectors needs a row per word; a --hash-count model has none "
+                              "(drop --hash-count, or continue a compact run by giving its run directory)")
         to, frm = _matching_rows(model.words, words)
         model.w_in[to] = vectors[frm]
         carried = len(to)
@@ -121,15 +124,19 @@ def _carry_rows(old: Model, model: Model, path: str) -> int:
         raise ConfigError(f"{path}: --init needs the same subword settings as that run "
                           f"(it has {_subword_flags(old)}, this run {_subword_flags(model)})")
     to, frm = _matching_rows(model.words, old.words)
-    model.w_in[to], model.w_out[to], model.bias[to] = old.w_in[frm], old.w_out[frm], old.bias[frm]
-    if model.table is not None:
-        model.table[len(model.words):] = old.table[len(old.words):]
+    model.w_out[to], model.bias[to] = old.w_out[frm], old.bias[frm]
+    if model.w_in is not None:
+        model.w_in[to] = old.w_in[frm]
+    if model.table is not None:  # the n-gram buckets, the table's last rows in either layout
+        buckets = model.subwords.buckets
+        model.table[-buckets:] = old.table[-buckets:]
     return len(to)
 
 
 def _subword_flags(model: Model) -> str:
     s = model.subwords
-    return "no --subwords" if s is None else f"--subwords --minn {s.minn} --maxn {s.maxn} --buckets {s.buckets}"
+    return "no --subwords" if s is None else (f"--subwords --minn {s.minn} --maxn {s.maxn} --buckets {s.buckets} "
+                                              f"--hash-count {s.hash_count}")
 
 
 def _matching_rows(words: list[str], source_words: list[str]) -> tuple[np.ndarray, np.ndarray]:

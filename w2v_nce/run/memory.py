@@ -45,13 +45,16 @@ def estimate_memory(V: int, cfg: Config, word_bytes: int = 0) -> int:
     """Bytes the training allocates: w_in, w_out [V, D] float32, bias, noise tables, per-worker
     scratch, one more V x D float32 copy for writing outputs, and what saving the model or a
     checkpoint adds (``model_save_bytes``: the words' ``word_bytes`` of UTF-8, not their longest).
-    With subwords: the n-gram rows (buckets x D float32, and their piece of the npz writer) and
-    each word's rows (at most (maxn - minn + 1) per character of <word>; int64 while built, then
-    int32)."""
+    With subwords: the n-gram rows (buckets x D float32, and their piece of the npz writer), no
+    word rows in the compact layout (``hash_count`` >= 1), and each word's rows (at most
+    (maxn - minn + 1) per character of <word>, + 1, each ``hash_count`` times; int32)."""
     matrices = 3 * V * cfg.dim * 4 + V * 4
     if cfg.subwords:
-        rows = V + max(cfg.maxn - cfg.minn + 1, 0) * (word_bytes + 2 * V)
+        per_entry = max(cfg.hash_count, 1)
+        rows = V + per_entry * (max(cfg.maxn - cfg.minn + 1, 0) * (word_bytes + 2 * V) + V)
         matrices += cfg.buckets * cfg.dim * 4 + rows * (8 + 4) + 8 * (V + 1)
+        if cfg.hash_count:
+            matrices -= V * cfg.dim * 4
     tables = kern.tables_bytes(V)
     scratch = cfg.resolved_threads() * kern.scratch_bytes(V, cfg.dim, cfg.num_sampled, cfg.resolved_batch_size(),
                                                          cfg.window, cfg.max_sentence_len)

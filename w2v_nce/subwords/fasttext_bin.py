@@ -64,6 +64,9 @@ def export_fasttext(path: str, model, force: bool) -> None:
 
     if model.table is None:
         raise UsageError(f"{path}: --format fasttext needs a model trained with --subwords")
+    if not model.subwords.word_rows:
+        raise UsageError(f"{path}: --format fasttext needs fastText's layout; a --hash-count model has no word rows "
+                         "(export its vectors with --format text or binary, and --words for words outside the vocabulary)")
     check_output_file(path, force)
     cfg = from_saved(model.config)
     write_fasttext_bin(path, model.words, model.counts, model.table, model.w_out, model.subwords,

@@ -6,6 +6,11 @@ where every byte is first sign-extended (fastText hashes ``int8_t(c)``, so bytes
 from textbook FNV-1a), and its bucket is ``hash % buckets``. Repeated n-grams are kept, as
 fastText keeps them (each counts once more in the mean). Matching fastText bucket for bucket is
 what lets its tools read our .bin and our model read its n-gram rows.
+
+The compact layout (``hash_count`` H >= 1, floret's manner) has no word rows: the whole marked
+word ``<w>`` is one more entry before its n-grams, and each entry takes H rows: its fastText
+bucket, then H - 1 more from the same hash remixed (``_remix``), so a collision of two n-grams
+in one row is undone by the others.
 """
 
 from __future__ import annotations
@@ -41,14 +46,39 @@ def fnv1a_hash(data):
 
 
 @njit(cache=True, nogil=True)
-def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, offset, scratch):
+def _remix(h, k):
+    """The k-th (k >= 1) extra hash of a uint32 hash ``h``: splitmix64's finaliser of h + k x its
+    golden-ratio increment (uint64 arithmetic wraps)."""
+    z = h + np.uint64(k) * np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True, nogil=True)
+def _emit(h, buckets, hash_count, out, at, offset):
+    """Write an entry's rows (offset + bucket; ``hash_count`` of them, at least 1) to out[at:]
+    while ``out`` has room; returns how many."""
+    for k in range(max(hash_count, 1)):
+        if at + k < out.shape[0]:
+            r = h if k == 0 else _remix(h, k)
+            out[at + k] = offset + np.int64(r % np.uint64(buckets))
+    return max(hash_count, 1)
+
+
+@njit(cache=True, nogil=True)
+def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, offset, scratch, hash_count=0):
     """``offset`` + the bucket of each n-gram of ``<`` + data[a:b] + ``>``, written to out[at:]
-    (when ``out`` has room, else only counted); returns how many. ``scratch``: uint8[>= b - a + 2]."""
+    (when ``out`` has room, else only counted); returns how many. ``scratch``: uint8[>= b - a + 2].
+    ``hash_count`` >= 1 (the compact layout): the whole ``<word>`` first, each entry's rows
+    ``hash_count`` times (``_emit``)."""
     L = b - a + 2
     scratch[0] = BOW
     scratch[1:L - 1] = data[a:b]
     scratch[L - 1] = EOW
     count = 0
+    if hash_count > 0:
+        count += _emit(fnv1a_hash(scratch[:L]), buckets, hash_count, out, at, offset)
     for i in range(L):
         if (scratch[i] & 0xC0) == 0x80:  # a continuation byte does not start a character
             continue
@@ -62,9 +92,7 @@ def _word_ngrams(data, a, b, minn, maxn, buckets, out, at, offset, scratch):
                 h = _step(h, scratch[j])
                 j += 1
             if n >= minn and not (n == 1 and (i == 0 or j == L)):
-                if at + count < out.shape[0]:
-                    out[at + count] = offset + np.int64(h % np.uint64(buckets))
-                count += 1
+                count += _emit(h, buckets, hash_count, out, at + count, offset)
             n += 1
     return count
 
@@ -79,24 +107,32 @@ def _word_scratch(offsets):
 
 
 @njit(cache=True, nogil=True)
-def ngram_counts(data, offsets, minn, maxn, buckets):
-    """int64[V]: how many n-grams each packed word has (the CSR's row lengths, less the word's own row)."""
+def ngram_counts(data, offsets, minn, maxn, buckets, hash_count=0):
+    """int64[V]: how many hashed rows each packed word has (the CSR's row lengths, less the word's
+    own row in fastText's layout)."""
     V = offsets.shape[0] - 1
     counts = np.zeros(V, np.int64)
     scratch = _word_scratch(offsets)
     none = np.empty(0, np.int64)
     for w in range(V):
-        counts[w] = _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, none, 0, 0, scratch)
+        counts[w] = _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, none, 0, 0, scratch,
+                                 hash_count)
     return counts
 
 
 @njit(cache=True, nogil=True)
-def fill_rows(data, offsets, minn, maxn, buckets, start, rows):
-    """The CSR rows: for word w, rows[start[w]] = w (its own row), then V + bucket of each of
-    its n-grams in fastText's order; ``start`` int64[V+1] from ``ngram_counts`` + 1 per word."""
+def fill_rows(data, offsets, minn, maxn, buckets, start, rows, hash_count=0, own_rows=True):
+    """The CSR rows (``start`` int64[V+1] from ``ngram_counts``, + 1 per word with ``own_rows``).
+    fastText's layout (``hash_count`` 0, ``own_rows``): word w's rows are w, then V + the bucket of
+    each of its n-grams in fastText's order. The compact layout (``hash_count`` >= 1, no own
+    rows): the rows ``_word_ngrams`` gives, < buckets."""
     V = offsets.shape[0] - 1
     scratch = _word_scratch(offsets)
+    offset = V if own_rows else 0
     for w in range(V):
-        rows[start[w]] = w
-        _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, rows[:start[w + 1]], start[w] + 1, V,
-                     scratch)
+        at = start[w]
+        if own_rows:
+            rows[at] = w
+            at += 1
+        _word_ngrams(data, offsets[w], offsets[w + 1], minn, maxn, buckets, rows[:start[w + 1]], at, offset,
+                     scratch, hash_count)
