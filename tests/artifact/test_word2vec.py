@@ -98,12 +98,17 @@ def test_text_blocks_come_in_order_whatever_the_threads(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "BLOCK_ROWS", 7)
     vectors = _matrix(52, 3)  # 7 full blocks and a short one
     words = [f"w{i}" for i in range(52)]
-    texts = {t: b"".join(F.formatted_blocks(floattext.format_rows, vectors, [w.encode() for w in words], t))
-             for t in (1, 3)}
+    def block(a, b):
+        return floattext.format_rows(vectors[a:b], [w.encode() for w in words[a:b]])
+
+    texts = {t: b"".join(F.formatted_blocks(block, len(words), t)) for t in (1, 3)}
     assert texts[1] == texts[3]
     assert texts[1] == floattext.format_rows(vectors, [w.encode() for w in words])
     F.write_word2vec_text(tmp_path / "v.txt", words, vectors)
     assert (tmp_path / "v.txt").read_bytes() == b"52 3\n" + texts[1]
+    multi = ["naïve", "日本", "x\u00a0y"] * 20  # packed multi-byte words cut into blocks of 7 rows
+    F.write_word2vec_text(tmp_path / "m.txt", multi, _matrix(60, 3))
+    assert (tmp_path / "m.txt").read_bytes() == b"60 3\n" + floattext.format_rows(_matrix(60, 3), [w.encode() for w in multi])
 
 
 def test_words_with_whitespace_or_empty_are_refused(tmp_path):

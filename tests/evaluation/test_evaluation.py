@@ -455,3 +455,16 @@ def test_one_cosmul_epsilon_for_eval_analogy_and_the_library():
     for name in ("most_similar_cosmul", "most_similar_batch", "nearest_rows"):
         params = inspect.signature(getattr(Embeddings, name)).parameters
         assert [p.default for k, p in params.items() if "epsilon" in k] == [COSMUL_EPSILON], name
+
+
+def test_lookup_of_wanted_words_is_the_full_lookup_restricted_to_them():
+    from w2v_nce.evaluation.datasets import lookup_of, vocab_lookup
+
+    words = ["the", "The", "Paris", "paris", "x", "THE", "naïve", "NAÏVE"]
+    wanted = {"THE", "paris", "naïve", "absent"}
+    for case_insensitive in (True, False):
+        full, _ = vocab_lookup(words, None, case_insensitive)
+        fold = str.upper if case_insensitive else str
+        expected = {fold(w): full[fold(w)] for w in wanted if fold(w) in full}
+        assert lookup_of(words, wanted, case_insensitive) == expected
+    assert lookup_of(words, wanted, True) == {"THE": 0, "PARIS": 2, "NAÏVE": 6}

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import UnknownWordError
 
 # Rows normalised per step: bounds unit_rows' float64 temporary to NORM_BLOCK x D x 8 bytes.
-NORM_BLOCK = 8192
+NORM_BLOCK = 2048  # 1.6 MB at D = 100 (8192 rows made it the peak of a job's bundled evaluation)
 # float32 scores [block, R] (plus 3CosMul's per-word cosines) held at once, in bytes.
 SCORES_BUDGET = 128 << 20
 # Queries per block at most: the matrix product gains little beyond this.

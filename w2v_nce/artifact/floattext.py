@@ -211,8 +211,7 @@ def _format_rows(values, bits, word_bytes, word_starts, sep, pow10, e10_lo, e10_
 
 def format_rows_array(values: np.ndarray, words_utf8: list[bytes] | None = None, sep: str = " ") -> np.ndarray:
     """``format_rows`` as a uint8 array (no copy into bytes: a file's ``write`` takes it as it is)."""
-    values = np.ascontiguousarray(values, dtype=np.float32)
-    n, d = values.shape
+    n = np.shape(values)[0]
     starts = np.zeros(n + 1, dtype=np.int64)
     if words_utf8 is None:
         word_bytes = np.zeros(0, dtype=np.uint8)
@@ -220,6 +219,16 @@ def format_rows_array(values: np.ndarray, words_utf8: list[bytes] | None = None,
         # bytearray: a writable buffer, so the kernel sees one array type (no second compile)
         word_bytes = np.frombuffer(bytearray(b"".join(words_utf8)), dtype=np.uint8)
         np.cumsum(np.fromiter((len(w) for w in words_utf8), dtype=np.int64, count=n), out=starts[1:])
+    return format_packed_rows(values, word_bytes, starts, sep)
+
+
+def format_packed_rows(values: np.ndarray, word_bytes: np.ndarray, starts: np.ndarray, sep: str = " ") -> np.ndarray:
+    """``format_rows_array`` with the words packed: row i's word is word_bytes[starts[i]:starts[i+1]]
+    (uint8, int64[n+1]; empty words: no word)."""
+    values = np.ascontiguousarray(values, dtype=np.float32)
+    n, d = values.shape
+    word_bytes = np.require(word_bytes, np.uint8, ["C", "W"])  # writable C arrays: one compiled signature
+    starts = np.require(starts, np.int64, ["C", "W"])
     out = np.empty(n * (16 * d + 1) + word_bytes.size + n, dtype=np.uint8)
     end = _format_rows(values, values.view(np.uint32), word_bytes, starts, ord(sep), POW10, _E10_LO, _E10_THR, out)
     return out[:end]

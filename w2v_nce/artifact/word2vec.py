@@ -8,16 +8,19 @@ import os
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 
 from ..errors import FormatError
 from ..io import DEFLATE_MAX_RATIO, atomic_output
 from ..text.corpus import WHITESPACE
+from .words import pack_words
 
 # Rows formatted or packed per write: bounds memory (≤ ~16 bytes per value) and keeps writes large.
-BLOCK_ROWS = 1024
+# The text writer holds up to 2 x threads + 1 blocks of BLOCK_ROWS x (16 D + 1) bytes: 2 MB at
+# D = 100 with 256 rows (1024 held 8 MB, most of the job's rise in peak RSS while writing outputs).
+BLOCK_ROWS = 256
 # Threads formatting text blocks (the Numba formatter releases the GIL): formatting is most of a
 # text write (70k x 100 values: 1.2 s on one core of the project's machine), the disk rarely.
 _FORMAT_THREADS = max(1, min(4, os.cpu_count() or 1))
@@ -29,15 +32,18 @@ _ASCII_SPACE = frozenset(WHITESPACE.decode("ascii"))
 
 
 def check_words(words: list[str]) -> list[bytes]:
-    """Validate ``words`` for writing and return their UTF-8 encodings.
+    """Validate ``words`` for writing (``validate_words``) and return their UTF-8 encodings."""
+    validate_words(words)
+    return [word.encode("utf-8") for word in words]
 
-    A word must be a non-empty ``str`` without ASCII whitespace (space, TAB, LF, CR, VT, FF: what
+
+def validate_words(words: list[str]) -> None:
+    """A word must be a non-empty ``str`` without ASCII whitespace (space, TAB, LF, CR, VT, FF: what
     the tokeniser splits on, and what word2vec.c's and gensim's readers split on) and must encode
     to UTF-8. Other Unicode spaces (NBSP, U+3000, ...) are ordinary characters of a token, as in
     word2vec.c. Tokenisation makes violations impossible, so one is a bug upstream: ``ValueError``
     naming the word and its row.
     """
-    encoded = []
     for row, word in enumerate(words):
         if not isinstance(word, str) or not word or any(ch in _ASCII_SPACE for ch in word):
             raise ValueError(
@@ -45,10 +51,9 @@ def check_words(words: list[str]) -> list[bytes]:
                 "it cannot be written in a word2vec file"
             )
         try:
-            encoded.append(word.encode("utf-8"))
+            word.encode("utf-8")
         except UnicodeEncodeError as exc:
             raise ValueError(f"word {word!r} at row {row} is not valid Unicode ({exc.reason})") from exc
-    return encoded
 
 
 def check_matrix(words: list, vectors: np.ndarray) -> np.ndarray:
@@ -73,29 +78,33 @@ def write_word2vec_text(path: str | os.PathLike, words: list[str], vectors: np.n
     from . import (
         floattext,  # Numba: imported when first needed (keeps this module light)
     )
-    encoded = check_words(words)
+    validate_words(words)
     vectors = check_matrix(words, vectors)
     v, d = vectors.shape
+    data, offsets = pack_words(words)  # packed, not V bytes objects (peak RSS: ~40 bytes less a word)
+
+    def block(a: int, b: int) -> np.ndarray:
+        return floattext.format_packed_rows(vectors[a:b], data[offsets[a]:offsets[b]], offsets[a:b + 1] - offsets[a], " ")
+
     with atomic_output(path, "wb") as fh:
         fh.write(f"{v} {d}\n".encode("ascii"))
-        for text in formatted_blocks(floattext.format_rows_array, vectors, encoded, _FORMAT_THREADS):
+        for text in formatted_blocks(block, v, _FORMAT_THREADS):
             fh.write(text)
     return Path(path)
 
 
-def formatted_blocks(format_rows, vectors: np.ndarray, encoded: list[bytes], threads: int) -> Iterator[bytes]:
-    """``format_rows`` of each block of ``BLOCK_ROWS`` rows, in order, computed by ``threads``
-    threads with at most 2 x threads blocks in memory."""
-    blocks = range(0, vectors.shape[0], BLOCK_ROWS)
+def formatted_blocks(block: Callable[[int, int], bytes | np.ndarray], rows: int, threads: int) -> Iterator:
+    """``block(start, stop)`` for each block of ``BLOCK_ROWS`` of ``rows`` rows, in order, computed
+    by ``threads`` threads with at most 2 x threads blocks in memory."""
+    starts = range(0, rows, BLOCK_ROWS)
     if threads <= 1:
-        for start in blocks:
-            yield format_rows(vectors[start:start + BLOCK_ROWS], encoded[start:start + BLOCK_ROWS], " ")
+        for start in starts:
+            yield block(start, min(start + BLOCK_ROWS, rows))
         return
     with ThreadPoolExecutor(threads) as pool:
         pending: deque = deque()
-        for start in blocks:
-            pending.append(pool.submit(format_rows, vectors[start:start + BLOCK_ROWS],
-                                       encoded[start:start + BLOCK_ROWS], " "))
+        for start in starts:
+            pending.append(pool.submit(block, start, min(start + BLOCK_ROWS, rows)))
             if len(pending) >= 2 * threads:
                 yield pending.popleft().result()
         while pending:

@@ -120,6 +120,9 @@ def evaluate_analogies(
                 question_section.append(s)
     q = np.array(question_rows, dtype=np.int64).reshape(-1, 4)
     q_section = np.array(question_section, dtype=np.int64)
+    # the parsed questions go before the search (peak RSS of a training job's outputs: ~5 MB)
+    sections = [(name, ()) for name, _ in sections]
+    del question_rows, question_section
     qa, qb, qc, qd = q.T
     queries = [([b, c], [a]) for a, b, c in zip(qa.tolist(), qb.tolist(), qc.tolist())]
     # gensim asks most_similar for 5 answers, then passes over case variants of a, b, c.

@@ -16,7 +16,7 @@ from ..errors import UsageError
 from ..io import json_safe
 from ..phrases.join import open_corpus
 from .analogies import evaluate_analogies
-from .datasets import default_analogy_files, default_similarity_files, vocab_lookup
+from .datasets import default_analogy_files, default_similarity_files, lookup_of
 from .full_loss import full_sigmoid_loss_examples
 from .similarity import evaluate_similarity, read_similarity_pairs
 
@@ -95,9 +95,10 @@ def run_evaluation(
 
 def similarity_scores(words: list[str], vectors, files: list[Path], unseen=None) -> dict:
     """{file stem: ``evaluate_similarity`` report} over the whole vocabulary, case-insensitive;
-    the word lookup (O(V)) is built once for all the files. ``unseen``: a subword model's
-    vectors for words outside the vocabulary (``Model.unseen_vectors``)."""
-    lookup = vocab_lookup(words, None, True)[0] if files else None
+    the word lookup (O(V)) is built once for all the files, for their words only. ``unseen``: a
+    subword model's vectors for words outside the vocabulary (``Model.unseen_vectors``)."""
+    wanted = {w for path in files for a, b, _ in read_similarity_pairs(path)[0] for w in (a, b)}
+    lookup = lookup_of(words, wanted, True) if files else None
     return {Path(p).stem: evaluate_similarity(words, vectors, p, lookup=lookup, unseen=unseen) for p in files}
 
 
