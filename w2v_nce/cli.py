@@ -138,8 +138,6 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
             cfg.output = output
         if not cfg.corpus:
             raise click.UsageError("give a CORPUS (or 'corpus:' in the config file)")
-        if cfg.subwords and ray_address:
-            raise click.UsageError("--ray is not implemented with --subwords yet; train on one machine")
         result = run_training(cfg, force=force, handle_signals=True, backend=make_backend(ray_address, cfg.replicas))
     click.echo(f"wrote {result.output} ({result.vocab_size:,} words, {result.seconds:.1f} s)")
 

@@ -437,8 +437,6 @@ def _check_subwords(cfg: Config, bad) -> None:
         bad("buckets", f"must be >= 1, got {cfg.buckets}")
     if not 0 <= cfg.hash_count <= MAX_HASH_COUNT:
         bad("hash_count", f"must be 0 (fastText's layout) or 1..{MAX_HASH_COUNT} (compact), got {cfg.hash_count}")
-    if cfg.replicas > 1:
-        bad("replicas", f"> 1 is not implemented with --subwords yet (got {cfg.replicas}); train on one machine")
 
 
 def validate_against_vocab(cfg: Config, vocab_size: int) -> None:

@@ -341,7 +341,8 @@ class Trainer:
         V, D = len(self.model), self.model.dim
         width = int(np.diff(self.tables.sub_start).max(initial=1))  # the most input rows of a word
         self._scratch = [kern.make_scratch(V, D, params, cfg.max_sentence_len, self.state.rng[t], self._rows[t],
-                                        track_touched=track_touched, bag_width=width) for t in range(self.threads)]
+                                        track_touched=track_touched, bag_width=width,
+                                        marked_rows=len(self.model.input_table())) for t in range(self.threads)]
         self._probe_rng = np.random.default_rng(cfg.seed)  # which rows the divergence probe reads
 
     def _worker_rng(self, state: TrainState) -> np.ndarray:
@@ -453,13 +454,14 @@ class Trainer:
         return self._seconds.copy()
 
     def touched(self) -> np.ndarray:
-        """uint8[V]: the union over workers of the TOUCHED_* bits since they were last cleared."""
+        """uint8[max(V, input table rows)]: the union over workers of the TOUCHED_* bits since
+        they were last cleared."""
         return np.bitwise_or.reduce([s.touched for s in self._scratch])
 
-    def clear_touched(self, rows: int, first: int = 0) -> None:
-        """Forget the marks of rows [first, rows) (they were synced); call between spans."""
+    def clear_touched(self, rows: int, first: int = 0, bits: int = kern.TOUCHED_IN | kern.TOUCHED_OUT) -> None:
+        """Forget the ``bits`` marks of rows [first, rows) (they were synced); call between spans."""
         for s in self._scratch:
-            s.touched[first:rows] = 0
+            s.touched[first:rows] &= np.uint8(~bits & 0xFF)
 
     @property
     def finished(self) -> bool:

@@ -327,3 +327,54 @@ def test_the_scale_rules_lr_factor_stops_at_four():
     assert REPLICA_LR_MAX == 4
     assert [resolve(Config(), k).lr_factor for k in (1, 2, 4, 8, 16, 64)] == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert resolve(Config(replica_rule="mean"), 16).lr_factor == 1.0
+
+
+@pytest.mark.parametrize("hash_count", [0, 2])
+def test_subword_replicas_share_their_ngram_rows_after_every_sync(parts, tmp_path, hash_count):
+    """With subwords the n-gram rows (fastText's layout: the table after the V word rows;
+    compact: the whole table) are averaged at every sync, whatever the tier: after each round
+    the replicas' n-gram rows are identical, while the word rows past the tier may still differ;
+    after the last full sync everything is identical and the outputs are that model."""
+    sub = dict(subwords=True, buckets=3000, minn=3, maxn=5, hash_count=hash_count)
+    cfg = config(parts, tmp_path / "run", epochs=2, sync_base=1, full_sync="end", **sub)
+    seen, final = [], []
+
+    def check(run):
+        a, b = run.backend.arrays(0), run.backend.arrays(1)
+        first = len(run.backend.vocab) if hash_count == 0 else 0
+        seen.append(np.array_equal(a[0][first:], b[0][first:]))
+        if run.epoch >= run.cfg.epochs:  # after the last sync (the outputs then reuse w_out's memory)
+            final.extend([[x.copy() for x in a], [x.copy() for x in b]])
+
+    result = run_training(cfg, backend=LocalBackend(2), on_round=check)
+    assert len(seen) >= 4 and all(seen)
+    assert same_arrays(*final)
+    m = Model.load(str(tmp_path / "run"))
+    assert same_arrays(final[0], (m.table, m.w_out, m.bias))
+    assert m.table.shape[0] == (len(m.words) if hash_count == 0 else 0) + 3000
+    assert (np.abs(m.table).max(axis=1) > 0.5 / m.dim).sum() > 100  # n-gram rows trained
+    assert result.metrics["distributed"]["bytes"] > 0
+
+
+def test_a_replica_marks_the_ngram_rows_of_the_words_it_trains(parts, tmp_path):
+    """With subwords a trained word marks its w_out row TOUCHED_OUT and its bag's rows (compact
+    layout: rows of the table, not its id) TOUCHED_IN: every row marked IN is in the bag of a word
+    marked OUT (OUT also marks negatives, so those bags are a superset), and clearing the IN
+    bits keeps the OUT ones."""
+    from w2v_nce.kernels.records import TOUCHED_IN, TOUCHED_OUT
+    from w2v_nce.subwords import SubwordSettings, subword_rows
+
+    cfg = config(parts, tmp_path, epochs=1, subwords=True, buckets=2000, minn=3, maxn=5, hash_count=1, sample=0.0)
+    corpus = Corpus(cfg.corpus)
+    vocab, _ = build_vocab(corpus, cfg.min_count)
+    tr = Trainer(cfg, corpus, vocab, track_touched=True, replica=(0, 2), clock_scale=2)
+    tr.run()
+    marks = tr.touched()
+    assert len(marks) == max(len(vocab), 2000)
+    sub = subword_rows(vocab.words, SubwordSettings(3, 5, 2000, 1))
+    ins = set(np.flatnonzero(marks & TOUCHED_IN).tolist())
+    outs = np.flatnonzero(marks & TOUCHED_OUT)
+    bags = {int(r) for w in outs for r in sub.rows[sub.start[w]:sub.start[w + 1]]}
+    assert ins and ins <= bags and max(ins) < 2000
+    tr.clear_touched(2000, 0, TOUCHED_IN)
+    assert not (tr.touched() & TOUCHED_IN).any() and (tr.touched() & TOUCHED_OUT).any()

@@ -289,3 +289,16 @@ def test_a_replica_whose_weights_explode_stops_the_job(cluster, tmp_path):
     with pytest.raises(DivergenceError, match="diverged on replica 0"):
         run_training(cfg, backend=RayBackend("auto", 1))
     assert not (tmp_path / "out" / "vectors.txt").exists()
+
+
+def test_two_actors_train_a_subword_model_and_end_identical(cluster, parts, tmp_path):
+    """--subwords on Ray: the actors average the n-gram rows at every sync (the table's rows
+    after the words'), end identical, and the outputs are that model."""
+    final = Final()
+    run_training(config(parts, tmp_path / "sub", subwords=True, buckets=3000, minn=3, maxn=5),
+                 backend=RayBackend("auto", 2), on_round=final)
+    a, b = final.arrays
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
+    m = Model.load(str(tmp_path / "sub"))
+    assert m.table.shape == (len(m.words) + 3000, m.dim) and np.array_equal(m.table, a[0])
+    assert (np.abs(m.table[len(m.words):]).max(axis=1) > 0.5 / m.dim).sum() > 100  # n-gram rows trained

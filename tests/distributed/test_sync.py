@@ -148,3 +148,41 @@ def test_row_blocks_cover_the_rows_once(rows, parts):
     assert all(a[1] == b[0] for a, b in zip(blocks, blocks[1:]))
     sizes = [hi - lo for lo, hi in blocks]
     assert max(sizes) - min(sizes) <= 1
+
+
+def test_sync_ranges_take_every_ngram_row_at_every_sync():
+    from w2v_nce.distributed.sync import BOTH, sync_ranges
+    from w2v_nce.subwords import SubwordSettings
+
+    IN, OUT = kern.TOUCHED_IN, kern.TOUCHED_OUT
+    assert sync_ranges(40, 100, None) == [(0, 40, BOTH)]
+    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 0)) == [(0, 40, BOTH), (100, 600, IN)]
+    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 2)) == [(0, 40, OUT), (0, 500, IN)]
+
+
+def test_averaging_one_matrix_leaves_the_others_and_their_marks():
+    """bits = TOUCHED_IN: rows of the input table averaged over the replicas that marked them;
+    w_out and bias untouched, and only the IN bits of the range cleared."""
+    rng = np.random.default_rng(5)
+    R, V, D = 50, 20, 4  # a table longer than the vocabulary (subwords)
+    reps = [(rng.normal(size=(R, D)).astype(np.float32), rng.normal(size=(V, D)).astype(np.float32),
+             rng.normal(size=V).astype(np.float32)) for _ in range(3)]
+    masks = [rng.integers(0, 4, R).astype(np.uint8) for _ in range(3)]
+    for m in masks:
+        m[V:] &= kern.TOUCHED_IN  # no w_out rows past V
+    before = [tuple(a.copy() for a in r) for r in reps]
+    marks_in = [(m & kern.TOUCHED_IN).astype(bool) for m in masks]
+    expected = naive_average([b[0] for b in before], [np.r_[np.zeros(V, bool), mi[V:]] for mi in marks_in], R)
+    outs = [m & kern.TOUCHED_OUT for m in masks]
+    average_touched(reps, masks, R, parts=2, first=V, bits=kern.TOUCHED_IN)
+    synced = np.zeros(R, bool)
+    synced[V:] = np.any([mi[V:] for mi in marks_in], axis=0)
+    assert 0 < synced.sum() < R - V
+    for r, b in zip(reps, before):
+        np.testing.assert_array_equal(r[0][synced], expected[synced])
+        np.testing.assert_array_equal(r[0][~synced], b[0][~synced])  # untouched rows (and the words') keep theirs
+        np.testing.assert_array_equal(r[1], b[1])
+        np.testing.assert_array_equal(r[2], b[2])
+    for m, o, mi in zip(masks, outs, marks_in):
+        assert not (m[V:] & kern.TOUCHED_IN).any() and np.array_equal(m & kern.TOUCHED_OUT, o)
+        assert np.array_equal((m[:V] & kern.TOUCHED_IN).astype(bool), mi[:V])

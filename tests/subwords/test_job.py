@@ -62,19 +62,12 @@ def test_subword_runs_are_reproducible_and_resume_exactly(tmp_path, monkeypatch,
     np.testing.assert_array_equal(Model.load(str(one)).table, Model.load(str(tmp_path / "cut")).table)
 
 
-@pytest.mark.parametrize("kw, key", [(dict(replicas=2), "replicas"),
-                                     (dict(maxn=2, minn=3), "maxn"), (dict(buckets=0), "buckets")])
+@pytest.mark.parametrize("kw, key", [(dict(maxn=2, minn=3), "maxn"), (dict(buckets=0), "buckets")])
 def test_settings_not_available_with_subwords_are_errors(tmp_path, kw, key):
     corpus = planted_corpus(tmp_path / "p.txt", lines=20)
     with pytest.raises(ConfigError, match=f"--{key}"):
         run_training(train_cfg(corpus, tmp_path / "out", **{**SUB, **kw}))
     assert not (tmp_path / "out").exists()
-
-
-def test_ray_with_subwords_is_a_usage_error(tmp_path):
-    corpus = planted_corpus(tmp_path / "p.txt", lines=20)
-    r = run("train", corpus, "-o", str(tmp_path / "out"), "--subwords", "--ray", "auto")
-    assert r.exit_code == 2 and "--ray is not implemented with --subwords" in r.output
 
 
 def test_queries_give_unseen_words_their_ngram_vectors(sub_run):

@@ -21,7 +21,6 @@ import numpy as np
 
 from ..artifact.model import Model
 from ..config import Config, resolve
-from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
@@ -37,7 +36,7 @@ from .replica import (
     replica_trainer,
     train_span,
 )
-from .sync import SyncStats, average_touched
+from .sync import BOTH, SyncStats, average_touched, sync_ranges
 
 TICK_SECONDS = 0.5
 
@@ -74,8 +73,8 @@ class LocalBackend:
     def _trainer(self, k: int, model: Model, state: TrainState) -> Trainer:
         """Replica k: the model itself (K = 1) or a copy of its matrices, its position, its parts."""
         if self.replicas > 1:
-            model = Model(model.words, model.counts, model.w_in.copy(), model.w_out.copy(), model.bias.copy(),
-                          dict(model.config))
+            model = Model.from_arrays(model.words, model.counts, model.input_table().copy(), model.w_out.copy(),
+                                      model.bias.copy(), dict(model.config))
         corpus = self._job_corpus if self.replicas == 1 and self._job_corpus is not None else self._new_corpus()
         return replica_trainer(self.cfg, corpus, self.vocab, model, copy_state(state), k, self.replicas)
 
@@ -126,14 +125,16 @@ class LocalBackend:
         """Average rows [0, rows) over the replicas not in ``skip`` (lost: refilled afterwards);
         ``every_row``: as if every replica had touched every row."""
         live = [t for k, t in enumerate(self.trainers) if k not in skip]
-        mats = [(t.model.w_in, t.model.w_out, t.model.bias) for t in live]
+        mats = [(t.model.input_table(), t.model.w_out, t.model.bias) for t in live]
         marks = [t.touched() for t in live]
         if every_row:
-            marks = [np.full_like(m, TOUCHED_IN | TOUCHED_OUT) for m in marks]
-        stats = average_touched(mats, marks, rows, parts=len(live))
-        for t in live:
-            t.clear_touched(rows)
-        return stats
+            marks = [np.full_like(m, BOTH) for m in marks]
+        sent = 0
+        for lo, hi, bits in sync_ranges(rows, len(self.vocab), live[0].model.subwords):
+            sent += average_touched(mats, marks, hi, len(live), lo, bits).bytes
+            for t in live:
+                t.clear_touched(hi, lo, bits)
+        return SyncStats(rows, sent)
 
     def restore(self, replica: int, peer: int, state: TrainState) -> None:
         """A fresh replica (as a restarted process would be), refilled with ``peer``'s model."""

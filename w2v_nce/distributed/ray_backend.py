@@ -39,9 +39,9 @@ from ray.exceptions import (
 from ..artifact.model import Model
 from ..config import Config, from_saved
 from ..errors import ClusterError, DivergenceError, ResourceError, W2VError
-from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
+from ..subwords import SubwordSettings
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
 from ..train import DIVERGED_HINT, MAX_WEIGHT, Trainer, TrainState, init_model
@@ -61,7 +61,15 @@ from .replica import (
     replica_trainer,
     train_span,
 )
-from .sync import SyncStats, apply_piece, extract_piece, reduce_pieces, row_blocks
+from .sync import (
+    BOTH,
+    SyncStats,
+    apply_piece,
+    extract_piece,
+    reduce_pieces,
+    row_blocks,
+    sync_ranges,
+)
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
@@ -136,8 +144,8 @@ class ReplicaActor:
         if arrays is None:
             model = init_model(self.cfg, vocab_)
         else:
-            w_in, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
-            model = Model(list(words), np.asarray(counts), w_in, w_out, bias, self.cfg.to_dict())
+            inputs, w_out, bias = (np.array(a, copy=True) for a in arrays)  # object-store arrays are read-only
+            model = Model.from_arrays(list(words), np.asarray(counts), inputs, w_out, bias, self.cfg.to_dict())
         rng = None if rng is None else np.array(rng, copy=True)
         self.trainer = None
         corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
@@ -169,22 +177,23 @@ class ReplicaActor:
 
     def _matrices(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         m = self.trainer.model
-        return m.w_in, m.w_out, m.bias
+        return m.input_table(), m.w_out, m.bias
 
     def sync(self, peers: list, me: int, blocks: list[tuple[int, int]], seq: int, every_row: bool = False,
-             fault: str = "", timeout: float = ROUND_TIMEOUT_SECONDS) -> tuple[int, int]:
+             fault: str = "", timeout: float = ROUND_TIMEOUT_SECONDS, bits: int = BOTH) -> tuple[int, int]:
         """Sync ``seq`` among ``peers`` (actor handles; this actor is ``peers[me]`` and reduces
         ``blocks[me]``): send my touched rows (``every_row``: all) of block j to peer j, average
         the pieces of my block and send the mean to every peer, apply every peer's mean, clear
-        the synced rows' marks. Returns (bytes of the pieces I reduced, bytes of my mean).
-        ``fault`` (tests): "die" kills this process, "hang" stops it, instead of syncing."""
+        the synced rows' marks. ``bits``: the matrices synced (``sync.sync_ranges``). Returns
+        (bytes of the pieces I reduced, bytes of my mean). ``fault`` (tests): "die" kills this
+        process, "hang" stops it, instead of syncing."""
         if fault:
             _inject(fault)
         touched = self.trainer.touched()
         if every_row:
-            touched = np.full_like(touched, TOUCHED_IN | TOUCHED_OUT)
+            touched = np.full_like(touched, BOTH)
         for peer, (lo, hi) in zip(peers, blocks):  # a ref inside a list travels as a ref (Ray fetches none)
-            peer.take.remote(seq, "piece", me, [ray.put(extract_piece(*self._matrices(), touched, lo, hi))])
+            peer.take.remote(seq, "piece", me, [ray.put(extract_piece(*self._matrices(), touched, lo, hi, bits))])
         pieces = ray.get(self._wait_for(seq, "piece", len(peers), timeout))
         mean = reduce_pieces(pieces)
         mean_ref = ray.put(mean)
@@ -192,7 +201,7 @@ class ReplicaActor:
             peer.take.remote(seq, "mean", me, [mean_ref])
         for piece in ray.get(self._wait_for(seq, "mean", len(peers), timeout)):
             apply_piece(*self._matrices(), piece)
-        self.trainer.clear_touched(blocks[-1][1], blocks[0][0])
+        self.trainer.clear_touched(blocks[-1][1], blocks[0][0], bits)
         with self._mail:
             self._inbox = {key: v for key, v in self._inbox.items() if key[0] > seq}
         return sum(p.nbytes for p in pieces), mean.nbytes
@@ -341,10 +350,10 @@ class RayBackend:
 
     # -- training -----------------------------------------------------------------------
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
-        self.job_cfg = cfg
+        self.job_cfg, self.vocab_size = cfg, len(vocab)
         self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
         fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
-        arrays_ref = None if fresh else ray.put((model.w_in, model.w_out, model.bias))  # fresh: built on each actor
+        arrays_ref = None if fresh else ray.put((model.input_table(), model.w_out, model.bias))  # fresh: built on each actor
         problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng, k, self.replicas, self._cfg_t)
                             for k, (a, s) in enumerate(zip(self.actors, states))])
         problems = [p for p in problems if p]
@@ -398,12 +407,13 @@ class RayBackend:
         step = max(1, SYNC_STREAM_BYTES // ((2 * self.job_cfg.dim + 1) * 4))
         doomed = self.fail.pop(self.rounds, (None, ""))
         sent = 0
-        for lo in range(0, rows, step):
-            hi = min(rows, lo + step)
-            sent += self._sync_stretch(live, lo, hi, every_row, doomed)
+        sub = SubwordSettings.from_config(self.job_cfg.to_dict())
+        for first, last, bits in sync_ranges(rows, self.vocab_size, sub):
+            for lo in range(first, last, step):
+                sent += self._sync_stretch(live, lo, min(last, lo + step), every_row, doomed, bits)
         return SyncStats(rows, sent)
 
-    def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed) -> int:
+    def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed, bits: int) -> int:
         """Rows [lo, hi) averaged by the live actors among themselves (``ReplicaActor.sync``):
         one call each; returns the bytes moved (pieces up + every mean to every actor)."""
         n = len(live)
@@ -412,7 +422,8 @@ class RayBackend:
         self._seq += 1
         faults = {"sync": "die", "sync_hang": "hang"}
         refs = {k: self.actors[k].sync.remote(peers, j, blocks, self._seq, every_row,
-                                              faults.get(doomed[1], "") if doomed[0] == k else "", self.round_timeout)
+                                              faults.get(doomed[1], "") if doomed[0] == k else "", self.round_timeout,
+                                              bits)
                 for j, k in enumerate(live)}
         got = self._await_sync(refs)
         return sum(b for b, _ in got.values()) + n * sum(m for _, m in got.values())

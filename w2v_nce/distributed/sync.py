@@ -13,6 +13,10 @@ Averaging a row over its touchers only (not over all K) keeps a rare word's upda
 share since its last sync. After a sync of the top n rows every replica holds the same rows
 [0, n).
 
+With subwords the input is the table (``Model.input_table``) and the mask spans its rows too:
+``sync_ranges`` says which rows of which matrices a sync averages (the n-gram rows, shared by
+words of every frequency, at every sync).
+
 The reduce is sharded by row blocks: block j's pieces (one per replica: the touched rows of the
 block, as ids + values) go to one reducer, whose averaged block goes back to every replica.
 ``average_touched`` runs that in one process; the Ray backend runs one reducer per actor.
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
+from ..subwords import SubwordSettings
 
 
 def trailing_zeros(n: int) -> int:
@@ -65,12 +70,28 @@ class Piece:
         return sum(a.nbytes for a in (self.in_ids, self.w_in, self.out_ids, self.w_out, self.bias))
 
 
+BOTH = TOUCHED_IN | TOUCHED_OUT
+
+
+def sync_ranges(rows: int, V: int, sub: SubwordSettings | None) -> list[tuple[int, int, int]]:
+    """(lo, hi, bits) for a sync of the top ``rows`` words of a V-word model: rows [lo, hi) of
+    the input table (bits & TOUCHED_IN) and of w_out and bias (bits & TOUCHED_OUT). Word-only:
+    the words' rows. Subwords: the n-gram buckets' rows too, every sync, all of them (fastText's
+    layout: the table's rows after V; compact: the whole table, which has no word rows)."""
+    if sub is None:
+        return [(0, rows, BOTH)]
+    if sub.word_rows:
+        return [(0, rows, BOTH), (V, sub.table_rows(V), TOUCHED_IN)]
+    return [(0, rows, TOUCHED_OUT), (0, sub.table_rows(V), TOUCHED_IN)]
+
+
 def extract_piece(w_in: np.ndarray, w_out: np.ndarray, bias: np.ndarray, touched: np.ndarray, lo: int,
-                  hi: int) -> Piece:
-    """One replica's touched rows of [lo, hi) (copies)."""
+                  hi: int, bits: int = BOTH) -> Piece:
+    """One replica's touched rows of [lo, hi) (copies), of the matrices ``bits`` names."""
     t = touched[lo:hi]
-    in_ids = (np.flatnonzero(t & TOUCHED_IN) + lo).astype(np.int32)
-    out_ids = (np.flatnonzero(t & TOUCHED_OUT) + lo).astype(np.int32)
+    none = np.zeros(0, np.int32)
+    in_ids = (np.flatnonzero(t & TOUCHED_IN) + lo).astype(np.int32) if bits & TOUCHED_IN else none
+    out_ids = (np.flatnonzero(t & TOUCHED_OUT) + lo).astype(np.int32) if bits & TOUCHED_OUT else none
     return Piece(lo, hi, in_ids, w_in[in_ids], out_ids, w_out[out_ids], bias[out_ids])
 
 
@@ -112,16 +133,17 @@ class SyncStats:
 
 
 def average_touched(replicas: list[tuple[np.ndarray, np.ndarray, np.ndarray]], touched: list[np.ndarray],
-                    rows: int, parts: int = 1) -> SyncStats:
-    """Average rows [0, rows) of the replicas' (w_in, w_out, bias) in place, in ``parts`` row
-    blocks, each row over the replicas whose mask marks it; clears those rows of the masks."""
+                    rows: int, parts: int = 1, first: int = 0, bits: int = BOTH) -> SyncStats:
+    """Average rows [first, rows) of the replicas' (w_in, w_out, bias) in place (of the matrices
+    ``bits`` names), in ``parts`` row blocks, each row over the replicas whose mask marks it;
+    clears those marks."""
     sent = 0
-    for lo, hi in row_blocks(rows, parts):
-        pieces = [extract_piece(*m, t, lo, hi) for m, t in zip(replicas, touched)]
+    for lo, hi in row_blocks(rows - first, parts):
+        pieces = [extract_piece(*m, t, first + lo, first + hi, bits) for m, t in zip(replicas, touched)]
         reduced = reduce_pieces(pieces)
         for m in replicas:
             apply_piece(*m, reduced)
         sent += sum(p.nbytes for p in pieces) + len(replicas) * reduced.nbytes
     for t in touched:
-        t[:rows] = 0
+        t[first:rows] &= np.uint8(~bits & 0xFF)
     return SyncStats(rows, sent)

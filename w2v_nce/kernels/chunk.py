@@ -53,7 +53,7 @@ def train_chunk(ids, word_offset, weights, tables, params, scratch):
         while end < n_ids and ids[end] != R.SENTENCE_END:
             end += 1
         lr = learning_rate(word_offset + words, params.total_words, params.alpha, params.min_alpha)
-        n = subsample(ids, start, end, tables.keep_prob, scratch.rng, scratch.sent, scratch.touched)
+        n = subsample(ids, start, end, tables, scratch.rng, scratch.sent, scratch.touched)
         words += end - start
         kept += n
         if batched and cbow:

@@ -43,8 +43,9 @@ T_BATCHES = 4  # negative draws (batches for nce/ssm, pairs for neg)
 T_NONFINITE = 5  # 1.0 once a non-finite loss was seen (the kernel then stops)
 N_TALLIES = 8
 
-# rows marked in Scratch.touched (a bit mask per vocabulary id)
-TOUCHED_IN = 1  # the w_in row may have changed
+# rows marked in Scratch.touched (a bit mask per row: vocabulary ids, and with subwords the input
+# table's rows too, so the mask spans max(V, table rows))
+TOUCHED_IN = 1  # the w_in row (the input table's row) may have changed
 TOUCHED_OUT = 2  # the w_out row and bias may have changed
 
 # SGNS prefetches the w_out rows of the pair this many pairs ahead (1-3 measured alike;
@@ -182,7 +183,7 @@ class Scratch(NamedTuple):
     rng: np.ndarray  # uint64[>=1]: word 0 is this worker's splitmix64 state, advanced in place
     tallies: np.ndarray  # float64[>=N_TALLIES]: this worker's sums (T_*)
     sent: np.ndarray  # int32[max_sentence_len]: the kept words of the current sentence
-    touched: np.ndarray  # uint8[V] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
+    touched: np.ndarray  # uint8[max(V, table rows)] (TOUCHED_* bits, set by the kernel) or uint8[0] (not tracked)
     rows: np.ndarray  # int64[max(2 * window, B)]: 0, 1, 2, ... (row lists of the block loops; never written)
     batch: Batch
     draw: Draw
@@ -191,9 +192,11 @@ class Scratch(NamedTuple):
 
 
 def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.ndarray, tallies: np.ndarray,
-                 track_touched: bool = False, bag_width: int = 1) -> Scratch:
+                 track_touched: bool = False, bag_width: int = 1, marked_rows: int = 0) -> Scratch:
     """One worker's buffers. ``rng`` and ``tallies`` are views the caller owns (checkpointed/reduced);
-    ``bag_width``: the most input rows one word has (``SubwordRows.longest``; 1 word-only)."""
+    ``bag_width``: the most input rows one word has (``SubwordRows.longest``; 1 word-only);
+    ``marked_rows``: the touched mask's length when tracked (at least V; with subwords the input
+    table's rows if more)."""
     S, B, W = params.num_sampled, params.batch_size, params.window
     win_flat = np.empty(2 * W * (S + 1), np.float32)
     batch = Batch(
@@ -217,7 +220,7 @@ def make_scratch(V: int, D: int, params: Params, max_sentence_len: int, rng: np.
     return Scratch(
         rng=rng, tallies=tallies,
         sent=np.empty(max_sentence_len, np.int32),
-        touched=np.zeros(V if track_touched else 0, np.uint8),
+        touched=np.zeros(max(V, marked_rows) if track_touched else 0, np.uint8),
         rows=np.arange(max(2 * W, B), dtype=np.int64),
         batch=batch, draw=draw, pair=pair, window=window,
     )

@@ -9,13 +9,15 @@ from .records import TOUCHED_IN, TOUCHED_OUT
 
 
 @njit(cache=True, nogil=True, inline="always")
-def subsample(ids, start, end, keep_prob, rng, sent, touched):
+def subsample(ids, start, end, tables, rng, sent, touched):
     """Copy the words of ids[start:end] kept by subsampling (id w kept with probability
-    keep_prob[w]; one uniform drawn only when keep_prob[w] < 1) to sent; returns how many.
+    tables.keep_prob[w]; one uniform drawn only when it is < 1) to sent; returns how many.
 
-    Every kept word is a centre (w_in row) and a context (w_out row): marked in ``touched``
-    when it is tracked (touched.shape[0] > 0).
+    Every kept word is a centre and a context: when ``touched`` is tracked (shape[0] > 0) its
+    w_out row is marked TOUCHED_OUT and its input rows TOUCHED_IN (row w, or with subwords the
+    rows of its bag: ``touched`` then spans the input table's rows too).
     """
+    keep_prob, sub_start, sub_rows = tables.keep_prob, tables.sub_start, tables.sub_rows
     n = 0
     for p in range(start, end):
         w = ids[p]
@@ -25,7 +27,13 @@ def subsample(ids, start, end, keep_prob, rng, sent, touched):
         n += 1
     if touched.shape[0] > 0:
         for i in range(n):
-            touched[sent[i]] |= TOUCHED_IN | TOUCHED_OUT
+            w = sent[i]
+            if sub_start.shape[0] == 0:
+                touched[w] |= TOUCHED_IN | TOUCHED_OUT
+            else:
+                touched[w] |= TOUCHED_OUT
+                for k in range(sub_start[w], sub_start[w + 1]):
+                    touched[sub_rows[k]] |= TOUCHED_IN
     return n
 
 

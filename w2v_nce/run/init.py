@@ -85,7 +85,7 @@ def check_init(cfg: Config) -> None:
             raise FormatError(f"--init {path}: no model here (expected a finished run's directory or model.npz)")
         try:
             with checked_npz(file) as z:
-                dim = int(z["w_in"].shape[1])
+                dim = int(z["w_out"].shape[1])  # a compact subword model has no w_in
         except (KeyError, ValueError, OSError, EOFError, IndexError) as exc:
             raise FormatError(f"--init {file}: not a w2v-nce model ({exc})") from None
     else:

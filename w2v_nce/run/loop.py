@@ -101,7 +101,7 @@ class Run:
         self._words, self._counts = start.model.words, start.model.counts
         backend.start(self.cfg, vocab, start.model, self.states)
         if self.K > 1:
-            start.model.w_in = start.model.w_out = start.model.bias = None  # each replica holds its own copy
+            start.model.w_in = start.model.w_out = start.model.bias = start.model.table = None  # each replica holds its own copy
 
     # -- what the run reports -----------------------------------------------------------
     @property
