@@ -72,8 +72,12 @@ def run_pair(lines: str, work: str, epochs: int, threads: int, seed: int, flags:
                                               "--threads", str(threads), "--seed", str(seed), *flags])
     ours = B.run_child("ours", argv)
     with open(os.path.join(ours_dir, "metrics.json")) as fh:
-        trained = json.load(fh)["seconds"]["train"]
+        metrics = json.load(fh)
+    trained = metrics["seconds"]["train"]
     sizes = {"model_mb": os.path.getsize(os.path.join(ours_dir, "model.npz")) / 1e6, "input_mb": input_mb(ours_dir)}
+    if "distributed" in metrics:  # --replicas K: what the syncs moved
+        dist = metrics["distributed"]
+        sizes.update(sync_mb=dist["bytes"] / 1e6, syncs=dist["syncs"], sync_fraction=dist["sync_fraction"])
     row = {"seed": seed, "ours": {"wall": ours.wall, "rss_mb": ours.peak_rss_mb, "train_s": trained, **sizes,
                                   **score_ours(ours_dir)}}
     if not peer:
