@@ -150,14 +150,14 @@ def test_row_blocks_cover_the_rows_once(rows, parts):
     assert max(sizes) - min(sizes) <= 1
 
 
-def test_sync_ranges_take_every_ngram_row_at_every_sync():
+def test_sync_ranges_take_every_touched_row_at_every_sync_with_subwords():
     from w2v_nce.distributed.sync import BOTH, sync_ranges
     from w2v_nce.subwords import SubwordSettings
 
     IN, OUT = kern.TOUCHED_IN, kern.TOUCHED_OUT
     assert sync_ranges(40, 100, None) == [(0, 40, BOTH)]
-    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 0)) == [(0, 40, BOTH), (100, 600, IN)]
-    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 2)) == [(0, 40, OUT), (0, 500, IN)]
+    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 0)) == [(0, 100, BOTH), (100, 600, IN)]  # no tiers
+    assert sync_ranges(40, 100, SubwordSettings(3, 6, 500, 2)) == [(0, 100, OUT), (0, 500, IN)]
 
 
 def test_averaging_one_matrix_leaves_the_others_and_their_marks():
