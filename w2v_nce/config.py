@@ -168,11 +168,12 @@ class Config:
         "at each epoch's end; end = only before the outputs (a full sync moves the whole model: at V = 1.5M, d = 300 "
         "it was most of the sync time in scripts/scale_model.py). A held-out loss needs it each epoch.",
         choices=FULL_SYNCS)
-    replica_rule: str = setting(
-        "scale", "How K replicas' updates combine at a sync: scale = every replica trains at min(K, 4) x alpha and "
-        "each touched row is averaged over the replicas that touched it; mean = the single-machine alpha, rows averaged "
-        "(frequent rows then learn ~K times slower per token). Summing the touchers' changes diverged (the sweep "
-        "in docs/distributed.md).", choices=REPLICA_RULES)
+    replica_rule: str | None = setting(
+        None, "How K replicas' updates combine at a sync (null: scale, or mean with --subwords): scale = every replica "
+        "trains at min(K, 4) x alpha and each touched row is averaged over the replicas that touched it; mean = the "
+        "single-machine alpha, rows averaged (frequent rows then learn ~K times slower per token). Summing the "
+        "touchers' changes diverged (the sweep in docs/distributed.md); so did scale with --subwords at 1 s syncs "
+        "(docs/subwords.md).", choices=REPLICA_RULES)
 
     def resolved_threads(self) -> int:
         return resolve(self).threads
@@ -212,8 +213,9 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
-    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, else 1; times
-      ``init_lr_scale`` when the run continues an earlier run (``--init`` a directory or .npz).
+    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale (null: scale, or mean
+      with subwords), else 1; times ``init_lr_scale`` when the run continues an earlier run
+      (``--init`` a directory or .npz).
     """
     k = cfg.replicas if replicas is None else replicas
     threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
@@ -235,7 +237,8 @@ def continues_run(cfg: Config) -> bool:
 
 
 def _lr_factor(cfg: Config, k: int) -> float:
-    replicas = float(min(k, REPLICA_LR_MAX)) if cfg.replica_rule == "scale" else 1.0
+    rule = cfg.replica_rule or ("mean" if cfg.subwords else "scale")  # subwords: scale diverged (docs/subwords.md)
+    replicas = float(min(k, REPLICA_LR_MAX)) if rule == "scale" else 1.0
     return replicas * (cfg.init_lr_scale if continues_run(cfg) else 1.0)
 
 
@@ -389,7 +392,8 @@ def validate(cfg: Config, where: str = "config") -> Config:
         bad("min_alpha", f"must be in [0, alpha={cfg.alpha}], got {cfg.min_alpha}")
     for f in fields(Config):
         choices = f.metadata.get("choices")
-        if choices and getattr(cfg, f.name) not in choices:
+        value = getattr(cfg, f.name)
+        if choices and value not in choices and not (value is None and f.default is None):
             bad(f.name, f"must be one of {', '.join(choices)}, got {_shown(getattr(cfg, f.name))}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
