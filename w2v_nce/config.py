@@ -172,7 +172,7 @@ class Config:
         None, "How K replicas' updates combine at a sync (null: scale, or mean with --subwords): scale = every replica "
         "trains at min(K, 4) x alpha and each touched row is averaged over the replicas that touched it; mean = the "
         "single-machine alpha, rows averaged (frequent rows then learn ~K times slower per token). Summing the "
-        "touchers' changes diverged (the sweep in docs/distributed.md); so did scale with --subwords at 1 s syncs "
+        "touchers' changes diverged (the sweep in docs/distributed.md); so did scale with --subwords in 5 of 11 runs "
         "(docs/subwords.md).", choices=REPLICA_RULES)
 
     def resolved_threads(self) -> int:
