@@ -266,10 +266,10 @@ def test_an_actor_that_does_not_come_back_leaves_its_parts_to_the_others(cluster
 
 def test_a_full_sync_streams_in_stretches_with_the_same_result(cluster, parts, tmp_path, monkeypatch):
     """A stretch of 100 rows at a time (instead of 256 MB): the same vectors as one stretch."""
-    from w2v_nce.distributed import ray_backend
+    from w2v_nce.distributed import sync
 
     run_training(config(parts, tmp_path / "one"), backend=RayBackend("auto", 2))
-    monkeypatch.setattr(ray_backend, "SYNC_STREAM_BYTES", 100 * (2 * 16 + 1) * 4)
+    monkeypatch.setattr(sync, "SYNC_STREAM_BYTES", 100 * (2 * 16 + 1) * 4)
     run_training(config(parts, tmp_path / "many"), backend=RayBackend("auto", 2))
     assert (tmp_path / "one" / "vectors.txt").read_bytes() == (tmp_path / "many" / "vectors.txt").read_bytes()
 
@@ -291,14 +291,16 @@ def test_a_replica_whose_weights_explode_stops_the_job(cluster, tmp_path):
     assert not (tmp_path / "out" / "vectors.txt").exists()
 
 
-def test_two_actors_train_a_subword_model_and_end_identical(cluster, parts, tmp_path):
-    """--subwords on Ray: the actors average the n-gram rows at every sync (the table's rows
-    after the words'), end identical, and the outputs are that model."""
+@pytest.mark.parametrize("hash_count", [0, 1])
+def test_two_actors_train_a_subword_model_and_end_identical(cluster, parts, tmp_path, hash_count):
+    """--subwords on Ray, both layouts: the actors average every touched row at every sync (the
+    n-gram rows too), end identical, and the outputs are that model."""
     final = Final()
-    run_training(config(parts, tmp_path / "sub", subwords=True, buckets=3000, minn=3, maxn=5),
+    run_training(config(parts, tmp_path / "sub", subwords=True, buckets=3000, minn=3, maxn=5, hash_count=hash_count),
                  backend=RayBackend("auto", 2), on_round=final)
     a, b = final.arrays
     assert all(np.array_equal(x, y) for x, y in zip(a, b))
     m = Model.load(str(tmp_path / "sub"))
-    assert m.table.shape == (len(m.words) + 3000, m.dim) and np.array_equal(m.table, a[0])
-    assert (np.abs(m.table[len(m.words):]).max(axis=1) > 0.5 / m.dim).sum() > 100  # n-gram rows trained
+    first = len(m.words) if hash_count == 0 else 0  # the n-gram rows' first row
+    assert m.table.shape == (first + 3000, m.dim) and np.array_equal(m.table, a[0])
+    assert (np.abs(m.table[first:]).max(axis=1) > 0.5 / m.dim).sum() > 100  # n-gram rows trained

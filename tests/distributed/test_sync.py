@@ -186,3 +186,14 @@ def test_averaging_one_matrix_leaves_the_others_and_their_marks():
     for m, o, mi in zip(masks, outs, marks_in):
         assert not (m[V:] & kern.TOUCHED_IN).any() and np.array_equal(m & kern.TOUCHED_OUT, o)
         assert np.array_equal((m[:V] & kern.TOUCHED_IN).astype(bool), mi[:V])
+
+
+def test_stretches_cut_every_range_and_keep_its_bits(monkeypatch):
+    from w2v_nce.distributed import sync
+    from w2v_nce.subwords import SubwordSettings
+
+    monkeypatch.setattr(sync, "SYNC_STREAM_BYTES", 30 * (2 * 4 + 1) * 4)  # 30 rows of D = 4 a stretch
+    got = sync.stretches(40, 100, SubwordSettings(3, 6, 50, 0), 4)
+    assert got == [(0, 30, sync.BOTH), (30, 60, sync.BOTH), (60, 90, sync.BOTH), (90, 100, sync.BOTH),
+                   (100, 130, kern.TOUCHED_IN), (130, 150, kern.TOUCHED_IN)]
+    assert sync.stretches(40, 100, None, 4) == [(0, 30, sync.BOTH), (30, 40, sync.BOTH)]

@@ -152,3 +152,12 @@ def test_a_model_saved_before_hash_count_reads_as_fasttexts_layout(compact_run, 
     np.savez(tmp_path / "old.npz", **z)
     m = Model.load(str(tmp_path / "old.npz"))
     assert m.subwords == SubwordSettings(2, 4, 5000, 0) and m.table.shape == (len(m.words) + 5000, m.dim)
+
+
+def test_init_from_word_vectors_with_hash_count_is_refused_before_any_work(tmp_path):
+    from w2v_nce.run.init import check_init
+
+    (tmp_path / "v.txt").write_text("1 2\na 0.5 0.25\n")
+    cfg = train_cfg(str(tmp_path / "c.txt"), tmp_path / "out", **COMPACT, dim=2, init=str(tmp_path / "v.txt"))
+    with pytest.raises(ConfigError, match="needs a row per word"):
+        check_init(cfg)

@@ -23,6 +23,7 @@ from ..artifact.model import Model
 from ..config import Config, resolve
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
+from ..subwords import SubwordSettings
 from ..text.corpus import Corpus
 from ..train import Tallies, Trainer, TrainState
 from ..vocabulary.vocab import Vocab
@@ -36,7 +37,7 @@ from .replica import (
     replica_trainer,
     train_span,
 )
-from .sync import BOTH, SyncStats, average_touched, sync_ranges
+from .sync import BOTH, SyncStats, average_touched, stretches
 
 TICK_SECONDS = 0.5
 
@@ -130,7 +131,8 @@ class LocalBackend:
         if every_row:
             marks = [np.full_like(m, BOTH) for m in marks]
         sent = 0
-        for lo, hi, bits in sync_ranges(rows, len(self.vocab), live[0].model.subwords):
+        sub = SubwordSettings.from_config(self.cfg.to_dict())
+        for lo, hi, bits in stretches(rows, len(self.vocab), sub, self.cfg.dim):
             sent += average_touched(mats, marks, hi, len(live), lo, bits).bytes
             for t in live:
                 t.clear_touched(hi, lo, bits)

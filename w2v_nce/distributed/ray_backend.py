@@ -68,7 +68,7 @@ from .sync import (
     extract_piece,
     reduce_pieces,
     row_blocks,
-    sync_ranges,
+    stretches,
 )
 
 READY_SECONDS = 120.0  # how long actors may take to be placed and start
@@ -78,7 +78,6 @@ TICK_SECONDS = 0.5
 # Calls an actor serves at once: a sync waits inside ``sync`` while its peers' ``take`` and the
 # driver's ``abort`` arrive; ``run`` and ``sync`` never overlap (the driver calls them in turn).
 ACTOR_CONCURRENCY = 4
-SYNC_STREAM_BYTES = 256 << 20  # rows of w_in + w_out + bias synced at a time (a full sync in stretches)
 
 
 class SyncAborted(Exception):
@@ -404,13 +403,10 @@ class RayBackend:
         object store); within a stretch actor j reduces block j. Raises ``ReplicaLost`` naming an
         actor that died on the way (the driver redoes the sync)."""
         live = [k for k in range(self.replicas) if k not in skip]
-        step = max(1, SYNC_STREAM_BYTES // ((2 * self.job_cfg.dim + 1) * 4))
         doomed = self.fail.pop(self.rounds, (None, ""))
-        sent = 0
         sub = SubwordSettings.from_config(self.job_cfg.to_dict())
-        for first, last, bits in sync_ranges(rows, self.vocab_size, sub):
-            for lo in range(first, last, step):
-                sent += self._sync_stretch(live, lo, min(last, lo + step), every_row, doomed, bits)
+        sent = sum(self._sync_stretch(live, lo, hi, every_row, doomed, bits)
+                   for lo, hi, bits in stretches(rows, self.vocab_size, sub, self.job_cfg.dim))
         return SyncStats(rows, sent)
 
     def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed, bits: int) -> int:

@@ -71,6 +71,7 @@ class Piece:
 
 
 BOTH = TOUCHED_IN | TOUCHED_OUT
+SYNC_STREAM_BYTES = 256 << 20  # rows of w_in + w_out + bias synced at a time (a full sync in stretches)
 
 
 def sync_ranges(rows: int, V: int, sub: SubwordSettings | None) -> list[tuple[int, int, int]]:
@@ -87,6 +88,14 @@ def sync_ranges(rows: int, V: int, sub: SubwordSettings | None) -> list[tuple[in
     if sub.word_rows:
         return [(0, rows, BOTH), (V, sub.table_rows(V), TOUCHED_IN)]
     return [(0, rows, TOUCHED_OUT), (0, sub.table_rows(V), TOUCHED_IN)]
+
+
+def stretches(rows: int, V: int, sub: SubwordSettings | None, dim: int) -> list[tuple[int, int, int]]:
+    """``sync_ranges`` cut into (lo, hi, bits) stretches of at most ``SYNC_STREAM_BYTES`` of rows,
+    so that no sync holds more than a stretch of pieces and their float64 sums at once."""
+    step = max(1, SYNC_STREAM_BYTES // ((2 * dim + 1) * 4))
+    return [(lo, min(last, lo + step), bits) for first, last, bits in sync_ranges(rows, V, sub)
+            for lo in range(first, last, step)]
 
 
 def extract_piece(w_in: np.ndarray, w_out: np.ndarray, bias: np.ndarray, touched: np.ndarray, lo: int,

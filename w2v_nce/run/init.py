@@ -48,8 +48,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
         merged = vocab
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
         if model.w_in is None:
-            raise ConfigError(f"{path}: --init from word vectors needs a row per word; a --hash-count model has none "
-                              "(drop --hash-count, or continue a compact run by giving its run directory)")
+            raise ConfigError(_NO_WORD_ROWS.format(path=path))
         to, frm = _matching_rows(model.words, words)
         model.w_in[to] = vectors[frm]
         carried = len(to)
@@ -72,11 +71,17 @@ def read_once(path: str, load: Callable[[str], T]) -> tuple[T, dict]:
     return loaded, {"path": os.path.abspath(path), "sha256": digest}
 
 
+_NO_WORD_ROWS = ("{path}: --init from word vectors needs a row per word; a --hash-count model has none "
+                 "(drop --hash-count, or continue a compact run by giving its run directory)")
+
+
 def check_init(cfg: Config) -> None:
     """Before any work: ``--init`` names a readable model or word2vec file of the run's dimension."""
     if not cfg.init:
         return
     path = cfg.init
+    if not continues_run(cfg) and cfg.subwords and cfg.hash_count:
+        raise ConfigError(_NO_WORD_ROWS.format(path=path))
     if continues_run(cfg):
         from ..io import checked_npz
 
