@@ -2,6 +2,7 @@
 
     python scripts/bench_ray_job.py                        # mix8, 1 epoch, K = 2 x 1 thread vs 2 threads
     python scripts/bench_ray_job.py --rounds 3 --epochs 5
+    python scripts/bench_ray_job.py --config configs/default.yaml --flags "--subwords"
 
 mix8 is one .gz, which cannot be cut: every replica would read it all (before) or one replica
 would (now). So both contenders train the same ``--split N`` plain part files of it, written
@@ -38,11 +39,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out", "ray-job"))
     ap.add_argument("--split", type=int, default=4, help="train on this many parts of the corpus (0: as given)")
     ap.add_argument("--json", help="write the raw results here")
+    ap.add_argument("--flags", default="", help="extra flags for both jobs, e.g. '--subwords'")
     args = ap.parse_args()
     if args.split:
         args.corpus = _parts(args.corpus, args.split, args.workdir)
 
-    common = ["--epochs", str(args.epochs)]
+    common = ["--epochs", str(args.epochs), *args.flags.split()]
     plans = {
         "ray": B.w2v_argv(args.corpus, os.path.join(args.workdir, "ray"), args.config,
                           common + ["--ray", "local", "--replicas", str(args.replicas), "--threads", str(args.threads)]),
