@@ -2,7 +2,7 @@
 
     python scripts/bench_ray_job.py                        # mix8, 1 epoch, K = 2 x 1 thread vs 2 threads
     python scripts/bench_ray_job.py --rounds 3 --epochs 5
-    python scripts/bench_ray_job.py --config configs/default.yaml --flags "--subwords"
+    python scripts/bench_ray_job.py --config configs/default.yaml --flags=--subwords
 
 mix8 is one .gz, which cannot be cut: every replica would read it all (before) or one replica
 would (now). So both contenders train the same ``--split N`` plain part files of it, written
