@@ -36,7 +36,7 @@ NEGATIVES = ("pair", "window", "batch")
 NCE_SKIPGRAM_BATCH = 128
 # more threads (or replicas) than any machine runs: each thread allocates its scratch up front
 MAX_THREADS = 4096
-REPLICA_RULES = ("scale", "mean")
+REPLICA_RULES = ("scale", "sqrt", "mean")
 FULL_SYNCS = ("epoch", "end")
 VOCAB_UPDATES = ("merge", "keep", "replace")
 # The scale rule's lr factor is min(K, REPLICA_LR_MAX): K x alpha diverged at K = 16 (alpha 0.4,
@@ -169,11 +169,11 @@ class Config:
         "it was most of the sync time in scripts/scale_model.py). A held-out loss needs it each epoch.",
         choices=FULL_SYNCS)
     replica_rule: str | None = setting(
-        None, "How K replicas' updates combine at a sync (null: scale, or mean with --subwords): scale = every replica "
-        "trains at min(K, 4) x alpha and each touched row is averaged over the replicas that touched it; mean = the "
-        "single-machine alpha, rows averaged (frequent rows then learn ~K times slower per token). Summing the "
-        "touchers' changes diverged (the sweep in docs/distributed.md); so did scale with --subwords in 5 of 11 runs "
-        "(docs/subwords.md).", choices=REPLICA_RULES)
+        None, "How K replicas' updates combine at a sync (null: scale, or sqrt with --subwords): scale = every replica "
+        "trains at min(K, 4) x alpha and each touched row is averaged over the replicas that touched it; sqrt = at "
+        "sqrt(min(K, 4)) x alpha, rows averaged; mean = the single-machine alpha, rows averaged (frequent rows then "
+        "learn ~K times slower per token). Summing the touchers' changes diverged (the sweep in docs/distributed.md); "
+        "so did scale with --subwords in 5 of 11 runs (docs/subwords.md).", choices=REPLICA_RULES)
 
     def resolved_threads(self) -> int:
         return resolve(self).threads
@@ -199,7 +199,7 @@ class Resolved:
     remove_accidental_hits: bool
     sync_seconds: float | None  # rounds by time (replicas > 1 without round_words); None otherwise
     round_words: int | None  # rounds by tokens (replicas > 1 with round_words); None otherwise
-    lr_factor: float  # each replica's lr schedule is alpha x this (min(K, 4) with replica_rule scale, else 1)
+    lr_factor: float  # each replica's lr schedule is alpha x this (min(K, 4) with scale, its square root with sqrt, else 1)
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -213,8 +213,8 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - batch_size: 128 pairs a draw for skip-gram nce, 32 otherwise (``NCE_SKIPGRAM_BATCH``);
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
-    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale (null: scale, or mean
-      with subwords), else 1; times ``init_lr_scale`` when the run continues an earlier run
+    - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, its square root with
+      sqrt, 1 with mean (null: scale, or sqrt with subwords); times ``init_lr_scale`` when the run continues an earlier run
       (``--init`` a directory or .npz).
     """
     k = cfg.replicas if replicas is None else replicas
@@ -237,8 +237,9 @@ def continues_run(cfg: Config) -> bool:
 
 
 def _lr_factor(cfg: Config, k: int) -> float:
-    rule = cfg.replica_rule or ("mean" if cfg.subwords else "scale")  # subwords: scale diverged (docs/subwords.md)
-    replicas = float(min(k, REPLICA_LR_MAX)) if rule == "scale" else 1.0
+    rule = cfg.replica_rule or ("sqrt" if cfg.subwords else "scale")  # subwords: scale diverged (docs/subwords.md)
+    factors = {"scale": float(min(k, REPLICA_LR_MAX)), "sqrt": math.sqrt(min(k, REPLICA_LR_MAX)), "mean": 1.0}
+    replicas = factors[rule]
     return replicas * (cfg.init_lr_scale if continues_run(cfg) else 1.0)
 
 

@@ -327,9 +327,10 @@ def test_the_scale_rules_lr_factor_stops_at_four():
     assert REPLICA_LR_MAX == 4
     assert [resolve(Config(), k).lr_factor for k in (1, 2, 4, 8, 16, 64)] == [1.0, 2.0, 4.0, 4.0, 4.0, 4.0]
     assert resolve(Config(replica_rule="mean"), 16).lr_factor == 1.0
-    # subwords: null means mean (scale diverged with them); scale still when asked for
-    assert resolve(Config(subwords=True), 4).lr_factor == 1.0
+    # subwords: null means sqrt (scale diverged with them); the others when asked for
+    assert [resolve(Config(subwords=True), k).lr_factor for k in (1, 2, 4, 16)] == [1.0, 2 ** 0.5, 2.0, 2.0]
     assert resolve(Config(subwords=True, replica_rule="scale"), 4).lr_factor == 4.0
+    assert resolve(Config(replica_rule="sqrt"), 4).lr_factor == 2.0
 
 
 @pytest.mark.parametrize("hash_count", [0, 2])
