@@ -17,7 +17,13 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .subwords.table import DEFAULT_BUCKETS, DEFAULT_MAXN, DEFAULT_MINN, MAX_HASH_COUNT
+from .subwords.table import (
+    DEFAULT_BUCKETS,
+    DEFAULT_MAXN,
+    DEFAULT_MINN,
+    MAX_HASH_COUNT,
+    SubwordSettings,
+)
 
 LOSSES = ("nce", "neg", "sampled_softmax")
 SAMPLERS = ("log_uniform", "unigram", "uniform")
@@ -175,6 +181,10 @@ class Config:
         "learn ~K times slower per token). Summing the touchers' changes diverged (the sweep in docs/distributed.md); "
         "so did scale with --subwords in 5 of 11 runs (docs/subwords.md).", choices=REPLICA_RULES)
 
+    def subword_settings(self) -> SubwordSettings | None:
+        """The run's subword settings (None without --subwords)."""
+        return SubwordSettings(self.minn, self.maxn, self.buckets, self.hash_count) if self.subwords else None
+
     def resolved_threads(self) -> int:
         return resolve(self).threads
 
@@ -214,8 +224,8 @@ def resolve(cfg: Config, replicas: int | None = None, cpus: int | None = None) -
     - remove_accidental_hits: TensorFlow's defaults (off for nce, on for sampled_softmax);
     - a round (replicas > 1): ``round_words`` tokens if set, else ``sync_seconds``;
     - the lr factor: min(K, ``REPLICA_LR_MAX``) with ``replica_rule`` scale, its square root with
-      sqrt, 1 with mean (null: scale, or sqrt with subwords); times ``init_lr_scale`` when the run continues an earlier run
-      (``--init`` a directory or .npz).
+      sqrt, 1 with mean (null: scale, or sqrt with subwords); times ``init_lr_scale`` when the run
+      continues an earlier run (``--init`` a directory or .npz).
     """
     k = cfg.replicas if replicas is None else replicas
     threads = cfg.threads if cfg.threads else max(1, (cpus or os.cpu_count() or 1) // k)
@@ -395,7 +405,7 @@ def validate(cfg: Config, where: str = "config") -> Config:
         choices = f.metadata.get("choices")
         value = getattr(cfg, f.name)
         if choices and value not in choices and not (value is None and f.default is None):
-            bad(f.name, f"must be one of {', '.join(choices)}, got {_shown(getattr(cfg, f.name))}")
+            bad(f.name, f"must be one of {', '.join(choices)}, got {_shown(value)}")
     if cfg.distortion < 0:
         bad("distortion", f"must be >= 0, got {cfg.distortion}")
     if not 0.0 <= cfg.holdout_fraction < 1.0:

@@ -43,7 +43,7 @@ from .sampling import (
     unigram_weights,
 )
 from .stream import IdChunk, ReaderCounts, StreamState, first_sentence, id_chunks
-from .subwords import SubwordSettings, subword_rows
+from .subwords import subword_rows
 from .text.corpus import BLOCK_BYTES, Corpus, Position
 from .text.readahead import ReadAhead
 from .text.splits import Split, make_splits
@@ -76,7 +76,7 @@ def build_tables(counts: np.ndarray, cfg: Config, words: list[str] | None = None
     else:
         prob = log_uniform_probability(ids, V) if cfg.sampler == "log_uniform" else uniform_probability(ids, V)
         ap, ai = np.ones(1), np.zeros(1, np.int32)
-    sub = subword_rows(words, SubwordSettings.from_config(cfg.to_dict())) if cfg.subwords and words else None
+    sub = subword_rows(words, cfg.subword_settings()) if cfg.subwords and words else None
     return kern.make_tables(keep, prob, ap, ai, neg_p, neg_a, cfg.num_sampled,  # make_tables casts P to float32
                             *(sub if sub is not None else ()))
 

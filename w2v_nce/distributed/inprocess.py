@@ -23,7 +23,6 @@ from ..artifact.model import Model
 from ..config import Config, resolve
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
-from ..subwords import SubwordSettings
 from ..text.corpus import Corpus
 from ..train import Tallies, Trainer, TrainState
 from ..vocabulary.vocab import Vocab
@@ -131,8 +130,7 @@ class LocalBackend:
         if every_row:
             marks = [np.full_like(m, BOTH) for m in marks]
         sent = 0
-        sub = SubwordSettings.from_config(self.cfg.to_dict())
-        for lo, hi, bits in stretches(rows, len(self.vocab), sub, self.cfg.dim):
+        for lo, hi, bits in stretches(rows, len(self.vocab), self.cfg.subword_settings(), self.cfg.dim):
             sent += average_touched(mats, marks, hi, len(live), lo, bits).bytes
             for t in live:
                 t.clear_touched(hi, lo, bits)

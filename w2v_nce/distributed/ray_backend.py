@@ -41,7 +41,6 @@ from ..config import Config, from_saved
 from ..errors import ClusterError, DivergenceError, ResourceError, W2VError
 from ..phrases.join import open_corpus
 from ..run.memory import check_memory
-from ..subwords import SubwordSettings
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
 from ..train import DIVERGED_HINT, MAX_WEIGHT, Trainer, TrainState, init_model
@@ -404,7 +403,7 @@ class RayBackend:
         actor that died on the way (the driver redoes the sync)."""
         live = [k for k in range(self.replicas) if k not in skip]
         doomed = self.fail.pop(self.rounds, (None, ""))
-        sub = SubwordSettings.from_config(self.job_cfg.to_dict())
+        sub = self.job_cfg.subword_settings()
         sent = sum(self._sync_stretch(live, lo, hi, every_row, doomed, bits)
                    for lo, hi, bits in stretches(rows, self.vocab_size, sub, self.job_cfg.dim))
         return SyncStats(rows, sent)

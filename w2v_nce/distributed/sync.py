@@ -84,10 +84,9 @@ def sync_ranges(rows: int, V: int, sub: SubwordSettings | None) -> list[tuple[in
     analogy against K = 1's 0.525), for about twice the bytes a sync (docs/subwords.md)."""
     if sub is None:
         return [(0, rows, BOTH)]
-    rows = V
     if sub.word_rows:
-        return [(0, rows, BOTH), (V, sub.table_rows(V), TOUCHED_IN)]
-    return [(0, rows, TOUCHED_OUT), (0, sub.table_rows(V), TOUCHED_IN)]
+        return [(0, V, BOTH), (V, sub.table_rows(V), TOUCHED_IN)]
+    return [(0, V, TOUCHED_OUT), (0, sub.table_rows(V), TOUCHED_IN)]
 
 
 def stretches(rows: int, V: int, sub: SubwordSettings | None, dim: int) -> list[tuple[int, int, int]]:
@@ -108,10 +107,10 @@ def extract_piece(w_in: np.ndarray, w_out: np.ndarray, bias: np.ndarray, touched
     return Piece(lo, hi, in_ids, w_in[in_ids], out_ids, w_out[out_ids], bias[out_ids])
 
 
-def _mean_rows(lo: int, hi: int, parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-    """Per row of [lo, hi) some part holds: the float64 mean over the parts holding it -> (ids
-    ascending, float32 values). Memory follows the rows held, not hi - lo (an n-gram block is
-    ~1M rows: a dense float64 accumulator was 800 MB at D = 100)."""
+def _mean_rows(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row some part holds: the float64 mean over the parts holding it -> (ids ascending,
+    float32 values). Memory follows the rows held, not the block's span (an n-gram block is ~1M
+    rows: a dense float64 accumulator was 800 MB at D = 100)."""
     shape = parts[0][1].shape[1:]
     rows = np.unique(np.concatenate([ids for ids, _ in parts])) if parts else np.zeros(0, np.int32)
     acc = np.zeros((len(rows),) + shape, np.float64)
@@ -128,9 +127,9 @@ def reduce_pieces(pieces: list[Piece]) -> Piece:
     """Average the pieces of one block (one per replica): each row over the pieces holding it.
     One piece reduces to itself bit for bit (a float32 -> float64 -> float32 round trip)."""
     lo, hi = pieces[0].lo, pieces[0].hi
-    in_ids, w_in = _mean_rows(lo, hi, [(p.in_ids, p.w_in) for p in pieces])
-    out_ids, w_out = _mean_rows(lo, hi, [(p.out_ids, p.w_out) for p in pieces])
-    _, bias = _mean_rows(lo, hi, [(p.out_ids, p.bias) for p in pieces])
+    in_ids, w_in = _mean_rows([(p.in_ids, p.w_in) for p in pieces])
+    out_ids, w_out = _mean_rows([(p.out_ids, p.w_out) for p in pieces])
+    _, bias = _mean_rows([(p.out_ids, p.bias) for p in pieces])
     return Piece(lo, hi, in_ids, w_in, out_ids, w_out, bias)
 
 
