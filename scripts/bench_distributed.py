@@ -66,6 +66,8 @@ def main() -> None:
     ap.add_argument("--config", default=os.path.join(B.REPO, "configs", "word2vec.yaml"))
     ap.add_argument("--out", default=os.path.join(B.REPO, "bench-out", "distributed"))
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--variant", default="", help="K > 1 runs train through scripts/replica_rules.py with this "
+                    "variant (touch, bmuf[:ETA], cap:N, warmup:W; comma-separated to combine)")
     ap.add_argument("--flags", default="", help="extra train flags for every K > 1 run, e.g. '--full-sync end' "
                     "(runs with flags get their own output directories)")
     args = ap.parse_args()
@@ -109,7 +111,7 @@ def main() -> None:
 def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str = "scale") -> dict:
     """One training job (K = 1: the plain single-machine run) scored on its vectors.txt."""
     flags = args.flags.split() if K > 1 else []
-    tag = "".join(f.strip("-") for f in flags)
+    tag = "".join(f.strip("-") for f in flags) + (args.variant.replace(":", "").replace(",", "-") if K > 1 else "")
     out = os.path.join(args.out, f"k{K}-{rule}-r{words or 'time'}-s{seed}" + (f"-{tag}" if tag else ""))
     extra = ["--epochs", str(args.epochs), "--threads", str(args.threads),
              "--sync-base", str(args.sync_base), "--checkpoint-every", "0", "--seed", str(seed)]
@@ -122,7 +124,10 @@ def _train_and_score(args, corpus: str, K: int, words: int, seed: int, rule: str
         wall = json.load(open(os.path.join(out, "metrics.json")))["seconds"]
         run = B.Run(f"k{K} seed {seed}", sum(wall.values()), 0.0, 0, "")  # the phases' sum stands for the wall
     else:
-        run = B.run_child(f"k{K} seed {seed}", B.w2v_argv(corpus, out, args.config, extra),
+        argv = B.w2v_argv(corpus, out, args.config, extra)
+        if K > 1 and args.variant:
+            argv = [sys.executable, os.path.join(B.HERE, "replica_rules.py"), args.variant] + argv[3:]
+        run = B.run_child(f"k{K} seed {seed}", argv,
                           env={**os.environ, "PYTHONPATH": B.REPO})
     if run.returncode:
         sys.exit(f"K={K} seed {seed} failed:\n{run.output[-2000:]}")
