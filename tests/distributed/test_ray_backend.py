@@ -240,6 +240,30 @@ def test_a_cluster_error_stops_the_early_count(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
+def test_an_actor_that_hangs_while_the_replicas_start_is_an_error_not_a_wait(cluster, parts, tmp_path, monkeypatch):
+    """The driver waited without a bound for the actors to build their models: one hung node (here
+    an actor stopped with SIGSTOP) held the job forever. Now the round timeout bounds it."""
+    from w2v_nce.errors import ClusterError
+
+    backend = RayBackend("auto", 2, round_timeout=3.0)
+    start, stopped = RayBackend.start, []
+
+    def stop_one_then_start(self, *args):
+        stopped.append(ray.get(self.actors[1].pid.remote()))
+        os.kill(stopped[0], signal.SIGSTOP)
+        return start(self, *args)
+
+    monkeypatch.setattr(RayBackend, "start", stop_one_then_start)
+    try:
+        with pytest.raises(ClusterError, match="did not all answer within 3 s \\(building their models\\)"):
+            run_training(config(parts, tmp_path / "h"), backend=backend)
+    finally:
+        for pid in stopped:
+            os.kill(pid, signal.SIGCONT)
+        for a in backend.actors:
+            ray.kill(a, no_restart=True)
+
+
 def test_an_actor_that_does_not_come_back_leaves_its_parts_to_the_others(cluster, parts, tmp_path, monkeypatch):
     """An actor killed for good (its node gone: Ray cannot restart it): after RESTART_SECONDS the
     job goes on with the other actor, which takes its parts, and finishes."""

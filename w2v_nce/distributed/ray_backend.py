@@ -280,7 +280,8 @@ class RayBackend:
             **self._runtime_env())
         self.actors = [self._actor_class.remote(k, self.replicas, cfg_t, self.threads) for k in range(self.replicas)]
         self._placed()
-        problems = [p for p in ray.get([a.check_corpus.remote(fingerprint) for a in self.actors]) if p]
+        problems = [p for p in self._answers([a.check_corpus.remote(fingerprint) for a in self.actors],
+                                             "checking the corpus") if p]
         if problems:
             raise ClusterError(problems[0])
 
@@ -352,11 +353,22 @@ class RayBackend:
         self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
         fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
         arrays_ref = None if fresh else ray.put((model.input_table(), model.w_out, model.bias))  # fresh: built on each actor
-        problems = ray.get([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng, k, self.replicas, self._cfg_t)
-                            for k, (a, s) in enumerate(zip(self.actors, states))])
+        problems = self._answers([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng, k, self.replicas,
+                                                 self._cfg_t) for k, (a, s) in enumerate(zip(self.actors, states))],
+                                 "building their models")
         problems = [p for p in problems if p]
         if problems:
             raise ClusterError(problems[0])
+
+    def _answers(self, refs: list, what: str) -> list:
+        """Every actor's answer to a call outside the rounds, within the round timeout: a node
+        that hangs there is a one-line ClusterError, not a job that waits forever."""
+        try:
+            return ray.get(refs, timeout=self.round_timeout)
+        except GetTimeoutError:
+            raise ClusterError(f"the replica actors did not all answer within {self.round_timeout:.0f} s ({what}); "
+                               "a node may be hung or overloaded: run the command again (--resume if a "
+                               "checkpoint was written)") from None
 
     def train_round(self, plans: dict[int, RoundPlan], stop, tick) -> dict[int, RoundResult | ReplicaLost]:
         """Every planned actor's span; ``tick`` runs here while they train. An actor that has not
@@ -497,8 +509,8 @@ class RayBackend:
         self.actors = [a for k, a in enumerate(self.actors) if k not in gone]
         self.replicas -= len(gone)
         self._cfg_t = replica_config(self.job_cfg, self.replicas, self.threads).to_dict()
-        problems = ray.get([a.regroup.remote(k, self.replicas, self._cfg_t, s.to_json(), s.rng)
-                            for k, (a, s) in enumerate(zip(self.actors, states))])
+        problems = self._answers([a.regroup.remote(k, self.replicas, self._cfg_t, s.to_json(), s.rng)
+                                  for k, (a, s) in enumerate(zip(self.actors, states))], "taking the lost parts")
         if any(problems):
             raise ClusterError(next(p for p in problems if p))
 
