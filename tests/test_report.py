@@ -303,6 +303,7 @@ def test_numbers_beyond_a_float_and_infinity_in_the_files_are_drawn_as_gaps(tmp_
     lines = (run_dir / "train.jsonl").read_text().splitlines()
     lines[1] = lines[1].replace('"words": ', '"words": ' + "9" * 400 + ", \"was\": ", 1)
     lines.insert(2, '{"event": "progress", "words": Infinity, "loss": -Infinity, "lr": NaN}')
+    lines.insert(3, '{"event": "epoch", "epoch": 9, "words": 5, "words_per_sec": 1e308}')  # matplotlib overflowed
     (run_dir / "train.jsonl").write_text("\n".join(lines) + "\n")
     metrics = json.loads((run_dir / "metrics.json").read_text())
     metrics["analogy"]["accuracy"] = int("9" * 400)

@@ -341,11 +341,28 @@ def merge(cfg: Config, overrides: dict[str, Any], where: str) -> Config:
     return Config(**values)
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """yaml.safe_load's loader, except that a key given twice in one mapping is an error: a
+    config with `alpha` twice would otherwise take the last one without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden: not a repeat
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",
+                                                        key_node.start_mark)
+            seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+        return super().construct_mapping(node, deep)
+
+
 def load_yaml(path: str) -> dict[str, Any]:
-    """Read a YAML mapping of settings; malformed YAML names the file and line."""
+    """Read a YAML mapping of settings; malformed YAML (or a key given twice) names the file and line."""
     try:
         with open(path, encoding="utf-8") as fh:
-            data = yaml.safe_load(fh)
+            data = yaml.load(fh, Loader=_UniqueKeys)  # noqa: S506 -- a SafeLoader subclass
     except FileNotFoundError:
         raise ConfigError(f"{path}: config file not found") from None
     except OSError as exc:

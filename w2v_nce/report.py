@@ -169,14 +169,21 @@ def _matplotlib():
     return Figure, FigureCanvasAgg
 
 
+# No figure a run records comes near this (words ~1e12, words/s ~1e8): beyond it a value is damage,
+# and matplotlib's axis arithmetic overflows on values near the float's limit (1e308)
+_PLOT_MAX = 1e30
+
+
 def _value(x: Any) -> float:
-    """A number from an event, NaN for null/missing or beyond a float (matplotlib leaves a gap)."""
+    """A number from an event, NaN for null/missing, infinite or beyond ``_PLOT_MAX`` (matplotlib
+    leaves a gap)."""
     if not isinstance(x, (int, float)) or isinstance(x, bool):
         return math.nan
     try:
-        return float(x)
+        v = float(x)
     except OverflowError:  # an integer of hundreds of digits in a damaged file
         return math.nan
+    return v if abs(v) <= _PLOT_MAX else math.nan
 
 
 def _points(events: Iterable[dict], xkey: str, ykey: str) -> tuple[list[float], list[float]]:

@@ -468,3 +468,12 @@ def test_lookup_of_wanted_words_is_the_full_lookup_restricted_to_them():
         expected = {fold(w): full[fold(w)] for w in wanted if fold(w) in full}
         assert lookup_of(words, wanted, case_insensitive) == expected
     assert lookup_of(words, wanted, True) == {"THE": 0, "PARIS": 2, "NAÏVE": 6}
+
+
+def test_a_vectors_file_of_no_rows_scores_nothing_without_a_traceback(tmp_path):
+    """`eval --vectors` on a file whose header says "0 10" raised IndexError in the analogy search."""
+    path = _write(tmp_path, "q.txt", ANALOGY_FILE)
+    (tmp_path / "v.txt").write_text("0 10\n")
+    report = E.run_evaluation(vectors_file=str(tmp_path / "v.txt"), analogies=[str(path)])
+    q = report["analogies"]["q.txt"]
+    assert q["correct"] == 0 and q["answered"] == 0

@@ -338,16 +338,16 @@ def test_draw_batch_unique_and_counts_tries():
 
 def test_a_unique_draw_from_a_degenerate_distribution_ends():
     """All the mass on one id of 10 and S = 5 distinct wanted: rejection alone never ends (a
-    vocab.tsv or checkpoint with forged counts); after MAX_UNIQUE_TRIES draws the batch is
-    completed with the smallest ids not drawn, each once."""
-    from w2v_nce.kernels.negatives import MAX_UNIQUE_TRIES
+    vocab.tsv or checkpoint with forged counts); after UNIQUE_TRIES_PER_SAMPLE x S draws the
+    batch is completed with the smallest ids not drawn, each once."""
+    from w2v_nce.kernels.negatives import UNIQUE_TRIES_PER_SAMPLE
 
     weights = np.zeros(10)
     weights[7] = 1.0
     prob, alias = build_alias_table(weights)
     draw = kern.make_draw(5)
     tries = kern.draw_batch(draw, True, 1, kern.SAMPLER_UNIGRAM, 10, prob, alias, np.array([3], np.uint64))
-    assert draw.samples.tolist() == [7, 0, 1, 2, 3] and tries == MAX_UNIQUE_TRIES + 3
+    assert draw.samples.tolist() == [7, 0, 1, 2, 3] and tries == UNIQUE_TRIES_PER_SAMPLE * 5 + 3
     assert all(kern.marked_pos(draw, s, 1) == k for k, s in enumerate(draw.samples))
 
 

@@ -103,6 +103,25 @@ def test_init_from_a_word2vec_file_and_bad_inits_are_one_line(tmp_path):
     assert r.exit_code == 1 and "none.bin" in r.output and "Traceback" not in r.output
 
 
+@pytest.mark.parametrize("content", [b"", b"PK not a zip at all", b"\x93NUMPY\x01\x00v\x00{}"])
+def test_init_from_a_run_whose_model_is_not_a_zip_is_one_line(tmp_path, content):
+    """A zero-byte, random or .npy model.npz raised zipfile.BadZipFile through `train --init`."""
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "model.npz").write_bytes(content)
+    corpus = planted_corpus(tmp_path / "b.txt", lines=100, seed=2)
+    r = run_cli("train", corpus, "-c", TINY, "-o", tmp_path / "x", "--init", tmp_path / "run")
+    assert r.exit_code == 1 and "not a w2v-nce model" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_init_from_vectors_that_are_not_utf8_gives_advice_train_can_follow(tmp_path):
+    """The hint named --unicode-errors, which train does not have."""
+    (tmp_path / "v.txt").write_bytes(b"2 3\n\xff\xfe 0.1 0.2 0.3\nb 0.1 0.2 0.3\n")
+    corpus = planted_corpus(tmp_path / "b.txt", lines=100, seed=2)
+    r = run_cli("train", corpus, "-c", TINY, "-o", tmp_path / "x", "--init", tmp_path / "v.txt", "--dim", "3")
+    assert r.exit_code == 1 and "not valid UTF-8" in r.output and "convert the file to UTF-8" in r.output
+    assert "--unicode-errors" not in r.output
+
+
 def test_keep_and_replace_policies():
     old_w, old_c = ["the", "cat", "sat"], np.array([50, 10, 3])
     new_w, new_c = ["cat", "dog", "the"], np.array([45, 7, 2])

@@ -421,6 +421,71 @@ def test_the_output_may_not_be_the_corpus_directory_nor_inside_it(tmp_path):
     assert (d / "vocab.tsv").read_text() == "not an output: a corpus file\n" and not (d / "run").exists()
 
 
+def test_no_input_may_be_a_file_the_run_writes(tmp_path):
+    """`train out/vectors.txt -o out --force` deleted its own corpus, and `--init RUN -o RUN --force`
+    the run it continues from, before failing: refused before anything is touched."""
+    from w2v_nce.errors import UsageError
+
+    corpus = planted_corpus(tmp_path / "c.txt", lines=200, seed=1)
+    run_training(train_cfg(corpus, tmp_path / "out", num_sampled=5))
+    before = {f: (tmp_path / "out" / f).read_bytes() for f in os.listdir(tmp_path / "out")}
+    for cfg in (train_cfg(str(tmp_path / "out" / "vectors.txt"), tmp_path / "out", num_sampled=5),
+                train_cfg(corpus, tmp_path / "out", init=str(tmp_path / "out"), num_sampled=5),
+                train_cfg(corpus, tmp_path / "out", vocab=str(tmp_path / "out" / "vocab.tsv"), num_sampled=5)):
+        with pytest.raises(UsageError, match="is an input of this run and also what it writes"):
+            run_training(cfg, force=True)
+    assert {f: (tmp_path / "out" / f).read_bytes() for f in os.listdir(tmp_path / "out")} == before
+
+
+@pytest.mark.parametrize("bad", ["empty_corpus", "min_count", "bad_init"])
+def test_force_keeps_the_previous_run_when_the_new_one_fails_before_training(tmp_path, bad):
+    """--force removed the previous run's files first; a corpus found empty while counting, a
+    vocabulary left empty by --min-count, or a bad --init then left the user with nothing."""
+    from w2v_nce.errors import W2VError
+
+    corpus = planted_corpus(tmp_path / "c.txt", lines=200, seed=1)
+    run_training(train_cfg(corpus, tmp_path / "out", num_sampled=5))
+    before = sorted(os.listdir(tmp_path / "out"))
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "init.txt").write_text("1 3\nword 0.1 0.2\n")  # a row shorter than its header says
+    cfg = {"empty_corpus": train_cfg(str(tmp_path / "empty.txt"), tmp_path / "out", num_sampled=5),
+           "min_count": train_cfg(corpus, tmp_path / "out", min_count=10**6, num_sampled=5),
+           "bad_init": train_cfg(corpus, tmp_path / "out", init=str(tmp_path / "init.txt"), dim=3, num_sampled=5)}[bad]
+    with pytest.raises(W2VError):
+        run_training(cfg, force=True)
+    assert sorted(os.listdir(tmp_path / "out")) == before
+
+
+def test_an_output_name_taken_by_a_directory_is_one_line_not_a_traceback(tmp_path):
+    """A directory named checkpoint.npz (or model.npz) in -o raised IsADirectoryError from --force's
+    clean-up; it is not ours to delete: refused before anything is touched."""
+    from w2v_nce.run.prepare import prepare_output_dir
+
+    (tmp_path / "out" / "checkpoint.npz").mkdir(parents=True)
+    (tmp_path / "out" / "vectors.txt").write_text("old")
+    with pytest.raises(OutputError, match="checkpoint.npz: is not a file w2v-nce wrote"):
+        prepare_output_dir(str(tmp_path / "out"), force=True)
+    assert (tmp_path / "out" / "vectors.txt").read_text() == "old"
+
+
+@pytest.mark.parametrize("where", ["corpus_directory", "vocab", "init", "phrases"])
+def test_a_fifo_among_the_inputs_is_refused_not_waited_on(tmp_path, where):
+    """A FIFO in a corpus directory, or given as --vocab, --init or --phrases, blocked the job in
+    open() forever (SIGINT and SIGTERM were retried away, PEP 475): refused before it is opened."""
+    from w2v_nce.errors import CorpusError, UsageError
+
+    (tmp_path / "d").mkdir()
+    corpus = planted_corpus(tmp_path / "d" / "a.txt", lines=100, seed=1)
+    fifo = str(tmp_path / ("d/b.txt" if where == "corpus_directory" else "fifo"))
+    os.mkfifo(fifo)
+    cfg = train_cfg(str(tmp_path / "d") if where == "corpus_directory" else corpus, tmp_path / "out", num_sampled=5)
+    if where != "corpus_directory":
+        setattr(cfg, where, fifo)
+    with pytest.raises((CorpusError, UsageError), match="pipe or device"):
+        run_training(cfg)
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     import os
 
@@ -434,7 +499,7 @@ def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     for name in os.listdir(out):
         os.unlink(out / name)
     os.symlink(target, out / f".w2v-nce-write-test-{os.getpid()}")
-    with pytest.raises(OutputError):
+    with pytest.raises(OutputError, match="is in the way of the writability check"):
         prepare_output_dir(str(out), force=True)
     assert target.read_text() == "keep me"
 
@@ -458,7 +523,9 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("alpha_null", "'alpha' must be float"), ("init_int", "'init' must be str"),
     ("num_sampled_huge", "num-sampled must be at most"), ("sync_totals", "'sync_totals' holds"),
     ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts"),
-    ("carry_id_past_int32", "out of bounds for int32")])
+    ("carry_id_past_int32", "out of bounds for int32"), ("block_past_end", "does not fit the corpus"),
+    ("source_past_end", "does not fit the corpus"), ("clock_huge", "past the run's end"),
+    ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -496,6 +563,16 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
         state["fingerprint"] = [1.5]
     elif corrupt == "syncs":
         state["syncs"] = [1]
+    elif corrupt == "block_past_end":  # these five resumed without a word (issue 32's audit): trained from nowhere
+        rep["stream"]["position"]["block"] = 1000
+    elif corrupt == "source_past_end":
+        rep["stream"]["position"]["source"] = 5
+    elif corrupt == "clock_huge":
+        rep["clock"] = 10**30
+    elif corrupt == "parts_not_its_streams":
+        rep["parts"] = 1000
+    elif corrupt == "block_bytes_1":  # a forged 1 crawled at a byte a chunk
+        rep["block_bytes"] = 1
     else:
         arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))

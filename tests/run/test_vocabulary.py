@@ -70,3 +70,23 @@ def test_a_halt_while_waiting_is_interrupted_and_stops_the_count(gz, monkeypatch
         early.result(halt, Signals(halt, False))
     assert early.ended(10)
     assert early.counted is None  # stopped between blocks, not counted to the end
+
+
+@pytest.mark.parametrize("bad", ["utf16", "broken_link"])
+def test_the_vocab_command_checks_the_corpus_as_train_does(tmp_path, bad):
+    """`w2v-nce vocab` wrote a vocabulary of NUL-laced words from UTF-16 text (exit 0), and a
+    broken symbolic link in a corpus directory ended in a traceback."""
+    from tests.conftest import run_cli
+
+    d = tmp_path / "d"
+    d.mkdir()
+    text = "the cat sat on the mat\n" * 50
+    if bad == "utf16":
+        (d / "a.txt").write_bytes(text.encode("utf-16"))
+    else:
+        (d / "a.txt").write_text(text)
+        (d / "b.txt").symlink_to(tmp_path / "nowhere")
+    r = run_cli("vocab", d, "-o", tmp_path / "v.tsv")
+    assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
+    assert ("UTF-16" if bad == "utf16" else "broken symbolic link") in r.output
+    assert not (tmp_path / "v.tsv").exists()

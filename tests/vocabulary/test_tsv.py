@@ -106,3 +106,15 @@ def test_save_and_load_round_trip(tmp_path):
     back = Vocab.load_tsv(str(tmp_path / "v.tsv"))
     assert back.words == vocab.words and back.counts.tolist() == vocab.counts.tolist()
     assert read_vocab_tsv(str(tmp_path / "v.tsv"))[2] == {"tokens": 20}
+
+
+def test_a_count_at_the_cap_is_read_and_one_above_is_not(tmp_path):
+    """10^15 itself was refused as "above 1,000,000,000,000,000" (its 16 digits were the test)."""
+    from w2v_nce.errors import FormatError
+    from w2v_nce.vocabulary.tsv import MAX_COUNT
+
+    (tmp_path / "v.tsv").write_text(f"a\t{MAX_COUNT}\nb\t3\n")
+    assert Vocab.load_tsv(str(tmp_path / "v.tsv")).counts.tolist() == [MAX_COUNT, 3]
+    (tmp_path / "w.tsv").write_text(f"a\t{MAX_COUNT + 1}\nb\t3\n")
+    with pytest.raises(FormatError, match="is above"):
+        Vocab.load_tsv(str(tmp_path / "w.tsv"))

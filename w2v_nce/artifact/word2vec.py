@@ -244,14 +244,14 @@ def _looks_like_text(fh: IO[bytes], dim: int) -> bool:
     return True
 
 
+UNICODE_HINT = "pass --unicode-errors replace or ignore (unicode_errors= in Python) to read it anyway"
+
+
 def _decode_word(raw: bytes, name: str, where: str, unicode_errors: str) -> str:
     try:
         return raw.decode("utf-8", unicode_errors)
     except UnicodeDecodeError as exc:
-        raise FormatError(
-            f"{name}: {where}: word {raw!r} is not valid UTF-8 ({exc.reason}); "
-            "pass --unicode-errors replace or ignore (unicode_errors= in Python) to read it anyway"
-        ) from None
+        raise FormatError(f"{name}: {where}: word {raw!r} is not valid UTF-8 ({exc.reason}); {UNICODE_HINT}") from None
 
 
 def _read_text(fh: IO[bytes], name: str, rows: int, dim: int, unicode_errors: str) -> tuple[list[str], np.ndarray]:

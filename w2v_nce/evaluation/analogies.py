@@ -127,7 +127,7 @@ def evaluate_analogies(
     queries = [([b, c], [a]) for a, b, c in zip(qa.tolist(), qb.tolist(), qc.tolist())]
     # gensim asks most_similar for 5 answers, then passes over case variants of a, b, c.
     best, _ = embeddings.nearest_rows(queries, _GENSIM_TOPN, None, method, cosmul_epsilon)
-    answer = best[:, 0].copy()
+    answer = best[:, 0].copy() if best.shape[1] else np.full(len(best), -1, np.int64)  # no rows: no answers
     first_key = key_of_row[np.maximum(answer, 0)]
     variant = (answer < 0) | (first_key == qa) | (first_key == qb) | (first_key == qc)
     for i in np.flatnonzero(variant):  # rare: only with case variants in the vocabulary

@@ -28,10 +28,11 @@ def draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng):
     return np.int64(alias_idx[k])
 
 
-# Draws a unique batch may take before its fallback: a distribution with almost all its mass on
-# fewer than S ids (forged counts of 10^17) would otherwise reject forever. Real noise tables
-# need tens of draws for S = 25 (measured: ~30 for unigram^0.75 over mix8's 71k words).
-MAX_UNIQUE_TRIES = 1 << 24
+# Draws a unique batch may take per sample before its fallback: a distribution with almost all
+# its mass on fewer than S ids (counts of 10^15 beside counts of 1) would otherwise reject
+# forever, or, at 2^24 draws a batch, train 50 words/s. Real noise tables need about one draw a
+# sample for S = 25 (measured: ~30 a batch for unigram^0.75 over mix8's 71k words).
+UNIQUE_TRIES_PER_SAMPLE = 1024
 
 
 _MARK_HASH = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2^64 / golden ratio
@@ -69,19 +70,20 @@ def draw_batch(draw, unique, batch_no, sampler_kind, range_max, alias_prob, alia
     with its last position.
 
     unique: rejection until S distinct ids (TF semantics). Returns num_tries (all draws). After
-    MAX_UNIQUE_TRIES draws the rest of the batch is the smallest ids not drawn yet (a documented
+    UNIQUE_TRIES_PER_SAMPLE x S draws the rest of the batch is the smallest ids not drawn yet (a documented
     fallback for degenerate distributions; a normal one never gets there).
     """
     samples = draw.samples
     S = samples.shape[0]
     k = 0
     tries = 0
+    max_tries = UNIQUE_TRIES_PER_SAMPLE * S
     while k < S:
         c = draw_candidate(sampler_kind, range_max, alias_prob, alias_idx, rng)
         tries += 1
         slot = mark_slot(draw, c, batch_no)
         if unique and draw.tags[slot] == batch_no:  # drawn already in this batch
-            if tries < MAX_UNIQUE_TRIES:
+            if tries < max_tries:
                 continue
             c = _first_not_drawn(draw, batch_no, range_max)
             slot = mark_slot(draw, c, batch_no)

@@ -23,9 +23,9 @@ import numpy as np
 from ..artifact.model import Model, npz_problem
 from ..config import Config, merge, validate
 from ..errors import ConfigError, FormatError, ResumeError
-from ..io import atomic_output, checked_npz, write_npz
-from ..text.corpus import Corpus
-from ..train import Tallies, TrainState
+from ..io import DEFLATE_MAX_RATIO, atomic_output, checked_npz, write_npz
+from ..text.corpus import Corpus, is_compressed
+from ..train import Tallies, TrainState, parts_of
 
 CHECKPOINT_FILE = "checkpoint.npz"
 VERSION = 2  # 2: replicas read their own parts (train.parts_of); 1: one stream shared by chunk index
@@ -76,6 +76,7 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
             _check_record(st, path)
             states = _states(st, z, path)
         _check(cfg, model, states, path)
+        _check_positions(states, st["fingerprint"], int(model.counts.sum()) * cfg.epochs, path)
         return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
                           int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
     except FormatError as exc:
@@ -153,6 +154,29 @@ def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> No
         if bad:
             raise ResumeError(f"{path}: replica {k}'s position is out of range (epoch, clock, stream or ids past the "
                               f"{V:,}-word vocabulary); the checkpoint is corrupt: start a new run")
+
+
+# a chunk's text: the reader's blocks are 64 KiB (replicas) or 1 MiB; a forged 1 would crawl
+BLOCK_BYTES_RANGE = (1 << 12, 1 << 30)
+
+
+def _check_positions(states: list[TrainState], fingerprint: list, clock_end: int, path: str) -> None:
+    """Positions must lie in the corpus the checkpoint names: a stream per part the replica
+    reads, pieces and blocks within the saved files' sizes (x DEFLATE_MAX_RATIO when a file is
+    compressed), the lr clock within the run's end; else the resume would train from nowhere."""
+    sizes = [int(e.get("size", 0)) if isinstance(e.get("size"), int) else 0 for e in fingerprint]
+    packed = any(is_compressed(e["path"]) for e in fingerprint)
+    room = sum(sizes) * (DEFLATE_MAX_RATIO if packed else 1)
+    for k, s in enumerate(states):
+        mine = len(parts_of(k, len(states), s.parts)) if s.parts else 1
+        streams = [s.stream] if mine <= 1 else s.streams
+        bad = (not BLOCK_BYTES_RANGE[0] <= s.block_bytes <= BLOCK_BYTES_RANGE[1] or s.clock > 2 * clock_end + 1
+               or len(streams) != mine
+               or any(x.position.source > len(fingerprint) or x.position.block * s.block_bytes > room for x in streams))
+        if bad:
+            raise ResumeError(f"{path}: replica {k}'s position does not fit the corpus it names ({len(fingerprint)} "
+                              f"file(s), {sum(sizes):,} bytes) or its lr clock is past the run's end; the checkpoint is "
+                              "corrupt: start a new run")
 
 
 def _states(st: dict, z, path: str) -> list[TrainState]:

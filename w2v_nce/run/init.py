@@ -12,6 +12,7 @@ has start from its vectors (input side only). In both cases the lr schedule rest
 from __future__ import annotations
 
 import os
+import zipfile
 from typing import Callable, TypeVar
 
 import numpy as np
@@ -41,9 +42,7 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
         carried = _carry_rows(old, model, path)
         kind = "model"
     else:
-        from ..artifact.word2vec import load_word2vec
-
-        (words, vectors), lineage = read_once(path, load_word2vec)
+        (words, vectors), lineage = read_once(path, _load_word2vec)
         _check_dim(cfg, vectors.shape[1], path)
         merged = vocab
         model = init_model(cfg, merged, build_tables(merged.counts, cfg))
@@ -55,6 +54,18 @@ def initial_model(cfg: Config, vocab: Vocab) -> tuple[Vocab, Model, str | None, 
         kind = "word2vec"
     return merged, model, (f"init: {carried:,} of {len(merged):,} words start from {path} ({kind}), "
                            f"{len(merged) - carried:,} from scratch"), lineage
+
+
+def _load_word2vec(path: str, limit: int | None = None):
+    """``load_word2vec`` for ``--init``: train has no --unicode-errors, so a word that is not
+    UTF-8 gets the advice that fits here."""
+    from ..artifact.word2vec import UNICODE_HINT, load_word2vec
+
+    try:
+        return load_word2vec(path, limit=limit)
+    except FormatError as exc:
+        raise FormatError(str(exc).replace(UNICODE_HINT, "convert the file to UTF-8 (e.g. with iconv) to use it "
+                                           "with --init")) from None
 
 
 def read_once(path: str, load: Callable[[str], T]) -> tuple[T, dict]:
@@ -91,12 +102,10 @@ def check_init(cfg: Config) -> None:
         try:
             with checked_npz(file) as z:
                 dim = int(z["w_out"].shape[1])  # a compact subword model has no w_in
-        except (KeyError, ValueError, OSError, EOFError, IndexError) as exc:
+        except (KeyError, ValueError, OSError, EOFError, IndexError, zipfile.BadZipFile) as exc:
             raise FormatError(f"--init {file}: not a w2v-nce model ({exc})") from None
     else:
-        from ..artifact.word2vec import load_word2vec
-
-        dim = load_word2vec(path, limit=0)[1].shape[1]
+        dim = _load_word2vec(path, limit=0)[1].shape[1]
     _check_dim(cfg, dim, path)
 
 

@@ -42,6 +42,7 @@ from .prepare import (
     locked_output,
     prepare_output_dir,
     refuse_output_in_corpus,
+    refuse_special_inputs,
     remove_stale_outputs,
     remove_stale_spills,
     stderr_log,
@@ -96,6 +97,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab, cfg.init, cfg.phrases = (os.path.abspath(p) if p else None for p in (cfg.vocab, cfg.init, cfg.phrases))
     refuse_output_in_corpus(cfg)
+    refuse_special_inputs(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = _log_for(cfg, log)
@@ -115,11 +117,13 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             prepare_output_dir(cfg.output, force)
             with locked_output(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
-                    remove_stale_outputs(cfg.output)
+                    remove_stale_spills(cfg.output)
                 t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 seconds["vocabulary"] = time.time() - t_count
                 vocab, model, note, lineage = initial_model(cfg, vocab)  # --init: an earlier model's rows
+                if force:  # only now: a corpus that fails while counting, or a bad --init, keeps the old run
+                    remove_stale_outputs(cfg.output)
                 figures = vocabulary_counts(vocab, counted)  # of the vocabulary trained (--init: merged)
                 del counted, given  # the counter's tables are not needed past here (peak RSS)
                 if note:
@@ -181,6 +185,8 @@ def _train_and_write(backend: Backend, start: Checkpoint, corpus: Corpus, heldou
         os.unlink(os.path.join(cfg.output, CHECKPOINT_FILE))
     except FileNotFoundError:
         pass
+    except OSError as exc:  # e.g. something else made it a directory: the outputs are written, say so
+        log(f"warning: {CHECKPOINT_FILE} could not be removed ({exc.strerror}); the run is complete, remove it")
     return JobResult(cfg.output, len(vocab), run.totals(), time.time() - t_start, metrics)
 
 

@@ -53,7 +53,7 @@ def write_outputs(cfg: Config, model: Model, vocab: Vocab, out: str, metrics: di
         # saved: only the vectors are written and scored (with subwords w_in is a view of the table: both go)
         model.w_in = model.table = None
         scoring = pool.submit(bundled_scores, model.words, vectors, unseen) if cfg.evaluate else None
-        step = "writing vectors.txt" if cfg.text_vectors else "writing vocab.tsv"
+        step = "writing the outputs"  # the error itself names the file
         try:
             _write_the_rest(cfg, model.words, vectors, vocab, out, written, metrics)
             seconds["write"] = time.time() - t_write
@@ -89,15 +89,16 @@ def save_model(model: Model, out: str, wait_minutes: float, halt: threading.Even
             no_room = isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT)
             left = deadline - time.monotonic()
             if not no_room or left <= 0 or halt.is_set():
-                raise OutputError(_model_not_saved(str(exc), model, out)) from None
+                raise OutputError(_model_not_saved(str(exc), model, out, room=no_room)) from None
             log(f"{_model_not_saved(str(exc), model, out, way_out=False)}; the trained model is kept in memory: "
                 f"trying again every {SAVE_RETRY_SECONDS:.0f} s for {left / 60:.0f} more minutes (Ctrl-C gives up)")
             halt.wait(min(SAVE_RETRY_SECONDS, left))
 
 
-def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True) -> str:
+def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True, room: bool = True) -> str:
     """The way out when model.npz cannot be written (a full disk): how much room it needs, how
-    much there is, and the checkpoint to resume from once there is room."""
+    much there is, and the checkpoint to resume from once there is room (``room`` False: the
+    cause was not the room, so the advice is to fix what ``reason`` names)."""
     need = sum(a.nbytes for a in model.npz_arrays().values())
     try:
         free = f"{shutil.disk_usage(out).free / 1e6:,.0f} MB are free there"
@@ -105,13 +106,14 @@ def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True) 
         free = "the free space is unknown"
     if not way_out:
         return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}"
+    fix = "make room" if room else "fix that"
     checkpoint = os.path.join(out, CHECKPOINT_FILE)
     if os.path.exists(checkpoint):
         saved = time.strftime("%H:%M", time.localtime(os.path.getmtime(checkpoint)))
-        way_out = (f"the checkpoint of {saved} is kept: make room and run 'w2v-nce train --resume {out}' "
+        way_out = (f"the checkpoint of {saved} is kept: {fix} and run 'w2v-nce train --resume {out}' "
                    "(it repeats only the training after that checkpoint)")
     else:
-        way_out = "no checkpoint was written (--checkpoint-every 0, or a short run): make room and train again"
+        way_out = f"no checkpoint was written (--checkpoint-every 0, or a short run): {fix} and train again"
     return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}; {way_out}"
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import sys
 import threading
 from typing import Callable
@@ -36,13 +37,20 @@ def prepare_output_dir(path: str, force: bool) -> None:
         raise OutputError(f"{path}: output path is a file; choose a directory with -o")
     if os.path.isdir(path) and os.listdir(path) and not force:
         raise OutputError(f"{path}: output directory is not empty; pass --force to overwrite or choose another -o")
+    for name in OUTPUT_FILES:  # --force replaces files; something else under an output's name is not ours
+        there = os.path.join(path, name)
+        if os.path.lexists(there) and not os.path.islink(there) and not os.path.isfile(there):
+            raise OutputError(f"{there}: is not a file w2v-nce wrote (a directory?); move it away or choose another -o")
+    probe = os.path.join(path, f".w2v-nce-write-test-{os.getpid()}")
     try:
         os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".w2v-nce-write-test-{os.getpid()}")
         # created here or not at all: never through a symlink planted in a shared directory
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
         os.unlink(probe)
+    except FileExistsError:  # O_EXCL: something sits under this process's probe name (a planted link?)
+        raise OutputError(f"{probe}: is in the way of the writability check (a symbolic link?); remove it "
+                          "and run again") from None
     except OSError as exc:
         raise OutputError(f"{path}: output directory is not writable ({exc.strerror})") from None
 
@@ -94,7 +102,8 @@ class Signals:
 
 def refuse_output_in_corpus(cfg: Config) -> None:
     """The output directory must not be, or be inside, a corpus directory (``--force`` would
-    delete corpus files named like outputs, and the outputs would become corpus)."""
+    delete corpus files named like outputs, and the outputs would become corpus); no input
+    (corpus, held-out text, --vocab, --init, --phrases) may be a file the run writes."""
     out = os.path.realpath(cfg.output)
     for p in cfg.corpus:
         if p != "-" and os.path.isdir(p):
@@ -102,6 +111,20 @@ def refuse_output_in_corpus(cfg: Config) -> None:
             if out == d or out.startswith(d + os.sep):
                 raise UsageError(f"{cfg.output}: the output directory is inside the corpus directory {p}; choose "
                                  "an -o outside it")
+    inputs = [p for p in [*cfg.corpus, *cfg.heldout, cfg.vocab, cfg.init, cfg.phrases] if p and p != "-"]
+    for p in inputs:
+        real = os.path.realpath(p)
+        if real == out or (os.path.dirname(real) == out and os.path.basename(real) in OUTPUT_FILES):
+            raise UsageError(f"{p}: is an input of this run and also what it writes in -o {cfg.output}; copy it "
+                             "elsewhere or choose another -o")
+
+
+def refuse_special_inputs(cfg: Config) -> None:
+    """--vocab, --init and --phrases are read with a plain open(): a FIFO would block it beyond
+    the reach of SIGINT (PEP 475 retries the call), a device would never end."""
+    for flag, p in (("--vocab", cfg.vocab), ("--init", cfg.init), ("--phrases", cfg.phrases)):
+        if p and os.path.exists(p) and not os.path.isdir(p) and not stat.S_ISREG(os.stat(p).st_mode):
+            raise UsageError(f"{flag} {p}: not a regular file (a pipe or device); write it to a file and give that")
 
 
 @contextlib.contextmanager

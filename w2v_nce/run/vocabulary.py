@@ -111,6 +111,7 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
     corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
     try:
         check_output_file(output, force, corpus.sources)
+        corpus.check_readable()  # as train does: UTF-16 or a damaged .gz is an error, not a vocabulary
         parent = os.path.dirname(os.path.abspath(output))
         vocab, counted = count_corpus(cfg, corpus, threading.Event(), lambda: 0, parent, log)
         vocab.save_tsv(output, vocab_header(cfg, counted.tokens, counted.distinct))

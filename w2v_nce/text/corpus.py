@@ -138,15 +138,23 @@ def _expand(path: str) -> list[str]:
             found.extend(os.path.join(root, f) for f in files if not f.startswith("."))
         if not found:
             raise CorpusError(f"{path}: directory holds no files")
+        for f in found:  # a FIFO here would block the reader forever; a broken link fails later, mid-count
+            _check_file(f)
         return sorted(found)
+    _check_file(path)
+    return [path]
+
+
+def _check_file(path: str) -> None:
+    """A corpus file must exist, be readable and be a regular file (CorpusError otherwise)."""
     if not os.path.exists(path):
-        raise CorpusError(f"{path}: corpus not found")
+        broken = " (a broken symbolic link)" if os.path.islink(path) else ""
+        raise CorpusError(f"{path}: corpus not found{broken}")
     if not os.access(path, os.R_OK):
         raise CorpusError(f"{path}: corpus is not readable (check permissions)")
     if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe, FIFO or device: a second read finds nothing
         raise CorpusError(f"{path}: a pipe or device can be read only once and training reads the corpus every "
                           "epoch; pass '-' and send it to standard input (it is then spooled), or write it to a file")
-    return [path]
 
 
 def _copy_stdin(out: BinaryIO, stop: Callable[[], int] | None) -> None:

@@ -65,7 +65,7 @@ def _entry(line: str, path: str, lineno: int) -> tuple[str, int]:
         raise FormatError(f"{path}: line {lineno}: word {word!r} is empty or holds whitespace; words are tokens")
     if not (count.isascii() and count.isdigit()) or int(count) < 1:
         raise FormatError(f"{path}: line {lineno}: count {count[:30]!r} is not an integer >= 1")
-    if len(count) > 15 or int(count) > MAX_COUNT:
+    if len(count) > 16 or int(count) > MAX_COUNT:
         raise FormatError(f"{path}: line {lineno}: count {count[:30]!r} is above {MAX_COUNT:,} (no corpus holds a "
                           "word that often); is this a vocab.tsv?")
     return word, int(count)
