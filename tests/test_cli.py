@@ -90,6 +90,7 @@ def test_yaml_exponents_without_a_point_are_numbers():
         ("epochs: true\n", "'epochs' must be int"),
         ("- 1\n- 2\n", "must be a mapping"),
         ("alpha: 0.1\ndim: 3\nalpha: 0.2\n", "line 3: malformed YAML (the key 'alpha' is given twice)"),
+        ("sample: .nan\n", "'sample' must be a finite number, got nan"),
     ],
 )
 def test_bad_config_files_are_usage_errors_naming_file_and_key(small_corpus, tmp_path, content, message):

@@ -378,6 +378,9 @@ def load_yaml(path: str) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of setting: value")
+    for key, value in data.items():  # .nan / .inf: caught here, the file and key named (validate names the flag)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ConfigError(f"{path}: '{key}' must be a finite number, got {value}")
     return data
 
 

@@ -525,7 +525,8 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts"),
     ("carry_id_past_int32", "out of bounds for int32"), ("block_past_end", "does not fit the corpus"),
     ("source_past_end", "does not fit the corpus"), ("clock_huge", "past the run's end"),
-    ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus")])
+    ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
+    ("nan_row", "hold NaN or Inf")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -573,6 +574,9 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
         rep["parts"] = 1000
     elif corrupt == "block_bytes_1":  # a forged 1 crawled at a byte a chunk
         rep["block_bytes"] = 1
+    elif corrupt == "nan_row":  # was resumed, then reported as a divergence ("try a smaller --alpha")
+        arrays["w_out"] = arrays["w_out"].copy()
+        arrays["w_out"][3, 0] = np.nan
     else:
         arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))

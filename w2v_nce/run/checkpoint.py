@@ -134,6 +134,11 @@ def saved_replicas(out_dir: str) -> int:
         return 1
 
 
+def _finite(a: np.ndarray, rows: int = 1 << 16) -> bool:
+    """Every value finite, checked in blocks of rows (a whole-matrix mask would be V x D bytes)."""
+    return all(np.isfinite(a[lo:lo + rows]).all() for lo in range(0, len(a), rows))
+
+
 def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> None:
     """A checkpoint must agree with itself before any kernel sees an index from it: the config's
     dim with the matrices, every carried id within the vocabulary, positions and epochs in range."""
@@ -144,6 +149,9 @@ def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> No
     if cfg.dim != D or model.w_out.shape != (V, D) or model.bias.shape != (V,):
         raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.input_table().shape}, "
                           f"{model.w_out.shape}, {model.bias.shape}); start a new run")
+    if not all(_finite(a) for a in (model.input_table(), model.w_out, model.bias)):
+        raise ResumeError(f"{path}: the checkpoint's matrices hold NaN or Inf; the checkpoint is corrupt: start a new "
+                          "run (or resume an earlier copy)")
     for k, s in enumerate(states):
         streams = [s.stream, *s.streams]
         bad = (not 0 <= s.epoch <= cfg.epochs or s.clock < 0 or s.parts < 0 or s.block_bytes < 1
