@@ -240,6 +240,26 @@ def test_a_checkpoint_resumes_with_another_number_of_replicas(parts, tmp_path, k
     assert saved_replicas(str(tmp_path / "cut")) == 1  # no checkpoint left: the default
 
 
+def test_a_checkpoint_with_a_replica_left_without_parts_resumes(parts, tmp_path):
+    """2 parts resumed onto 3 replicas leaves replica 0 without parts: it ends its epoch at once
+    and starts the next, cut for K = 3, while the others finish theirs. A checkpoint then holds
+    positions of two epochs and two cuts; the position checks must take it, and it resumes again."""
+    def stop_at(n):
+        def hook(run):
+            if run.sync_totals["rounds"] == n:
+                run.halt.set()
+        return hook
+
+    with pytest.raises(Interrupted):
+        run_training(config(parts, tmp_path / "cut", epochs=2), backend=LocalBackend(2), on_round=stop_at(2))
+    with pytest.raises(Interrupted):
+        resume_training(str(tmp_path / "cut"), backend=LocalBackend(3), on_round=stop_at(4))
+    assert saved_replicas(str(tmp_path / "cut")) == 3
+    result = resume_training(str(tmp_path / "cut"), backend=LocalBackend(3))
+    m = Model.load(str(tmp_path / "cut"))
+    assert result.totals.words == 2 * int(m.counts.sum())
+
+
 def test_a_lost_replica_is_refilled_and_the_job_finishes(parts, tmp_path, capsys):
     backend = LocalBackend(2, fail={3: 1})
     logs: list[str] = []

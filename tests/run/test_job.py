@@ -502,6 +502,9 @@ def test_the_writability_probe_never_follows_a_planted_symlink(tmp_path):
     with pytest.raises(OutputError, match="is in the way of the writability check"):
         prepare_output_dir(str(out), force=True)
     assert target.read_text() == "keep me"
+    os.symlink(tmp_path / "nowhere", tmp_path / "dangling")  # -o a dangling link: not blamed on the probe
+    with pytest.raises(OutputError, match="cannot create the output directory"):
+        prepare_output_dir(str(tmp_path / "dangling"), force=False)
 
 
 def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
@@ -524,7 +527,7 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("num_sampled_huge", "num-sampled must be at most"), ("sync_totals", "'sync_totals' holds"),
     ("fingerprint", "malformed entry"), ("syncs", "'syncs' has the wrong type"), ("counts", "word counts"),
     ("carry_id_past_int32", "out of bounds for int32"), ("block_past_end", "does not fit the corpus"),
-    ("source_past_end", "does not fit the corpus"), ("clock_huge", "past the run's end"),
+    ("source_past_end", "does not fit the corpus"), ("clock_huge", "does not fit the corpus"),
     ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
     ("nan_row", "hold NaN or Inf")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):

@@ -44,6 +44,12 @@ def prepare_output_dir(path: str, force: bool) -> None:
     probe = os.path.join(path, f".w2v-nce-write-test-{os.getpid()}")
     try:
         os.makedirs(path, exist_ok=True)
+    except FileExistsError:  # a dangling symbolic link at -o
+        raise OutputError(f"{path}: cannot create the output directory (a broken symbolic link in its place?); "
+                          "remove it or choose another -o") from None
+    except OSError as exc:
+        raise OutputError(f"{path}: output directory is not writable ({exc.strerror})") from None
+    try:
         # created here or not at all: never through a symlink planted in a shared directory
         fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
         os.close(fd)
@@ -122,7 +128,8 @@ def refuse_output_in_corpus(cfg: Config) -> None:
 def refuse_special_inputs(cfg: Config) -> None:
     """--vocab, --init and --phrases are read with a plain open(): a FIFO would block it beyond
     the reach of SIGINT (PEP 475 retries the call), a device would never end."""
-    for flag, p in (("--vocab", cfg.vocab), ("--init", cfg.init), ("--phrases", cfg.phrases)):
+    run_model = os.path.join(cfg.init, MODEL_FILE) if cfg.init and os.path.isdir(cfg.init) else None
+    for flag, p in (("--vocab", cfg.vocab), ("--init", cfg.init), ("--init", run_model), ("--phrases", cfg.phrases)):
         if p and os.path.exists(p) and not os.path.isdir(p) and not stat.S_ISREG(os.stat(p).st_mode):
             raise UsageError(f"{flag} {p}: not a regular file (a pipe or device); write it to a file and give that")
 
