@@ -3,6 +3,7 @@ signals, checkpoints, divergence, disk full."""
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import json
 import os
@@ -454,6 +455,9 @@ def test_force_keeps_the_previous_run_when_the_new_one_fails_before_training(tmp
     with pytest.raises(W2VError):
         run_training(cfg, force=True)
     assert sorted(os.listdir(tmp_path / "out")) == before
+    with pytest.raises(W2VError):  # and a new -o such a run made is not left behind, empty
+        run_training(dataclasses.replace(cfg, output=str(tmp_path / "new" / "out")))
+    assert not (tmp_path / "new" / "out").exists()
 
 
 def test_an_output_name_taken_by_a_directory_is_one_line_not_a_traceback(tmp_path):

@@ -14,6 +14,7 @@ unfinished, ``checkpoint.npz`` (removed once the final outputs are written).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -101,6 +102,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = _log_for(cfg, log)
+    created = not os.path.lexists(cfg.output)  # made by this run: removed again if it ends empty
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
         corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases, spool_dir=cfg.output,
@@ -137,7 +139,10 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             if early is not None:  # an error before its result was taken: stop it (a no-op once it ended)
                 early.cancel()
             backend.close()
-            corpus.close()
+            corpus.close()  # (removes a stdin spool)
+            if created:  # a run that stopped before writing anything (counting, a signal while spooling)
+                with contextlib.suppress(OSError):
+                    os.rmdir(cfg.output)  # only if empty
 
 
 def _open(backend: Backend, cfg: Config, corpus: Corpus, log: Log) -> dict[str, float]:
