@@ -351,10 +351,12 @@ class _UniqueKeys(yaml.SafeLoader):
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden: not a repeat
                 continue
             key = self.construct_object(key_node, deep=True)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
+            if not isinstance(key, (str, int, float, bool)):  # a complex key: no setting is named so
+                continue
+            if key in seen:
                 raise yaml.constructor.ConstructorError(None, None, f"the key '{key}' is given twice",
                                                         key_node.start_mark)
-            seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+            seen.add(key)
         return super().construct_mapping(node, deep)
 
 

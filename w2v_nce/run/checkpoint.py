@@ -174,6 +174,9 @@ def _check_positions(states: list[TrainState], fingerprint: list, epochs: int, p
     blocks and the lr clock (tokens read, at most one per byte) within the saved files' bytes.
     The byte bound is skipped where it is unknown: stdin (``check_fingerprint`` refuses it), and
     .bz2/.xz files, whose ratio has no useful bound (a .gz expands at most ``DEFLATE_MAX_RATIO`` x)."""
+    sizes = [e["size"] if isinstance(e.get("size"), int) else 0 for e in fingerprint]
+    unbounded = any(e["path"] == "-" or (is_compressed(e["path"]) and not e["path"].endswith(".gz")) for e in fingerprint)
+    room = sum(sizes) * (DEFLATE_MAX_RATIO if any(is_compressed(e["path"]) for e in fingerprint) else 1)
     for k, s in enumerate(states):
         mine = len(parts_of(k, len(states), s.parts)) if s.parts else 1
         streams = [] if mine == 0 else [s.stream] if mine == 1 else s.streams
@@ -181,14 +184,9 @@ def _check_positions(states: list[TrainState], fingerprint: list, epochs: int, p
             _bad_position(path, k, f"a block size of {s.block_bytes} bytes")
         if len(streams) != mine:
             _bad_position(path, k, f"{len(streams)} stream(s) for {mine} part(s)")
-    if any(e["path"] == "-" or (is_compressed(e["path"]) and not e["path"].endswith(".gz")) for e in fingerprint):
-        return
-    sizes = [e["size"] if isinstance(e.get("size"), int) else 0 for e in fingerprint]
-    room = sum(sizes) * (DEFLATE_MAX_RATIO if any(is_compressed(e["path"]) for e in fingerprint) else 1)
-    for k, s in enumerate(states):
-        streams = [s.stream, *s.streams]
-        if s.clock > epochs * room or any(x.position.source > len(fingerprint) or x.position.block * s.block_bytes
-                                          > room for x in streams):
+        past = s.clock > epochs * room or any(x.position.source > len(fingerprint)
+                                              or x.position.block * s.block_bytes > room for x in [s.stream, *s.streams])
+        if past and not unbounded:
             _bad_position(path, k, f"past the end of the {len(fingerprint)} file(s) it names ({sum(sizes):,} bytes)")
 
 
