@@ -81,10 +81,10 @@ def build_tables(counts: np.ndarray, cfg: Config, words: list[str] | None = None
                             *(sub if sub is not None else ()))
 
 
-def total_clock(cfg: Config, vocab_total: int) -> int:
-    """The lr clock's end: in-vocab tokens over all epochs, less the held-out fraction's
-    expected share (never trained on)."""
-    return max(1, round(cfg.epochs * vocab_total * (1.0 - cfg.holdout_fraction)))
+def total_clock(cfg: Config, epoch_words: int) -> int:
+    """The lr clock's end: in-vocab tokens over all epochs (``Vocab.epoch_words`` each), less
+    the held-out fraction's expected share (never trained on)."""
+    return max(1, round(cfg.epochs * epoch_words * (1.0 - cfg.holdout_fraction)))
 
 
 def kernel_params(cfg: Config, clock_total: int, prefetch_pairs: int = kern.PREFETCH_PAIRS) -> kern.Params:
@@ -325,7 +325,7 @@ class Trainer:
         self.threads = cfg.resolved_threads()
         self.tables = build_tables(vocab.counts, cfg, vocab.words)
         self.model = model if model is not None else init_model(cfg, vocab, self.tables)
-        self.total_clock = total_clock(cfg, vocab.total)
+        self.total_clock = total_clock(cfg, vocab.epoch_words)
         self.prefetch_pairs = prefetch_pairs  # a speed knob for benchmarks; results do not depend on it
         self.state = state if state is not None else TrainState()
         self.replica, self.clock_scale, self.block_bytes = replica, clock_scale, block_bytes

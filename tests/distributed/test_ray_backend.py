@@ -160,7 +160,7 @@ def test_an_actor_checks_its_nodes_memory_before_allocating(parts, tmp_path, mon
     actor = ReplicaActor(0, 2, cfg.to_dict(), 1)
     monkeypatch.setattr(memory, "available_memory", lambda: 1 << 20)
     words, counts = ["a", "b", "c"], [3, 2, 1]
-    problem = actor.start((words, counts), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
+    problem = actor.start((words, counts, 6), (np.zeros((3, 16), np.float32),) * 2 + (np.zeros(3, np.float32),),
                           TrainState().to_json(), None, 0, 2, cfg.to_dict())
     assert "training needs about" in problem and "node " in problem and "\n" not in problem and actor.trainer is None
     assert actor.check_corpus(Corpus(cfg.corpus).fingerprint()) is None

@@ -24,6 +24,12 @@ def test_merge_keeps_old_words_sums_counts_and_applies_min_count_to_new_ones():
     assert merged.counts.tolist() == [55, 52, 7, 3]  # emu: 1 < min_count in the new text, dropped
     tie = merge_vocab(["a", "b"], np.array([5, 5]), ["c", "a"], np.array([5, 0]), min_count=1)
     assert tie.words == ["a", "b", "c"]  # ties: old words first, in their order, then new ones
+    # an epoch reads the new text only: its counts of the merged words clock the lr, not old + new
+    assert merged.epoch_words == 45 + 7 + 2 and merged.total == 117
+    keep = merge_vocab(["the", "cat"], np.array([50, 10]), ["cat", "dog"], np.array([45, 7]), 1, "keep")
+    assert keep.epoch_words == 45  # dog is not in the vocabulary: never trained
+    replace = merge_vocab(["the", "cat"], np.array([50, 10]), ["cat", "dog"], np.array([45, 7]), 1, "replace")
+    assert replace.epoch_words == 52 and replace.total == 62
 
 
 def _sha256(path) -> str:
@@ -69,8 +75,13 @@ def test_train_with_init_writes_lineage_and_resumes_identically(tmp_path):
     assert metrics["vocabulary"]["words"] == merged > len(Model.load(str(old)).words)
     assert "init:" in (full / "config.yaml").read_text()
     assert metrics["resolved"]["lr_factor"] == 0.5  # the lr restarts at init_lr_scale x alpha
-    first = json.loads((full / "train.jsonl").read_text().splitlines()[0])
-    assert first["lr"] <= 0.5 * 0.025
+    records = [json.loads(line) for line in (full / "train.jsonl").read_text().splitlines()]
+    assert records[0]["lr"] <= 0.5 * 0.025
+    # the schedule spans the new text's epochs (the merged counts also hold the old run's): the
+    # lr ends at its floor, as a fresh run's does (it ended near half the start before)
+    ends = [r["lr"] for r in records if r["event"] == "epoch"]
+    assert ends[-1] == pytest.approx(0.5 * 0.0001) and ends[0] > ends[-1]
+    assert metrics["vocabulary"]["in_vocab_tokens"] < Model.load(str(full)).counts.sum()
     mp = pytest.MonkeyPatch()
     try:
         halt = _halt_after_first_chunk(mp)

@@ -128,17 +128,17 @@ class ReplicaActor:
               replicas: int, cfg: dict) -> str | None:
         """Allocate replica ``replica`` of ``replicas`` with settings ``cfg`` (given each time: an
         actor Ray restarted runs its constructor's first arguments again, which a shrink may have
-        changed), memory checked first: the vocabulary, a copy of ``arrays`` (w_in, w_out, bias;
+        changed), memory checked first: the vocabulary (words, counts, ``Vocab.epoch_words``), a copy of ``arrays`` (w_in, w_out, bias;
         read-only views of the object store) or, for a fresh run (None), the run's initial model
         built here from the seed (``init_model``: the same bytes on every node, nothing sent), the
         position. None if fine."""
         self.k, self.K, self.cfg = replica, replicas, from_saved(cfg)
-        words, counts = vocab
+        words, counts, epoch_words = vocab
         try:
             check_memory(len(words), self.cfg, where=f"node {self.where()}: ")
         except ResourceError as exc:
             return str(exc)
-        vocab_ = Vocab(list(words), np.asarray(counts))
+        vocab_ = Vocab(list(words), np.asarray(counts), epoch_words)
         if arrays is None:
             model = init_model(self.cfg, vocab_)
         else:
@@ -350,7 +350,7 @@ class RayBackend:
     # -- training -----------------------------------------------------------------------
     def start(self, cfg: Config, vocab: Vocab, model: Model, states: list[TrainState]) -> None:
         self.job_cfg, self.vocab_size = cfg, len(vocab)
-        self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts)))
+        self._vocab_ref = ray.put((list(vocab.words), np.asarray(vocab.counts), vocab.epoch_words))
         fresh = all(s.clock == 0 and s.epoch == 0 and s.rng is None for s in states)
         arrays_ref = None if fresh else ray.put((model.input_table(), model.w_out, model.bias))  # fresh: built on each actor
         problems = self._answers([a.start.remote(self._vocab_ref, arrays_ref, s.to_json(), s.rng, k, self.replicas,

@@ -44,13 +44,14 @@ class Checkpoint:
     syncs: int = 0  # syncs done (the tier schedule's counter)
     sync_totals: dict = field(default_factory=dict)  # rounds, full_syncs, bytes, seconds, replicas_lost so far
     init: dict | None = None  # --init's lineage {path, sha256}, hashed when the run first read it
+    epoch_words: int | None = None  # Vocab.epoch_words (None in older files: the counts' sum)
 
 
 def save_checkpoint(out_dir: str, ck: Checkpoint) -> str:
     path = os.path.join(out_dir, CHECKPOINT_FILE)
     state = {"replicas": [s.to_json() for s in ck.states], "fingerprint": ck.fingerprint,
              "totals": ck.totals.__dict__, "history": ck.history, "version": VERSION, "syncs": ck.syncs,
-             "sync_totals": ck.sync_totals, "init": ck.init}
+             "sync_totals": ck.sync_totals, "init": ck.init, "epoch_words": ck.epoch_words}
     arrays = {**ck.model.npz_arrays(), "config": np.array(json.dumps(ck.cfg.to_dict())),
               "state": np.array(json.dumps(state))}
     # a position without worker RNG rows yet (a fresh or regrouped one): an empty array, read back as None
@@ -78,7 +79,8 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
         _check(cfg, model, states, path)
         _check_positions(states, st["fingerprint"], cfg.epochs, path)
         return Checkpoint(cfg, model, states, st["fingerprint"], Tallies(**st["totals"]), st["history"],
-                          int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"))
+                          int(st.get("syncs", 0)), dict(st.get("sync_totals", {})), st.get("init"),
+                          st.get("epoch_words"))
     except FormatError as exc:
         raise ResumeError(f"{path}: checkpoint is unreadable ({exc})") from None
     except (KeyError, ValueError, OverflowError, OSError, TypeError, AttributeError, EOFError,
@@ -99,7 +101,7 @@ def _saved_config(values, path: str) -> Config:
 
 
 _RECORD_TYPES = {"fingerprint": list, "totals": dict, "history": list, "syncs": int, "sync_totals": dict,
-                 "init": (dict, type(None))}
+                 "init": (dict, type(None)), "epoch_words": (int, type(None))}
 
 
 def _check_record(st, path: str) -> None:
@@ -117,6 +119,8 @@ def _check_record(st, path: str) -> None:
             if not all(isinstance(e, dict) for e in entries) or not all(
                     isinstance(e.get("path"), str) for e in st["fingerprint"]):
                 problem = "'fingerprint' or 'history' holds a malformed entry"
+            elif isinstance(st.get("epoch_words"), bool) or (st.get("epoch_words") or 1) < 1:
+                problem = "'epoch_words' is not a positive count"
             elif not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                          for v in [*st["totals"].values(), *st.get("sync_totals", {}).values()]):
                 problem = "'totals' or 'sync_totals' holds a value that is not a number"

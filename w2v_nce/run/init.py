@@ -115,12 +115,17 @@ def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[st
     in their old order, then new words in theirs). ``policy`` merge: old words (count old + new)
     and the new words counted at least ``min_count`` times in the new text (``new_words`` are the
     new vocabulary, already pruned); keep: the old words only; replace: the new words only (an
-    old one among them counts old + new)."""
+    old one among them counts old + new).
+
+    Its ``epoch_words`` (the lr clock's unit) are the new text's counts of its words: the old
+    counts are in the samplers' tables, but an epoch reads only the new text. An old word seen
+    fewer than ``min_count`` times in the new text is not among ``new_words``: its few tokens
+    are trained but not clocked (the last of them at ``min_alpha``)."""
     if policy == "replace":
         old_count = dict(zip(old_words, (int(c) for c in old_counts)))
         counts = np.array([int(c) + old_count.get(w, 0) for w, c in zip(new_words, new_counts)], dtype=np.int64)
         order = np.argsort(-counts, kind="stable")
-        return Vocab([new_words[i] for i in order], counts[order])
+        return Vocab([new_words[i] for i in order], counts[order], int(np.sum(new_counts)))
     new = dict(zip(new_words, (int(c) for c in new_counts)))
     known = set(old_words)
     added = [] if policy == "keep" else [w for w in new_words if w not in known and new[w] >= min_count]
@@ -128,7 +133,7 @@ def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[st
     counts = np.array([int(c) + new.get(w, 0) for w, c in zip(old_words, old_counts)]
                       + [new[w] for w in words[len(old_words):]], dtype=np.int64)
     order = np.argsort(-counts, kind="stable")
-    return Vocab([words[i] for i in order], counts[order])
+    return Vocab([words[i] for i in order], counts[order], sum(new.get(w, 0) for w in words))
 
 
 def _carry_rows(old: Model, model: Model, path: str) -> int:

@@ -234,7 +234,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
                 remove_stale_spills(out_dir)
                 log(f"resuming {out_dir}: epoch {min(s.epoch for s in ck.states) + 1}/{cfg.epochs}, "
                     f"{ck.states[0].clock:,} words done" + (f", {k} replicas" if k > 1 else ""))
-                vocab = Vocab(ck.model.words, ck.model.counts)
+                vocab = Vocab(ck.model.words, ck.model.counts, ck.epoch_words)
                 return _train_and_write(backend, ck, corpus, heldout_corpus, vocab, halt, sig, log, None, seconds,
                                         on_round, t_start)
         finally:

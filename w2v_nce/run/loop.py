@@ -94,7 +94,8 @@ class Run:
         self._epoch_reader = ReaderCounts()  # the readers' counts of the epoch in progress, over the replicas
         parts = self.states[0].parts or self.K * self.resolved.threads  # the parts' cut matters for a holdout only
         self.heldout = heldout(make_splits(corpus, parts) if self.cfg.holdout_fraction > 0 else None)
-        self.total_clock = total_clock(self.cfg, vocab.total)
+        self.epoch_words = vocab.epoch_words
+        self.total_clock = total_clock(self.cfg, self.epoch_words)
         self.checkpoint_request = threading.Event()  # set by on_round (tests) or when checkpoint_every is due
         self.on_round = on_round
         self._round_stop = threading.Event()
@@ -354,7 +355,7 @@ class Run:
         """Between rounds, after a full sync when K > 1: every replica holds the model stored."""
         path = save_checkpoint(self.out, Checkpoint(self.cfg, self.model(), self.states, self.fingerprint,
                                                     self.totals(), self.history, self.syncs, dict(self.sync_totals),
-                                                    self.init))
+                                                    self.init, self.epoch_words))
         self._last_ckpt = time.time()
         return path
 

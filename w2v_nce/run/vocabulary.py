@@ -162,7 +162,7 @@ def _vocabulary_line(vocab: Vocab, counted: CountResult, cfg: Config) -> str:
 def vocabulary_counts(vocab: Vocab, counted: CountResult) -> dict:
     """The counting pass's figures, for metrics.json."""
     return {"words": len(vocab), "distinct": counted.distinct, "tokens": counted.tokens,
-            "in_vocab_tokens": vocab.total, "long_tokens": counted.long_tokens,
+            "in_vocab_tokens": vocab.epoch_words, "long_tokens": counted.long_tokens,
             "longest_token_bytes": counted.longest_token_bytes, "spill_runs": counted.spill_runs,
             "spill_bytes": counted.spill_bytes}
 

@@ -29,9 +29,12 @@ from .tsv import VOCAB_HEADER, read_vocab_tsv
 class Vocab:
     """Words (str) in id order with their int64 counts, plus the encoder table."""
 
-    def __init__(self, words: list[str], counts: np.ndarray):
+    def __init__(self, words: list[str], counts: np.ndarray, epoch_words: int | None = None):
+        """``epoch_words``: in-vocabulary tokens one epoch of this run's corpus trains, where the
+        counts hold more than that corpus (``--init`` adds the earlier run's); None: their sum."""
         self.words = list(words)
         self.counts = np.asarray(counts, dtype=np.int64)
+        self._epoch_words = epoch_words
         self._table = None
 
     def __len__(self) -> int:
@@ -39,8 +42,13 @@ class Vocab:
 
     @property
     def total(self) -> int:
-        """Retained tokens in the corpus (sum of counts): the words one epoch trains on."""
+        """The counts' sum: the corpus's in-vocabulary tokens (with ``--init``, the earlier run's too)."""
         return int(self.counts.sum())
+
+    @property
+    def epoch_words(self) -> int:
+        """In-vocabulary tokens one epoch trains: the lr clock's unit (``train.total_clock``)."""
+        return self.total if self._epoch_words is None else self._epoch_words
 
     @classmethod
     def build(cls, counter: WordCounter, min_count: int, max_vocab: int = 0) -> "Vocab":
