@@ -11,8 +11,9 @@ whole ``w2v-nce train`` jobs (default settings, ``--epochs``, ``--threads``):
   B        B alone
   A>B      B continued from A's run (``--init runA``), at ``--alpha`` times each of ``--alphas``
   A+B      A then B from scratch (one run over both files)
-With ``--replay R`` the continued runs read B and then every (1/R)-th line of A (an evenly spread
-share R of A, "A~R"): rehearsal, what a continued run costs to keep more of A.
+With ``--replay R1,R2,...`` each continued run is also made with ``w2v-nce train --replay R`` (named
+"A>B a=F r=R"): it reads B and a share R of A's lines every epoch (rehearsal, what a continued
+run costs to keep more of A); R = 0 is the run without it.
 Each is scored on the bundled sets (its metrics.json: analogy accuracy on questions-words.txt,
 30k most frequent, and WordSim-353 Spearman), by the full sigmoid loss on heldout_A (what is kept
 of A) and heldout_B (what is learned of B) with the run's own vocabulary (the first
@@ -91,17 +92,9 @@ def cut_halves(src: str, work: str, max_lines: int, heldout_fraction: float, dro
     return files
 
 
-def replay_file(a: str, share: float) -> str:
-    """Every (1/share)-th line of ``a`` (share in (0, 1]) as a file beside it."""
-    path = f"{a}.replay-{share:g}.txt"
-    if not os.path.exists(path):
-        step = max(1, round(1 / share))
-        with open(a, "rb") as src, open(path + ".tmp", "wb") as dst:
-            for i, line in enumerate(src):
-                if i % step == 0:
-                    dst.write(line)
-        os.replace(path + ".tmp", path)
-    return path
+def continued(alphas: list[float], replays: list[float]) -> list[tuple[str, float, float]]:
+    """The continued runs: (name, alpha factor, replay share) for every pair."""
+    return [(f"A>B a={f:g}" + (f" r={r:g}" if r else ""), f, r) for f in alphas for r in replays]
 
 
 def train(name: str, corpora: list[str], out: str, seed: int, args, extra: list[str]) -> dict | None:
@@ -172,16 +165,16 @@ def diverged(r: dict | None) -> bool:
     return r is None or not r["train_loss"] < DIVERGED_LOSS
 
 
-def train_all(args, files: dict[str, str], seeds: list[int], alphas: list[float], alpha0: float) -> dict:
+def train_all(args, files: dict[str, str], seeds: list[int], runs_b: list, alpha0: float) -> dict:
     """Every training job: {model: [per-seed result]}; a diverged run is {"diverged": True} (a
     seed whose A diverged has no continued runs)."""
     runs: dict[str, list[dict]] = {}
     for i, seed in enumerate(seeds):
         jobs = [("A", [files["A"]], []), ("B", [files["B"]], [])]
         # --init-lr-scale 1: the lr is exactly alpha0 x f (the default scale, 0.5, was chosen from these runs)
-        tail = [files["replay"]] if "replay" in files else []  # rehearsal: a share of A after B
-        jobs += [(f"A>B a={f:g}", [files["B"], *tail], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f),
-                                                        "--init-lr-scale", "1"]) for f in alphas]
+        jobs += [(name, [files["B"]], ["--init", run_dir(args, "A", seed), "--alpha", repr(alpha0 * f),
+                                       "--init-lr-scale", "1"] + (["--replay", repr(r)] if r else []))
+                 for name, f, r in runs_b]
         jobs += [("A+B", [files["A"], files["B"]], [])]
         if i % 2:  # alternate the order of the independent jobs (A first: the continued runs need it)
             jobs = jobs[:1] + jobs[1:][::-1]
@@ -201,14 +194,14 @@ def train_all(args, files: dict[str, str], seeds: list[int], alphas: list[float]
     return runs
 
 
-def compare_all(args, seeds: list[int], alphas: list[float], runs: dict) -> dict:
+def compare_all(args, seeds: list[int], runs_b: list, runs: dict) -> dict:
     """``compare`` of A with the next seed's A, with A>B (each alpha), with B alone: {pair: [per seed]}
     (pairs with a diverged run left out)."""
     ok = {(name, r["seed"]) for name, rows in runs.items() for r in rows if not r.get("diverged")}
     pairs: dict[str, list[dict]] = {}
     for i, seed in enumerate(seeds):
         todo = [("A vs A (next seed)", "A", seeds[i + 1])] if i + 1 < len(seeds) else []
-        todo += [(f"A vs A>B a={f:g}", f"A>B a={f:g}", seed) for f in alphas] + [("A vs B alone", "B", seed)]
+        todo += [(f"A vs {name}", name, seed) for name, _, _ in runs_b] + [("A vs B alone", "B", seed)]
         for name, other, other_seed in todo:
             if ("A", seed) not in ok or (other, other_seed) not in ok:
                 continue
@@ -257,8 +250,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seeds", default="1,2")
     ap.add_argument("--alphas", default="1,0.5,0.25", help="continued runs' --alpha as multiples of the default")
-    ap.add_argument("--replay", type=float, default=0.0,
-                    help="continued runs also read this share of A's lines, evenly spread (0: none)")
+    ap.add_argument("--replay", default="0",
+                    help="continued runs with train --replay R for each R of this list (0: without)")
     ap.add_argument("--max-pairs", type=int, default=8192, help="held-out pairs scored per file")
     ap.add_argument("--workdir", default=None, help="where the halves and runs go [a new temporary directory]")
     args = ap.parse_args()
@@ -271,20 +264,18 @@ def main() -> None:
 
     alpha0 = Config().alpha
     seeds, alphas = [int(s) for s in args.seeds.split(",")], [float(x) for x in args.alphas.split(",")]
+    runs_b = continued(alphas, [float(x) for x in args.replay.split(",")])
     files = cut_halves(args.corpus, args.workdir, args.max_lines, args.heldout_fraction, not args.keep_tables)
     with open(files.pop("dropped")) as fh:
         dropped = fh.read().split()
-    if args.replay:
-        files["replay"] = replay_file(files["A"], args.replay)
     sizes = {k: os.path.getsize(f) for k, f in files.items()}
     note = (f"{os.path.basename(args.corpus)}" + (f", first {args.max_lines:,} lines" if args.max_lines else ", all of it")
             + (f" less {len(dropped)} box-drawing table lines ({', '.join(dropped)})" if dropped else "")
-            + ", halves A/B by bytes in corpus order: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items())
-            + (f"; A>B runs read B, then every {round(1 / args.replay)}th line of A (replay)" if args.replay else ""))
+            + ", halves A/B by bytes in corpus order: " + ", ".join(f"{k} {v / 1e6:.1f} MB" for k, v in sizes.items()))
     print(f"workdir {args.workdir}\n{note}", flush=True)
     warm_up(args, files)
-    runs = train_all(args, files, seeds, alphas, alpha0)
-    pairs = compare_all(args, seeds, alphas, runs)
+    runs = train_all(args, files, seeds, runs_b, alpha0)
+    pairs = compare_all(args, seeds, runs_b, runs)
     print(f"\n{stamp(args, note)}")
     print(f"`python scripts/bench_continue.py {' '.join(sys.argv[1:])}`; default alpha {alpha0:g}\n")
     print_tables(runs, pairs)

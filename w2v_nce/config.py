@@ -86,6 +86,11 @@ class Config:
     vocab_update: str = setting("merge", "With --init from a run: merge = the old words plus the new text's "
                                 "(min_count on the new counts), keep = the old words only, replace = the new "
                                 "text's words only; counts of kept old words are old + new.", choices=VOCAB_UPDATES)
+    replay: float = setting(0.0, "With --init from a run: also train on this share of that run's corpus, every epoch "
+                            "(lines chosen by a hash of their text), so that the model rehearses what it learnt "
+                            "while it learns the new text (docs/training.md); 0 = off.")
+    replay_corpus: list[str] = setting([], "The earlier text --replay draws its share from (repeatable; default: the "
+                                       "corpus the --init run recorded).")
     min_count: int = setting(5, "Ignore words seen fewer times.")
     max_vocab: int = setting(0, "Keep only the N most frequent words (0 = no limit).")
     sample: float = setting(1e-3, "Subsampling threshold t (word2vec.c's formula); 0 = off.")
@@ -452,6 +457,7 @@ def validate(cfg: Config, where: str = "config") -> Config:
                 else "skip-gram's shared draw is --negatives window")
         bad("negatives", f"batch needs --loss neg --arch cbow (got --loss {cfg.loss} --arch {cfg.arch}); {hint}")
     _check_subwords(cfg, bad)
+    _check_replay(cfg, bad)
     if cfg.dim > 100_000:
         bad("dim", f"is unreasonably large ({cfg.dim})")
     for key, most in UPPER_BOUNDS.items():
@@ -474,6 +480,17 @@ def _check_subwords(cfg: Config, bad) -> None:
         bad("buckets", f"must be >= 1, got {cfg.buckets}")
     if not 0 <= cfg.hash_count <= MAX_HASH_COUNT:
         bad("hash_count", f"must be 0 (fastText's layout) or 1..{MAX_HASH_COUNT} (compact), got {cfg.hash_count}")
+
+
+def _check_replay(cfg: Config, bad) -> None:
+    if not 0 <= cfg.replay <= 1:
+        bad("replay", f"must be in [0, 1] (a share of the earlier text's lines), got {cfg.replay}")
+    if cfg.replay_corpus and not cfg.replay > 0:
+        bad("replay_corpus", "names the text --replay draws from; add --replay SHARE (e.g. 0.25)")
+    if cfg.replay > 0 and not (cfg.init or cfg.replay_corpus):
+        bad("replay", "rehearses an earlier run's text: add --init RUN_DIR, or name the text with --replay-corpus")
+    if "-" in cfg.replay_corpus:
+        bad("replay_corpus", "cannot be standard input ('-'): it is read every epoch; give a file")
 
 
 def validate_against_vocab(cfg: Config, vocab_size: int) -> None:

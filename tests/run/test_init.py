@@ -201,3 +201,66 @@ def test_a_continued_run_starts_at_init_lr_scale_times_alpha(tmp_path):
     assert resolve(Config(init=str(vec))).lr_factor == 1.0
     assert resolve(Config(init=str(run), replicas=2)).lr_factor == 1.0  # the scale rule's 2 x 0.5
     assert resolve(Config()).lr_factor == 1.0
+
+
+def _lined(path, lines: int, seed: int):
+    rng = np.random.default_rng(seed)
+    path.write_text("".join(" ".join(f"v{x}" for x in rng.integers(0, 60, 8)) + "\n" for _ in range(lines)))
+    return path
+
+
+def test_replay_trains_a_share_of_the_init_runs_corpus_and_resumes_identically(tmp_path, monkeypatch):
+    """--replay: the continued run also reads a share of the earlier run's lines (found in its
+    model.npz's config) every epoch; they are counted with the new text, recorded in config.yaml
+    as replay_corpus, and an interrupted run resumes to the same bytes."""
+    from tests.interrupt import run_interrupted
+    from w2v_nce.config import from_saved
+    from w2v_nce.run.job import resume_training
+    from w2v_nce.text.share import keep_share
+
+    a = _lined(tmp_path / "a.txt", 4000, seed=1)
+    old = _run(tmp_path, "old", a)
+    b = _lined(tmp_path / "b.txt", 4000, seed=2)
+    plain = _run(tmp_path, "plain", b, "--init", old)
+    full = _run(tmp_path, "full", b, "--init", old, "--replay", "0.25")
+    saved = from_saved(json.loads(json.dumps(Model.load(str(full)).config)))
+    assert saved.replay == 0.25 and saved.replay_corpus == [str(a)]
+    tokens = {name: json.loads((tmp_path / name / "metrics.json").read_text())["vocabulary"]["tokens"]
+              for name in ("plain", "full")}
+    assert tokens["full"] - tokens["plain"] == len(keep_share(a.read_bytes(), 0.25).split())
+    assert 0.2 < (tokens["full"] - tokens["plain"]) / len(a.read_text().split()) < 0.3
+    cfg = from_saved(saved.to_dict())
+    cfg.output, cfg.checkpoint_every = str(tmp_path / "cut"), 0
+    run_interrupted(cfg, monkeypatch, after_calls=2)
+    resume_training(str(tmp_path / "cut"))
+    assert (tmp_path / "cut" / "vectors.txt").read_bytes() == (full / "vectors.txt").read_bytes()
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--replay", "0.5"], "--replay rehearses an earlier run's text: add --init"),
+    (["--replay-corpus", "{a}"], "--replay-corpus names the text --replay draws from"),
+    (["--replay", "1.5", "--init", "{old}"], "--replay must be in [0, 1]"),
+    (["--replay", "0.5", "--init", "{vec}"], "is a vectors file, which records no corpus"),
+    (["--replay", "0.5", "--init", "{old}", "--replay-corpus", "-"], "cannot be standard input"),
+    (["--replay", "0.5", "--init", "{old}", "--replay-corpus", "{out}/vectors.txt"], "is an input of this run"),
+])
+def test_bad_replay_settings_are_one_line_before_any_work(tmp_path, extra, match):
+    a = _lined(tmp_path / "a.txt", 300, seed=1)
+    old = _run(tmp_path, "old", a)
+    assert run_cli("export", old, "-o", tmp_path / "v.txt").exit_code == 0
+    out = tmp_path / "out"
+    args = [x.format(a=a, old=old, vec=tmp_path / "v.txt", out=out) for x in extra]
+    r = run_cli("train", _lined(tmp_path / "b.txt", 300, seed=2), "-c", TINY, "-o", out, *args)
+    assert r.exit_code in (1, 2) and match in r.output and len(r.output.strip().splitlines()) == 1, r.output
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_replay_of_a_run_whose_corpus_is_gone_says_what_to_do(tmp_path):
+    a = _lined(tmp_path / "a.txt", 300, seed=1)
+    old = _run(tmp_path, "old", a)
+    a.rename(tmp_path / "moved.txt")
+    b = _lined(tmp_path / "b.txt", 300, seed=2)
+    r = run_cli("train", b, "-c", TINY, "-o", tmp_path / "out", "--init", old, "--replay", "0.5")
+    assert r.exit_code == 1 and f"{a}, the corpus of {old}, is not there any more" in r.output
+    assert "--replay-corpus" in r.output and len(r.output.strip().splitlines()) == 1
+    _run(tmp_path, "given", b, "--init", old, "--replay", "0.5", "--replay-corpus", tmp_path / "moved.txt")

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..artifact.model import Model
 from ..config import Config, resolve
-from ..phrases.join import open_corpus
+from ..phrases.join import run_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..train import Tallies, Trainer, TrainState
@@ -80,7 +80,7 @@ class LocalBackend:
 
     def _new_corpus(self) -> Corpus:
         """A reader of its own for a replica of K > 1, as on a cluster."""
-        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
+        corpus = run_corpus(self.cfg)
         self._corpora.append(corpus)
         return corpus
 

@@ -39,7 +39,7 @@ from ray.exceptions import (
 from ..artifact.model import Model
 from ..config import Config, from_saved
 from ..errors import ClusterError, DivergenceError, ResourceError, W2VError
-from ..phrases.join import open_corpus
+from ..phrases.join import run_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
 from ..text.splits import make_splits
@@ -104,7 +104,7 @@ class ReplicaActor:
     def check_corpus(self, fingerprint: list) -> str | None:
         """None if this node reads the corpus the driver counted; else a one-line reason."""
         try:
-            corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
+            corpus = run_corpus(self.cfg)
             now = corpus.fingerprint()
             corpus.close()
         except (W2VError, OSError) as exc:
@@ -116,7 +116,7 @@ class ReplicaActor:
     def count(self, splits: list, count_memory: int) -> tuple | None:
         """Count these consecutive corpus splits, a thread each, in ``count_memory`` bytes:
         (WordCounter, ReadStats), or None when the tables reached the bound."""
-        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
+        corpus = run_corpus(self.cfg)
         try:
             return count_splits(corpus, splits, self.cfg.max_token_bytes, count_memory)
         except CountBoundReached:
@@ -146,7 +146,7 @@ class ReplicaActor:
             model = Model.from_arrays(list(words), np.asarray(counts), inputs, w_out, bias, self.cfg.to_dict())
         rng = None if rng is None else np.array(rng, copy=True)
         self.trainer = None
-        corpus = open_corpus(self.cfg.corpus, self.cfg.lowercase, self.cfg.phrases)
+        corpus = run_corpus(self.cfg)
         self.trainer = replica_trainer(self.cfg, corpus, vocab_, model, TrainState.from_json(state, rng), self.k,
                                        self.K)
         return None

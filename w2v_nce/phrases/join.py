@@ -1,5 +1,6 @@
 """Phrases applied while reading: the block transforms of phrase counting and phrase joining,
-and the corpus a run reads (its paths, lowercasing and phrase table in one place).
+and the corpus a run reads (its paths, ``--replay``'s share, lowercasing and phrase table in
+one place: ``run_corpus``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..config import Config
 from ..errors import ConfigError
 from ..text.corpus import Corpus
 from ..vocabulary.hashtable import word_table
@@ -90,3 +92,10 @@ def open_corpus(paths: list[str], lowercase: bool = False, phrases: str | None =
     phrases joined on the fly. ``kw``: Corpus's other arguments."""
     transform = PhraseJoiner(read_for_run(phrases, lowercase)) if phrases else None
     return Corpus(paths, lowercase=lowercase, transform=transform, **kw)
+
+
+def run_corpus(cfg: Config, **kw) -> Corpus:
+    """What a run reads every epoch, and counts: its corpus, then ``cfg.replay`` of the lines of
+    ``cfg.replay_corpus`` (resolved by ``run.init.replay_sources``). ``kw``: Corpus's other arguments."""
+    shares = [1.0] * len(cfg.corpus) + [cfg.replay] * len(cfg.replay_corpus)
+    return open_corpus(cfg.corpus + cfg.replay_corpus, cfg.lowercase, cfg.phrases, shares=shares, **kw)

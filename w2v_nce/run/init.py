@@ -7,10 +7,12 @@ order), and each old word keeps its own input vector, output row and bias; new w
 any run starts them. From a word2vec text/binary file (gensim's ``intersect_word2vec_format``,
 fastText's ``-pretrainedVectors``): the vocabulary is the new corpus's, and the words the file
 has start from its vectors (input side only). In both cases the lr schedule restarts.
+``--replay`` also trains on a share of the earlier run's text (``replay_sources`` finds it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from typing import Callable, TypeVar
@@ -19,8 +21,8 @@ import numpy as np
 
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, continues_run
-from ..errors import ConfigError, FormatError, UsageError
-from ..io import file_sha256
+from ..errors import ConfigError, CorpusError, FormatError, UsageError
+from ..io import checked_npz, file_sha256
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
 
@@ -94,8 +96,6 @@ def check_init(cfg: Config) -> None:
     if not continues_run(cfg) and cfg.subwords and cfg.hash_count:
         raise ConfigError(_NO_WORD_ROWS.format(path=path))
     if continues_run(cfg):
-        from ..io import checked_npz
-
         file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
         if not os.path.isfile(file):
             raise FormatError(f"--init {path}: no model here (expected a finished run's directory or model.npz)")
@@ -107,6 +107,34 @@ def check_init(cfg: Config) -> None:
     else:
         dim = _load_word2vec(path, limit=0)[1].shape[1]
     _check_dim(cfg, dim, path)
+
+
+def replay_sources(cfg: Config) -> list[str]:
+    """The text ``--replay`` rehearses, as absolute paths: ``--replay-corpus``, or the corpus the
+    ``--init`` run trained on as its model.npz records it (its own --replay text is not included).
+    ConfigError, naming what to do, when there is none to read."""
+    if not cfg.replay > 0 or cfg.replay_corpus:
+        return [os.path.abspath(p) for p in cfg.replay_corpus]
+    check_init(cfg)
+    if not continues_run(cfg):
+        raise ConfigError(f"--replay: --init {cfg.init} is a vectors file, which records no corpus; name the "
+                          "earlier text with --replay-corpus")
+    file = os.path.join(cfg.init, MODEL_FILE) if os.path.isdir(cfg.init) else cfg.init
+    try:
+        with checked_npz(file) as z:
+            saved = json.loads(str(z["config"])).get("corpus")
+    except (KeyError, ValueError, OSError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
+        raise FormatError(f"--init {file}: its config cannot be read ({exc})") from None
+    if not saved or not isinstance(saved, list) or not all(isinstance(p, str) for p in saved):
+        raise ConfigError(f"--replay: {file} does not record its corpus; name it with --replay-corpus")
+    if "-" in saved:
+        raise ConfigError(f"--replay: the run in {cfg.init} read standard input, which cannot be read again; name "
+                          "that text with --replay-corpus")
+    for p in saved:
+        if not os.path.exists(p):
+            raise CorpusError(f"--replay: {p}, the corpus of {cfg.init}, is not there any more; name where it is "
+                              "now with --replay-corpus")
+    return [os.path.abspath(p) for p in saved]
 
 
 def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,

@@ -26,14 +26,14 @@ from typing import Callable
 from ..config import Config, validate
 from ..distributed.replica import Backend
 from ..errors import UsageError
-from ..phrases.join import open_corpus
+from ..phrases.join import open_corpus, run_corpus
 from ..stream import HeldOut, heldout_examples, id_chunks
 from ..text.corpus import Corpus
 from ..text.splits import make_splits, split_note
 from ..train import Tallies, TrainState
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
-from .init import check_init, initial_model
+from .init import check_init, initial_model, replay_sources
 from .loop import Run
 from .memory import check_memory, one_malloc_arena
 from .outputs import write_outputs
@@ -97,6 +97,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab, cfg.init, cfg.phrases = (os.path.abspath(p) if p else None for p in (cfg.vocab, cfg.init, cfg.phrases))
+    cfg.replay_corpus = replay_sources(cfg)  # read every epoch with the corpus, so known before it is opened
     refuse_output_in_corpus(cfg)
     refuse_special_inputs(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
@@ -105,8 +106,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     created = not os.path.lexists(cfg.output)  # made by this run: removed again if it ends empty
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
-        corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases, spool_dir=cfg.output,
-                        stop=lambda: (sig.signum or signal.SIGINT) if halt.is_set() else 0)
+        corpus = run_corpus(cfg, spool_dir=cfg.output, stop=lambda: (sig.signum or signal.SIGINT) if halt.is_set() else 0)
         early = None
         try:
             heldout_corpus = open_corpus(cfg.heldout, cfg.lowercase, cfg.phrases) if cfg.heldout else None
@@ -225,7 +225,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     backend = _backend(backend, k)
     log = _log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
-        corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
+        corpus = run_corpus(cfg)
         try:
             heldout_corpus = open_corpus(cfg.heldout, cfg.lowercase, cfg.phrases) if cfg.heldout else None
             check_fingerprint(ck.fingerprint, corpus)

@@ -109,15 +109,15 @@ class Signals:
 def refuse_output_in_corpus(cfg: Config) -> None:
     """The output directory must not be, or be inside, a corpus directory (``--force`` would
     delete corpus files named like outputs, and the outputs would become corpus); no input
-    (corpus, held-out text, --vocab, --init, --phrases) may be a file the run writes."""
+    (corpus, --replay text, held-out text, --vocab, --init, --phrases) may be a file the run writes."""
     out = os.path.realpath(cfg.output)
-    for p in cfg.corpus:
+    for p in [*cfg.corpus, *cfg.replay_corpus]:
         if p != "-" and os.path.isdir(p):
             d = os.path.realpath(p)
             if out == d or out.startswith(d + os.sep):
                 raise UsageError(f"{cfg.output}: the output directory is inside the corpus directory {p}; choose "
                                  "an -o outside it")
-    inputs = [p for p in [*cfg.corpus, *cfg.heldout, cfg.vocab, cfg.init, cfg.phrases] if p and p != "-"]
+    inputs = [p for p in [*cfg.corpus, *cfg.replay_corpus, *cfg.heldout, cfg.vocab, cfg.init, cfg.phrases] if p and p != "-"]
     for p in inputs:
         real = os.path.realpath(p)
         if real == out or (os.path.dirname(real) == out and os.path.basename(real) in OUTPUT_FILES):

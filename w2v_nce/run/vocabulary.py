@@ -14,7 +14,7 @@ from ..config import Config, validate, validate_against_vocab
 from ..distributed.replica import Backend
 from ..errors import CorpusError, Interrupted
 from ..io import check_output_file
-from ..phrases.join import open_corpus
+from ..phrases.join import run_corpus
 from ..text.corpus import Corpus, ReadStats
 from ..text.splits import make_splits, split_note
 from ..threads import ThreadGroup
@@ -108,7 +108,7 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
     writes, with its header), atomically; spill files, if any, go beside it."""
     validate(cfg)
     log = log or stderr_log
-    corpus = open_corpus(cfg.corpus, cfg.lowercase, cfg.phrases)
+    corpus = run_corpus(cfg)
     try:
         check_output_file(output, force, corpus.sources)
         corpus.check_readable()  # as train does: UTF-16 or a damaged .gz is an error, not a vocabulary

@@ -39,6 +39,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from ..errors import CorpusError, Interrupted
+from .share import keep_share
 from .utf8 import is_utf8
 
 BLOCK_BYTES = 1 << 20
@@ -186,14 +187,19 @@ class Corpus:
     """
 
     def __init__(self, paths: list[str], lowercase: bool = False, spool_dir: str | None = None,
-                 stop: Callable[[], int] | None = None, transform: Callable[[bytes], bytes] | None = None):
+                 stop: Callable[[], int] | None = None, transform: Callable[[bytes], bytes] | None = None,
+                 shares: list[float] | None = None):
         """``stop``: polled while stdin is spooled; a signal number (not 0) ends the spooling with
         ``Interrupted`` (a pipe that stays open must not outlast a SIGINT).
 
         ``transform`` (e.g. phrase joining) rewrites each block's cleaned text; blocks are then
         cut at their last line break (a sentence end) when they hold one, so that a transform
         that works within sentences sees each sentence whole (a line longer than a block is cut
-        at its last whitespace). Blocks holding part of a token longer than a block pass as read."""
+        at its last whitespace). Blocks holding part of a token longer than a block pass as read.
+
+        ``shares`` (one per path, default all 1): a path with a share below 1 yields only that
+        share of its lines (``share.keep_share``, before ``transform``; its blocks are cut at
+        line breaks too): ``--replay``'s rehearsal of an earlier run's text."""
         if not paths:
             raise CorpusError("no corpus given: pass one or more files, directories or '-' for stdin")
         self.paths = list(paths)
@@ -205,8 +211,11 @@ class Corpus:
         self._read_lock = threading.Lock()
         self.bytes_read = 0  # uncompressed bytes read or skipped through by decompressing, all readers
         self.sources: list[str] = []
-        for p in self.paths:
-            self.sources.extend(["-"] if p == "-" else _expand(p))
+        self.shares: list[float] = []  # of each source's lines read (share.keep_share)
+        for p, share in zip(self.paths, [1.0] * len(self.paths) if shares is None else shares, strict=True):
+            found = ["-"] if p == "-" else _expand(p)
+            self.sources.extend(found)
+            self.shares.extend([float(share)] * len(found))
 
     # -- identity -------------------------------------------------------------------
     def fingerprint(self) -> list[dict]:
@@ -284,7 +293,8 @@ class Corpus:
 
     def _source_blocks(self, piece: "Piece", index: int, first_block: int, carry: bytes, split: bool,
                        block_bytes: int) -> Iterator[Block]:
-        path = self.sources[piece.source]
+        path, share = self.sources[piece.source], self.shares[piece.source]
+        by_line = self.transform is not None or share < 1.0  # whole lines for the transform or the share
         with self._open_source(piece.source) as fh:
             try:
                 if piece.start or first_block:
@@ -307,7 +317,7 @@ class Corpus:
                     if at_end:
                         data, carry = buf, b""
                     else:
-                        cut = self._block_cut(buf)
+                        cut = _block_cut(buf, by_line)
                         if cut < 0:  # one token longer than a block: split it, and say so,
                             # between two characters (a cut inside one would become two U+FFFD)
                             cut = _last_char_start(buf)
@@ -316,6 +326,8 @@ class Corpus:
                         else:
                             data, carry = buf[: cut + 1], buf[cut + 1 :]
                     data = self._clean(data, stats)
+                    if share < 1.0 and not (split or continues):
+                        data = keep_share(data, share)
                     if self.transform is not None and not (split or continues):
                         data = self.transform(data)
                     after = Position(index + 1, 0, b"") if at_end else Position(index, k, carry, split)
@@ -324,14 +336,6 @@ class Corpus:
                         return
             except (OSError, EOFError, lzma.LZMAError, zlib_error()) as exc:
                 raise CorpusError(f"{path}: cannot read corpus ({exc}); is the file complete?") from None
-
-    def _block_cut(self, buf: bytes) -> int:
-        """Index of the last byte of a block's text in ``buf`` (-1: no whitespace at all)."""
-        if self.transform is not None:
-            line_end = buf.rfind(b"\n")
-            if line_end >= 0:
-                return line_end
-        return _last_whitespace(buf)
 
     def _count(self, nbytes: int) -> None:
         with self._read_lock:
@@ -416,6 +420,16 @@ def _skip(fh: BinaryIO, n: int) -> None:
         if not chunk:
             break
         n -= len(chunk)
+
+
+def _block_cut(buf: bytes, by_line: bool) -> int:
+    """Index of the last byte of a block's text in ``buf`` (-1: no whitespace at all): its last
+    line break when ``by_line`` and it has one, else its last whitespace."""
+    if by_line:
+        line_end = buf.rfind(b"\n")
+        if line_end >= 0:
+            return line_end
+    return _last_whitespace(buf)
 
 
 def _last_whitespace(buf: bytes) -> int:
