@@ -237,7 +237,7 @@ def warm_up(args, files: dict[str, str]) -> None:
                                                                       str(args.threads), "--min-count", "1"]))
     B.run_child("warm-up", B.w2v_argv(files["heldout_B"], out + "2", None, ["--epochs", "1", "--threads",
                                                                             str(args.threads), "--min-count", "1",
-                                                                            "--init", out]))
+                                                                            "--init", out, "--replay", "0.5"]))
 
 
 def main() -> None:
