@@ -221,7 +221,7 @@ def test_replay_trains_a_share_of_the_init_runs_corpus_and_resumes_identically(t
     a = _lined(tmp_path / "a.txt", 4000, seed=1)
     old = _run(tmp_path, "old", a)
     b = _lined(tmp_path / "b.txt", 4000, seed=2)
-    plain = _run(tmp_path, "plain", b, "--init", old)
+    _run(tmp_path, "plain", b, "--init", old)
     full = _run(tmp_path, "full", b, "--init", old, "--replay", "0.25")
     saved = from_saved(json.loads(json.dumps(Model.load(str(full)).config)))
     assert saved.replay == 0.25 and saved.replay_corpus == [str(a)]
