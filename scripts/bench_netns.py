@@ -3,6 +3,7 @@
     sudo python scripts/bench_netns.py --rates 50,200,1000            # the whole measurement (root)
     sudo python scripts/bench_netns.py --rates 1000 --kill-node 2     # a node killed mid-run
     sudo python scripts/bench_netns.py --down                         # tear down what it created
+    sudo python scripts/bench_netns.py --rates 200,1000 --collective 100000   # the sync's two transports
 
 Each node is a namespace ``w2vt-nI`` (10.231.0.I+1/24) on a bridge in ``w2vt-sw``; no default
 route, so no traffic leaves the machine. Every veth end is shaped with ``tbf`` at the rate under
@@ -23,6 +24,9 @@ finish (the lost replica restarts on another node with room, or the others take 
 ``--throttle-node I`` runs once more with node I's links at a tenth of the rate (how long the
 others wait for it), ``--down-link I`` once more with node I's link taken down mid-run (a fault
 found by Ray's health checks or the round timeout, not a hang).
+``--collective ROWS`` instead runs ``bench_collective.py`` on the cluster at each rate (one actor
+a node, ROWS x ``--dim`` rows each): today's object-ref sync against torch.distributed gloo
+(needs ``pip install torch==2.13.0``, the CPU build).
 Teardown kills only the PIDs inside the namespaces it created (``ip netns pids``), never by name.
 """
 
@@ -111,14 +115,14 @@ def down() -> None:
     shutil.rmtree(TMP, ignore_errors=True)
 
 
-def start_ray() -> None:
+def start_ray(store_mb: int = 200) -> None:
     env = ["env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}"]  # no token: the namespaces have no route out
     for i in range(NODES):
         os.makedirs(f"{TMP}/n{i}", exist_ok=True)
         role = (["--head", "--port=6379", "--include-dashboard=false"] if i == 0
                 else [f"--address={ip_of(0)}:6379"])
         sh("ip", "netns", "exec", ns(i), *env, RAY, "start", *role, f"--node-ip-address={ip_of(i)}", "--num-cpus=2",
-           "--object-store-memory=200000000", f"--temp-dir={TMP}/n{i}", "--disable-usage-stats")
+           f"--object-store-memory={store_mb * 10**6}", f"--temp-dir={TMP}/n{i}", "--disable-usage-stats")
 
 
 def counters(i: int) -> int:
@@ -159,6 +163,21 @@ def _kill_node(i: int) -> None:
             pass
 
 
+def collective(args, rates: list[int]) -> None:
+    """``bench_collective.py`` on the 3 nodes at each rate (its table printed as it comes)."""
+    for rate in rates:
+        up(f"{rate}mbit")
+        try:
+            start_ray(args.object_store_mb)
+            out = sh("ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled",
+                     f"PYTHONPATH={B.REPO}", PY, os.path.join(B.REPO, "scripts", "bench_collective.py"), "--address",
+                     f"{ip_of(0)}:6379", "--replicas", str(NODES), "--rows", str(args.collective), "--dim",
+                     str(args.dim), "--repeats", "3")
+            print(f"links at {rate} Mbit/s:\n{out}", flush=True)
+        finally:
+            down()
+
+
 def fit(points: list[tuple[float, float, float]]) -> tuple[float, float]:
     """Least squares of seconds = a + b * (bytes / rate_bytes_per_s): (a, b); b ~ 1 if the link is the cost."""
     xs = [nbytes / rate for nbytes, rate, _ in points]
@@ -182,10 +201,14 @@ def main() -> None:
     ap.add_argument("--down-link", type=int, help="last rate: run once more and take this node's link down mid-run")
     ap.add_argument("--down", action="store_true", help="only tear down")
     ap.add_argument("--json", help="write the results here")
+    ap.add_argument("--collective", type=int, help="rows per actor: measure the sync's transports instead")
+    ap.add_argument("--object-store-mb", type=int, default=200, help="with --collective: each node's object store")
     args = ap.parse_args()
     if args.down:
         down()
         return
+    if args.collective:
+        return collective(args, [int(r) for r in args.rates.split(",")])
     work = os.path.join(B.REPO, "bench-out", "netns")
     os.makedirs(work, exist_ok=True)
     from bench_distributed import corpus_prefix
