@@ -264,3 +264,17 @@ def test_replay_of_a_run_whose_corpus_is_gone_says_what_to_do(tmp_path):
     assert r.exit_code == 1 and f"{a}, the corpus of {old}, is not there any more" in r.output
     assert "--replay-corpus" in r.output and len(r.output.strip().splitlines()) == 1
     _run(tmp_path, "given", b, "--init", old, "--replay", "0.5", "--replay-corpus", tmp_path / "moved.txt")
+
+
+def test_replicas_read_the_same_replay_share_as_one_machine(tmp_path):
+    """Each replica opens the run's corpus itself (``run_corpus``): the share of the earlier text
+    reaches K = 2 in one process as it reaches one machine (the same tokens over the epochs)."""
+    a = _lined(tmp_path / "a.txt", 3000, seed=1)
+    old = _run(tmp_path, "old", a)
+    b = _lined(tmp_path / "b.txt", 3000, seed=2)
+    one = _run(tmp_path, "one", b, "--init", old, "--replay", "0.5")
+    two = _run(tmp_path, "two", b, "--init", old, "--replay", "0.5", "--replicas", "2")
+    m1, m2 = (json.loads((d / "metrics.json").read_text()) for d in (one, two))
+    assert m1["vocabulary"] == m2["vocabulary"]
+    assert sum(e["reader"]["tokens"] for e in m1["epochs"]) == sum(e["reader"]["tokens"] for e in m2["epochs"])
+    assert m1["vocabulary"]["tokens"] > len(b.read_text().split())  # the share of a.txt was read too
