@@ -169,11 +169,14 @@ def collective(args, rates: list[int]) -> None:
         up(f"{rate}mbit")
         try:
             start_ray(args.object_store_mb)
-            out = sh("ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled",
-                     f"PYTHONPATH={B.REPO}", PY, os.path.join(B.REPO, "scripts", "bench_collective.py"), "--address",
-                     f"{ip_of(0)}:6379", "--replicas", str(NODES), "--rows", str(args.collective), "--dim",
-                     str(args.dim), "--repeats", "3")
-            print(f"links at {rate} Mbit/s:\n{out}", flush=True)
+            run = subprocess.run(["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0",
+                                  "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}", PY,
+                                  os.path.join(B.REPO, "scripts", "bench_collective.py"), "--address", f"{ip_of(0)}:6379",
+                                  "--replicas", str(NODES), "--rows", str(args.collective), "--dim", str(args.dim),
+                                  "--repeats", "3"], capture_output=True, text=True)
+            if run.returncode:
+                raise SystemExit(f"bench_collective.py failed ({run.returncode}):\n{run.stderr[-3000:]}")
+            print(f"links at {rate} Mbit/s:\n{run.stdout}", flush=True)
         finally:
             down()
 

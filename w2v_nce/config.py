@@ -491,6 +491,9 @@ def _check_replay(cfg: Config, bad) -> None:
         bad("replay_corpus", "names the text --replay draws from; add --replay SHARE (e.g. 0.25)")
     if cfg.replay > 0 and not (cfg.init or cfg.replay_corpus):
         bad("replay", "rehearses an earlier run's text: add --init RUN_DIR, or name the text with --replay-corpus")
+    if cfg.replay > 0 and cfg.vocab:  # the clock's tokens would be the file's, without the share
+        bad("replay", "needs the counting pass (its share is counted with the new text, and clocks the lr); drop "
+            "--vocab")
     if "-" in cfg.replay_corpus:
         bad("replay_corpus", "cannot be standard input ('-'): it is read every epoch; give a file")
 

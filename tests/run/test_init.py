@@ -227,7 +227,7 @@ def test_replay_trains_a_share_of_the_init_runs_corpus_and_resumes_identically(t
     assert saved.replay == 0.25 and saved.replay_corpus == [str(a)]
     tokens = {name: json.loads((tmp_path / name / "metrics.json").read_text())["vocabulary"]["tokens"]
               for name in ("plain", "full")}
-    assert tokens["full"] - tokens["plain"] == len(keep_share(a.read_bytes(), 0.25).split())
+    assert tokens["full"] - tokens["plain"] == len(keep_share(a.read_bytes(), 0.25)[0].split())
     assert 0.2 < (tokens["full"] - tokens["plain"]) / len(a.read_text().split()) < 0.3
     cfg = from_saved(saved.to_dict())
     cfg.output, cfg.checkpoint_every = str(tmp_path / "cut"), 0
@@ -242,6 +242,7 @@ def test_replay_trains_a_share_of_the_init_runs_corpus_and_resumes_identically(t
     (["--replay", "1.5", "--init", "{old}"], "--replay must be in [0, 1]"),
     (["--replay", "0.5", "--init", "{vec}"], "is a vectors file, which records no corpus"),
     (["--replay", "0.5", "--init", "{old}", "--replay-corpus", "-"], "cannot be standard input"),
+    (["--replay", "0.5", "--init", "{old}", "--vocab", "{old}/vocab.tsv"], "needs the counting pass"),
     (["--replay", "0.5", "--init", "{old}", "--replay-corpus", "{out}/vectors.txt"], "is an input of this run"),
 ])
 def test_bad_replay_settings_are_one_line_before_any_work(tmp_path, extra, match):

@@ -533,7 +533,7 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("carry_id_past_int32", "out of bounds for int32"), ("block_past_end", "does not fit the corpus"),
     ("source_past_end", "does not fit the corpus"), ("clock_huge", "does not fit the corpus"),
     ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
-    ("nan_row", "hold NaN or Inf"), ("epoch_words", "'epoch_words' is not a positive count")])
+    ("nan_row", "hold NaN or Inf"), ("epoch_words", "'epoch_words' is not a count")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types

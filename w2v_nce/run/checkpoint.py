@@ -119,8 +119,8 @@ def _check_record(st, path: str) -> None:
             if not all(isinstance(e, dict) for e in entries) or not all(
                     isinstance(e.get("path"), str) for e in st["fingerprint"]):
                 problem = "'fingerprint' or 'history' holds a malformed entry"
-            elif isinstance(st.get("epoch_words"), bool) or (st.get("epoch_words") or 1) < 1:
-                problem = "'epoch_words' is not a positive count"
+            elif isinstance(st.get("epoch_words"), bool) or (st.get("epoch_words") or 0) < 0:
+                problem = "'epoch_words' is not a count"  # 0: no word of the new text in the vocabulary
             elif not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                          for v in [*st["totals"].values(), *st.get("sync_totals", {}).values()]):
                 problem = "'totals' or 'sync_totals' holds a value that is not a number"

@@ -39,7 +39,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from ..errors import CorpusError, Interrupted
-from .share import keep_share
+from .share import UNKNOWN, keep_share
 from .utf8 import is_utf8
 
 BLOCK_BYTES = 1 << 20
@@ -69,23 +69,31 @@ class ReadStats:
 
 @dataclass
 class Position:
-    """Where a reader is: source index, next block index, the carried partial token, and
-    whether the previous block ended inside a token it had to split (``split``)."""
+    """Where a reader is: source index, next block index, the carried partial token, whether
+    the previous block ended inside a token it had to split (``split``), and, in a source read
+    by a share of its lines, the decision for the line the previous block ended inside
+    (``kept``: ``share.UNKNOWN`` when it ended at a line feed)."""
 
     source: int = 0
     block: int = 0
     carry: bytes = b""
     split: bool = False
+    kept: int = UNKNOWN
 
     def to_json(self) -> dict:
         d = {"source": self.source, "block": self.block, "carry": self.carry.hex()}
         if self.split:  # absent in positions written before it existed
             d["split"] = True
+        if self.kept != UNKNOWN:
+            d["kept"] = self.kept
         return d
 
     @classmethod
     def from_json(cls, d: dict) -> "Position":
-        return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]), bool(d.get("split", False)))
+        kept = int(d.get("kept", UNKNOWN))
+        if kept not in (UNKNOWN, 0, 1):
+            raise ValueError(f"a position's 'kept' is {kept}, not -1, 0 or 1")
+        return cls(int(d["source"]), int(d["block"]), bytes.fromhex(d["carry"]), bool(d.get("split", False)), kept)
 
 
 @dataclass(frozen=True)
@@ -289,10 +297,14 @@ class Corpus:
             first_block = pos.block if index == pos.source else 0
             carry = pos.carry if index == pos.source else b""
             split = pos.split and index == pos.source
-            yield from self._source_blocks(pieces[index], index, first_block, carry, split, block_bytes)
+            kept = pos.kept if index == pos.source else UNKNOWN
+            yield from self._source_blocks(pieces[index], index, (first_block, carry, split, kept), block_bytes)
 
-    def _source_blocks(self, piece: "Piece", index: int, first_block: int, carry: bytes, split: bool,
+    def _source_blocks(self, piece: "Piece", index: int, resume: tuple[int, bytes, bool, int],
                        block_bytes: int) -> Iterator[Block]:
+        """The blocks of ``piece`` (number ``index`` of the pieces read) from ``resume``: the
+        first block, the carried bytes, ``split`` and ``kept`` of the position there."""
+        first_block, carry, split, kept = resume
         path, share = self.sources[piece.source], self.shares[piece.source]
         by_line = self.transform is not None or share < 1.0  # whole lines for the transform or the share
         with self._open_source(piece.source) as fh:
@@ -326,11 +338,11 @@ class Corpus:
                         else:
                             data, carry = buf[: cut + 1], buf[cut + 1 :]
                     data = self._clean(data, stats)
-                    if share < 1.0 and not (split or continues):
-                        data = keep_share(data, share)
+                    if share < 1.0:  # whole lines, a long one by the decision at its head (share.py)
+                        data, kept = keep_share(data, share, kept)
                     if self.transform is not None and not (split or continues):
                         data = self.transform(data)
-                    after = Position(index + 1, 0, b"") if at_end else Position(index, k, carry, split)
+                    after = Position(index + 1, 0, b"") if at_end else Position(index, k, carry, split, kept)
                     yield Block(data, after, at_end, stats, continues)
                     if at_end:
                         return
