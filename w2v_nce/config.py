@@ -89,8 +89,8 @@ class Config:
                                 "text's words only; counts of kept old words are old + new.", choices=VOCAB_UPDATES)
     replay: float = setting(0.0, "With --init from a run: also train on this share of that run's corpus, every epoch "
                             "(lines chosen by a hash of their text), so that the model rehearses what it learnt: "
-                            "0.25 scored 1.2 analogy points above retraining on both texts, in 1.3x the new "
-                            "text's time (docs/training.md); 0 = off.")
+                            "0.25 matched retraining on both texts on analogies (+0.1 and +1.2 points in two "
+                            "runs) in 1.3-1.5x the new text's time (docs/training.md); 0 = off.")
     replay_corpus: list[str] = setting([], "The earlier text --replay draws its share from (repeatable; default: the "
                                        "corpus the --init run recorded).")
     min_count: int = setting(5, "Ignore words seen fewer times.")
