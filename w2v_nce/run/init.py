@@ -70,12 +70,17 @@ def _load_word2vec(path: str, limit: int | None = None):
                                            "with --init")) from None
 
 
+def _model_file(path: str) -> str:
+    """The model file of ``--init``: a run directory's model.npz, else the path itself."""
+    return os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+
+
 def read_once(path: str, load: Callable[[str], T]) -> tuple[T, dict]:
     """``load(path)`` and its lineage ``{path, sha256}``: the SHA-256 is taken just before the
     load, and the file (model.npz for a run directory) must be the same one after it (device,
     inode, size, mtime), so the hash is that of the bytes loaded; a file replaced or rewritten
     meanwhile is a ``FormatError`` (run again once it is complete)."""
-    file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+    file = _model_file(path)
     before = _identity(file)
     digest = _digest(file)
     loaded = load(path)
@@ -96,7 +101,7 @@ def check_init(cfg: Config) -> None:
     if not continues_run(cfg) and cfg.subwords and cfg.hash_count:
         raise ConfigError(_NO_WORD_ROWS.format(path=path))
     if continues_run(cfg):
-        file = os.path.join(path, MODEL_FILE) if os.path.isdir(path) else path
+        file = _model_file(path)
         if not os.path.isfile(file):
             raise FormatError(f"--init {path}: no model here (expected a finished run's directory or model.npz)")
         try:
@@ -119,7 +124,7 @@ def replay_sources(cfg: Config) -> list[str]:
     if not continues_run(cfg):
         raise ConfigError(f"--replay: --init {cfg.init} is a vectors file, which records no corpus; name the "
                           "earlier text with --replay-corpus")
-    file = os.path.join(cfg.init, MODEL_FILE) if os.path.isdir(cfg.init) else cfg.init
+    file = _model_file(cfg.init)
     try:
         with checked_npz(file) as z:
             saved = json.loads(str(z["config"])).get("corpus")

@@ -294,17 +294,13 @@ class Corpus:
         source, as in ``blocks``). Blocks sit at fixed offsets from each piece's start."""
         pos = start or Position()
         for index in range(pos.source, len(pieces)):
-            first_block = pos.block if index == pos.source else 0
-            carry = pos.carry if index == pos.source else b""
-            split = pos.split and index == pos.source
-            kept = pos.kept if index == pos.source else UNKNOWN
-            yield from self._source_blocks(pieces[index], index, (first_block, carry, split, kept), block_bytes)
+            yield from self._source_blocks(pieces[index], index, pos if index == pos.source else Position(),
+                                           block_bytes)
 
-    def _source_blocks(self, piece: "Piece", index: int, resume: tuple[int, bytes, bool, int],
-                       block_bytes: int) -> Iterator[Block]:
-        """The blocks of ``piece`` (number ``index`` of the pieces read) from ``resume``: the
-        first block, the carried bytes, ``split`` and ``kept`` of the position there."""
-        first_block, carry, split, kept = resume
+    def _source_blocks(self, piece: "Piece", index: int, resume: Position, block_bytes: int) -> Iterator[Block]:
+        """The blocks of ``piece`` (number ``index`` of the pieces read) from ``resume``'s block,
+        carried bytes, ``split`` and ``kept`` (a fresh ``Position`` for a piece read from its start)."""
+        first_block, carry, split, kept = resume.block, resume.carry, resume.split, resume.kept
         path, share = self.sources[piece.source], self.shares[piece.source]
         by_line = self.transform is not None or share < 1.0  # whole lines for the transform or the share
         with self._open_source(piece.source) as fh:
