@@ -4,9 +4,11 @@
     python scripts/bench_collective.py --replicas 2,3 --rows 100000,400000 --dim 100 --repeats 5
 
 Two ways to average every row of w_in, w_out and the bias among K Ray actors:
-  refs  today's ``ReplicaActor.sync`` driven by today's ``RayBackend.sync`` (every_row): in
+  mesh  the product's ``ReplicaActor.sync`` driven by its ``RayBackend.sync`` (every_row): in
         stretches of ``SYNC_STREAM_BYTES``, actor j reduces block j of each stretch, pieces and
-        means move as object refs among the actors (one driver call per actor and stretch);
+        means move on TCP links among the actors (``distributed/mesh.py``; one driver call per
+        actor and stretch). Before commit 'mesh' they moved as object refs (the "refs" rows of
+        docs/distributed.md);
   gloo  ``torch.distributed`` all_reduce (gloo's ring, SUM, then / K) on the same matrices as
         torch views, the process group created in the actors (actor 0's address, a free port).
 Each actor holds rows × dim float32 twice plus a bias, filled from its own seed; after the first
@@ -148,8 +150,8 @@ def measure(k: int, rows: int, dim: int, repeats: int, port: int) -> dict:
     backend.actors, backend.vocab_size, backend.job_cfg = actors, rows, Config(dim=dim)
     expected = _expected(rows, dim, k)
     backend.sync(rows, every_row=True)
-    refs_error = _check(actors, expected, "refs")
-    refs = _timed(lambda: backend.sync(rows, every_row=True), repeats)
+    mesh_error = _check(actors, expected, "mesh")
+    mesh = _timed(lambda: backend.sync(rows, every_row=True), repeats)
     ray.get([a.load.remote(rows, dim, j) for j, a in enumerate(actors)])  # the starting rows again
     ray.get([a.gloo_init.remote(j, k, address, port) for j, a in enumerate(actors)])
     ray.get([a.gloo_sync.remote() for a in actors])
@@ -159,8 +161,8 @@ def measure(k: int, rows: int, dim: int, repeats: int, port: int) -> dict:
     for a in actors:
         ray.kill(a)
     payload = rows * (2 * dim + 1) * 4
-    return {"K": k, "rows": rows, "nodes": len(set(where)), "payload_mb": payload / 1e6, "refs_s": refs, "gloo_s": gloo,
-            "refs_error": refs_error, "gloo_error": gloo_error}
+    return {"K": k, "rows": rows, "nodes": len(set(where)), "payload_mb": payload / 1e6, "mesh_s": mesh, "gloo_s": gloo,
+            "mesh_error": mesh_error, "gloo_error": gloo_error}
 
 
 def stamp() -> str:
@@ -193,11 +195,11 @@ def main() -> None:
         ray.shutdown()
     print(f"{stamp()}; torch {torch.__version__}, ray {ray.__version__}; "
           f"`python scripts/bench_collective.py {' '.join(sys.argv[1:])}`\n")
-    print("| K | nodes | rows × dim | payload MB | refs s/sync | gloo s/sync | refs / gloo | refs MB/s | gloo MB/s |")
+    print("| K | nodes | rows × dim | payload MB | mesh s/sync | gloo s/sync | mesh / gloo | mesh MB/s | gloo MB/s |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['K']} | {r['nodes']} | {r['rows']:,} × {args.dim} | {r['payload_mb']:.0f} | {r['refs_s']:.3f} | "
-              f"{r['gloo_s']:.3f} | {r['refs_s'] / r['gloo_s']:.2f} | {r['payload_mb'] / r['refs_s']:.0f} | "
+        print(f"| {r['K']} | {r['nodes']} | {r['rows']:,} × {args.dim} | {r['payload_mb']:.0f} | {r['mesh_s']:.3f} | "
+              f"{r['gloo_s']:.3f} | {r['mesh_s'] / r['gloo_s']:.2f} | {r['payload_mb'] / r['mesh_s']:.0f} | "
               f"{r['payload_mb'] / r['gloo_s']:.0f} |")
 
 

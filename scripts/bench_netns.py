@@ -17,7 +17,7 @@ temp dir. For each rate the script trains ``--replicas 3 --threads 1`` with fixe
   averaged copies down, so a replica's payload is bytes / (2 K)); the difference cancels what
   a run moves once (the counts to the driver, the vocabulary out, the final model in);
 - sync seconds per round at each rate, fitted as a + bytes / rate (least squares): ``a`` is the
-  fixed cost of a sync (Ray's calls and object-store hops), the input ``scale_model.py`` needs;
+  fixed cost of a sync (Ray's calls and the links' round trips), the input ``scale_model.py`` needs;
 - bytes each actor read from the corpus (metrics.json ``bytes_read``) against corpus / K.
 ``--kill-node I`` SIGKILLs every process of node I once the run has trained a while: the job must
 finish (the lost replica restarts on another node with room, or the others take its parts).
@@ -25,7 +25,7 @@ finish (the lost replica restarts on another node with room, or the others take 
 others wait for it), ``--down-link I`` once more with node I's link taken down mid-run (a fault
 found by Ray's health checks or the round timeout, not a hang).
 ``--collective ROWS`` instead runs ``bench_collective.py`` on the cluster at each rate (one actor
-a node, ROWS x ``--dim`` rows each): today's object-ref sync against torch.distributed gloo
+a node, ROWS x ``--dim`` rows each): the product's sync (on the mesh of links) against torch.distributed gloo
 (needs ``pip install torch==2.13.0``, the CPU build).
 Teardown kills only the PIDs inside the namespaces it created (``ip netns pids``), never by name.
 """

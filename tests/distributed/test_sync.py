@@ -197,3 +197,17 @@ def test_stretches_cut_every_range_and_keep_its_bits(monkeypatch):
     assert got == [(0, 30, sync.BOTH), (30, 60, sync.BOTH), (60, 90, sync.BOTH), (90, 100, sync.BOTH),
                    (100, 130, kern.TOUCHED_IN), (130, 150, kern.TOUCHED_IN)]
     assert sync.stretches(40, 100, None, 4) == [(0, 30, sync.BOTH), (30, 40, sync.BOTH)]
+
+
+@pytest.mark.parametrize("K_", [2, 3, 5])
+def test_rows_every_replica_touched_average_as_the_naive_average(K_):
+    """The common case (hot rows, a full sync) takes a shortcut in the reduce: same values bit for bit."""
+    V, D = 30, 6
+    _, reps, _ = _replicas(K_, V, D, seed=K_)
+    masks = [np.full(V, kern.TOUCHED_IN | kern.TOUCHED_OUT, np.uint8) for _ in range(K_)]
+    all_rows = [np.ones(V, bool)] * K_
+    want = [naive_average([r[i] for r in reps], all_rows, V) for i in range(3)]
+    average_touched(reps, masks, V, parts=2)
+    for rep in reps:
+        for got, exp in zip(rep, want):
+            np.testing.assert_array_equal(got, exp)

@@ -4,13 +4,13 @@ Only this module imports Ray. Every actor reserves T CPUs (its Hogwild threads) 
 restarted by Ray if its process dies; a restarted actor comes back empty (its constructor runs
 again), so the driver refills it from a healthy peer through the object store.
 
-The sync runs among the actors: the driver makes one call per actor (``sync``) and waits.
-Rows [0, n) are cut into K blocks; every actor puts its touched rows of each block in its
-object store and sends the reference to block j's reducer, actor j (``take``); actor j averages
-the K pieces of block j and sends the averaged block's reference to every actor, which applies
-the K averaged blocks. No row and no per-block reference passes through the driver, and each
+The sync runs among the actors, on a mesh of TCP links they form among themselves
+(``mesh.py``; formed again after a loss): the driver makes one call per actor (``sync``) and
+waits. Rows [0, n) are cut into K blocks; every actor sends its touched rows of block j to
+actor j, which averages the K pieces and sends the averaged block to every actor, which
+applies the K averaged blocks. No row passes through the driver or an object store, and each
 node's traffic is about 2 x the payload whatever K is. An actor that dies or stops in a sync
-makes the driver abort the others' waits (``abort``) and report it lost. The vocabulary is counted by the
+makes the driver close the others' links (``abort``) and report it lost. The vocabulary is counted by the
 actors: the corpus is cut into K x T splits, actor k counts splits kT..kT+T-1 (a thread each,
 ``vocab.count_splits``) and the driver merges the K stretches in corpus order
 (``vocab.merge_counted``), which gives the single-machine counts and ids exactly. A corpus of
@@ -21,6 +21,7 @@ tells the driver this backend counts; the driver decides, ``driver.EarlyCount``)
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -51,6 +52,7 @@ from ..vocabulary.count import (
     merge_counted,
 )
 from ..vocabulary.vocab import Vocab
+from .mesh import Mesh, SyncAborted, average_on_mesh
 from .replica import (
     ReplicaGone,
     ReplicaLost,
@@ -63,9 +65,6 @@ from .replica import (
 from .sync import (
     BOTH,
     SyncStats,
-    apply_piece,
-    extract_piece,
-    reduce_pieces,
     row_blocks,
     stretches,
 )
@@ -74,13 +73,10 @@ READY_SECONDS = 120.0  # how long actors may take to be placed and start
 RESTART_SECONDS = 120.0  # how long a lost actor may take to come back
 ROUND_TIMEOUT_SECONDS = 600.0  # a replica that has not answered a round by then (or 4 x its seconds) is lost
 TICK_SECONDS = 0.5
-# Calls an actor serves at once: a sync waits inside ``sync`` while its peers' ``take`` and the
-# driver's ``abort`` arrive; ``run`` and ``sync`` never overlap (the driver calls them in turn).
+ABORT_GRACE_SECONDS = 5.0  # after a sync aborted on its links, how long Ray has to report a peer dead
+# Calls an actor serves at once: the driver's ``abort`` arrives while ``sync`` waits on the
+# links; ``run`` and ``sync`` never overlap (the driver calls them in turn).
 ACTOR_CONCURRENCY = 4
-
-
-class SyncAborted(Exception):
-    """A sync an actor gave up: a peer was lost (the driver aborted it) or never sent its part."""
 
 
 class ReplicaActor:
@@ -91,9 +87,8 @@ class ReplicaActor:
         self.cfg = from_saved(cfg)
         self.cfg.threads = threads
         self.trainer: Trainer | None = None
-        self._mail = threading.Condition()
-        self._inbox: dict[tuple[int, str], dict[int, object]] = {}  # (sync, "piece" | "mean") -> {sender: ref}
-        self._aborted: set[int] = set()
+        self.mesh: Mesh | None = None
+        self._generation = 0  # of ``mesh``: an abort meant for an older mesh leaves a newer one alone
 
     def where(self) -> str:
         return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, pid {os.getpid()})"
@@ -177,54 +172,39 @@ class ReplicaActor:
         m = self.trainer.model
         return m.input_table(), m.w_out, m.bias
 
-    def sync(self, peers: list, me: int, blocks: list[tuple[int, int]], seq: int, every_row: bool = False,
-             fault: str = "", timeout: float = ROUND_TIMEOUT_SECONDS, bits: int = BOTH) -> tuple[int, int]:
-        """Sync ``seq`` among ``peers`` (actor handles; this actor is ``peers[me]`` and reduces
-        ``blocks[me]``): send my touched rows (``every_row``: all) of block j to peer j, average
-        the pieces of my block and send the mean to every peer, apply every peer's mean, clear
-        the synced rows' marks. ``bits``: the matrices synced (``sync.sync_ranges``). Returns
-        (bytes of the pieces I reduced, bytes of my mean). ``fault`` (tests): "die" kills this
-        process, "hang" stops it, instead of syncing."""
+    def mesh_listen(self, generation: int) -> tuple[str, int]:
+        """Open this actor's end of mesh ``generation`` (closing an older one): its address."""
+        self.abort(self._generation)
+        self.mesh, self._generation = Mesh(ray.util.get_node_ip_address()), generation
+        return self.mesh.address
+
+    def mesh_connect(self, rank: int, addresses: list, token: bytes, timeout: float) -> None:
+        """Link to the peers of the mesh ``mesh_listen`` opened (``mesh.Mesh.connect``)."""
+        try:
+            self.mesh.connect(rank, addresses, token, timeout)
+        except OSError as exc:
+            raise SyncAborted(f"replica {self.k} could not link to its peers ({exc})") from None
+
+    def abort(self, generation: int) -> None:
+        """A peer was lost: close mesh ``generation``'s links, which ends a sync waiting on them."""
+        if self.mesh is not None and generation == self._generation:
+            self.mesh.abort()
+
+    def sync(self, blocks: list[tuple[int, int]], seq: int, every_row: bool = False, fault: str = "",
+             bits: int = BOTH) -> tuple[int, int]:
+        """Sync ``seq`` of my touched rows (``every_row``: all) on the mesh
+        (``mesh.average_on_mesh``: this actor reduces block ``blocks[rank]``), then clear the
+        synced rows' marks. ``bits``: the matrices synced (``sync.sync_ranges``). Returns (bytes
+        of the pieces I reduced, bytes of my mean). ``fault`` (tests): "die" kills this process,
+        "hang" stops it, instead of syncing."""
         if fault:
             _inject(fault)
         touched = self.trainer.touched()
         if every_row:
             touched = np.full_like(touched, BOTH)
-        for peer, (lo, hi) in zip(peers, blocks):  # a ref inside a list travels as a ref (Ray fetches none)
-            peer.take.remote(seq, "piece", me, [ray.put(extract_piece(*self._matrices(), touched, lo, hi, bits))])
-        pieces = ray.get(self._wait_for(seq, "piece", len(peers), timeout))
-        mean = reduce_pieces(pieces)
-        mean_ref = ray.put(mean)
-        for peer in peers:
-            peer.take.remote(seq, "mean", me, [mean_ref])
-        for piece in ray.get(self._wait_for(seq, "mean", len(peers), timeout)):
-            apply_piece(*self._matrices(), piece)
+        sent = average_on_mesh(self.mesh, self._matrices(), touched, blocks, seq, bits)
         self.trainer.clear_touched(blocks[-1][1], blocks[0][0], bits)
-        with self._mail:
-            self._inbox = {key: v for key, v in self._inbox.items() if key[0] > seq}
-        return sum(p.nbytes for p in pieces), mean.nbytes
-
-    def take(self, seq: int, kind: str, sender: int, ref: list) -> None:
-        """A peer's piece of my block, or its mean block, for sync ``seq``."""
-        with self._mail:
-            self._inbox.setdefault((seq, kind), {})[sender] = ref[0]
-            self._mail.notify_all()
-
-    def abort(self, seq: int) -> None:
-        """A peer was lost in sync ``seq``: stop waiting for it (the driver redoes the sync)."""
-        with self._mail:
-            self._aborted.add(seq)
-            self._mail.notify_all()
-
-    def _wait_for(self, seq: int, kind: str, n: int, timeout: float) -> list:
-        """The n refs of ``kind`` for sync ``seq``, in sender order; SyncAborted if the driver aborts it."""
-        with self._mail:
-            done = self._mail.wait_for(lambda: seq in self._aborted or len(self._inbox.get((seq, kind), {})) == n,
-                                       timeout)
-            if seq in self._aborted or not done:
-                raise SyncAborted(f"sync {seq} on replica {self.k}: " + ("aborted" if done else "timed out"))
-            got = self._inbox[(seq, kind)]
-            return [got[i] for i in range(n)]
+        return sent
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
@@ -264,7 +244,9 @@ class RayBackend:
         # that round's sync starts
         self.fail = dict(fail or {})
         self.rounds = 0
-        self._seq = 0  # syncs (stretches) started: the actors' mail is keyed by it
+        self._seq = 0  # syncs (stretches) started: each frame on the mesh carries it
+        self._mesh: tuple[int, ...] | None = None  # the replicas the actors' mesh links (None: form one)
+        self._generation = 0  # meshes formed
         self.actors: list = []
         self._owns_ray = False
         self._closing = threading.Lock()
@@ -410,36 +392,50 @@ class RayBackend:
 
     def sync(self, rows: int, skip: frozenset[int] = frozenset(), every_row: bool = False) -> SyncStats:
         """Rows [0, rows) averaged among the actors not in ``skip``, a stretch of at most
-        ``SYNC_STREAM_BYTES`` of rows at a time (a full sync never puts a whole model copy in an
-        object store); within a stretch actor j reduces block j. Raises ``ReplicaLost`` naming an
-        actor that died on the way (the driver redoes the sync)."""
+        ``SYNC_STREAM_BYTES`` of rows at a time (a full sync never holds a whole model copy in
+        flight); within a stretch actor j reduces block j, on the mesh the live actors form
+        (again after a loss). Raises ``ReplicaLost`` naming an actor that died on the way (the
+        driver redoes the sync)."""
         live = [k for k in range(self.replicas) if k not in skip]
         doomed = self.fail.pop(self.rounds, (None, ""))
+        if self._mesh != tuple(live):
+            self._form_mesh(live)
         sub = self.job_cfg.subword_settings()
         sent = sum(self._sync_stretch(live, lo, hi, every_row, doomed, bits)
                    for lo, hi, bits in stretches(rows, self.vocab_size, sub, self.job_cfg.dim))
         return SyncStats(rows, sent)
+
+    def _form_mesh(self, live: list[int]) -> None:
+        """Link the live actors to each other (``mesh.Mesh``): each opens a port, then links to
+        the others' with a token new to this mesh."""
+        self._mesh, self._generation = None, self._generation + 1
+        refs = {k: self.actors[k].mesh_listen.remote(self._generation) for k in live}
+        addresses = [self._await_sync(refs)[k] for k in live]
+        token = secrets.token_bytes(16)
+        self._await_sync({k: self.actors[k].mesh_connect.remote(j, addresses, token, self.round_timeout)
+                          for j, k in enumerate(live)})
+        self._mesh = tuple(live)
 
     def _sync_stretch(self, live: list[int], lo: int, hi: int, every_row: bool, doomed, bits: int) -> int:
         """Rows [lo, hi) averaged by the live actors among themselves (``ReplicaActor.sync``):
         one call each; returns the bytes moved (pieces up + every mean to every actor)."""
         n = len(live)
         blocks = [(lo + a, lo + b) for a, b in row_blocks(hi - lo, n)]
-        peers = [self.actors[k] for k in live]
         self._seq += 1
         faults = {"sync": "die", "sync_hang": "hang"}
-        refs = {k: self.actors[k].sync.remote(peers, j, blocks, self._seq, every_row,
-                                              faults.get(doomed[1], "") if doomed[0] == k else "", self.round_timeout,
-                                              bits)
-                for j, k in enumerate(live)}
+        refs = {k: self.actors[k].sync.remote(blocks, self._seq, every_row,
+                                              faults.get(doomed[1], "") if doomed[0] == k else "", bits)
+                for k in live}
         got = self._await_sync(refs)
         return sum(b for b, _ in got.values()) + n * sum(m for _, m in got.values())
 
     def _await_sync(self, refs: dict) -> dict:
-        """{replica: result} of one sync's calls. An actor that died, or did not answer within the
-        round timeout, is raised as ``ReplicaLost`` once the others have given the sync up."""
+        """{replica: result} of one sync's calls. An actor that died, or did not answer, is raised
+        as ``ReplicaLost`` once the others have given the sync up. A peer's death reaches its
+        links before Ray reports it: after an actor's ``SyncAborted`` the others have
+        ``ABORT_GRACE_SECONDS`` to fail as dead, then the first that does not answer is the one."""
         by_ref = {ref: k for k, ref in refs.items()}
-        out, pending = {}, list(refs.values())
+        out, pending, aborted = {}, list(refs.values()), None
         deadline = time.monotonic() + self.round_timeout + 30.0  # the actors' own waits time out first
         while pending and time.monotonic() < deadline:
             done, pending = ray.wait(pending, num_returns=1, timeout=TICK_SECONDS)
@@ -451,42 +447,46 @@ class RayBackend:
                 except RayTaskError as exc:
                     if not isinstance(exc.cause, SyncAborted):
                         raise
-                    dead = self._first_dead(refs)
-                    if dead is None:
-                        raise ClusterError(f"a sync failed with every replica alive ({exc.cause}); resume the run "
-                                           "with w2v-nce train --resume") from None
-                    raise self._give_up(refs, dead, "it stopped answering") from None
-        if not pending:
+                    aborted = aborted or exc.cause
+                    deadline = min(deadline, time.monotonic() + ABORT_GRACE_SECONDS)
+        if not pending and aborted is None:
             return out
-        dead = self._first_dead(refs)
+        dead, why = self._first_dead([by_ref[ref] for ref in pending] or list(refs))
         if dead is None:
-            raise ClusterError(f"a sync took longer than {self.round_timeout + 30:.0f} s with every replica alive; "
-                               "resume the run with w2v-nce train --resume (a slow network: raise --sync-seconds)")
-        raise self._give_up(refs, dead, "it stopped answering")
+            what = f"failed ({aborted})" if aborted else f"took longer than {self.round_timeout + 30:.0f} s"
+            raise ClusterError(f"a sync {what} with every replica alive; resume the run with w2v-nce train --resume "
+                               "(a slow network: raise --sync-seconds)")
+        raise self._give_up(refs, dead, why)
 
     def _give_up(self, refs: dict, lost: int, why: str) -> ReplicaLost:
-        """Abort sync ``self._seq`` on the other actors, wait until they have left it (none is still
-        applying rows when the sync is redone), make Ray restart ``lost``; the ReplicaLost to raise."""
+        """Close the mesh on the other actors (their waits end), wait until they have left the
+        call (none is still applying rows when the sync is redone), make Ray restart ``lost``;
+        the ReplicaLost to raise. The next sync forms a new mesh."""
         ray.kill(self.actors[lost], no_restart=False)
+        self._mesh = None
         others = [ref for k, ref in refs.items() if k != lost]
         for k in refs:
             if k != lost:
-                self.actors[k].abort.remote(self._seq)
+                self.actors[k].abort.remote(self._generation)
         ray.wait(others, num_returns=len(others), timeout=60.0)
         return ReplicaLost(lost, f"lost during a sync ({why})")
 
-    def _first_dead(self, replicas) -> int | None:
+    def _first_dead(self, replicas) -> tuple[int | None, str]:
+        """The first of ``replicas`` whose process died or does not answer within 10 s, and which."""
         for k in replicas:
             try:
                 ray.get(self.actors[k].where.remote(), timeout=10)
-            except (RayActorError, GetTimeoutError):
-                return k
-        return None
+            except RayActorError:
+                return k, "its process died"
+            except GetTimeoutError:
+                return k, "it stopped answering"
+        return None, ""
 
     def restore(self, replica: int, peer: int, state: TrainState) -> None:
         """Wait for Ray to restart the actor (it comes back empty), then refill it from ``peer``:
         the peer's matrices go through the object store, not through the driver."""
         actor = self.actors[replica]
+        self._mesh = None  # it comes back without links
         deadline = time.time() + RESTART_SECONDS
         while True:
             try:
@@ -504,6 +504,7 @@ class RayBackend:
     def shrink(self, gone: list[int], states: list[TrainState]) -> None:
         """Go on with the other actors, renumbered from 0, each keeping its (synced) model and
         taking the position ``states`` gives it (the lost replicas' parts handed out)."""
+        self._mesh = None
         for k in gone:
             ray.kill(self.actors[k], no_restart=True)
         self.actors = [a for k, a in enumerate(self.actors) if k not in gone]
