@@ -137,7 +137,7 @@ def train(args, corpus: str, out: str, kill_node: int | None, words: int | None 
     cmd = ["ip", "netns", "exec", ns(0), "env", "RAY_USAGE_STATS_ENABLED=0", "RAY_AUTH_MODE=disabled", f"PYTHONPATH={B.REPO}", PY, "-m",
            "w2v_nce.cli", "train", corpus, "-c", os.path.join(B.REPO, "configs", "word2vec.yaml"), "-o", out,
            "--force", "--ray", f"{ip_of(0)}:6379", "--replicas", str(NODES), "--threads", "1", "--epochs", "1",
-           "--dim", str(args.dim), "--round-words", str(words or args.round_words), "--checkpoint-every", "0", "--quiet"]
+           "--dim", str(args.dim), "--round-words", str(words or args.round_words), "--checkpoint-every", "0"]
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if kill_node is not None:
@@ -148,7 +148,7 @@ def train(args, corpus: str, out: str, kill_node: int | None, words: int | None 
     output = proc.communicate()[0]
     wall = time.time() - t0
     if proc.returncode:
-        raise SystemExit(f"training failed ({proc.returncode}):\n{output[-3000:]}")
+        raise SystemExit(f"training failed ({proc.returncode}):\n{output[-20000:]}")
     moved = [counters(i) - b for i, b in zip(range(NODES), before)]
     return json.load(open(os.path.join(out, "metrics.json"))), moved, wall
 

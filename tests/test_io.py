@@ -108,3 +108,13 @@ def test_write_npz_writes_what_np_savez_writes(tmp_path):
         for name in ref.files:
             assert ours[name].dtype == ref[name].dtype and ours[name].shape == ref[name].shape
             np.testing.assert_array_equal(ours[name], ref[name])
+
+
+def test_json_nested_too_deeply_is_malformed_json_not_a_recursion_error():
+    import json
+
+    from w2v_nce.io import json_value
+
+    with pytest.raises(json.JSONDecodeError, match="nested too deeply"):
+        json_value("[" * 100_000 + "]" * 100_000)
+    assert json_value('{"a": [1, 2]}') == {"a": [1, 2]}

@@ -394,3 +394,21 @@ def test_drift_by_frequency_bins_counts_on_a_log_scale():
     assert [(round(x), n) for x, _, _, _, n in rows] == [(10, 2), (1000, 3)]  # edges 1, 100, 10,000
     assert rows[0][2] == pytest.approx(0.4) and rows[1][2] == pytest.approx(0.1)  # the medians
     assert rows[1][1] == pytest.approx(0.028) and rows[1][3] == pytest.approx(0.18)  # p10, p90 of 0.01, 0.1, 0.2
+
+
+@pytest.mark.parametrize("name,text", [("metrics.json", "[" * 100_000 + "]" * 100_000),
+                                       ("config.yaml", "a: " + "[" * 5_000 + "]" * 5_000),
+                                       ("train.jsonl", "[" * 100_000 + "]" * 100_000 + "\n{}\n")])
+def test_files_nested_too_deeply_are_one_line_not_a_recursion_error(tmp_path, name, text):
+    run_dir = make_run(tmp_path / "deep")
+    with open(run_dir / name, "a" if name == "train.jsonl" else "w") as fh:
+        fh.write(text)
+    result = run("report", run_dir, "-o", tmp_path / "r.html")
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1
+    assert name in result.output and "Traceback" not in result.output
+
+
+def test_a_run_directory_named_with_undecodable_bytes_is_charted():
+    """A name from argv with bytes that are not UTF-8 (surrogate escapes) is shown with U+FFFD:
+    matplotlib's fonts and the page take no surrogates (it was a FT2Font traceback)."""
+    assert R._names(["/tmp/o\udcff", "/tmp/p"]) == ["o\ufffd", "p"]

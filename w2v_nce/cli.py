@@ -270,14 +270,14 @@ def _unicode_errors_option(fn: Callable) -> Callable:
 @click.option("--vectors", "vectors_file", type=click.Path(dir_okay=False), help="Score a word2vec-format file instead of a model.")
 @click.option("--binary/--text", "binary", default=None, help="Format of --vectors [auto-detect].")
 @click.option("--heldout", multiple=True, help="Held-out text for the full sigmoid loss (model only).")
-@click.option("--max-pairs", type=int, default=Config().heldout_max_pairs, show_default=True, help="Held-out pairs scored.")
-@click.option("--window", type=int, help="Held-out pair window [the model's].")
+@click.option("--max-pairs", type=click.IntRange(min=1), default=Config().heldout_max_pairs, show_default=True, help="Held-out pairs scored.")
+@click.option("--window", type=click.IntRange(min=1), help="Held-out pair window [the model's].")
 @click.option("--analogies", multiple=True, help="questions-words.txt-style files [bundled set].")
 @click.option("--restrict-vocab", type=int, default=RESTRICT_VOCAB, show_default=True, help="Answer among the N most frequent words.")
 @click.option("--method", type=click.Choice(METHODS), default=METHODS[0], show_default=True)
 @click.option("--similarity", multiple=True, help="Word-pair similarity files [bundled sets].")
 @click.option("--json", "json_file", help="Also write the results as JSON here.")
-@click.option("--threads", type=int, help="Threads for the full loss [all cores].")
+@click.option("--threads", type=click.IntRange(min=1), help="Threads for the full loss [all cores].")
 @_unicode_errors_option
 @_library_errors
 def eval_cmd(model_dir, vectors_file, heldout, analogies, similarity, json_file, **scoring) -> None:
@@ -599,7 +599,7 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json, unicode
               help="Neighbours per word for the overlap.")
 @click.option("--no-eval", is_flag=True, help="Skip the bundled analogy and similarity scores.")
 @click.option("--heldout", multiple=True, help="Held-out text: both models' full sigmoid loss on it (models only).")
-@click.option("--max-pairs", type=int, default=Config().heldout_max_pairs, show_default=True,
+@click.option("--max-pairs", type=click.IntRange(min=1), default=Config().heldout_max_pairs, show_default=True,
               help="Held-out pairs scored.")
 @click.option("--json", "json_file", help="Also write the comparison as JSON here.")
 @_unicode_errors_option

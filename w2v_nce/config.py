@@ -378,6 +378,8 @@ def load_yaml(path: str) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config ({exc.strerror})") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: config is not UTF-8 text; save it as UTF-8") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: malformed YAML (nested too deeply for a config)") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" line {mark.line + 1}" if mark is not None else ""

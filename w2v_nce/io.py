@@ -123,6 +123,18 @@ def json_safe(value):
     return value
 
 
+def json_value(text: str | bytes):
+    """``json.loads`` for text we did not write ourselves: a value nested too deeply for
+    Python's recursion (a 1 KB file of brackets) is a ``json.JSONDecodeError`` like any other
+    malformed JSON, not a RecursionError."""
+    import json
+
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", text if isinstance(text, str) else "", 0) from None
+
+
 def file_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes, hex (read in 1 MiB blocks); ``OSError`` as ``open`` raises it."""
     import hashlib

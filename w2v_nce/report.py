@@ -22,7 +22,6 @@ import base64
 import datetime
 import html
 import io
-import json
 import math
 import os
 from dataclasses import dataclass, field
@@ -34,7 +33,7 @@ import yaml
 
 from .artifact.model import MODEL_FILE
 from .errors import FormatError, OutputError, UsageError
-from .io import atomic_output, file_sha256
+from .io import atomic_output, file_sha256, json_value
 from .run.events import read_events
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
@@ -75,7 +74,7 @@ def load_run(path: str | os.PathLike) -> Run:
             run.epochs.append(event)
     metrics = Path(path) / "metrics.json"
     if metrics.is_file():
-        run.metrics = _read_mapping(metrics, json.loads, "JSON")
+        run.metrics = _read_mapping(metrics, json_value, "JSON")
     config = Path(path) / "config.yaml"
     if config.is_file():
         run.config = _read_mapping(config, yaml.safe_load, "YAML")
@@ -85,7 +84,7 @@ def load_run(path: str | os.PathLike) -> Run:
 def _read_mapping(path: Path, parse, kind: str) -> dict:
     try:
         data = parse(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError, RecursionError) as exc:
         reason = str(exc).split("\n")[0]
         raise FormatError(f"{path}: malformed {kind} ({reason}); remove or regenerate it") from None
     if not isinstance(data, dict):
@@ -96,7 +95,9 @@ def _read_mapping(path: Path, parse, kind: str) -> dict:
 def _names(paths: list[str]) -> list[str]:
     """Chart labels: the directories' base names, or their paths when base names repeat."""
     names = [os.path.basename(os.path.normpath(p)) or p for p in paths]
-    return names if len(set(names)) == len(names) else [os.path.normpath(p) for p in paths]
+    names = names if len(set(names)) == len(names) else [os.path.normpath(p) for p in paths]
+    # a path's undecodable bytes (surrogate escapes) shown as U+FFFD: fonts and HTML take no surrogates
+    return [n.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for n in names]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -266,7 +266,7 @@ def test_text_numbers_parse_as_python_float(tmp_path, monkeypatch):
     monkeypatch.setattr(F, "READ_CHUNK", 16)
     with np.errstate(over="ignore"):
         expected = np.array([[float(t), float(tokens[-1 - i])] for i, t in enumerate(tokens)]).astype(np.float32)
-        words, vectors = F.load_word2vec(path)
+        words, vectors = F.load_word2vec(path, allow_nonfinite=True)
     assert words == [f"w{i}" for i in range(len(tokens))]
     assert np.array_equal(vectors.view(np.uint32), expected.view(np.uint32))
 
@@ -381,3 +381,30 @@ def test_a_two_file_export_that_fails_on_its_second_file_replaces_neither(tmp_pa
     with pytest.raises(OutputError, match="disk full"):
         X.export_vectors(out, WORDS[::-1], _matrix(len(WORDS), 4, seed=9), fmt=fmt, force=True)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # both kept, no temp files
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+def test_a_vectors_file_holding_nan_or_inf_is_refused_naming_the_row(tmp_path, value):
+    """A NaN row made compare's SVD fail (a traceback) and eval's scores NaN."""
+    path = tmp_path / "v.txt"
+    path.write_text(f"3 2\nthe 1 2\nof 1 {value}\nand 3 4\n")
+    with pytest.raises(FormatError, match=r"v\.txt: row 2 \('of'\) holds NaN or Inf"):
+        F.load_word2vec(path)
+    assert np.isnan(F.load_word2vec(path, allow_nonfinite=True)[1][1, 1]) == (value == "nan")
+
+
+def test_a_model_holding_nan_or_a_matrix_not_float32_is_refused(tmp_path):
+    from w2v_nce.artifact.model import Model
+
+    rng = np.random.default_rng(0)
+    m = Model.from_arrays(["a", "b"], np.array([3, 2]), rng.normal(size=(2, 4)).astype(np.float32),
+                          rng.normal(size=(2, 4)).astype(np.float32), np.zeros(2, np.float32), {"dim": 4})
+    m.w_out[1, 2] = np.inf
+    m.save(str(tmp_path / "model.npz"))
+    with pytest.raises(FormatError, match=r"model\.npz \(w_out\): row 2 holds NaN or Inf"):
+        Model.load(str(tmp_path / "model.npz"))
+    m.w_out[1, 2] = 0.5
+    m.bias = m.bias.astype(np.float16)
+    m.save(str(tmp_path / "model.npz"))
+    with pytest.raises(FormatError, match="bias is float16, not float32"):
+        Model.load(str(tmp_path / "model.npz"))

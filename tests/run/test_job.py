@@ -533,7 +533,8 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("carry_id_past_int32", "out of bounds for int32"), ("block_past_end", "does not fit the corpus"),
     ("source_past_end", "does not fit the corpus"), ("clock_huge", "does not fit the corpus"),
     ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
-    ("nan_row", "hold NaN or Inf"), ("epoch_words", "'epoch_words' is not a count")])
+    ("nan_row", "holds NaN or Inf"), ("w_in_float16", "float16, not float32"),
+    ("replicas_empty", "not a list of positions"), ("epoch_words", "'epoch_words' is not a count")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -586,6 +587,10 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
     elif corrupt == "nan_row":  # was resumed, then reported as a divergence ("try a smaller --alpha")
         arrays["w_out"] = arrays["w_out"].copy()
         arrays["w_out"][3, 0] = np.nan
+    elif corrupt == "w_in_float16":  # was a NotImplementedError traceback from the kernels' typing
+        arrays["w_in"] = arrays["w_in"].astype(np.float16)
+    elif corrupt == "replicas_empty":  # was min() of an empty sequence
+        state["replicas"] = []
     else:
         arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))
@@ -696,3 +701,34 @@ def _halt_after_first_chunk(monkeypatch) -> threading.Event:
 
     monkeypatch.setattr(Trainer, "train_chunk", stop_after_one)
     return halt
+
+
+def test_a_corpus_changed_while_it_is_counted_is_an_error_not_a_short_run(tmp_path, monkeypatch):
+    """Truncated during the counting pass, it was trained short and exited 0 (the change check
+    began after counting); the fingerprint is now taken before it."""
+    from w2v_nce.errors import CorpusError
+    from w2v_nce.run import job
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=1)
+    real = job.vocabulary_for_run
+
+    def count_then_truncate(*a, **kw):
+        out = real(*a, **kw)
+        os.truncate(corpus, os.path.getsize(corpus) // 2)
+        return out
+
+    monkeypatch.setattr(job, "vocabulary_for_run", count_then_truncate)
+    with pytest.raises(CorpusError, match="big.txt: corpus file changed while it was counted"):
+        run_training(train_cfg(corpus, tmp_path / "o"))
+    assert not (tmp_path / "o" / "model.npz").exists()
+
+
+def test_quiet_keeps_warnings_and_sizes_read_in_kb_below_10_mb(monkeypatch, capsys):
+    from w2v_nce.run import job, outputs
+
+    log = job._log_for(Config(quiet=True), None)
+    log("epoch 1/1 done")
+    log("warning: no room for model.npz")
+    assert capsys.readouterr().err.splitlines()[-1:] == ["warning: no room for model.npz"]
+    assert "epoch 1/1" not in capsys.readouterr().err
+    assert outputs._size(5_000) == "5.0 kB" and outputs._size(25_000_000) == "25 MB"

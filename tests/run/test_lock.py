@@ -156,3 +156,25 @@ def test_a_lock_path_that_is_a_directory_is_one_line_and_left_alone(tmp_path):
     with pytest.raises(OutputError, match="is a directory, not a w2v-nce lock file"):
         OutputLock(str(tmp_path)).acquire()
     assert (tmp_path / LOCK_FILE / "keep").read_text() == "x"
+
+
+def test_a_break_file_that_is_a_directory_is_one_line_not_try_again_forever(tmp_path):
+    """A stale lock is taken over through a ``.break`` file; a directory there (no run makes one)
+    used to make every try say "other runs keep taking it; try again"."""
+    lock = tmp_path / LOCK_FILE
+    lock.write_text(json.dumps({"pid": 2**70, "host": socket.gethostname(), "started": "x"}))
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    (tmp_path / (LOCK_FILE + ".break")).mkdir()
+    with pytest.raises(OutputError, match=r"\.break is a directory.*remove it"):
+        OutputLock(str(tmp_path)).acquire()
+    assert lock.exists() and (tmp_path / (LOCK_FILE + ".break")).is_dir()  # nothing removed
+
+
+def test_a_lock_nested_too_deeply_for_json_is_unreadable_not_a_traceback(tmp_path):
+    lock = tmp_path / LOCK_FILE
+    lock.write_text("[" * 100_000 + "]" * 100_000)
+    old = time.time() - 3600
+    os.utime(lock, (old, old))
+    with OutputLock(str(tmp_path)) as held:
+        assert held.took_over == {}

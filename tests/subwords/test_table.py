@@ -101,3 +101,13 @@ def test_word_vectors_are_row_means_and_unseen_words_their_ngram_means():
     np.testing.assert_allclose(unseen, table[rows].astype(np.float64).mean(axis=0), rtol=1e-5, atol=1e-6)
     # no n-gram of the length asked for: fastText's zero vector
     assert not unseen_vector(table, len(words), "x", SubwordSettings(4, 6, 50)).any()
+
+
+def test_a_query_with_undecodable_bytes_gets_the_rows_of_those_bytes():
+    """argv and stdin hand undecodable bytes over as surrogate escapes; fastText hashes a
+    word's bytes, so the n-grams are those of the bytes as they came (it was a UnicodeEncodeError)."""
+    s = SubwordSettings(3, 6, 1000)
+    sub = subword_rows(["ab\udcff", "ab"], s)
+    got = sub.rows[sub.start[0] + 1:sub.start[1]].tolist()
+    grams = (b"<ab", b"ab\xff", b"b\xff>", b"<ab\xff", b"ab\xff>", b"<ab\xff>")  # \xff starts a character
+    assert sorted(b - 2 for b in got) == sorted(reference_hash(g) % 1000 for g in grams)

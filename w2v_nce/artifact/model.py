@@ -12,11 +12,11 @@ from typing import Callable
 import numpy as np
 
 from ..errors import FormatError, UsageError
-from ..io import NPZ_PIECE_BYTES, atomic_output, checked_npz, write_npz
+from ..io import NPZ_PIECE_BYTES, atomic_output, checked_npz, json_value, write_npz
 from ..subwords import SubwordSettings, subword_rows, unseen_vector, word_vectors
 from .embeddings import Embeddings
 from .export import select_vectors
-from .word2vec import load_word2vec
+from .word2vec import load_word2vec, require_finite
 from .words import pack_words, unpack_words
 
 MODEL_FILE = "model.npz"
@@ -142,7 +142,7 @@ class Model:
                 words = unpack_words(z["word_bytes"], z["word_offsets"])
             else:
                 words = [str(w) for w in z["words"].tolist()]
-            m = cls(words, z["counts"].astype(np.int64), None, z["w_out"], z["bias"], json.loads(str(z["config"])))
+            m = cls(words, z["counts"].astype(np.int64), None, z["w_out"], z["bias"], json_value(str(z["config"])))
         except (KeyError, ValueError, OSError) as exc:
             raise FormatError(f"{path}: not a w2v-nce model ({exc})") from None
         try:
@@ -161,6 +161,7 @@ class Model:
         if settings is not None:
             m.table = _subword_table(z, m, path)
             m.w_in = m.table[:V] if settings.word_rows else None
+        _check_values(m, path)
         return m
 
     def save(self, path: str) -> None:
@@ -185,6 +186,17 @@ class Model:
         """Cosine nearest neighbours of ``word`` among input embeddings (itself excluded);
         ``UnknownWordError`` (a KeyError) when it has no row."""
         return Embeddings(self.words, self.word_vectors()).most_similar([word], topn=topn)
+
+
+def _check_values(m: Model, path: str) -> None:
+    """float32 matrices (a kernel given another type fails in Numba's typing, not in a message),
+    every value finite (a NaN row makes every cosine NaN)."""
+    matrices = {"input table": m.input_table(), "w_out": m.w_out, "bias": m.bias}
+    for name, a in matrices.items():
+        if a.dtype != np.float32:
+            raise FormatError(f"{path}: {name} is {a.dtype}, not float32; this is not a w2v-nce model (regenerate it)")
+    for name, a in matrices.items():
+        require_finite(f"{path} ({name})", a)
 
 
 def _subword_table(z, m: Model, path: str) -> np.ndarray:

@@ -148,6 +148,7 @@ def load_word2vec(
     binary: bool | None = None,
     limit: int | None = None,
     unicode_errors: str = "strict",
+    allow_nonfinite: bool = False,
 ) -> tuple[list[str], np.ndarray]:
     """Read a word2vec text or binary file; return ``(words, vectors float32 [V, D])``.
 
@@ -159,7 +160,9 @@ def load_word2vec(
     for files whose words word2vec.c cut inside a character.
     Text fields are split on ASCII whitespace only (spaces, tabs, CR), so a word may hold other
     Unicode spaces. Rows past V in the header and bytes after the last record are ignored.
-    Malformed input raises ``FormatError`` naming the file and the line (text) or record (binary).
+    Malformed input raises ``FormatError`` naming the file and the line (text) or record (binary),
+    as does a NaN or infinite value unless ``allow_nonfinite`` (no similarity, analogy or
+    rotation means anything with one: SVD fails, cosines are NaN).
     """
     if unicode_errors not in _UNICODE_ERRORS:
         raise ValueError(f"unicode_errors must be one of {_UNICODE_ERRORS}, got {unicode_errors!r}")
@@ -179,11 +182,25 @@ def load_word2vec(
                 binary = not _looks_like_text(fh, dim) if rows else False
                 fh.seek(start)
             _check_fits(fh, name, rows, dim, binary)
-            if binary:
-                return _read_binary(fh, name, rows, dim, unicode_errors)
-            return _read_text(fh, name, rows, dim, unicode_errors)
+            read = _read_binary if binary else _read_text
+            words, vectors = read(fh, name, rows, dim, unicode_errors)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise FormatError(f"{name}: cannot read ({exc})") from exc
+    if not allow_nonfinite:
+        require_finite(name, vectors, words)
+    return words, vectors
+
+
+def require_finite(name: str, matrix: np.ndarray, words: list[str] | None = None, rows: int = 1 << 16) -> None:
+    """``FormatError`` naming ``name`` and the first row holding NaN or Inf (checked in blocks of
+    ``rows``: a whole-matrix mask would be V x D bytes)."""
+    for lo in range(0, len(matrix), rows):
+        ok = np.isfinite(matrix[lo:lo + rows])
+        if not ok.all():
+            bad = lo + int(np.flatnonzero(~ok.reshape(len(ok), -1).all(axis=1))[0])
+            word = f" ({words[bad]!r})" if words is not None else ""
+            raise FormatError(f"{name}: row {bad + 1}{word} holds NaN or Inf; these vectors cannot be used "
+                              "(regenerate them)")
 
 
 def _read_header(fh: IO[bytes], name: str) -> tuple[int, int]:

@@ -11,20 +11,21 @@ import numpy as np
 _SEPARATOR = 0xFF  # never a byte of valid UTF-8
 
 
-def pack_words(words: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def pack_words(words: list[str], errors: str = "strict") -> tuple[np.ndarray, np.ndarray]:
     """``(data uint8[N], offsets int64[V+1])``: word i is ``data[offsets[i]:offsets[i+1]]`` in UTF-8.
 
     N is the words' total UTF-8 length. Vectorised (one join, one encode); a word that cannot be
-    encoded (a lone surrogate) raises ``UnicodeEncodeError``.
+    encoded (a lone surrogate) raises ``UnicodeEncodeError`` unless ``errors`` says otherwise
+    ("surrogateescape": the bytes a query read from argv or stdin had, as fastText hashes them).
     """
     joined = "".join(words)
-    encoded = joined.encode("utf-8")
+    encoded = joined.encode("utf-8", errors)
     ascii_only = len(encoded) == len(joined)  # then character counts are byte counts
     del joined  # peak: the joined str and its UTF-8, at most 2 x the bytes
     if ascii_only:
         lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     else:
-        lengths = np.fromiter((len(w.encode("utf-8")) for w in words), dtype=np.int64, count=len(words))
+        lengths = np.fromiter((len(w.encode("utf-8", errors)) for w in words), dtype=np.int64, count=len(words))
     offsets = np.zeros(len(words) + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     return np.frombuffer(encoded, dtype=np.uint8), offsets

@@ -132,6 +132,7 @@ def heldout_report(model, heldout: list[str], max_pairs: int, window: int | None
     cfg = from_saved(model.config or {})
     window = window or cfg.window
     corpus = open_corpus(list(heldout), cfg.lowercase, cfg.phrases)
+    corpus.check_readable()  # UTF-16 or a corrupt .gz: an error, not 0 pairs scored
     vocab = Vocab(model.words, model.counts)
     ex = heldout_examples(id_chunks(corpus, vocab, cfg.max_sentence_len), window, max_pairs, cfg.arch)
     result: dict = {"files": list(heldout), "window": window, "pairs": len(ex)}

@@ -21,7 +21,7 @@ import math
 from dataclasses import asdict, dataclass, field
 
 from ..errors import ConfigError, FormatError
-from ..io import atomic_output
+from ..io import atomic_output, json_value
 from ..text.corpus import WHITESPACE
 from .kernels import SCORINGS
 
@@ -158,7 +158,7 @@ def _parse_settings(path: str, line: str) -> PhraseSettings:
     if not line.startswith("# settings "):
         raise _bad(path, 2, "expected '# settings {...}'")
     try:
-        raw = json.loads(line[len("# settings "):])
+        raw = json_value(line[len("# settings "):])
         known = set(PhraseSettings.__dataclass_fields__)
         if not isinstance(raw, dict) or set(raw) != known:
             raise ValueError(f"keys must be {sorted(known)}")
@@ -175,7 +175,7 @@ def _parse_settings(path: str, line: str) -> PhraseSettings:
 def _parse_pass(path: str, line_no: int, line: str, expect: int) -> dict:
     head, _, body = line[len("# pass "):].partition(" ")
     try:
-        totals = json.loads(body)
+        totals = json_value(body)
         ok = head == str(expect) and isinstance(totals, dict) and set(totals) == {"words", "entries", "phrases"}
         if not ok or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in totals.values()):
             raise ValueError

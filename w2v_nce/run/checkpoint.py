@@ -22,8 +22,8 @@ import numpy as np
 
 from ..artifact.model import Model, npz_problem
 from ..config import Config, merge, validate
-from ..errors import ConfigError, FormatError, ResumeError
-from ..io import DEFLATE_MAX_RATIO, atomic_output, checked_npz, write_npz
+from ..errors import ConfigError, CorpusError, FormatError, ResumeError
+from ..io import DEFLATE_MAX_RATIO, atomic_output, checked_npz, json_value, write_npz
 from ..text.corpus import Corpus, is_compressed
 from ..train import Tallies, TrainState, parts_of
 
@@ -70,10 +70,10 @@ def load_checkpoint(out_dir: str) -> Checkpoint:
         raise ResumeError(f"{path}: no checkpoint to resume from (did the run finish, or was it started elsewhere?)")
     try:
         with checked_npz(path) as z:
-            cfg = _saved_config(json.loads(str(z["config"])), path)
+            cfg = _saved_config(json_value(str(z["config"])), path)
             model = Model.from_npz(z, path)  # words as bytes + offsets, or an old fixed-width array
             model.config = cfg.to_dict()
-            st = json.loads(str(z["state"]))
+            st = json_value(str(z["state"]))
             _check_record(st, path)
             states = _states(st, z, path)
         _check(cfg, model, states, path)
@@ -133,14 +133,10 @@ def saved_replicas(out_dir: str) -> int:
     started with if one was lost for good; 1 if unreadable: the resume then reports what is wrong)."""
     try:
         with checked_npz(os.path.join(out_dir, CHECKPOINT_FILE)) as z:
-            return max(1, len(json.loads(str(z["state"])).get("replicas", [None])))
-    except (OSError, KeyError, ValueError, OverflowError, TypeError, EOFError, zipfile.BadZipFile, FormatError):
+            return max(1, len(json_value(str(z["state"])).get("replicas", [None])))
+    except (OSError, KeyError, ValueError, OverflowError, TypeError, AttributeError, EOFError, zipfile.BadZipFile,
+            FormatError):
         return 1
-
-
-def _finite(a: np.ndarray, rows: int = 1 << 16) -> bool:
-    """Every value finite, checked in blocks of rows (a whole-matrix mask would be V x D bytes)."""
-    return all(np.isfinite(a[lo:lo + rows]).all() for lo in range(0, len(a), rows))
 
 
 def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> None:
@@ -153,9 +149,6 @@ def _check(cfg: Config, model: Model, states: list[TrainState], path: str) -> No
     if cfg.dim != D or model.w_out.shape != (V, D) or model.bias.shape != (V,):
         raise ResumeError(f"{path}: the checkpoint contradicts itself (dim {cfg.dim}, matrices {model.input_table().shape}, "
                           f"{model.w_out.shape}, {model.bias.shape}); start a new run")
-    if not all(_finite(a) for a in (model.input_table(), model.w_out, model.bias)):
-        raise ResumeError(f"{path}: the checkpoint's matrices hold NaN or Inf; the checkpoint is corrupt: start a new "
-                          "run (or resume an earlier copy)")
     for k, s in enumerate(states):
         streams = [s.stream, *s.streams]
         bad = (not 0 <= s.epoch <= cfg.epochs or s.clock < 0 or s.parts < 0 or s.block_bytes < 1
@@ -201,12 +194,24 @@ def _bad_position(path: str, k: int, why: str) -> None:
 
 def _states(st: dict, z, path: str) -> list[TrainState]:
     if st.get("version", 1) >= 2:
+        if not isinstance(st.get("replicas"), list) or not st["replicas"]:
+            raise ResumeError(f"{path}: checkpoint is unreadable ('replicas' is not a list of positions); start a "
+                              "new run")
         rngs = [z[f"rng_{k}"].copy() for k in range(len(st["replicas"]))]
         return [TrainState.from_json(s, r if r.size else None) for s, r in zip(st["replicas"], rngs)]
     if "replicas" in st:
         raise ResumeError(f"{path}: a distributed checkpoint of an older version (replicas shared one stream); "
                           "it cannot be resumed by this version: start the run again")
     return [TrainState.from_json(st["train"], z["rng"].copy())]
+
+
+def check_unchanged(fingerprint: list, corpus: Corpus, when: str) -> None:
+    """Every corpus file as ``fingerprint`` (taken before the counting pass) saw it: one that
+    changed (size or mtime) ``when`` was counted or trained as text it no longer is."""
+    for was, now in zip(fingerprint, corpus.fingerprint()):
+        if was != now:
+            raise CorpusError(f"{was['path']}: corpus file changed {when} (size or mtime); the model is not saved; "
+                              "start the run again on a corpus that stays put")
 
 
 def check_fingerprint(saved: list, corpus: Corpus) -> None:

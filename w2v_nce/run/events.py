@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import IO, Callable
 
 from ..errors import FormatError, OutputError
-from ..io import json_safe
+from ..io import json_safe, json_value
 
 Log = Callable[[str], None]
 
@@ -97,7 +97,7 @@ def read_events(path: str | os.PathLike) -> list[dict]:
         if not line.strip():
             continue
         try:
-            record = json.loads(line)
+            record = json_value(line)
         except json.JSONDecodeError as exc:
             if number == len(lines):  # no newline after it: torn, or still being written
                 continue
@@ -135,7 +135,7 @@ def _drop_records_after(path: str, words: int) -> None:
     keep = []
     for line in lines:
         try:
-            record = json.loads(line)
+            record = json_value(line)
         except json.JSONDecodeError:
             continue
         if not isinstance(record, dict) or record.get("words", 0) <= words:

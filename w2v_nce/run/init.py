@@ -12,7 +12,6 @@ has start from its vectors (input side only). In both cases the lr schedule rest
 
 from __future__ import annotations
 
-import json
 import os
 import zipfile
 from typing import Callable, TypeVar
@@ -22,7 +21,7 @@ import numpy as np
 from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, continues_run
 from ..errors import ConfigError, CorpusError, FormatError, UsageError
-from ..io import checked_npz, file_sha256
+from ..io import checked_npz, file_sha256, json_value
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
 
@@ -127,7 +126,7 @@ def replay_sources(cfg: Config) -> list[str]:
     file = _model_file(cfg.init)
     try:
         with checked_npz(file) as z:
-            saved = json.loads(str(z["config"])).get("corpus")
+            saved = json_value(str(z["config"])).get("corpus")
     except (KeyError, ValueError, OSError, EOFError, AttributeError, zipfile.BadZipFile) as exc:
         raise FormatError(f"--init {file}: its config cannot be read ({exc})") from None
     if not saved or not isinstance(saved, list) or not all(isinstance(p, str) for p in saved):

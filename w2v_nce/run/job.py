@@ -32,7 +32,13 @@ from ..text.corpus import Corpus
 from ..text.splits import make_splits, split_note
 from ..train import Tallies, TrainState
 from ..vocabulary.vocab import Vocab
-from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_fingerprint, load_checkpoint
+from .checkpoint import (
+    CHECKPOINT_FILE,
+    Checkpoint,
+    check_fingerprint,
+    check_unchanged,
+    load_checkpoint,
+)
 from .init import check_init, initial_model, replay_sources
 from .loop import Run
 from .memory import check_memory, one_malloc_arena
@@ -70,7 +76,8 @@ class JobResult:
 
 
 def _log_for(cfg: Config, log: Log | None) -> Log:
-    return log or (lambda m: None if cfg.quiet else stderr_log(m))
+    """stderr, or with ``quiet`` only the warnings (a full disk must not wait in silence)."""
+    return log or (lambda m: None if cfg.quiet and not m.startswith("warning:") else stderr_log(m))
 
 
 def _backend(backend: Backend | None, replicas: int) -> Backend:
@@ -120,8 +127,9 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             with locked_output(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
                     remove_stale_spills(cfg.output)
-                t_count = time.time()
+                t_count, fingerprint = time.time(), corpus.fingerprint()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
+                check_unchanged(fingerprint, corpus, "while it was counted")
                 seconds["vocabulary"] = time.time() - t_count
                 vocab, model, note, lineage = initial_model(cfg, vocab)  # --init: an earlier model's rows
                 if force:  # only now: a corpus that fails while counting, or a bad --init, keeps the old run
@@ -130,7 +138,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
                 del counted, given  # the counter's tables are not needed past here (peak RSS)
                 if note:
                     log(note)
-                start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], corpus.fingerprint(),
+                start = Checkpoint(cfg, model, [TrainState() for _ in range(backend.replicas)], fingerprint,
                                    Tallies(), [], init=lineage)
                 del model  # ``start`` holds it; the outputs free its matrices when they are written (peak RSS)
                 return _train_and_write(backend, start, corpus, heldout_corpus, vocab, halt, sig, log,

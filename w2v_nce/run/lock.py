@@ -23,6 +23,7 @@ import tempfile
 import time
 
 from ..errors import OutputError
+from ..io import json_value
 
 LOCK_FILE = ".w2v-nce.lock"
 _ATTEMPTS = 50  # create / check / take over rounds before giving up (each waits at most 0.1 s)
@@ -140,6 +141,9 @@ class OutputLock:
         try:
             os.close(os.open(breaker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
         except FileExistsError:
+            if os.path.isdir(breaker) and not os.path.islink(breaker):  # not ours: no run makes a directory
+                raise OutputError(f"{breaker} is a directory, which blocks taking over a stale lock; remove it "
+                                  "and run again") from None
             if time.time() - _mtime(breaker) > _BREAK_STALE:
                 with contextlib.suppress(OSError):
                     os.unlink(breaker)
@@ -170,7 +174,7 @@ def _read(path: str) -> tuple[bytes | None, dict | None]:
     except OSError:
         return b"", None
     try:
-        held = json.loads(raw)
+        held = json_value(raw)
     except ValueError:
         return raw, None
     if not isinstance(held, dict) or not isinstance(held.get("pid"), int) or not isinstance(held.get("host"), str):

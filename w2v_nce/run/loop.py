@@ -40,7 +40,6 @@ from ..distributed.replica import (
 from ..distributed.sync import SyncStats, tier_rows
 from ..errors import (
     ClusterError,
-    CorpusError,
     DivergenceError,
     Interrupted,
     OutputError,
@@ -50,7 +49,7 @@ from ..text.corpus import Corpus
 from ..text.splits import make_splits
 from ..train import DIVERGED_HINT, MAX_WEIGHT, Tallies, learning_rate, total_clock
 from ..vocabulary.vocab import Vocab
-from .checkpoint import CHECKPOINT_FILE, Checkpoint, save_checkpoint
+from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_unchanged, save_checkpoint
 from .events import EpochEnd, EventLog, Progress, to_record
 from .events import ReplicaLost as ReplicaLostEvent
 
@@ -189,12 +188,9 @@ class Run:
                 self._interrupt()
 
     def _check_corpus(self) -> None:
-        """At each epoch's end: a corpus file that changed (size or mtime) since the run began
-        was trained on as text nobody counted, or cut short: an error naming it."""
-        for was, now in zip(self.fingerprint, self.corpus.fingerprint()):
-            if was != now:
-                raise CorpusError(f"{was['path']}: corpus file changed during training (size or mtime); the model "
-                                  "is not saved; start the run again on a corpus that stays put")
+        """At each epoch's end: a corpus file that changed since the run began was trained on
+        as text nobody counted, or cut short."""
+        check_unchanged(self.fingerprint, self.corpus, "during training")
 
     def _full_sync_due(self, epoch: int) -> bool:
         """Every row is averaged when the last epoch ends (the outputs are replica 0's model), and

@@ -69,6 +69,7 @@ def check_memory(V: int, cfg: Config, word_bytes: int = 0, copies: int = 1, wher
         who = f"{copies} replicas" if copies > 1 else "training"
         raise ResourceError(
             f"{where}{who} need{'s' if copies == 1 else ''} about {need / 2**30:.1f} GiB for {V} words x {cfg.dim} "
-            f"dims but only {avail / 2**30:.1f} GiB is available; lower --dim, --max-vocab or --replicas, "
+            f"dims{f' and {cfg.buckets:,} n-gram buckets' if cfg.subwords else ''} but only {avail / 2**30:.1f} GiB "
+            f"is available; lower --dim,{' --buckets,' if cfg.subwords else ''} --max-vocab or --replicas, "
             "or raise --min-count"
         )

@@ -90,7 +90,7 @@ def save_model(model: Model, out: str, wait_minutes: float, halt: threading.Even
             left = deadline - time.monotonic()
             if not no_room or left <= 0 or halt.is_set():
                 raise OutputError(_model_not_saved(str(exc), model, out, room=no_room)) from None
-            log(f"{_model_not_saved(str(exc), model, out, way_out=False)}; the trained model is kept in memory: "
+            log(f"warning: {_model_not_saved(str(exc), model, out, way_out=False)}; the trained model is kept in memory: "
                 f"trying again every {SAVE_RETRY_SECONDS:.0f} s for {left / 60:.0f} more minutes (Ctrl-C gives up)")
             halt.wait(min(SAVE_RETRY_SECONDS, left))
 
@@ -101,11 +101,11 @@ def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True, 
     cause was not the room, so the advice is to fix what ``reason`` names)."""
     need = sum(a.nbytes for a in model.npz_arrays().values())
     try:
-        free = f"{shutil.disk_usage(out).free / 1e6:,.0f} MB are free there"
+        free = f"{_size(shutil.disk_usage(out).free)} are free there"
     except OSError:
         free = "the free space is unknown"
     if not way_out:
-        return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}"
+        return f"{reason}; the model needs about {_size(need)} and {free}"
     fix = "make room" if room else "fix that"
     checkpoint = os.path.join(out, CHECKPOINT_FILE)
     if os.path.exists(checkpoint):
@@ -114,7 +114,12 @@ def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True, 
                    "(it repeats only the training after that checkpoint)")
     else:
         way_out = f"no checkpoint was written (--checkpoint-every 0, or a short run): {fix} and train again"
-    return f"{reason}; the model needs about {need / 1e6:,.0f} MB and {free}; {way_out}"
+    return f"{reason}; the model needs about {_size(need)} and {free}; {way_out}"
+
+
+def _size(nbytes: int) -> str:
+    """Bytes for a message: MB, or kB below 10 MB (a small model's "0 MB" told nothing)."""
+    return f"{nbytes / 1e6:,.0f} MB" if nbytes >= 10e6 else f"{nbytes / 1e3:,.1f} kB"
 
 
 def _write_the_rest(cfg: Config, words: list[str], vectors, vocab: Vocab, out: str, written: list[str],

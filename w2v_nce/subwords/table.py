@@ -64,7 +64,7 @@ class SubwordSettings:
 
     def _hash(self, words: Sequence[str], own_rows: bool, dtype=np.int64) -> SubwordRows:
         """The CSR of ``words``' rows (with ``own_rows``, word i's own row i first)."""
-        data, offsets = pack_words(list(words))
+        data, offsets = pack_words(list(words), "surrogateescape")  # a query's undecodable bytes as they came
         counts = ngram_counts(data, offsets, self.minn, self.maxn, self.buckets, self.hash_count)
         start = np.zeros(len(words) + 1, np.int64)
         np.cumsum(counts + own_rows, out=start[1:])
