@@ -352,3 +352,25 @@ def test_vocab_never_writes_over_its_corpus(small_corpus, tmp_path):
     assert open(small_corpus, "rb").read() == before
     r = run("vocab", small_corpus, "-o", tmp_path)
     assert r.exit_code == 1 and "is a directory" in r.output
+
+
+@pytest.mark.parametrize("flag", ["--replicas", "--threads"])
+def test_resume_with_zero_replicas_or_threads_is_a_usage_error(tmp_path, flag):
+    """--resume --replicas 0 used to take the checkpoint's count without a word."""
+    result = run("train", "--resume", tmp_path, flag, "0")
+    assert result.exit_code == 2 and f"{flag} must be at least 1, got 0" in result.output
+
+
+@pytest.mark.parametrize("args", [["--max-pairs", "-5"], ["--window", "-4"], ["--threads", "-1"]])
+def test_eval_takes_positive_counts_only(tmp_path, args):
+    result = run("eval", tmp_path, *args)
+    assert result.exit_code == 2 and args[0] in result.output
+
+
+def test_a_yaml_config_nested_too_deeply_is_one_line(tmp_path):
+    path = tmp_path / "deep.yaml"
+    path.write_text("dim: " + "[" * 5_000 + "]" * 5_000 + "\n")
+    result = run("train", tmp_path / "c.txt", "-c", path, "-o", tmp_path / "o")
+    assert result.exit_code == 2  # a usage error, as every bad config is
+    assert "deep.yaml" in result.output and "nested too deeply" in result.output
+    assert len(result.output.strip().splitlines()) == 1

@@ -124,6 +124,9 @@ def train(corpus, config_file, output, force, resume_dir, ray_address, **flags) 
         if corpus or config_file or output or extra:
             raise click.UsageError("--resume takes only --threads, --replicas, --quiet and --ray; corpus and settings "
                                    "come from the checkpoint")
+        for key in ("threads", "replicas"):
+            if given.get(key) is not None and given[key] < 1:
+                raise click.UsageError(f"--{key} must be at least 1, got {given[key]}")
         replicas = given.get("replicas") or saved_replicas(resume_dir)
         result = resume_training(resume_dir, threads=given.get("threads"), quiet=given.get("quiet"),
                                  handle_signals=True, backend=make_backend(ray_address, replicas))

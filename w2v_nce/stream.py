@@ -39,7 +39,10 @@ class StreamState:
 
     @classmethod
     def from_json(cls, d: dict) -> "StreamState":
-        return cls(Position.from_json(d["position"]), np.array(d["carry_ids"], dtype=np.int32), int(d["piece_tokens"]),
+        carry = d["carry_ids"]
+        if not isinstance(carry, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in carry):
+            raise ValueError("carry_ids are not integers")  # a float 1.5 was truncated to row 1
+        return cls(Position.from_json(d["position"]), np.array(carry, dtype=np.int32), int(d["piece_tokens"]),
                    int(d.get("sentences", 0)))
 
 

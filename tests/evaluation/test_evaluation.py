@@ -477,3 +477,15 @@ def test_a_vectors_file_of_no_rows_scores_nothing_without_a_traceback(tmp_path):
     report = E.run_evaluation(vectors_file=str(tmp_path / "v.txt"), analogies=[str(path)])
     q = report["analogies"]["q.txt"]
     assert q["correct"] == 0 and q["answered"] == 0
+
+
+def test_heldout_text_in_utf16_is_the_error_train_gives_not_zero_pairs(tmp_path):
+    from w2v_nce.artifact.model import Model
+    from w2v_nce.errors import CorpusError
+
+    w_in, w_out, bias = _model(v=5, d=4)
+    model = Model.from_arrays(["a", "b", "c", "d", "e"], np.array([5, 4, 3, 2, 1]), w_in, w_out, bias, {"dim": 4})
+    text = tmp_path / "u16.txt"
+    text.write_text("a b c d e\n" * 50, encoding="utf-16")
+    with pytest.raises(CorpusError, match="UTF-16"):
+        E.heldout_report(model, [str(text)], max_pairs=100, window=2, threads=1)

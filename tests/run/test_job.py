@@ -534,7 +534,8 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("source_past_end", "does not fit the corpus"), ("clock_huge", "does not fit the corpus"),
     ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
     ("nan_row", "holds NaN or Inf"), ("w_in_float16", "float16, not float32"),
-    ("replicas_empty", "not a list of positions"), ("epoch_words", "'epoch_words' is not a count")])
+    ("replicas_empty", "not a list of positions"), ("version_99", "version 99 is not one this"),
+    ("carry_id_float", "carry_ids are not integers"), ("epoch_words", "'epoch_words' is not a count")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -591,6 +592,10 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
         arrays["w_in"] = arrays["w_in"].astype(np.float16)
     elif corrupt == "replicas_empty":  # was min() of an empty sequence
         state["replicas"] = []
+    elif corrupt == "version_99":  # was resumed as if this version had written it
+        state["version"] = 99
+    elif corrupt == "carry_id_float":  # 1.5 was truncated to row 1
+        rep["stream"]["carry_ids"] = [1.5]
     else:
         arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))
@@ -732,3 +737,21 @@ def test_quiet_keeps_warnings_and_sizes_read_in_kb_below_10_mb(monkeypatch, caps
     assert capsys.readouterr().err.splitlines()[-1:] == ["warning: no room for model.npz"]
     assert "epoch 1/1" not in capsys.readouterr().err
     assert outputs._size(5_000) == "5.0 kB" and outputs._size(25_000_000) == "25 MB"
+
+
+def test_a_file_added_to_a_corpus_directory_during_training_is_an_error(tmp_path, monkeypatch):
+    """It was neither counted nor trained, exit 0 (a --resume then refused the directory)."""
+    from w2v_nce.errors import CorpusError
+
+    corpus_dir = tmp_path / "parts"
+    corpus_dir.mkdir()
+    big_corpus(corpus_dir / "a.txt", mb=1)
+    real = loop.Run._check_corpus
+
+    def add_then_check(self):
+        (corpus_dir / "b.txt").write_text("late words\n")
+        return real(self)
+
+    monkeypatch.setattr(loop.Run, "_check_corpus", add_then_check)
+    with pytest.raises(CorpusError, match="b.txt: a file added to the corpus directory during training"):
+        run_training(train_cfg(str(corpus_dir), tmp_path / "o"))

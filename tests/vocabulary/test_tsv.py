@@ -77,6 +77,7 @@ def test_a_file_without_header_says_what_was_assumed_and_missing_words_are_oov(t
     ("", "holds no words"),
     ("# w2v-nce vocab tokens=10\n", "holds no words"),
     ("# w2v-nce vocab tokens=ten\na\t1\n", "line 1: header field 'tokens=ten'"),
+    ("# w2v-nce vocab tokens=-1\na\t1\n", "line 1: header field 'tokens=-1' is not key=integer >= 0"),
     ("a\t" + "1" + "0" * 30 + "\n", "line 1: count '10000"),  # 10^30: was a traceback
     ("a\t100000000000000000\nb\t3\n", "line 1: count '100000000000000000' is above"),  # 10^17: a sampler hang
 ])

@@ -193,7 +193,11 @@ def _bad_position(path: str, k: int, why: str) -> None:
 
 
 def _states(st: dict, z, path: str) -> list[TrainState]:
-    if st.get("version", 1) >= 2:
+    version = st.get("version", 1)
+    if not isinstance(version, int) or not 1 <= version <= VERSION:
+        raise ResumeError(f"{path}: checkpoint version {str(version)[:20]} is not one this w2v-nce reads (1 to "
+                          f"{VERSION}); resume it with the version that wrote it, or start a new run")
+    if version >= 2:
         if not isinstance(st.get("replicas"), list) or not st["replicas"]:
             raise ResumeError(f"{path}: checkpoint is unreadable ('replicas' is not a list of positions); start a "
                               "new run")
@@ -207,11 +211,16 @@ def _states(st: dict, z, path: str) -> list[TrainState]:
 
 def check_unchanged(fingerprint: list, corpus: Corpus, when: str) -> None:
     """Every corpus file as ``fingerprint`` (taken before the counting pass) saw it: one that
-    changed (size or mtime) ``when`` was counted or trained as text it no longer is."""
+    changed (size or mtime) ``when`` was counted or trained as text it no longer is; a file added
+    to a corpus directory would be neither counted nor trained."""
     for was, now in zip(fingerprint, corpus.fingerprint()):
         if was != now:
             raise CorpusError(f"{was['path']}: corpus file changed {when} (size or mtime); the model is not saved; "
                               "start the run again on a corpus that stays put")
+    added = corpus.added_files()
+    if added:  # not trained, and a --resume would refuse the directory
+        raise CorpusError(f"{added[0]}: a file added to the corpus directory {when}; the model is not saved; start "
+                          "the run again on a corpus that stays put")
 
 
 def check_fingerprint(saved: list, corpus: Corpus) -> None:

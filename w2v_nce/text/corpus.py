@@ -139,12 +139,18 @@ def _open_binary(path: str) -> BinaryIO:
     return open(path, "rb", buffering=0)
 
 
+def _walk(directory: str) -> list[str]:
+    """The files of a corpus directory, recursively, hidden ones (and hidden folders) skipped."""
+    found = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found.extend(os.path.join(root, f) for f in files if not f.startswith("."))
+    return found
+
+
 def _expand(path: str) -> list[str]:
     if os.path.isdir(path):
-        found = []
-        for root, dirs, files in os.walk(path):
-            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-            found.extend(os.path.join(root, f) for f in files if not f.startswith("."))
+        found = _walk(path)
         if not found:
             raise CorpusError(f"{path}: directory holds no files")
         for f in found:  # a FIFO here would block the reader forever; a broken link fails later, mid-count
@@ -236,6 +242,11 @@ class Corpus:
             st = os.stat(s)
             out.append({"path": os.path.abspath(s), "size": st.st_size, "mtime_ns": st.st_mtime_ns})
         return out
+
+    def added_files(self) -> list[str]:
+        """Files in the corpus's directories now that were not there when it was opened (sorted)."""
+        now = {f for p in self.paths if p != "-" and os.path.isdir(p) for f in _walk(p)}
+        return sorted(now - set(self.sources))
 
     # -- reading --------------------------------------------------------------------
     def open_source(self, index: int) -> BinaryIO:

@@ -77,7 +77,7 @@ def _header(line: str, path: str) -> dict[str, int]:
     out = {}
     for item in line[len(VOCAB_HEADER):].split():
         key, _, value = item.partition("=")
-        if not value.lstrip("-").isdigit():
-            raise FormatError(f"{path}: line 1: header field {item!r} is not key=integer")
+        if not (value.isascii() and value.isdigit()):  # counts: a negative one is no count
+            raise FormatError(f"{path}: line 1: header field {item!r} is not key=integer >= 0")
         out[key] = int(value)
     return out
