@@ -411,4 +411,4 @@ def test_files_nested_too_deeply_are_one_line_not_a_recursion_error(tmp_path, na
 def test_a_run_directory_named_with_undecodable_bytes_is_charted():
     """A name from argv with bytes that are not UTF-8 (surrogate escapes) is shown with U+FFFD:
     matplotlib's fonts and the page take no surrogates (it was a FT2Font traceback)."""
-    assert R._names(["/tmp/o\udcff", "/tmp/p"]) == ["o\ufffd", "p"]
+    assert R.chart_names(["/tmp/o\udcff", "/tmp/p"]) == ["o\ufffd", "p"]

@@ -92,7 +92,7 @@ def _read_mapping(path: Path, parse, kind: str) -> dict:
     return data
 
 
-def _names(paths: list[str]) -> list[str]:
+def chart_names(paths: list[str]) -> list[str]:
     """Chart labels: the directories' base names, or their paths when base names repeat."""
     names = [os.path.basename(os.path.normpath(p)) or p for p in paths]
     names = names if len(set(names)) == len(names) else [os.path.normpath(p) for p in paths]
@@ -583,7 +583,7 @@ def write_report(run_dirs: list[str], out: str | os.PathLike = "report.html") ->
         raise UsageError("give at least one run directory")
     _matplotlib()
     runs = [load_run(p) for p in run_dirs]
-    for run, name in zip(runs, _names([r.path for r in runs])):
+    for run, name in zip(runs, chart_names([r.path for r in runs])):
         run.name = name
     out = Path(out)
     _check_output(out)

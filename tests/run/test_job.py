@@ -731,12 +731,12 @@ def test_a_corpus_changed_while_it_is_counted_is_an_error_not_a_short_run(tmp_pa
 def test_quiet_keeps_warnings_and_sizes_read_in_kb_below_10_mb(monkeypatch, capsys):
     from w2v_nce.run import job, outputs
 
-    log = job._log_for(Config(quiet=True), None)
+    log = job.log_for(Config(quiet=True), None)
     log("epoch 1/1 done")
     log("warning: no room for model.npz")
     assert capsys.readouterr().err.splitlines()[-1:] == ["warning: no room for model.npz"]
     assert "epoch 1/1" not in capsys.readouterr().err
-    assert outputs._size(5_000) == "5.0 kB" and outputs._size(25_000_000) == "25 MB"
+    assert outputs.size_text(5_000) == "5.0 kB" and outputs.size_text(25_000_000) == "25 MB"
 
 
 def test_a_file_added_to_a_corpus_directory_during_training_is_an_error(tmp_path, monkeypatch):
@@ -746,12 +746,12 @@ def test_a_file_added_to_a_corpus_directory_during_training_is_an_error(tmp_path
     corpus_dir = tmp_path / "parts"
     corpus_dir.mkdir()
     big_corpus(corpus_dir / "a.txt", mb=1)
-    real = loop.Run._check_corpus
+    real = loop.check_unchanged
 
-    def add_then_check(self):
+    def add_then_check(fingerprint, corpus, when):  # at the epoch's end
         (corpus_dir / "b.txt").write_text("late words\n")
-        return real(self)
+        return real(fingerprint, corpus, when)
 
-    monkeypatch.setattr(loop.Run, "_check_corpus", add_then_check)
+    monkeypatch.setattr(loop, "check_unchanged", add_then_check)
     with pytest.raises(CorpusError, match="b.txt: a file added to the corpus directory during training"):
         run_training(train_cfg(str(corpus_dir), tmp_path / "o"))

@@ -75,7 +75,7 @@ class JobResult:
     metrics: dict = field(default_factory=dict)
 
 
-def _log_for(cfg: Config, log: Log | None) -> Log:
+def log_for(cfg: Config, log: Log | None) -> Log:
     """stderr, or with ``quiet`` only the warnings (a full disk must not wait in silence)."""
     return log or (lambda m: None if cfg.quiet and not m.startswith("warning:") else stderr_log(m))
 
@@ -109,7 +109,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     refuse_special_inputs(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
-    log = _log_for(cfg, log)
+    log = log_for(cfg, log)
     created = not os.path.lexists(cfg.output)  # made by this run: removed again if it ends empty
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
@@ -231,7 +231,7 @@ def resume_training(out_dir: str, threads: int | None = None, quiet: bool | None
     cfg = resumed_config(ck.cfg, out_dir, threads, quiet, k)
     check_memory(len(ck.model.words), cfg)  # what the checkpoint's settings allocate (with this thread count)
     backend = _backend(backend, k)
-    log = _log_for(cfg, log)
+    log = log_for(cfg, log)
     with Signals(halt, handle_signals) as sig:
         corpus = run_corpus(cfg)
         try:

@@ -101,11 +101,11 @@ def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True, 
     cause was not the room, so the advice is to fix what ``reason`` names)."""
     need = sum(a.nbytes for a in model.npz_arrays().values())
     try:
-        free = f"{_size(shutil.disk_usage(out).free)} are free there"
+        free = f"{size_text(shutil.disk_usage(out).free)} are free there"
     except OSError:
         free = "the free space is unknown"
     if not way_out:
-        return f"{reason}; the model needs about {_size(need)} and {free}"
+        return f"{reason}; the model needs about {size_text(need)} and {free}"
     fix = "make room" if room else "fix that"
     checkpoint = os.path.join(out, CHECKPOINT_FILE)
     if os.path.exists(checkpoint):
@@ -114,10 +114,10 @@ def _model_not_saved(reason: str, model: Model, out: str, way_out: bool = True, 
                    "(it repeats only the training after that checkpoint)")
     else:
         way_out = f"no checkpoint was written (--checkpoint-every 0, or a short run): {fix} and train again"
-    return f"{reason}; the model needs about {_size(need)} and {free}; {way_out}"
+    return f"{reason}; the model needs about {size_text(need)} and {free}; {way_out}"
 
 
-def _size(nbytes: int) -> str:
+def size_text(nbytes: int) -> str:
     """Bytes for a message: MB, or kB below 10 MB (a small model's "0 MB" told nothing)."""
     return f"{nbytes / 1e6:,.0f} MB" if nbytes >= 10e6 else f"{nbytes / 1e3:,.1f} kB"
 
