@@ -129,3 +129,25 @@ def test_a_silent_peer_times_out_and_an_abort_ends_the_wait():
     with pytest.raises(SyncAborted, match="closed"):  # an aborted mesh stays closed: the driver forms a new one
         average_on_mesh(meshes[0], reps[0], marks, row_blocks(4, 2), 2, BOTH)
     meshes[1].abort()
+
+
+def test_an_abort_while_the_links_form_ends_the_wait_and_the_mesh_stays_closed():
+    meshes = [Mesh("127.0.0.1") for _ in range(2)]
+    addresses = [m.address for m in meshes]
+    threading.Timer(0.3, meshes[0].abort).start()
+    t = time.monotonic()
+    with pytest.raises((SyncAborted, OSError)):
+        meshes[0].connect(0, addresses, TOKEN, 60.0)  # rank 1 never links
+    assert time.monotonic() - t < 10
+    with pytest.raises(SyncAborted, match="closed"):
+        meshes[0].exchange(1, [None, None], [(0, 1), (0, 1)], 2)
+    meshes[1].abort()
+
+
+def test_aborts_from_two_threads_at_once_close_the_mesh_once():
+    meshes = linked(3)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: meshes[0].abort(), range(8)))
+    assert meshes[0].links == {}
+    for m in meshes[1:]:
+        m.abort()

@@ -755,3 +755,23 @@ def test_a_file_added_to_a_corpus_directory_during_training_is_an_error(tmp_path
     monkeypatch.setattr(loop, "check_unchanged", add_then_check)
     with pytest.raises(CorpusError, match="b.txt: a file added to the corpus directory during training"):
         run_training(train_cfg(str(corpus_dir), tmp_path / "o"))
+
+
+def test_a_corpus_file_removed_after_counting_is_one_line_not_an_oserror(tmp_path, monkeypatch):
+    from w2v_nce.errors import CorpusError
+    from w2v_nce.run import job
+
+    corpus_dir = tmp_path / "parts"
+    corpus_dir.mkdir()
+    big_corpus(corpus_dir / "a.txt", mb=1)
+    (corpus_dir / "b.txt").write_text("more words here\n" * 100)
+    real = job.vocabulary_for_run
+
+    def count_then_remove(*a, **kw):
+        out = real(*a, **kw)
+        os.remove(corpus_dir / "b.txt")
+        return out
+
+    monkeypatch.setattr(job, "vocabulary_for_run", count_then_remove)
+    with pytest.raises(CorpusError, match="b.txt: corpus file gone or unreadable while it was counted"):
+        run_training(train_cfg(str(corpus_dir), tmp_path / "o"))

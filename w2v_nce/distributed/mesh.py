@@ -24,6 +24,7 @@ from __future__ import annotations
 import hmac
 import socket
 import struct
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
 
@@ -90,6 +91,8 @@ class Mesh:
         self.server = socket.create_server((host, 0), backlog=128)
         self.rank, self.links = 0, {}
         self._pool: ThreadPoolExecutor | None = None
+        self._closing = threading.Lock()  # abort runs on a sync's thread and on the driver's call at once
+        self._closed = False
 
     @property
     def address(self) -> tuple[str, int]:
@@ -104,8 +107,11 @@ class Mesh:
             sock.sendall(HELLO.pack(HELLO_MAGIC, token, rank, world))
             self._keep(peer, sock, timeout)
         while len(self.links) < world - 1:
-            self.server.settimeout(max(0.01, deadline - time.monotonic()))
+            left = deadline - time.monotonic()
             try:
+                if left <= 0:
+                    raise socket.timeout
+                self.server.settimeout(left)
                 sock, _ = self.server.accept()
             except socket.timeout:
                 raise SyncAborted(f"rank {rank}: {world - 1 - len(self.links)} peer(s) did not link within "
@@ -115,7 +121,11 @@ class Mesh:
                 sock.close()  # not one of ours: keep waiting for the peers
                 continue
             self._keep(peer, sock, timeout)
-        self._pool = ThreadPoolExecutor(max(1, 2 * (world - 1)), thread_name_prefix="w2v-nce-link")
+        with self._closing:
+            if self._closed:
+                raise SyncAborted(f"rank {rank}: the links were closed (aborted) while they formed")
+            self._pool = ThreadPoolExecutor(max(1, 2 * (world - 1)), thread_name_prefix="w2v-nce-link")
+        self.server.close()  # every peer is linked: nobody else may connect
 
     @staticmethod
     def _hello(sock: socket.socket, token: bytes, world: int) -> int | None:
@@ -130,19 +140,28 @@ class Mesh:
     def _keep(self, peer: int, sock: socket.socket, timeout: float) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # a header then its rows: no Nagle stall
         sock.settimeout(timeout)
-        self.links[peer] = sock
+        with self._closing:
+            if self._closed:
+                sock.close()
+                raise SyncAborted("the links were closed (aborted) while they formed")
+            self.links[peer] = sock
 
     def exchange(self, seq: int, outgoing: list[Piece], expect: list[tuple[int, int]], dim: int) -> list[Piece]:
         """Send ``outgoing[p]`` to every peer p while receiving from each a piece of rows
         ``expect[p]``; returns the received pieces by sender (``outgoing[rank]`` at my own)."""
-        if self._pool is None:
+        with self._closing:
+            pool, links = self._pool, dict(self.links)
+        if pool is None:
             raise SyncAborted(f"sync {seq} on rank {self.rank}: the links were closed (aborted)")
-        got: list[Piece | None] = [None] * (len(self.links) + 1)
+        got: list[Piece | None] = [None] * (len(links) + 1)
         got[self.rank] = outgoing[self.rank]
         futures = {}
-        for peer, sock in self.links.items():
-            futures[self._pool.submit(send_piece, sock, seq, outgoing[peer])] = None
-            futures[self._pool.submit(recv_piece, sock, seq, expect[peer], dim)] = peer
+        try:
+            for peer, sock in links.items():
+                futures[pool.submit(send_piece, sock, seq, outgoing[peer])] = None
+                futures[pool.submit(recv_piece, sock, seq, expect[peer], dim)] = peer
+        except RuntimeError:  # the pool was shut down by an abort meanwhile
+            raise SyncAborted(f"sync {seq} on rank {self.rank}: the links were closed (aborted)") from None
         pending = set(futures)
         while pending:
             done, pending = wait(pending, return_when="FIRST_EXCEPTION")
@@ -156,17 +175,20 @@ class Mesh:
         return got
 
     def abort(self) -> None:
-        """Close every link and the listener (idempotent): a sync in progress ends in SyncAborted."""
-        for sock in [self.server, *self.links.values()]:
+        """Close every link and the listener (idempotent, from any thread): a sync in progress,
+        or a ``connect``, ends in SyncAborted, and the mesh stays closed."""
+        with self._closing:
+            self._closed = True
+            socks, self.links = [self.server, *self.links.values()], {}
+            pool, self._pool = self._pool, None
+        for sock in socks:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             sock.close()
-        self.links = {}
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-            self._pool = None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 def average_on_mesh(mesh: Mesh, matrices: tuple[np.ndarray, np.ndarray, np.ndarray], touched: np.ndarray,

@@ -89,6 +89,7 @@ class ReplicaActor:
         self.trainer: Trainer | None = None
         self.mesh: Mesh | None = None
         self._generation = 0  # of ``mesh``: an abort meant for an older mesh leaves a newer one alone
+        self._mesh_lock = threading.Lock()  # the driver's abort is served beside mesh_listen and sync
 
     def where(self) -> str:
         return f"{socket.gethostname()} ({ray.util.get_node_ip_address()}, pid {os.getpid()})"
@@ -174,21 +175,30 @@ class ReplicaActor:
 
     def mesh_listen(self, generation: int) -> tuple[str, int]:
         """Open this actor's end of mesh ``generation`` (closing an older one): its address."""
-        self.abort(self._generation)
-        self.mesh, self._generation = Mesh(ray.util.get_node_ip_address()), generation
-        return self.mesh.address
+        mesh = Mesh(ray.util.get_node_ip_address())
+        with self._mesh_lock:
+            old, self.mesh, self._generation = self.mesh, mesh, generation
+        if old is not None:
+            old.abort()
+        return mesh.address
 
-    def mesh_connect(self, rank: int, addresses: list, token: bytes, timeout: float) -> None:
-        """Link to the peers of the mesh ``mesh_listen`` opened (``mesh.Mesh.connect``)."""
+    def mesh_connect(self, generation: int, rank: int, addresses: list, token: bytes, timeout: float) -> None:
+        """Link to the peers of mesh ``generation`` (``mesh.Mesh.connect``), opened by ``mesh_listen``."""
+        with self._mesh_lock:
+            mesh = self.mesh if generation == self._generation else None
+        if mesh is None:  # restarted by Ray since, or a newer mesh: the driver forms it again
+            raise SyncAborted(f"replica {self.k} holds no mesh {generation} to link")
         try:
-            self.mesh.connect(rank, addresses, token, timeout)
+            mesh.connect(rank, addresses, token, timeout)
         except OSError as exc:
             raise SyncAborted(f"replica {self.k} could not link to its peers ({exc})") from None
 
     def abort(self, generation: int) -> None:
         """A peer was lost: close mesh ``generation``'s links, which ends a sync waiting on them."""
-        if self.mesh is not None and generation == self._generation:
-            self.mesh.abort()
+        with self._mesh_lock:
+            mesh = self.mesh if generation == self._generation else None
+        if mesh is not None:
+            mesh.abort()
 
     def sync(self, blocks: list[tuple[int, int]], seq: int, every_row: bool = False, fault: str = "",
              bits: int = BOTH) -> tuple[int, int]:
@@ -410,9 +420,11 @@ class RayBackend:
         the others' with a token new to this mesh."""
         self._mesh, self._generation = None, self._generation + 1
         refs = {k: self.actors[k].mesh_listen.remote(self._generation) for k in live}
-        addresses = [self._await_sync(refs)[k] for k in live]
+        got = self._await_sync(refs)
+        addresses = [got[k] for k in live]
         token = secrets.token_bytes(16)
-        self._await_sync({k: self.actors[k].mesh_connect.remote(j, addresses, token, self.round_timeout)
+        self._await_sync({k: self.actors[k].mesh_connect.remote(self._generation, j, addresses, token,
+                                                                 self.round_timeout)
                           for j, k in enumerate(live)})
         self._mesh = tuple(live)
 

@@ -194,7 +194,7 @@ def _bad_position(path: str, k: int, why: str) -> None:
 
 def _states(st: dict, z, path: str) -> list[TrainState]:
     version = st.get("version", 1)
-    if not isinstance(version, int) or not 1 <= version <= VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= VERSION:
         raise ResumeError(f"{path}: checkpoint version {str(version)[:20]} is not one this w2v-nce reads (1 to "
                           f"{VERSION}); resume it with the version that wrote it, or start a new run")
     if version >= 2:
@@ -213,7 +213,12 @@ def check_unchanged(fingerprint: list, corpus: Corpus, when: str) -> None:
     """Every corpus file as ``fingerprint`` (taken before the counting pass) saw it: one that
     changed (size or mtime) ``when`` was counted or trained as text it no longer is; a file added
     to a corpus directory would be neither counted nor trained."""
-    for was, now in zip(fingerprint, corpus.fingerprint()):
+    try:
+        current = corpus.fingerprint()
+    except OSError as exc:  # removed, or no longer readable
+        raise CorpusError(f"{exc.filename}: corpus file gone or unreadable {when} ({exc.strerror}); the model is not "
+                          "saved; start the run again on a corpus that stays put") from None
+    for was, now in zip(fingerprint, current):
         if was != now:
             raise CorpusError(f"{was['path']}: corpus file changed {when} (size or mtime); the model is not saved; "
                               "start the run again on a corpus that stays put")

@@ -118,6 +118,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
         try:
             heldout_corpus = open_corpus(cfg.heldout, cfg.lowercase, cfg.phrases) if cfg.heldout else None
             corpus.check_readable()  # before --force removes anything
+            fingerprint = corpus.fingerprint()  # before any counting (an early count starts below)
             check_init(cfg)
             given = vocabulary_from_file(cfg, log) if cfg.vocab else None
             if given is None and backend.counts_remotely and counts_early(corpus):
@@ -127,7 +128,7 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             with locked_output(cfg.output, log):  # before --force removes anything: it may be another run's
                 if force:
                     remove_stale_spills(cfg.output)
-                t_count, fingerprint = time.time(), corpus.fingerprint()
+                t_count = time.time()
                 vocab, counted = given or vocabulary_for_run(cfg, corpus, backend, early, halt, sig, log)
                 check_unchanged(fingerprint, corpus, "while it was counted")
                 seconds["vocabulary"] = time.time() - t_count
