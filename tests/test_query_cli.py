@@ -164,3 +164,44 @@ def test_unicode_errors_is_the_flag_the_message_names(tmp_path):
     assert r.exit_code == 0, r.output
     r = run("eval", "--vectors", path, "--unicode-errors", "ignore")
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("word", ["", " "])
+def test_an_empty_word_is_one_line_not_a_traceback(model_dir, word):
+    r = run("similar", model_dir, word)
+    assert r.exit_code == 1 and "no word given" in r.output and len(r.output.strip().splitlines()) == 1
+
+
+def test_outputs_that_are_the_commands_own_inputs_are_refused(model_dir, tmp_path):
+    """compare --json A/model.npz replaced the model it had read; export -o RUN/model.npz --force too."""
+    before = (model_dir / "model.npz").read_bytes()
+    r = run("compare", model_dir, model_dir, "--no-eval", "--json", model_dir / "model.npz")
+    assert r.exit_code == 1 and "is also an input" in r.output
+    r = run("export", model_dir, "-o", model_dir / "model.npz", "--force")
+    assert r.exit_code == 1 and "is also an input" in r.output
+    assert (model_dir / "model.npz").read_bytes() == before
+
+
+def test_a_fifo_or_device_as_an_output_is_refused_not_replaced(model_dir, tmp_path):
+    import os
+
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    r = run("compare", model_dir, model_dir, "--no-eval", "--json", fifo)
+    assert r.exit_code == 1 and "is a device, FIFO or socket" in r.output
+    assert fifo.is_fifo()
+
+
+def test_a_vectors_value_past_float32_is_one_error_without_warnings(tmp_path):
+    import warnings
+
+    from w2v_nce.errors import FormatError
+
+    path = tmp_path / "big.txt"
+    path.write_text("2 2\nthe 1 2\nof 1e39 1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(FormatError, match="row 2 .'of'. holds NaN or Inf"):
+            from w2v_nce.artifact.word2vec import load_word2vec
+
+            load_word2vec(path)

@@ -412,3 +412,18 @@ def test_a_run_directory_named_with_undecodable_bytes_is_charted():
     """A name from argv with bytes that are not UTF-8 (surrogate escapes) is shown with U+FFFD:
     matplotlib's fonts and the page take no surrogates (it was a FT2Font traceback)."""
     assert R.chart_names(["/tmp/o\udcff", "/tmp/p"]) == ["o\ufffd", "p"]
+
+
+def test_report_on_a_directory_with_undecodable_bytes_writes_its_page(tmp_path):
+    run_dir = make_run(tmp_path / os.fsdecode(b"R\xff"))
+    result = run("report", run_dir, "-o", tmp_path / "r.html")
+    assert result.exit_code == 0, result.output
+    assert "R?" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_report_will_not_write_over_a_file_it_reads(tmp_path):
+    run_dir = make_run(tmp_path / "run")
+    before = (run_dir / "metrics.json").read_bytes()
+    result = run("report", run_dir, "-o", run_dir / "metrics.json")
+    assert result.exit_code == 1 and "is also an input" in result.output
+    assert (run_dir / "metrics.json").read_bytes() == before

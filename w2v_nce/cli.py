@@ -254,10 +254,21 @@ def split(corpus, output, parts, compress) -> None:
       w2v-nce split corpus.txt.gz -o corpus-parts --parts 64
       w2v-nce train corpus-parts --ray auto --replicas 4 --threads 16 -o runs/big
     """
+    import signal
+
+    from .errors import Interrupted
     from .text.corpus import Corpus
     from .text.partition import split_corpus
 
-    paths = split_corpus(Corpus(list(corpus)), output, parts, compress)
+    def stop(signum, _frame):  # raised here, so the half-written parts are removed as on Ctrl-C
+        raise Interrupted(f"split stopped by signal {signum}; nothing was written to {output}", signum)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        paths = split_corpus(Corpus(list(corpus)), output, parts, compress)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
     click.echo(f"wrote {len(paths)} parts in {output}")
 
 
@@ -297,6 +308,11 @@ def eval_cmd(model_dir, vectors_file, heldout, analogies, similarity, json_file,
         raise click.UsageError("give either MODEL_DIR or --vectors FILE")
     if vectors_file and heldout:
         raise click.UsageError("--heldout needs a model (MODEL_DIR): a vectors file has no output weights")
+    if json_file:
+        from .artifact.model import MODEL_FILE
+        from .io import check_not_an_input
+
+        check_not_an_input(json_file, [model_dir or vectors_file, *heldout], (MODEL_FILE,))
     # scoring: binary, max_pairs, window, restrict_vocab, method, threads, unicode_errors, as run_evaluation names them
     report = run_evaluation(model_dir=model_dir, vectors_file=vectors_file, heldout=list(heldout),
                             analogies=list(analogies), similarity=list(similarity), **scoring)
@@ -330,10 +346,12 @@ def export(model_dir, output, fmt, which, limit, normalize, force, words_file) -
       w2v-nce export runs/sample -o proj --format projector --vectors avg --limit 10000
     """
     from .artifact.export import export_vectors
-    from .artifact.model import Model
+    from .artifact.model import MODEL_FILE, Model
+    from .io import check_not_an_input
 
     if limit is not None and limit < 1:
         raise click.BadParameter("must be >= 1", param_hint="--limit")
+    check_not_an_input(output, [model_dir], (MODEL_FILE,))
     model = Model.load(model_dir)
     if fmt == "fasttext":
         from .subwords.fasttext_bin import export_fasttext
@@ -525,6 +543,8 @@ def _run_queries(emb: Embeddings, source: str, words: tuple, parse: Callable[[st
 
 def _similar_query(line: str) -> _Query:
     words = line.split()
+    if not words:  # an empty or blank WORD argument (a blank stdin line is skipped)
+        return _Query(line, line, [], [], "no word given (an empty or blank WORD)")
     return _Query(" ".join(words), words, words, [])
 
 
@@ -619,9 +639,13 @@ def compare(a, b, align_words, overlap_words, k, no_eval, heldout, max_pairs, js
       w2v-nce compare runs/2026-11 runs/2026-12
       w2v-nce compare old.bin runs/new --json drift.json --no-eval
     """
+    from .artifact.model import MODEL_FILE
     from .evaluation.compare import compare as compare_models
     from .evaluation.compare import format_comparison, load_vectors
+    from .io import check_not_an_input
 
+    if json_file:
+        check_not_an_input(json_file, [a, b, *heldout], (MODEL_FILE,))
     result = compare_models(load_vectors(a, unicode_errors), load_vectors(b, unicode_errors), align_words,
                             overlap_words, k, evaluate=not no_eval, heldout=list(heldout), max_pairs=max_pairs)
     click.echo(format_comparison(result))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import tempfile
 from typing import IO, Iterator
 
@@ -65,6 +66,11 @@ def atomic_outputs(paths: list, mode: str = "wb") -> Iterator[tuple]:
     written and fsynced before any is renamed, so an error while writing (a full disk) leaves all
     the previous files in place, none replaced."""
     paths = [os.fspath(p) for p in paths]
+    for path in paths:  # a rename would put a regular file where a device, FIFO or socket was
+        with contextlib.suppress(OSError):
+            mode_bits = os.lstat(path).st_mode
+            if not (stat.S_ISREG(mode_bits) or stat.S_ISLNK(mode_bits)):
+                raise OutputError(f"{path}: is a device, FIFO or socket, not a file; give the path of a file to write")
     temps: list[str] = []
     current = paths[0]
     try:
@@ -110,6 +116,20 @@ def check_output_file(output: str, force: bool, inputs: list[str] = ()) -> None:
     parent = os.path.dirname(os.path.abspath(output))
     if not os.access(parent, os.W_OK):
         raise OutputError(f"{parent}: directory is missing or not writable; choose another -o")
+
+
+def check_not_an_input(output: str | os.PathLike, inputs: list, run_files: tuple[str, ...]) -> None:
+    """``OutputError`` when ``output`` is one of the files a command reads: an input file, or one
+    of ``run_files`` inside an input run directory (``compare A B --json A/model.npz`` replaced
+    the model it had just read)."""
+    output = os.fspath(output)
+    if not os.path.exists(output):
+        return
+    for given in inputs:
+        given = os.fspath(given)
+        read = [os.path.join(given, f) for f in run_files] if os.path.isdir(given) else [given]
+        if any(os.path.exists(f) and os.path.samefile(f, output) for f in read):
+            raise OutputError(f"{output}: is also an input (read from {given}); write to another file")
 
 
 def json_safe(value):

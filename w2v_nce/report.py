@@ -33,7 +33,7 @@ import yaml
 
 from .artifact.model import MODEL_FILE
 from .errors import FormatError, OutputError, UsageError
-from .io import atomic_output, file_sha256, json_value
+from .io import atomic_output, check_not_an_input, file_sha256, json_value
 from .run.events import read_events
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
@@ -57,6 +57,10 @@ class Run:
 # ---------------------------------------------------------------------------------------------
 # Reading run directories
 # ---------------------------------------------------------------------------------------------
+
+
+# What a report reads in a run directory (model.npz: the lineage's drift): never its output
+RUN_INPUTS = ("train.jsonl", "metrics.json", "config.yaml", "model.npz")
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -587,15 +591,17 @@ def write_report(run_dirs: list[str], out: str | os.PathLike = "report.html") ->
         run.name = name
     out = Path(out)
     _check_output(out)
+    check_not_an_input(out, run_dirs, RUN_INPUTS)
     changes = lineage_changes(runs) if len(runs) > 1 else []
     charts = make_charts(runs, changes)
     files = chart_paths(out)
     page = render_page(runs, charts, {name: path.name for name, path in files.items()}, changes)
+    html = page.encode("utf-8", "replace")  # a path's undecodable bytes: '?' (before any file is written)
     written = []
     for name, png in charts.items():
         with atomic_output(files[name], "wb") as fh:
             fh.write(png)
         written.append(files[name])
     with atomic_output(out, "wb") as fh:
-        fh.write(page.encode("utf-8"))
+        fh.write(html)
     return [out] + written

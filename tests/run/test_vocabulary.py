@@ -5,6 +5,7 @@ when the count must spill, and a halt while waiting is ``Interrupted``."""
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 
 import pytest
@@ -90,3 +91,48 @@ def test_the_vocab_command_checks_the_corpus_as_train_does(tmp_path, bad):
     assert r.exit_code == 1 and len(r.output.strip().splitlines()) == 1
     assert ("UTF-16" if bad == "utf16" else "broken symbolic link") in r.output
     assert not (tmp_path / "v.tsv").exists()
+
+
+def test_the_vocab_command_refuses_a_corpus_changed_while_it_counted(tmp_path, monkeypatch):
+    """It wrote a vocab.tsv of part of the file, exit 0; train refused the same."""
+    from tests.corpora import big_corpus
+    from w2v_nce.errors import CorpusError
+    from w2v_nce.run import vocabulary as run_vocabulary
+
+    corpus = big_corpus(tmp_path / "big.txt", mb=1)
+    real = run_vocabulary.count_corpus
+
+    def count_then_truncate(*a, **kw):
+        out = real(*a, **kw)
+        os.truncate(corpus, 1000)
+        return out
+
+    monkeypatch.setattr(run_vocabulary, "count_corpus", count_then_truncate)
+    with pytest.raises(CorpusError, match="changed while it was counted"):
+        run_vocabulary.write_vocabulary(Config(corpus=[str(corpus)]), str(tmp_path / "v.tsv"), log=lambda m: None)
+    assert not (tmp_path / "v.tsv").exists()
+
+
+def test_split_into_more_parts_than_files_can_be_opened_is_one_line(tmp_path, monkeypatch):
+    import builtins
+    import errno
+
+    from w2v_nce.errors import OutputError
+    from w2v_nce.text.corpus import Corpus
+    from w2v_nce.text.partition import split_corpus
+
+    src = tmp_path / "c.txt"
+    src.write_text("a b c\n" * 100)
+    real_open, opened = builtins.open, []
+
+    def limited_open(path, *a, **kw):
+        if "part-" in str(path):
+            if len(opened) >= 3:
+                raise OSError(errno.EMFILE, "Too many open files")
+            opened.append(path)
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(builtins, "open", limited_open)
+    with pytest.raises(OutputError, match="cannot open part 4 of 10.*ulimit -n"):
+        split_corpus(Corpus([str(src)]), str(tmp_path / "parts"), 10)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]  # no parts, no temp directory

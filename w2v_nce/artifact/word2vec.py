@@ -183,7 +183,8 @@ def load_word2vec(
                 fh.seek(start)
             _check_fits(fh, name, rows, dim, binary)
             read = _read_binary if binary else _read_text
-            words, vectors = read(fh, name, rows, dim, unicode_errors)
+            with np.errstate(over="ignore"):  # a value past float32's range is inf: refused below, not warned
+                words, vectors = read(fh, name, rows, dim, unicode_errors)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise FormatError(f"{name}: cannot read ({exc})") from exc
     if not allow_nonfinite:

@@ -26,6 +26,7 @@ from ..vocabulary.count import (
 )
 from ..vocabulary.tsv import read_vocab_tsv
 from ..vocabulary.vocab import Vocab, build_vocab, vocab_from_count
+from .checkpoint import check_unchanged
 from .events import is_terminal
 from .memory import check_memory
 from .prepare import Log, Signals, stderr_log
@@ -113,7 +114,9 @@ def write_vocabulary(cfg: Config, output: str, force: bool = False, log: Log | N
         check_output_file(output, force, corpus.sources)
         corpus.check_readable()  # as train does: UTF-16 or a damaged .gz is an error, not a vocabulary
         parent = os.path.dirname(os.path.abspath(output))
+        fingerprint = corpus.fingerprint()
         vocab, counted = count_corpus(cfg, corpus, threading.Event(), lambda: 0, parent, log)
+        check_unchanged(fingerprint, corpus, "while it was counted")  # as train does
         vocab.save_tsv(output, vocab_header(cfg, counted.tokens, counted.distinct))
         return vocab, counted
     finally:

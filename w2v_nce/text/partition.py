@@ -11,6 +11,7 @@ Written atomically: into a temp directory beside the output, renamed when comple
 
 from __future__ import annotations
 
+import errno
 import gzip
 import os
 import shutil
@@ -36,9 +37,18 @@ def split_corpus(corpus: Corpus, out_dir: str, parts: int, compress: bool = Fals
     tmp = tempfile.mkdtemp(prefix=".w2v-nce-split-", dir=parent)
     suffix = ".txt.gz" if compress else ".txt"
     names = [f"part-{i:05d}{suffix}" for i in range(parts)]
+    handles: list = []
     try:
-        handles = [gzip.open(os.path.join(tmp, n), "wb", compresslevel=1) if compress
-                   else open(os.path.join(tmp, n), "wb") for n in names]
+        try:
+            for n in names:
+                handles.append(gzip.open(os.path.join(tmp, n), "wb", compresslevel=1) if compress
+                               else open(os.path.join(tmp, n), "wb"))
+        except OSError as exc:
+            for fh in handles:
+                fh.close()
+            hint = "; lower --parts or raise the limit (ulimit -n)" if exc.errno == errno.EMFILE else ""
+            raise OutputError(f"{out_dir}: cannot open part {len(handles) + 1} of {parts} "
+                              f"({exc.strerror or exc}){hint}") from None
         try:
             _deal(corpus, handles, block_bytes, progress)
         finally:
