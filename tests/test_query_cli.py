@@ -205,3 +205,19 @@ def test_a_vectors_value_past_float32_is_one_error_without_warnings(tmp_path):
             from w2v_nce.artifact.word2vec import load_word2vec
 
             load_word2vec(path)
+
+
+def test_vectors_refuses_a_word_longer_than_the_models_token_cap(model_dir):
+    """A 20 MB line took 4 GB in a subword model's n-grams; such tokens never trained anyway."""
+    r = run("vectors", model_dir, input="man " + "a" * 5000 + "\n")
+    assert r.exit_code == 1 and "a word of 5,000 bytes, longer than the model's max_token_bytes" in r.output
+    assert "a" * 100 not in r.output and r.output.startswith("man ")
+
+
+def test_compare_json_dash_is_stdout(model_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    r = run("compare", model_dir, model_dir, "--no-eval", "--json", "-")
+    assert r.exit_code == 0
+    doc = json.loads(r.output[r.output.index("\n{") + 1:])  # the text, then the JSON
+    assert isinstance(doc, dict) and doc
+    assert not (tmp_path / "-").exists()

@@ -272,6 +272,17 @@ def split(corpus, output, parts, compress) -> None:
     click.echo(f"wrote {len(paths)} parts in {output}")
 
 
+def _write_json(path: str, value) -> None:
+    """--json PATH: the value as indented JSON, atomically; ``-`` is stdout (after the text)."""
+    from .io import atomic_output
+
+    if path == "-":
+        click.echo(json.dumps(value, indent=2))
+        return
+    with atomic_output(path, "w") as fh:
+        json.dump(value, fh, indent=2)
+
+
 def _unicode_errors_option(fn: Callable) -> Callable:
     """--unicode-errors, for the commands that read word2vec files (gensim's ``unicode_errors``)."""
     return click.option("--unicode-errors", type=click.Choice(["strict", "replace", "ignore"]), default="strict",
@@ -290,7 +301,7 @@ def _unicode_errors_option(fn: Callable) -> Callable:
 @click.option("--restrict-vocab", type=int, default=RESTRICT_VOCAB, show_default=True, help="Answer among the N most frequent words.")
 @click.option("--method", type=click.Choice(METHODS), default=METHODS[0], show_default=True)
 @click.option("--similarity", multiple=True, help="Word-pair similarity files [bundled sets].")
-@click.option("--json", "json_file", help="Also write the results as JSON here.")
+@click.option("--json", "json_file", help="Also write the results as JSON here (- for stdout).")
 @click.option("--threads", type=click.IntRange(min=1), help="Threads for the full loss [all cores].")
 @_unicode_errors_option
 @_library_errors
@@ -318,10 +329,7 @@ def eval_cmd(model_dir, vectors_file, heldout, analogies, similarity, json_file,
                             analogies=list(analogies), similarity=list(similarity), **scoring)
     click.echo(format_report(report))
     if json_file:
-        from .io import atomic_output
-
-        with atomic_output(json_file, "w") as fh:
-            json.dump(report, fh, indent=2)
+        _write_json(json_file, report)
 
 
 @main.command()
@@ -412,18 +420,26 @@ def print_vectors(model_dir) -> None:
     """
     from .artifact.embeddings import Embeddings
     from .artifact.model import Model
+    from .config import from_saved
 
     model = Model.load(model_dir)
     emb, unseen = Embeddings(model.words, model.word_vectors()), model.unseen_vectors()
+    longest = from_saved(model.config or {}).max_token_bytes  # the trainer drops longer tokens too
     missing = 0
     for line in _stdin_lines(""):
         for word in line.split():
+            size = len(word.encode("utf-8", "surrogateescape"))
+            if size > longest:  # its n-grams would take memory by the GB (a 20 MB line: 4 GB)
+                click.echo(f"{model_dir}: a word of {size:,} bytes, longer than the model's max_token_bytes "
+                           f"({longest:,}): {word[:40]}...", err=True)
+                missing += 1
+                continue
             if word in emb:
                 vec = emb.vectors[emb.ids[word]]
             elif unseen is not None:
                 vec = unseen(word)
             else:
-                click.echo(f"{model_dir}: not in the vocabulary: {word}", err=True)
+                click.echo(f"{model_dir}: not in the vocabulary: {word}", err=True)  # (bounded: above)
                 missing += 1
                 continue
             click.echo(word + " " + " ".join(f"{v:.6g}" for v in vec.tolist()))
@@ -624,7 +640,7 @@ def analogy(source, words, method, topn, which, restrict_vocab, as_json, unicode
 @click.option("--heldout", multiple=True, help="Held-out text: both models' full sigmoid loss on it (models only).")
 @click.option("--max-pairs", type=click.IntRange(min=1), default=Config().heldout_max_pairs, show_default=True,
               help="Held-out pairs scored.")
-@click.option("--json", "json_file", help="Also write the comparison as JSON here.")
+@click.option("--json", "json_file", help="Also write the comparison as JSON here (- for stdout).")
 @_unicode_errors_option
 @_library_errors
 def compare(a, b, align_words, overlap_words, k, no_eval, heldout, max_pairs, json_file, unicode_errors) -> None:
@@ -650,10 +666,9 @@ def compare(a, b, align_words, overlap_words, k, no_eval, heldout, max_pairs, js
                             overlap_words, k, evaluate=not no_eval, heldout=list(heldout), max_pairs=max_pairs)
     click.echo(format_comparison(result))
     if json_file:
-        from .io import atomic_output, json_safe
+        from .io import json_safe
 
-        with atomic_output(json_file, "w") as fh:
-            json.dump(json_safe(result), fh, indent=2)
+        _write_json(json_file, json_safe(result))
 
 
 @main.command()

@@ -136,3 +136,16 @@ def test_split_into_more_parts_than_files_can_be_opened_is_one_line(tmp_path, mo
     with pytest.raises(OutputError, match="cannot open part 4 of 10.*ulimit -n"):
         split_corpus(Corpus([str(src)]), str(tmp_path / "parts"), 10)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.txt"]  # no parts, no temp directory
+
+
+def test_sighup_stops_a_run_as_sigterm_does():
+    """A closed terminal or ssh session: it used to kill the run without a word, lock left behind."""
+    import signal
+    import time
+
+    halt = threading.Event()
+    with Signals(halt, True) as sig:
+        os.kill(os.getpid(), signal.SIGHUP)
+        time.sleep(0.05)
+        assert halt.is_set() and sig.signum == signal.SIGHUP
+    assert signal.getsignal(signal.SIGHUP) == signal.SIG_DFL

@@ -92,8 +92,8 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     """Run a whole training job: count, train ``cfg.replicas`` replicas on ``backend`` (default:
     in this process; K = 1 is one machine), write the outputs into ``cfg.output``.
 
-    ``halt`` (or SIGINT/SIGTERM with ``handle_signals``) stops the run: after the vocabulary
-    pass has begun, a checkpoint is written and ``Interrupted`` raised (exit 130/143).
+    ``halt`` (or SIGINT/SIGTERM/SIGHUP with ``handle_signals``) stops the run: after the vocabulary
+    pass has begun, a checkpoint is written and ``Interrupted`` raised (exit 130/143/129).
     """
     t_start = time.time()
     one_malloc_arena()

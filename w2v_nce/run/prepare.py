@@ -83,7 +83,9 @@ def remove_stale_spills(out: str) -> None:
 
 
 class Signals:
-    """SIGINT/SIGTERM set ``halt`` and remember which signal; restored on exit."""
+    """SIGINT/SIGTERM/SIGHUP set ``halt`` and remember which signal; restored on exit. SIGHUP (a
+    closed terminal or ssh session) checkpoints and stops as SIGTERM does: it used to kill the
+    run without a word and leave its lock."""
 
     def __init__(self, halt: threading.Event, enabled: bool):
         self.halt = halt
@@ -93,7 +95,7 @@ class Signals:
 
     def __enter__(self):
         if self.enabled:
-            for s in (signal.SIGINT, signal.SIGTERM):
+            for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
                 self._old[s] = signal.signal(s, self._handle)
         return self
 
