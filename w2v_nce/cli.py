@@ -439,7 +439,7 @@ def print_vectors(model_dir) -> None:
             elif unseen is not None:
                 vec = unseen(word)
             else:
-                click.echo(f"{model_dir}: not in the vocabulary: {word}", err=True)  # (bounded: above)
+                click.echo(f"{model_dir}: not in the vocabulary: {word}", err=True)
                 missing += 1
                 continue
             click.echo(word + " " + " ".join(f"{v:.6g}" for v in vec.tolist()))

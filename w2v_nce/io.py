@@ -67,10 +67,12 @@ def atomic_outputs(paths: list, mode: str = "wb") -> Iterator[tuple]:
     the previous files in place, none replaced."""
     paths = [os.fspath(p) for p in paths]
     for path in paths:  # a rename would put a regular file where a device, FIFO or socket was
-        with contextlib.suppress(OSError):
+        try:
             mode_bits = os.lstat(path).st_mode
-            if not (stat.S_ISREG(mode_bits) or stat.S_ISLNK(mode_bits)):
-                raise OutputError(f"{path}: is a device, FIFO or socket, not a file; give the path of a file to write")
+        except OSError:  # not there yet (the usual case), or not ours to inspect: mkstemp says below
+            continue
+        if not (stat.S_ISREG(mode_bits) or stat.S_ISLNK(mode_bits)):
+            raise OutputError(f"{path}: is a device, FIFO or socket, not a file; give the path of a file to write")
     temps: list[str] = []
     current = paths[0]
     try:
@@ -109,8 +111,7 @@ def check_output_file(output: str, force: bool, inputs: list[str] = ()) -> None:
     ``inputs``, does not exist unless ``force``, and its directory is writable; else OutputError."""
     if os.path.isdir(output):
         raise OutputError(f"{output}: is a directory; give the file to write with -o")
-    if os.path.exists(output) and any(p != "-" and os.path.exists(p) and os.path.samefile(p, output) for p in inputs):
-        raise OutputError(f"{output}: is also an input; write to another file")
+    check_not_an_input(output, [p for p in inputs if p != "-"], ())
     if os.path.exists(output) and not force:
         raise OutputError(f"{output}: already exists; pass --force to overwrite it")
     parent = os.path.dirname(os.path.abspath(output))

@@ -60,7 +60,7 @@ class Run:
 
 
 # What a report reads in a run directory (model.npz: the lineage's drift): never its output
-RUN_INPUTS = ("train.jsonl", "metrics.json", "config.yaml", "model.npz")
+RUN_INPUTS = ("train.jsonl", "metrics.json", "config.yaml", MODEL_FILE)
 
 
 def load_run(path: str | os.PathLike) -> Run:

@@ -169,7 +169,7 @@ class Run:
         self.events.advance(self.clock)
         self._maybe_progress()
         if self._epoch_over(epoch):
-            self._check_corpus()
+            check_unchanged(self.fingerprint, self.corpus, "during training")  # not a run short of its text
             self._end_epoch(self._epoch_reader)
             self._epoch_reader = ReaderCounts()
         if self.on_round is not None:
@@ -186,11 +186,6 @@ class Run:
             self.checkpoint_request.clear()
             if self.halt.is_set() and self.epoch < cfg.epochs:
                 self._interrupt()
-
-    def _check_corpus(self) -> None:
-        """At each epoch's end: a corpus file that changed since the run began was trained on
-        as text nobody counted, or cut short."""
-        check_unchanged(self.fingerprint, self.corpus, "during training")
 
     def _full_sync_due(self, epoch: int) -> bool:
         """Every row is averaged when the last epoch ends (the outputs are replica 0's model), and
