@@ -34,7 +34,7 @@ import yaml
 from .artifact.model import MODEL_FILE
 from .errors import FormatError, OutputError, UsageError
 from .io import atomic_output, check_not_an_input, file_sha256, json_value
-from .run.events import read_events
+from .run.events import EVENTS_FILE, read_events
 
 INSTALL_HINT = "pip install 'w2v-nce[report]'"
 # The charts, in page order; their files are <page stem>-<name>.png beside the page.
@@ -60,14 +60,14 @@ class Run:
 
 
 # What a report reads in a run directory (model.npz: the lineage's drift): never its output
-RUN_INPUTS = ("train.jsonl", "metrics.json", "config.yaml", MODEL_FILE)
+RUN_INPUTS = (EVENTS_FILE, "metrics.json", "config.yaml", MODEL_FILE)
 
 
 def load_run(path: str | os.PathLike) -> Run:
     """Read a run directory; ``FormatError`` naming the file when train.jsonl is missing or a
     file is malformed. Unknown events and keys are ignored, optional files may be absent."""
     run = Run(os.fspath(path))
-    log = Path(path) / "train.jsonl"
+    log = Path(path) / EVENTS_FILE
     if not log.is_file():
         raise FormatError(f"{log}: not found; give a training output directory (the -o DIR of w2v-nce train)")
     for event in read_events(log):

@@ -16,6 +16,7 @@ import time
 import numpy as np
 import pytest
 
+from tests.conftest import SAMPLE
 from tests.corpora import big_corpus, planted_corpus, train_cfg
 from w2v_nce.artifact.model import Model
 from w2v_nce.config import Config
@@ -202,6 +203,20 @@ def test_divergence_is_a_typed_error_and_writes_no_vectors(tmp_path):
         run_training(cfg)
     assert not (tmp_path / "out" / "vectors.txt").exists()
     assert not (tmp_path / "out" / "model.npz").exists()
+
+
+def test_a_run_that_diverges_before_its_first_record_leaves_no_directory_it_made(tmp_path):
+    """Its only file would be an empty train.jsonl; a directory that was there stays, and so does
+    a log with records in it."""
+    cfg = train_cfg(SAMPLE, tmp_path / "new", alpha=1e30, min_alpha=1e30, loss="neg", epochs=1)
+    with pytest.raises(DivergenceError):
+        run_training(cfg)
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "given").mkdir()
+    cfg = train_cfg(SAMPLE, tmp_path / "given", alpha=1e30, min_alpha=1e30, loss="neg", epochs=1)
+    with pytest.raises(DivergenceError):
+        run_training(cfg)
+    assert (tmp_path / "given").is_dir()
 
 
 def test_disk_full_keeps_the_previous_file(tmp_path):

@@ -107,6 +107,8 @@ def read_events(path: str | os.PathLike) -> list[dict]:
     return out
 
 
+EVENTS_FILE = "train.jsonl"  # a run directory's event log
+
 _LINK_REFUSED = "{path} is a symbolic link; w2v-nce writes only files it creates: remove it and run again"
 
 

@@ -39,6 +39,7 @@ from .checkpoint import (
     check_unchanged,
     load_checkpoint,
 )
+from .events import EVENTS_FILE
 from .init import check_init, initial_model, replay_sources
 from .loop import Run
 from .memory import check_memory, one_malloc_arena
@@ -150,8 +151,17 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
             backend.close()
             corpus.close()  # (removes a stdin spool)
             if created:  # a run that stopped before writing anything (counting, a signal while spooling)
-                with contextlib.suppress(OSError):
-                    os.rmdir(cfg.output)  # only if empty
+                _remove_if_empty(cfg.output)
+
+
+def _remove_if_empty(out: str) -> None:
+    """The output directory this run made, when nothing in it says anything: no file but an
+    empty event log (a run that diverged or failed before its first record). Anything else stays."""
+    log = os.path.join(out, EVENTS_FILE)
+    with contextlib.suppress(OSError):
+        if os.listdir(out) == [EVENTS_FILE] and os.lstat(log).st_size == 0:
+            os.unlink(log)
+        os.rmdir(out)  # only if empty
 
 
 def _open(backend: Backend, cfg: Config, corpus: Corpus, log: Log) -> dict[str, float]:

@@ -50,7 +50,7 @@ from ..text.splits import make_splits
 from ..train import DIVERGED_HINT, MAX_WEIGHT, Tallies, learning_rate, total_clock
 from ..vocabulary.vocab import Vocab
 from .checkpoint import CHECKPOINT_FILE, Checkpoint, check_unchanged, save_checkpoint
-from .events import EpochEnd, EventLog, Progress, to_record
+from .events import EVENTS_FILE, EpochEnd, EventLog, Progress, to_record
 from .events import ReplicaLost as ReplicaLostEvent
 
 PROBE_SECONDS = 5.0  # how often the divergence probe reads a few rows of the matrices
@@ -129,7 +129,7 @@ class Run:
         """Rounds until every replica has trained every epoch; returns the metrics."""
         cfg = self.cfg
         append = bool(self.history) or self.clock > 0
-        with EventLog(os.path.join(self.out, "train.jsonl"), append, self.total_clock, self.clock, cfg.epochs,
+        with EventLog(os.path.join(self.out, EVENTS_FILE), append, self.total_clock, self.clock, cfg.epochs,
                       cfg.quiet, self.log) as events:
             self.events = events
             now = time.time()

@@ -16,9 +16,10 @@ from ..artifact.model import MODEL_FILE
 from ..config import Config
 from ..errors import OutputError, UsageError
 from .checkpoint import CHECKPOINT_FILE
+from .events import EVENTS_FILE
 from .lock import OutputLock
 
-OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", "train.jsonl",
+OUTPUT_FILES = ("vectors.txt", "vectors.bin", MODEL_FILE, "vocab.tsv", "config.yaml", EVENTS_FILE,
                 "metrics.json", CHECKPOINT_FILE)
 
 Log = Callable[[str], None]
