@@ -168,8 +168,9 @@ def _check_file(path: str) -> None:
     if not os.access(path, os.R_OK):
         raise CorpusError(f"{path}: corpus is not readable (check permissions)")
     if not stat.S_ISREG(os.stat(path).st_mode):  # a pipe, FIFO or device: a second read finds nothing
-        raise CorpusError(f"{path}: a pipe or device can be read only once and training reads the corpus every "
-                          "epoch; pass '-' and send it to standard input (it is then spooled), or write it to a file")
+        raise CorpusError(f"{path}: a pipe or device can be read only once and w2v-nce reads its text more than "
+                          "once (training: every epoch); write it to a file, or for train's corpus pass '-' and "
+                          "send it to standard input (it is then spooled)")
 
 
 def _copy_stdin(out: BinaryIO, stop: Callable[[], int] | None) -> None:
