@@ -267,6 +267,24 @@ def test_replay_of_a_run_whose_corpus_is_gone_says_what_to_do(tmp_path):
     _run(tmp_path, "given", b, "--init", old, "--replay", "0.5", "--replay-corpus", tmp_path / "moved.txt")
 
 
+def test_replay_of_a_corpus_changed_since_its_run_warns(tmp_path):
+    """The recorded text modified after the --init run wrote its model: a warning (the rehearsal
+    reads other lines than that run learnt from); none for text unchanged or named by the user."""
+    a = _lined(tmp_path / "a.txt", 300, seed=1)
+    old = _run(tmp_path, "old", a)
+    b = _lined(tmp_path / "b.txt", 300, seed=2)
+    args = ("train", b, "-c", TINY, "--quiet", "--init", old, "--replay", "0.5")
+    same = run_cli(*args, "-o", tmp_path / "same")
+    assert same.exit_code == 0 and "warning" not in same.output, same.output
+    later = os.stat(old / "model.npz").st_mtime + 60
+    os.utime(a, (later, later))
+    changed = run_cli(*args, "-o", tmp_path / "changed")
+    assert changed.exit_code == 0, changed.output
+    assert f"warning: --replay: {a}, the corpus of {old}, was modified after that run ended" in changed.output
+    named = run_cli(*args, "-o", tmp_path / "named", "--replay-corpus", a)
+    assert named.exit_code == 0 and "warning" not in named.output, named.output
+
+
 def test_replicas_read_the_same_replay_share_as_one_machine(tmp_path):
     """Each replica opens the run's corpus itself (``run_corpus``): the share of the earlier text
     reaches K = 2 in one process as it reaches one machine (the same tokens over the epochs)."""

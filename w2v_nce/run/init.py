@@ -141,6 +141,19 @@ def replay_sources(cfg: Config) -> list[str]:
     return [os.path.abspath(p) for p in saved]
 
 
+def replay_changed(cfg: Config) -> list[str]:
+    """Warnings for the recorded ``--replay`` text (``replay_sources`` without --replay-corpus)
+    whose files were modified after the --init run's model.npz was written: the rehearsal then
+    reads other lines than that run learnt from (a heuristic by mtime: model.npz records no
+    fingerprint of its corpus)."""
+    if not cfg.replay > 0 or cfg.replay_corpus:
+        return []
+    paths = replay_sources(cfg)  # its errors first (no --init, a vectors file, a corpus gone)
+    model_time = os.stat(_model_file(cfg.init)).st_mtime_ns
+    return [f"--replay: {p}, the corpus of {cfg.init}, was modified after that run ended; the rehearsal reads it "
+            "as it is now" for p in paths if os.stat(p).st_mtime_ns > model_time]
+
+
 def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,
                 min_count: int, policy: str = "merge") -> Vocab:
     """The vocabulary of a continued run, by decreasing combined count (ties: old words first,

@@ -40,7 +40,7 @@ from .checkpoint import (
     load_checkpoint,
 )
 from .events import EVENTS_FILE
-from .init import check_init, initial_model, replay_sources
+from .init import check_init, initial_model, replay_changed, replay_sources
 from .loop import Run
 from .memory import check_memory, one_malloc_arena
 from .outputs import write_outputs
@@ -105,12 +105,15 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab, cfg.init, cfg.phrases = (os.path.abspath(p) if p else None for p in (cfg.vocab, cfg.init, cfg.phrases))
+    changed = replay_changed(cfg)  # before replay_corpus is filled in: only for the text --init recorded
     cfg.replay_corpus = replay_sources(cfg)  # read every epoch with the corpus, so known before it is opened
     refuse_output_in_corpus(cfg)
     refuse_special_inputs(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
         raise UsageError("replicas each read their own parts of the corpus; give files, not stdin ('-')")
     log = log_for(cfg, log)
+    for warning in changed:
+        log(f"warning: {warning}")
     created = not os.path.lexists(cfg.output)  # made by this run: removed again if it ends empty
     with Signals(halt, handle_signals) as sig:
         # Inputs first (cheap, and a typo must not create an output directory), then the output.
