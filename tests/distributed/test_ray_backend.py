@@ -328,3 +328,33 @@ def test_two_actors_train_a_subword_model_and_end_identical(cluster, parts, tmp_
     first = len(m.words) if hash_count == 0 else 0  # the n-gram rows' first row
     assert m.table.shape == (first + 3000, m.dim) and np.array_equal(m.table, a[0])
     assert (np.abs(m.table[first:]).max(axis=1) > 0.5 / m.dim).sum() > 100  # n-gram rows trained
+
+
+@pytest.mark.parametrize("layout", [{}, {"subwords": True}, {"subwords": True, "hash_count": 1}])
+def test_the_driver_pulls_a_replicas_model_a_stretch_at_a_time(cluster, parts, tmp_path, monkeypatch, layout):
+    """Checkpoints and outputs take replica 0's matrices in ``sync.stretches`` (here 100 rows
+    each), never as one object of the whole model: the same arrays as the actor holds, for the
+    word-only table and both subword layouts (their input tables are longer than V)."""
+    from w2v_nce.distributed import sync
+
+    monkeypatch.setattr(sync, "SYNC_STREAM_BYTES", 100 * (2 * 16 + 1) * 4)
+    seen = {}
+
+    def pull(run):
+        if run.epoch >= run.cfg.epochs and not seen:
+            seen["whole"] = ray.get(run.backend.actors[0].arrays.remote())
+            got, real_get = [], ray.get
+            monkeypatch.setattr(ray, "get", lambda *a, **kw: got.append(real_get(*a, **kw)) or got[-1])
+            seen["pulled"] = run.backend.arrays(0)
+            monkeypatch.setattr(ray, "get", real_get)
+            seen["largest"] = max(len(x) for answer in got for block in answer if isinstance(block, tuple)
+                                  for x in block)
+            seen["stretches"] = sync.stretches(run.backend.vocab_size, run.backend.vocab_size,
+                                               run.cfg.subword_settings(), run.cfg.dim)
+
+    sub = dict(buckets=3000, minn=3, maxn=5) if layout else {}
+    run_training(config(parts, tmp_path / "o", epochs=1, **layout, **sub), backend=RayBackend("auto", 2), on_round=pull)
+    assert len(seen["stretches"]) >= 4 and seen["largest"] == 100  # no answer held more than a stretch
+    assert [a.shape for a in seen["pulled"]] == [a.shape for a in seen["whole"]]
+    assert all(np.array_equal(a, b) for a, b in zip(seen["pulled"], seen["whole"]))
+    assert np.array_equal(Model.load(str(tmp_path / "o")).input_table(), seen["whole"][0])

@@ -20,6 +20,7 @@ tells the driver this backend counts; the driver decides, ``driver.EarlyCount``)
 
 from __future__ import annotations
 
+import collections
 import os
 import secrets
 import signal
@@ -40,6 +41,7 @@ from ray.exceptions import (
 from ..artifact.model import Model
 from ..config import Config, from_saved
 from ..errors import ClusterError, DivergenceError, ResourceError, W2VError
+from ..kernels.records import TOUCHED_IN, TOUCHED_OUT
 from ..phrases.join import run_corpus
 from ..run.memory import check_memory
 from ..text.corpus import Corpus
@@ -215,6 +217,18 @@ class ReplicaActor:
         sent = average_on_mesh(self.mesh, self._matrices(), touched, blocks, seq, bits)
         self.trainer.clear_touched(blocks[-1][1], blocks[0][0], bits)
         return sent
+
+    def shapes(self) -> list[tuple[int, ...]]:
+        """The shapes of my (input table, w_out, bias), float32."""
+        return [a.shape for a in self._matrices()]
+
+    def rows(self, lo: int, hi: int, bits: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Rows [lo, hi) of the matrices ``bits`` names (a ``sync.stretches`` stretch; the others
+        empty), read between rounds: the driver pulls a model a stretch at a time."""
+        inputs, w_out, bias = self._matrices()
+        take_in, take_out = bool(bits & TOUCHED_IN), bool(bits & TOUCHED_OUT)
+        return (inputs[lo:hi] if take_in else inputs[:0], w_out[lo:hi] if take_out else w_out[:0],
+                bias[lo:hi] if take_out else bias[:0])
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return self._matrices()
@@ -528,7 +542,29 @@ class RayBackend:
             raise ClusterError(next(p for p in problems if p))
 
     def arrays(self, replica: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(np.array(a, copy=True) for a in ray.get(self.actors[replica].arrays.remote()))
+        """Replica ``replica``'s (input table, w_out, bias), pulled a ``sync.stretches`` stretch at
+        a time with the next one in flight: an object store holds two stretches of the model at
+        most (256 MB each), never all of it; the driver ends with one copy (checkpoints, outputs)."""
+        actor = self.actors[replica]
+        out = tuple(np.empty(shape, np.float32) for shape in self._answers([actor.shapes.remote()], "their shapes")[0])
+        todo = stretches(self.vocab_size, self.vocab_size, self.job_cfg.subword_settings(), self.job_cfg.dim)
+        pending: collections.deque = collections.deque()
+        for lo, hi, bits in todo:
+            pending.append((lo, hi, bits, actor.rows.remote(lo, hi, bits)))
+            if len(pending) == 2:
+                self._place(out, *pending.popleft())
+        while pending:
+            self._place(out, *pending.popleft())
+        return out
+
+    def _place(self, out: tuple, lo: int, hi: int, bits: int, ref) -> None:
+        """Copy a stretch's rows (``ReplicaActor.rows``) into the driver's matrices."""
+        block = self._answers([ref], "sending their model")[0]
+        inputs, w_out, bias = out
+        if bits & TOUCHED_IN:
+            inputs[lo:hi] = block[0]
+        if bits & TOUCHED_OUT:
+            w_out[lo:hi], bias[lo:hi] = block[1], block[2]
 
     def close(self) -> None:
         """Kill the actors and stop the Ray this backend started; idempotent, and a second
