@@ -255,7 +255,8 @@ def test_eval_json_has_the_documented_schema(small_corpus, tmp_path):
     assert run("eval", "--vectors", out / "vectors.txt", "--heldout", held).exit_code == 2
     os.mkfifo(tmp_path / "pipe")  # refused before it is opened, in words that fit eval (not "training reads")
     fifo = run("eval", out, "--heldout", tmp_path / "pipe")
-    assert fifo.exit_code == 1 and "can be read only once" in fifo.output and "write it to a file" in fifo.output
+    assert fifo.exit_code == 1 and "can be read only once" in fifo.output and "training reads the corpus" not in fifo.output
+    assert "write it to a file, or for train's corpus pass '-'" in fifo.output
 
 
 def test_force_removes_a_previous_runs_outputs(small_corpus, tmp_path):

@@ -268,10 +268,12 @@ def test_replay_of_a_run_whose_corpus_is_gone_says_what_to_do(tmp_path):
 
 
 def test_replay_of_a_corpus_changed_since_its_run_warns(tmp_path):
-    """The recorded text modified after the --init run wrote its model: a warning (the rehearsal
-    reads other lines than that run learnt from); none for text unchanged or named by the user."""
-    a = _lined(tmp_path / "a.txt", 300, seed=1)
-    old = _run(tmp_path, "old", a)
+    """The recorded text modified after the --init run wrote its model (here a file inside the
+    corpus directory it trained, whose own mtime does not change): a warning (the rehearsal reads
+    other lines than that run learnt from); none for text unchanged or named by the user."""
+    (tmp_path / "texts").mkdir()
+    a = _lined(tmp_path / "texts" / "a.txt", 300, seed=1)
+    old = _run(tmp_path, "old", tmp_path / "texts")
     b = _lined(tmp_path / "b.txt", 300, seed=2)
     args = ("train", b, "-c", TINY, "--quiet", "--init", old, "--replay", "0.5")
     same = run_cli(*args, "-o", tmp_path / "same")
@@ -280,7 +282,7 @@ def test_replay_of_a_corpus_changed_since_its_run_warns(tmp_path):
     os.utime(a, (later, later))
     changed = run_cli(*args, "-o", tmp_path / "changed")
     assert changed.exit_code == 0, changed.output
-    assert f"warning: --replay: {a}, the corpus of {old}, was modified after that run ended" in changed.output
+    assert f"warning: --replay: {a}, of the corpus of {old}, was modified after that run ended" in changed.output
     named = run_cli(*args, "-o", tmp_path / "named", "--replay-corpus", a)
     assert named.exit_code == 0 and "warning" not in named.output, named.output
 

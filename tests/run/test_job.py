@@ -217,6 +217,12 @@ def test_a_run_that_diverges_before_its_first_record_leaves_no_directory_it_made
     with pytest.raises(DivergenceError):
         run_training(cfg)
     assert (tmp_path / "given").is_dir()
+    def fail(run):  # after the first epoch's record: a run that says something keeps its log
+        raise DivergenceError("diverged later")
+
+    with pytest.raises(DivergenceError, match="later"):
+        run_training(train_cfg(SAMPLE, tmp_path / "logged", epochs=2), on_round=fail)
+    assert os.listdir(tmp_path / "logged") == ["train.jsonl"] and (tmp_path / "logged" / "train.jsonl").stat().st_size
 
 
 def test_disk_full_keeps_the_previous_file(tmp_path):

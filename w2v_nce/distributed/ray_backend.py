@@ -548,6 +548,10 @@ class RayBackend:
         actor = self.actors[replica]
         out = tuple(np.empty(shape, np.float32) for shape in self._answers([actor.shapes.remote()], "their shapes")[0])
         todo = stretches(self.vocab_size, self.vocab_size, self.job_cfg.subword_settings(), self.job_cfg.dim)
+        rows_in, rows_out = (sum(hi - lo for lo, hi, bits in todo if bits & b) for b in (TOUCHED_IN, TOUCHED_OUT))
+        if (rows_in, rows_out) != (len(out[0]), len(out[1])):  # np.empty rows left unfilled would be saved
+            raise ClusterError(f"replica {replica} holds {len(out[0])} input and {len(out[1])} output rows where the "
+                               f"run has {rows_in} and {rows_out}; resume from the last checkpoint")
         pending: collections.deque = collections.deque()
         for lo, hi, bits in todo:
             pending.append((lo, hi, bits, actor.rows.remote(lo, hi, bits)))

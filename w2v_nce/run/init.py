@@ -22,6 +22,7 @@ from ..artifact.model import MODEL_FILE, Model
 from ..config import Config, continues_run
 from ..errors import ConfigError, CorpusError, FormatError, UsageError
 from ..io import checked_npz, file_sha256, json_value
+from ..text.corpus import Corpus
 from ..train import build_tables, init_model
 from ..vocabulary.vocab import Vocab
 
@@ -141,17 +142,14 @@ def replay_sources(cfg: Config) -> list[str]:
     return [os.path.abspath(p) for p in saved]
 
 
-def replay_changed(cfg: Config) -> list[str]:
-    """Warnings for the recorded ``--replay`` text (``replay_sources`` without --replay-corpus)
-    whose files were modified after the --init run's model.npz was written: the rehearsal then
-    reads other lines than that run learnt from (a heuristic by mtime: model.npz records no
-    fingerprint of its corpus)."""
-    if not cfg.replay > 0 or cfg.replay_corpus:
-        return []
-    paths = replay_sources(cfg)  # its errors first (no --init, a vectors file, a corpus gone)
+def replay_changed(cfg: Config, recorded: list[str]) -> list[str]:
+    """Warnings for the --init run's ``recorded`` corpus (what ``replay_sources`` found in its
+    model.npz) where a file, or a file inside a directory of it, was modified after that
+    model.npz was written: the rehearsal then reads other lines than that run learnt from (a
+    heuristic by mtime: model.npz records no fingerprint of its corpus)."""
     model_time = os.stat(_model_file(cfg.init)).st_mtime_ns
-    return [f"--replay: {p}, the corpus of {cfg.init}, was modified after that run ended; the rehearsal reads it "
-            "as it is now" for p in paths if os.stat(p).st_mtime_ns > model_time]
+    return [f"--replay: {e['path']}, of the corpus of {cfg.init}, was modified after that run ended; the rehearsal "
+            "reads it as it is now" for e in Corpus(recorded).fingerprint() if e["mtime_ns"] > model_time]
 
 
 def merge_vocab(old_words: list[str], old_counts: np.ndarray, new_words: list[str], new_counts: np.ndarray,

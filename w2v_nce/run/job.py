@@ -105,8 +105,9 @@ def run_training(cfg: Config, force: bool = False, log: Log | None = None, handl
     cfg.corpus = [p if p == "-" else os.path.abspath(p) for p in cfg.corpus]  # a resume may start elsewhere
     cfg.heldout = [os.path.abspath(p) for p in cfg.heldout]
     cfg.vocab, cfg.init, cfg.phrases = (os.path.abspath(p) if p else None for p in (cfg.vocab, cfg.init, cfg.phrases))
-    changed = replay_changed(cfg)  # before replay_corpus is filled in: only for the text --init recorded
+    recorded = cfg.replay > 0 and not cfg.replay_corpus  # the text the --init run recorded, not the user's
     cfg.replay_corpus = replay_sources(cfg)  # read every epoch with the corpus, so known before it is opened
+    changed = replay_changed(cfg, cfg.replay_corpus) if recorded else []
     refuse_output_in_corpus(cfg)
     refuse_special_inputs(cfg)
     if "-" in cfg.corpus and backend.replicas > 1:
