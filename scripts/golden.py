@@ -32,6 +32,7 @@ RUNS = {
     "word2vec-window": ["-c", "configs/word2vec-window.yaml", "--min-count", "2", "--dim", "32"],
     "word2vec-cbow": ["-c", "configs/word2vec-cbow.yaml", "--min-count", "2", "--dim", "32"],
     "word2vec-cbow-batch": ["-c", "configs/word2vec-cbow-batch.yaml", "--min-count", "2", "--dim", "32"],
+    "subwords": ["-c", "configs/subwords.yaml", "--min-count", "2", "--dim", "32", "--buckets", "20000"],
     "neg": ["-c", "configs/tiny.yaml", "--loss", "neg"],
     "sampled_softmax": ["-c", "configs/tiny.yaml", "--loss", "sampled_softmax"],
     "replicas2": ["-c", "configs/tiny.yaml", "--replicas", "2", "--round-words", "5000"],

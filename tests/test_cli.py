@@ -68,6 +68,21 @@ def test_config_precedence_defaults_file_flags(small_corpus, tmp_path):
     assert resolved["corpus"] == [small_corpus]
 
 
+@pytest.mark.parametrize("name", sorted(os.listdir(os.path.join(REPO, "configs"))))
+def test_every_bundled_preset_is_valid(name):
+    """Each file in configs/ merges over the defaults (no unknown key, no bad value) and validates;
+    the subword preset is fastText's model with 40 shared negatives."""
+    from w2v_nce.config import merge
+
+    path = os.path.join(REPO, "configs", name)
+    with open(path, encoding="utf-8") as fh:
+        cfg = merge(Config(), yaml.safe_load(fh), path)
+    validate(cfg)
+    if name == "subwords.yaml":
+        assert (cfg.subwords, cfg.minn, cfg.maxn, cfg.buckets, cfg.num_sampled, cfg.loss) == (True, 3, 6, 2_000_000,
+                                                                                                40, "nce")
+
+
 def test_yaml_exponents_without_a_point_are_numbers():
     """PyYAML (YAML 1.1) reads 5e-06 and 1e6 as strings; numeric settings take the number meant."""
     from w2v_nce.config import Config, ConfigError, merge
