@@ -87,8 +87,12 @@ class ReaderCounts:
 
     @classmethod
     def from_json(cls, d: dict) -> "ReaderCounts":
+        """ValueError for a count below 0 (a checkpoint's, forged or corrupt: metrics would report it)."""
         stats = ReadStats(**{f.name: int(d.get(f.name, 0)) for f in dataclasses.fields(ReadStats)})
-        return cls(int(d.get("tokens", 0)), int(d.get("oov_tokens", 0)), int(d.get("split_sentences", 0)), stats)
+        counts = cls(int(d.get("tokens", 0)), int(d.get("oov_tokens", 0)), int(d.get("split_sentences", 0)), stats)
+        if min(counts.to_json().values()) < 0:
+            raise ValueError("the reader's counts hold a negative number")
+        return counts
 
 
 def held_out(index: np.ndarray, fraction: float) -> np.ndarray:

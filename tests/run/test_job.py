@@ -556,7 +556,8 @@ def test_a_corpus_that_changes_during_training_is_an_error_naming_it(tmp_path):
     ("parts_not_its_streams", "does not fit the corpus"), ("block_bytes_1", "does not fit the corpus"),
     ("nan_row", "holds NaN or Inf"), ("w_in_float16", "float16, not float32"),
     ("replicas_empty", "not a list of positions"), ("version_99", "version 99 is not one this"),
-    ("carry_id_float", "carry_ids are not integers"), ("epoch_words", "'epoch_words' is not a count")])
+    ("carry_id_float", "carry_ids are not integers"), ("epoch_words", "'epoch_words' is not a count"),
+    ("reader_negative", "reader's counts hold a negative number")])
 def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_path, monkeypatch, corrupt, match):
     """Carried ids >= V were indexed unchecked (a segfault on --resume); a negative epoch or a dim
     that is not the matrices' resumed without a word; a config or state record of the wrong types
@@ -617,6 +618,8 @@ def test_a_checkpoint_that_contradicts_itself_is_refused_before_any_kernel(tmp_p
         state["version"] = 99
     elif corrupt == "carry_id_float":  # 1.5 was truncated to row 1
         rep["stream"]["carry_ids"] = [1.5]
+    elif corrupt == "reader_negative":  # was resumed, and metrics.json reported the sum
+        rep["reader"] = {**rep.get("reader", {}), "oov_tokens": -7}
     else:
         arrays["counts"] = np.zeros_like(arrays["counts"])
     arrays["state"], arrays["config"] = np.array(json.dumps(state)), np.array(json.dumps(cfg))
