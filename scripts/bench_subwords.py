@@ -4,10 +4,12 @@ interoperability of our fastText .bin (issue 28's acceptance figures).
 Each contender is a whole job in a child process (wall time, peak RSS from wait4); both models
 are scored by the same evaluator: Google analogies (30k most frequent, 3CosAdd), WordSim-353,
 SimLex-999, and the rare-word set with every pair scored (words outside a vocabulary get their
-n-grams' mean: fastText's get_word_vector, our ``Model.unseen_vectors``).
+n-grams' mean: fastText's get_word_vector, our ``Model.unseen_vectors``), and again over its
+pairs of words in the model's vocabulary only (``rw_seen``).
 
     python scripts/bench_subwords.py [--epochs 1] [--seeds 1,2,3] [--max-mb 0] [--flags '...']
     python scripts/bench_subwords.py --interop RUN_DIR     # our .bin read by fasttext and gensim
+    python scripts/bench_subwords.py --score RUN_DIR FT.bin  # score models already trained
 
 fastText and gensim are benchmark-only peers (pip install fasttext-wheel gensim==4.4.0).
 """
@@ -38,6 +40,9 @@ def score(words, vectors, unseen) -> dict:
         out[key] = r["spearman"]
         if key == "rw":
             out["rw_coverage"] = r["pairs"] / r["total"]
+            # the pairs whose two words are in this model's vocabulary (no n-gram-only vector)
+            seen = evaluate_similarity(words, vectors, os.path.join(B.EVAL, name))
+            out["rw_seen"], out["rw_seen_pairs"] = seen["spearman"], seen["pairs"]
     return out
 
 
@@ -133,10 +138,16 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true", help="our runs only (variants of our settings)")
     ap.add_argument("--workdir", default=os.path.join(B.REPO, "bench-out"))
     ap.add_argument("--interop", metavar="RUN_DIR", help="only check our .bin of this run against fastText and gensim")
+    ap.add_argument("--score", nargs="+", metavar="PATH",
+                    help="only score trained models: our run directories, fastText .bin files")
     ap.add_argument("--json", help="write the results here")
     args = ap.parse_args()
     if args.interop:
         interop(args.interop)
+        return
+    if args.score:
+        for path in args.score:
+            print(json.dumps({"path": path, **(score_fasttext(path) if path.endswith(".bin") else score_ours(path))}))
         return
     os.makedirs(args.workdir, exist_ok=True)
     src = args.corpus
